@@ -1,0 +1,88 @@
+"""One frozen Settings object, from command-line flags over SEARCHTRAIL_* variables over a TOML file."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "SEARCHTRAIL_"
+CONFIG_FILE_NAME = "searchtrail.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4680
+    data_dir: Path = Path(".searchtrail")
+    default_region: str = "us-east-1"
+    max_body_bytes: int = 1024 * 1024
+    clock_skew_seconds: int = 300
+    collection_create_seconds: float = 3.0
+    collection_delete_seconds: float = 3.0
+    trusted_proxies: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    retention_days: int = 90
+    log_level: str = "info"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "searchtrail.sqlite3"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
+    def endpoint_url(self) -> str:
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    default = getattr(Settings, name, None)
+    if name in ("data_dir", "tls_cert", "tls_key"):
+        return Path(raw) if raw not in (None, "") else None
+    if name == "trusted_proxies":
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return tuple(raw)
+    if isinstance(default, bool):
+        return str(raw).lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, *,
+                  environ: Mapping[str, str] | None = None,
+                  config_file: Path | None = None) -> Settings:
+    """Merge the three sources; unknown keys in the TOML file are an error, not ignored."""
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    names = {f.name for f in fields(Settings)} - {"extra"}
+    values: dict[str, Any] = {}
+
+    data_dir = flags.get("data_dir") or environ.get(ENV_PREFIX + "DATA_DIR") or Settings.data_dir
+    config_file = config_file or Path(data_dir) / CONFIG_FILE_NAME
+    if config_file.is_file():
+        with config_file.open("rb") as handle:
+            from_file = tomllib.load(handle)
+        unknown = set(from_file) - names
+        if unknown:
+            raise ValueError(f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(sorted(names))}")
+        values.update(from_file)
+    for name in names:
+        env_value = environ.get(ENV_PREFIX + name.upper())
+        if env_value is not None:
+            values[name] = env_value
+    values.update({k: v for k, v in flags.items() if k in names})
+    return Settings(**{name: _coerce(name, raw) for name, raw in values.items()})

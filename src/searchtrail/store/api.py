@@ -1,0 +1,40 @@
+"""Repository interfaces the services and the audit trail are written against."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Conflict(Exception):
+    """A row with the same key exists already (driver integrity errors become this)."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot write: the call must fail closed before any side effect."""
+
+
+class ResourceRepository(Protocol):
+    """JSON documents keyed by (kind, key), scoped to one account and region.
+
+    Documents hold JSON types only (str, int, float, bool, None, list, dict); dates are
+    epoch milliseconds as ints. Every method runs inside the caller's unit of work.
+    """
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        """Add a new document; raises Conflict when the key exists."""
+
+    def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        """Create or replace."""
+
+    def delete(self, kind: str, key: str) -> bool:
+        """Remove; False when there was nothing to remove."""
+
+    def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        """All documents of a kind whose key starts with prefix, ordered by key."""
+
+    def count(self, kind: str) -> int: ...
+
+    def scoped(self, account_id: str, region: str) -> "ResourceRepository":
+        """The same repository, looking at another account/region (region '' = global)."""

@@ -1,0 +1,68 @@
+"""Opening SQLite connections with the durability settings, and applying numbered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources as package_files
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def open_connection(path: Path | str, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode: transactions are always explicit (BEGIN IMMEDIATE)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: a commit survives power loss, not only a process kill (NORMAL would not).
+    conn.execute("PRAGMA synchronous = FULL")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
+    """What the connection enforces, for health checks and the durability tests."""
+    return {
+        "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
+        "synchronous": conn.execute("PRAGMA synchronous").fetchone()[0],
+    }
+
+
+def _migration_scripts() -> list[tuple[int, str]]:
+    folder = package_files.files("searchtrail.store.sqlite").joinpath("migrations")
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(scripts)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the database's user_version; returns the version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in _migration_scripts():
+            if number > version:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+                version = number
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script on complete statements (triggers contain inner semicolons)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    return statements

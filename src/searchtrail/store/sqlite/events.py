@@ -1,0 +1,92 @@
+"""Event rows: appended in the writer's transaction, queried newest first for event history."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+
+from searchtrail.store.errors import translated
+
+EVENT_CHUNK = 150  # rows per multi-row INSERT (5 parameters each, well under SQLite's limit)
+LOOKUP_CHUNK = 150
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One CloudTrail record as stored: the exact JSON text plus what lookups filter on."""
+
+    account: str
+    region: str
+    event_time: int  # epoch seconds, the record's eventTime
+    record: str
+    lookup_values: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event_time: int
+    record: str
+
+
+def append_events(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
+    """Insert rows with explicit seq values so the lookup rows can refer to them."""
+    if not rows:
+        return
+    with translated():
+        last = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        event_params: list[object] = []
+        lookup_params: list[object] = []
+        for offset, row in enumerate(rows, start=1):
+            seq = last + offset
+            event_params.extend((seq, row.account, row.region, row.event_time, row.record))
+            for attr, value in row.lookup_values:
+                lookup_params.extend((row.account, row.region, attr, value, row.event_time, seq))
+        _insert_chunked(conn, "events", "(seq, account, region, event_time, record)", 5,
+                        event_params, EVENT_CHUNK)
+        _insert_chunked(conn, "event_lookup", "(account, region, attr, value, event_time, seq)",
+                        6, lookup_params, LOOKUP_CHUNK)
+
+
+def _insert_chunked(conn: sqlite3.Connection, table: str, columns: str, width: int,
+                    params: list[object], chunk_rows: int) -> None:
+    placeholder = "(" + ",".join("?" * width) + ")"
+    step = chunk_rows * width
+    for start in range(0, len(params), step):
+        chunk = params[start:start + step]
+        values = ",".join([placeholder] * (len(chunk) // width))
+        # OR IGNORE only on the lookup side: one event may name the same resource twice.
+        verb = "INSERT OR IGNORE" if table == "event_lookup" else "INSERT"
+        conn.execute(f"{verb} INTO {table} {columns} VALUES {values}", chunk)
+
+
+def query_events(conn: sqlite3.Connection, *, account: str, region: str, start: int, end: int,
+                 attribute: tuple[str, str] | None, before: tuple[int, int] | None,
+                 limit: int) -> list[StoredEvent]:
+    """Newest first (event_time, then seq), within [start, end], after the cursor `before`."""
+    # (end + 1, 0) sorts after every row of the range: the first page has no cursor.
+    cursor_time, cursor_seq = before if before else (end + 1, 0)
+    with translated():
+        if attribute is None:
+            rows = conn.execute(
+                "SELECT seq, event_time, record FROM events "
+                "WHERE account=? AND region=? AND event_time >= ? AND event_time <= ? "
+                "AND (event_time, seq) < (?, ?) "
+                "ORDER BY event_time DESC, seq DESC LIMIT ?",
+                (account, region, start, end, cursor_time, cursor_seq, limit),
+            ).fetchall()
+        else:
+            attr, value = attribute
+            rows = conn.execute(
+                "SELECT e.seq, e.event_time, e.record FROM ("
+                "  SELECT seq FROM event_lookup "
+                "  WHERE account=? AND region=? AND attr=? AND value=? "
+                "  AND event_time >= ? AND event_time <= ? AND (event_time, seq) < (?, ?) "
+                "  ORDER BY event_time DESC, seq DESC LIMIT ?"
+                ") AS hit JOIN events AS e ON e.seq = hit.seq "
+                "ORDER BY e.event_time DESC, e.seq DESC",
+                (account, region, attr, value, start, end, cursor_time,
+                 cursor_seq, limit),
+            ).fetchall()
+    return [StoredEvent(seq, event_time, record) for seq, event_time, record in rows]
+

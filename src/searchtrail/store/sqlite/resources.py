@@ -1,0 +1,71 @@
+"""JSON document repository over the resources table."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from searchtrail.store.errors import translated
+
+
+class SqliteResources:
+    """ResourceRepository bound to one connection and one (account, region) scope."""
+
+    __slots__ = ("_conn", "account", "region")
+
+    def __init__(self, conn: sqlite3.Connection, account: str, region: str) -> None:
+        self._conn = conn
+        self.account = account
+        self.region = region
+
+    def scoped(self, account_id: str, region: str) -> "SqliteResources":
+        return SqliteResources(self._conn, account_id, region)
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        with translated():
+            row = self._conn.execute(
+                "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?",
+                (self.account, self.region, kind, key),
+            ).fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        with translated():
+            self._conn.execute(
+                "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?)",
+                (self.account, self.region, kind, key, orjson.dumps(doc).decode()),
+            )
+
+    def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        with translated():
+            self._conn.execute(
+                "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (account, region, kind, key) DO UPDATE SET doc = excluded.doc",
+                (self.account, self.region, kind, key, orjson.dumps(doc).decode()),
+            )
+
+    def delete(self, kind: str, key: str) -> bool:
+        with translated():
+            cursor = self._conn.execute(
+                "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key=?",
+                (self.account, self.region, kind, key),
+            )
+        return cursor.rowcount > 0
+
+    def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        with translated():
+            rows = self._conn.execute(
+                "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? "
+                "AND key >= ? AND substr(key, 1, ?) = ? ORDER BY key",
+                (self.account, self.region, kind, prefix, len(prefix), prefix),
+            ).fetchall()
+        return [orjson.loads(row[0]) for row in rows]
+
+    def count(self, kind: str) -> int:
+        with translated():
+            return self._conn.execute(
+                "SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?",
+                (self.account, self.region, kind),
+            ).fetchone()[0]

@@ -1,0 +1,134 @@
+"""The group-commit writer and the event store on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
+from searchtrail.store.sqlite.events import EventRow, query_events
+from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+
+@pytest.fixture
+def database(tmp_path):  # type: ignore[no-untyped-def]
+    conn = open_connection(tmp_path / "db.sqlite3")
+    migrate(conn)
+    yield tmp_path / "db.sqlite3", conn
+    conn.close()
+
+
+def row(n: int, time: int = 1000, region: str = "us-east-1") -> EventRow:
+    return EventRow("111122223333", region, time, f'{{"n":{n}}}',
+                    (("EventName", "E" + str(n % 2)),))
+
+
+def test_connection_is_durable(database) -> None:
+    _, conn = database
+    assert durability_settings(conn) == {"journal_mode": "wal", "synchronous": 2}
+    assert migrate(conn) == 1  # idempotent
+
+
+def test_concurrent_units_share_commits_and_each_sees_its_own_result(database) -> None:
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+
+    def unit(n: int):  # type: ignore[no-untyped-def]
+        def work(c: sqlite3.Connection):  # type: ignore[no-untyped-def]
+            SqliteResources(c, "111122223333", "us-east-1").put("thing", str(n), {"n": n})
+            return n * 10, [row(n)]
+        return work
+
+    async def many() -> list[int]:
+        return await asyncio.gather(*(writer.run(unit(n)) for n in range(200)))
+
+    try:
+        results = asyncio.run(many())
+    finally:
+        writer.stop()
+    assert results == [n * 10 for n in range(200)]
+    assert writer.stats.units == 200
+    assert writer.stats.commits < 200  # batches formed
+    reader = open_connection(path)
+    assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 200
+    assert reader.execute("SELECT count(*) FROM resources").fetchone()[0] == 200
+    assert reader.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == 200
+
+
+def test_a_failing_unit_rolls_back_alone(database) -> None:
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+
+    def good(c):  # type: ignore[no-untyped-def]
+        SqliteResources(c, "a", "r").put("k", "good", {})
+        return "ok", [row(1)]
+
+    def bad(c):  # type: ignore[no-untyped-def]
+        SqliteResources(c, "a", "r").put("k", "bad", {})
+        raise ValueError("boom")
+
+    async def both():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(writer.run(good), writer.run(bad), return_exceptions=True)
+
+    try:
+        ok, failed = asyncio.run(both())
+    finally:
+        writer.stop()
+    assert ok == "ok" and isinstance(failed, ValueError)
+    keys = [r[0] for r in open_connection(path).execute("SELECT key FROM resources")]
+    assert keys == ["good"]
+
+
+def test_commit_failure_fails_every_waiter_and_keeps_nothing(database) -> None:
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN "
+                 "SELECT RAISE(FAIL, 'disk says no'); END")
+
+    def unit(c):  # type: ignore[no-untyped-def]
+        SqliteResources(c, "a", "r").put("k", "x", {})
+        return "ok", [row(1)]
+
+    try:
+        with pytest.raises(StoreUnavailable):
+            writer.run_blocking(unit)
+    finally:
+        writer.stop()
+    assert open_connection(path).execute("SELECT count(*) FROM resources").fetchone()[0] == 0
+    assert writer.stats.failed_commits == 1
+
+
+def test_events_are_append_only(database) -> None:
+    _, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    writer.run_blocking(lambda c: (None, [row(1)]))
+    writer.stop()
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE events SET record = '{}'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM events")
+
+
+def test_query_is_newest_first_with_cursor_and_attribute(database) -> None:
+    _, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    writer.run_blocking(lambda c: (None, [row(n, time=1000 + n) for n in range(10)]
+                                   + [row(99, time=1005, region="eu-west-1")]))
+    writer.stop()
+    common = dict(account="111122223333", region="us-east-1", start=1002, end=1008)
+    first = query_events(conn, **common, attribute=None, before=None, limit=3)
+    assert [e.event_time for e in first] == [1008, 1007, 1006]
+    second = query_events(conn, **common, attribute=None,
+                          before=(first[-1].event_time, first[-1].seq), limit=10)
+    assert [e.event_time for e in second] == [1005, 1004, 1003, 1002]
+    odd = query_events(conn, **common, attribute=("EventName", "E1"), before=None, limit=10)
+    assert [e.record for e in odd] == ['{"n":7}', '{"n":5}', '{"n":3}']
