@@ -1,0 +1,624 @@
+"""AWS Signature Version 4 verification (Authorization header and pre-signed query forms).
+
+Pure functions: no I/O, no clock and no key store of their own. The caller passes the
+request as it came off the wire (``HttpRequest``), the time (``now``) and a credential
+lookup; ``verify`` returns a ``Verified`` or raises ``SigV4Error`` (a ``ServiceError`` with
+HTTP 403 and an AWS error code as ``__type``).
+
+Conventions the caller must follow (see ``HttpRequest``):
+
+- ``raw_path`` / ``query_string`` are the request target exactly as received, split at the
+  first ``?``, *not* percent-decoded. A ``str`` holds the wire bytes one char per byte
+  (latin-1, the ASGI/WSGI convention); chars above U+00FF are taken as UTF-8.
+- ``headers`` keeps every header line in order, duplicates as separate pairs (never merged
+  with ``", "``); names in any case; values as received (latin-1 decoded).
+- ``body`` is the exact request body.
+
+Choices where AWS is not explicit (pinned by tests/unit/test_sigv4.py):
+
+- Every auth failure is HTTP 403.
+- A request carrying both an Authorization header and ``X-Amz-Algorithm`` in the query is
+  refused with ``IncompleteSignatureException`` (S3 refuses it too: "Only one auth
+  mechanism allowed"); the verifier never picks "the valid one". So are repeated
+  Authorization headers and repeated ``X-Amz-*`` auth parameters.
+- ``x-amz-content-sha256``, when present and not ``UNSIGNED-PAYLOAD``, must equal the SHA-256
+  of the body (``InvalidSignatureException``); ``UNSIGNED-PAYLOAD`` is not honoured: the
+  body is always hashed, so unsigned payloads fail the signature check.
+- A session token is checked against the credential (constant time) whether or not it is
+  signed: the suite's ``post-sts-header-after`` adds it after signing. In pre-signed
+  requests the token is first taken as signed and, only if that signature does not match,
+  as added after signing (aws-c-auth's ``omit_session_token``); it is verified against the
+  credential either way.
+- A token sent with a long-term key (credential without token) is refused like a wrong one.
+- The clock is compared at whole seconds; ``|now - X-Amz-Date| == max_skew`` is accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Any, Callable, Collection, Protocol, Sequence
+from urllib.parse import unquote_to_bytes
+
+from searchtrail.protocol.errors import ServiceError
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+TERMINATOR = "aws4_request"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+MAX_PRESIGN_EXPIRES = 604800  # seconds: 7 days
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+MISSING_AUTHENTICATION_TOKEN = "MissingAuthenticationTokenException"
+INCOMPLETE_SIGNATURE = "IncompleteSignatureException"
+INVALID_SIGNATURE = "InvalidSignatureException"
+UNRECOGNIZED_CLIENT = "UnrecognizedClientException"
+EXPIRED_TOKEN = "ExpiredTokenException"
+AUTH_ERROR_CODES = frozenset({MISSING_AUTHENTICATION_TOKEN, INCOMPLETE_SIGNATURE,
+                              INVALID_SIGNATURE, UNRECOGNIZED_CLIENT, EXPIRED_TOKEN})
+
+MISMATCH_MESSAGE = ("The request signature we calculated does not match the signature you "
+                    "provided. Check your AWS Secret Access Key and signing method. Consult "
+                    "the service documentation for details.")
+INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
+EXPIRED_TOKEN_MESSAGE = "The security token included in the request is expired"
+
+_UTC = timezone.utc
+_PRESIGN_SIGNATURE = "X-Amz-Signature"
+_PRESIGN_TOKEN = "X-Amz-Security-Token"
+_PRESIGN_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                   "X-Amz-SignedHeaders", _PRESIGN_SIGNATURE, _PRESIGN_TOKEN)
+_PRESIGN_REQUIRED = ("X-Amz-Algorithm", "X-Amz-Credential", _PRESIGN_SIGNATURE, "X-Amz-Date",
+                     "X-Amz-SignedHeaders")
+_ALGORITHM_PARAM = b"X-Amz-Algorithm"
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+_ENCODE = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
+_ENCODE_PATH = tuple("/" if b == 0x2F else _ENCODE[b] for b in range(256))
+_SPACES = re.compile(r"[ \t\r\n]+")  # SP, HTAB and the CR/LF of obs-fold continuation lines
+_AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as received. See the module docstring for the encoding conventions."""
+
+    method: str
+    raw_path: str  # as on the wire: percent-encoded, no query
+    query_string: str  # raw, without '?'
+    headers: Sequence[tuple[str, str]]  # in order, duplicates kept, names any case
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """The parts of ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``."""
+
+    access_key_id: str
+    date: str  # YYYYMMDD, as claimed in the credential scope
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+    terminator: str = TERMINATOR
+
+    @property
+    def scope(self) -> str:
+        return f"{self.date}/{self.region}/{self.service}/{self.terminator}"
+
+
+class Credential(Protocol):
+    """What ``lookup`` returns. An optional ``expires_at`` (aware datetime) marks a temporary
+    credential: from that instant on, requests fail with ``ExpiredTokenException``."""
+
+    @property
+    def access_key_id(self) -> str: ...
+
+    @property
+    def secret_access_key(self) -> str: ...
+
+    @property
+    def session_token(self) -> str | None: ...
+
+    @property
+    def owner(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StaticCredential:
+    """A plain ``Credential`` (tests, fixed keys)."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    owner: Any = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A request whose signature checked out."""
+
+    access_key_id: str
+    region: str
+    service: str
+    credential: Credential
+    amz_date: datetime  # aware, UTC
+    signed_headers: tuple[str, ...] = ()
+    presigned: bool = False
+
+
+class SigV4Error(ServiceError):
+    """An authentication failure: HTTP 403, ``code`` is the ``__type``.
+
+    ``claimed_access_key_id`` is the key id the request *claimed* (None when it could not be
+    parsed); it is not verified and must only be recorded as claimed.
+    """
+
+    def __init__(self, code: str, message: str, *,
+                 claimed_access_key_id: str | None = None) -> None:
+        super().__init__(code, message, status=403)
+        self.claimed_access_key_id = claimed_access_key_id
+
+
+def _incomplete(message: str) -> SigV4Error:
+    return SigV4Error(INCOMPLETE_SIGNATURE, message)
+
+
+def _invalid(message: str) -> SigV4Error:
+    return SigV4Error(INVALID_SIGNATURE, message)
+
+
+# --------------------------------------------------------------------------- encoding helpers
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _wire_bytes(text: str | bytes) -> bytes:
+    """The bytes behind a wire string: one char per byte (latin-1), else UTF-8."""
+    if isinstance(text, bytes):
+        return text
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return _utf8(text)
+
+
+def _uri_encode(data: bytes, table: tuple[str, ...] = _ENCODE) -> str:
+    return "".join([table[b] for b in data])
+
+
+def _trimall(value: str) -> str:
+    return _SPACES.sub(" ", value).strip(" ")
+
+
+def _header_map(headers: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    mapped: dict[str, list[str]] = {}
+    for name, value in headers:
+        mapped.setdefault(name.lower(), []).append(value)
+    return mapped
+
+
+def _parse_query(query: str | bytes) -> list[tuple[bytes, bytes]]:
+    """Decoded (name, value) byte pairs, in order; empty '&&' members are dropped."""
+    if not query:
+        return []
+    pairs = []
+    for member in _wire_bytes(query).split(b"&"):
+        if member:
+            name, _, value = member.partition(b"=")
+            pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
+    return pairs
+
+
+def _normalize_path(path: str) -> str:
+    """Remove '.', '..' and empty segments (RFC 3986 5.2.4 plus AWS's '//' rule)."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "" or segment == ".":
+            continue
+        if segment == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(segment)
+    first = "/" if path.startswith("/") else ""
+    last = "/" if path.endswith("/") and segments else ""
+    return first + "/".join(segments) + last
+
+
+def canonical_uri(raw_path: str, *, normalize_path: bool = True) -> str:
+    """The canonical URI: normalised (unless S3-style), then URI-encoded once more."""
+    path = raw_path or "/"
+    if normalize_path:
+        path = _normalize_path(path)
+    return _uri_encode(_wire_bytes(path), _ENCODE_PATH)
+
+
+def _canonical_query(pairs: list[tuple[bytes, bytes]], exclude: Collection[str]) -> str:
+    encoded = []
+    for name, value in pairs:
+        key = _uri_encode(name)
+        if key in exclude:
+            continue
+        encoded.append((key, _uri_encode(value)))
+    encoded.sort()
+    return "&".join([f"{key}={value}" for key, value in encoded])
+
+
+def canonical_query_string(query_string: str, *, exclude: Collection[str] = ()) -> str:
+    """Decode each name and value, re-encode (RFC 3986 unreserved kept), sort by name, value."""
+    return _canonical_query(_parse_query(query_string), exclude)
+
+
+def _canonical(method: str, raw_path: str, pairs: list[tuple[bytes, bytes]],
+               headers: dict[str, list[str]], signed_headers: Sequence[str],
+               normalize_path: bool, payload_hash: str, exclude: Collection[str]) -> str:
+    lines = [method, canonical_uri(raw_path, normalize_path=normalize_path),
+             _canonical_query(pairs, exclude)]
+    for name in signed_headers:
+        values = headers.get(name)
+        if values is None:
+            raise _incomplete(f"Signed header '{name}' is not present in the request.")
+        lines.append(f"{name}:{','.join([_trimall(v) for v in values])}")
+    lines.append("")
+    lines.append(";".join(signed_headers))
+    lines.append(payload_hash)
+    return "\n".join(lines)
+
+
+def _presign_exclusions(pairs: list[tuple[bytes, bytes]]) -> tuple[str, ...]:
+    if any(name == _ALGORITHM_PARAM for name, _ in pairs):
+        return (_PRESIGN_SIGNATURE,)
+    return ()
+
+
+def payload_hash_of(req: HttpRequest) -> str:
+    """``x-amz-content-sha256`` when present and not UNSIGNED-PAYLOAD, else SHA-256(body)."""
+    declared = _header_map(req.headers).get("x-amz-content-sha256")
+    if declared is not None:
+        value = ",".join([_trimall(v) for v in declared])
+        if value != UNSIGNED_PAYLOAD:
+            return value
+    return hashlib.sha256(req.body).hexdigest()
+
+
+def canonical_request(req: HttpRequest, signed_headers: Sequence[str], *,
+                      normalize_path: bool = True, payload_hash: str | None = None,
+                      exclude_query: Collection[str] | None = None) -> str:
+    """The SigV4 canonical request.
+
+    ``signed_headers`` are lower-case names in the order of ``SignedHeaders``. ``exclude_query``
+    names query parameters left out (default: ``X-Amz-Signature`` when the query carries
+    ``X-Amz-Algorithm``, i.e. a pre-signed request; nothing otherwise).
+    """
+    pairs = _parse_query(req.query_string)
+    if exclude_query is None:
+        exclude_query = _presign_exclusions(pairs)
+    if payload_hash is None:
+        payload_hash = payload_hash_of(req)
+    return _canonical(req.method, req.raw_path, pairs, _header_map(req.headers), signed_headers,
+                      normalize_path, payload_hash, exclude_query)
+
+
+def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
+    digest = hashlib.sha256(_utf8(canonical_request)).hexdigest()
+    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
+
+
+@lru_cache(maxsize=4096)
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """kSigning = HMAC chain over date, region, service, 'aws4_request'; cached (LRU)."""
+    key = hmac.new(_utf8("AWS4" + secret), _utf8(date), hashlib.sha256).digest()
+    key = hmac.new(key, _utf8(region), hashlib.sha256).digest()
+    key = hmac.new(key, _utf8(service), hashlib.sha256).digest()
+    return hmac.new(key, TERMINATOR.encode(), hashlib.sha256).digest()
+
+
+def signature(key: bytes, string_to_sign: str) -> str:
+    return hmac.new(key, _utf8(string_to_sign), hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse_credential(value: str) -> tuple[str, str, str, str, str]:
+    parts = value.split("/")
+    if len(parts) != 5:
+        raise _incomplete("Credential must have exactly 5 slash-delimited elements, e.g. "
+                          f"keyid/date/region/service/term, got '{value}'")
+    return parts[0], parts[1], parts[2], parts[3], parts[4]
+
+
+def _parse_signed_headers(value: str) -> tuple[str, ...]:
+    names = tuple(value.split(";"))
+    if any(not name for name in names):
+        raise _incomplete(f"Invalid SignedHeaders '{value}': header names must not be empty.")
+    return names
+
+
+def _split_scheme(value: str) -> tuple[str, str]:
+    """The leading scheme token (up to the first SP/HTAB) and the rest."""
+    text = value.strip(" \t")
+    end = 0
+    while end < len(text) and text[end] not in " \t":
+        end += 1
+    return text[:end], text[end:]
+
+
+def _tokenize_parameters(rest: str, value: str) -> list[tuple[str, str]]:
+    """``item *(OWS "," OWS item)``; item = key "=" value, no whitespace inside an item."""
+    items: list[tuple[str, str]] = []
+    if not rest.strip(" \t"):
+        return items
+    for raw in rest.split(","):
+        item = raw.strip(" \t")
+        key, equals, val = item.partition("=")
+        if not equals:
+            raise _incomplete(f"'{item}' not a valid key=value pair (missing equal-sign) in "
+                              f"Authorization header: '{value}'.")
+        if not key or any(c in " \t" for c in item):
+            raise _incomplete(f"'{item}' not a valid key=value pair in Authorization "
+                              f"header: '{value}'.")
+        items.append((key, val))
+    return items
+
+
+def parse_authorization(value: str) -> Authorization:
+    """Parse an ``AWS4-HMAC-SHA256`` Authorization header value (IncompleteSignature on error).
+
+    Grammar: OWS scheme 1*WSP param *(OWS "," OWS param) OWS with the params Credential,
+    SignedHeaders and Signature in any order, each exactly once.
+    """
+    scheme, rest = _split_scheme(value)
+    if scheme != ALGORITHM:
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{scheme}'. Authorization={value}")
+    params: dict[str, str] = {}
+    for key, val in _tokenize_parameters(rest, value):
+        if key not in ("Credential", "SignedHeaders", "Signature"):
+            raise _incomplete(f"Unknown parameter '{key}' in Authorization header: '{value}'.")
+        if key in params:
+            raise _incomplete(f"Duplicate '{key}' parameter in Authorization header: '{value}'.")
+        params[key] = val
+    missing = [f"Authorization header requires '{key}' parameter."
+               for key in ("Credential", "Signature", "SignedHeaders") if not params.get(key)]
+    if missing:
+        raise _incomplete(" ".join(missing) + f" Authorization={value}")
+    access_key_id, date, region, service, terminator = _parse_credential(params["Credential"])
+    return Authorization(access_key_id, date, region, service,
+                         _parse_signed_headers(params["SignedHeaders"]), params["Signature"],
+                         terminator)
+
+
+def _parse_amz_date(text: str) -> datetime:
+    if _AMZ_DATE.fullmatch(text):
+        try:
+            return datetime.strptime(text, AMZ_DATE_FORMAT).replace(tzinfo=_UTC)
+        except ValueError:
+            pass
+    raise _incomplete(f"Date must be in ISO-8601 'basic format'. Got '{text}'. "
+                      "See http://en.wikipedia.org/wiki/ISO_8601")
+
+
+def _date_from_headers(headers: dict[str, list[str]], authorization: str) -> tuple[str, datetime]:
+    amz = headers.get("x-amz-date")
+    if amz is not None:
+        text = ",".join([v.strip(" \t") for v in amz])
+        return text, _parse_amz_date(text)
+    http_date = headers.get("date")
+    if http_date is None:
+        raise _incomplete("Authorization header requires existence of either a 'X-Amz-Date' or "
+                          f"a 'Date' header. Authorization={authorization}")
+    text = ",".join([v.strip(" \t") for v in http_date])
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        when = None
+    if when is None:
+        raise _incomplete(f"Date header must be an RFC 1123 date. Got '{text}'.")
+    when = _aware(when).replace(microsecond=0)
+    return when.strftime(AMZ_DATE_FORMAT), when
+
+
+@dataclass(frozen=True)
+class _Presigned:
+    authorization: Authorization
+    amz_date_text: str
+    expires: timedelta | None
+    token: str | None
+
+
+def _from_query(pairs: list[tuple[bytes, bytes]]) -> _Presigned:
+    found: dict[str, str] = {}
+    wanted = {name.encode(): name for name in _PRESIGN_PARAMS}
+    for raw_name, raw_value in pairs:
+        name = wanted.get(raw_name)
+        if name is None:
+            continue
+        if name in found:
+            raise _incomplete(f"Only one '{name}' query parameter is allowed.")
+        found[name] = raw_value.decode("utf-8", "replace")
+    missing = [f"AWS query-string parameters must include '{name}'."
+               for name in _PRESIGN_REQUIRED if not found.get(name)]
+    if missing:
+        raise _incomplete(" ".join(missing) + " Re-examine the query-string parameters.")
+    if found["X-Amz-Algorithm"] != ALGORITHM:
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{found['X-Amz-Algorithm']}'.")
+    access_key_id, date, region, service, terminator = _parse_credential(found["X-Amz-Credential"])
+    authorization = Authorization(access_key_id, date, region, service,
+                                  _parse_signed_headers(found["X-Amz-SignedHeaders"]),
+                                  found[_PRESIGN_SIGNATURE], terminator)
+    expires = None
+    if "X-Amz-Expires" in found:
+        text = found["X-Amz-Expires"]
+        if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
+            raise _incomplete("X-Amz-Expires must be non-negative")
+        if not _DIGITS.fullmatch(text):
+            raise _incomplete(f"X-Amz-Expires should be a number, got '{text}'")
+        if int(text) > MAX_PRESIGN_EXPIRES:
+            raise _incomplete("X-Amz-Expires must be less than a week (in seconds) that is "
+                              f"{MAX_PRESIGN_EXPIRES}")
+        expires = timedelta(seconds=int(text))
+    return _Presigned(authorization, found["X-Amz-Date"], expires, found.get(_PRESIGN_TOKEN))
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def _aware(when: datetime) -> datetime:
+    """Naive datetimes are taken as UTC."""
+    return when.replace(tzinfo=_UTC) if when.tzinfo is None else when.astimezone(_UTC)
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime(AMZ_DATE_FORMAT)
+
+
+def _window(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    return f"{seconds // 60} min." if seconds % 60 == 0 else f"{seconds} sec."
+
+
+def _check_time(amz_date: datetime, now: datetime, max_skew: timedelta,
+                expires: timedelta | None) -> None:
+    now = now.replace(microsecond=0)
+    late = max_skew if expires is None else expires
+    if amz_date < now - late:
+        raise _invalid(f"Signature expired: {_stamp(amz_date)} is now earlier than "
+                       f"{_stamp(now - late)} ({_stamp(now)} - {_window(late)})")
+    if amz_date > now + max_skew:
+        raise _invalid(f"Signature not yet current: {_stamp(amz_date)} is still later than "
+                       f"{_stamp(now + max_skew)} ({_stamp(now)} + {_window(max_skew)})")
+
+
+def _tokens_equal(sent: str | None, expected: str | None) -> bool:
+    if expected is None:
+        return sent is None
+    if sent is None:
+        return False
+    return hmac.compare_digest(_utf8(sent), _utf8(expected))
+
+
+def verify(req: HttpRequest, *, lookup: Callable[[str], Credential | None], now: datetime,
+           max_skew: timedelta = timedelta(minutes=5), service: str | None,
+           region_check: Callable[[str], Any] | None = None,
+           normalize_path: bool = True) -> Verified:
+    """Check a request's SigV4 signature; return who signed it or raise ``SigV4Error``.
+
+    Order: authentication present → well-formed (Incomplete) → credential scope (Invalid) →
+    access key known (UnrecognizedClient) → session token (UnrecognizedClient, then
+    ExpiredToken) → time window (Invalid) → payload hash and signature (Invalid).
+    ``service`` None / ``region_check`` None accept any; ``normalize_path`` False is the
+    S3 rule (only for test suites: aoss always normalises).
+    """
+    now = _aware(now)
+    headers = _header_map(req.headers)
+    pairs = _parse_query(req.query_string)
+    auth_headers = headers.get("authorization")
+    presigned = any(name == _ALGORITHM_PARAM for name, _ in pairs)
+    if auth_headers is None and not presigned:
+        raise SigV4Error(MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token")
+    if auth_headers is not None and presigned:
+        raise _incomplete("Only one auth mechanism allowed; only the X-Amz-Algorithm query "
+                          "parameter or the Authorization header should be specified.")
+    if presigned:
+        query_auth = _from_query(pairs)
+        auth = query_auth.authorization
+        amz_date_text = query_auth.amz_date_text
+        amz_date = _parse_amz_date(amz_date_text)
+        expires = query_auth.expires
+        token = query_auth.token
+        if token is None and "x-amz-security-token" in headers:
+            token = ",".join(headers["x-amz-security-token"])
+        exclude: tuple[str, ...] = (_PRESIGN_SIGNATURE,)
+    else:
+        if len(auth_headers) != 1:
+            raise _incomplete("Only one Authorization header is allowed.")
+        auth = parse_authorization(auth_headers[0])
+        amz_date_text, amz_date = _date_from_headers(headers, auth_headers[0])
+        expires = None
+        token_values = headers.get("x-amz-security-token")
+        token = None if token_values is None else ",".join(token_values)
+        exclude = ()
+    try:
+        return _verify_parsed(req, headers, pairs, auth, amz_date_text, amz_date, expires, token,
+                              exclude, presigned, lookup=lookup, now=now, max_skew=max_skew,
+                              service=service, region_check=region_check,
+                              normalize_path=normalize_path)
+    except SigV4Error as error:
+        error.claimed_access_key_id = auth.access_key_id
+        raise
+
+
+def _verify_parsed(req: HttpRequest, headers: dict[str, list[str]],
+                   pairs: list[tuple[bytes, bytes]], auth: Authorization, amz_date_text: str,
+                   amz_date: datetime, expires: timedelta | None, token: str | None,
+                   exclude: tuple[str, ...], presigned: bool, *,
+                   lookup: Callable[[str], Credential | None], now: datetime,
+                   max_skew: timedelta, service: str | None,
+                   region_check: Callable[[str], Any] | None, normalize_path: bool) -> Verified:
+    if "host" not in auth.signed_headers:
+        raise _incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+                          "Authorization.")
+    for name in auth.signed_headers:
+        if name not in headers:
+            raise _incomplete(f"Signed header '{name}' is not present in the request.")
+
+    if auth.terminator != TERMINATOR:
+        raise _invalid("Credential should be scoped with a valid terminator: 'aws4_request', "
+                       f"not '{auth.terminator}'.")
+    if auth.date != amz_date_text[:8]:
+        raise _invalid("Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
+                       f"of date from HTTP: '{auth.date}' != '{amz_date_text[:8]}', from "
+                       f"'{amz_date_text}'.")
+    if region_check is not None and not region_check(auth.region):
+        raise _invalid(f"Credential should be scoped to a valid region, not '{auth.region}'.")
+    if service is not None and auth.service != service:
+        raise _invalid(f"Credential should be scoped to correct service: '{service}'.")
+
+    credential = lookup(auth.access_key_id)
+    if credential is None:
+        raise SigV4Error(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
+    if not _tokens_equal(token, credential.session_token):
+        raise SigV4Error(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
+    expires_at = getattr(credential, "expires_at", None)
+    if expires_at is not None and now >= _aware(expires_at):
+        raise SigV4Error(EXPIRED_TOKEN, EXPIRED_TOKEN_MESSAGE)
+
+    _check_time(amz_date, now, max_skew, expires)
+
+    body_hash = hashlib.sha256(req.body).hexdigest()
+    declared = headers.get("x-amz-content-sha256")
+    if declared is not None:
+        value = ",".join([_trimall(v) for v in declared])
+        if value != UNSIGNED_PAYLOAD and value != body_hash:
+            raise _invalid("The provided 'x-amz-content-sha256' header does not match what "
+                           "was computed.")
+
+    key = signing_key(credential.secret_access_key, auth.date, auth.region, auth.service)
+    provided = _utf8(auth.signature)
+    candidates = [exclude]
+    if presigned and any(name == _PRESIGN_TOKEN.encode() for name, _ in pairs):
+        candidates.append(exclude + (_PRESIGN_TOKEN,))  # token appended after signing
+    for excluded in candidates:
+        creq = _canonical(req.method, req.raw_path, pairs, headers, auth.signed_headers,
+                          normalize_path, body_hash, excluded)
+        expected = signature(key, string_to_sign(amz_date_text, auth.scope, creq))
+        if hmac.compare_digest(expected.encode("ascii"), provided):
+            return Verified(access_key_id=auth.access_key_id, region=auth.region,
+                            service=auth.service, credential=credential, amz_date=amz_date,
+                            signed_headers=auth.signed_headers, presigned=presigned)
+    raise _invalid(MISMATCH_MESSAGE)
