@@ -1,0 +1,1 @@
+"""The AWS wire: botocore model catalog, request parser, validator, serializer and error funnel."""
