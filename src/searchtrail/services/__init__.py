@@ -1,0 +1,1 @@
+"""Service providers: one per AWS API this server speaks."""

@@ -1,0 +1,408 @@
+"""Collections: creation against encryption policies, lazy status, listing, update, deletion.
+
+A collection's status is never written by a background task. The stored document carries
+`activeAt` (created + create time) and, once deletion was asked for, `goneAt`
+(requested + delete time); the status is derived from them and `call.now` on every read:
+CREATING before `activeAt`, then ACTIVE; DELETING before `goneAt`, then gone (not listed,
+not found, name reusable). Gone documents are purged by later write calls.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from typing import Any
+
+from searchtrail.store.api import Conflict
+
+from . import policies, tags
+from .common import (
+    KIND_COLLECTION,
+    KIND_COLLECTION_DELETING,
+    KIND_COLLECTION_NAME,
+    TYPE_COLLECTION,
+    collection_arn,
+    conflict,
+    decode_token,
+    encode_token,
+    epoch_ms,
+    not_found,
+    page_size,
+    reference,
+    validation,
+    without_none,
+)
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+ID_LENGTH = 20
+DELETABLE = ("ACTIVE", "FAILED", "UPDATE_FAILED")
+ARN_PATTERN = re.compile(r"arn:([a-z0-9-]+):aoss:([a-z0-9-]+):(\d{12}):([a-z-]+)/(.+)")
+# Regions with FIPS 140-3 endpoints for OpenSearch Serverless.
+FIPS_REGION_PREFIXES = ("us-", "ca-")
+
+
+class Timing:
+    """How long collections stay CREATING and DELETING, in milliseconds."""
+
+    def __init__(self, create_seconds: float, delete_seconds: float) -> None:
+        self.create_ms = max(0, round(create_seconds * 1000))
+        self.delete_ms = max(0, round(delete_seconds * 1000))
+
+
+# --- reading state ----------------------------------------------------------------------
+
+
+def status_of(stored: dict[str, Any], now_ms: int) -> str | None:
+    """The derived status, or None when the collection is gone."""
+    gone_at = stored.get("goneAt")
+    if gone_at is not None:
+        return None if now_ms >= gone_at else "DELETING"
+    return "ACTIVE" if now_ms >= stored["activeAt"] else "CREATING"
+
+
+def last_modified(stored: dict[str, Any], now_ms: int) -> int:
+    """Becoming ACTIVE is a modification: it happened at `activeAt`."""
+    if stored.get("goneAt") is None and now_ms >= stored["activeAt"]:
+        return max(stored["lastModifiedDate"], stored["activeAt"])
+    return stored["lastModifiedDate"]
+
+
+def live(call: Any, collection_id: str) -> tuple[dict[str, Any], str] | None:
+    """The stored collection and its status, unless unknown or gone."""
+    stored = call.resources.get(KIND_COLLECTION, collection_id)
+    if stored is None:
+        return None
+    status = status_of(stored, epoch_ms(call.now))
+    return None if status is None else (stored, status)
+
+
+def live_by_name(call: Any, name: str) -> tuple[dict[str, Any], str] | None:
+    index = call.resources.get(KIND_COLLECTION_NAME, name)
+    return None if index is None else live(call, index["id"])
+
+
+def find_by_arn(call: Any, arn: str) -> tuple[dict[str, Any], str]:
+    """The live collection an ARN names in the caller's account and Region."""
+    match = ARN_PATTERN.fullmatch(arn)
+    if match is None:
+        raise validation(
+            f"Invalid resource ARN: {arn}. Expected "
+            "arn:aws:aoss:<region>:<account-id>:collection/<collection-id>."
+        )
+    _, region, account, resource_type, resource_id = match.groups()
+    found = None
+    if region == call.region and account == call.account_id and resource_type == "collection":
+        found = live(call, resource_id)
+    if found is None:
+        raise not_found(f"Resource with ARN {arn} is not found")
+    return found
+
+
+def tag_target(call: Any, arn: str) -> tags.TagTarget:
+    """Resolver for the tag operations: a live collection's tags and how to save them."""
+    stored, status = find_by_arn(call, arn)
+
+    def save(new_tags: list[dict[str, str]]) -> None:
+        stored["tags"] = new_tags
+        call.resources.put(KIND_COLLECTION, stored["id"], stored)
+
+    return tags.TagTarget(stored["arn"], TYPE_COLLECTION, status, list(stored["tags"]), save)
+
+
+def _reference(call: Any, stored: dict[str, Any]) -> None:
+    reference(call, stored["arn"], TYPE_COLLECTION)
+
+
+def _not_found(collection_id: str) -> Exception:
+    return not_found(f"Collection with ID {collection_id} cannot be found.")
+
+
+def purge_gone(call: Any) -> None:
+    """Drop collections whose deletion has completed (and their name index entries)."""
+    now_ms = epoch_ms(call.now)
+    for pending in call.resources.list(KIND_COLLECTION_DELETING):
+        if now_ms < pending["goneAt"]:
+            continue
+        stored = call.resources.get(KIND_COLLECTION, pending["id"])
+        if stored is not None:
+            index = call.resources.get(KIND_COLLECTION_NAME, stored["name"])
+            if index is not None and index["id"] == stored["id"]:
+                call.resources.delete(KIND_COLLECTION_NAME, stored["name"])
+            call.resources.delete(KIND_COLLECTION, stored["id"])
+        call.resources.delete(KIND_COLLECTION_DELETING, pending["id"])
+
+
+# --- output shapes ----------------------------------------------------------------------
+
+
+def _endpoints(collection_id: str, region: str, host: str = "aoss") -> dict[str, str]:
+    base = f"https://{collection_id}.{region}.{host}.amazonaws.com"
+    return {"collectionEndpoint": base, "dashboardEndpoint": f"{base}/_dashboards"}
+
+
+def create_detail(stored: dict[str, Any], status: str, now_ms: int) -> dict[str, Any]:
+    return without_none(
+        {
+            "id": stored["id"],
+            "name": stored["name"],
+            "status": status,
+            "type": stored["type"],
+            "description": stored.get("description"),
+            "arn": stored["arn"],
+            "kmsKeyArn": stored["kmsKeyArn"],
+            "standbyReplicas": stored["standbyReplicas"],
+            "deletionProtection": stored["deletionProtection"],
+            "vectorOptions": stored.get("vectorOptions"),
+            "createdDate": stored["createdDate"],
+            "lastModifiedDate": last_modified(stored, now_ms),
+            "collectionGroupName": stored.get("collectionGroupName"),
+        }
+    )
+
+
+def collection_detail(
+    stored: dict[str, Any], status: str, now_ms: int, region: str
+) -> dict[str, Any]:
+    detail = create_detail(stored, status, now_ms)
+    detail.update(_endpoints(stored["id"], region))
+    if region.startswith(FIPS_REGION_PREFIXES):
+        detail["fipsEndpoints"] = _endpoints(stored["id"], region, "aoss-fips")
+    return detail
+
+
+def update_detail(stored: dict[str, Any], status: str, now_ms: int) -> dict[str, Any]:
+    return without_none(
+        {
+            "id": stored["id"],
+            "name": stored["name"],
+            "status": status,
+            "type": stored["type"],
+            "description": stored.get("description"),
+            "vectorOptions": stored.get("vectorOptions"),
+            "kmsKeyArn": stored["kmsKeyArn"],
+            "arn": stored["arn"],
+            "createdDate": stored["createdDate"],
+            "lastModifiedDate": last_modified(stored, now_ms),
+            "deletionProtection": stored["deletionProtection"],
+        }
+    )
+
+
+def summary(stored: dict[str, Any], status: str) -> dict[str, Any]:
+    return without_none(
+        {
+            "id": stored["id"],
+            "name": stored["name"],
+            "status": status,
+            "arn": stored["arn"],
+            "kmsKeyArn": stored["kmsKeyArn"],
+            "collectionGroupName": stored.get("collectionGroupName"),
+        }
+    )
+
+
+# --- operations -------------------------------------------------------------------------
+
+
+def _kms_key(call: Any, name: str, config: dict[str, Any] | None) -> str:
+    if config is not None:
+        owned, key_arn = config.get("aWSOwnedKey"), config.get("kmsKeyArn")
+        if owned and key_arn:
+            raise validation(
+                "encryptionConfig: specify either aWSOwnedKey true or a kmsKeyArn, not both."
+            )
+        if key_arn:
+            return key_arn
+        if owned:
+            return "auto"
+        raise validation(
+            "encryptionConfig: set aWSOwnedKey to true or give the kmsKeyArn of a customer "
+            "managed key."
+        )
+    policy = policies.matching_encryption_policy(call, name)
+    if policy is None:
+        raise validation(
+            f"No matching security policy of encryption type found for collection name: {name}. "
+            "Please create security policy of encryption type for this collection."
+        )
+    return policies.kms_key_of(policy["policy"])
+
+
+def _new_id(call: Any) -> str:
+    while True:
+        collection_id = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+        if call.resources.get(KIND_COLLECTION, collection_id) is None:
+            return collection_id
+
+
+def _name_taken(name: str, status: str) -> Exception:
+    if status == "CREATING":
+        return conflict(f"Collection with name {name} is already being created")
+    if status == "DELETING":
+        return conflict(
+            f"Collection with name {name} is being deleted; the name can be reused once the "
+            "deletion has completed"
+        )
+    return conflict(f"Collection with name {name} already exists")
+
+
+def create_collection(call: Any, params: dict[str, Any], timing: Timing) -> dict[str, Any]:
+    name = params["name"]
+    purge_gone(call)
+    index = call.resources.get(KIND_COLLECTION_NAME, name)
+    if index is not None:
+        existing = live(call, index["id"])
+        if existing is not None:
+            raise _name_taken(name, existing[1])
+        call.resources.delete(KIND_COLLECTION_NAME, name)  # a stale entry
+    kms_key_arn = _kms_key(call, name, params.get("encryptionConfig"))
+    collection_tags = tags.checked(params.get("tags") or [])
+    now_ms = epoch_ms(call.now)
+    collection_id = _new_id(call)
+    stored = {
+        "id": collection_id,
+        "name": name,
+        "type": params.get("type") or "TIMESERIES",
+        "description": params.get("description"),
+        "arn": collection_arn(call.region, call.account_id, collection_id),
+        "kmsKeyArn": kms_key_arn,
+        "standbyReplicas": params.get("standbyReplicas") or "ENABLED",
+        "deletionProtection": params.get("deletionProtection") or "DISABLED",
+        "vectorOptions": params.get("vectorOptions"),
+        "collectionGroupName": params.get("collectionGroupName"),
+        "createdDate": now_ms,
+        "lastModifiedDate": now_ms,
+        "activeAt": now_ms + timing.create_ms,
+        "goneAt": None,
+        "tags": collection_tags,
+    }
+    try:
+        call.resources.insert(KIND_COLLECTION_NAME, name, {"id": collection_id})
+        call.resources.insert(KIND_COLLECTION, collection_id, stored)
+    except Conflict:
+        raise conflict(f"Collection with name {name} already exists") from None
+    _reference(call, stored)
+    return {"createCollectionDetail": create_detail(stored, status_of(stored, now_ms), now_ms)}
+
+
+def batch_get_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+    ids, names = params.get("ids"), params.get("names")
+    if ids and names:
+        raise validation(
+            "You need to provide IDs or names. You can't provide both IDs and names in the "
+            "same request"
+        )
+    if not ids and not names:
+        raise validation("You need to provide IDs or names.")
+    now_ms = epoch_ms(call.now)
+    details: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    field, wanted = ("id", ids) if ids else ("name", names)
+    for value in dict.fromkeys(wanted):  # each asked-for collection once, in order
+        found = live(call, value) if field == "id" else live_by_name(call, value)
+        if found is None:
+            errors.append(
+                {
+                    field: value,
+                    "errorCode": "NOT_FOUND",
+                    "errorMessage": "The specified Collection is not found.",
+                }
+            )
+            continue
+        stored, status = found
+        _reference(call, stored)
+        details.append(collection_detail(stored, status, now_ms, call.region))
+    return {"collectionDetails": details, "collectionErrorDetails": errors}
+
+
+def list_collections(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+    filters = params.get("collectionFilters") or {}
+    limit = page_size(params)
+    after = None
+    if params.get("nextToken") is not None:
+        after = tuple(decode_token("ListCollections", params["nextToken"], 2))
+    now_ms = epoch_ms(call.now)
+    rows = []
+    for stored in call.resources.list(KIND_COLLECTION):
+        status = status_of(stored, now_ms)
+        if status is None:
+            continue
+        if filters.get("name") is not None and stored["name"] != filters["name"]:
+            continue
+        if filters.get("status") is not None and status != filters["status"]:
+            continue
+        group = filters.get("collectionGroupName")
+        if group is not None and stored.get("collectionGroupName") != group:
+            continue
+        sort_key = (stored["name"], stored["id"])
+        if after is not None and sort_key <= after:
+            continue
+        rows.append((sort_key, stored, status))
+    rows.sort(key=lambda row: row[0])
+    output: dict[str, Any] = {
+        "collectionSummaries": [summary(stored, status) for _, stored, status in rows[:limit]]
+    }
+    if len(rows) > limit:
+        output["nextToken"] = encode_token("ListCollections", list(rows[limit - 1][0]))
+    return output
+
+
+def update_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+    collection_id = params["id"]
+    found = live(call, collection_id)
+    if found is None:
+        raise _not_found(collection_id)
+    stored, status = found
+    _reference(call, stored)
+    if status != "ACTIVE":
+        raise conflict(
+            f"Collection {collection_id} is in {status} state; it can be updated only when ACTIVE"
+        )
+    if "description" in params:
+        stored["description"] = params["description"]
+    if params.get("vectorOptions") is not None:
+        stored["vectorOptions"] = params["vectorOptions"]
+    if params.get("deletionProtection") is not None:
+        stored["deletionProtection"] = params["deletionProtection"]
+    if params.get("encryptionConfig") is not None:
+        stored["kmsKeyArn"] = _kms_key(call, stored["name"], params["encryptionConfig"])
+    now_ms = epoch_ms(call.now)
+    stored["lastModifiedDate"] = max(now_ms, last_modified(stored, now_ms))
+    call.resources.put(KIND_COLLECTION, collection_id, stored)
+    return {"updateCollectionDetail": update_detail(stored, status, now_ms)}
+
+
+def delete_collection(call: Any, params: dict[str, Any], timing: Timing) -> dict[str, Any]:
+    collection_id = params["id"]
+    purge_gone(call)
+    found = live(call, collection_id)
+    if found is None:
+        raise _not_found(collection_id)
+    stored, status = found
+    _reference(call, stored)
+    if status not in DELETABLE:
+        raise conflict(
+            f"Collection {collection_id} is in {status} state; only collections in ACTIVE, "
+            "FAILED or UPDATE_FAILED state can be deleted"
+        )
+    if stored["deletionProtection"] == "ENABLED":
+        raise validation(
+            f"Collection {collection_id} cannot be deleted because deletion protection is "
+            "enabled. Disable it with UpdateCollection (deletionProtection DISABLED) first."
+        )
+    now_ms = epoch_ms(call.now)
+    stored["lastModifiedDate"] = max(now_ms, last_modified(stored, now_ms))
+    stored["goneAt"] = now_ms + timing.delete_ms
+    call.resources.put(KIND_COLLECTION, collection_id, stored)
+    call.resources.put(
+        KIND_COLLECTION_DELETING, collection_id, {"id": collection_id, "goneAt": stored["goneAt"]}
+    )
+    return {
+        "deleteCollectionDetail": {
+            "id": stored["id"],
+            "name": stored["name"],
+            "status": "DELETING",
+            "deletionProtection": stored["deletionProtection"],
+        }
+    }

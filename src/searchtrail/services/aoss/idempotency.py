@@ -1,0 +1,103 @@
+"""`clientToken` idempotency for the mutating aoss operations.
+
+The first successful call with a token stores a fingerprint of the request (every member
+except `clientToken`), the response and the resources it touched, in the same unit of work
+as the change itself. Within `TOKEN_LIFETIME_MS`:
+- same operation, same token, same request -> the stored response again, nothing changes;
+- same operation, same token, different request -> ConflictException.
+Failed calls store nothing (their transaction is rolled back), so a retry with the same
+token runs normally. Tokens are scoped per account, Region and operation.
+
+Records are keyed `<day>/<operation>/<token>` (day = UTC days since the epoch of the first
+call), so a lookup reads today's and yesterday's key, and whole days that can only hold
+expired records are deleted at most once per day (a marker remembers how far).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+import orjson
+
+from .common import KIND_IDEMPOTENCY, conflict, epoch_ms
+
+DAY_MS = 24 * 60 * 60 * 1000
+TOKEN_LIFETIME_MS = DAY_MS
+KIND_PRUNED = "aoss.idempotency-pruned"  # key "marker" -> {"throughDay"}
+
+Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+
+def fingerprint(params: dict[str, Any]) -> str:
+    request = {key: value for key, value in params.items() if key != "clientToken"}
+    encoded = orjson.dumps(request, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _key(day: int, operation: str, token: str) -> str:
+    return f"{day:06d}/{operation}/{token}"
+
+
+def _prune(call: Any, today: int) -> None:
+    """Delete the records of days whose tokens have all expired (days <= today - 2)."""
+    last_expired_day = today - 2
+    marker = call.resources.get(KIND_PRUNED, "marker")
+    if marker is not None and marker["throughDay"] >= last_expired_day:
+        return
+    if marker is None or last_expired_day - marker["throughDay"] > 31:
+        # First run, or a long pause: one full pass instead of one query per day.
+        expired = [
+            record
+            for record in call.resources.list(KIND_IDEMPOTENCY)
+            if record["key"][:6] <= f"{last_expired_day:06d}"
+        ]
+    else:
+        expired = [
+            record
+            for day in range(marker["throughDay"] + 1, last_expired_day + 1)
+            for record in call.resources.list(KIND_IDEMPOTENCY, f"{day:06d}/")
+        ]
+    for record in expired:
+        call.resources.delete(KIND_IDEMPOTENCY, record["key"])
+    call.resources.put(KIND_PRUNED, "marker", {"throughDay": last_expired_day})
+
+
+def idempotent(operation: str, handler: Handler) -> Handler:
+    def run(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+        token = params.get("clientToken")
+        if token is None:
+            return handler(call, params)
+        digest = fingerprint(params)
+        now_ms = epoch_ms(call.now)
+        today = now_ms // DAY_MS
+        for day in (today, today - 1):
+            seen = call.resources.get(KIND_IDEMPOTENCY, _key(day, operation, token))
+            if seen is None or now_ms >= seen["expiresAt"]:
+                continue
+            if seen["fingerprint"] != digest:
+                raise conflict(
+                    f"The client token {token} was already used for a {operation} request with "
+                    "different parameters. Use a new client token for a different request."
+                )
+            call.referenced_resources.extend(dict(entry) for entry in seen["referencedResources"])
+            return seen["response"]
+        response = handler(call, params)
+        key = _key(today, operation, token)
+        call.resources.put(
+            KIND_IDEMPOTENCY,
+            key,
+            {
+                "key": key,
+                "fingerprint": digest,
+                "response": response,
+                "referencedResources": list(call.referenced_resources),
+                "expiresAt": now_ms + TOKEN_LIFETIME_MS,
+            },
+        )
+        _prune(call, today)
+        return response
+
+    run.__name__ = getattr(handler, "__name__", operation)
+    run.__doc__ = handler.__doc__
+    return run

@@ -1,0 +1,100 @@
+"""CloudTrail provider: LookupEvents over the event history, with CloudTrail's own errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import orjson
+
+from searchtrail.audit.record import lookup_username
+from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken, utc
+from searchtrail.protocol.errors import ServiceError
+from searchtrail.services.call import Call
+
+MAX_RESULTS = 50
+
+# Model violations on these members become CloudTrail's modelled errors, not ValidationException.
+_VIOLATION_ERRORS = {
+    "LookupEvents": (
+        ("LookupAttributes", "InvalidLookupAttributesException"),
+        ("MaxResults", "InvalidMaxResultsException"),
+        ("EventCategory", "InvalidEventCategoryException"),
+        ("NextToken", "InvalidNextTokenException"),
+    ),
+}
+
+
+class CloudTrailProvider:
+    def handlers(self) -> dict[str, Callable[[Call, dict], dict]]:
+        return {"LookupEvents": self.lookup_events}
+
+    def violation_error(self, operation_name: str, violations: list[Any]) -> ServiceError | None:
+        for prefix, code in _VIOLATION_ERRORS.get(operation_name, ()):
+            for violation in violations:
+                if violation.path.startswith(prefix):
+                    return ServiceError(code, violation.message, status=400)
+        return None
+
+    def lookup_events(self, call: Call, params: dict) -> dict:
+        attributes = params.get("LookupAttributes") or []
+        if len(attributes) > 1:
+            raise ServiceError("InvalidLookupAttributesException",
+                               "You can specify only one lookup attribute.", status=400)
+        attribute = None
+        if attributes:
+            key, value = attributes[0]["AttributeKey"], attributes[0]["AttributeValue"]
+            if key not in LOOKUP_ATTRIBUTES:
+                raise ServiceError("InvalidLookupAttributesException",
+                                   f"Invalid attribute key: {key}. Valid keys are: "
+                                   f"{', '.join(LOOKUP_ATTRIBUTES)}.", status=400)
+            attribute = (key, value)
+        max_results = params.get("MaxResults", MAX_RESULTS)
+        if not 1 <= max_results <= MAX_RESULTS:
+            raise ServiceError("InvalidMaxResultsException",
+                               f"MaxResults must be between 1 and {MAX_RESULTS}.", status=400)
+        start = utc(params["StartTime"]) if "StartTime" in params else None
+        end = utc(params["EndTime"]) if "EndTime" in params else None
+        if start and end and start > end:
+            raise ServiceError("InvalidTimeRangeException",
+                               "Start time must be before end time.", status=400)
+        if start and start > call.now:
+            raise ServiceError("InvalidTimeRangeException",
+                               "Start time must not be in the future.", status=400)
+        if params.get("EventCategory") not in (None, "insight"):
+            raise ServiceError("InvalidEventCategoryException",
+                               "The only valid event category is insight.", status=400)
+        if params.get("EventCategory") == "insight":
+            return {"Events": []}  # no Insights events are produced
+        flt = EventFilter(call.account_id, call.region, attribute, start, end)
+        try:
+            page = call.events.page(flt, limit=max_results, token=params.get("NextToken"),
+                                    now=call.now)
+        except InvalidToken:
+            raise ServiceError("InvalidNextTokenException",
+                               "The NextToken is invalid or was issued for other parameters.",
+                               status=400) from None
+        result: dict[str, Any] = {"Events": [_event_item(event.record) for event in page.events]}
+        if page.next_token:
+            result["NextToken"] = page.next_token
+        return result
+
+
+def _event_item(record_json: str) -> dict[str, Any]:
+    record = orjson.loads(record_json)
+    identity = record.get("userIdentity", {})
+    item: dict[str, Any] = {
+        "EventId": record["eventID"],
+        "EventName": record["eventName"],
+        "ReadOnly": "true" if record.get("readOnly") else "false",
+        "EventTime": datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=timezone.utc),
+        "EventSource": record["eventSource"],
+        "Username": lookup_username(identity),
+        "Resources": [{"ResourceType": r.get("type"), "ResourceName": r.get("ARN")}
+                      for r in record.get("resources", ())],
+        "CloudTrailEvent": record_json,
+    }
+    if identity.get("accessKeyId"):
+        item["AccessKeyId"] = identity["accessKeyId"]
+    return item

@@ -1,0 +1,56 @@
+"""Dispatch from a model operation to its provider handler; every other operation is refused cleanly."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from searchtrail.protocol.errors import ServiceError
+from searchtrail.services.call import Call
+
+Handler = Callable[[Call, dict], dict]
+
+# Modelled client errors to answer an unimplemented operation with, best first.
+_UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",
+                       "ValidationException")
+
+
+def _unsupported(operation_name: str, code: str) -> Handler:
+    def refuse(call: Call, params: dict) -> dict:
+        raise ServiceError(code, f"{operation_name} is not supported by searchtrail yet.", status=400)
+
+    return refuse
+
+
+class ServiceRegistry:
+    def __init__(self, service_models: Iterable[Any], providers: dict[str, Any]) -> None:
+        self._handlers: dict[tuple[str, str], Handler] = {}
+        self._implemented: dict[str, set[str]] = {}
+        self._providers = providers
+        for service_model in service_models:
+            provider = providers.get(service_model.service_name)
+            handlers = provider.handlers() if provider else {}
+            unknown = set(handlers) - set(service_model.operation_names)
+            if unknown:
+                raise RuntimeError(f"{service_model.service_name} provider names operations "
+                                   f"the model lacks: {sorted(unknown)}")
+            self._implemented[service_model.service_name] = set(handlers)
+            for name in service_model.operation_names:
+                operation = service_model.operation_model(name)
+                handler = handlers.get(name)
+                if handler is None:
+                    codes = {shape.name for shape in operation.error_shapes}
+                    code = next((c for c in _UNSUPPORTED_ERRORS if c in codes), "ValidationException")
+                    handler = _unsupported(name, code)
+                self._handlers[(service_model.service_name, name)] = handler
+
+    def handler(self, operation: Any) -> Handler:
+        return self._handlers[(operation.service_model.service_name, operation.name)]
+
+    def implemented(self, service_name: str) -> set[str]:
+        return set(self._implemented.get(service_name, ()))
+
+    def violation_error(self, operation: Any, violations: list[Any]) -> ServiceError | None:
+        """A service-specific error for model violations (CloudTrail has its own), or None."""
+        provider = self._providers.get(operation.service_model.service_name)
+        mapper = getattr(provider, "violation_error", None)
+        return mapper(operation.name, violations) if mapper else None
