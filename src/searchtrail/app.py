@@ -1,0 +1,141 @@
+"""build_app(settings): the only place where the server's objects are created and wired."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator
+
+from searchtrail.audit.query import EventHistory, PageTokens
+from searchtrail.audit.record import RecordBuilder
+from searchtrail.auth.credentials import CredentialResolver
+from searchtrail.auth.identities import AccessKey, Identities
+from searchtrail.config import Settings
+from searchtrail.gateway.asgi import EdgeRouter, web_app
+from searchtrail.gateway.aws import AwsCallHandler, utc_now
+from searchtrail.gateway.metrics import Metrics
+from searchtrail.protocol.catalog import ServiceCatalog
+from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
+from searchtrail.services.cloudtrail.provider import CloudTrailProvider
+from searchtrail.services.registry import ServiceRegistry
+from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
+from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+SERVICES = ("opensearchserverless", "cloudtrail")
+
+
+@dataclass
+class Searchtrail:
+    """The wired server: an ASGI callable plus the parts start-up and tests need."""
+
+    settings: Settings
+    asgi: Any
+    writer: GroupCommitWriter
+    connection: sqlite3.Connection
+    registry: ServiceRegistry
+    catalog: ServiceCatalog
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.asgi(scope, receive, send)
+
+
+def open_database(settings: Settings) -> sqlite3.Connection:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = open_connection(settings.database_path)
+    migrate(conn)
+    return conn
+
+
+def server_secret(conn: sqlite3.Connection, name: str) -> bytes:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM secrets WHERE name=?", (name,)).fetchone()
+        if row is None:
+            value = secrets.token_bytes(32)
+            conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
+        else:
+            value = row[0]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return bytes(value)
+
+
+def build_app(settings: Settings) -> Searchtrail:
+    conn = open_database(settings)
+    catalog = ServiceCatalog.load(SERVICES)
+    registry = ServiceRegistry(
+        [catalog.service(name) for name in SERVICES],
+        {
+            "opensearchserverless": OpenSearchServerlessProvider(
+                create_seconds=settings.collection_create_seconds,
+                delete_seconds=settings.collection_delete_seconds),
+            "cloudtrail": CloudTrailProvider(),
+        },
+    )
+    writer = GroupCommitWriter(conn)
+    metrics = Metrics()
+    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
+    credentials = CredentialResolver(
+        lambda: open_connection(settings.database_path, read_only=True))
+    aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
+                         credentials=credentials, writer=writer, records=RecordBuilder(),
+                         history=history, metrics=metrics, clock=utc_now)
+
+    def health() -> dict[str, Any]:
+        metrics.writer_commits.set(writer.stats.commits)
+        metrics.writer_units.set(writer.stats.units)
+        return {"status": "ok", "store": "sqlite", **durability_settings(conn),
+                "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()  # drains: every accepted call gets its record before exit
+
+    web = web_app(health=health, metrics=metrics, lifespan=lifespan)
+    return Searchtrail(settings, EdgeRouter(aws, web), writer, conn, registry, catalog)
+
+
+def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
+    """First start: create the default account and its root key, write the credentials file."""
+    conn = open_database(settings)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        identities = Identities(SqliteResources(conn, "", ""))
+        account = identities.default_account()
+        key = None
+        if account is None:
+            now = datetime.now(timezone.utc)
+            account = identities.create_account(now, make_default=True)
+            key = identities.create_access_key(account, None, now)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    if key is not None:
+        write_credentials_file(settings, key)
+    return account, key
+
+
+def write_credentials_file(settings: Settings, key: AccessKey) -> None:
+    path = settings.credentials_path
+    text = ("[default]\n"
+            f"aws_access_key_id = {key.access_key_id}\n"
+            f"aws_secret_access_key = {key.secret_access_key}\n")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)

@@ -1,0 +1,1 @@
+"""The CloudTrail product: record builder, event history queries (and, later, delivery)."""

@@ -1,0 +1,224 @@
+"""The searchtrail command: serve, env, iam, events."""
+
+from __future__ import annotations
+
+import configparser
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from searchtrail.config import Settings, load_settings
+
+app = typer.Typer(help="searchtrail: an OpenSearch Serverless control plane with a CloudTrail "
+                       "audit trail.", no_args_is_help=True, add_completion=False)
+iam_app = typer.Typer(help="Manage IAM users and access keys in the data directory.",
+                      no_args_is_help=True)
+events_app = typer.Typer(help="Read event history (the same query as LookupEvents).",
+                         no_args_is_help=True)
+app.add_typer(iam_app, name="iam")
+app.add_typer(events_app, name="events")
+
+DataDir = typer.Option(None, "--data-dir", help="Data directory [default: ./.searchtrail]")
+err = Console(stderr=True)
+
+
+def _settings(**flags: object) -> Settings:
+    try:
+        return load_settings(flags)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Address to listen on [default: 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, help="Port [default: 4680]"),
+    data_dir: Optional[Path] = DataDir,
+    tls_cert: Optional[Path] = typer.Option(None, help="PEM certificate: serve HTTPS"),
+    tls_key: Optional[Path] = typer.Option(None, help="PEM private key for --tls-cert"),
+    log_level: Optional[str] = typer.Option(None, help="debug, info, warning or error"),
+) -> None:
+    """Start the server (embedded SQLite store) on one port for every API."""
+    import uvicorn
+
+    from searchtrail.app import build_app, ensure_default_account
+    from searchtrail.gateway.tls import TlsAwareHttpProtocol
+    from searchtrail.logs import configure_logging
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
+                         tls_key=tls_key, log_level=log_level)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
+        raise typer.Exit(2)
+    configure_logging(settings.log_level)
+    account, new_key = ensure_default_account(settings)
+    print(f"searchtrail listening on {settings.endpoint_url}", flush=True)
+    print(f"default account {account}; credentials in {settings.credentials_path}"
+          + (" (created)" if new_key else ""), flush=True)
+    print(f"set up your shell with: eval \"$(searchtrail env --data-dir {settings.data_dir})\"",
+          flush=True)
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
+                http=TlsAwareHttpProtocol,
+                loop="uvloop", access_log=False, log_level="warning", lifespan="on",
+                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                timeout_graceful_shutdown=10,
+                proxy_headers=False)  # the gateway applies --trusted-proxies itself
+
+
+@app.command()
+def env(data_dir: Optional[Path] = DataDir,
+        region: str = typer.Option("us-east-1", help="Region to sign requests for")) -> None:
+    """Print export lines that point boto3 and the AWS CLI at this server."""
+    settings = _settings(data_dir=data_dir)
+    if not settings.credentials_path.is_file():
+        err.print(f"[red]error:[/red] no credentials at {settings.credentials_path}: start the "
+                  "server once with `searchtrail serve` to create them.")
+        raise typer.Exit(1)
+    profile = configparser.ConfigParser()
+    profile.read(settings.credentials_path)
+    endpoint = settings.endpoint_url
+    for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM"):
+        print(f"export AWS_ENDPOINT_URL_{service}={endpoint}")
+    print(f"export AWS_ACCESS_KEY_ID={profile['default']['aws_access_key_id']}")
+    print(f"export AWS_SECRET_ACCESS_KEY={profile['default']['aws_secret_access_key']}")
+    print(f"export AWS_DEFAULT_REGION={region}")
+    print(f"export AWS_REGION={region}")
+
+
+def _with_identities(settings: Settings, action):  # type: ignore[no-untyped-def]
+    from searchtrail.app import open_database
+    from searchtrail.auth.identities import Identities
+    from searchtrail.protocol.errors import ServiceError
+    from searchtrail.store.sqlite.resources import SqliteResources
+
+    conn = open_database(settings)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        identities = Identities(SqliteResources(conn, "", ""))
+        result = action(identities)
+        conn.execute("COMMIT")
+        return result
+    except ServiceError as exc:
+        err.print(f"[red]{exc.code}:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+
+
+def _account(identities, account: Optional[str]) -> str:  # type: ignore[no-untyped-def]
+    chosen = account or identities.default_account()
+    if chosen is None:
+        err.print("[red]error:[/red] no default account yet: start `searchtrail serve` once "
+                  "or pass --account.")
+        raise typer.Exit(1)
+    return chosen
+
+
+@iam_app.command("create-user")
+def create_user(name: str, account: Optional[str] = typer.Option(None, help="Account id "
+                "[default: the default account]"), data_dir: Optional[Path] = DataDir) -> None:
+    """Create an IAM user (prints its JSON)."""
+    now = datetime.now(timezone.utc)
+    user = _with_identities(_settings(data_dir=data_dir),
+                            lambda ids: ids.create_user(_account(ids, account), name, now))
+    print(orjson.dumps({"User": user}, option=orjson.OPT_INDENT_2).decode())
+
+
+@iam_app.command("create-access-key")
+def create_access_key(name: str, account: Optional[str] = typer.Option(None, help="Account id "
+                      "[default: the default account]"),
+                      data_dir: Optional[Path] = DataDir) -> None:
+    """Create an access key for an IAM user (prints AccessKeyId and SecretAccessKey once)."""
+    now = datetime.now(timezone.utc)
+    key = _with_identities(_settings(data_dir=data_dir),
+                           lambda ids: ids.create_access_key(_account(ids, account), name, now))
+    print(orjson.dumps({"AccessKey": {"UserName": name, "AccessKeyId": key.access_key_id,
+                                      "SecretAccessKey": key.secret_access_key,
+                                      "Status": key.status}},
+                       option=orjson.OPT_INDENT_2).decode())
+
+
+def _parse_time(value: Optional[str], option: str) -> Optional[datetime]:
+    if value is None:
+        return None
+    try:
+        parsed = (datetime.fromtimestamp(float(value), timezone.utc) if value.replace(".", "").isdigit()
+                  else datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} {value!r}: use ISO 8601 "
+                  "(2026-11-30T09:00:00Z) or epoch seconds.")
+        raise typer.Exit(2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@events_app.command("lookup")
+def lookup(
+    attribute: Optional[str] = typer.Option(None, help="KEY=VALUE, e.g. EventName=CreateCollection"),
+    start_time: Optional[str] = typer.Option(None, help="ISO 8601 or epoch seconds"),
+    end_time: Optional[str] = typer.Option(None, help="ISO 8601 or epoch seconds"),
+    max_items: int = typer.Option(50, min=1, help="How many events to show in all"),
+    output: str = typer.Option("table", help="json or table"),
+    region: str = typer.Option("us-east-1", help="Region whose history to read"),
+    account: Optional[str] = typer.Option(None, help="Account id [default: the default account]"),
+    data_dir: Optional[Path] = DataDir,
+) -> None:
+    """Look up recorded events, newest first, paging through LookupEvents' pages for you."""
+    from searchtrail.app import server_secret, open_database
+    from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, EventHistory, PageTokens
+    from searchtrail.audit.record import lookup_username
+    from searchtrail.auth.identities import Identities
+    from searchtrail.store.sqlite.resources import SqliteResources
+
+    if output not in ("json", "table"):
+        err.print("[red]error:[/red] --output is json or table.")
+        raise typer.Exit(2)
+    attr = None
+    if attribute:
+        key, sep, value = attribute.partition("=")
+        if not sep or key not in LOOKUP_ATTRIBUTES or not value:
+            err.print(f"[red]error:[/red] --attribute takes KEY=VALUE with KEY one of "
+                      f"{', '.join(LOOKUP_ATTRIBUTES)}.")
+            raise typer.Exit(2)
+        attr = (key, value)
+    settings = _settings(data_dir=data_dir)
+    conn = open_database(settings)
+    chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
+    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
+    flt = EventFilter(chosen, region, attr, _parse_time(start_time, "--start-time"),
+                      _parse_time(end_time, "--end-time"))
+    now = datetime.now(timezone.utc)
+    records, token = [], None
+    while len(records) < max_items:
+        page = history.page(conn, flt, limit=min(50, max_items - len(records)), token=token, now=now)
+        records.extend(orjson.loads(event.record) for event in page.events)
+        token = page.next_token
+        if not token:
+            break
+    conn.close()
+    if output == "json":
+        sys.stdout.write(orjson.dumps({"Records": records}, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table("Event time", "Event name", "User", "Source", "Error", "Request id")
+    for record in records:
+        table.add_row(record["eventTime"], record["eventName"],
+                      lookup_username(record.get("userIdentity", {})),
+                      record["eventSource"], record.get("errorCode", ""), record.get("requestID", ""))
+    # Piped output is not cut to 80 columns: nothing in a row may be lost to an ellipsis.
+    Console(width=None if sys.stdout.isatty() else 250).print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""A real `searchtrail serve` process on a loopback port, for functional tests."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+STARTUP_SECONDS = 30
+
+
+def _unverified_tls():  # type: ignore[no-untyped-def]
+    """Readiness polling only: the test's own self-signed certificate."""
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    scheme: str = "http"
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def start(self) -> "ServerProcess":
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        env = {**os.environ, "SEARCHTRAIL_COLLECTION_CREATE_SECONDS": "1",
+               "SEARCHTRAIL_COLLECTION_DELETE_SECONDS": "1", **self.env}
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "searchtrail.cli", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir), *self.args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/_searchtrail/health", timeout=1,
+                                            context=_unverified_tls()) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)  # polling interval while waiting for the port, bounded by the deadline
+        raise RuntimeError(f"server not ready within {STARTUP_SECONDS}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def kill9(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=15)
+        self._log.close()
+
+    def credentials(self) -> tuple[str, str]:
+        profile = configparser.ConfigParser()
+        profile.read(self.data_dir / "credentials")
+        return (profile["default"]["aws_access_key_id"],
+                profile["default"]["aws_secret_access_key"])
+
+    def client(self, service: str, region: str = "us-east-1", *, key: tuple[str, str] | None = None,
+               validate: bool = True, retries: int = 0,
+               verify: str | bool | None = None):  # type: ignore[no-untyped-def]
+        access_key, secret = key or self.credentials()
+        return boto3.session.Session().client(
+            service, region_name=region, endpoint_url=self.endpoint,
+            aws_access_key_id=access_key, aws_secret_access_key=secret, verify=verify,
+            config=Config(parameter_validation=validate,
+                          retries={"max_attempts": retries + 1, "mode": "standard"}))

@@ -1,0 +1,123 @@
+"""SigV4 at the socket: wrong secret, unknown key, expired or future timestamps; none is recorded."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+
+def raw_call(server, *, key: tuple[str, str], when: datetime | None = None,  # type: ignore[no-untyped-def]
+             target: str = "OpenSearchServerless.ListCollections", body: bytes = b"{}",
+             content_type: str = "application/x-amz-json-1.0", sign: bool = True):
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
+                         headers={"Content-Type": content_type, "X-Amz-Target": target})
+    if sign:
+        signer = SigV4Auth(Credentials(*key), "aoss", "us-east-1")
+        # botocore reads its clock inside add_auth: give it the moment to sign at.
+        with mock.patch("botocore.auth.get_current_datetime",
+                        return_value=when or datetime.now(timezone.utc)):
+            signer.add_auth(request)
+    prepared = urllib.request.Request(request.url, data=body, method="POST",
+                                      headers=dict(request.headers.items()))
+    try:
+        with urllib.request.urlopen(prepared, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def error_of(response) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    import json
+
+    status, headers, body = response
+    payload = json.loads(body)
+    assert headers["Content-Type"].startswith("application/x-amz-json")
+    return status, payload["__type"], payload["message"]
+
+
+def test_wrong_secret_is_invalid_signature(server) -> None:
+    key_id, _ = server.credentials()
+    with pytest.raises(ClientError) as error:
+        server.client("opensearchserverless", key=(key_id, "x" * 40)).list_collections()
+    assert error.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_unknown_key_is_unrecognized_client(server) -> None:
+    with pytest.raises(ClientError) as error:
+        server.client("opensearchserverless",
+                      key=("AKIAUNKNOWNKEY000000", "x" * 40)).list_collections()
+    assert error.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+@pytest.mark.parametrize(("offset", "wording"), [(timedelta(minutes=-6), "Signature expired"),
+                                                 (timedelta(minutes=6), "Signature not yet current")])
+def test_timestamps_outside_the_skew_window_are_refused(server, offset, wording) -> None:
+    status, code, message = error_of(raw_call(server, key=server.credentials(),
+                                              when=datetime.now(timezone.utc) + offset))
+    assert (status, code) == (403, "InvalidSignatureException")
+    assert message.startswith(wording)
+
+
+def test_timestamps_inside_the_window_are_accepted(server) -> None:
+    status, _, _ = raw_call(server, key=server.credentials(),
+                            when=datetime.now(timezone.utc) - timedelta(minutes=4))
+    assert status == 200
+
+
+def test_unsigned_request_is_missing_token(server) -> None:
+    status, code, _ = error_of(raw_call(server, key=server.credentials(), sign=False))
+    assert (status, code) == (403, "MissingAuthenticationTokenException")
+
+
+def test_refused_requests_leave_no_record(server) -> None:
+    cloudtrail = server.client("cloudtrail")
+    before = cloudtrail.lookup_events(MaxResults=50)["Events"]
+    with pytest.raises(ClientError):
+        server.client("opensearchserverless",
+                      key=(server.credentials()[0], "y" * 40)).list_collections()
+    after = cloudtrail.lookup_events(MaxResults=50)["Events"]
+    new = [e for e in after if e["EventId"] not in {b["EventId"] for b in before}]
+    # only the second LookupEvents itself is new
+    assert [e["EventName"] for e in new] == ["LookupEvents"]
+
+
+def test_unknown_target_and_wrong_content_type_are_json_errors(server) -> None:
+    status, code, _ = error_of(raw_call(server, key=server.credentials(),
+                                        target="OpenSearchServerless.NoSuchThing"))
+    assert (status, code) == (400, "UnknownOperationException")
+    status, code, _ = error_of(raw_call(server, key=server.credentials(),
+                                        content_type="text/plain"))
+    assert (status, code) == (400, "UnknownOperationException")
+
+
+def test_oversized_body_is_413(server) -> None:
+    status, code, message = error_of(raw_call(server, key=server.credentials(),
+                                              body=b'{"name": "' + b"a" * (2 * 1024 * 1024) + b'"}'))
+    assert (status, code) == (413, "RequestEntityTooLargeException")
+    assert "at most" in message
+
+
+def test_browser_paths_answer_json_not_html(server) -> None:
+    try:
+        urllib.request.urlopen(server.endpoint + "/nothing-here", timeout=5)
+        raise AssertionError("expected 404")
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+        assert error.headers["Content-Type"].startswith("application/x-amz-json")
+    with urllib.request.urlopen(server.endpoint + "/_searchtrail/health", timeout=5) as response:
+        import json
+
+        health = json.loads(response.read())
+    assert health["status"] == "ok"
+    assert health["synchronous"] == 2  # FULL
+    assert health["journal_mode"] == "wal"

@@ -1,0 +1,121 @@
+"""The searchtrail command against a real data directory and server: env, iam, events lookup."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "searchtrail.cli", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_credentials_file_is_private_and_in_default_profile(server) -> None:
+    path = server.data_dir / "credentials"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    text = path.read_text()
+    assert text.startswith("[default]\n")
+    assert "aws_access_key_id = AKIA" in text
+
+
+def test_env_prints_exports_that_boto3_and_the_cli_use(server) -> None:
+    result = searchtrail("env", "--data-dir", str(server.data_dir))
+    assert result.returncode == 0, result.stderr
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+    for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM"):
+        assert exports[f"AWS_ENDPOINT_URL_{service}"] == "http://127.0.0.1:4680"
+    assert exports["AWS_ACCESS_KEY_ID"] == server.credentials()[0]
+    # The exports work with the real AWS CLI when the port matches this server.
+    exports = {k: v.replace("4680", str(server.port)) for k, v in exports.items()}
+    aws = subprocess.run([sys.executable, "-m", "awscli", "opensearchserverless",
+                          "list-collections", "--output", "json"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, **exports, "AWS_CONFIG_FILE": "/dev/null",
+                                          "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    assert aws.returncode == 0, aws.stderr
+    assert "collectionSummaries" in json.loads(aws.stdout)
+
+
+def test_env_without_credentials_explains_what_to_do(tmp_path) -> None:
+    result = searchtrail("env", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "searchtrail serve" in result.stderr
+
+
+def test_iam_user_keys_sign_calls_recorded_as_that_user(server) -> None:
+    created = searchtrail("iam", "create-user", "alice", "--data-dir", str(server.data_dir))
+    assert created.returncode == 0, created.stderr
+    user = json.loads(created.stdout)["User"]
+    key = json.loads(searchtrail("iam", "create-access-key", "alice", "--data-dir",
+                                 str(server.data_dir)).stdout)["AccessKey"]
+    assert key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) == 40
+
+    aoss = server.client("opensearchserverless", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    request_id = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    events = server.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "Username", "AttributeValue": "alice"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    mine = [r for r in records if r["requestID"] == request_id]
+    assert len(mine) == 1
+    identity = mine[0]["userIdentity"]
+    assert identity == {"type": "IAMUser", "principalId": user["UserId"], "arn": user["Arn"],
+                        "accountId": identity["accountId"], "accessKeyId": key["AccessKeyId"],
+                        "userName": "alice"}
+    assert events[0]["Username"] == "alice"
+
+
+def test_iam_errors_are_clear(server) -> None:
+    again = searchtrail("iam", "create-user", "bob", "--data-dir", str(server.data_dir))
+    assert again.returncode == 0
+    duplicate = searchtrail("iam", "create-user", "bob", "--data-dir", str(server.data_dir))
+    assert duplicate.returncode == 1
+    assert "already exists" in duplicate.stderr
+    missing = searchtrail("iam", "create-access-key", "nobody", "--data-dir", str(server.data_dir))
+    assert missing.returncode == 1
+    assert "cannot be found" in missing.stderr
+
+
+def test_events_lookup_pages_for_the_user(server) -> None:
+    aoss = server.client("opensearchserverless", region="us-west-1")
+    ids = [aoss.list_collections()["ResponseMetadata"]["RequestId"] for _ in range(60)]
+    result = searchtrail("events", "lookup", "--attribute", "EventName=ListCollections",
+                         "--region", "us-west-1", "--max-items", "55", "--output", "json",
+                         "--data-dir", str(server.data_dir))
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)["Records"]
+    assert [r["requestID"] for r in records] == list(reversed(ids))[:55]
+    table = searchtrail("events", "lookup", "--region", "us-west-1", "--max-items", "3",
+                        "--data-dir", str(server.data_dir))
+    assert table.returncode == 0 and "ListCollections" in table.stdout
+
+
+@pytest.mark.parametrize("args", [["--attribute", "Colour=red"], ["--start-time", "yesterday"],
+                                  ["--output", "xml"]])
+def test_events_lookup_rejects_bad_options(server, args) -> None:
+    result = searchtrail("events", "lookup", *args, "--data-dir", str(server.data_dir))
+    assert result.returncode == 2
+    assert "error" in result.stderr
+
+
+def test_readme_boto3_example_runs_as_pasted(fresh_server) -> None:
+    server = fresh_server.start()  # its own server: the example's names must be free
+    readme = (os.path.dirname(__file__) + "/../../README.md")
+    text = open(readme).read()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    exports = searchtrail("env", "--data-dir", str(server.data_dir)).stdout
+    for line in exports.splitlines():
+        key, value = line.removeprefix("export ").split("=", 1)
+        env[key] = value.replace("4680", str(server.port))
+    env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    run = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "CREATING"
+    assert lines[1].startswith("CreateCollection arn:aws:iam::")

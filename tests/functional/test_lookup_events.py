@@ -1,0 +1,120 @@
+"""LookupEvents with CloudTrail's rules: attributes, time range, paging, tokens, regions."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error_code(call) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(ClientError) as error:
+        call()
+    return error.value.response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def seeded(server):  # type: ignore[no-untyped-def]
+    """Twelve ListCollections calls in eu-west-3 only, so paging and region isolation show."""
+    aoss = server.client("opensearchserverless", region="eu-west-3")
+    ids = [aoss.list_collections()["ResponseMetadata"]["RequestId"] for _ in range(12)]
+    return ids
+
+
+def test_pages_newest_first_with_tokens(server, seeded) -> None:
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    attribute = [{"AttributeKey": "EventName", "AttributeValue": "ListCollections"}]
+    seen, token, pages = [], None, 0
+    while pages < 10:
+        kwargs = {"LookupAttributes": attribute, "MaxResults": 5}
+        if token:
+            kwargs["NextToken"] = token
+        page = cloudtrail.lookup_events(**kwargs)
+        pages += 1
+        assert len(page["Events"]) <= 5
+        seen.extend(json.loads(e["CloudTrailEvent"])["requestID"] for e in page["Events"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == 3
+    assert seen == list(reversed(seeded))
+
+
+def test_each_region_has_its_own_history(server, seeded) -> None:
+    other = server.client("cloudtrail", region="ap-south-2").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])
+    assert other["Events"] == []
+
+
+def test_every_lookup_attribute_finds_the_event(server, seeded) -> None:
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    newest = cloudtrail.lookup_events(MaxResults=1)["Events"][0]
+    record = json.loads(newest["CloudTrailEvent"])
+    for key, value in [("EventId", record["eventID"]), ("EventName", record["eventName"]),
+                       ("ReadOnly", "true"), ("Username", "root"),
+                       ("EventSource", record["eventSource"]),
+                       ("AccessKeyId", record["userIdentity"]["accessKeyId"])]:
+        found = cloudtrail.lookup_events(
+            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], MaxResults=50)
+        assert record["eventID"] in {e["EventId"] for e in found["Events"]}, key
+    assert newest["Username"] == "root"
+    assert newest["EventTime"].tzinfo is not None
+
+
+def test_time_range_is_inclusive_and_checked(server, seeded) -> None:
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    now = datetime.now(timezone.utc)
+    recent = cloudtrail.lookup_events(StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(seconds=5))
+    assert recent["Events"]
+    old = cloudtrail.lookup_events(StartTime=now - timedelta(days=3), EndTime=now - timedelta(days=2))
+    assert old["Events"] == []
+    assert error_code(lambda: cloudtrail.lookup_events(
+        StartTime=now, EndTime=now - timedelta(hours=1))) == "InvalidTimeRangeException"
+
+
+def test_modelled_errors(server, seeded) -> None:
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    unchecked = server.client("cloudtrail", region="eu-west-3", validate=False)
+    two = [{"AttributeKey": "EventName", "AttributeValue": "A"},
+           {"AttributeKey": "ReadOnly", "AttributeValue": "true"}]
+    assert error_code(lambda: cloudtrail.lookup_events(LookupAttributes=two)) == \
+        "InvalidLookupAttributesException"
+    assert error_code(lambda: unchecked.lookup_events(LookupAttributes=[
+        {"AttributeKey": "Colour", "AttributeValue": "red"}])) == "InvalidLookupAttributesException"
+    assert error_code(lambda: unchecked.lookup_events(MaxResults=51)) == "InvalidMaxResultsException"
+    assert error_code(lambda: unchecked.lookup_events(MaxResults=0)) == "InvalidMaxResultsException"
+    assert error_code(lambda: cloudtrail.lookup_events(NextToken="garbage")) == \
+        "InvalidNextTokenException"
+
+
+def test_tokens_cannot_be_tampered_with_or_reused_with_other_filters(server, seeded) -> None:
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    first = cloudtrail.lookup_events(MaxResults=2, LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])
+    token = first["NextToken"]
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw[-3] ^= 1
+    forged = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
+    assert error_code(lambda: cloudtrail.lookup_events(MaxResults=2, NextToken=forged, LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])) == "InvalidNextTokenException"
+    assert error_code(lambda: cloudtrail.lookup_events(MaxResults=2, NextToken=token, LookupAttributes=[
+        {"AttributeKey": "ReadOnly", "AttributeValue": "true"}])) == "InvalidNextTokenException"
+    again = cloudtrail.lookup_events(MaxResults=2, NextToken=token, LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])
+    assert len(again["Events"]) == 2
+
+
+def test_lookups_are_recorded_too(server, seeded) -> None:
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    response = cloudtrail.lookup_events(MaxResults=1)
+    found = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "LookupEvents"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in found]
+    mine = [r for r in records if r["requestID"] == response["ResponseMetadata"]["RequestId"]]
+    assert len(mine) == 1
+    assert mine[0]["eventSource"] == "cloudtrail.amazonaws.com"
+    assert mine[0]["readOnly"] is True
+    assert mine[0]["requestParameters"] == {"MaxResults": 1}
