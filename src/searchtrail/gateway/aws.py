@@ -38,6 +38,7 @@ Receive = Callable[[], Awaitable[dict]]
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _JSON_ERROR_CONTENT_TYPE = b"application/x-amz-json-1.1"
+DRAIN_FACTOR = 16  # oversized bodies up to 16x the cap are read and dropped before the 413
 
 
 class BodyTooLarge(Exception):
@@ -238,8 +239,8 @@ def _tls_details(scope: dict) -> dict[str, str] | None:
 
 async def _read_body(receive: Receive, headers: list, limit: int) -> bytes:
     declared = _header(headers, b"content-length")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
+    if declared.isdigit() and int(declared) > limit * DRAIN_FACTOR:
+        raise BodyTooLarge()  # too big even to drain: answer now, the connection closes
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -247,11 +248,15 @@ async def _read_body(receive: Receive, headers: list, limit: int) -> bytes:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
+        if size > limit * DRAIN_FACTOR:
             raise BodyTooLarge()
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
         if not message.get("more_body"):
             break
+    if size > limit:
+        # Read to the end first, so the client is listening when the 413 arrives.
+        raise BodyTooLarge()
     return b"".join(chunks)
 
 
