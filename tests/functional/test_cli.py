@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from botocore.exceptions import ClientError
 
 
 def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
+import re
+import time
 
 import pytest
 from botocore.model import ServiceModel
@@ -217,3 +220,47 @@ def test_java_surrogate_pair_pattern_is_rewritten_and_enforced() -> None:
     assert python_pattern(java) == r"[\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF\t]*"
     assert find_violations(operation, {"name": "emoji \U0001F600 ok"}) == []
     assert [v.constraint for v in find_violations(operation, {"name": "bell \x07"})] == ["pattern"]
+
+
+# --- patterns that would backtrack catastrophically -------------------------------------------
+
+def model_patterns_of_the_any_run_any_family() -> list[str]:
+    patterns = {
+        shape.metadata["pattern"]
+        for service in CATALOG.services()
+        for shape in (service.shape_for(name) for name in service.shape_names)
+        if re.fullmatch(r"\.\*\[.+\]\+\.\*", shape.metadata.get("pattern", ""))
+    }
+    return sorted(patterns)
+
+
+def test_the_any_run_any_family_is_present_in_the_models() -> None:
+    assert r".*[\w+=,.@-]+.*" in model_patterns_of_the_any_run_any_family()
+    assert len(model_patterns_of_the_any_run_any_family()) >= 2
+
+
+@pytest.mark.parametrize("pattern", model_patterns_of_the_any_run_any_family())
+def test_linear_rewrite_accepts_exactly_what_the_model_pattern_accepts(pattern: str) -> None:
+    original = re.compile(pattern, re.ASCII)
+    rewritten = re.compile(python_pattern(pattern), re.ASCII)
+    assert rewritten.pattern != original.pattern
+    # Every string up to 7 characters over an alphabet that exercises newlines, class
+    # members and non-members: small enough for the original regex to answer quickly.
+    for length in range(8):
+        for chars in itertools.product("a\n\u0100!\t", repeat=length):
+            text = "".join(chars)
+            assert bool(rewritten.fullmatch(text)) == bool(original.fullmatch(text)), repr(text)
+
+
+def test_a_hostile_policy_is_rejected_promptly() -> None:
+    # With the model's regex as written this input takes hours to reject (70 s at 4 KB).
+    hostile = "-" * 20000 + "\n\u0100\n"
+    started = time.perf_counter()
+    found = find_violations(aoss("CreateSecurityPolicy"), {"type": "network", "name": "abc", "policy": hostile})
+    assert time.perf_counter() - started < 1.0
+    assert [(v.path, v.constraint) for v in found] == [("policy", "pattern")]
+
+
+def test_an_over_long_value_reports_its_length_and_skips_the_regex() -> None:
+    found = find_violations(aoss("CreateSecurityPolicy"), {"type": "network", "name": "abc", "policy": "\u0100" * 30000})
+    assert [(v.path, v.constraint) for v in found] == [("policy", "max")]

@@ -299,7 +299,9 @@ def _string_rules(shape: Shape) -> _Rules | None:
     compiled = _compile_pattern(pattern, shape.name) if pattern is not None else None
     fullmatch = compiled.fullmatch if compiled is not None else None
     if fullmatch is not None:
-        rules.append((PATTERN, lambda value: fullmatch(value) is not None,
+        # An over-long value is already rejected by its length; running a regex over
+        # unbounded input would hand clients a way to burn CPU, so it is not matched.
+        rules.append((PATTERN, lambda value: len(value) > high or fullmatch(value) is not None,
                       f"Member must satisfy regular expression pattern: {pattern}"))
     enum = shape.metadata.get("enum")
     allowed = frozenset(enum) if enum else None
