@@ -31,6 +31,20 @@ Choices where AWS is not explicit (pinned by tests/unit/test_sigv4.py):
   credential either way.
 - A token sent with a long-term key (credential without token) is refused like a wrong one.
 - The clock is compared at whole seconds; ``|now - X-Amz-Date| == max_skew`` is accepted.
+
+S3 mode (``verify_s3``, or ``verify(..., s3=True)``) follows S3's own signing rules:
+
+- the canonical URI is the path as sent: no dot-segment normalisation and no second round of
+  encoding. A path whose escapes differ from "every byte but unreserved and '/' encoded once"
+  (say a raw ``!`` or a lower-case ``%2b``) is also tried in that once-encoded form, so both a
+  client that signs what it sends and one that signs the RFC 3986 form are accepted;
+- the payload hash is the ``x-amz-content-sha256`` value itself (``UNSIGNED-PAYLOAD`` and
+  ``STREAMING-*`` included). It is required with the Authorization header and defaults to
+  ``UNSIGNED-PAYLOAD`` in pre-signed URLs; a hex value must match the body. With
+  ``STREAMING-*`` only the seed signature is checked: ``Verified.payload_hash`` tells the
+  caller, who must verify the chunks or refuse the body;
+- ``verify_s3`` raises ``SigV4Error`` with S3's error codes and statuses
+  (SignatureDoesNotMatch, InvalidAccessKeyId, RequestTimeTooSkewed, AccessDenied, ...).
 """
 
 from __future__ import annotations
@@ -82,6 +96,9 @@ _ENCODE_PATH = tuple("/" if b == 0x2F else _ENCODE[b] for b in range(256))
 _SPACES = re.compile(r"[ \t\r\n]+")  # SP, HTAB and the CR/LF of obs-fold continuation lines
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _DIGITS = re.compile(r"[0-9]{1,12}")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+CONTENT_SHA256_HEADER = "x-amz-content-sha256"
+STREAMING_PREFIX = "STREAMING-"
 
 
 # --------------------------------------------------------------------------- data types
@@ -154,27 +171,44 @@ class Verified:
     amz_date: datetime  # aware, UTC
     signed_headers: tuple[str, ...] = ()
     presigned: bool = False
+    payload_hash: str = ""  # S3 mode: the x-amz-content-sha256 value that was signed
 
 
 class SigV4Error(ServiceError):
     """An authentication failure: HTTP 403, ``code`` is the ``__type``.
 
     ``claimed_access_key_id`` is the key id the request *claimed* (None when it could not be
-    parsed); it is not verified and must only be recorded as claimed.
+    parsed); it is not verified and must only be recorded as claimed. ``reason`` names the
+    check that failed (``REASON_*``) where one code covers several checks; S3 mode maps it to
+    S3's error codes.
     """
 
     def __init__(self, code: str, message: str, *,
-                 claimed_access_key_id: str | None = None) -> None:
-        super().__init__(code, message, status=403)
+                 claimed_access_key_id: str | None = None, reason: str | None = None,
+                 status: int = 403) -> None:
+        super().__init__(code, message, status=status)
         self.claimed_access_key_id = claimed_access_key_id
+        self.reason = reason
+
+
+REASON_SCOPE = "scope"  # credential scope: terminator, date, region or service
+REASON_UNKNOWN_KEY = "unknown-key"
+REASON_TOKEN = "token"
+REASON_EXPIRED = "expired"  # X-Amz-Date too old (or a pre-signed URL past its expiry)
+REASON_FUTURE = "future"  # X-Amz-Date too far ahead
+REASON_MISMATCH = "mismatch"
+REASON_CONTENT_SHA256 = "content-sha256"  # x-amz-content-sha256 differs from the body's hash
+REASON_MISSING_CONTENT_SHA256 = "missing-content-sha256"  # S3 mode
+REASON_BAD_CONTENT_SHA256 = "bad-content-sha256"  # S3 mode: neither a hash nor a known keyword
+REASON_TWO_MECHANISMS = "two-mechanisms"
 
 
 def _incomplete(message: str) -> SigV4Error:
     return SigV4Error(INCOMPLETE_SIGNATURE, message)
 
 
-def _invalid(message: str) -> SigV4Error:
-    return SigV4Error(INVALID_SIGNATURE, message)
+def _invalid(message: str, reason: str | None = None) -> SigV4Error:
+    return SigV4Error(INVALID_SIGNATURE, message, reason=reason)
 
 
 # --------------------------------------------------------------------------- encoding helpers
@@ -248,6 +282,18 @@ def canonical_uri(raw_path: str, *, normalize_path: bool = True) -> str:
     return _uri_encode(_wire_bytes(path), _ENCODE_PATH)
 
 
+def s3_canonical_uris(raw_path: str) -> tuple[str, ...]:
+    """S3's canonical URI candidates: the path exactly as sent, then (only when different) each
+    '/'-separated segment percent-decoded and encoded once (unreserved chars kept; an encoded
+    ``%2F`` stays encoded). No dot-segment or empty-segment normalisation."""
+    exact = raw_path or "/"
+    wire = _wire_bytes(exact)
+    once = "/".join([_uri_encode(unquote_to_bytes(segment)) for segment in wire.split(b"/")])
+    if once == exact:
+        return (exact,)
+    return (exact, once)
+
+
 def _canonical_query(pairs: list[tuple[bytes, bytes]], exclude: Collection[str]) -> str:
     encoded = []
     for name, value in pairs:
@@ -266,9 +312,11 @@ def canonical_query_string(query_string: str, *, exclude: Collection[str] = ()) 
 
 def _canonical(method: str, raw_path: str, pairs: list[tuple[bytes, bytes]],
                headers: dict[str, list[str]], signed_headers: Sequence[str],
-               normalize_path: bool, payload_hash: str, exclude: Collection[str]) -> str:
-    lines = [method, canonical_uri(raw_path, normalize_path=normalize_path),
-             _canonical_query(pairs, exclude)]
+               normalize_path: bool, payload_hash: str, exclude: Collection[str],
+               uri: str | None = None) -> str:
+    if uri is None:
+        uri = canonical_uri(raw_path, normalize_path=normalize_path)
+    lines = [method, uri, _canonical_query(pairs, exclude)]
     for name in signed_headers:
         values = headers.get(name)
         if values is None:
@@ -298,20 +346,30 @@ def payload_hash_of(req: HttpRequest) -> str:
 
 def canonical_request(req: HttpRequest, signed_headers: Sequence[str], *,
                       normalize_path: bool = True, payload_hash: str | None = None,
-                      exclude_query: Collection[str] | None = None) -> str:
+                      exclude_query: Collection[str] | None = None, s3: bool = False) -> str:
     """The SigV4 canonical request.
 
     ``signed_headers`` are lower-case names in the order of ``SignedHeaders``. ``exclude_query``
     names query parameters left out (default: ``X-Amz-Signature`` when the query carries
-    ``X-Amz-Algorithm``, i.e. a pre-signed request; nothing otherwise).
+    ``X-Amz-Algorithm``, i.e. a pre-signed request; nothing otherwise). ``s3`` applies S3's
+    rules: the path exactly as sent, the ``x-amz-content-sha256`` value as payload hash
+    (``UNSIGNED-PAYLOAD`` when absent).
     """
     pairs = _parse_query(req.query_string)
     if exclude_query is None:
         exclude_query = _presign_exclusions(pairs)
+    headers = _header_map(req.headers)
+    uri = None
+    if s3:
+        uri = req.raw_path or "/"
+        if payload_hash is None:
+            declared = headers.get(CONTENT_SHA256_HEADER)
+            payload_hash = (UNSIGNED_PAYLOAD if declared is None
+                            else ",".join([_trimall(v) for v in declared]))
     if payload_hash is None:
         payload_hash = payload_hash_of(req)
-    return _canonical(req.method, req.raw_path, pairs, _header_map(req.headers), signed_headers,
-                      normalize_path, payload_hash, exclude_query)
+    return _canonical(req.method, req.raw_path, pairs, headers, signed_headers,
+                      normalize_path, payload_hash, exclude_query, uri)
 
 
 def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
@@ -498,10 +556,11 @@ def _check_time(amz_date: datetime, now: datetime, max_skew: timedelta,
     late = max_skew if expires is None else expires
     if amz_date < now - late:
         raise _invalid(f"Signature expired: {_stamp(amz_date)} is now earlier than "
-                       f"{_stamp(now - late)} ({_stamp(now)} - {_window(late)})")
+                       f"{_stamp(now - late)} ({_stamp(now)} - {_window(late)})", REASON_EXPIRED)
     if amz_date > now + max_skew:
         raise _invalid(f"Signature not yet current: {_stamp(amz_date)} is still later than "
-                       f"{_stamp(now + max_skew)} ({_stamp(now)} + {_window(max_skew)})")
+                       f"{_stamp(now + max_skew)} ({_stamp(now)} + {_window(max_skew)})",
+                       REASON_FUTURE)
 
 
 def _tokens_equal(sent: str | None, expected: str | None) -> bool:
@@ -515,14 +574,16 @@ def _tokens_equal(sent: str | None, expected: str | None) -> bool:
 def verify(req: HttpRequest, *, lookup: Callable[[str], Credential | None], now: datetime,
            max_skew: timedelta = timedelta(minutes=5), service: str | None,
            region_check: Callable[[str], Any] | None = None,
-           normalize_path: bool = True) -> Verified:
+           normalize_path: bool = True, s3: bool = False) -> Verified:
     """Check a request's SigV4 signature; return who signed it or raise ``SigV4Error``.
 
     Order: authentication present → well-formed (Incomplete) → credential scope (Invalid) →
     access key known (UnrecognizedClient) → session token (UnrecognizedClient, then
     ExpiredToken) → time window (Invalid) → payload hash and signature (Invalid).
     ``service`` None / ``region_check`` None accept any; ``normalize_path`` False is the
-    S3 rule (only for test suites: aoss always normalises).
+    S3 rule (only for test suites: aoss always normalises). ``s3`` True applies S3's signing
+    rules (see the module docstring; ``normalize_path`` is then ignored) but keeps these
+    error codes: ``verify_s3`` translates them to S3's.
     """
     now = _aware(now)
     headers = _header_map(req.headers)
@@ -532,8 +593,9 @@ def verify(req: HttpRequest, *, lookup: Callable[[str], Credential | None], now:
     if auth_headers is None and not presigned:
         raise SigV4Error(MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token")
     if auth_headers is not None and presigned:
-        raise _incomplete("Only one auth mechanism allowed; only the X-Amz-Algorithm query "
-                          "parameter or the Authorization header should be specified.")
+        raise SigV4Error(INCOMPLETE_SIGNATURE, "Only one auth mechanism allowed; only the "
+                         "X-Amz-Algorithm query parameter or the Authorization header should "
+                         "be specified.", reason=REASON_TWO_MECHANISMS)
     if presigned:
         query_auth = _from_query(pairs)
         auth = query_auth.authorization
@@ -557,7 +619,7 @@ def verify(req: HttpRequest, *, lookup: Callable[[str], Credential | None], now:
         return _verify_parsed(req, headers, pairs, auth, amz_date_text, amz_date, expires, token,
                               exclude, presigned, lookup=lookup, now=now, max_skew=max_skew,
                               service=service, region_check=region_check,
-                              normalize_path=normalize_path)
+                              normalize_path=normalize_path, s3=s3)
     except SigV4Error as error:
         error.claimed_access_key_id = auth.access_key_id
         raise
@@ -569,7 +631,8 @@ def _verify_parsed(req: HttpRequest, headers: dict[str, list[str]],
                    exclude: tuple[str, ...], presigned: bool, *,
                    lookup: Callable[[str], Credential | None], now: datetime,
                    max_skew: timedelta, service: str | None,
-                   region_check: Callable[[str], Any] | None, normalize_path: bool) -> Verified:
+                   region_check: Callable[[str], Any] | None, normalize_path: bool,
+                   s3: bool = False) -> Verified:
     if "host" not in auth.signed_headers:
         raise _incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS "
                           "Authorization.")
@@ -579,46 +642,137 @@ def _verify_parsed(req: HttpRequest, headers: dict[str, list[str]],
 
     if auth.terminator != TERMINATOR:
         raise _invalid("Credential should be scoped with a valid terminator: 'aws4_request', "
-                       f"not '{auth.terminator}'.")
+                       f"not '{auth.terminator}'.", REASON_SCOPE)
     if auth.date != amz_date_text[:8]:
         raise _invalid("Date in Credential scope does not match YYYYMMDD from ISO-8601 version "
                        f"of date from HTTP: '{auth.date}' != '{amz_date_text[:8]}', from "
-                       f"'{amz_date_text}'.")
+                       f"'{amz_date_text}'.", REASON_SCOPE)
     if region_check is not None and not region_check(auth.region):
-        raise _invalid(f"Credential should be scoped to a valid region, not '{auth.region}'.")
+        raise _invalid(f"Credential should be scoped to a valid region, not '{auth.region}'.",
+                       REASON_SCOPE)
     if service is not None and auth.service != service:
-        raise _invalid(f"Credential should be scoped to correct service: '{service}'.")
+        raise _invalid(f"Credential should be scoped to correct service: '{service}'.",
+                       REASON_SCOPE)
 
     credential = lookup(auth.access_key_id)
     if credential is None:
-        raise SigV4Error(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
+        raise SigV4Error(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE, reason=REASON_UNKNOWN_KEY)
     if not _tokens_equal(token, credential.session_token):
-        raise SigV4Error(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE)
+        raise SigV4Error(UNRECOGNIZED_CLIENT, INVALID_TOKEN_MESSAGE, reason=REASON_TOKEN)
     expires_at = getattr(credential, "expires_at", None)
     if expires_at is not None and now >= _aware(expires_at):
         raise SigV4Error(EXPIRED_TOKEN, EXPIRED_TOKEN_MESSAGE)
 
     _check_time(amz_date, now, max_skew, expires)
 
-    body_hash = hashlib.sha256(req.body).hexdigest()
-    declared = headers.get("x-amz-content-sha256")
-    if declared is not None:
-        value = ",".join([_trimall(v) for v in declared])
-        if value != UNSIGNED_PAYLOAD and value != body_hash:
-            raise _invalid("The provided 'x-amz-content-sha256' header does not match what "
-                           "was computed.")
+    if s3:
+        payload_hash = _s3_payload_hash(req, headers, presigned)
+        uris: tuple[str | None, ...] = s3_canonical_uris(req.raw_path)
+    else:
+        payload_hash = hashlib.sha256(req.body).hexdigest()
+        declared = headers.get(CONTENT_SHA256_HEADER)
+        if declared is not None:
+            value = ",".join([_trimall(v) for v in declared])
+            if value != UNSIGNED_PAYLOAD and value != payload_hash:
+                raise _invalid("The provided 'x-amz-content-sha256' header does not match "
+                               "what was computed.", REASON_CONTENT_SHA256)
+        uris = (None,)
 
     key = signing_key(credential.secret_access_key, auth.date, auth.region, auth.service)
     provided = _utf8(auth.signature)
     candidates = [exclude]
     if presigned and any(name == _PRESIGN_TOKEN.encode() for name, _ in pairs):
         candidates.append(exclude + (_PRESIGN_TOKEN,))  # token appended after signing
-    for excluded in candidates:
-        creq = _canonical(req.method, req.raw_path, pairs, headers, auth.signed_headers,
-                          normalize_path, body_hash, excluded)
-        expected = signature(key, string_to_sign(amz_date_text, auth.scope, creq))
-        if hmac.compare_digest(expected.encode("ascii"), provided):
-            return Verified(access_key_id=auth.access_key_id, region=auth.region,
-                            service=auth.service, credential=credential, amz_date=amz_date,
-                            signed_headers=auth.signed_headers, presigned=presigned)
-    raise _invalid(MISMATCH_MESSAGE)
+    for uri in uris:
+        for excluded in candidates:
+            creq = _canonical(req.method, req.raw_path, pairs, headers, auth.signed_headers,
+                              normalize_path, payload_hash, excluded, uri)
+            expected = signature(key, string_to_sign(amz_date_text, auth.scope, creq))
+            if hmac.compare_digest(expected.encode("ascii"), provided):
+                return Verified(access_key_id=auth.access_key_id, region=auth.region,
+                                service=auth.service, credential=credential,
+                                amz_date=amz_date, signed_headers=auth.signed_headers,
+                                presigned=presigned, payload_hash=payload_hash if s3 else "")
+    raise _invalid(MISMATCH_MESSAGE, REASON_MISMATCH)
+
+
+def _s3_payload_hash(req: HttpRequest, headers: dict[str, list[str]], presigned: bool) -> str:
+    declared = headers.get(CONTENT_SHA256_HEADER)
+    if declared is None:
+        if presigned:
+            return UNSIGNED_PAYLOAD
+        raise SigV4Error(INVALID_SIGNATURE, "Missing required header for this request: "
+                         "x-amz-content-sha256", reason=REASON_MISSING_CONTENT_SHA256)
+    value = ",".join([_trimall(v) for v in declared])
+    if value == UNSIGNED_PAYLOAD or value.startswith(STREAMING_PREFIX):
+        return value
+    if not _SHA256_HEX.fullmatch(value):
+        raise SigV4Error(INVALID_SIGNATURE, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, "
+                         "STREAMING-..., or a valid sha256 value.",
+                         reason=REASON_BAD_CONTENT_SHA256)
+    if value != hashlib.sha256(req.body).hexdigest():
+        raise _invalid("The provided 'x-amz-content-sha256' header does not match what was "
+                       "computed.", REASON_CONTENT_SHA256)
+    return value
+
+
+# --------------------------------------------------------------------------- S3 mode
+
+S3_SERVICE = "s3"
+S3_SIGNATURE_MISMATCH_MESSAGE = ("The request signature we calculated does not match the "
+                                 "signature you provided. Check your key and signing method.")
+
+
+def verify_s3(req: HttpRequest, *, lookup: Callable[[str], Credential | None], now: datetime,
+              max_skew: timedelta = timedelta(minutes=15),
+              region_check: Callable[[str], Any] | None = None) -> Verified:
+    """``verify`` with S3's signing rules and S3's error codes (service name ``s3``).
+
+    Raises ``SigV4Error`` whose ``code``/``status``/``message`` are what S3 answers:
+    AccessDenied (403: no authentication, expired pre-signed URL), SignatureDoesNotMatch (403),
+    InvalidAccessKeyId (403), RequestTimeTooSkewed (403), InvalidToken / ExpiredToken (400),
+    AuthorizationHeaderMalformed / AuthorizationQueryParametersError (400),
+    XAmzContentSHA256Mismatch (400), InvalidRequest / InvalidArgument (400).
+    """
+    try:
+        return verify(req, lookup=lookup, now=now, max_skew=max_skew, service=S3_SERVICE,
+                      region_check=region_check, s3=True)
+    except SigV4Error as error:
+        presigned = any(name == _ALGORITHM_PARAM for name, _ in _parse_query(req.query_string))
+        raise _to_s3_error(error, presigned) from None
+
+
+def _to_s3_error(error: SigV4Error, presigned: bool) -> SigV4Error:
+    malformed = "AuthorizationQueryParametersError" if presigned else "AuthorizationHeaderMalformed"
+    reason, code = error.reason, error.code
+    if code == MISSING_AUTHENTICATION_TOKEN:
+        mapped = ("AccessDenied", "Access Denied", 403)
+    elif reason == REASON_TWO_MECHANISMS:
+        mapped = ("InvalidArgument", error.message, 400)
+    elif code == INCOMPLETE_SIGNATURE or reason == REASON_SCOPE:
+        mapped = (malformed, error.message, 400)
+    elif reason == REASON_UNKNOWN_KEY:
+        mapped = ("InvalidAccessKeyId",
+                  "The AWS Access Key Id you provided does not exist in our records.", 403)
+    elif reason == REASON_TOKEN:
+        mapped = ("InvalidToken", "The provided token is malformed or otherwise invalid.", 400)
+    elif code == EXPIRED_TOKEN:
+        mapped = ("ExpiredToken", "The provided token has expired.", 400)
+    elif reason == REASON_EXPIRED and presigned:
+        mapped = ("AccessDenied", "Request has expired", 403)
+    elif reason == REASON_FUTURE and presigned:
+        mapped = ("AccessDenied", "Request is not valid yet", 403)
+    elif reason in (REASON_EXPIRED, REASON_FUTURE):
+        mapped = ("RequestTimeTooSkewed", "The difference between the request time and the "
+                  "current time is too large.", 403)
+    elif reason == REASON_CONTENT_SHA256:
+        mapped = ("XAmzContentSHA256Mismatch", error.message, 400)
+    elif reason == REASON_MISSING_CONTENT_SHA256:
+        mapped = ("InvalidRequest", error.message, 400)
+    elif reason == REASON_BAD_CONTENT_SHA256:
+        mapped = ("InvalidArgument", error.message, 400)
+    else:  # REASON_MISMATCH and anything not singled out above
+        mapped = ("SignatureDoesNotMatch", S3_SIGNATURE_MISMATCH_MESSAGE, 403)
+    s3_code, message, status = mapped
+    return SigV4Error(s3_code, message, claimed_access_key_id=error.claimed_access_key_id,
+                      reason=reason or code, status=status)
