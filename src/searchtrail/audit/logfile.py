@@ -1,0 +1,119 @@
+"""CloudTrail log files as delivered to S3: object keys and deterministic gzip bodies.
+
+Key layout (cloudtrail-spec section 4)::
+
+    [prefix/]AWSLogs/[o-org/]<acct>/CloudTrail/<region>/YYYY/MM/DD/
+        <acct>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<unique16>.json.gz
+
+Body: ONE gzip member of ``{"Records":[r1,r2,...]}``. The stored record strings are joined
+as they are (never re-serialized), and the gzip header is fixed (mtime 0, no file name,
+OS "unknown"), so the same records always give the same bytes and a retried delivery
+rewrites an identical object. The digest's ``hashValue`` is the SHA-256 of the
+*uncompressed* bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+
+LOG_FILE_TIMESTAMP = "%Y%m%dT%H%MZ"
+EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+UNIQUE_LENGTH = 16
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# magic, deflate, no flags, mtime 0, no extra flags, OS 255 ("unknown"): the same everywhere
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC; naive datetimes are refused (time is always passed in)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected an aware datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+def format_event_time(value: datetime) -> str:
+    return utc(value).strftime(EVENT_TIME_FORMAT)
+
+
+def gzip_member(data: bytes, *, level: int = 6) -> bytes:
+    """Exactly one gzip member with a fixed header (deterministic for a given zlib)."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    deflated = compressor.compress(data) + compressor.flush()
+    trailer = struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
+    return _GZIP_HEADER + deflated + trailer
+
+
+def aws_logs_root(*, prefix: str | None, org_id: str | None, account: str) -> str:
+    """``[prefix/]AWSLogs/[org/]<acct>``; an empty prefix counts as none (as in the CLI)."""
+    root = "AWSLogs/"
+    if org_id:
+        root += f"{org_id}/"
+    root += account
+    if prefix:
+        root = f"{prefix}/{root}"
+    return root
+
+
+def log_file_key(*, prefix: str | None, org_id: str | None, account: str, region: str,
+                 delivered_at: datetime, unique: str) -> str:
+    if len(unique) != UNIQUE_LENGTH or not unique.isascii() or not unique.isalnum():
+        raise ValueError("unique must be 16 ASCII alphanumerics")
+    at = utc(delivered_at)
+    root = aws_logs_root(prefix=prefix, org_id=org_id, account=account)
+    return (f"{root}/CloudTrail/{region}/{at:%Y/%m/%d}/"
+            f"{account}_CloudTrail_{region}_{at.strftime(LOG_FILE_TIMESTAMP)}_{unique}.json.gz")
+
+
+def unique_suffix(seed: bytes) -> str:
+    """16 alphanumerics derived from ``seed`` (SHA-256, base 62): same seed, same key."""
+    number = int.from_bytes(hashlib.sha256(seed).digest(), "big")
+    chars = []
+    for _ in range(UNIQUE_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return "".join(chars)
+
+
+@dataclass(frozen=True)
+class LogFile:
+    body: bytes  # the gzip object to store
+    sha256: str  # lower-case hex SHA-256 of the uncompressed JSON
+    newest_event_time: datetime
+    oldest_event_time: datetime
+    count: int
+
+
+def _event_time(record: str) -> datetime:
+    try:
+        parsed = orjson.loads(record)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"record is not JSON: {exc}") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("eventTime"), str):
+        raise ValueError("record is not an object with a string eventTime")
+    when = datetime.fromisoformat(parsed["eventTime"])
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc)
+
+
+def build_log_file(records: list[str]) -> LogFile:
+    """``{"Records":[...]}`` from the stored record strings, as one deterministic gzip member."""
+    if not records:
+        raise ValueError("a log file holds at least one record")
+    times = [_event_time(record) for record in records]
+    raw = b'{"Records":[' + b",".join(record.encode("utf-8") for record in records) + b"]}"
+    return LogFile(
+        body=gzip_member(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        newest_event_time=max(times),
+        oldest_event_time=min(times),
+        count=len(records),
+    )

@@ -1,0 +1,210 @@
+"""Per-region RSA keys that sign CloudTrail digest files, and what ListPublicKeys returns.
+
+Keys are stored as documents (kind ``cloudtrail.signing-key``, key = fingerprint) in the
+account+region scope::
+
+    {"fingerprint": "<32 hex>", "publicKey": "<base64 DER PKCS#1 RSAPublicKey>",
+     "privateKeyPem": "<PKCS#8 PEM>", "validFrom": <epoch s>, "validTo": <epoch s>}
+
+The public key is PKCS#1 ``RSAPublicKey`` DER (base64 ``MIIBCgKC...`` for 2048 bits), which
+is what ``aws cloudtrail validate-logs`` loads; the fingerprint is the MD5 hex of that DER
+(AWS does not document its derivation; the CLI only compares it as a string).
+
+A key signs digests whose end time falls in ``[valid_from, valid_to)``. When the newest key
+has expired, :meth:`SigningKeys.current` creates the next one with its window starting at
+``now``; old keys stay listed so older digests keep validating.
+
+Private key material never appears in a repr, an exception or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from searchtrail.store.api import Conflict, ResourceRepository
+
+KIND = "cloudtrail.signing-key"
+SIGNATURE_ALGORITHM = "SHA256withRSA"
+DEFAULT_VALIDITY = timedelta(days=30)
+
+
+def _epoch(value: datetime) -> int:
+    _require_aware(value)
+    return int(value.timestamp())
+
+
+def _from_epoch(value: int) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _require_aware(value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetimes must be timezone-aware")
+
+
+def fingerprint_of(public_der: bytes) -> str:
+    """MD5 hex of the DER PKCS#1 public key: 32 lower-case hex characters."""
+    return hashlib.md5(public_der, usedforsecurity=False).hexdigest()
+
+
+class _PrivateKey:
+    """Holds the PEM and loads it on first use. Its repr never shows the material."""
+
+    __slots__ = ("_pem", "_loaded")
+
+    def __init__(self, pem: bytes) -> None:
+        self._pem = pem
+        self._loaded: rsa.RSAPrivateKey | None = None
+
+    def key(self) -> rsa.RSAPrivateKey:
+        if self._loaded is None:
+            loaded = serialization.load_pem_private_key(self._pem, password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError("stored signing key is not an RSA key")
+            self._loaded = loaded
+        return self._loaded
+
+    def __repr__(self) -> str:
+        return "<private key>"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    fingerprint: str
+    public_der: bytes = field(repr=False)
+    valid_from: datetime
+    valid_to: datetime
+    _private: _PrivateKey | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def public_b64(self) -> str:
+        """The ListPublicKeys ``Value`` as it travels on the wire (base64 once)."""
+        return base64.b64encode(self.public_der).decode("ascii")
+
+    def covers(self, at: datetime) -> bool:
+        return self.valid_from <= at < self.valid_to
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.valid_from <= end and self.valid_to >= start
+
+    def sign(self, data: bytes) -> str:
+        """Lower-case hex RSA PKCS#1 v1.5 signature over SHA-256(data) (Java SHA256withRSA)."""
+        if self._private is None:
+            raise ValueError(f"no private key for fingerprint {self.fingerprint}")
+        signature = self._private.key().sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return signature.hex()
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        loaded = serialization.load_der_public_key(self.public_der)
+        assert isinstance(loaded, rsa.RSAPublicKey)
+        return loaded
+
+
+def generate_key(valid_from: datetime, valid_to: datetime, *, key_size: int = 2048) -> SigningKey:
+    """A fresh key (not stored)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    der = private.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.PKCS1)
+    holder = _PrivateKey(pem)
+    holder._loaded = private
+    return SigningKey(fingerprint_of(der), der, valid_from, valid_to, holder)
+
+
+def key_to_doc(key: SigningKey) -> dict[str, Any]:
+    if key._private is None:
+        raise ValueError("cannot store a key without its private half")
+    return {
+        "fingerprint": key.fingerprint,
+        "publicKey": key.public_b64,
+        "privateKeyPem": key._private._pem.decode("ascii"),
+        "validFrom": _epoch(key.valid_from),
+        "validTo": _epoch(key.valid_to),
+    }
+
+
+def key_from_doc(doc: dict[str, Any]) -> SigningKey:
+    return SigningKey(
+        fingerprint=doc["fingerprint"],
+        public_der=base64.b64decode(doc["publicKey"]),
+        valid_from=_from_epoch(doc["validFrom"]),
+        valid_to=_from_epoch(doc["validTo"]),
+        _private=_PrivateKey(doc["privateKeyPem"].encode("ascii")),
+    )
+
+
+class SigningKeys:
+    """Key store over the resource repository; one key series per (account, region)."""
+
+    def __init__(self, repo_for: Callable[[str, str], ResourceRepository], *,
+                 validity: timedelta = DEFAULT_VALIDITY, key_size: int = 2048) -> None:
+        if validity <= timedelta(0):
+            raise ValueError("validity must be positive")
+        self._repo_for = repo_for
+        self._validity = validity
+        self._key_size = key_size
+
+    def all(self, account: str, region: str) -> list[SigningKey]:
+        """Every stored key, oldest window first."""
+        keys = [key_from_doc(doc) for doc in self._repo_for(account, region).list(KIND)]
+        keys.sort(key=lambda k: (k.valid_from, k.fingerprint))
+        return keys
+
+    def get(self, account: str, region: str, fingerprint: str) -> SigningKey | None:
+        doc = self._repo_for(account, region).get(KIND, fingerprint)
+        return key_from_doc(doc) if doc else None
+
+    def current(self, account: str, region: str, now: datetime) -> SigningKey:
+        """The key that signs at ``now``: the covering key with the latest window start.
+
+        Creates the first key, and a new one (window ``[now, now + validity)``) when no key
+        covers ``now`` (the previous one expired). Concurrent creators may each add a key;
+        both stay valid and listed, and later calls agree on one (the latest start, then the
+        greatest fingerprint)."""
+        _require_aware(now)
+        now = now.astimezone(timezone.utc).replace(microsecond=0)
+        covering = [k for k in self.all(account, region) if k.covers(now)]
+        if covering:
+            return max(covering, key=lambda k: (k.valid_from, k.fingerprint))
+        return self._create(account, region, now)
+
+    def public_keys(self, account: str, region: str, start: datetime, end: datetime,
+                    now: datetime) -> list[SigningKey]:
+        """Keys whose validity overlaps ``[start, end]``, oldest first; never empty.
+
+        With no key at all, the first one is created (``current(now)``). When keys exist but
+        none overlaps the range (a window before the first key, or far in the future), the
+        key closest to the range is returned, so ``validate-logs`` never aborts on an empty
+        list; a digest signed by a key outside the list still fails as "public key not found".
+        """
+        for value in (start, end, now):
+            _require_aware(value)
+        keys = self.all(account, region)
+        if not keys:
+            keys = [self.current(account, region, now)]
+        found = [k for k in keys if k.overlaps(start, end)]
+        if found:
+            return found
+
+        def distance(k: SigningKey) -> timedelta:
+            if k.valid_from > end:
+                return k.valid_from - end
+            return start - k.valid_to
+
+        return [min(keys, key=lambda k: (distance(k), -k.valid_from.timestamp()))]
+
+    def _create(self, account: str, region: str, now: datetime) -> SigningKey:
+        key = generate_key(now, now + self._validity, key_size=self._key_size)
+        try:
+            self._repo_for(account, region).insert(KIND, key.fingerprint, key_to_doc(key))
+        except Conflict:  # pragma: no cover - a 128-bit fingerprint collision
+            raise RuntimeError("signing key fingerprint collision") from None
+        return key

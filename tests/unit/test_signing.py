@@ -1,0 +1,202 @@
+"""Digest signing keys: storage, rotation, ListPublicKeys ranges, signatures."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from searchtrail.audit.signing import KIND, SigningKey, SigningKeys
+from searchtrail.store.api import Conflict
+
+T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+
+
+class MemoryRepo:
+    """A ResourceRepository over a dict shared by every scope (account, region)."""
+
+    def __init__(self, data: dict | None = None, scope: tuple[str, str] = ("", "")) -> None:
+        self.data: dict[tuple[str, str, str, str], dict[str, Any]] = {} if data is None else data
+        self.scope = scope
+
+    def scoped(self, account_id: str, region: str) -> "MemoryRepo":
+        return MemoryRepo(self.data, (account_id, region))
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        doc = self.data.get((*self.scope, kind, key))
+        return copy.deepcopy(doc) if doc is not None else None
+
+    def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        if (*self.scope, kind, key) in self.data:
+            raise Conflict(key)
+        self.put(kind, key, doc)
+
+    def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        assert_json_types(doc)
+        self.data[(*self.scope, kind, key)] = copy.deepcopy(doc)
+
+    def delete(self, kind: str, key: str) -> bool:
+        return self.data.pop((*self.scope, kind, key), None) is not None
+
+    def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        return [copy.deepcopy(doc) for (acct, region, k, key), doc in sorted(self.data.items())
+                if (acct, region) == self.scope and k == kind and key.startswith(prefix)]
+
+    def count(self, kind: str) -> int:
+        return len(self.list(kind))
+
+
+def assert_json_types(value: Any) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert isinstance(key, str)
+            assert_json_types(item)
+    elif isinstance(value, list):
+        for item in value:
+            assert_json_types(item)
+    else:
+        assert value is None or isinstance(value, (str, int, float, bool)), type(value)
+
+
+def make_keys(**kwargs: Any) -> tuple[SigningKeys, MemoryRepo]:
+    repo = MemoryRepo()
+    return SigningKeys(lambda account, region: repo.scoped(account, region), **kwargs), repo
+
+
+def verify(key: SigningKey, data: bytes, signature_hex: str) -> None:
+    public = serialization.load_der_public_key(key.public_der)
+    public.verify(bytes.fromhex(signature_hex), data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_first_key_is_created_and_stored_as_json() -> None:
+    keys, repo = make_keys()
+    key = keys.current("111122223333", "us-east-1", T0)
+    assert key.valid_from == T0
+    assert key.valid_to == T0 + timedelta(days=30)
+    assert len(key.fingerprint) == 32 and key.fingerprint == key.fingerprint.lower()
+    assert key.fingerprint == hashlib.md5(key.public_der).hexdigest()
+    assert key.public_b64.startswith("MIIBCgKCAQEA")  # PKCS#1 RSAPublicKey, 2048 bits
+    assert base64.b64decode(key.public_b64) == key.public_der
+    loaded = serialization.load_der_public_key(key.public_der)
+    assert loaded.key_size == 2048
+    assert loaded.public_bytes(serialization.Encoding.DER,
+                               serialization.PublicFormat.PKCS1) == key.public_der
+
+    doc = repo.scoped("111122223333", "us-east-1").get(KIND, key.fingerprint)
+    assert doc is not None
+    assert set(doc) == {"fingerprint", "publicKey", "privateKeyPem", "validFrom", "validTo"}
+    assert doc["validFrom"] == int(T0.timestamp())
+    assert doc["validTo"] == int((T0 + timedelta(days=30)).timestamp())
+    assert doc["publicKey"] == key.public_b64
+    assert doc["privateKeyPem"].startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_current_is_stable_inside_the_window_and_reloads_from_the_store() -> None:
+    keys, repo = make_keys()
+    first = keys.current("1", "us-east-1", T0)
+    again = keys.current("1", "us-east-1", T0 + 29 * DAY)
+    assert again == first
+    assert repo.scoped("1", "us-east-1").count(KIND) == 1
+    # a key read back from the store signs like the one that was created
+    data = b"hello"
+    assert again.sign(data) == first.sign(data)
+    verify(again, data, again.sign(data))
+
+
+def test_rotation_when_the_key_expires_keeps_old_keys_listable() -> None:
+    keys, _ = make_keys(validity=timedelta(hours=2))
+    first = keys.current("1", "us-east-1", T0)
+    later = T0 + timedelta(hours=2, minutes=5)
+    second = keys.current("1", "us-east-1", later)
+    assert second.fingerprint != first.fingerprint
+    assert second.valid_from == later and second.valid_to == later + timedelta(hours=2)
+    assert [k.fingerprint for k in keys.all("1", "us-east-1")] == [first.fingerprint,
+                                                                   second.fingerprint]
+    assert keys.current("1", "us-east-1", later + timedelta(minutes=1)) == second
+    # the key that covered an older instant is still the one for that instant
+    assert keys.current("1", "us-east-1", T0 + timedelta(hours=1)) == first
+    assert keys.get("1", "us-east-1", first.fingerprint) == first
+
+
+def test_public_keys_overlap_the_range() -> None:
+    keys, _ = make_keys(validity=timedelta(hours=2))
+    first = keys.current("1", "us-east-1", T0)
+    second = keys.current("1", "us-east-1", T0 + timedelta(hours=3))
+    now = T0 + timedelta(hours=3)
+    both = keys.public_keys("1", "us-east-1", T0, T0 + timedelta(hours=4), now)
+    assert [k.fingerprint for k in both] == [first.fingerprint, second.fingerprint]
+    only_first = keys.public_keys("1", "us-east-1", T0 - DAY, T0 + timedelta(minutes=30), now)
+    assert [k.fingerprint for k in only_first] == [first.fingerprint]
+    only_second = keys.public_keys("1", "us-east-1", T0 + timedelta(hours=4),
+                                   T0 + timedelta(hours=6), now)
+    assert [k.fingerprint for k in only_second] == [second.fingerprint]
+
+
+def test_public_keys_are_never_empty() -> None:
+    keys, repo = make_keys()
+    # nothing stored yet: a key is created
+    listed = keys.public_keys("1", "eu-west-1", T0 - DAY, T0, T0)
+    assert len(listed) == 1
+    assert repo.scoped("1", "eu-west-1").count(KIND) == 1
+    # a range long before the first key, and one far after: the closest key answers
+    assert keys.public_keys("1", "eu-west-1", T0 - 400 * DAY, T0 - 300 * DAY, T0) == listed
+    assert keys.public_keys("1", "eu-west-1", T0 + 300 * DAY, T0 + 400 * DAY, T0) == listed
+
+
+def test_keys_are_scoped_by_account_and_region() -> None:
+    keys, _ = make_keys()
+    a = keys.current("1", "us-east-1", T0)
+    b = keys.current("1", "us-west-2", T0)
+    c = keys.current("2", "us-east-1", T0)
+    assert len({a.fingerprint, b.fingerprint, c.fingerprint}) == 3
+    assert keys.all("1", "us-east-1") == [a]
+
+
+def test_signature_is_pkcs1v15_sha256_hex_and_deterministic() -> None:
+    keys, _ = make_keys()
+    key = keys.current("1", "us-east-1", T0)
+    signature = key.sign(b"digest string")
+    assert signature == signature.lower() and len(signature) == 512
+    assert key.sign(b"digest string") == signature
+    verify(key, b"digest string", signature)
+    with pytest.raises(InvalidSignature):
+        verify(key, b"digest strinG", signature)
+    # python-rsa (what the AWS CLI uses) accepts it too
+    import rsa
+
+    assert rsa.verify(b"digest string", bytes.fromhex(signature),
+                      rsa.PublicKey.load_pkcs1(key.public_der, format="DER")) == "SHA-256"
+
+
+def test_private_key_stays_out_of_repr() -> None:
+    keys, repo = make_keys()
+    key = keys.current("1", "us-east-1", T0)
+    pem = repo.scoped("1", "us-east-1").get(KIND, key.fingerprint)["privateKeyPem"]
+    body = pem.splitlines()[1]
+    for text in (repr(key), str(key), repr(keys.all("1", "us-east-1"))):
+        assert "PRIVATE" not in text and body not in text
+        assert key.public_b64 not in text
+    assert key.fingerprint in repr(key)
+
+
+def test_naive_datetimes_and_bad_validity_are_refused() -> None:
+    keys, _ = make_keys()
+    with pytest.raises(ValueError):
+        keys.current("1", "us-east-1", datetime(2026, 1, 1))
+    with pytest.raises(ValueError):
+        SigningKeys(lambda a, r: MemoryRepo(), validity=timedelta(0))
+
+
+def test_key_size_is_configurable() -> None:
+    keys, _ = make_keys(key_size=3072)
+    key = keys.current("1", "us-east-1", T0)
+    assert serialization.load_der_public_key(key.public_der).key_size == 3072
+    verify(key, b"x", key.sign(b"x"))
