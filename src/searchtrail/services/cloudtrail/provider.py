@@ -1,4 +1,5 @@
-"""CloudTrail provider: LookupEvents over the event history, with CloudTrail's own errors."""
+"""CloudTrail provider: LookupEvents over the event history and the trail API (see trails.py),
+with CloudTrail's own errors for model violations."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 
+from .trails import BucketExists, TrailsHandlers
+
 MAX_RESULTS = 50
 
 # Model violations on these members become CloudTrail's modelled errors, not ValidationException.
@@ -22,12 +25,35 @@ _VIOLATION_ERRORS = {
         ("EventCategory", "InvalidEventCategoryException"),
         ("NextToken", "InvalidNextTokenException"),
     ),
+    # A bad tag (key/value length) is InvalidTagParameter; too many tags is TagsLimitExceeded.
+    "CreateTrail": (
+        ("TagsList.", "InvalidTagParameterException"),
+        ("TagsList", "TagsLimitExceededException"),
+    ),
+    "AddTags": (
+        ("TagsList.", "InvalidTagParameterException"),
+        ("TagsList", "TagsLimitExceededException"),
+    ),
+    "RemoveTags": (
+        ("TagsList", "InvalidTagParameterException"),
+    ),
+    "PutEventSelectors": (
+        ("EventSelectors", "InvalidEventSelectorsException"),
+        ("AdvancedEventSelectors", "InvalidEventSelectorsException"),
+    ),
 }
 
 
 class CloudTrailProvider:
+    """``bucket_exists(bucket)`` backs CreateTrail/UpdateTrail's S3BucketDoesNotExistException;
+    ``signing_keys(repo).public_keys(account, region, start, end, now)`` answers ListPublicKeys,
+    with the keys kept in the calling unit's repository."""
+
+    def __init__(self, bucket_exists: BucketExists | None = None, signing_keys: Any = None) -> None:
+        self.trails = TrailsHandlers(bucket_exists=bucket_exists, signing_keys=signing_keys)
+
     def handlers(self) -> dict[str, Callable[[Call, dict], dict]]:
-        return {"LookupEvents": self.lookup_events}
+        return {"LookupEvents": self.lookup_events, **self.trails.handlers()}
 
     def violation_error(self, operation_name: str, violations: list[Any]) -> ServiceError | None:
         for prefix, code in _VIOLATION_ERRORS.get(operation_name, ()):
