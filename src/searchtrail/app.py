@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
+from searchtrail.audit.delivery import DeliveryWorker
+from searchtrail.audit.notify import Notifier
+from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
 from searchtrail.audit.record import RecordBuilder
+from searchtrail.audit.routing import TrailRouter
+from searchtrail.audit.signing import SigningKeys
+from searchtrail.audit.stores.local import LocalFolderStore
+from searchtrail.audit.stores.s3 import S3Store
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.config import Settings
 from searchtrail.gateway.asgi import EdgeRouter, web_app
+from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, utc_now
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
 from searchtrail.services.registry import ServiceRegistry
+from searchtrail.store.api import ResourceRepository
 from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
@@ -36,6 +46,7 @@ class Searchtrail:
     settings: Settings
     asgi: Any
     writer: GroupCommitWriter
+    delivery: DeliveryWorker
     connection: sqlite3.Connection
     registry: ServiceRegistry
     catalog: ServiceCatalog
@@ -67,26 +78,55 @@ def server_secret(conn: sqlite3.Connection, name: str) -> bytes:
     return bytes(value)
 
 
+def organization_id(conn: sqlite3.Connection) -> str:
+    """This installation's organization id (o-…), stable across restarts."""
+    return "o-" + hashlib.sha256(server_secret(conn, "organization")).hexdigest()[:10]
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    if settings.s3_endpoint_url:
+        return S3Store(settings.s3_endpoint_url, region=settings.default_region)
+    return LocalFolderStore(settings.data_dir)
+
+
+def signing_keys_in(repo: ResourceRepository) -> SigningKeys:
+    return SigningKeys(repo.scoped)
+
+
 def build_app(settings: Settings) -> Searchtrail:
     conn = open_database(settings)
     catalog = ServiceCatalog.load(SERVICES)
+    store = object_store(settings)
     registry = ServiceRegistry(
         [catalog.service(name) for name in SERVICES],
         {
             "opensearchserverless": OpenSearchServerlessProvider(
                 create_seconds=settings.collection_create_seconds,
                 delete_seconds=settings.collection_delete_seconds),
-            "cloudtrail": CloudTrailProvider(),
+            "cloudtrail": CloudTrailProvider(bucket_exists=store.bucket_exists,
+                                             signing_keys=signing_keys_in),
         },
     )
     writer = GroupCommitWriter(conn)
     metrics = Metrics()
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
-    credentials = CredentialResolver(
-        lambda: open_connection(settings.database_path, read_only=True))
+
+    def read_only_connection() -> sqlite3.Connection:
+        return open_connection(settings.database_path, read_only=True)
+
+    credentials = CredentialResolver(read_only_connection)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer, records=RecordBuilder(),
-                         history=history, metrics=metrics, clock=utc_now)
+                         trails=TrailRouter(), history=history, metrics=metrics, clock=utc_now)
+    delivery = DeliveryWorker(
+        reader=read_only_connection, writer=writer, store=store,
+        notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,
+                          webhooks=settings.notification_webhooks),
+        signing_keys=lambda unit_conn: signing_keys_in(SqliteResources(unit_conn, "", "")),
+        delivery_interval=settings.delivery_interval, digest_interval=settings.digest_interval,
+        org_id=organization_id(conn), clock=utc_now)
+    s3 = (ReadOnlyS3Api(store, credentials, utc_now, timedelta(seconds=settings.clock_skew_seconds))
+          if isinstance(store, LocalFolderStore) else None)
 
     def health() -> dict[str, Any]:
         metrics.writer_commits.set(writer.stats.commits)
@@ -97,13 +137,16 @@ def build_app(settings: Settings) -> Searchtrail:
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         writer.start()
+        delivery.start()
         try:
             yield
         finally:
+            delivery.stop()
             writer.stop()  # drains: every accepted call gets its record before exit
 
     web = web_app(health=health, metrics=metrics, lifespan=lifespan)
-    return Searchtrail(settings, EdgeRouter(aws, web), writer, conn, registry, catalog)
+    return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
+                       catalog)
 
 
 def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:

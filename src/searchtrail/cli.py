@@ -21,7 +21,12 @@ iam_app = typer.Typer(help="Manage IAM users and access keys in the data directo
                       no_args_is_help=True)
 events_app = typer.Typer(help="Read event history (the same query as LookupEvents).",
                          no_args_is_help=True)
+buckets_app = typer.Typer(help="Local buckets that trails can deliver to (the embedded store).",
+                          no_args_is_help=True)
+trail_app = typer.Typer(help="Work with trails' delivered files.", no_args_is_help=True)
 app.add_typer(iam_app, name="iam")
+app.add_typer(buckets_app, name="buckets")
+app.add_typer(trail_app, name="trail")
 app.add_typer(events_app, name="events")
 
 DataDir = typer.Option(None, "--data-dir", help="Data directory [default: ./.searchtrail]")
@@ -44,6 +49,15 @@ def serve(
     tls_cert: Optional[Path] = typer.Option(None, help="PEM certificate: serve HTTPS"),
     tls_key: Optional[Path] = typer.Option(None, help="PEM private key for --tls-cert"),
     log_level: Optional[str] = typer.Option(None, help="debug, info, warning or error"),
+    delivery_interval: Optional[float] = typer.Option(
+        None, min=1, help="Seconds between log file deliveries per trail [default: 300]"),
+    digest_interval: Optional[float] = typer.Option(
+        None, min=1, help="Seconds between digest files per trail and region [default: 3600]"),
+    s3_endpoint_url: Optional[str] = typer.Option(
+        None, help="Deliver trails to this S3-compatible endpoint (credentials from the standard "
+                   "AWS chain) instead of the local bucket folder"),
+    sns_endpoint_url: Optional[str] = typer.Option(
+        None, help="SNS-compatible endpoint for delivery notifications"),
 ) -> None:
     """Start the server (embedded SQLite store) on one port for every API."""
     import uvicorn
@@ -53,7 +67,9 @@ def serve(
     from searchtrail.logs import configure_logging
 
     settings = _settings(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
-                         tls_key=tls_key, log_level=log_level)
+                         tls_key=tls_key, log_level=log_level, delivery_interval=delivery_interval,
+                         digest_interval=digest_interval, s3_endpoint_url=s3_endpoint_url,
+                         sns_endpoint_url=sns_endpoint_url)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
         raise typer.Exit(2)
@@ -88,6 +104,7 @@ def env(data_dir: Optional[Path] = DataDir,
         print(f"export AWS_ENDPOINT_URL_{service}={endpoint}")
     print(f"export AWS_ACCESS_KEY_ID={profile['default']['aws_access_key_id']}")
     print(f"export AWS_SECRET_ACCESS_KEY={profile['default']['aws_secret_access_key']}")
+    print(f"export AWS_ENDPOINT_URL_S3={settings.s3_endpoint_url or endpoint + '/_s3'}")
     print(f"export AWS_DEFAULT_REGION={region}")
     print(f"export AWS_REGION={region}")
 
@@ -145,6 +162,113 @@ def create_access_key(name: str, account: Optional[str] = typer.Option(None, hel
                                       "SecretAccessKey": key.secret_access_key,
                                       "Status": key.status}},
                        option=orjson.OPT_INDENT_2).decode())
+
+
+@buckets_app.command("create")
+def create_bucket(name: str,
+                  account: Optional[str] = typer.Option(None, help="Owner account id "
+                                                        "[default: the default account]"),
+                  region: str = typer.Option("us-east-1", help="The bucket's region"),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Create a bucket in the local store (<data-dir>/buckets/NAME)."""
+    from searchtrail.audit.objectstore import ObjectStoreError
+    from searchtrail.audit.stores.local import LocalFolderStore
+
+    settings = _settings(data_dir=data_dir)
+    owner = _with_identities(settings, lambda ids: _account(ids, account))
+    try:
+        LocalFolderStore(settings.data_dir).create_bucket(name, owner, region)
+    except ObjectStoreError as exc:
+        err.print(f"[red]{exc.code}:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    print(orjson.dumps({"Bucket": name, "Owner": owner, "Region": region}).decode())
+
+
+@trail_app.command("validate")
+def validate_trail_files(
+    trail_arn: str = typer.Option(..., help="arn:aws:cloudtrail:<region>:<account>:trail/<name>"),
+    start_time: str = typer.Option(..., help="ISO 8601 or epoch seconds"),
+    end_time: Optional[str] = typer.Option(None, help="ISO 8601 or epoch seconds [default: now]"),
+    region: Optional[str] = typer.Option(None, help="Region whose digests to validate "
+                                         "[default: the trail's home region]"),
+    account_id: Optional[str] = typer.Option(None, help="Member account (organization trails)"),
+    verbose: bool = typer.Option(False, "--verbose", help="Also list every valid file"),
+    s3_endpoint_url: Optional[str] = typer.Option(
+        None, help="The S3-compatible endpoint the trail delivers to [default: the server's "
+                   "setting; without one, the local bucket folder]"),
+    data_dir: Optional[Path] = DataDir,
+) -> None:
+    """Validate a trail's digest chain and log files like `aws cloudtrail validate-logs`.
+
+    Also reports a missing newest digest (tail truncation), which the AWS CLI cannot see.
+    """
+    import re
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from searchtrail.app import object_store, open_database, organization_id, signing_keys_in
+    from searchtrail.audit.objectstore import ObjectStoreError
+    from searchtrail.audit.validation import NoPublicKeysFound, validate_trail
+    from searchtrail.store.sqlite.resources import SqliteResources
+
+    match = re.fullmatch(r"arn:[^:]+:cloudtrail:([^:]+):(\d{12}):trail/(.+)", trail_arn)
+    if not match:
+        err.print("[red]error:[/red] --trail-arn must look like "
+                  "arn:aws:cloudtrail:us-east-1:111122223333:trail/name")
+        raise typer.Exit(2)
+    home, owner, name = match.groups()
+    settings = _settings(data_dir=data_dir, s3_endpoint_url=s3_endpoint_url)
+    now = datetime.now(timezone.utc)
+    start = _parse_time(start_time, "--start-time")
+    end = _parse_time(end_time, "--end-time") or now
+    conn = open_database(settings)
+    trail = SqliteResources(conn, owner, "").get("cloudtrail.trail", trail_arn)
+    if trail is None:
+        err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")
+        raise typer.Exit(1)
+    account = account_id or owner
+    source = region or home
+    keys = signing_keys_in(SqliteResources(conn, "", ""))
+    newest = conn.execute(
+        "SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? AND region = ? "
+        "AND delivered_at IS NOT NULL AND end_time <= ?",
+        (trail_arn, account, source, end.timestamp())).fetchone()[0]
+    started = trail.get("StartLoggingTime")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as progress:
+        tasks: dict[str, int] = {}
+
+        def advance(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(f"checking {phase}", total=total)
+            progress.update(tasks[phase], completed=done, total=total)
+
+        try:
+            report = validate_trail(
+                store=object_store(settings), bucket=trail["S3BucketName"],
+                prefix=trail.get("S3KeyPrefix") or None,
+                org_id=organization_id(conn) if trail.get("IsOrganizationTrail") else None,
+                account=account, trail_name=name, home_region=home, source_region=source,
+                start=start, end=end, trail_arn=trail_arn, now=now,
+                public_keys=lambda s, e: [(k.fingerprint, k.public_der)
+                                          for k in keys.public_keys(account, source, s, e, now)],
+                digest_interval=timedelta(seconds=settings.digest_interval), progress=advance,
+                logging=bool(trail.get("IsLogging")),
+                logging_since=datetime.fromtimestamp(started, timezone.utc) if started else None,
+                # digestEndTime has whole seconds: compare at that resolution
+                latest_digest_end=datetime.fromtimestamp(int(newest), timezone.utc) if newest else None)
+        except (NoPublicKeysFound, ObjectStoreError, ValueError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(255) from None
+        finally:
+            conn.close()
+    out_lines, err_lines = report.render(verbose)
+    for line in out_lines:
+        print(line)
+    for line in err_lines:
+        print(line, file=sys.stderr)
+    raise typer.Exit(report.exit_code)
 
 
 def _parse_time(value: Optional[str], option: str) -> Optional[datetime]:

@@ -26,6 +26,11 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     retention_days: int = 90
+    delivery_interval: float = 300.0
+    digest_interval: float = 3600.0
+    s3_endpoint_url: str | None = None  # trails deliver here; None: the local bucket folder
+    sns_endpoint_url: str | None = None
+    notification_webhooks: Mapping[str, str] = field(default_factory=dict)  # topic name → URL
     log_level: str = "info"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -48,6 +53,13 @@ def _coerce(name: str, raw: Any) -> Any:
     default = getattr(Settings, name, None)
     if name in ("data_dir", "tls_cert", "tls_key"):
         return Path(raw) if raw not in (None, "") else None
+    if name == "notification_webhooks":
+        if isinstance(raw, str):
+            pairs = (part.split("=", 1) for part in raw.split(",") if "=" in part)
+            return {topic.strip(): url.strip() for topic, url in pairs}
+        return dict(raw)
+    if name in ("s3_endpoint_url", "sns_endpoint_url"):
+        return raw or None
     if name == "trusted_proxies":
         if isinstance(raw, str):
             return tuple(part.strip() for part in raw.split(",") if part.strip())

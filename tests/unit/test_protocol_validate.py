@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import logging
 import re
-import time
 
 import pytest
 from botocore.model import ServiceModel
@@ -252,12 +251,11 @@ def test_linear_rewrite_accepts_exactly_what_the_model_pattern_accepts(pattern: 
             assert bool(rewritten.fullmatch(text)) == bool(original.fullmatch(text)), repr(text)
 
 
-def test_a_hostile_policy_is_rejected_promptly() -> None:
+@pytest.mark.timeout(30)  # a safety bound, not a speed target: the model's regex takes hours
+def test_a_hostile_policy_is_rejected() -> None:
     # With the model's regex as written this input takes hours to reject (70 s at 4 KB).
     hostile = "-" * 20000 + "\n\u0100\n"
-    started = time.perf_counter()
     found = find_violations(aoss("CreateSecurityPolicy"), {"type": "network", "name": "abc", "policy": hostile})
-    assert time.perf_counter() - started < 1.0
     assert [(v.path, v.constraint) for v in found] == [("policy", "pattern")]
 
 

@@ -30,7 +30,7 @@ def row(n: int, time: int = 1000, region: str = "us-east-1") -> EventRow:
 def test_connection_is_durable(database) -> None:
     _, conn = database
     assert durability_settings(conn) == {"journal_mode": "wal", "synchronous": 2}
-    assert migrate(conn) == 1  # idempotent
+    assert migrate(conn) == 2  # idempotent: already at the newest migration
 
 
 def test_concurrent_units_share_commits_and_each_sees_its_own_result(database) -> None:

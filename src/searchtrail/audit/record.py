@@ -202,11 +202,13 @@ def lookup_values(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(values)
 
 
-def event_row(ctx: RequestContext, record: dict[str, Any]) -> EventRow:
+def event_row(ctx: RequestContext, record: dict[str, Any],
+              deliveries: tuple[tuple[str, str], ...] = ()) -> EventRow:
     return EventRow(
         account=ctx.principal.account_id if ctx.principal else "",
         region=ctx.region,
         event_time=int(ctx.event_time.timestamp()),
         record=orjson.dumps(record).decode(),
         lookup_values=lookup_values(record),
+        deliveries=deliveries,
     )

@@ -13,18 +13,28 @@ from starlette.routing import Route
 from searchtrail.gateway.metrics import Metrics
 
 
-class EdgeRouter:
-    """POST / carries every signed AWS call; anything else is for browsers and operators."""
+S3_PREFIX = "/_s3"
 
-    def __init__(self, aws: Callable, web: Callable) -> None:
+
+class EdgeRouter:
+    """POST / carries every signed AWS call; /_s3 is the local store's read-only S3 API;
+    anything else is for browsers and operators."""
+
+    def __init__(self, aws: Callable, web: Callable, s3: Callable | None = None) -> None:
         self._aws = aws
         self._web = web
+        self._s3 = s3
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/":
-            await self._aws(scope, receive, send)
-        else:
-            await self._web(scope, receive, send)
+        if scope["type"] == "http":
+            path = scope["path"]
+            if scope["method"] == "POST" and path == "/":
+                await self._aws(scope, receive, send)
+                return
+            if self._s3 is not None and (path == S3_PREFIX or path.startswith(S3_PREFIX + "/")):
+                await self._s3(scope, receive, send)
+                return
+        await self._web(scope, receive, send)
 
 
 def web_app(*, health: Callable[[], dict[str, Any]], metrics: Metrics, lifespan: Any) -> Starlette:

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 import orjson
 
 from searchtrail.audit.record import RecordBuilder, event_row
+from searchtrail.audit.routing import TrailRouter
 from searchtrail.auth import sigv4
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.config import Settings
@@ -50,7 +51,7 @@ class AwsCallHandler:
 
     def __init__(self, *, settings: Settings, catalog: ServiceCatalog, registry: ServiceRegistry,
                  credentials: CredentialResolver, writer: GroupCommitWriter,
-                 records: RecordBuilder, history: Any, metrics: Metrics,
+                 records: RecordBuilder, trails: TrailRouter, history: Any, metrics: Metrics,
                  clock: Callable[[], datetime]) -> None:
         self._settings = settings
         self._catalog = catalog
@@ -58,6 +59,7 @@ class AwsCallHandler:
         self._credentials = credentials
         self._writer = writer
         self._records = records
+        self._trails = trails
         self._history = history
         self._metrics = metrics
         self._clock = clock
@@ -196,7 +198,9 @@ class AwsCallHandler:
                     ctx.error = InternalError(ctx.request_id)
                 ctx.referenced_resources = call.referenced_resources
             ctx.event_time = now
-            return None, [event_row(ctx, self._records.build(ctx))]
+            record = self._records.build(ctx)
+            deliveries = self._trails.deliveries(conn, ctx.principal.account_id, ctx.region, record)
+            return None, [event_row(ctx, record, deliveries)]
 
         return unit
 

@@ -20,6 +20,8 @@ class EventRow:
     event_time: int  # epoch seconds, the record's eventTime
     record: str
     lookup_values: tuple[tuple[str, str], ...] = field(default=())
+    # (trail ARN, account folder) for every trail whose log files must carry this record
+    deliveries: tuple[tuple[str, str], ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -37,15 +39,20 @@ def append_events(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
         last = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         event_params: list[object] = []
         lookup_params: list[object] = []
+        outbox_params: list[object] = []
         for offset, row in enumerate(rows, start=1):
             seq = last + offset
             event_params.extend((seq, row.account, row.region, row.event_time, row.record))
             for attr, value in row.lookup_values:
                 lookup_params.extend((row.account, row.region, attr, value, row.event_time, seq))
+            for trail_arn, folder_account in row.deliveries:
+                outbox_params.extend((trail_arn, folder_account, row.region, seq))
         _insert_chunked(conn, "events", "(seq, account, region, event_time, record)", 5,
                         event_params, EVENT_CHUNK)
         _insert_chunked(conn, "event_lookup", "(account, region, attr, value, event_time, seq)",
                         6, lookup_params, LOOKUP_CHUNK)
+        _insert_chunked(conn, "outbox", "(trail_arn, account, region, seq)", 4, outbox_params,
+                        LOOKUP_CHUNK)
 
 
 def _insert_chunked(conn: sqlite3.Connection, table: str, columns: str, width: int,

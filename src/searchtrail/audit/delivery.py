@@ -1,0 +1,368 @@
+"""The delivery worker: outbox rows → gzip log files → object store, then digests and notifications.
+
+Every step is fixed in the database before it touches the store (a file's key and records, a
+digest's bytes), so a retry — after an outage or a crash — rewrites the same object with the
+same bytes, and every record lands in exactly one log file per trail.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import orjson
+
+from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_digest, digest_key
+from searchtrail.audit.logfile import build_log_file, log_file_key, unique_suffix
+from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
+from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
+from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
+from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+log = logging.getLogger("searchtrail.delivery")
+
+TRAIL_KIND = "cloudtrail.trail"
+STATUS_KIND = "cloudtrail.trail-status"
+MAX_RECORDS_PER_FILE = 20_000
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    next_attempt: float = 0.0
+
+    def failed(self, now: float) -> None:
+        self.failures += 1
+        self.next_attempt = now + min(MAX_BACKOFF_SECONDS, 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.next_attempt = 0.0
+
+
+@dataclass
+class _TrailState:
+    last_assigned: float = 0.0
+    upload: _Backoff = field(default_factory=_Backoff)
+    notify: _Backoff = field(default_factory=_Backoff)
+    digest: _Backoff = field(default_factory=_Backoff)
+
+
+class DeliveryWorker:
+    def __init__(self, *, reader: Callable[[], sqlite3.Connection], writer: GroupCommitWriter,
+                 store: ObjectStore, notifier: Notifier, signing_keys: Callable[[sqlite3.Connection], SigningKeys],
+                 delivery_interval: float, digest_interval: float, org_id: str | None,
+                 clock: Callable[[], datetime]) -> None:
+        self._reader_factory = reader
+        self._reader: sqlite3.Connection | None = None
+        self._writer = writer
+        self._store = store
+        self._notifier = notifier
+        self._signing_keys = signing_keys
+        self._delivery_interval = delivery_interval
+        self._digest_interval = digest_interval
+        self._org_id = org_id
+        self._clock = clock
+        self._states: dict[str, _TrailState] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="searchtrail-delivery", daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        tick = max(0.2, min(1.0, self._delivery_interval / 2))
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep delivering: the next tick retries what failed
+                log.exception("delivery pass failed")
+            self._stop.wait(tick)
+
+    # -- one pass ------------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        now = self._clock()
+        for arn, trail in self._trails():
+            state = self._states.setdefault(arn, _TrailState())
+            if now.timestamp() - state.last_assigned >= self._delivery_interval:
+                self._assign(arn, trail, now)
+                state.last_assigned = now.timestamp()
+            self._upload_pending(arn, trail, state)
+            if trail.get("SnsTopicARN"):
+                self._notify_pending(arn, trail, state)
+            if trail.get("LogFileValidationEnabled"):
+                self._write_digests(arn, trail, state)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = self._reader_factory()
+        return self._reader
+
+    def _trails(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._conn().execute(
+            "SELECT key, doc FROM resources WHERE region = '' AND kind = ?", (TRAIL_KIND,)
+        ).fetchall()
+        trails = []
+        for arn, text in rows:
+            trail = orjson.loads(text)
+            if trail.get("IsLogging") or self._has_work(arn, trail):
+                trails.append((arn, trail))
+        return trails
+
+    def _has_work(self, arn: str, trail: dict[str, Any]) -> bool:
+        """A stopped trail still delivers what it recorded, and closes its digest chains."""
+        conn = self._conn()
+        if conn.execute("SELECT 1 FROM outbox WHERE trail_arn = ? AND file_id IS NULL LIMIT 1",
+                        (arn,)).fetchone():
+            return True
+        if conn.execute("SELECT 1 FROM log_files WHERE trail_arn = ? AND (delivered_at IS NULL "
+                        "OR notified_at IS NULL) LIMIT 1", (arn,)).fetchone():
+            return True
+        stopped = trail.get("StopLoggingTime")
+        if trail.get("LogFileValidationEnabled") and stopped:
+            last = conn.execute("SELECT max(end_time) FROM digests WHERE trail_arn = ?",
+                                (arn,)).fetchone()[0]
+            return last is None or last < stopped
+        return False
+
+    # -- log files -----------------------------------------------------------------------
+
+    def _assign(self, arn: str, trail: dict[str, Any], now: datetime) -> None:
+        """Fix the next log files (key, records) in one transaction, before any upload."""
+        prefix = trail.get("S3KeyPrefix") or None
+        org_id = self._org_id if trail.get("IsOrganizationTrail") else None
+        bucket = trail["S3BucketName"]
+
+        def unit(conn: sqlite3.Connection) -> tuple[int, list]:
+            groups = conn.execute(
+                "SELECT account, region, min(id) FROM outbox WHERE trail_arn = ? AND file_id IS NULL "
+                "GROUP BY account, region", (arn,)).fetchall()
+            created = 0
+            for account, region, first_id in groups:
+                while True:
+                    ids = [row[0] for row in conn.execute(
+                        "SELECT id FROM outbox WHERE trail_arn = ? AND file_id IS NULL AND account = ? "
+                        "AND region = ? ORDER BY id LIMIT ?",
+                        (arn, account, region, MAX_RECORDS_PER_FILE))]
+                    if not ids:
+                        break
+                    unique = unique_suffix(f"{arn}|{account}|{region}|{ids[0]}".encode())
+                    key = log_file_key(prefix=prefix, org_id=org_id, account=account,
+                                       region=region, delivered_at=now, unique=unique)
+                    cursor = conn.execute(
+                        "INSERT INTO log_files (trail_arn, account, region, bucket, key, "
+                        "created_at, records) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (arn, account, region, bucket, key, now.timestamp(), len(ids)))
+                    conn.execute(
+                        "UPDATE outbox SET file_id = ? WHERE trail_arn = ? AND file_id IS NULL "
+                        "AND account = ? AND region = ? AND id <= ?",
+                        (cursor.lastrowid, arn, account, region, ids[-1]))
+                    created += 1
+            return created, []
+
+        self._writer.run_blocking(unit)
+
+    def _upload_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
+        if self._clock().timestamp() < state.upload.next_attempt:
+            return
+        conn = self._conn()
+        pending = conn.execute(
+            "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL "
+            "ORDER BY id", (arn,)).fetchall()
+        for file_id, bucket, key in pending:
+            records = [row[0] for row in conn.execute(
+                "SELECT e.record FROM outbox AS o JOIN events AS e ON e.seq = o.seq "
+                "WHERE o.file_id = ? ORDER BY o.seq", (file_id,))]
+            log_file = build_log_file(records)
+            attempt = self._clock()
+            try:
+                self._store.put_object(bucket, key, log_file.body, content_type="application/json")
+            except ObjectStoreError as exc:
+                log.warning("log file delivery failed", extra={"trail": arn, "key": key,
+                                                               "code": exc.code})
+                state.upload.failed(attempt.timestamp())
+                self._update_status(arn, {"LatestDeliveryAttemptTime": attempt.timestamp(),
+                                          "LatestDeliveryError": exc.code})
+                return
+            state.upload.succeeded()
+            notified = None if trail.get("SnsTopicARN") else attempt.timestamp()
+
+            def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+                conn.execute(
+                    "UPDATE log_files SET delivered_at = ?, notified_at = ?, sha256 = ?, "
+                    "newest_event = ?, oldest_event = ? WHERE id = ?",
+                    (attempt.timestamp(), notified, log_file.sha256,
+                     int(log_file.newest_event_time.timestamp()),
+                     int(log_file.oldest_event_time.timestamp()), file_id))
+                _merge_status(conn, arn, {"LatestDeliveryTime": attempt.timestamp(),
+                                          "LatestDeliveryAttemptTime": attempt.timestamp(),
+                                          "LatestDeliveryError": None})
+                return None, []
+
+            self._writer.run_blocking(mark)
+
+    def _notify_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
+        if self._clock().timestamp() < state.notify.next_attempt:
+            return
+        pending = self._conn().execute(
+            "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NOT NULL "
+            "AND notified_at IS NULL ORDER BY id", (arn,)).fetchall()
+        for file_id, bucket, key in pending:
+            attempt = self._clock().timestamp()
+            try:
+                self._notifier.publish(trail["SnsTopicARN"], delivery_message(bucket, [key]))
+            except NotificationError as exc:
+                log.warning("notification failed", extra={"trail": arn, "code": exc.code})
+                state.notify.failed(attempt)
+                self._update_status(arn, {"LatestNotificationAttemptTime": attempt,
+                                          "LatestNotificationError": exc.code})
+                return
+            state.notify.succeeded()
+
+            def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+                conn.execute("UPDATE log_files SET notified_at = ? WHERE id = ?", (attempt, file_id))
+                _merge_status(conn, arn, {"LatestNotificationTime": attempt,
+                                          "LatestNotificationAttemptTime": attempt,
+                                          "LatestNotificationError": None})
+                return None, []
+
+            self._writer.run_blocking(mark)
+
+    # -- digests -------------------------------------------------------------------------
+
+    def _write_digests(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
+        now = self._clock()
+        if now.timestamp() < state.digest.next_attempt:
+            return
+        if self._upload_pending_digests(arn, state):
+            for account, region in self._chains(arn, trail):
+                self._next_digest(arn, trail, account, region, now)
+            self._upload_pending_digests(arn, state)
+
+    def _chains(self, arn: str, trail: dict[str, Any]) -> list[tuple[str, str]]:
+        """Every (account, region) the trail has delivered for, plus its own home region."""
+        owner, home = arn.split(":")[4], trail["HomeRegion"]
+        rows = self._conn().execute(
+            "SELECT DISTINCT account, region FROM log_files WHERE trail_arn = ? "
+            "UNION SELECT DISTINCT account, region FROM digests WHERE trail_arn = ?",
+            (arn, arn)).fetchall()
+        return sorted({(owner, home), *((a, r) for a, r in rows)})
+
+    def _next_digest(self, arn: str, trail: dict[str, Any], account: str, region: str,
+                     now: datetime) -> None:
+        conn = self._conn()
+        started = trail.get("StartLoggingTime")
+        stopped = trail.get("StopLoggingTime")
+        if started is None:
+            return
+        last = conn.execute(
+            "SELECT id, bucket, key, end_time, sha256, signature FROM digests WHERE trail_arn = ? "
+            "AND account = ? AND region = ? ORDER BY end_time DESC LIMIT 1",
+            (arn, account, region)).fetchone()
+        restarted = last is not None and started > last[3]
+        start = started if last is None or restarted else last[3]
+        previous = None if last is None or restarted else PreviousDigest(
+            bucket=last[1], key=last[2], sha256=last[4], signature=last[5])
+        if trail.get("IsLogging"):
+            end = now.timestamp()
+            if end - start < self._digest_interval:
+                return
+        elif stopped is not None and stopped > start and not self._undelivered(arn):
+            # The final digest of a chain closed by StopLogging, once everything recorded
+            # before the stop is delivered, so it covers every last file.
+            end = now.timestamp()
+        else:
+            return
+        files = conn.execute(
+            "SELECT bucket, key, sha256, newest_event, oldest_event FROM log_files "
+            "WHERE trail_arn = ? AND account = ? AND region = ? AND delivered_at >= ? "
+            "AND delivered_at < ? ORDER BY id", (arn, account, region, start, end)).fetchall()
+        entries = [DigestLogEntry(bucket=b, key=k, sha256=h, newest_event_time=_utc(n),
+                                  oldest_event_time=_utc(o)) for b, k, h, n, o in files]
+        start_at = datetime.fromtimestamp(start, timezone.utc)
+        end_at = datetime.fromtimestamp(end, timezone.utc)
+        bucket = trail["S3BucketName"]
+        key = digest_key(prefix=trail.get("S3KeyPrefix") or None,
+                         org_id=self._org_id if trail.get("IsOrganizationTrail") else None,
+                         account=account, region=region, trail_name=trail["Name"],
+                         home_region=trail["HomeRegion"], end=end_at)
+
+        def unit(conn: sqlite3.Connection) -> tuple[None, list]:
+            signing_key = self._signing_keys(conn).current(account, region, end_at)
+            digest = build_digest(account=account, bucket=bucket, key=key, start=start_at,
+                                  end=end_at, log_files=entries, previous=previous,
+                                  signing_key=signing_key)
+            conn.execute(
+                "INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, end_time, "
+                "previous_id, sha256, signature, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (arn, account, region, bucket, key, start, end, last[0] if previous else None,
+                 digest.sha256, digest.signature, digest.body))
+            return None, []
+
+        self._writer.run_blocking(unit)
+
+    def _undelivered(self, arn: str) -> bool:
+        conn = self._conn()
+        return bool(conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE trail_arn = ? AND file_id IS NULL) "
+            "OR EXISTS (SELECT 1 FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL)",
+            (arn, arn)).fetchone()[0])
+
+    def _upload_pending_digests(self, arn: str, state: _TrailState) -> bool:
+        """Upload digests fixed but not yet stored; False when the store is failing."""
+        pending = self._conn().execute(
+            "SELECT id, bucket, key, signature, body FROM digests WHERE trail_arn = ? "
+            "AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
+        for digest_id, bucket, key, signature, body in pending:
+            attempt = self._clock().timestamp()
+            try:
+                self._store.put_object(bucket, key, bytes(body), content_type="application/json",
+                                       metadata={"signature": signature,
+                                                 "signature-algorithm": SIGNATURE_ALGORITHM})
+            except ObjectStoreError as exc:
+                state.digest.failed(attempt)
+                self._update_status(arn, {"LatestDigestDeliveryError": exc.code})
+                return False
+            state.digest.succeeded()
+
+            def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+                conn.execute("UPDATE digests SET delivered_at = ? WHERE id = ?", (attempt, digest_id))
+                _merge_status(conn, arn, {"LatestDigestDeliveryTime": attempt,
+                                          "LatestDigestDeliveryError": None})
+                return None, []
+
+            self._writer.run_blocking(mark)
+        return True
+
+    def _update_status(self, arn: str, changes: dict[str, Any]) -> None:
+        self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, changes), []))
+
+
+def _utc(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, timezone.utc)
+
+
+def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -> None:
+    repo = SqliteResources(conn, arn.split(":")[4], "")
+    status = repo.get(STATUS_KIND, arn) or {}
+    for name, value in changes.items():
+        if value is None:
+            status.pop(name, None)
+        else:
+            status[name] = value
+    repo.put(STATUS_KIND, arn, status)
+

@@ -1,0 +1,58 @@
+"""Which logging trails take a record: decided in the record's own transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Callable
+
+import orjson
+
+from searchtrail.audit.selectors import compile_trail, trail_covers
+
+TRAIL_KIND = "cloudtrail.trail"
+# Services whose events are global (recorded in us-east-1); none of ours yet, IAM/STS later.
+GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com"})
+
+
+class TrailRouter:
+    """Reads the account's trails (and the organization's) and keeps compiled selectors.
+
+    A compiled predicate is reused while its trail document text is unchanged.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, tuple[str, dict[str, Any], Callable[[dict], bool]]] = {}
+
+    def deliveries(self, conn: sqlite3.Connection, account: str, region: str,
+                   record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        rows = conn.execute(
+            "SELECT key, doc FROM resources WHERE account IN (?, ?) AND region = '' AND kind = ?",
+            (account, self._management_account(conn) or account, TRAIL_KIND)).fetchall()
+        if not rows:
+            return ()
+        global_service = record.get("eventSource") in GLOBAL_SOURCES
+        targets = []
+        for arn, text in rows:
+            trail, wants = self._compile(arn, text)
+            if not trail.get("IsLogging"):
+                continue
+            trail_account = arn.split(":")[4]
+            if trail_account != account and not trail.get("IsOrganizationTrail"):
+                continue
+            if trail_covers(trail, account, region, global_service) and wants(record):
+                targets.append((arn, account))
+        return tuple(targets)
+
+    def _compile(self, arn: str, text: str) -> tuple[dict[str, Any], Callable[[dict], bool]]:
+        cached = self._compiled.get(arn)
+        if cached is not None and cached[0] == text:
+            return cached[1], cached[2]
+        trail = orjson.loads(text)
+        wants = compile_trail(trail)
+        self._compiled[arn] = (text, trail, wants)
+        return trail, wants
+
+    def _management_account(self, conn: sqlite3.Connection) -> str | None:
+        row = conn.execute("SELECT doc FROM resources WHERE account = '' AND region = '' "
+                           "AND kind = 'setting' AND key = 'default-account'").fetchone()
+        return orjson.loads(row[0])["AccountId"] if row else None

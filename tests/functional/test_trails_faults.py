@@ -1,0 +1,118 @@
+"""Delivery under faults: the S3 server paused for 30 s, and the server killed -9 mid-delivery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+from botocore.exceptions import ClientError
+
+from tests.functional.server import ServerProcess
+from tests.functional.trails import chain_closed, counts, read_bucket, validate_both, wait_for
+from tests.peers import MOTO_CREDENTIALS, MotoServer
+
+BUCKET = "fault-bucket"
+
+
+def start(tmp_path, moto: MotoServer) -> ServerProcess:  # type: ignore[no-untyped-def]
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    server = ServerProcess(tmp_path / "data", env=dict(MOTO_CREDENTIALS), args=[
+        "--s3-endpoint-url", moto.endpoint, "--delivery-interval", "1", "--digest-interval", "3"])
+    server.start()
+    cloudtrail = server.client("cloudtrail")
+    cloudtrail.create_trail(Name="faults", S3BucketName=BUCKET, EnableLogFileValidation=True)
+    cloudtrail.start_logging(Name="faults")
+    return server
+
+
+def delivered_request_ids(moto: MotoServer) -> Counter:
+    content = read_bucket(moto.client("s3"), BUCKET)
+    return Counter(r["requestID"] for records in content.records_by_key.values() for r in records)
+
+
+def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
+    moto = MotoServer(tmp_path).start()
+    server = start(tmp_path, moto)
+    try:
+        aoss = server.client("opensearchserverless")
+        cloudtrail = server.client("cloudtrail")
+        request_ids = [aoss.list_collections()["ResponseMetadata"]["RequestId"] for _ in range(20)]
+        wait_for(lambda: set(request_ids) <= set(delivered_request_ids(moto)), seconds=30,
+                 what="deliveries before the outage")
+
+        moto.pause()
+        saw_error, during_outage = None, 0
+        outage_end = time.monotonic() + 30
+        try:
+            while time.monotonic() < outage_end:
+                # every call during the outage succeeds (an exception here fails the test)
+                request_ids.append(aoss.list_collections()["ResponseMetadata"]["RequestId"])
+                during_outage += 1
+                if saw_error is None:
+                    status = cloudtrail.get_trail_status(Name="faults")
+                    saw_error = status.get("LatestDeliveryError")
+                time.sleep(0.25)  # calls keep coming at a steady pace during the outage
+        finally:
+            moto.resume()
+        assert during_outage > 0
+        assert saw_error, "GetTrailStatus never showed the delivery error"
+
+        wait_for(lambda: set(request_ids) <= set(delivered_request_ids(moto)), seconds=90,
+                 what="every record after the outage")
+        delivered = delivered_request_ids(moto)
+        assert all(delivered[rid] == 1 for rid in request_ids)
+        assert max(delivered.values()) == 1
+        assert "LatestDeliveryError" not in cloudtrail.get_trail_status(Name="faults")
+    finally:
+        server.stop()
+        moto.stop()
+
+
+def test_kill_9_during_delivery_loses_and_duplicates_nothing(tmp_path) -> None:
+    moto = MotoServer(tmp_path).start()
+    server = start(tmp_path, moto)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        aoss = server.client("opensearchserverless")
+        while not stop.is_set() and len(acknowledged) < 5000:
+            try:
+                acknowledged.append(aoss.list_collections()["ResponseMetadata"]["RequestId"])
+            except (ClientError, Exception):  # the server dies under us: that call is indeterminate
+                return
+
+    try:
+        worker = threading.Thread(target=traffic)
+        worker.start()
+        wait_for(lambda: len(delivered_request_ids(moto)) >= 50, seconds=30, what="first deliveries",
+                 step=0.1)
+        server.kill9()
+        stop.set()
+        worker.join(timeout=30)
+        restarted = ServerProcess(server.data_dir, env=server.env, args=server.args).start()
+        try:
+            wait_for(lambda: set(acknowledged) <= set(delivered_request_ids(moto)), seconds=60,
+                     what="every acknowledged call delivered after restart")
+            delivered = delivered_request_ids(moto)
+            assert max(delivered.values()) == 1  # nothing twice, in-flight calls included
+            cloudtrail = restarted.client("cloudtrail")
+            cloudtrail.stop_logging(Name="faults")
+            trail_arn = cloudtrail.get_trail(Name="faults")["Trail"]["TrailARN"]
+
+            wait_for(lambda: chain_closed(restarted, "faults"), seconds=30, what="the final digest")
+            aws, ours = validate_both(restarted, trail_arn, s3_endpoint=moto.endpoint,
+                                      region="us-east-1", server_env=dict(MOTO_CREDENTIALS),
+                                      delivers_to=moto.endpoint)
+            content = read_bucket(moto.client("s3"), BUCKET)
+            logs, digests = len(content.log_keys), len(content.digest_keys)
+            assert aws.returncode == 0, aws.stdout + aws.stderr
+            assert counts(aws.stdout) == (f"{digests}/{digests}", f"{logs}/{logs}"), aws.stdout
+            assert ours.returncode == 0, ours.stdout + ours.stderr
+        finally:
+            restarted.stop()
+    finally:
+        stop.set()
+        server.stop()
+        moto.stop()

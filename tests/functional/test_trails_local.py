@@ -1,0 +1,138 @@
+"""Trails into the embedded local bucket folder, read back through the server's read-only S3 API."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.functional.server import ServerProcess
+from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, read_bucket,
+                                     searchtrail_cli, validate_both, wait_for)
+
+BUCKET = "local-trail"
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("trails-local")
+    server = ServerProcess(root / "data", args=["--delivery-interval", "1", "--digest-interval", "2"])
+    try:
+        server.start()
+        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
+        assert made.returncode == 0, made.stderr
+        cloudtrail = server.client("cloudtrail")
+        trail = cloudtrail.create_trail(Name="local", S3BucketName=BUCKET, S3KeyPrefix="audit",
+                                        EnableLogFileValidation=True)
+        cloudtrail.start_logging(Name="local")
+        aoss = server.client("opensearchserverless")
+        request_ids = []
+        for round_ in range(4):  # spread over several digest periods, so digests chain
+            request_ids += [aoss.list_collections()["ResponseMetadata"]["RequestId"]
+                            for _ in range(25)]
+            wait_for(lambda: set(request_ids) <= _delivered(server), seconds=30,
+                     what=f"round {round_} delivered")
+            wait_for(lambda n=round_: len(_digests(server)) > n, seconds=30, what="another digest")
+        cloudtrail.stop_logging(Name="local")
+        wait_for(lambda: chain_closed(server, "local"), seconds=30, what="the final digest")
+        yield {"server": server, "trail_arn": trail["TrailARN"], "request_ids": request_ids}
+    finally:
+        server.stop()
+
+
+def s3_client(server: ServerProcess):  # type: ignore[no-untyped-def]
+    key_id, secret = server.credentials()
+    return boto3.session.Session().client("s3", region_name="us-east-1",
+                                          endpoint_url=server.endpoint + "/_s3",
+                                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+
+def _delivered(server: ServerProcess) -> set[str]:
+    content = read_bucket(s3_client(server), BUCKET)
+    return {r["requestID"] for records in content.records_by_key.values() for r in records}
+
+
+def _digests(server: ServerProcess) -> list[str]:
+    return read_bucket(s3_client(server), BUCKET).digest_keys
+
+
+def _object_path(server: ServerProcess, key: str) -> Path:
+    return server.data_dir / "buckets" / BUCKET / key
+
+
+def test_layout_on_disk_and_through_the_s3_api(local) -> None:
+    server = local["server"]
+    content = read_bucket(s3_client(server), BUCKET)
+    assert content.log_keys and len(content.digest_keys) >= 3
+    for key in content.log_keys:
+        assert LOG_KEY.match(key)["prefix"] == "audit"
+        assert _object_path(server, key).is_file()  # CloudTrail's key layout, as files
+    for key in content.digest_keys:
+        assert DIGEST_KEY.match(key)["prefix"] == "audit"
+    delivered = Counter(r["requestID"] for records in content.records_by_key.values()
+                        for r in records)
+    assert all(delivered[rid] == 1 for rid in local["request_ids"])
+    assert max(delivered.values()) == 1
+
+
+def test_validate_logs_accepts_the_local_store(local) -> None:
+    server = local["server"]
+    content = read_bucket(s3_client(server), BUCKET)
+    aws, ours = validate_both(server, local["trail_arn"], s3_endpoint=server.endpoint + "/_s3",
+                              region="us-east-1")
+    expected = (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
+                f"{len(content.log_keys)}/{len(content.log_keys)}")
+    assert aws.returncode == 0, aws.stdout + aws.stderr
+    assert counts(aws.stdout) == expected
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert counts(ours.stdout) == expected
+
+
+def _tamper_and_validate(local, key: str, change):  # type: ignore[no-untyped-def]
+    server = local["server"]
+    path = _object_path(server, key)
+    original = path.read_bytes()
+    try:
+        change(path)
+        return validate_both(server, local["trail_arn"], s3_endpoint=server.endpoint + "/_s3",
+                             region="us-east-1")
+    finally:
+        path.write_bytes(original)
+
+
+def test_tampering_in_the_folder_is_detected(local) -> None:
+    content = read_bucket(s3_client(local["server"]), BUCKET)
+    log_key = sorted(content.log_keys)[0]
+
+    def flip(path: Path) -> None:
+        raw = bytearray(gzip.decompress(path.read_bytes()))
+        raw[10] ^= 0x01
+        path.write_bytes(gzip.compress(bytes(raw)))
+
+    aws, ours = _tamper_and_validate(local, log_key, flip)
+    assert aws.returncode == 1 and "INVALID: hash value doesn't match" in aws.stderr
+    assert ours.returncode == 1 and "INVALID: hash value doesn't match" in ours.stderr
+
+    aws, ours = _tamper_and_validate(local, log_key, lambda path: path.unlink())
+    assert aws.returncode == 1 and "INVALID: not found" in aws.stderr
+    assert ours.returncode == 1 and "INVALID: not found" in ours.stderr
+
+    middle_digest = sorted(content.digest_keys)[1]
+
+    def edit_digest(path: Path) -> None:
+        digest = json.loads(gzip.decompress(path.read_bytes()))
+        digest["newestEventTime"] = "2001-01-01T00:00:00Z"
+        path.write_bytes(gzip.compress(json.dumps(digest).encode()))
+
+    aws, ours = _tamper_and_validate(local, middle_digest, edit_digest)
+    assert aws.returncode == 1 and "INVALID: signature verification failed" in aws.stderr
+    assert ours.returncode == 1 and "INVALID: signature verification failed" in ours.stderr
+
+    newest_digest = sorted(content.digest_keys)[-1]
+    aws, ours = _tamper_and_validate(local, newest_digest, lambda path: path.unlink())
+    assert aws.returncode == 0
+    assert ours.returncode == 1 and "newest digest missing" in ours.stderr
