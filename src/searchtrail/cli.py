@@ -78,7 +78,8 @@ def serve(
     print(f"searchtrail listening on {settings.endpoint_url}", flush=True)
     print(f"default account {account}; credentials in {settings.credentials_path}"
           + (" (created)" if new_key else ""), flush=True)
-    print(f"set up your shell with: eval \"$(searchtrail env --data-dir {settings.data_dir})\"",
+    command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
+    print(f"set up your shell with: eval \"$({command} env --data-dir {settings.data_dir})\"",
           flush=True)
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
                 http=TlsAwareHttpProtocol,

@@ -7,12 +7,11 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.functional.server import ServerProcess
-from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, read_bucket,
-                                     searchtrail_cli, validate_both, wait_for)
+from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, local_s3,
+                                     read_bucket, searchtrail_cli, validate_both, wait_for)
 
 BUCKET = "local-trail"
 
@@ -44,20 +43,13 @@ def local(tmp_path_factory):  # type: ignore[no-untyped-def]
         server.stop()
 
 
-def s3_client(server: ServerProcess):  # type: ignore[no-untyped-def]
-    key_id, secret = server.credentials()
-    return boto3.session.Session().client("s3", region_name="us-east-1",
-                                          endpoint_url=server.endpoint + "/_s3",
-                                          aws_access_key_id=key_id, aws_secret_access_key=secret)
-
-
 def _delivered(server: ServerProcess) -> set[str]:
-    content = read_bucket(s3_client(server), BUCKET)
+    content = read_bucket(local_s3(server), BUCKET)
     return {r["requestID"] for records in content.records_by_key.values() for r in records}
 
 
 def _digests(server: ServerProcess) -> list[str]:
-    return read_bucket(s3_client(server), BUCKET).digest_keys
+    return read_bucket(local_s3(server), BUCKET).digest_keys
 
 
 def _object_path(server: ServerProcess, key: str) -> Path:
@@ -66,7 +58,7 @@ def _object_path(server: ServerProcess, key: str) -> Path:
 
 def test_layout_on_disk_and_through_the_s3_api(local) -> None:
     server = local["server"]
-    content = read_bucket(s3_client(server), BUCKET)
+    content = read_bucket(local_s3(server), BUCKET)
     assert content.log_keys and len(content.digest_keys) >= 3
     for key in content.log_keys:
         assert LOG_KEY.match(key)["prefix"] == "audit"
@@ -81,7 +73,7 @@ def test_layout_on_disk_and_through_the_s3_api(local) -> None:
 
 def test_validate_logs_accepts_the_local_store(local) -> None:
     server = local["server"]
-    content = read_bucket(s3_client(server), BUCKET)
+    content = read_bucket(local_s3(server), BUCKET)
     aws, ours = validate_both(server, local["trail_arn"], s3_endpoint=server.endpoint + "/_s3",
                               region="us-east-1")
     expected = (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
@@ -105,7 +97,7 @@ def _tamper_and_validate(local, key: str, change):  # type: ignore[no-untyped-de
 
 
 def test_tampering_in_the_folder_is_detected(local) -> None:
-    content = read_bucket(s3_client(local["server"]), BUCKET)
+    content = read_bucket(local_s3(local["server"]), BUCKET)
     log_key = sorted(content.log_keys)[0]
 
     def flip(path: Path) -> None:

@@ -113,3 +113,13 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
     finally:
         conn.close()
     return pending == 0 and open_chains == 0 and chains > 0
+
+
+def local_s3(server):  # type: ignore[no-untyped-def]
+    """An S3 client on the server's read-only S3 API over its local bucket folder."""
+    import boto3
+
+    key_id, secret = server.credentials()
+    return boto3.session.Session().client("s3", region_name="us-east-1",
+                                          endpoint_url=server.endpoint + "/_s3",
+                                          aws_access_key_id=key_id, aws_secret_access_key=secret)
