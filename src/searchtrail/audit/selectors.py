@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
+from searchtrail.arns import partition
 from searchtrail.protocol.errors import ServiceError
 
 Matcher = Callable[[dict[str, Any]], bool]
@@ -87,14 +88,6 @@ def _invalid(message: str) -> ServiceError:
 # --- regions and accounts -------------------------------------------------------------------
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 def trail_account(trail: dict[str, Any]) -> str:
     """The owning account, read from the trail ARN (arn:p:cloudtrail:region:account:trail/n)."""
     return trail["TrailARN"].split(":", 5)[4]
@@ -115,7 +108,7 @@ def trail_covers(trail: dict[str, Any], account: str, region: str,
     if global_service:
         if not trail.get("IncludeGlobalServiceEvents", True):
             return False
-        return multi or home == _PARTITION_LEADERS[partition_of(home)]
+        return multi or home == _PARTITION_LEADERS[partition(home)]
     return multi or region == home
 
 

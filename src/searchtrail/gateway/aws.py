@@ -21,6 +21,7 @@ from searchtrail.auth import sigv4
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.config import Settings
 from searchtrail.gateway.context import RequestContext
+from searchtrail.gateway.http import BodyTooLarge, header, read_body
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.gateway.tls import SCOPE_KEY as TLS_SCOPE_KEY
 from searchtrail.protocol import parser, serializer, validate
@@ -40,10 +41,6 @@ Receive = Callable[[], Awaitable[dict]]
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _JSON_ERROR_CONTENT_TYPE = b"application/x-amz-json-1.1"
 DRAIN_FACTOR = 16  # oversized bodies up to 16x the cap are read and dropped before the 413
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class AwsCallHandler:
@@ -71,13 +68,14 @@ class AwsCallHandler:
         ctx = RequestContext(
             request_id=str(uuid.uuid4()),
             source_ip=self._source_ip(scope, headers),
-            user_agent=_header(headers, b"user-agent"),
-            host=_header(headers, b"host"),
+            user_agent=header(headers, b"user-agent"),
+            host=header(headers, b"host"),
             tls=_tls_details(scope),
         )
         service_model = None
         try:
-            ctx.body = await _read_body(receive, headers, self._settings.max_body_bytes)
+            ctx.body = await read_body(receive, headers, self._settings.max_body_bytes,
+                                         drain_factor=DRAIN_FACTOR)
             operation = self._resolve(headers)
             service_model = operation.service_model
             ctx.operation = operation
@@ -127,13 +125,13 @@ class AwsCallHandler:
                     orjson.dumps(ctx.output_wire or {}))
 
     def _resolve(self, headers: list) -> Any:
-        target = _header(headers, b"x-amz-target")
+        target = header(headers, b"x-amz-target")
         operation = self._catalog.resolve(target) if target else None
         if operation is None:
             raise UnknownOperationError(
                 f"Unknown operation {target!r}." if target else
                 "The request names no operation: send an X-Amz-Target header.")
-        content_type = _header(headers, b"content-type").split(";", 1)[0].strip()
+        content_type = header(headers, b"content-type").split(";", 1)[0].strip()
         expected = self._catalog.content_type(operation.service_model)
         if content_type != expected:
             raise UnknownOperationError(
@@ -220,7 +218,7 @@ class AwsCallHandler:
         peer = (scope.get("client") or ("",))[0] or ""
         if peer not in self._trusted_proxies:
             return peer
-        forwarded = _header(headers, b"x-forwarded-for")
+        forwarded = header(headers, b"x-forwarded-for")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         for hop in reversed(hops):  # the nearest hop that is not one of our proxies
             if hop not in self._trusted_proxies:
@@ -228,40 +226,10 @@ class AwsCallHandler:
         return peer
 
 
-def _header(headers: list, name: bytes) -> str:
-    for key, value in headers:
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
 def _tls_details(scope: dict) -> dict[str, str] | None:
     if scope.get("scheme") != "https":
         return None
     return dict((scope.get("extensions") or {}).get(TLS_SCOPE_KEY) or {})
-
-
-async def _read_body(receive: Receive, headers: list, limit: int) -> bytes:
-    declared = _header(headers, b"content-length")
-    if declared.isdigit() and int(declared) > limit * DRAIN_FACTOR:
-        raise BodyTooLarge()  # too big even to drain: answer now, the connection closes
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit * DRAIN_FACTOR:
-            raise BodyTooLarge()
-        if size <= limit:
-            chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    if size > limit:
-        # Read to the end first, so the client is listening when the 413 arrives.
-        raise BodyTooLarge()
-    return b"".join(chunks)
 
 
 async def _send(send: Send, status: int, headers: list, body: bytes) -> None:

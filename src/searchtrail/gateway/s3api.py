@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes
 from searchtrail.audit.objectstore import ObjectStoreError, ObjectSummary, StoredObject
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
 from searchtrail.auth import sigv4
+from searchtrail.gateway.http import BodyTooLarge, header, read_body
 
 log = logging.getLogger("searchtrail.s3api")
 
@@ -166,13 +167,6 @@ def _xml_safe(text: str) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _header(headers: list, name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
 def _header_value(text: str) -> bytes:
     """A header value as bytes: ASCII as is, anything else RFC 2047 encoded (as S3 does)."""
     if text.isascii() and not _HEADER_UNSAFE.search(text):
@@ -269,7 +263,11 @@ class ReadOnlyS3Api:
                                   "against this resource.", 405,
                                   headers=[(b"allow", b"GET, HEAD")], Method=method,
                                   ResourceType=self._resource_type(scope))
-                body = await self._read_body(receive, scope["headers"])
+                try:
+                    body = await read_body(receive, scope["headers"], MAX_REQUEST_BODY)
+                except BodyTooLarge:
+                    raise S3Error("MaxMessageLengthExceeded", "Your request was too big.",
+                                  400) from None
                 body_read = True
                 response = await asyncio.to_thread(self._handle, scope, body)
             except S3Error as error:
@@ -297,26 +295,6 @@ class ReadOnlyS3Api:
         except S3Error:
             return "OBJECT"
         return "OBJECT" if key else "BUCKET"
-
-    @staticmethod
-    async def _read_body(receive: Receive, headers: list) -> bytes:
-        declared = _header(headers, b"content-length") or ""
-        too_large = S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
-        if declared.isdigit() and int(declared) > MAX_REQUEST_BODY:
-            raise too_large
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_REQUEST_BODY:
-                raise too_large
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        return b"".join(chunks)
 
     @staticmethod
     def _error_response(error: S3Error, request_id: str, host_id: str) -> Response:
@@ -359,7 +337,7 @@ class ReadOnlyS3Api:
         return bucket, key
 
     def _authenticate(self, scope: dict, body: bytes) -> Any:
-        authorization = _header(scope["headers"], b"authorization") or ""
+        authorization = header(scope["headers"], b"authorization")
         query = scope.get("query_string", b"")
         if authorization.startswith("AWS ") or (b"AWSAccessKeyId=" in query
                                                  and b"Signature=" in query):
@@ -643,12 +621,12 @@ class ReadOnlyS3Api:
                 raise S3Error("InvalidPartNumber", "The requested partnumber is not "
                               "satisfiable", 416, PartNumberRequested=query["partNumber"])
         overrides = []
-        for param, header in _RESPONSE_OVERRIDES.items():
+        for param, override in _RESPONSE_OVERRIDES.items():
             if param in query:
                 if _HEADER_UNSAFE.search(query[param]):
                     raise invalid_argument(f"{param} must not contain control characters.",
                                            param, query[param])
-                overrides.append((header, query[param]))
+                overrides.append((override, query[param]))
         fetch = self._store.head_object if head else self._store.get_object
         stored: StoredObject = self._store_call(lambda: fetch(info.name, key), info.name, key)
         headers = [(b"last-modified", _http_date(stored.last_modified).encode()),
@@ -663,8 +641,8 @@ class ReadOnlyS3Api:
         headers.extend((header.encode(), _header_value(value)) for header, value in overrides)
         status, body = 200, stored.body
         length = stored.size
-        requested = _header(scope["headers"], b"range")
-        if requested is not None:
+        requested = header(scope["headers"], b"range")
+        if requested:
             span = _parse_range(requested, stored.size)
             if span is not None:
                 first, last = span

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from searchtrail.arns import partition
 from searchtrail.protocol.errors import ServiceError
 
 MIN_NAME, MAX_NAME = 3, 128
@@ -40,14 +41,6 @@ _ROLE_ARN = re.compile(rf"arn:{PARTITION}:iam::\d{{12}}:role/[A-Za-z0-9+=,.@_/-]
 
 def error(code: str, message: str) -> ServiceError:
     return ServiceError(code, message, status=400)
-
-
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def trail_arn(region: str, account_id: str, name: str) -> str:
