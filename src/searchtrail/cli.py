@@ -24,6 +24,8 @@ events_app = typer.Typer(help="Read event history (the same query as LookupEvent
 buckets_app = typer.Typer(help="Local buckets that trails can deliver to (the embedded store).",
                           no_args_is_help=True)
 trail_app = typer.Typer(help="Work with trails' delivered files.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts served by this installation.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(iam_app, name="iam")
 app.add_typer(buckets_app, name="buckets")
 app.add_typer(trail_app, name="trail")
@@ -139,6 +141,32 @@ def _account(identities, account: Optional[str]) -> str:  # type: ignore[no-unty
                   "or pass --account.")
         raise typer.Exit(1)
     return chosen
+
+
+@accounts_app.command("create")
+def create_account(data_dir: Optional[Path] = DataDir) -> None:
+    """Create another account and its root access key (prints them as JSON, once)."""
+    now = datetime.now(timezone.utc)
+
+    def create(ids):  # type: ignore[no-untyped-def]
+        account = ids.create_account(now)
+        return account, ids.create_access_key(account, None, now)
+
+    account, key = _with_identities(_settings(data_dir=data_dir), create)
+    print(orjson.dumps({"AccountId": account, "AccessKey": {
+        "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}},
+        option=orjson.OPT_INDENT_2).decode())
+
+
+@accounts_app.command("list")
+def list_accounts(data_dir: Optional[Path] = DataDir) -> None:
+    """List the accounts; the default one is marked."""
+    def read(ids):  # type: ignore[no-untyped-def]
+        return ids.default_account(), ids.accounts()
+
+    default, accounts = _with_identities(_settings(data_dir=data_dir), read)
+    for account in accounts:
+        print(account + ("  (default)" if account == default else ""))
 
 
 @iam_app.command("create-user")

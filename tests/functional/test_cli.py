@@ -118,3 +118,21 @@ def test_readme_boto3_example_runs_as_pasted(fresh_server) -> None:
     lines = run.stdout.splitlines()
     assert lines[0] == "CREATING"
     assert lines[1].startswith("CreateCollection arn:aws:iam::")
+
+
+def test_accounts_are_isolated(server) -> None:
+    created = searchtrail("accounts", "create", "--data-dir", str(server.data_dir))
+    assert created.returncode == 0, created.stderr
+    other = json.loads(created.stdout)
+    listed = searchtrail("accounts", "list", "--data-dir", str(server.data_dir)).stdout
+    assert other["AccountId"] in listed and "(default)" in listed
+    key = (other["AccessKey"]["AccessKeyId"], other["AccessKey"]["SecretAccessKey"])
+    aoss = server.client("opensearchserverless", region="me-south-1", key=key)
+    request_id = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    mine = server.client("cloudtrail", region="me-south-1", key=key).lookup_events()["Events"]
+    assert [json.loads(e["CloudTrailEvent"])["requestID"] for e in mine
+            if e["EventName"] == "ListCollections"] == [request_id]
+    record = json.loads(mine[-1]["CloudTrailEvent"])
+    assert record["userIdentity"]["arn"] == f"arn:aws:iam::{other['AccountId']}:root"
+    theirs = server.client("cloudtrail", region="me-south-1").lookup_events()["Events"]
+    assert request_id not in {json.loads(e["CloudTrailEvent"])["requestID"] for e in theirs}

@@ -1,0 +1,50 @@
+"""An organization trail in the management (default) account takes every account's records."""
+
+from __future__ import annotations
+
+import json
+
+from tests.functional.server import ServerProcess
+from tests.functional.trails import (LOG_KEY, chain_closed, local_s3, read_bucket, searchtrail_cli,
+                                     wait_for)
+
+
+def test_member_account_records_go_to_the_organization_trail(tmp_path) -> None:
+    server = ServerProcess(tmp_path / "data", args=["--delivery-interval", "1"])
+    try:
+        server.start()
+        assert searchtrail_cli("buckets", "create", "org-logs", "--data-dir",
+                               str(server.data_dir)).returncode == 0
+        member = json.loads(searchtrail_cli("accounts", "create", "--data-dir",
+                                            str(server.data_dir)).stdout)
+        member_key = (member["AccessKey"]["AccessKeyId"], member["AccessKey"]["SecretAccessKey"])
+        cloudtrail = server.client("cloudtrail")
+        trail = cloudtrail.create_trail(Name="org", S3BucketName="org-logs", IsOrganizationTrail=True,
+                                        IsMultiRegionTrail=True, EnableLogFileValidation=True)
+        cloudtrail.start_logging(Name="org")
+        request_id = server.client("opensearchserverless", region="eu-central-1",
+                                   key=member_key).list_collections()["ResponseMetadata"]["RequestId"]
+
+        def member_files():  # type: ignore[no-untyped-def]
+            content = read_bucket(local_s3(server), "org-logs")
+            return {key: records for key, records in content.records_by_key.items()
+                    if LOG_KEY.match(key)["account"] == member["AccountId"]}
+
+        files = wait_for(member_files, seconds=30, what="the member account's log file")
+        (key, records), = files.items()
+        match = LOG_KEY.match(key)
+        assert match["org"] and match["org"].startswith("o-")
+        assert match["region"] == "eu-central-1"
+        assert [r["requestID"] for r in records] == [request_id]
+        assert records[0]["recipientAccountId"] == member["AccountId"]
+
+        cloudtrail.stop_logging(Name="org")
+        wait_for(lambda: chain_closed(server, "org"), seconds=30, what="final digests")
+        ours = searchtrail_cli("trail", "validate", "--trail-arn", trail["TrailARN"],
+                               "--start-time", "2020-01-01T00:00:00Z", "--region", "eu-central-1",
+                               "--account-id", member["AccountId"], "--data-dir",
+                               str(server.data_dir))
+        assert ours.returncode == 0, ours.stdout + ours.stderr
+        assert "1/1 log files valid" in ours.stdout
+    finally:
+        server.stop()
