@@ -62,7 +62,8 @@ def test_unimplemented_operations_say_so_with_a_modelled_error(server, service) 
     client = server.client(service, region=REGION, validate=False)
     model = botocore.session.get_session().get_service_model(service)
     unimplemented = [name for name in model.operation_names if name not in implemented]
-    assert unimplemented  # both models have operations this issue leaves for later
+    # CloudTrail has operations left for later; all 54 aoss operations are implemented.
+    assert unimplemented or service == "opensearchserverless"
     for name in unimplemented:
         operation = model.operation_model(name)
         params = sample_value(operation.input_shape) if operation.input_shape else {}

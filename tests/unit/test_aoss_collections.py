@@ -87,6 +87,10 @@ class Harness:
     def create(self, name, **params):
         return self("CreateCollection", name=name, **params)["createCollectionDetail"]
 
+    def group(self, name, standby="ENABLED", **params):
+        return self("CreateCollectionGroup", name=name, standbyReplicas=standby,
+                    **params)["createCollectionGroupDetail"]
+
     def get(self, collection_id):
         out = self("BatchGetCollection", ids=[collection_id])
         return out["collectionDetails"][0] if out["collectionDetails"] else None
@@ -146,6 +150,7 @@ def test_create_defaults_type_to_timeseries_and_omits_unset_members(aoss):
 
 
 def test_create_echoes_optional_members(aoss):
+    aoss.group("group-a", standby="DISABLED")
     detail = aoss.create(
         "vectors",
         type="VECTORSEARCH",
@@ -466,6 +471,7 @@ def test_other_accounts_cannot_see_collections(aoss):
 
 
 def test_list_returns_summaries_sorted_by_name(aoss):
+    aoss.group("grp")
     b = aoss.create("bravo", collectionGroupName="grp")
     a = aoss.create("alpha")
     out = aoss("ListCollections")
@@ -479,6 +485,7 @@ def test_list_returns_summaries_sorted_by_name(aoss):
 
 
 def test_list_filters(aoss):
+    aoss.group("grp")
     old = aoss.create("old-one")
     aoss.advance(3)
     aoss.create("new-one", collectionGroupName="grp")
@@ -521,6 +528,8 @@ def test_list_default_page_is_20_and_pages_cover_everything(aoss):
 
 
 def test_list_pagination_with_filters_and_exact_fit(aoss):
+    aoss.group("even")
+    aoss.group("odd")
     for i in range(6):
         aoss.create(f"c-{i}", collectionGroupName="even" if i % 2 == 0 else "odd")
     page = aoss("ListCollections", collectionFilters={"collectionGroupName": "even"}, maxResults=2)

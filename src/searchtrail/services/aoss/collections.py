@@ -4,61 +4,56 @@ A collection's status is never written by a background task. The stored document
 `activeAt` (created + create time) and, once deletion was asked for, `goneAt`
 (requested + delete time); the status is derived from them and `call.now` on every read:
 CREATING before `activeAt`, then ACTIVE; DELETING before `goneAt`, then gone (not listed,
-not found, name reusable). Gone documents are purged by later write calls.
+not found, name reusable). Gone documents are purged by later write calls, together with
+the indexes, ingestion jobs and ingestion streams that lived in them.
+
+A collection may belong to a collection group (`collectionGroupName`, which must exist):
+it then takes the group's standby-replica setting and generation (NEXTGEN collections
+have `on.aws` endpoints).
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from typing import Any
 
 from searchtrail.store.api import Conflict
 
-from . import policies, tags
+from . import collection_groups, policies, tags
 from .common import (
+    COLLECTION_CHILD_KINDS,
     KIND_COLLECTION,
     KIND_COLLECTION_DELETING,
     KIND_COLLECTION_NAME,
     TYPE_COLLECTION,
+    Timing,
     collection_arn,
+    collection_status,
     conflict,
-    decode_token,
-    encode_token,
     epoch_ms,
+    ids_or_names,
+    listed,
     not_found,
-    page_size,
+    not_found_detail,
+    paginate,
+    random_id,
     reference,
+    unused_id,
     validation,
     without_none,
 )
 
-ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 20
 DELETABLE = ("ACTIVE", "FAILED", "UPDATE_FAILED")
-ARN_PATTERN = re.compile(r"arn:([a-z0-9-]+):aoss:([a-z0-9-]+):(\d{12}):([a-z-]+)/(.+)")
 # Regions with FIPS 140-3 endpoints for OpenSearch Serverless.
 FIPS_REGION_PREFIXES = ("us-", "ca-")
-
-
-class Timing:
-    """How long collections stay CREATING and DELETING, in milliseconds."""
-
-    def __init__(self, create_seconds: float, delete_seconds: float) -> None:
-        self.create_ms = max(0, round(create_seconds * 1000))
-        self.delete_ms = max(0, round(delete_seconds * 1000))
+# Tag ARN resource path of a collection.
+TAG_PATH = re.compile(r"collection/([a-z0-9]{3,40})")
 
 
 # --- reading state ----------------------------------------------------------------------
 
-
-def status_of(stored: dict[str, Any], now_ms: int) -> str | None:
-    """The derived status, or None when the collection is gone."""
-    gone_at = stored.get("goneAt")
-    if gone_at is not None:
-        return None if now_ms >= gone_at else "DELETING"
-    return "ACTIVE" if now_ms >= stored["activeAt"] else "CREATING"
+status_of = collection_status
 
 
 def last_modified(stored: dict[str, Any], now_ms: int) -> int:
@@ -82,26 +77,20 @@ def live_by_name(call: Any, name: str) -> tuple[dict[str, Any], str] | None:
     return None if index is None else live(call, index["id"])
 
 
-def find_by_arn(call: Any, arn: str) -> tuple[dict[str, Any], str]:
-    """The live collection an ARN names in the caller's account and Region."""
-    match = ARN_PATTERN.fullmatch(arn)
-    if match is None:
-        raise validation(
-            f"Invalid resource ARN: {arn}. Expected "
-            "arn:aws:aoss:<region>:<account-id>:collection/<collection-id>."
-        )
-    _, region, account, resource_type, resource_id = match.groups()
-    found = None
-    if region == call.region and account == call.account_id and resource_type == "collection":
-        found = live(call, resource_id)
+def live_or_not_found(call: Any, collection_id: str) -> tuple[dict[str, Any], str]:
+    """The live collection, or the ResourceNotFoundException the collection APIs give."""
+    found = live(call, collection_id)
     if found is None:
-        raise not_found(f"Resource with ARN {arn} is not found")
+        raise not_found_error(collection_id)
     return found
 
 
-def tag_target(call: Any, arn: str) -> tags.TagTarget:
-    """Resolver for the tag operations: a live collection's tags and how to save them."""
-    stored, status = find_by_arn(call, arn)
+def tag_target(call: Any, match: "re.Match[str]") -> tags.TagTarget | None:
+    """Tag finder for `collection/<id>`: a live collection's tags and how to save them."""
+    found = live(call, match.group(1))
+    if found is None:
+        return None
+    stored, status = found
 
     def save(new_tags: list[dict[str, str]]) -> None:
         stored["tags"] = new_tags
@@ -114,12 +103,13 @@ def _reference(call: Any, stored: dict[str, Any]) -> None:
     reference(call, stored["arn"], TYPE_COLLECTION)
 
 
-def _not_found(collection_id: str) -> Exception:
+def not_found_error(collection_id: str) -> Exception:
     return not_found(f"Collection with ID {collection_id} cannot be found.")
 
 
 def purge_gone(call: Any) -> None:
-    """Drop collections whose deletion has completed (and their name index entries)."""
+    """Drop collections whose deletion has completed, their name index entries and the
+    documents that lived in them (indexes, ingestion jobs and streams)."""
     now_ms = epoch_ms(call.now)
     for pending in call.resources.list(KIND_COLLECTION_DELETING):
         if now_ms < pending["goneAt"]:
@@ -130,6 +120,9 @@ def purge_gone(call: Any) -> None:
             if index is not None and index["id"] == stored["id"]:
                 call.resources.delete(KIND_COLLECTION_NAME, stored["name"])
             call.resources.delete(KIND_COLLECTION, stored["id"])
+        for kind in COLLECTION_CHILD_KINDS:
+            for child in call.resources.list(kind, f"{pending['id']}/"):
+                call.resources.delete(kind, child["key"])
         call.resources.delete(KIND_COLLECTION_DELETING, pending["id"])
 
 
@@ -138,6 +131,11 @@ def purge_gone(call: Any) -> None:
 
 def _endpoints(collection_id: str, region: str, host: str = "aoss") -> dict[str, str]:
     base = f"https://{collection_id}.{region}.{host}.amazonaws.com"
+    return {"collectionEndpoint": base, "dashboardEndpoint": f"{base}/_dashboards"}
+
+
+def _nextgen_endpoints(collection_id: str, region: str) -> dict[str, str]:
+    base = f"https://{collection_id}.aoss.{region}.on.aws"
     return {"collectionEndpoint": base, "dashboardEndpoint": f"{base}/_dashboards"}
 
 
@@ -165,6 +163,9 @@ def collection_detail(
     stored: dict[str, Any], status: str, now_ms: int, region: str
 ) -> dict[str, Any]:
     detail = create_detail(stored, status, now_ms)
+    if stored.get("generation") == "NEXTGEN":
+        detail.update(_nextgen_endpoints(stored["id"], region))
+        return detail
     detail.update(_endpoints(stored["id"], region))
     if region.startswith(FIPS_REGION_PREFIXES):
         detail["fipsEndpoints"] = _endpoints(stored["id"], region, "aoss-fips")
@@ -230,10 +231,27 @@ def _kms_key(call: Any, name: str, config: dict[str, Any] | None) -> str:
 
 
 def _new_id(call: Any) -> str:
-    while True:
-        collection_id = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
-        if call.resources.get(KIND_COLLECTION, collection_id) is None:
-            return collection_id
+    return unused_id(call, KIND_COLLECTION, lambda: random_id(ID_LENGTH))
+
+
+def _group_settings(
+    call: Any, name: str, group_name: str | None, standby: str | None
+) -> tuple[str, str | None]:
+    """(standbyReplicas, generation): from the collection group when there is one."""
+    if group_name is None:
+        return standby or "ENABLED", None
+    group = collection_groups.by_name(call, group_name)
+    if group is None:
+        raise validation(
+            f"Collection group {group_name} does not exist. Create the collection group first, "
+            "or leave collectionGroupName out."
+        )
+    if standby is not None and standby != group["standbyReplicas"]:
+        raise validation(
+            f"Collection {name} can't use standbyReplicas {standby}: collection group "
+            f"{group_name} uses {group['standbyReplicas']}, and its collections must match."
+        )
+    return group["standbyReplicas"], group.get("generation")
 
 
 def _name_taken(name: str, status: str) -> Exception:
@@ -256,6 +274,8 @@ def create_collection(call: Any, params: dict[str, Any], timing: Timing) -> dict
         if existing is not None:
             raise _name_taken(name, existing[1])
         call.resources.delete(KIND_COLLECTION_NAME, name)  # a stale entry
+    group_name = params.get("collectionGroupName")
+    standby, generation = _group_settings(call, name, group_name, params.get("standbyReplicas"))
     kms_key_arn = _kms_key(call, name, params.get("encryptionConfig"))
     collection_tags = tags.checked(params.get("tags") or [])
     now_ms = epoch_ms(call.now)
@@ -267,10 +287,11 @@ def create_collection(call: Any, params: dict[str, Any], timing: Timing) -> dict
         "description": params.get("description"),
         "arn": collection_arn(call.region, call.account_id, collection_id),
         "kmsKeyArn": kms_key_arn,
-        "standbyReplicas": params.get("standbyReplicas") or "ENABLED",
+        "standbyReplicas": standby,
         "deletionProtection": params.get("deletionProtection") or "DISABLED",
         "vectorOptions": params.get("vectorOptions"),
-        "collectionGroupName": params.get("collectionGroupName"),
+        "collectionGroupName": group_name,
+        "generation": generation,
         "createdDate": now_ms,
         "lastModifiedDate": now_ms,
         "activeAt": now_ms + timing.create_ms,
@@ -287,28 +308,14 @@ def create_collection(call: Any, params: dict[str, Any], timing: Timing) -> dict
 
 
 def batch_get_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
-    ids, names = params.get("ids"), params.get("names")
-    if ids and names:
-        raise validation(
-            "You need to provide IDs or names. You can't provide both IDs and names in the "
-            "same request"
-        )
-    if not ids and not names:
-        raise validation("You need to provide IDs or names.")
+    field, wanted = ids_or_names(params)
     now_ms = epoch_ms(call.now)
     details: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    field, wanted = ("id", ids) if ids else ("name", names)
     for value in dict.fromkeys(wanted):  # each asked-for collection once, in order
         found = live(call, value) if field == "id" else live_by_name(call, value)
         if found is None:
-            errors.append(
-                {
-                    field: value,
-                    "errorCode": "NOT_FOUND",
-                    "errorMessage": "The specified Collection is not found.",
-                }
-            )
+            errors.append(not_found_detail("Collection", **{field: value}))
             continue
         stored, status = found
         _reference(call, stored)
@@ -318,42 +325,29 @@ def batch_get_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 def list_collections(call: Any, params: dict[str, Any]) -> dict[str, Any]:
     filters = params.get("collectionFilters") or {}
-    limit = page_size(params)
-    after = None
-    if params.get("nextToken") is not None:
-        after = tuple(decode_token("ListCollections", params["nextToken"], 2))
     now_ms = epoch_ms(call.now)
-    rows = []
-    for stored in call.resources.list(KIND_COLLECTION):
-        status = status_of(stored, now_ms)
-        if status is None:
-            continue
-        if filters.get("name") is not None and stored["name"] != filters["name"]:
-            continue
-        if filters.get("status") is not None and status != filters["status"]:
-            continue
-        group = filters.get("collectionGroupName")
-        if group is not None and stored.get("collectionGroupName") != group:
-            continue
-        sort_key = (stored["name"], stored["id"])
-        if after is not None and sort_key <= after:
-            continue
-        rows.append((sort_key, stored, status))
-    rows.sort(key=lambda row: row[0])
-    output: dict[str, Any] = {
-        "collectionSummaries": [summary(stored, status) for _, stored, status in rows[:limit]]
-    }
-    if len(rows) > limit:
-        output["nextToken"] = encode_token("ListCollections", list(rows[limit - 1][0]))
-    return output
+
+    def rows():  # type: ignore[no-untyped-def]
+        for stored in call.resources.list(KIND_COLLECTION):
+            status = status_of(stored, now_ms)
+            if status is None:
+                continue
+            if filters.get("name") is not None and stored["name"] != filters["name"]:
+                continue
+            if filters.get("status") is not None and status != filters["status"]:
+                continue
+            group = filters.get("collectionGroupName")
+            if group is not None and stored.get("collectionGroupName") != group:
+                continue
+            yield (stored["name"], stored["id"]), summary(stored, status)
+
+    page, token = paginate("ListCollections", params, rows(), 2)
+    return listed("collectionSummaries", page, token)
 
 
 def update_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
     collection_id = params["id"]
-    found = live(call, collection_id)
-    if found is None:
-        raise _not_found(collection_id)
-    stored, status = found
+    stored, status = live_or_not_found(call, collection_id)
     _reference(call, stored)
     if status != "ACTIVE":
         raise conflict(
@@ -376,10 +370,7 @@ def update_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
 def delete_collection(call: Any, params: dict[str, Any], timing: Timing) -> dict[str, Any]:
     collection_id = params["id"]
     purge_gone(call)
-    found = live(call, collection_id)
-    if found is None:
-        raise _not_found(collection_id)
-    stored, status = found
+    stored, status = live_or_not_found(call, collection_id)
     _reference(call, stored)
     if status not in DELETABLE:
         raise conflict(

@@ -1,16 +1,19 @@
-"""Tags on aoss resources (today: collections), addressed by ARN.
+"""Tags on aoss resources (collections, collection groups, ingestion jobs and streams),
+addressed by ARN.
 
 The tag list lives inside the tagged resource's own document, so deleting the resource
-deletes its tags. The resource family supplies a resolver ``(call, arn) -> TagTarget``;
-this module knows only the tag rules.
+deletes its tags. Each resource family supplies a finder ``(call, match) -> TagTarget | None``
+for the ARN resource paths it owns (`resolve` dispatches on them); this module knows only
+the tag rules.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from .common import conflict, quota_exceeded, reference, validation
+from .common import conflict, not_found, parse_arn, quota_exceeded, reference, validation
 
 MAX_TAGS = 50
 RESERVED_PREFIX = "aws:"
@@ -26,6 +29,25 @@ class TagTarget:
 
 
 Resolver = Callable[[Any, str], TagTarget]
+Finder = Callable[[Any, "re.Match[str]"], "TagTarget | None"]
+
+
+def resolve(call: Any, arn: str, finders: Sequence[tuple["re.Pattern[str]", Finder]]) -> TagTarget:
+    """The live resource an ARN names in the caller's account and Region.
+
+    A malformed ARN is a ValidationException; anything not found (unknown resource path,
+    another account or Region, an unknown or deleted resource) a ResourceNotFoundException.
+    """
+    region, account, resource = parse_arn(arn)
+    if region == call.region and account == call.account_id:
+        for pattern, find in finders:
+            match = pattern.fullmatch(resource)
+            if match is not None:
+                target = find(call, match)
+                if target is not None:
+                    return target
+                break
+    raise not_found(f"Resource with ARN {arn} is not found")
 
 
 def _check_keys(keys: list[str]) -> None:
