@@ -76,7 +76,7 @@ def caller(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
 
 def error_fields(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
     if ctx.error is not None:
-        record["errorCode"] = ctx.error.code[:MAX_ERROR_CHARS]
+        record["errorCode"] = (ctx.error_code or ctx.error.code)[:MAX_ERROR_CHARS]
         record["errorMessage"] = ctx.error.message[:MAX_ERROR_CHARS]
     return record
 
@@ -147,6 +147,22 @@ class RecordBuilder:
             record = enrich(ctx, record)
         return record
 
+    def next_event_id(self) -> str:
+        return self._ids.next()
+
+
+def shared_copy(record: dict[str, Any], account: str, builder: RecordBuilder) -> dict[str, Any]:
+    """The copy of a record another account receives (cross-account calls).
+
+    Both copies carry one sharedEventID; each has its own eventID and recipientAccountId.
+    """
+    shared = record.setdefault("sharedEventID", builder.next_event_id())
+    copy = dict(record)
+    copy["eventID"] = builder.next_event_id()
+    copy["recipientAccountId"] = account
+    copy["sharedEventID"] = shared
+    return copy
+
 
 def redact(shape: Any, value: Any) -> Any:
     """Replace members the model marks sensitive by AWS's placeholder; keep the keys."""
@@ -203,9 +219,10 @@ def lookup_values(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def event_row(ctx: RequestContext, record: dict[str, Any],
-              deliveries: tuple[tuple[str, str], ...] = ()) -> EventRow:
+              deliveries: tuple[tuple[str, str], ...] = (), *, account: str | None = None) -> EventRow:
+    """The stored row; ``account`` is whose history it joins (the caller's by default)."""
     return EventRow(
-        account=ctx.principal.account_id if ctx.principal else "",
+        account=account or (ctx.principal.account_id if ctx.principal else ""),
         region=ctx.region,
         event_time=int(ctx.event_time.timestamp()),
         record=orjson.dumps(record).decode(),

@@ -25,8 +25,10 @@ class RequestContext:
     principal: Principal | None = None
     wire_params: dict[str, Any] | None = None  # the request JSON as sent (requestParameters)
     params: dict[str, Any] | None = None  # parsed and validated, native types
-    output_wire: dict[str, Any] | None = None  # the JSON sent back (responseElements)
+    result: dict[str, Any] | None = None  # the provider's output, native types
+    output_wire: dict[str, Any] | None = None  # the output as CloudTrail shows it (responseElements)
     error: ServiceError | None = None
+    error_code: str = ""  # the error code as the client sees it on this wire (errorCode)
     read_only: bool = False
     referenced_resources: list[dict[str, str]] = field(default_factory=list)
     event_time: datetime | None = None  # set when the unit of work completes
