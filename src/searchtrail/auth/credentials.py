@@ -1,26 +1,45 @@
-"""Access-key lookup for SigV4: finds the secret and the principal behind a key id."""
+"""Access-key lookup for SigV4: finds the secret and the principal behind a key id.
+
+Long-term keys (``AKIA…``) become Root or IAMUser principals; temporary credentials
+(``ASIA…``, issued by STS) become the principal their stored session describes
+(AssumedRole, FederatedUser, or Root/IAMUser for GetSessionToken) and carry their session
+token and ``expires_at``: from that instant SigV4 refuses them with ExpiredTokenException.
+Inactive or deleted keys are not found (UnrecognizedClientException).
+
+Changes take effect on the next call: whoever changes a key or what a principal is built
+from (status, deletion, user or role tags) calls ``forget(access_key_id)`` — or
+``forget(None)`` when many keys may be affected. ``IamProvider(changed=resolver.forget)``
+does so for every such IAM operation. Because the signal fires inside the changing call's
+transaction, before it commits, a forgotten key is not cached again for ``BYPASS_SECONDS``:
+every lookup in that window reads the store, so a lookup racing the commit cannot pin the
+old state in the cache.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
-from searchtrail.auth.identities import Identities
+from searchtrail.auth.identities import Identities, session_principal
 from searchtrail.auth.principals import Principal, root_principal, user_principal
 from searchtrail.store.sqlite.resources import SqliteResources
 
 CACHE_SECONDS = 1.0  # keys created by another process (the CLI) show up within this
+BYPASS_SECONDS = 10.0  # after forget(): no caching of that key (or of any key) this long
+MAX_CACHED = 10_000  # bound memory against key-id scanning
 
 
 @dataclass(frozen=True)
 class Credential:
     access_key_id: str
-    secret_access_key: str
-    session_token: str | None
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(repr=False)
     owner: Principal
+    expires_at: datetime | None = None  # temporary credentials only
 
 
 class CredentialResolver:
@@ -31,7 +50,10 @@ class CredentialResolver:
         self._connect = connect
         self._clock = clock
         self._local = threading.local()
+        self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Credential | None]] = {}
+        self._bypass: dict[str, float] = {}  # key id -> no caching until this clock value
+        self._bypass_all_until = float("-inf")
 
     def _identities(self) -> Identities:
         conn = getattr(self._local, "conn", None)
@@ -45,24 +67,54 @@ class CredentialResolver:
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
         credential = self._load(access_key_id)
-        if len(self._cache) > 10_000:  # bound memory against key-id scanning
-            self._cache.clear()
-        self._cache[access_key_id] = (now, credential)
+        with self._lock:
+            if self._bypassed(access_key_id, now):
+                self._cache.pop(access_key_id, None)
+            else:
+                if len(self._cache) > MAX_CACHED:
+                    self._cache.clear()
+                self._cache[access_key_id] = (now, credential)
         return credential
 
-    def forget(self, access_key_id: str) -> None:
-        self._cache.pop(access_key_id, None)
+    def forget(self, access_key_id: str | None = None) -> None:
+        """Drop a key from the cache (None: every key); see the module docstring."""
+        until = self._clock() + BYPASS_SECONDS
+        with self._lock:
+            if access_key_id is None:
+                self._cache.clear()
+                self._bypass_all_until = until
+            else:
+                self._cache.pop(access_key_id, None)
+                if len(self._bypass) > MAX_CACHED:
+                    self._bypass.clear()
+                    self._bypass_all_until = until
+                self._bypass[access_key_id] = until
+
+    def _bypassed(self, access_key_id: str, now: float) -> bool:
+        if now < self._bypass_all_until:
+            return True
+        until = self._bypass.get(access_key_id)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._bypass[access_key_id]
+        return False
 
     def _load(self, access_key_id: str) -> Credential | None:
         identities = self._identities()
-        key = identities.find_access_key(access_key_id)
-        if key is None or key.status != "Active":
+        doc = identities.access_key_doc(access_key_id)
+        if doc is None or doc.get("Status", "Active") != "Active":
             return None
-        if key.user_name is None:
-            principal = root_principal(key.account_id, key.access_key_id)
+        if doc.get("SessionToken"):
+            return Credential(access_key_id, doc["SecretAccessKey"], doc["SessionToken"],
+                              session_principal(doc, identities),
+                              datetime.fromtimestamp(doc["Expiration"], timezone.utc))
+        if doc.get("UserName") is None:
+            principal = root_principal(doc["AccountId"], access_key_id)
         else:
-            user = identities.get_user(key.account_id, key.user_name)
+            user = identities.get_user(doc["AccountId"], doc["UserName"])
             if user is None:
                 return None
-            principal = user_principal(key.account_id, user, key.access_key_id)
-        return Credential(key.access_key_id, key.secret_access_key, None, principal)
+            principal = user_principal(doc["AccountId"], user, access_key_id)
+        return Credential(access_key_id, doc["SecretAccessKey"], None, principal)
