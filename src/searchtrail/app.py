@@ -30,13 +30,15 @@ from searchtrail.gateway.metrics import Metrics
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
+from searchtrail.services.iam.provider import IamProvider
+from searchtrail.services.sts.provider import StsProvider
 from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.api import ResourceRepository
 from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
-SERVICES = ("opensearchserverless", "cloudtrail")
+SERVICES = ("opensearchserverless", "cloudtrail", "iam", "sts")
 
 
 @dataclass
@@ -97,6 +99,11 @@ def build_app(settings: Settings) -> Searchtrail:
     conn = open_database(settings)
     catalog = ServiceCatalog.load(SERVICES)
     store = object_store(settings)
+
+    def read_only_connection() -> sqlite3.Connection:
+        return open_connection(settings.database_path, read_only=True)
+
+    credentials = CredentialResolver(read_only_connection)
     registry = ServiceRegistry(
         [catalog.service(name) for name in SERVICES],
         {
@@ -105,16 +112,13 @@ def build_app(settings: Settings) -> Searchtrail:
                 delete_seconds=settings.collection_delete_seconds),
             "cloudtrail": CloudTrailProvider(bucket_exists=store.bucket_exists,
                                              signing_keys=signing_keys_in),
+            "iam": IamProvider(changed=credentials.forget),
+            "sts": StsProvider(),
         },
     )
     writer = GroupCommitWriter(conn)
     metrics = Metrics()
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
-
-    def read_only_connection() -> sqlite3.Connection:
-        return open_connection(settings.database_path, read_only=True)
-
-    credentials = CredentialResolver(read_only_connection)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer, records=RecordBuilder(),
                          trails=TrailRouter(), history=history, metrics=metrics, clock=utc_now)
@@ -155,6 +159,7 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
     try:
         conn.execute("BEGIN IMMEDIATE")
         identities = Identities(SqliteResources(conn, "", ""))
+        identities.upgrade()  # documents written by earlier versions, to this layout
         account = identities.default_account()
         key = None
         if account is None:

@@ -90,9 +90,18 @@ def request_parameters(ctx: RequestContext, record: dict[str, Any]) -> dict[str,
     return record
 
 
+# Read-only calls whose responses CloudTrail still records: the credentials STS issued
+# (the secret key itself is never in a record).
+RESPONSE_KEPT_WHEN_READ_ONLY = frozenset({
+    ("sts", "AssumeRole"), ("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML"),
+    ("sts", "GetSessionToken"), ("sts", "GetFederationToken"),
+})
+
+
 def response_elements(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
-    # AWS leaves responseElements null on failures and on read-only calls.
-    if ctx.error is None and not ctx.read_only and ctx.output_wire:
+    # AWS leaves responseElements null on failures and on (most) read-only calls.
+    kept = not ctx.read_only or (ctx.service_name, ctx.operation_name) in RESPONSE_KEPT_WHEN_READ_ONLY
+    if ctx.error is None and kept and ctx.output_wire:
         record["responseElements"] = _within_limit(redact(ctx.operation.output_shape,
                                                           ctx.output_wire))
     else:

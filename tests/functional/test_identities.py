@@ -1,0 +1,108 @@
+"""IAM and STS through boto3: roles assumed for real, recorded with the userIdentity AWS writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+SEED_IDENTITY_KEYS = ["type", "principalId", "arn", "accountId", "accessKeyId", "sessionContext"]
+
+
+def trust_for(account: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": "sts:AssumeRole"}]})
+
+
+def record_of(server, event_name: str, request_id: str, region: str = "us-east-1") -> dict:  # type: ignore[no-untyped-def]
+    events = server.client("cloudtrail", region=region).lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": event_name}], MaxResults=50)["Events"]
+    found = [json.loads(e["CloudTrailEvent"]) for e in events]
+    found = [r for r in found if r["requestID"] == request_id]
+    assert len(found) == 1, f"{event_name} {request_id}: {len(found)}"
+    return found[0]
+
+
+def test_assumed_role_create_collection_matches_the_seed_record(server) -> None:
+    iam = server.client("iam")
+    account = server.client("sts").get_caller_identity()["Account"]
+    # Roles are assumed by IAM users (AWS refuses root): an operator with sts:AssumeRole.
+    iam.create_user(UserName="operator")
+    iam.put_user_policy(UserName="operator", PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Resource": "*"}]}))
+    operator_key = iam.create_access_key(UserName="operator")["AccessKey"]
+    sts = server.client("sts", key=(operator_key["AccessKeyId"], operator_key["SecretAccessKey"]))
+    role = iam.create_role(RoleName="Admin", AssumeRolePolicyDocument=trust_for(account))["Role"]
+    iam.put_role_policy(RoleName="Admin", PolicyName="all-aoss", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "aoss:*",
+                                                "Resource": "*"}]}))
+    assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="test-session")
+    credentials = assumed["Credentials"]
+    assert credentials["AccessKeyId"].startswith("ASIA")
+    session_key = (credentials["AccessKeyId"], credentials["SecretAccessKey"])
+
+    import boto3
+
+    aoss = boto3.session.Session().client(
+        "opensearchserverless", region_name="us-east-1", endpoint_url=server.endpoint,
+        aws_access_key_id=session_key[0], aws_secret_access_key=session_key[1],
+        aws_session_token=credentials["SessionToken"])
+    with pytest.raises(ClientError) as error:  # no encryption policy: the seed's call failed too
+        aoss.create_collection(name="test-collection", description="A sample collection")
+    request_id = error.value.response["ResponseMetadata"]["RequestId"]
+    record = record_of(server, "CreateCollection", request_id)
+
+    identity = record["userIdentity"]
+    assert list(identity) == SEED_IDENTITY_KEYS
+    assert identity["type"] == "AssumedRole"
+    assert re.fullmatch(r"AROA[A-Z0-9]{17}:test-session", identity["principalId"])
+    assert identity["principalId"].split(":")[0] == role["RoleId"]
+    assert identity["arn"] == f"arn:aws:sts::{account}:assumed-role/Admin/test-session"
+    assert identity["accountId"] == account
+    assert identity["accessKeyId"] == credentials["AccessKeyId"]
+    context = identity["sessionContext"]
+    assert list(context) == ["sessionIssuer", "webIdFederationData", "attributes"]
+    assert context["sessionIssuer"] == {"type": "Role", "principalId": role["RoleId"],
+                                        "arn": role["Arn"], "accountId": account,
+                                        "userName": "Admin"}
+    assert context["webIdFederationData"] == {}
+    created = datetime.strptime(context["attributes"]["creationDate"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(created.replace(tzinfo=timezone.utc) - datetime.now(timezone.utc)).total_seconds() < 300
+    assert context["attributes"]["mfaAuthenticated"] == "false"
+    assert record["eventSource"] == "aoss.amazonaws.com"
+    assert record["errorCode"] == "ValidationException"
+    assert record["requestParameters"] == {"accountId": account, "name": "test-collection",
+                                           "description": "A sample collection",
+                                           "clientToken": record["requestParameters"]["clientToken"]}
+    assert record["responseElements"] is None
+    assert record["recipientAccountId"] == account
+
+    assume_record = record_of(server, "AssumeRole", assumed["ResponseMetadata"]["RequestId"])
+    assert assume_record["eventSource"] == "sts.amazonaws.com"
+    assert assume_record["requestParameters"]["roleArn"] == role["Arn"]
+    assert assume_record["requestParameters"]["roleSessionName"] == "test-session"
+    assert assume_record["readOnly"] is True
+    issued = assume_record["responseElements"]
+    assert issued["credentials"]["accessKeyId"] == credentials["AccessKeyId"]
+    assert issued["assumedRoleUser"]["arn"] == identity["arn"]
+    assert credentials["SecretAccessKey"] not in json.dumps(assume_record)
+
+
+def test_iam_calls_are_global_events_in_us_east_1(server) -> None:
+    iam = server.client("iam", region="eu-west-2")
+    response = iam.create_user(UserName="global-user")
+    record = record_of(server, "CreateUser", response["ResponseMetadata"]["RequestId"])
+    assert record["eventSource"] == "iam.amazonaws.com"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["requestParameters"] == {"userName": "global-user"}
+    with pytest.raises(ClientError) as error:
+        iam.get_user(UserName="nobody-here")
+    assert error.value.response["Error"]["Code"] == "NoSuchEntity"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    failed = record_of(server, "GetUser", error.value.response["ResponseMetadata"]["RequestId"])
+    assert failed["errorCode"] == "NoSuchEntity"
