@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
 from searchtrail.services.aoss.access_policies import ACCESS_POLICY_QUOTAS
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import ACCOUNT, T0_MS, Harness
+from tests.unit.aoss_harness import ACCOUNT, T0_MS, AossHarness, version_of
 
 ROLE = "arn:aws:iam::111122223333:role/admin"
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield Harness(conn)
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn)
 
 
 def statement(*rules, principals=(ROLE,), **extra):
@@ -43,10 +38,6 @@ SIMPLE = data(statement(coll_rule("collection/logs"), index_rule("index/logs/*")
 
 def create(aoss, name="readers", policy=SIMPLE, **params):
     return aoss("CreateAccessPolicy", type="data", name=name, policy=policy, **params)["accessPolicyDetail"]
-
-
-def version_of(ms):
-    return base64.b64encode(f"{ms}_1".encode()).decode()
 
 
 # --- create / get -----------------------------------------------------------------------

@@ -6,19 +6,15 @@ import json
 
 import pytest
 
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import Harness
+from tests.unit.aoss_harness import AossHarness
 
 METADATA = ('<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x">'
             "<IDPSSODescriptor/></EntityDescriptor>")
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield Harness(conn)
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn)
 
 
 def test_default_capacity_limits(aoss):

@@ -4,121 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
 
-import botocore.session
 import pytest
-from botocore.validate import ParamValidator
 
-from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.aoss import OpenSearchServerlessProvider
-from searchtrail.services.call import Call
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from searchtrail.store.sqlite.resources import SqliteResources
-
-ACCOUNT = "111122223333"
-REGION = "us-east-1"
-T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-T0_MS = 1740830400123
-MODEL = botocore.session.get_session().get_service_model("opensearchserverless")
-KMS = "arn:aws:kms:us-east-1:111122223333:key/93fd6da4-a317-4c17-bfe9-382b5d988b36"
-NO_POLICY = (
-    "No matching security policy of encryption type found for collection name: {}. "
-    "Please create security policy of encryption type for this collection."
-)
-
-
-class Harness:
-    """Calls handlers the way the gateway does: one transaction per call, rolled back on error."""
-
-    def __init__(self, conn, account=ACCOUNT, region=REGION, provider=None, clock=None):
-        self.conn = conn
-        self.account, self.region = account, region
-        self.repo = SqliteResources(conn, account, region)
-        self.provider = provider or OpenSearchServerlessProvider(3.0, 3.0)
-        self.handlers = self.provider.handlers()
-        self.clock = clock if clock is not None else [T0]
-        self.last = None
-
-    @property
-    def now(self):
-        return self.clock[0]
-
-    def advance(self, seconds):
-        self.clock[0] += timedelta(seconds=seconds)
-
-    def elsewhere(self, account=ACCOUNT, region=REGION, provider=None):
-        return Harness(self.conn, account, region, provider or self.provider, self.clock)
-
-    def __call__(self, operation, **params):
-        op = MODEL.operation_model(operation)
-        report = ParamValidator().validate(params, op.input_shape)
-        assert not report.has_errors(), report.generate_report()
-        self.last = Call(
-            account_id=self.account,
-            region=self.region,
-            now=self.now,
-            request_id="r",
-            resources=self.repo,
-            operation=operation,
-        )
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            output = self.handlers[operation](self.last, params)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        report = ParamValidator().validate(output, op.output_shape)
-        assert not report.has_errors(), report.generate_report()
-        return output
-
-    def fail(self, operation, **params) -> ServiceError:
-        with pytest.raises(ServiceError) as info:
-            self(operation, **params)
-        return info.value
-
-    # shortcuts
-    def policy(self, name, *resources, kms=None):
-        doc = {"Rules": [{"ResourceType": "collection", "Resource": list(resources)}]}
-        doc.update({"AWSOwnedKey": False, "KmsARN": kms} if kms else {"AWSOwnedKey": True})
-        self("CreateSecurityPolicy", type="encryption", name=name, policy=json.dumps(doc))
-
-    def create(self, name, **params):
-        return self("CreateCollection", name=name, **params)["createCollectionDetail"]
-
-    def group(self, name, standby="ENABLED", **params):
-        return self("CreateCollectionGroup", name=name, standbyReplicas=standby,
-                    **params)["createCollectionGroupDetail"]
-
-    def get(self, collection_id):
-        out = self("BatchGetCollection", ids=[collection_id])
-        return out["collectionDetails"][0] if out["collectionDetails"] else None
-
-    def status(self, collection_id):
-        found = self.get(collection_id)
-        return None if found is None else found["status"]
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield conn
-    conn.close()
+from tests.unit.aoss_harness import ACCOUNT, KMS, NO_POLICY, T0_MS, AossHarness
 
 
 @pytest.fixture
 def aoss(conn):
-    harness = Harness(conn)
-    harness.policy("all-enc", "collection/*")
-    return harness
+    return AossHarness(conn).encrypt_all()
 
 
 @pytest.fixture
 def bare(conn):
     """No encryption policy at all."""
-    return Harness(conn)
+    return AossHarness(conn)
 
 
 # --- create -----------------------------------------------------------------------------
@@ -278,7 +179,7 @@ def test_creating_then_active_after_create_seconds(aoss):
 
 
 def test_create_seconds_zero_is_active_at_once(conn):
-    fast = Harness(conn, provider=OpenSearchServerlessProvider(create_seconds=0, delete_seconds=0))
+    fast = AossHarness(conn, provider=OpenSearchServerlessProvider(create_seconds=0, delete_seconds=0))
     fast.policy("enc", "collection/*")
     detail = fast.create("quick")
     assert detail["status"] == "ACTIVE"
@@ -287,7 +188,7 @@ def test_create_seconds_zero_is_active_at_once(conn):
 
 
 def test_provider_timings_are_configurable(conn):
-    slow = Harness(conn, provider=OpenSearchServerlessProvider(create_seconds=60, delete_seconds=30))
+    slow = AossHarness(conn, provider=OpenSearchServerlessProvider(create_seconds=60, delete_seconds=30))
     slow.policy("enc", "collection/*")
     detail = slow.create("slow")
     slow.advance(59)

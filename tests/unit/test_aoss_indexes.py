@@ -5,21 +5,15 @@ from __future__ import annotations
 import pytest
 
 from searchtrail.services.aoss.indexes import INDEX_QUOTAS
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import ACCOUNT, Harness
+from tests.unit.aoss_harness import ACCOUNT, AossHarness
 
 SCHEMA = {"mappings": {"properties": {"title": {"type": "text",
                                                 "semantic_enrichment": {"status": "ENABLED"}}}}}
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    harness = Harness(conn)
-    harness.policy("all-enc", "collection/*")
-    yield harness
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn).encrypt_all()
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import ACCOUNT, T0, Harness
+from tests.unit.aoss_harness import ACCOUNT, T0, AossHarness
 
 JOB_SOURCE = {"s3": {"bucket": "my-data", "keyPrefix": "2024/"}}
 QUEUE = "arn:aws:sqs:us-east-1:444455556666:events"
@@ -18,13 +17,8 @@ ZERO = {"s3": {"objectsDiscovered": 0, "objectsIngested": 0, "objectsFailed": 0}
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    harness = Harness(conn)
-    harness.policy("all-enc", "collection/*")
-    yield harness
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn).encrypt_all()
 
 
 @pytest.fixture

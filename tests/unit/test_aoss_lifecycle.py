@@ -6,16 +6,12 @@ import json
 
 import pytest
 
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import ACCOUNT, T0_MS, Harness
+from tests.unit.aoss_harness import ACCOUNT, T0_MS, AossHarness
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield Harness(conn)
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn)
 
 
 def rule(*resources, keep=None, forever=False):

@@ -4,83 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-import botocore.session
 import pytest
-from botocore.validate import ParamValidator
 
-from searchtrail.protocol.errors import ServiceError
-from searchtrail.services.aoss import OpenSearchServerlessProvider
 from searchtrail.services.aoss.policies import POLICY_QUOTAS
-from searchtrail.services.call import Call
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from searchtrail.store.sqlite.resources import SqliteResources
-
-ACCOUNT = "111122223333"
-REGION = "us-east-1"
-T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-T0_MS = 1740830400123
-MODEL = botocore.session.get_session().get_service_model("opensearchserverless")
-
-
-class Harness:
-    """Calls handlers the way the gateway does: one transaction per call, rolled back on error."""
-
-    def __init__(self, conn, account=ACCOUNT, region=REGION, provider=None, clock=None):
-        self.conn = conn
-        self.account, self.region = account, region
-        self.repo = SqliteResources(conn, account, region)
-        self.provider = provider or OpenSearchServerlessProvider(3.0, 3.0)
-        self.handlers = self.provider.handlers()
-        self.clock = clock if clock is not None else [T0]
-        self.last = None
-
-    @property
-    def now(self):
-        return self.clock[0]
-
-    def advance(self, seconds):
-        self.clock[0] += timedelta(seconds=seconds)
-
-    def elsewhere(self, account=ACCOUNT, region=REGION):
-        return Harness(self.conn, account, region, self.provider, self.clock)
-
-    def __call__(self, operation, **params):
-        op = MODEL.operation_model(operation)
-        report = ParamValidator().validate(params, op.input_shape)
-        assert not report.has_errors(), report.generate_report()
-        self.last = Call(
-            account_id=self.account,
-            region=self.region,
-            now=self.now,
-            request_id="r",
-            resources=self.repo,
-            operation=operation,
-        )
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            output = self.handlers[operation](self.last, params)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        report = ParamValidator().validate(output, op.output_shape)
-        assert not report.has_errors(), report.generate_report()
-        return output
-
-    def fail(self, operation, **params) -> ServiceError:
-        with pytest.raises(ServiceError) as info:
-            self(operation, **params)
-        return info.value
+from tests.unit.aoss_harness import ACCOUNT, KMS, T0_MS, AossHarness, version_of
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield Harness(conn)
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn)
 
 
 def enc(*resources, owned=True, kms=None):
@@ -103,13 +37,6 @@ def net(*resources, public=True, **extra):
         **extra,
     }
     return json.dumps([rule])
-
-
-def version_of(ms):
-    return base64.b64encode(f"{ms}_1".encode()).decode()
-
-
-KMS = "arn:aws:kms:us-east-1:111122223333:key/93fd6da4-a317-4c17-bfe9-382b5d988b36"
 
 
 # --- create / get -----------------------------------------------------------------------
@@ -588,7 +515,7 @@ def test_list_rejects_invalid_token(aoss, token):
     assert "nextToken is invalid" in err.message
 
 
-def test_list_rejects_a_token_of_another_operation(aoss, tmp_path):
+def test_list_rejects_a_token_of_another_operation(aoss):
     aoss("CreateSecurityPolicy", type="encryption", name="enc", policy=enc("collection/*"))
     for i in range(3):
         aoss("CreateCollection", name=f"col-{i}")

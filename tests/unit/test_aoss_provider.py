@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import botocore.session
 import pytest
 
 from searchtrail.services.aoss import OpenSearchServerlessProvider
 from searchtrail.services.aoss.provider import IDEMPOTENT
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import Harness
-
-MODEL = botocore.session.get_session().get_service_model("opensearchserverless")
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield conn
-    conn.close()
+from tests.unit.aoss_harness import MODEL, AossHarness
 
 
 def test_every_model_operation_has_a_handler():
@@ -36,7 +24,7 @@ def test_every_operation_with_a_client_token_is_idempotent():
 
 
 def test_zero_timings_make_everything_immediate(conn):
-    aoss = Harness(conn, provider=OpenSearchServerlessProvider(0, 0))
+    aoss = AossHarness(conn, provider=OpenSearchServerlessProvider(0, 0))
     aoss.policy("all", "collection/*")
     collection = aoss.create("now")
     assert collection["status"] == "ACTIVE"
@@ -57,7 +45,7 @@ def test_zero_timings_make_everything_immediate(conn):
 @pytest.mark.parametrize("path", ["dashboards/default", "collection/abc/index/x", "security-policy/network/x",
                                   "vpc-endpoint/vpce-1"])
 def test_tags_on_other_resource_paths_are_not_found(conn, path):
-    aoss = Harness(conn)
+    aoss = AossHarness(conn)
     arn = f"arn:aws:aoss:us-east-1:111122223333:{path}"
     err = aoss.fail("ListTagsForResource", resourceArn=arn)
     assert (err.code, err.message) == ("ResourceNotFoundException", f"Resource with ARN {arn} is not found")

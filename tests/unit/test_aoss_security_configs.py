@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
 
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import ACCOUNT, T0_MS, Harness
+from tests.unit.aoss_harness import ACCOUNT, T0_MS, AossHarness, version_of
 
 METADATA = (
     '<?xml version="1.0"?>'
@@ -22,20 +20,13 @@ INSTANCE = "arn:aws:sso:::instance/ssoins-1234567890abcdef"
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield Harness(conn)
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn)
 
 
 def saml(aoss, name="okta", **options):
     return aoss("CreateSecurityConfig", type="saml", name=name,
                 samlOptions={"metadata": METADATA, **options})["securityConfigDetail"]
-
-
-def version_of(ms):
-    return base64.b64encode(f"{ms}_1".encode()).decode()
 
 
 def test_create_saml_config(aoss):

@@ -2,84 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-import botocore.session
 import pytest
-from botocore.validate import ParamValidator
 
-from searchtrail.protocol.errors import ServiceError
-from searchtrail.services.aoss import OpenSearchServerlessProvider
-from searchtrail.services.call import Call
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from searchtrail.store.sqlite.resources import SqliteResources
+from tests.unit.aoss_harness import ACCOUNT, AossHarness
 
-ACCOUNT = "111122223333"
-REGION = "us-east-1"
-T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
-MODEL = botocore.session.get_session().get_service_model("opensearchserverless")
-
-
-class Harness:
-    """Calls handlers the way the gateway does: one transaction per call, rolled back on error."""
-
-    def __init__(self, conn, account=ACCOUNT, region=REGION, provider=None, clock=None):
-        self.conn = conn
-        self.account, self.region = account, region
-        self.repo = SqliteResources(conn, account, region)
-        self.provider = provider or OpenSearchServerlessProvider(3.0, 3.0)
-        self.handlers = self.provider.handlers()
-        self.clock = clock if clock is not None else [T0]
-        self.last = None
-
-    def advance(self, seconds):
-        self.clock[0] += timedelta(seconds=seconds)
-
-    def elsewhere(self, account=ACCOUNT, region=REGION):
-        return Harness(self.conn, account, region, self.provider, self.clock)
-
-    def __call__(self, operation, **params):
-        op = MODEL.operation_model(operation)
-        report = ParamValidator().validate(params, op.input_shape)
-        assert not report.has_errors(), report.generate_report()
-        self.last = Call(
-            account_id=self.account,
-            region=self.region,
-            now=self.clock[0],
-            request_id="r",
-            resources=self.repo,
-            operation=operation,
-        )
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            output = self.handlers[operation](self.last, params)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        report = ParamValidator().validate(output, op.output_shape)
-        assert not report.has_errors(), report.generate_report()
-        return output
-
-    def fail(self, operation, **params) -> ServiceError:
-        with pytest.raises(ServiceError) as info:
-            self(operation, **params)
-        return info.value
-
-    def tags(self, arn):
-        return self("ListTagsForResource", resourceArn=arn)["tags"]
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)  # this file's clock starts on the whole second
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    harness = Harness(conn)
-    harness("CreateSecurityPolicy", type="encryption", name="all-enc", policy=json.dumps(
-        {"Rules": [{"ResourceType": "collection", "Resource": ["collection/*"]}], "AWSOwnedKey": True}))
-    yield harness
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn, clock=[T0]).encrypt_all()
 
 
 def tag(key, value=""):

@@ -6,18 +6,14 @@ import re
 
 import pytest
 
-from searchtrail.store.sqlite.connection import migrate, open_connection
-from tests.unit.test_aoss_collections import ACCOUNT, T0_MS, Harness
+from tests.unit.aoss_harness import ACCOUNT, T0_MS, AossHarness
 
 SUBNET_A, SUBNET_B, SUBNET_C = "subnet-0123456789abcdef0", "subnet-11111111", "subnet-22222222"
 
 
 @pytest.fixture
-def aoss(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield Harness(conn)
-    conn.close()
+def aoss(conn):
+    return AossHarness(conn)
 
 
 def create(aoss, name="my-endpoint", subnets=(SUBNET_A,), **params):

@@ -8,15 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import botocore.session
 import pytest
-from botocore.validate import ParamValidator
 
 from searchtrail.protocol import serializer, validate
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
 from searchtrail.services.cloudtrail.trails import trail_status
-from searchtrail.store.sqlite.connection import migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
+from tests.unit.harness import ProviderHarness
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -58,55 +57,18 @@ class StandInKeys:
         return self.keys
 
 
-class Harness:
-    """Calls handlers the way the gateway does: one transaction per call, rolled back on error."""
+class TrailHarness(ProviderHarness):
+    """CloudTrailProvider with a stand-in for S3 (`buckets`) and for the signing keys (`keys`).
+
+    elsewhere() copies share both, as they share the provider, store and clock."""
 
     def __init__(self, conn, account=ACCOUNT, region=EAST, provider=None, clock=None, buckets=None):
-        self.conn = conn
-        self.account, self.region = account, region
-        self.repo = SqliteResources(conn, account, region)
         self.buckets = buckets if buckets is not None else {"trail-bucket", "other-bucket"}
         self.keys = StandInKeys()
         self.provider = provider or CloudTrailProvider(bucket_exists=self.buckets.__contains__,
                                                        signing_keys=lambda repo: self.keys)
-        self.handlers = self.provider.handlers()
-        self.clock = clock if clock is not None else [T0]
-        self.last = None
-
-    @property
-    def now(self):
-        return self.clock[0]
-
-    def advance(self, seconds):
-        self.clock[0] += timedelta(seconds=seconds)
-
-    def elsewhere(self, account=ACCOUNT, region=EAST):
-        other = Harness(self.conn, account, region, self.provider, self.clock, self.buckets)
-        other.keys = self.keys
-        return other
-
-    def __call__(self, operation, **params):
-        op = MODEL.operation_model(operation)
-        report = ParamValidator().validate(params, op.input_shape)
-        assert not report.has_errors(), report.generate_report()
-        self.last = Call(account_id=self.account, region=self.region, now=self.now,
-                         request_id="r", resources=self.repo, operation=operation)
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            output = self.handlers[operation](self.last, params)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        report = ParamValidator().validate(output, op.output_shape)
-        assert not report.has_errors(), report.generate_report()
-        serializer.to_wire(op, output)  # every output must serialize
-        return output
-
-    def fail(self, operation, **params) -> ServiceError:
-        with pytest.raises(ServiceError) as info:
-            self(operation, **params)
-        return info.value
+        super().__init__(conn, "cloudtrail", self.provider.handlers(), account, region,
+                         clock if clock is not None else [T0])
 
     # shortcuts
     def create(self, name, **params):
@@ -127,16 +89,8 @@ class Harness:
 
 
 @pytest.fixture
-def conn(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
 def ct(conn):
-    return Harness(conn)
+    return TrailHarness(conn)
 
 
 @pytest.fixture
@@ -989,12 +943,12 @@ def test_list_public_keys_errors(ct):
 
 
 def test_list_public_keys_without_signing_keys(conn):
-    harness = Harness(conn, provider=CloudTrailProvider())
+    harness = TrailHarness(conn, provider=CloudTrailProvider())
     assert harness("ListPublicKeys") == {"PublicKeyList": []}
 
 
 def test_default_provider_accepts_any_bucket(conn):
-    harness = Harness(conn, provider=CloudTrailProvider())
+    harness = TrailHarness(conn, provider=CloudTrailProvider())
     assert harness.create("main", S3BucketName="whatever-bucket")["S3BucketName"] == "whatever-bucket"
 
 
