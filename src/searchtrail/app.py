@@ -20,6 +20,7 @@ from searchtrail.audit.routing import TrailRouter
 from searchtrail.audit.signing import SigningKeys
 from searchtrail.audit.stores.local import LocalFolderStore
 from searchtrail.audit.stores.s3 import S3Store
+from searchtrail.auth.authorizer import Authorizer
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.config import Settings
@@ -121,7 +122,8 @@ def build_app(settings: Settings) -> Searchtrail:
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer, records=RecordBuilder(),
-                         trails=TrailRouter(), history=history, metrics=metrics, clock=utc_now)
+                         trails=TrailRouter(), history=history, metrics=metrics, clock=utc_now,
+                         authorizer=Authorizer())
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
         notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from botocore.exceptions import ClientError
 
 
 def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -55,6 +56,13 @@ def test_iam_user_keys_sign_calls_recorded_as_that_user(server) -> None:
     assert key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) == 40
 
     aoss = server.client("opensearchserverless", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    with pytest.raises(ClientError) as denied:  # a new user has no policy: implicit deny
+        aoss.list_collections()
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    server.client("iam").put_user_policy(UserName="alice", PolicyName="read", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "aoss:List*",
+                                                 "Resource": "*"}]}))
     request_id = aoss.list_collections()["ResponseMetadata"]["RequestId"]
     events = server.client("cloudtrail").lookup_events(LookupAttributes=[
         {"AttributeKey": "Username", "AttributeValue": "alice"}])["Events"]

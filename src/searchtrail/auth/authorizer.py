@@ -1,0 +1,75 @@
+"""The chain's authorize step: the caller's policies, read live inside the call's unit of work.
+
+A denial raises AccessDenied(Exception) before the provider runs, so there is no side effect
+and the call is recorded with that error, as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from searchtrail.auth import actions, policy
+from searchtrail.auth.identities import Identities, policies_for
+from searchtrail.auth.principals import Principal
+from searchtrail.store.api import ResourceRepository
+
+# Callable by anyone authenticated, as on AWS.
+UNGUARDED = frozenset({("sts", "GetCallerIdentity")})
+# Unsigned: the role's trust policy, checked by the STS provider, is the whole decision.
+TRUST_ONLY = frozenset({("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")})
+
+
+class Authorizer:
+    def check(self, repo: ResourceRepository, ctx: Any, now: datetime) -> None:
+        service, operation = ctx.service_name, ctx.operation_name
+        if (service, operation) in UNGUARDED or (service, operation) in TRUST_ONLY:
+            return
+        principal: Principal = ctx.principal
+        action = actions.action_name(service, operation)
+        resources = actions.resource_arns(service, operation, ctx.params or {},
+                                          principal.account_id, ctx.region,
+                                          caller_arn=principal.arn)
+        identity, boundary = policies_for(repo, principal)
+        policies = policy.PolicySet(identity=identity, session=principal.session_policies,
+                                    boundary=boundary, is_root=principal.is_root)
+        context = self._context(principal, ctx, now)
+        for resource in resources:
+            request = policy.AuthorizationRequest(action, resource, principal.arn,
+                                                  principal.account_id, context=context)
+            if (service, operation) == ("sts", "AssumeRole"):
+                decision = self._assume_role(repo, principal, policies, request)
+            else:
+                decision = policy.evaluate(policies, request)
+            if not decision.allowed:
+                raise policy.access_denied(principal.arn, action, resource, decision)
+
+    def _assume_role(self, repo: ResourceRepository, principal: Principal,
+                     policies: policy.PolicySet,
+                     request: policy.AuthorizationRequest) -> policy.Decision:
+        """AWS's rule: the trust policy may grant the call by itself when it names the caller."""
+        role = _role(repo, request.resource)
+        if role is None:
+            return policy.evaluate(policies, request)  # the provider answers NoSuchEntity
+        trust = policy.TrustRequest(role_arn=request.resource, principal_arn=principal.arn,
+                                    principal_account=principal.account_id)
+        return policy.authorize_assume_role(json.loads(role["AssumeRolePolicyDocument"]), trust,
+                                            policies, request)
+
+    @staticmethod
+    def _context(principal: Principal, ctx: Any, now: datetime) -> dict[str, Any]:
+        temporary = principal.session is not None
+        return policy.request_context(
+            principal_arn=principal.issuer_arn if principal.kind == "AssumedRole" else principal.arn,
+            principal_account=principal.account_id, principal_type=principal.principal_type,
+            userid=principal.userid, now=now, region=ctx.region, source_ip=ctx.source_ip,
+            secure_transport=ctx.tls is not None, username=principal.username,
+            mfa_present=principal.mfa if temporary else None, principal_tags=principal.tags)
+
+
+def _role(repo: ResourceRepository, role_arn: str) -> dict | None:
+    parts = role_arn.split(":", 5)
+    if len(parts) < 6 or not parts[5].startswith("role/"):
+        return None
+    return Identities(repo).get_role(parts[4], parts[5].rsplit("/", 1)[-1])

@@ -1,0 +1,195 @@
+"""The deny matrix (reliability plan §3.6, A1–A7) through boto3: every denial is a 403 with AWS's
+message, changes nothing, and leaves one record with its errorCode."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.functional.server import ServerProcess
+
+REGION = "ca-west-1"  # this file's own region
+
+
+def statement(effect: str, action, resource="*", **extra) -> dict:  # type: ignore[no-untyped-def]
+    return {"Effect": effect, "Action": action, "Resource": resource, **extra}
+
+
+def document(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+class User:
+    """An IAM user made through boto3's IAM client, with its own keys and clients."""
+
+    def __init__(self, server: ServerProcess, *statements: dict) -> None:
+        self.server = server
+        self.name = "u" + uuid.uuid4().hex[:10]
+        self.iam = server.client("iam")
+        self.arn = self.iam.create_user(UserName=self.name)["User"]["Arn"]
+        if statements:
+            self.iam.put_user_policy(UserName=self.name, PolicyName="p", PolicyDocument=document(*statements))
+        key = self.iam.create_access_key(UserName=self.name)["AccessKey"]
+        self.key_id = key["AccessKeyId"]
+        self.key = (key["AccessKeyId"], key["SecretAccessKey"])
+
+    def client(self, service: str):  # type: ignore[no-untyped-def]
+        return self.server.client(service, region=REGION, key=self.key)
+
+
+def denied(call) -> ClientError:  # type: ignore[no-untyped-def]
+    with pytest.raises(ClientError) as error:
+        call()
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    return error.value
+
+
+def record_of(server, request_id: str, event_name: str, region: str = REGION) -> dict:  # type: ignore[no-untyped-def]
+    events = server.client("cloudtrail", region=region).lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": event_name}], MaxResults=50)["Events"]
+    found = [json.loads(e["CloudTrailEvent"]) for e in events]
+    found = [r for r in found if r["requestID"] == request_id]
+    assert len(found) == 1
+    return found[0]
+
+
+def encryption_policy(name: str) -> str:
+    return json.dumps({"Rules": [{"ResourceType": "collection", "Resource": [f"collection/{name}*"]}],
+                       "AWSOwnedKey": True})
+
+
+def test_a1_no_policy_is_an_implicit_deny_with_no_side_effect(server) -> None:
+    user = User(server)
+    error = denied(lambda: user.client("opensearchserverless").create_security_policy(
+        name="a1-policy", type="encryption", policy=encryption_policy("a1")))
+    assert error.response["Error"]["Code"] == "AccessDeniedException"
+    assert error.response["Error"]["Message"] == (
+        f"User: {user.arn} is not authorized to perform: aoss:CreateSecurityPolicy because no "
+        "identity-based policy allows the aoss:CreateSecurityPolicy action")
+    root = server.client("opensearchserverless", region=REGION)
+    with pytest.raises(ClientError):  # nothing was created
+        root.get_security_policy(name="a1-policy", type="encryption")
+    record = record_of(server, error.response["ResponseMetadata"]["RequestId"], "CreateSecurityPolicy")
+    assert record["errorCode"] == "AccessDeniedException"
+    assert record["errorMessage"] == error.response["Error"]["Message"]
+    assert record["userIdentity"]["arn"] == user.arn
+
+
+def test_a2_explicit_deny_wins_over_allow(server) -> None:
+    user = User(server, statement("Allow", "*"), statement("Deny", "aoss:CreateCollection"))
+    aoss = user.client("opensearchserverless")
+    aoss.create_security_policy(name="a2-policy", type="encryption", policy=encryption_policy("a2"))
+    error = denied(lambda: aoss.create_collection(name="a2-collection"))
+    assert error.response["Error"]["Message"].endswith(
+        "with an explicit deny in an identity-based policy")
+    assert " on resource: arn:aws:aoss:ca-west-1:" in error.response["Error"]["Message"]
+    assert server.client("opensearchserverless", region=REGION).list_collections(
+        collectionFilters={"name": "a2-collection"})["collectionSummaries"] == []
+
+
+def test_a3_wildcards_notaction_and_case(server) -> None:
+    user = User(server, statement("Allow", "AOSS:create*"), statement("Allow", "aoss:List*"))
+    aoss = user.client("opensearchserverless")
+    aoss.create_security_policy(name="a3-policy", type="encryption", policy=encryption_policy("a3"))
+    aoss.list_collections()
+    denied(lambda: aoss.get_security_policy(name="a3-policy", type="encryption"))
+    everything_but_deletes = User(server, {"Effect": "Allow", "NotAction": "aoss:Delete*",
+                                           "Resource": "*"})
+    other = everything_but_deletes.client("opensearchserverless")
+    other.get_security_policy(name="a3-policy", type="encryption")
+    denied(lambda: other.delete_security_policy(name="a3-policy", type="encryption"))
+
+
+def test_a4_resource_arns_scope_the_grant(server) -> None:
+    root = server.client("opensearchserverless", region=REGION)
+    root.create_security_policy(name="a4-policy", type="encryption", policy=encryption_policy("a4"))
+    first = root.create_collection(name="a4-first")["createCollectionDetail"]
+    second = root.create_collection(name="a4-second")["createCollectionDetail"]
+    user = User(server, statement("Allow", "aoss:UpdateCollection", first["arn"]))
+    aoss = user.client("opensearchserverless")
+    error = denied(lambda: aoss.update_collection(id=second["id"], description="x"))
+    assert f"on resource: {second['arn']}" in error.response["Error"]["Message"]
+    other_region = first["arn"].replace(REGION, "eu-north-1")
+    elsewhere = User(server, statement("Allow", "aoss:UpdateCollection", other_region))
+    denied(lambda: elsewhere.client("opensearchserverless").update_collection(id=first["id"]))
+
+
+def test_a5_conditions(server) -> None:
+    not_from_here = User(server, statement("Allow", "aoss:List*"), statement(
+        "Deny", "*", Condition={"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}))
+    denied(lambda: not_from_here.client("opensearchserverless").list_collections())
+    only_here = User(server, statement("Allow", "aoss:List*", Condition={
+        "IpAddress": {"aws:SourceIp": "127.0.0.0/8"},
+        "StringEquals": {"aws:RequestedRegion": REGION}}))
+    only_here.client("opensearchserverless").list_collections()
+    other_region = only_here.server.client("opensearchserverless", region="eu-north-1",
+                                           key=only_here.key)
+    denied(lambda: other_region.list_collections())
+    needs_mfa = User(server, statement("Allow", "aoss:List*", Condition={
+        "Bool": {"aws:MultiFactorAuthPresent": "true"}}))
+    denied(lambda: needs_mfa.client("opensearchserverless").list_collections())
+    unless_mfa_false = User(server, statement("Allow", "aoss:List*", Condition={
+        "BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}))
+    unless_mfa_false.client("opensearchserverless").list_collections()  # key absent: IfExists holds
+    with pytest.raises(ClientError) as refused:  # IAM refuses an unknown operator outright
+        User(server, statement("Allow", "aoss:List*", Condition={
+            "StringEqualsMaybe": {"aws:username": "x"}}))
+    assert refused.value.response["Error"]["Code"] == "MalformedPolicyDocument"
+
+
+def test_a6_trust_and_session_policies(server) -> None:
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    somebody_else = User(server)
+    nobody = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": somebody_else.arn}, "Action": "sts:AssumeRole"}]})
+    role = iam.create_role(RoleName="a6-" + uuid.uuid4().hex[:6], AssumeRolePolicyDocument=nobody)["Role"]
+    user = User(server, statement("Allow", "sts:AssumeRole"))
+    error = denied(lambda: user.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="denied"))
+    assert error.response["Error"]["Code"] == "AccessDenied"
+    record = record_of(server, error.response["ResponseMetadata"]["RequestId"], "AssumeRole")
+    assert record["eventSource"] == "sts.amazonaws.com"
+    assert record["errorCode"] == "AccessDenied"
+
+    trusting = iam.create_role(RoleName="a6t-" + uuid.uuid4().hex[:6], AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    iam.put_role_policy(RoleName=trusting["RoleName"], PolicyName="aoss",
+                        PolicyDocument=document(statement("Allow", "aoss:*")))
+    session = user.client("sts").assume_role(
+        RoleArn=trusting["Arn"], RoleSessionName="narrow",
+        Policy=document(statement("Allow", "aoss:ListCollections")))["Credentials"]
+    import boto3
+
+    narrow = boto3.session.Session().client(
+        "opensearchserverless", region_name=REGION, endpoint_url=server.endpoint,
+        aws_access_key_id=session["AccessKeyId"], aws_secret_access_key=session["SecretAccessKey"],
+        aws_session_token=session["SessionToken"])
+    narrow.list_collections()
+    error = denied(lambda: narrow.list_security_policies(type="encryption"))
+    assert "no session policy allows" in error.response["Error"]["Message"]
+
+
+def test_a7_detaching_a_policy_or_deactivating_a_key_applies_on_the_next_call(server) -> None:
+    user = User(server, statement("Allow", "aoss:List*"))
+    aoss = user.client("opensearchserverless")
+    aoss.list_collections()
+    user.iam.delete_user_policy(UserName=user.name, PolicyName="p")
+    denied(lambda: aoss.list_collections())
+
+    managed = user.iam.create_policy(PolicyName="a7-" + uuid.uuid4().hex[:6],
+                                     PolicyDocument=document(statement("Allow", "aoss:List*")))
+    user.iam.attach_user_policy(UserName=user.name, PolicyArn=managed["Policy"]["Arn"])
+    aoss.list_collections()
+    user.iam.detach_user_policy(UserName=user.name, PolicyArn=managed["Policy"]["Arn"])
+    denied(lambda: aoss.list_collections())
+
+    user.iam.attach_user_policy(UserName=user.name, PolicyArn=managed["Policy"]["Arn"])
+    aoss.list_collections()
+    user.iam.update_access_key(UserName=user.name, AccessKeyId=user.key_id, Status="Inactive")
+    error = denied(lambda: aoss.list_collections())
+    assert error.response["Error"]["Code"] == "UnrecognizedClientException"
