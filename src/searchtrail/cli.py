@@ -300,6 +300,23 @@ def validate_trail_files(
     raise typer.Exit(report.exit_code)
 
 
+@iam_app.command("set-oidc-jwks")
+def set_oidc_jwks(provider_arn: str = typer.Option(..., help="arn:aws:iam::<account>:oidc-provider/<host>"),
+                  jwks_file: Path = typer.Option(..., exists=True, dir_okay=False,
+                                                 help="The provider's JSON Web Key Set"),
+                  data_dir: Optional[Path] = DataDir) -> None:
+    """Give an OIDC provider its token-signing keys (never fetched from the network)."""
+    try:
+        jwks = orjson.loads(jwks_file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        err.print(f"[red]error:[/red] {jwks_file} is not JSON: {exc}")
+        raise typer.Exit(2) from None
+    account = provider_arn.split(":")[4] if provider_arn.count(":") >= 5 else ""
+    _with_identities(_settings(data_dir=data_dir),
+                     lambda ids: ids.set_oidc_jwks(account, provider_arn, jwks))
+    print(f"{provider_arn}: {len(jwks.get('keys', []))} key(s) set")
+
+
 def _parse_time(value: Optional[str], option: str) -> Optional[datetime]:
     if value is None:
         return None

@@ -1,0 +1,148 @@
+"""Temporary credentials end to end: cross-account roles, web identity, federation tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+
+import boto3
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.functional.test_cli import searchtrail
+
+ALLOW_AOSS = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "aoss:*", "Resource": "*"}]})
+
+
+def session_client(server, service: str, credentials: dict, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
+    return boto3.session.Session().client(
+        service, region_name=region, endpoint_url=server.endpoint,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"])
+
+
+def records(server, event_name: str, *, key=None, region="us-east-1") -> list[dict]:  # type: ignore[no-untyped-def]
+    events = server.client("cloudtrail", region=region, key=key).lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": event_name}], MaxResults=50)["Events"]
+    return [json.loads(e["CloudTrailEvent"]) for e in events]
+
+
+def test_cross_account_assume_role_is_recorded_in_both_accounts(server) -> None:
+    other = json.loads(searchtrail("accounts", "create", "--data-dir", str(server.data_dir)).stdout)
+    other_key = (other["AccessKey"]["AccessKeyId"], other["AccessKey"]["SecretAccessKey"])
+    account = server.client("sts").get_caller_identity()["Account"]
+    # In the other account: a role that trusts our account.
+    other_iam = server.client("iam", key=other_key)
+    role = other_iam.create_role(RoleName="Auditor", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]
+    other_iam.put_role_policy(RoleName="Auditor", PolicyName="aoss", PolicyDocument=ALLOW_AOSS)
+    # In our account: a user allowed to assume it.
+    iam = server.client("iam")
+    name = "xacct-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Resource": role["Arn"]}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    sts = server.client("sts", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    assumed = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="audit")
+    request_id = assumed["ResponseMetadata"]["RequestId"]
+
+    ours = [r for r in records(server, "AssumeRole") if r["requestID"] == request_id]
+    theirs = [r for r in records(server, "AssumeRole", key=other_key) if r["requestID"] == request_id]
+    assert len(ours) == len(theirs) == 1
+    assert ours[0]["sharedEventID"] == theirs[0]["sharedEventID"]
+    assert ours[0]["eventID"] != theirs[0]["eventID"]
+    assert ours[0]["recipientAccountId"] == account
+    assert theirs[0]["recipientAccountId"] == other["AccountId"]
+
+    # The session acts in the other account, and its records land there.
+    aoss = session_client(server, "opensearchserverless", assumed["Credentials"])
+    listed = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    there = [r for r in records(server, "ListCollections", key=other_key) if r["requestID"] == listed]
+    assert there and there[0]["userIdentity"]["arn"] == (
+        f"arn:aws:sts::{other['AccountId']}:assumed-role/Auditor/audit")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def test_web_identity_session_and_its_record(server, tmp_path) -> None:
+    issuer_host = f"idp-{uuid.uuid4().hex[:6]}.example.com"
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    provider = iam.create_open_id_connect_provider(Url=f"https://{issuer_host}",
+                                                   ClientIDList=["searchtrail-app"],
+                                                   ThumbprintList=["a" * 40])
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = key.public_key().public_numbers()
+    jwks = {"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig",
+                      "n": _b64(numbers.n.to_bytes(256, "big")), "e": _b64(b"\x01\x00\x01")}]}
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+    done = searchtrail("iam", "set-oidc-jwks", "--provider-arn", provider["OpenIDConnectProviderArn"],
+                       "--jwks-file", str(tmp_path / "jwks.json"), "--data-dir", str(server.data_dir))
+    assert done.returncode == 0, done.stderr
+    role = iam.create_role(RoleName="WebApp-" + uuid.uuid4().hex[:6], AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider["OpenIDConnectProviderArn"]},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {f"{issuer_host}:aud": "searchtrail-app"}}}]}))["Role"]
+    iam.put_role_policy(RoleName=role["RoleName"], PolicyName="aoss", PolicyDocument=ALLOW_AOSS)
+
+    now = int(time.time())
+    header = _b64(json.dumps({"alg": "RS256", "kid": "k1", "typ": "JWT"}).encode())
+    claims = _b64(json.dumps({"iss": f"https://{issuer_host}", "aud": "searchtrail-app",
+                              "sub": "user-42", "iat": now, "exp": now + 600}).encode())
+    signature = key.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    token = f"{header}.{claims}.{_b64(signature)}"
+
+    unsigned = boto3.session.Session().client("sts", region_name="us-east-1",
+                                              endpoint_url=server.endpoint,
+                                              aws_access_key_id="unused", aws_secret_access_key="unused")
+    assumed = unsigned.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="web",
+                                                     WebIdentityToken=token)
+    assert assumed["SubjectFromWebIdentityToken"] == "user-42"
+    request_id = assumed["ResponseMetadata"]["RequestId"]
+    found = [r for r in records(server, "AssumeRoleWithWebIdentity") if r["requestID"] == request_id]
+    assert len(found) == 1
+    identity = found[0]["userIdentity"]
+    assert identity["type"] == "WebIdentityUser"
+    assert identity["userName"] == "user-42"
+    assert token not in json.dumps(found[0])  # the token itself is never recorded
+
+    aoss = session_client(server, "opensearchserverless", assumed["Credentials"])
+    listed = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    record = [r for r in records(server, "ListCollections") if r["requestID"] == listed][0]
+    context = record["userIdentity"]["sessionContext"]
+    assert record["userIdentity"]["type"] == "AssumedRole"
+    assert context["webIdFederationData"]["federatedProvider"] == provider["OpenIDConnectProviderArn"]
+    assert record["recipientAccountId"] == account
+
+
+def test_federation_token_is_a_federated_user(server) -> None:
+    iam = server.client("iam")
+    name = "fed-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:*", "aoss:*"],
+                                                "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    sts = server.client("sts", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    token = sts.get_federation_token(Name="bob", Policy=ALLOW_AOSS)
+    account = token["FederatedUser"]["Arn"].split(":")[4]
+    aoss = session_client(server, "opensearchserverless", token["Credentials"])
+    listed = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    record = [r for r in records(server, "ListCollections") if r["requestID"] == listed][0]
+    identity = record["userIdentity"]
+    assert identity["type"] == "FederatedUser"
+    assert identity["principalId"] == f"{account}:bob"
+    assert identity["arn"] == f"arn:aws:sts::{account}:federated-user/bob"
+    assert identity["sessionContext"]["sessionIssuer"]["type"] == "IAMUser"
+    assert identity["sessionContext"]["sessionIssuer"]["userName"] == name
