@@ -193,3 +193,17 @@ def test_a7_detaching_a_policy_or_deactivating_a_key_applies_on_the_next_call(se
     user.iam.update_access_key(UserName=user.name, AccessKeyId=user.key_id, Status="Inactive")
     error = denied(lambda: aoss.list_collections())
     assert error.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_trust_conditions_see_the_request(server) -> None:
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    role = iam.create_role(RoleName="ext-" + uuid.uuid4().hex[:6], AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": "s3cret"}}}]}))["Role"]
+    user = User(server, statement("Allow", "sts:AssumeRole"))
+    sts = user.client("sts")
+    denied(lambda: sts.assume_role(RoleArn=role["Arn"], RoleSessionName="wrong", ExternalId="guess"))
+    assert sts.assume_role(RoleArn=role["Arn"], RoleSessionName="right",
+                           ExternalId="s3cret")["Credentials"]["AccessKeyId"].startswith("ASIA")

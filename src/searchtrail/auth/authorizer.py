@@ -39,21 +39,26 @@ class Authorizer:
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=context)
             if (service, operation) == ("sts", "AssumeRole"):
-                decision = self._assume_role(repo, principal, policies, request)
+                decision = self._assume_role(repo, principal, policies, request, ctx.params or {})
             else:
                 decision = policy.evaluate(policies, request)
             if not decision.allowed:
                 raise policy.access_denied(principal.arn, action, resource, decision)
 
     def _assume_role(self, repo: ResourceRepository, principal: Principal,
-                     policies: policy.PolicySet,
-                     request: policy.AuthorizationRequest) -> policy.Decision:
+                     policies: policy.PolicySet, request: policy.AuthorizationRequest,
+                     params: dict[str, Any]) -> policy.Decision:
         """AWS's rule: the trust policy may grant the call by itself when it names the caller."""
         role = _role(repo, request.resource)
         if role is None:
             return policy.evaluate(policies, request)  # the provider answers NoSuchEntity
-        trust = policy.TrustRequest(role_arn=request.resource, principal_arn=principal.arn,
-                                    principal_account=principal.account_id)
+        request_keys = {"sts:ExternalId": params.get("ExternalId"),
+                        "sts:RoleSessionName": params.get("RoleSessionName"),
+                        "sts:SourceIdentity": params.get("SourceIdentity")}
+        trust = policy.TrustRequest(
+            role_arn=request.resource, principal_arn=principal.arn,
+            principal_account=principal.account_id,
+            context={**request.context, **{k: v for k, v in request_keys.items() if v is not None}})
         return policy.authorize_assume_role(json.loads(role["AssumeRolePolicyDocument"]), trust,
                                             policies, request)
 
