@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
+from searchtrail.arns import partition
 from searchtrail.protocol.errors import ServiceError
 
 SERVICE_CODE = "aoss"
@@ -111,14 +112,6 @@ def collection_status(stored: dict[str, Any], now_ms: int) -> str | None:
 # --- ARNs -------------------------------------------------------------------------------
 
 ARN_PATTERN = re.compile(r"arn:([a-z0-9-]+):aoss:([a-z0-9-]+):(\d{12}):([a-z-]+/.+)")
-
-
-def partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def aoss_arn(region: str, account_id: str, resource: str) -> str:
