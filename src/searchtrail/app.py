@@ -15,7 +15,7 @@ from searchtrail.audit.delivery import DeliveryWorker
 from searchtrail.audit.notify import Notifier
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
-from searchtrail.audit.record import RecordBuilder
+from searchtrail.audit.record import CONSOLE_ENRICHERS, RecordBuilder
 from searchtrail.audit.routing import TrailRouter
 from searchtrail.audit.signing import SigningKeys
 from searchtrail.audit.stores.local import LocalFolderStore
@@ -24,9 +24,25 @@ from searchtrail.auth.authorizer import Authorizer
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.config import Settings
+from searchtrail.console.export import ExportTracker
+from searchtrail.console.pages_auth import AuthPages
+from searchtrail.console.pages_collections import CollectionPages
+from searchtrail.console.pages_events import EventPages
+from searchtrail.console.pages_policies import PolicyPages
+from searchtrail.console.pages_trails import TrailPages
+from searchtrail.console.passwords import PasswordCheck
+from searchtrail.console.ratelimit import FailureLimiter, SignInThrottle
+from searchtrail.console.readers import ThreadConnections
+from searchtrail.console.reading import HistoryReader
+from searchtrail.console.regions import console_regions
+from searchtrail.console.sessions import SessionStore
+from searchtrail.console.signin import SignInService
+from searchtrail.console.templating import console_templates
+from searchtrail.console.ui import CONSOLE_USER_AGENT, Ui
+from searchtrail.console.web import console_app
 from searchtrail.gateway.asgi import EdgeRouter, web_app
 from searchtrail.gateway.s3api import ReadOnlyS3Api
-from searchtrail.gateway.aws import AwsCallHandler, utc_now
+from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
@@ -40,6 +56,10 @@ from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 SERVICES = ("opensearchserverless", "cloudtrail", "iam", "sts")
+# Console sign-in throttling: failures allowed per user and per source address, per window.
+SIGN_IN_FAILURES_PER_USER = 5
+SIGN_IN_FAILURES_PER_ADDRESS = 50
+SIGN_IN_WINDOW_SECONDS = 300
 
 
 @dataclass
@@ -96,6 +116,29 @@ def signing_keys_in(repo: ResourceRepository) -> SigningKeys:
     return SigningKeys(repo.scoped)
 
 
+def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHistory,
+                  writer: GroupCommitWriter, store: ObjectStore,
+                  connect: Any) -> Any:
+    """The web console (mounted at /console): pages over the same unit of work as the API."""
+    reads = ThreadConnections(connect)
+    sessions = SessionStore(reads, writer, utc_now)
+    ui = Ui(templates=console_templates(), calls=calls, sessions=sessions,
+            regions=console_regions(settings.default_region),
+            default_region=settings.default_region, user_agent=CONSOLE_USER_AGENT)
+    throttle = SignInThrottle(
+        FailureLimiter(limit=SIGN_IN_FAILURES_PER_USER, window=SIGN_IN_WINDOW_SECONDS),
+        FailureLimiter(limit=SIGN_IN_FAILURES_PER_ADDRESS, window=SIGN_IN_WINDOW_SECONDS))
+    signin = SignInService(reads=reads, calls=calls, sessions=sessions, throttle=throttle,
+                           passwords=PasswordCheck())
+    return console_app(ui, [
+        AuthPages(ui, signin),
+        EventPages(ui, HistoryReader(ui, history, reads, utc_now), ExportTracker(), utc_now),
+        CollectionPages(ui),
+        PolicyPages(ui),
+        TrailPages(ui, store),
+    ])
+
+
 def build_app(settings: Settings) -> Searchtrail:
     conn = open_database(settings)
     catalog = ServiceCatalog.load(SERVICES)
@@ -150,7 +193,11 @@ def build_app(settings: Settings) -> Searchtrail:
             delivery.stop()
             writer.stop()  # drains: every accepted call gets its record before exit
 
-    web = web_app(health=health, metrics=metrics, lifespan=lifespan)
+    console = build_console(settings, calls=ConsoleCalls(aws, catalog,
+                                                         RecordBuilder(CONSOLE_ENRICHERS)),
+                            history=history, writer=writer, store=store,
+                            connect=read_only_connection)
+    web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
                        catalog)
 

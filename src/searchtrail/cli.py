@@ -193,6 +193,42 @@ def create_access_key(name: str, account: Optional[str] = typer.Option(None, hel
                        option=orjson.OPT_INDENT_2).decode())
 
 
+@iam_app.command("set-console-password")
+def set_console_password(
+    name: Optional[str] = typer.Argument(None, help="The IAM user (omit with --root)"),
+    root: bool = typer.Option(False, "--root", help="Set the account root's password instead"),
+    account: Optional[str] = typer.Option(None, help="Account id [default: the default account]"),
+    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                        help="Read the password from standard input"),
+    data_dir: Optional[Path] = DataDir,
+) -> None:
+    """Set the web console password of an IAM user (its login profile) or of the root.
+
+    Read from a prompt or stdin, never from the command line; only a scrypt hash is kept."""
+    from searchtrail.console.passwords import set_console_password as store_password
+
+    if root == bool(name):
+        err.print("[red]error:[/red] name an IAM user, or pass --root (not both).")
+        raise typer.Exit(2)
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Console password", hide_input=True,
+                                confirmation_prompt=True)
+    if not password:
+        err.print("[red]error:[/red] the password is empty.")
+        raise typer.Exit(2)
+    now = datetime.now(timezone.utc)
+
+    def store(ids):  # type: ignore[no-untyped-def]
+        chosen = _account(ids, account)
+        store_password(ids, chosen, None if root else name, password, now)
+        return chosen
+
+    who = _with_identities(_settings(data_dir=data_dir), store)
+    print(f"console password set for {'root' if root else name} in account {who}")
+
+
 @buckets_app.command("create")
 def create_bucket(name: str,
                   account: Optional[str] = typer.Option(None, help="Owner account id "

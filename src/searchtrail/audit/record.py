@@ -136,10 +136,18 @@ def tls_details(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def console_session(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
+    """Calls made from the web console: AWS writes the flag as the string "true", last."""
+    record["sessionCredentialFromConsole"] = "true"
+    return record
+
+
 ENRICHERS: tuple[Enricher, ...] = (
     event_version, user_identity, event_time, source_and_name, caller, error_fields,
     request_parameters, response_elements, ids, resources, classification, tls_details,
 )
+# The chain for calls the console makes on a signed-in user's behalf.
+CONSOLE_ENRICHERS: tuple[Enricher, ...] = (*ENRICHERS, console_session)
 
 
 class RecordBuilder:

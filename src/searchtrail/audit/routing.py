@@ -10,8 +10,8 @@ import orjson
 from searchtrail.audit.selectors import compile_trail, trail_covers
 
 TRAIL_KIND = "cloudtrail.trail"
-# Services whose events are global (recorded in us-east-1); none of ours yet, IAM/STS later.
-GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com"})
+# Services whose events are global (recorded in us-east-1): IAM and console sign-in.
+GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "signin.amazonaws.com"})
 
 
 class TrailRouter:

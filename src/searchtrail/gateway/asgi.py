@@ -7,8 +7,8 @@ from typing import Any, Callable
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 
 from searchtrail.gateway.metrics import Metrics
 
@@ -37,7 +37,12 @@ class EdgeRouter:
         await self._web(scope, receive, send)
 
 
-def web_app(*, health: Callable[[], dict[str, Any]], metrics: Metrics, lifespan: Any) -> Starlette:
+CONSOLE_PREFIX = "/console"
+
+
+def web_app(*, health: Callable[[], dict[str, Any]], metrics: Metrics, lifespan: Any,
+            console: Callable | None = None) -> Starlette:
+    """Health, metrics and, when given, the web console (an ASGI app) under /console."""
     async def health_route(request: Request) -> Response:
         report = health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
@@ -52,9 +57,16 @@ def web_app(*, health: Callable[[], dict[str, Any]], metrics: Metrics, lifespan:
         return Response(orjson.dumps(body), status_code=404,
                         media_type="application/x-amz-json-1.1")
 
+    async def to_console(request: Request) -> Response:
+        return RedirectResponse(CONSOLE_PREFIX + "/", status_code=303)
+
+    routes: list[Any] = [Route("/_searchtrail/health", health_route),
+                         Route("/metrics", metrics_route)]
+    if console is not None:
+        routes += [Route("/", to_console, methods=["GET", "HEAD"]),
+                   Mount(CONSOLE_PREFIX, app=console)]
     return Starlette(
-        routes=[Route("/_searchtrail/health", health_route),
-                Route("/metrics", metrics_route)],
+        routes=routes,
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )

@@ -12,7 +12,9 @@ import re
 import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Protocol
+
+import orjson
 
 from searchtrail.audit.record import RecordBuilder, event_row, shared_copy
 from searchtrail.audit.routing import TrailRouter
@@ -107,12 +109,7 @@ class AwsCallHandler:
             return
 
         try:
-            self._parse(ctx, codec)
-        except ServiceError as error:
-            ctx.error = error
-            ctx.wire_params = codec.request_wire(ctx.operation, ctx.body)
-        try:
-            await self._writer.run(self._unit(ctx, codec))
+            await self.execute(ctx, codec)
         except StoreUnavailable as exc:
             log.error("event store unavailable", extra={"request_id": ctx.request_id,
                                                          "detail": str(exc)})
@@ -126,13 +123,42 @@ class AwsCallHandler:
             await _send(send, *codec.error(service_model, InternalError(ctx.request_id),
                                            ctx.request_id))
             return
-        self._metrics.call(ctx.service_name, ctx.operation_name, ctx.error.code if ctx.error else "")
         if ctx.error is not None:
             await _send(send, *codec.error(service_model, ctx.error, ctx.request_id))
             return
         headers_out, body = codec.success(ctx.operation, ctx.result, ctx.output_wire or {},
                                           ctx.request_id)
         await _send(send, 200, headers_out, body)
+
+    async def execute(self, ctx: RequestContext, codec: JsonCodec | QueryCodec,
+                      records: RecordBuilder | None = None) -> None:
+        """The steps after authentication, shared by signed calls and the console: parse,
+        validate, then the unit of work (authorize, provider, record) in the next commit.
+
+        Fills ``ctx.result`` or ``ctx.error``; raises StoreUnavailable when nothing could be
+        recorded (and so nothing changed). ``records`` builds the record (default: the API's).
+        """
+        try:
+            self._parse(ctx, codec)
+        except ServiceError as error:
+            ctx.error = error
+            ctx.wire_params = codec.request_wire(ctx.operation, ctx.body)
+        await self._writer.run(self._unit(ctx, codec, records or self._records))
+        self._metrics.call(ctx.service_name, ctx.operation_name, ctx.error.code if ctx.error else "")
+
+    async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
+                           also: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Record an event that is no API call (a console sign-in) into ``account``'s history:
+        built by ``records`` from ``ctx``, routed to trails, committed like a call's record;
+        ``also(conn)`` runs in the same transaction."""
+
+        def unit(conn: sqlite3.Connection) -> tuple[Any, list]:
+            if also is not None:
+                also(conn)
+            ctx.event_time = self._clock()
+            return None, self._rows(conn, ctx, records, account=account)
+
+        await self._writer.run(unit)
 
     def _authenticate(self, ctx: RequestContext, scope: dict, headers: list, operation: Any) -> None:
         if operation.auth_type == "none" or "smithy.api#noAuth" in (operation.auth or ()):
@@ -164,8 +190,8 @@ class AwsCallHandler:
                    or codec.violations_error(operation, violations))
         ctx.params = params
 
-    def _unit(self, ctx: RequestContext,
-              codec: JsonCodec | QueryCodec) -> Callable[[sqlite3.Connection], tuple[Any, list]]:
+    def _unit(self, ctx: RequestContext, codec: JsonCodec | QueryCodec,
+              records: RecordBuilder) -> Callable[[sqlite3.Connection], tuple[Any, list]]:
         handler = self._registry.handler(ctx.operation)
 
         def unit(conn: sqlite3.Connection) -> tuple[Any, list]:
@@ -203,18 +229,24 @@ class AwsCallHandler:
             if ctx.principal is None:
                 return None, []  # nobody was authenticated: the log and metrics have it, as on AWS
             ctx.event_time = now
-            record = self._records.build(ctx)
-            owner = ctx.principal.account_id
-            # Copies first: making one stamps the sharedEventID on the original too.
-            copies = [(other, shared_copy(record, other, self._records))
-                      for other in dict.fromkeys(call.shared_with_accounts) if other != owner]
-            rows = [event_row(ctx, record,
-                              self._trails.deliveries(conn, owner, ctx.region, record))]
-            rows += [event_row(ctx, copy, self._trails.deliveries(conn, other, ctx.region, copy),
-                               account=other) for other, copy in copies]
-            return None, rows
+            return None, self._rows(conn, ctx, records, account=ctx.principal.account_id,
+                                    shared_with=call.shared_with_accounts)
 
         return unit
+
+    def _rows(self, conn: sqlite3.Connection, ctx: RequestContext, records: RecordBuilder, *,
+              account: str, shared_with: Iterable[str] = ()) -> list:
+        """The record of ``ctx`` for ``account`` (plus a copy per other account it is shared
+        with), each with the trails that must deliver it."""
+        record = records.build(ctx)
+        # Copies first: making one stamps the sharedEventID on the original too.
+        copies = [(other, shared_copy(record, other, records))
+                  for other in dict.fromkeys(shared_with) if other != account]
+        rows = [event_row(ctx, record, self._trails.deliveries(conn, account, ctx.region, record),
+                          account=account)]
+        rows += [event_row(ctx, copy, self._trails.deliveries(conn, other, ctx.region, copy),
+                           account=other) for other, copy in copies]
+        return rows
 
     def _source_ip(self, scope: dict, headers: list) -> str:
         peer = (scope.get("client") or ("",))[0] or ""
@@ -226,6 +258,60 @@ class AwsCallHandler:
             if hop not in self._trusted_proxies:
                 return hop
         return peer
+
+
+class ConsoleCalls:
+    """The console's way in: run operation X with wire parameters P as principal Y, through
+    the same steps as a signed call after its authentication (validated, authorized, recorded).
+    """
+
+    def __init__(self, handler: AwsCallHandler, catalog: ServiceCatalog,
+                 records: RecordBuilder) -> None:
+        self._handler = handler
+        self._catalog = catalog
+        self._records = records  # the console's chain: marks records as made from the console
+        self._json = JsonCodec(catalog)
+
+    def caller(self, scope: dict) -> tuple[str, str, dict[str, str] | None]:
+        """The browser request's source address (trusted proxies applied), Host and TLS."""
+        headers = scope.get("headers") or []
+        return self._handler._source_ip(scope, headers), header(headers, b"host"), _tls_details(scope)
+
+    async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
+                           also: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Record a console event that is no API call (ConsoleLogin); see AwsCallHandler."""
+        await self._handler.write_record(ctx, records, account=account, also=also)
+
+    async def invoke(self, principal: Any, service: str, operation: str, params: dict[str, Any],
+                     *, region: str, scope: dict, user_agent: str) -> RequestContext:
+        """``params`` as an SDK would send them (awsJson wire members); ``scope`` is the
+        browser request's, for the source address, Host and TLS details. Returns the filled
+        context: ``result``/``output_wire`` on success, ``error`` otherwise."""
+        service_model = self._catalog.service(service)
+        if self._catalog.is_query(service_model):
+            raise ValueError(f"{service} speaks the query protocol; the console calls JSON APIs")
+        source_ip, host, tls = self.caller(scope)
+        ctx = RequestContext(request_id=str(uuid.uuid4()), source_ip=source_ip,
+                             user_agent=user_agent, host=host, tls=tls)
+        ctx.operation = service_model.operation_model(operation)
+        ctx.service_name = service
+        ctx.event_source = f"{service_model.endpoint_prefix}.amazonaws.com"
+        ctx.read_only = self._catalog.is_read_only(ctx.operation)
+        ctx.region = GLOBAL_SERVICE_REGION if service in GLOBAL_SERVICES else region
+        ctx.principal = principal
+        ctx.body = orjson.dumps(params)
+        try:
+            await self._handler.execute(ctx, self._json, self._records)
+        except StoreUnavailable as exc:
+            log.error("event store unavailable", extra={"request_id": ctx.request_id,
+                                                         "detail": str(exc)})
+            ctx.error = ServiceError("ServiceUnavailableException", "The audit store cannot "
+                                     "record this action right now; nothing was changed. Retry "
+                                     "later.", status=503)
+        except Exception:
+            log.exception("unit of work failed", extra={"request_id": ctx.request_id})
+            ctx.error = InternalError(ctx.request_id)
+        return ctx
 
 
 def _tls_details(scope: dict) -> dict[str, str] | None:

@@ -1,0 +1,135 @@
+"""Console sign-in: check the password, throttle failures, and record every attempt as a
+ConsoleLogin event in the same transaction that stores a new session."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from searchtrail.audit.record import RecordBuilder
+from searchtrail.auth.identities import Identities
+from searchtrail.console.passwords import PasswordCheck, stored_hash
+from searchtrail.console.ratelimit import SignInThrottle
+from searchtrail.console.readers import ThreadConnections
+from searchtrail.console.sessions import ConsoleSession, SessionStore
+from searchtrail.console.signin_events import (
+    SIGN_IN_ENRICHERS,
+    SIGN_IN_REGION,
+    SIGN_IN_SOURCE,
+    UNKNOWN_USER,
+    WRONG_PASSWORD,
+    SignInContext,
+    SignInOperation,
+    root_identity,
+    unknown_user_identity,
+    user_identity,
+)
+from searchtrail.gateway.aws import ConsoleCalls
+from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.sqlite.resources import SqliteResources
+
+log = logging.getLogger("searchtrail.console")
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+INCORRECT = "Your authentication information is incorrect. Please try again."
+UNRECORDABLE = ("Signing in is unavailable: the audit store cannot record it right now. "
+                "Try again later.")
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    token: str | None  # the new session's cookie value, on success
+    status: int  # 303 signed in, 401 refused, 429 throttled
+    message: str = ""  # what the person is told when refused
+
+
+@dataclass(frozen=True)
+class _Found:
+    account_id: str | None  # None: no such account (nothing can be recorded)
+    user: dict[str, Any] | None  # the IAM user; None for the root or an unknown name
+    unknown_user: bool
+    stored: dict[str, Any] | None  # the password hash to check against
+
+
+class SignInService:
+    def __init__(self, *, reads: ThreadConnections, calls: ConsoleCalls, sessions: SessionStore,
+                 throttle: SignInThrottle, passwords: PasswordCheck) -> None:
+        self._reads = reads
+        self._calls = calls
+        self._sessions = sessions
+        self._throttle = throttle
+        self._passwords = passwords
+        self._records = RecordBuilder(SIGN_IN_ENRICHERS)
+
+    async def attempt(self, *, account_id: str, user_name: str | None, password: str,
+                      scope: dict, user_agent: str, login_to: str) -> SignInResult:
+        """``user_name`` None signs in the account's root; a blank account is the default one.
+
+        Fails closed: when the attempt cannot be recorded, nobody is signed in."""
+        try:
+            return await self._attempt(account_id=account_id, user_name=user_name,
+                                       password=password, scope=scope, user_agent=user_agent,
+                                       login_to=login_to)
+        except StoreUnavailable:
+            log.error("console sign-in not recorded: the event store cannot write")
+            return SignInResult(None, 503, UNRECORDABLE)
+
+    async def _attempt(self, *, account_id: str, user_name: str | None, password: str,
+                       scope: dict, user_agent: str, login_to: str) -> SignInResult:
+        source_ip, host, tls = self._calls.caller(scope)
+        found = await run_in_threadpool(self._find, account_id.strip(), user_name)
+        if found.account_id is None:
+            log.info("console sign-in for an unknown account", extra={"source_ip": source_ip})
+            return SignInResult(None, 401, INCORRECT)
+        account = found.account_id
+        who = user_name or "root"
+        ctx = SignInContext(request_id=str(uuid.uuid4()), source_ip=source_ip,
+                            user_agent=user_agent, host=host, tls=tls, login_to=login_to)
+        ctx.operation = SignInOperation()
+        ctx.event_source = SIGN_IN_SOURCE
+        ctx.region = SIGN_IN_REGION
+        ctx.identity = (unknown_user_identity(account) if found.unknown_user else
+                        root_identity(account) if found.user is None else
+                        user_identity(account, found.user))
+        wait = self._throttle.retry_after(account, who, source_ip)
+        if wait > 0:
+            ctx.failure = WRONG_PASSWORD
+            await self._calls.write_record(ctx, self._records, account=account)
+            return SignInResult(None, 429, "Too many failed sign-in attempts. Wait "
+                                f"{int(wait) + 1} seconds, then try again.")
+        ok = await run_in_threadpool(self._passwords.matches, found.stored, password)
+        ctx.success = ok and not found.unknown_user
+        if not ctx.success:
+            ctx.failure = UNKNOWN_USER if found.unknown_user else WRONG_PASSWORD
+            await self._calls.write_record(ctx, self._records, account=account)
+            self._throttle.failed(account, who, source_ip)
+            return SignInResult(None, 401, INCORRECT)
+        token, session = self._sessions.new(account, found.user)
+        await self._calls.write_record(ctx, self._records, account=account,
+                                       also=lambda conn: self._sessions.save(conn, session))
+        self._throttle.succeeded(account, who, source_ip)
+        return SignInResult(token, 303)
+
+    def _find(self, account_id: str, user_name: str | None) -> _Found:
+        identities = Identities(SqliteResources(self._reads.get(), "", ""))
+        if not account_id:
+            account_id = identities.default_account() or ""
+        if not ACCOUNT_ID.match(account_id) or not identities.account_exists(account_id):
+            return _Found(None, None, False, None)
+        if user_name is None:
+            return _Found(account_id, None, False, stored_hash(identities, account_id, None))
+        user = identities.get_user(account_id, user_name)
+        if user is None:
+            return _Found(account_id, None, True, None)
+        return _Found(account_id, user, False, stored_hash(identities, account_id, user))
+
+    async def sign_out(self, session: ConsoleSession) -> None:
+        try:
+            await self._sessions.end(session)
+        except StoreUnavailable:  # the cookie is cleared anyway; the session expires on time
+            log.error("console session not ended: the store cannot write")

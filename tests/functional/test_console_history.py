@@ -1,0 +1,95 @@
+"""The console's pure pieces: the event-history filter, CSV cell guarding, chart binning and
+the failed sign-in limiter (in-process, no server)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from starlette.datastructures import QueryParams
+
+from searchtrail.audit.query import LOOKUP_ATTRIBUTES
+from searchtrail.console.chart import OTHER, build_chart
+from searchtrail.console.export import csv_cell
+from searchtrail.console.history import ATTRIBUTE_LABELS, DEFAULT_COLUMNS, parse_filter
+from searchtrail.console.ratelimit import FailureLimiter
+
+NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def test_every_lookup_attribute_has_a_console_label() -> None:
+    assert set(ATTRIBUTE_LABELS) == set(LOOKUP_ATTRIBUTES)
+
+
+def test_the_default_filter_is_write_events_of_the_last_day() -> None:
+    flt = parse_filter(QueryParams(""), NOW)
+    assert flt.attribute == ("ReadOnly", "false") and not flt.errors
+    assert (flt.start, flt.end) == (NOW - timedelta(days=1), NOW)
+    assert flt.columns == DEFAULT_COLUMNS
+    assert flt.lookup_params() == {
+        "StartTime": int((NOW - timedelta(days=1)).timestamp()), "EndTime": int(NOW.timestamp()),
+        "MaxResults": 50, "LookupAttributes": [{"AttributeKey": "ReadOnly",
+                                                "AttributeValue": "false"}]}
+
+
+def test_a_filter_survives_its_own_query_string() -> None:
+    flt = parse_filter(QueryParams("attr=EventName&value=CreateCollection&range=7d&cols=id"
+                                   "&cols=name"), NOW)
+    again = parse_filter(QueryParams(flt.query()), NOW + timedelta(minutes=5))
+    assert again == flt  # pinned to the same window, so page tokens stay valid
+    assert again.columns == ("name", "id")
+    custom = parse_filter(QueryParams("attr=&range=custom&start=2026-11-29T10:00"
+                                      "&end=2026-11-29T11:30:15"), NOW)
+    assert custom.attribute is None and not custom.errors
+    assert parse_filter(QueryParams(custom.query()), NOW) == custom
+
+
+def test_bad_ranges_are_reported_not_raised() -> None:
+    def errors(query: str) -> dict[str, str]:
+        return parse_filter(QueryParams(query), NOW).errors
+
+    assert "end" in errors("range=custom&start=2026-11-29T10:00&end=2026-11-29T09:00")
+    assert "end" in errors("range=custom&start=2026-08-01T00:00&end=2026-11-29T00:00")
+    assert "start" in errors("range=custom&start=2026-01-01T00:00&end=2026-01-02T00:00")
+    assert "start" in errors("range=custom&start=yesterday&end=2026-11-29T00:00")
+    assert "value" in errors("attr=EventName&value=")
+    assert "attr" in errors("attr=Nope&value=x")
+    assert "range" in errors("range=5y")
+
+
+def test_csv_cells_never_start_a_formula() -> None:
+    for value in ("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "\nx"):
+        assert csv_cell(value) == "'" + value
+    for value in ("root", "CreateCollection", "arn:aws:aoss:us-east-1:1:collection/x", ""):
+        assert csv_cell(value) == value
+
+
+def test_chart_bins_and_series() -> None:
+    start, end = NOW - timedelta(hours=1), NOW
+    names = ["A"] * 5 + ["B"] * 4 + ["C", "D", "E", "F", "G", "H"]
+    records = [{"eventTime": (end - timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "eventName": name} for i, name in enumerate(names)]
+    chart = build_chart(records, start, end, "name")
+    assert chart.step == 300 and len(chart.bins) == 12
+    assert chart.total == len(records)
+    assert [s.label for s in chart.series][:2] == ["A", "B"]
+    assert chart.series[-1].label == OTHER and sum(s.total for s in chart.series) == len(records)
+    assert sum(sum(bin_counts.values()) for bin_counts in chart.counts) == len(records)
+    assert max(bar.y + bar.height for bar in chart.bars) <= chart.height + 1e-6
+    errors = build_chart([{"eventTime": "2026-11-30T11:59:00Z", "eventName": "X",
+                           "errorCode": "AccessDeniedException"}], start, end, "error")
+    assert [s.label for s in errors.series] == ["AccessDeniedException"]
+    assert build_chart([], start, end, "name").bars == []
+
+
+def test_the_limiter_waits_out_its_window() -> None:
+    now = [0.0]
+    limiter = FailureLimiter(limit=3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after("k") == 0
+        limiter.failed("k")
+    assert 59 <= limiter.retry_after("k") <= 60
+    now[0] = 61
+    assert limiter.retry_after("k") == 0
+    limiter.failed("k")
+    limiter.succeeded("k")
+    assert limiter.retry_after("k") == 0

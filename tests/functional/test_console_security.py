@@ -1,0 +1,209 @@
+"""Console sign-in and its defences: ConsoleLogin records (success, failure, unknown user),
+session cookies, CSRF tokens, cross-site refusal, throttling of failed attempts, sign-out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.console_http import ConsoleUser, set_console_password
+from tests.functional.server import ServerProcess
+
+ROOT_PASSWORD = "Root-Pa55word!"
+USER_PASSWORD = "User-Pa55word!"
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory):  # type: ignore[no-untyped-def]
+    process = ServerProcess(tmp_path_factory.mktemp("console-security") / "data").start()
+    set_console_password(str(process.data_dir), ROOT_PASSWORD)
+    yield process
+    process.stop()
+
+
+def console_logins(server: ServerProcess, **match: str) -> list[dict]:
+    """ConsoleLogin records (newest first) whose top-level fields equal ``match``."""
+    pages = server.client("cloudtrail").get_paginator("lookup_events").paginate(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])
+    records = [json.loads(event["CloudTrailEvent"]) for page in pages for event in page["Events"]]
+    return [record for record in records
+            if all(record.get(key) == value for key, value in match.items())]
+
+
+def test_root_sign_in_is_recorded_as_a_console_login(console_server) -> None:
+    user = ConsoleUser(console_server.endpoint)
+    answer = user.sign_in(ROOT_PASSWORD, user_agent="Mozilla/5.0 (root-success)")
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    session = next(part for part in cookie.split(", searchtrail") if "searchtrail-console=" in part)
+    assert "HttpOnly" in session and "SameSite=strict" in session and "Path=/console" in session
+    assert "Secure" not in session  # plain HTTP; under TLS the cookie is Secure
+    [record] = console_logins(console_server, userAgent="Mozilla/5.0 (root-success)")
+    account = console_server.client("sts").get_caller_identity()["Account"]
+    assert record["eventSource"] == "signin.amazonaws.com"
+    assert record["eventType"] == "AwsConsoleSignIn"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["responseElements"] == {"ConsoleLogin": "Success"}
+    assert record["additionalEventData"]["MobileVersion"] == "No"
+    assert record["additionalEventData"]["MFAUsed"] == "No"
+    assert record["additionalEventData"]["LoginTo"].endswith("/console/events")
+    assert record["userIdentity"] == {"type": "Root", "principalId": account,
+                                      "arn": f"arn:aws:iam::{account}:root",
+                                      "accountId": account, "accessKeyId": ""}
+    assert record["recipientAccountId"] == account
+    assert "errorMessage" not in record and record["requestParameters"] is None
+    # the session works: the event history page shows who is signed in
+    page = user.get("/console/events")
+    assert page.status_code == 200 and "Signed in as <strong>root</strong>" in page.text
+
+
+def test_wrong_password_is_recorded_as_a_failure(console_server) -> None:
+    user = ConsoleUser(console_server.endpoint)
+    answer = user.sign_in("not-the-password", user_agent="Mozilla/5.0 (root-failure)")
+    assert answer.status_code == 401
+    assert "Your authentication information is incorrect" in answer.text
+    assert "searchtrail-console=" not in answer.headers.get("set-cookie", "")
+    [record] = console_logins(console_server, userAgent="Mozilla/5.0 (root-failure)")
+    assert record["responseElements"] == {"ConsoleLogin": "Failure"}
+    assert record["errorMessage"] == "Failed authentication"
+    assert record["userIdentity"]["type"] == "Root"
+
+
+def test_unknown_user_name_is_hidden(console_server) -> None:
+    answer = ConsoleUser(console_server.endpoint).sign_in(
+        "whatever-Pa55", user="no-such-person", user_agent="Mozilla/5.0 (unknown-user)")
+    assert answer.status_code == 401
+    [record] = console_logins(console_server, userAgent="Mozilla/5.0 (unknown-user)")
+    assert record["userIdentity"]["userName"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert record["userIdentity"]["type"] == "IAMUser"
+    assert record["responseElements"] == {"ConsoleLogin": "Failure"}
+    assert "no-such-person" not in json.dumps(record)
+    hidden = console_server.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "Username", "AttributeValue": "HIDDEN_DUE_TO_SECURITY_REASONS"}])
+    assert hidden["Events"]
+
+
+def test_iam_user_signs_in_with_a_login_profile(console_server) -> None:
+    iam = console_server.client("iam")
+    user = iam.create_user(UserName="carol")["User"]
+    iam.create_login_profile(UserName="carol", Password=USER_PASSWORD)
+    browser = ConsoleUser(console_server.endpoint)
+    assert browser.sign_in(USER_PASSWORD, user="carol",
+                           user_agent="Mozilla/5.0 (carol)").status_code == 303
+    assert "Signed in as <strong>carol</strong>" in browser.get("/console/events").text
+    [record] = console_logins(console_server, userAgent="Mozilla/5.0 (carol)")
+    assert record["userIdentity"] == {
+        "type": "IAMUser", "principalId": user["UserId"], "arn": user["Arn"],
+        "accountId": user["Arn"].split(":")[4], "accessKeyId": "", "userName": "carol"}
+    assert record["responseElements"] == {"ConsoleLogin": "Success"}
+
+
+def test_a_form_post_without_the_token_is_refused(console_server) -> None:
+    user = ConsoleUser(console_server.endpoint)
+    user.sign_in(ROOT_PASSWORD)
+    for data in ({}, {"csrf_token": "forged"}):
+        answer = user.post("/console/policies", {**data, "type": "encryption", "name": "no-token",
+                                                  "policy": "{}"}, token=False)
+        assert answer.status_code == 403
+        assert "security token" in answer.text
+    listed = console_server.client("opensearchserverless").list_security_policies(
+        type="encryption")["securityPolicySummaries"]
+    assert "no-token" not in [item["name"] for item in listed]
+
+
+def test_a_cross_site_request_cannot_act(console_server) -> None:
+    user = ConsoleUser(console_server.endpoint)
+    user.sign_in(ROOT_PASSWORD)
+    form = {"type": "encryption", "name": "cross-site", "description": "",
+            "policy": json.dumps({"Rules": [{"ResourceType": "collection",
+                                             "Resource": ["collection/x*"]}],
+                                  "AWSOwnedKey": True})}
+    for headers in ({"Origin": "https://attacker.example"},
+                    {"Sec-Fetch-Site": "cross-site"},
+                    {"Referer": "https://attacker.example/page"}):
+        answer = user.post("/console/policies", form, headers=headers)  # valid cookie and token
+        assert answer.status_code == 403, headers
+        assert "another site" in answer.text
+    listed = console_server.client("opensearchserverless").list_security_policies(
+        type="encryption")["securityPolicySummaries"]
+    assert "cross-site" not in [item["name"] for item in listed]
+    # the same form from the console's own origin goes through
+    own = user.post("/console/policies", form, headers={"Origin": console_server.endpoint})
+    assert own.status_code == 303
+
+
+def test_the_sign_in_form_needs_its_token(console_server) -> None:
+    user = ConsoleUser(console_server.endpoint)
+    answer = user.http.post(user.url("/console/signin"), allow_redirects=False,
+                            headers={"User-Agent": "Mozilla/5.0 (no-token-signin)"},
+                            data={"kind": "root", "password": ROOT_PASSWORD})
+    assert answer.status_code == 403
+    assert console_logins(console_server, userAgent="Mozilla/5.0 (no-token-signin)") == []
+
+
+def test_failed_sign_ins_are_throttled(console_server) -> None:
+    iam = console_server.client("iam")
+    iam.create_user(UserName="dave")
+    iam.create_login_profile(UserName="dave", Password=USER_PASSWORD)
+    for attempt in range(5):
+        answer = ConsoleUser(console_server.endpoint).sign_in(
+            "wrong-Pa55word", user="dave", user_agent=f"Mozilla/5.0 (dave-{attempt})")
+        assert answer.status_code == 401
+    # the right password no longer gets in while the failures are recent
+    answer = ConsoleUser(console_server.endpoint).sign_in(
+        USER_PASSWORD, user="dave", user_agent="Mozilla/5.0 (dave-throttled)")
+    assert answer.status_code == 429
+    assert "Too many failed sign-in attempts" in answer.text
+    [record] = console_logins(console_server, userAgent="Mozilla/5.0 (dave-throttled)")
+    assert record["responseElements"] == {"ConsoleLogin": "Failure"}
+    # other users are not affected
+    assert ConsoleUser(console_server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
+
+
+def test_sign_out_ends_the_session(console_server) -> None:
+    user = ConsoleUser(console_server.endpoint)
+    user.sign_in(ROOT_PASSWORD)
+    cookie = user.http.cookies.get("searchtrail-console")
+    assert user.post("/console/signout", {}).status_code == 303
+    stale = ConsoleUser(console_server.endpoint)
+    stale.http.cookies.set("searchtrail-console", cookie, path="/console")
+    answer = stale.get("/console/collections", allow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/console/signin")
+
+
+def test_pages_need_a_session(console_server) -> None:
+    anonymous = ConsoleUser(console_server.endpoint)
+    for path in ("/console/events", "/console/collections", "/console/policies",
+                 "/console/trails", "/console/events/export?format=csv"):
+        answer = anonymous.get(path, allow_redirects=False)
+        assert answer.status_code == 303 and "/console/signin?next=" in answer.headers["location"]
+    answer = anonymous.http.post(anonymous.url("/console/collections"), allow_redirects=False,
+                                 data={"name": "sneaky"})
+    assert answer.status_code == 303
+    assert "content-security-policy" in anonymous.get("/console/signin").headers
+
+
+def test_under_tls_the_session_cookie_is_secure(tmp_path) -> None:
+    from tests.functional.test_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
+                           scheme="https")
+    try:
+        server.start()
+        set_console_password(str(server.data_dir), ROOT_PASSWORD)
+        user = ConsoleUser(server.endpoint, verify=str(cert))
+        answer = user.sign_in(ROOT_PASSWORD, user_agent="Mozilla/5.0 (tls)")
+        assert answer.status_code == 303
+        session = next(part for part in answer.headers["set-cookie"].split(", searchtrail")
+                       if "searchtrail-console=" in part)
+        assert "Secure" in session and "HttpOnly" in session and "SameSite=strict" in session
+        events = server.client("cloudtrail", verify=str(cert)).lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])["Events"]
+        record = json.loads(events[0]["CloudTrailEvent"])
+        assert record["tlsDetails"]["tlsVersion"] in ("TLSv1.2", "TLSv1.3")
+        assert record["additionalEventData"]["LoginTo"].startswith("https://")
+    finally:
+        server.stop()
