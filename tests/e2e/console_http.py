@@ -59,3 +59,23 @@ def set_console_password(data_dir: str, password: str, *, user: str | None = Non
     subprocess.run([sys.executable, "-m", "searchtrail.cli", "iam", "set-console-password",
                     *args, "--data-dir", data_dir], input=password + "\n", text=True,
                    check=True, capture_output=True)
+
+
+ROOT_PASSWORD = "Root-Pa55word!"
+USER_PASSWORD = "User-Pa55word!"
+
+
+def console_server_fixture(name: str):  # type: ignore[no-untyped-def]
+    """A module-scoped fixture: a server of its own whose root has ROOT_PASSWORD."""
+    import pytest
+
+    from tests.functional.server import ServerProcess
+
+    @pytest.fixture(scope="module")
+    def console_server(tmp_path_factory):  # type: ignore[no-untyped-def]
+        process = ServerProcess(tmp_path_factory.mktemp(name) / "data").start()
+        set_console_password(str(process.data_dir), ROOT_PASSWORD)
+        yield process
+        process.stop()
+
+    return console_server

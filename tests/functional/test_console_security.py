@@ -5,21 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.e2e.console_http import ConsoleUser, set_console_password
+from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
+                                    console_server_fixture, set_console_password)
 from tests.functional.server import ServerProcess
 
-ROOT_PASSWORD = "Root-Pa55word!"
-USER_PASSWORD = "User-Pa55word!"
-
-
-@pytest.fixture(scope="module")
-def console_server(tmp_path_factory):  # type: ignore[no-untyped-def]
-    process = ServerProcess(tmp_path_factory.mktemp("console-security") / "data").start()
-    set_console_password(str(process.data_dir), ROOT_PASSWORD)
-    yield process
-    process.stop()
+console_server = console_server_fixture("console-security")
 
 
 def console_logins(server: ServerProcess, **match: str) -> list[dict]:
