@@ -19,7 +19,7 @@ from searchtrail.auth.credentials import BYPASS_SECONDS, CACHE_SECONDS, Credenti
 from searchtrail.auth.identities import KIND_ACCESS_KEY, Identities, policies_for
 from searchtrail.services.iam import IamProvider
 from searchtrail.services.sts import StsProvider
-from searchtrail.store.sqlite.connection import migrate, open_connection
+from searchtrail.store.sqlite.connection import open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.unit.test_iam_provider import (
     ACCOUNT,
@@ -31,19 +31,6 @@ from tests.unit.test_iam_provider import (
     trust,
 )
 from tests.unit.test_sigv4 import to_http
-
-
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "db.sqlite3"
-
-
-@pytest.fixture
-def conn(db):
-    conn = open_connection(db)
-    migrate(conn)
-    yield conn
-    conn.close()
 
 
 class Setup:

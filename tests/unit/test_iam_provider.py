@@ -31,7 +31,6 @@ from searchtrail.protocol.validate import Violation
 from searchtrail.services.call import Call
 from searchtrail.services.iam import IamProvider
 from searchtrail.services.iam import documents
-from searchtrail.store.sqlite.connection import migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 
 ACCOUNT = "111122223333"
@@ -133,14 +132,6 @@ def create_accounts(conn, *accounts: str) -> dict[str, str]:
 
 def code_of(error: ServiceError) -> tuple[str, int | None]:
     return error.code, error.status
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = open_connection(tmp_path / "db.sqlite3")
-    migrate(conn)
-    yield conn
-    conn.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.iam import IamProvider
 from searchtrail.services.sts import StsProvider
 from searchtrail.services.sts import trust as trust_module
-from searchtrail.store.sqlite.connection import migrate, open_connection
+from searchtrail.store.sqlite.connection import open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.unit.test_iam_provider import (
     ACCOUNT,
@@ -78,19 +78,6 @@ def shape(value):
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def db(tmp_path):
-    return tmp_path / "db.sqlite3"
-
-
-@pytest.fixture
-def conn(db):
-    conn = open_connection(db)
-    migrate(conn)
-    yield conn
-    conn.close()
 
 
 class World:
