@@ -30,7 +30,7 @@ from tests.unit.test_iam_provider import (
     create_accounts,
     trust,
 )
-from tests.unit.test_sigv4 import to_http
+from tests.unit.prepared import to_http
 
 
 class Setup:

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
 from unittest import mock
-from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -22,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from searchtrail.auth import sigv4
+from tests.unit.prepared import to_http
 from searchtrail.auth.sigv4 import (
     EXPIRED_TOKEN,
     INCOMPLETE_SIGNATURE,
@@ -62,17 +62,6 @@ KEYS = {
 
 def lookup(key_id: str) -> StaticCredential | None:
     return KEYS.get(key_id)
-
-
-def to_http(prepared) -> HttpRequest:
-    """botocore's prepared request as the gateway sees it; Host is added as http.client does."""
-    parts = urlsplit(prepared.url)
-    headers = [(name, value.decode("latin-1") if isinstance(value, bytes) else value)
-               for name, value in prepared.headers.items()]
-    headers.insert(0, ("Host", parts.netloc))
-    body = prepared.body or b""
-    return HttpRequest(prepared.method, parts.path or "/", parts.query, tuple(headers),
-                       body.encode() if isinstance(body, str) else body)
 
 
 def botocore_signed(*, body: bytes = BODY, target: str = TARGET, key: str = AK,

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 from datetime import datetime, timedelta, timezone
 from unittest import mock
-from urllib.parse import urlsplit
 
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
@@ -21,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from searchtrail.auth import sigv4
+from tests.unit.prepared import to_http
 from searchtrail.auth.sigv4 import (
     HttpRequest,
     SigV4Error,
@@ -44,16 +44,6 @@ KEYS = {
     TEMP_AK: StaticCredential(TEMP_AK, TEMP_SECRET, TOKEN, OWNER,
                               expires_at=SIGNED_AT + timedelta(minutes=15)),
 }
-
-
-def to_http(prepared) -> HttpRequest:
-    parts = urlsplit(prepared.url)
-    headers = [(name, value.decode("latin-1") if isinstance(value, bytes) else value)
-               for name, value in prepared.headers.items()]
-    headers.insert(0, ("Host", parts.netloc))
-    body = prepared.body or b""
-    return HttpRequest(prepared.method, parts.path or "/", parts.query, tuple(headers),
-                       body.encode() if isinstance(body, str) else body)
 
 
 def s3_signed(path: str = "/_s3/bucket/key", *, query: str = "", method: str = "GET",
