@@ -276,6 +276,14 @@ def policy_version(modified_ms: int) -> str:
     return base64.b64encode(f"{modified_ms}_1".encode()).decode()
 
 
+def new_version(stored: dict[str, Any], now: datetime, version_member: str) -> None:
+    """Mark a versioned document changed: a strictly later lastModifiedDate and the version
+    derived from it, so every change yields a new policyVersion/configVersion."""
+    modified = later_ms(stored["lastModifiedDate"], now)
+    stored["lastModifiedDate"] = modified
+    stored[version_member] = policy_version(modified)
+
+
 # --- resource patterns ------------------------------------------------------------------
 # Policy resources are "<type>/<part>" (collection/...) or "<type>/<part>/<part>" (index/...)
 # where each part is a name, a prefix ending in `*`, or `*` alone.

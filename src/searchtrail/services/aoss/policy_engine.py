@@ -26,7 +26,7 @@ from .common import (
     aoss_arn,
     conflict,
     epoch_ms,
-    later_ms,
+    new_version,
     listed,
     not_found,
     not_found_detail,
@@ -190,10 +190,7 @@ class PolicyFamily:
             stored["description"] = params["description"]
             changed = True
         if changed:
-            # Strictly later than before, so a change always yields a new policyVersion.
-            modified = later_ms(stored["lastModifiedDate"], call.now)
-            stored["lastModifiedDate"] = modified
-            stored["policyVersion"] = policy_version(modified)
+            new_version(stored, call.now, "policyVersion")
             call.resources.put(self.kind, key, stored)
         return {self.detail_member: self.detail(stored)}
 

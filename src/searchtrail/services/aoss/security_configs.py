@@ -24,7 +24,7 @@ from .common import (
     aoss_arn,
     conflict,
     epoch_ms,
-    later_ms,
+    new_version,
     listed,
     not_found,
     paginate,
@@ -215,9 +215,7 @@ def update_security_config(call: Any, params: dict[str, Any]) -> dict[str, Any]:
         stored["description"] = params["description"]
         changed = True
     if changed:
-        modified = later_ms(stored["lastModifiedDate"], call.now)
-        stored["lastModifiedDate"] = modified
-        stored["configVersion"] = policy_version(modified)
+        new_version(stored, call.now, "configVersion")
         call.resources.put(KIND_SECURITY_CONFIG, config_id, stored)
     return {"securityConfigDetail": _detail(stored)}
 
