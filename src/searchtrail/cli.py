@@ -15,6 +15,8 @@ from rich.table import Table
 
 from searchtrail.config import Settings, load_settings
 
+SWITCH_INTERVAL_SECONDS = 0.0005
+
 app = typer.Typer(help="searchtrail: an OpenSearch Serverless control plane with a CloudTrail "
                        "audit trail.", no_args_is_help=True, add_completion=False)
 iam_app = typer.Typer(help="Manage IAM users and access keys in the data directory.",
@@ -83,6 +85,9 @@ def serve(
     command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
     print(f"set up your shell with: eval \"$({command} env --data-dir {settings.data_dir})\"",
           flush=True)
+    # The writer thread hands the GIL back and forth on every SQLite call; the default 5 ms
+    # switch interval makes it wait behind the event loop (measured: bench/README.md).
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
                 http=TlsAwareHttpProtocol,
                 loop="uvloop", access_log=False, log_level="warning", lifespan="on",

@@ -56,7 +56,8 @@ def user_identity(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]
 
 
 def event_time(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
-    record["eventTime"] = ctx.event_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is C all the way, several times cheaper than strftime on this path
+    record["eventTime"] = ctx.event_time.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
     return record
 
 

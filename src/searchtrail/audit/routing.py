@@ -8,8 +8,10 @@ from typing import Any, Callable
 import orjson
 
 from searchtrail.audit.selectors import compile_trail, trail_covers
+from searchtrail.store.sqlite.resources import ResourceChanges
 
 TRAIL_KIND = "cloudtrail.trail"
+SETTING_KIND = "setting"
 # Services whose events are global (recorded in us-east-1): IAM and console sign-in.
 GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "signin.amazonaws.com"})
 
@@ -17,17 +19,20 @@ GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "signin.amazona
 class TrailRouter:
     """Reads the account's trails (and the organization's) and keeps compiled selectors.
 
-    A compiled predicate is reused while its trail document text is unchanged.
+    With ``changes`` (the writer's resource change counters) the trails read for an account
+    are reused until a trail or setting is written, so a call costs no query; without it
+    they are read on every call. A compiled predicate is reused while its trail document
+    text is unchanged.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, changes: ResourceChanges | None = None) -> None:
+        self._changes = changes
         self._compiled: dict[str, tuple[str, dict[str, Any], Callable[[dict], bool]]] = {}
+        self._trail_rows: dict[str, tuple[tuple[int, ...], list[tuple[str, str]]]] = {}
 
     def deliveries(self, conn: sqlite3.Connection, account: str, region: str,
                    record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-        rows = conn.execute(
-            "SELECT key, doc FROM resources WHERE account IN (?, ?) AND region = '' AND kind = ?",
-            (account, self._management_account(conn) or account, TRAIL_KIND)).fetchall()
+        rows = self._trails_for(conn, account)
         if not rows:
             return ()
         global_service = record.get("eventSource") in GLOBAL_SOURCES
@@ -43,6 +48,19 @@ class TrailRouter:
                 targets.append((arn, account))
         return tuple(targets)
 
+    def _trails_for(self, conn: sqlite3.Connection, account: str) -> list[tuple[str, str]]:
+        generation = (self._changes.generation(TRAIL_KIND, SETTING_KIND)
+                      if self._changes is not None else None)
+        cached = self._trail_rows.get(account)
+        if generation is not None and cached is not None and cached[0] == generation:
+            return cached[1]
+        rows = conn.execute(
+            "SELECT key, doc FROM resources WHERE account IN (?, ?) AND region = '' AND kind = ?",
+            (account, self._management_account(conn) or account, TRAIL_KIND)).fetchall()
+        if generation is not None:
+            self._trail_rows[account] = (generation, rows)
+        return rows
+
     def _compile(self, arn: str, text: str) -> tuple[dict[str, Any], Callable[[dict], bool]]:
         cached = self._compiled.get(arn)
         if cached is not None and cached[0] == text:
@@ -54,5 +72,5 @@ class TrailRouter:
 
     def _management_account(self, conn: sqlite3.Connection) -> str | None:
         row = conn.execute("SELECT doc FROM resources WHERE account = '' AND region = '' "
-                           "AND kind = 'setting' AND key = 'default-account'").fetchone()
+                           "AND kind = ? AND key = 'default-account'", (SETTING_KIND,)).fetchone()
         return orjson.loads(row[0])["AccountId"] if row else None

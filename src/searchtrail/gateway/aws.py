@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 import orjson
 
-from searchtrail.audit.record import RecordBuilder, event_row, shared_copy
+from searchtrail.audit.record import EventIds, RecordBuilder, event_row, shared_copy
 from searchtrail.audit.routing import TrailRouter
 from searchtrail.auth import sigv4
 from searchtrail.auth.credentials import CredentialResolver
@@ -32,7 +31,7 @@ from searchtrail.protocol.errors import InternalError, ServiceError
 from searchtrail.services.call import Call
 from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.api import StoreUnavailable
-from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 log = logging.getLogger("searchtrail.gateway")
@@ -44,6 +43,8 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 DRAIN_FACTOR = 16  # oversized bodies up to 16x the cap are read and dropped before the 413
 GLOBAL_SERVICE_REGION = "us-east-1"  # where AWS records global services' (IAM's) events
 GLOBAL_SERVICES = frozenset({"iam"})
+# Read-only calls that still write: STS's issue credentials (CloudTrail marks them readOnly).
+READS_THAT_WRITE = frozenset({"sts"})
 
 
 class Authorizer(Protocol):
@@ -57,7 +58,8 @@ class AwsCallHandler:
     def __init__(self, *, settings: Settings, catalog: ServiceCatalog, registry: ServiceRegistry,
                  credentials: CredentialResolver, writer: GroupCommitWriter,
                  records: RecordBuilder, trails: TrailRouter, history: Any, metrics: Metrics,
-                 clock: Callable[[], datetime], authorizer: Authorizer | None = None) -> None:
+                 clock: Callable[[], datetime], authorizer: Authorizer | None = None,
+                 changes: ResourceChanges | None = None) -> None:
         self._settings = settings
         self._catalog = catalog
         self._registry = registry
@@ -69,6 +71,8 @@ class AwsCallHandler:
         self._metrics = metrics
         self._clock = clock
         self._authorizer = authorizer
+        self._changes = changes
+        self._request_ids = EventIds()
         self._json = JsonCodec(catalog)
         self._query = QueryCodec(catalog)
         self._max_skew = timedelta(seconds=settings.clock_skew_seconds)
@@ -77,7 +81,7 @@ class AwsCallHandler:
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
         ctx = RequestContext(
-            request_id=str(uuid.uuid4()),
+            request_id=self._request_ids.next(),
             source_ip=self._source_ip(scope, headers),
             user_agent=header(headers, b"user-agent"),
             host=header(headers, b"host"),
@@ -146,6 +150,9 @@ class AwsCallHandler:
         await self._writer.run(self._unit(ctx, codec, records or self._records))
         self._metrics.call(ctx.service_name, ctx.operation_name, ctx.error.code if ctx.error else "")
 
+    def new_request_id(self) -> str:
+        return self._request_ids.next()
+
     async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
                            also: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Record an event that is no API call (a console sign-in) into ``account``'s history:
@@ -193,33 +200,36 @@ class AwsCallHandler:
     def _unit(self, ctx: RequestContext, codec: JsonCodec | QueryCodec,
               records: RecordBuilder) -> Callable[[sqlite3.Connection], tuple[Any, list]]:
         handler = self._registry.handler(ctx.operation)
+        # A read writes nothing, so it needs no savepoint (the writer checks that it did not).
+        guarded = not ctx.read_only or ctx.service_name in READS_THAT_WRITE
 
         def unit(conn: sqlite3.Connection) -> tuple[Any, list]:
             now = self._clock()
             account = ctx.principal.account_id if ctx.principal else ""
             call = Call(account_id=account, region=ctx.region, now=now,
                         request_id=ctx.request_id, operation=ctx.operation_name,
-                        resources=SqliteResources(conn, account, ctx.region),
+                        resources=SqliteResources(conn, account, ctx.region, self._changes),
                         settings=self._settings, principal=ctx.principal,
                         events=self._history.bind(conn))
             if ctx.error is None:
-                conn.execute("SAVEPOINT operation")
+                if guarded:
+                    conn.execute("SAVEPOINT operation")
+                written_before = conn.total_changes
                 try:
                     if self._authorizer is not None and ctx.principal is not None:
                         self._authorizer.check(call.resources, ctx, now)
                     ctx.result = handler(call, ctx.params)
                     ctx.output_wire = codec.output_wire(ctx.operation, ctx.result)
-                    conn.execute("RELEASE operation")
+                    if guarded:
+                        conn.execute("RELEASE operation")
                 except StoreUnavailable:
                     raise  # fail closed: no record, no change, a 503
                 except ServiceError as error:
-                    conn.execute("ROLLBACK TO operation")
-                    conn.execute("RELEASE operation")
+                    self._undo(conn, guarded, written_before)
                     ctx.error = error
                 except Exception:
                     log.exception("operation failed", extra={"request_id": ctx.request_id})
-                    conn.execute("ROLLBACK TO operation")
-                    conn.execute("RELEASE operation")
+                    self._undo(conn, guarded, written_before)
                     ctx.error = InternalError(ctx.request_id)
                 ctx.referenced_resources = call.referenced_resources
                 if ctx.principal is None and call.principal is not None:
@@ -232,7 +242,18 @@ class AwsCallHandler:
             return None, self._rows(conn, ctx, records, account=ctx.principal.account_id,
                                     shared_with=call.shared_with_accounts)
 
+        unit.read_only = not guarded  # type: ignore[attr-defined]
         return unit
+
+    def _undo(self, conn: sqlite3.Connection, guarded: bool, written_before: int) -> None:
+        if guarded:
+            conn.execute("ROLLBACK TO operation")
+            conn.execute("RELEASE operation")
+            if self._changes is not None:
+                self._changes.bump(None)
+        elif conn.total_changes != written_before:
+            # a read that wrote, then failed: only failing its whole batch undoes the writes
+            raise StoreUnavailable("a read-only call wrote, then failed, without a savepoint")
 
     def _rows(self, conn: sqlite3.Connection, ctx: RequestContext, records: RecordBuilder, *,
               account: str, shared_with: Iterable[str] = ()) -> list:
@@ -291,7 +312,7 @@ class ConsoleCalls:
         if self._catalog.is_query(service_model):
             raise ValueError(f"{service} speaks the query protocol; the console calls JSON APIs")
         source_ip, host, tls = self.caller(scope)
-        ctx = RequestContext(request_id=str(uuid.uuid4()), source_ip=source_ip,
+        ctx = RequestContext(request_id=self._handler.new_request_id(), source_ip=source_ip,
                              user_agent=user_agent, host=host, tls=tls)
         ctx.operation = service_model.operation_model(operation)
         ctx.service_name = service

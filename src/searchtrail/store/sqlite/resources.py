@@ -10,18 +10,46 @@ import orjson
 from searchtrail.store.errors import translated
 
 
+class ResourceChanges:
+    """Per-kind change counters of one database, bumped by every write made through
+    repositories that carry it; caches of rarely changing kinds (trails) compare them."""
+
+    __slots__ = ("_generations",)
+
+    def __init__(self) -> None:
+        self._generations: dict[str, int] = {}
+
+    def bump(self, kind: str | None = None) -> None:
+        """A write to ``kind``; None (a rolled-back transaction) invalidates every kind."""
+        if kind is None:
+            self._generations = {k: v + 1 for k, v in self._generations.items()}
+            self._generations[""] = self._generations.get("", 0) + 1
+        else:
+            self._generations[kind] = self._generations.get(kind, 0) + 1
+
+    def generation(self, *kinds: str) -> tuple[int, ...]:
+        found = self._generations
+        return (found.get("", 0), *(found.get(kind, 0) for kind in kinds))
+
+
 class SqliteResources:
     """ResourceRepository bound to one connection and one (account, region) scope."""
 
-    __slots__ = ("_conn", "account", "region")
+    __slots__ = ("_conn", "account", "region", "_changes")
 
-    def __init__(self, conn: sqlite3.Connection, account: str, region: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, account: str, region: str,
+                 changes: ResourceChanges | None = None) -> None:
         self._conn = conn
         self.account = account
         self.region = region
+        self._changes = changes
 
     def scoped(self, account_id: str, region: str) -> "SqliteResources":
-        return SqliteResources(self._conn, account_id, region)
+        return SqliteResources(self._conn, account_id, region, self._changes)
+
+    def _changed(self, kind: str) -> None:
+        if self._changes is not None:
+            self._changes.bump(kind)
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         with translated():
@@ -32,6 +60,7 @@ class SqliteResources:
         return orjson.loads(row[0]) if row else None
 
     def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        self._changed(kind)
         with translated():
             self._conn.execute(
                 "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?)",
@@ -39,6 +68,7 @@ class SqliteResources:
             )
 
     def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        self._changed(kind)
         with translated():
             self._conn.execute(
                 "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?) "
@@ -47,6 +77,7 @@ class SqliteResources:
             )
 
     def delete(self, kind: str, key: str) -> bool:
+        self._changed(kind)
         with translated():
             cursor = self._conn.execute(
                 "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key=?",

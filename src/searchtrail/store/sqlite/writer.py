@@ -2,6 +2,7 @@
 
 Every request's unit of work (state change plus its CloudTrail record) runs inside one
 shared transaction, each in its own savepoint; one COMMIT (one fsync) answers the batch.
+A unit marked ``read_only`` writes nothing itself, so it runs without a savepoint.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.sqlite.events import EventRow, append_events
+from searchtrail.store.sqlite.resources import ResourceChanges
 
 log = logging.getLogger("searchtrail.store")
 
@@ -39,8 +41,10 @@ class WriterStats:
 
 
 class GroupCommitWriter:
-    def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256,
+                 changes: ResourceChanges | None = None) -> None:
         self._conn = conn
+        self._changes = changes  # told when writes roll back, so caches of them are dropped
         self._max_batch = max_batch
         self._queue: deque[_Pending] = deque()
         self._wakeup = threading.Condition()
@@ -99,15 +103,24 @@ class GroupCommitWriter:
             conn.execute("BEGIN IMMEDIATE")
             rows: list[EventRow] = []
             for pending in batch:
-                conn.execute("SAVEPOINT unit")
+                guarded = not getattr(pending.unit, "read_only", False)
+                if guarded:
+                    conn.execute("SAVEPOINT unit")
+                changes_before = conn.total_changes
                 try:
                     result, unit_rows = pending.unit(conn)
                 except BaseException as exc:  # a unit's failure must not sink its batch
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
+                    if guarded:
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                        self._rolled_back()
+                    elif conn.total_changes != changes_before:
+                        # a read-only unit wrote, then failed: only the whole batch can undo it
+                        raise StoreUnavailable("a read-only unit wrote and failed") from exc
                     outcomes.append((False, exc))
                     continue
-                conn.execute("RELEASE unit")
+                if guarded:
+                    conn.execute("RELEASE unit")
                 rows.extend(unit_rows)
                 outcomes.append((True, result))
             append_events(conn, rows)
@@ -115,6 +128,7 @@ class GroupCommitWriter:
         except Exception as exc:
             log.error("batch of %d failed to commit: %s", len(batch), exc)
             self.stats.failed_commits += 1
+            self._rolled_back()
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
@@ -126,6 +140,10 @@ class GroupCommitWriter:
         self.stats.commits += 1
         self.stats.max_batch = max(self.stats.max_batch, len(batch))
         return outcomes
+
+    def _rolled_back(self) -> None:
+        if self._changes is not None:
+            self._changes.bump(None)
 
     def _deliver(self, batch: list[_Pending], outcomes: list[tuple[bool, Any]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}

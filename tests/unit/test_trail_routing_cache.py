@@ -1,0 +1,94 @@
+"""The trail router's cache of trails: reused between writes, dropped on any trail write or
+rollback, so a call never routes by a trail that is not in the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from searchtrail.audit.routing import TRAIL_KIND, TrailRouter
+from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
+from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+ACCOUNT = "111122223333"
+ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/t1"
+RECORD = {"eventSource": "aoss.amazonaws.com", "eventName": "ListCollections",
+          "readOnly": True, "managementEvent": True, "eventCategory": "Management"}
+
+
+def trail(logging: bool = True) -> dict:
+    return {"TrailARN": ARN, "Name": "t1", "HomeRegion": "us-east-1", "IsLogging": logging,
+            "IsMultiRegionTrail": True, "IsOrganizationTrail": False}
+
+
+@pytest.fixture
+def changes() -> ResourceChanges:
+    return ResourceChanges()
+
+
+def routes(router: TrailRouter, conn) -> tuple:  # type: ignore[no-untyped-def]
+    return router.deliveries(conn, ACCOUNT, "us-east-1", RECORD)
+
+
+def test_cached_trails_are_reused_until_a_trail_is_written(conn, changes) -> None:
+    router = TrailRouter(changes)
+    repo = SqliteResources(conn, ACCOUNT, "", changes)
+    assert routes(router, conn) == ()
+    repo.put(TRAIL_KIND, ARN, trail())
+    assert routes(router, conn) == ((ARN, ACCOUNT),)  # the write dropped the cached "no trail"
+    repo.put(TRAIL_KIND, ARN, trail(logging=False))
+    assert routes(router, conn) == ()
+    # a write that bypasses the counters (another process) is not seen until a bump
+    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, trail())
+    assert routes(router, conn) == ()
+    changes.bump(None)
+    assert routes(router, conn) == ((ARN, ACCOUNT),)
+
+
+def test_without_counters_every_call_reads_the_trails(conn) -> None:
+    router = TrailRouter()
+    assert routes(router, conn) == ()
+    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, trail())
+    assert routes(router, conn) == ((ARN, ACCOUNT),)
+
+
+def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes) -> None:
+    """A trail created and routed to in a batch that then fails to commit must not linger."""
+    router = TrailRouter(changes)
+    writer = GroupCommitWriter(conn, changes=changes)
+    writer.start()
+    try:
+        def create_route_then_fail(unit_conn):  # type: ignore[no-untyped-def]
+            SqliteResources(unit_conn, ACCOUNT, "", changes).put(TRAIL_KIND, ARN, trail())
+            assert routes(router, unit_conn) == ((ARN, ACCOUNT),)
+            raise RuntimeError("the unit fails after routing")
+
+        with pytest.raises(RuntimeError):
+            writer.run_blocking(create_route_then_fail)
+        assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == ()
+    finally:
+        writer.stop()
+
+
+def test_a_read_only_unit_that_writes_and_fails_fails_its_batch(conn, changes) -> None:
+    """Read-only units run without a savepoint; if one wrote anyway, nothing may half-commit."""
+    writer = GroupCommitWriter(conn, changes=changes)
+    writer.start()
+    try:
+        def sneaky(unit_conn):  # type: ignore[no-untyped-def]
+            SqliteResources(unit_conn, ACCOUNT, "").put("thing", "k", {"v": 1})
+            raise ValueError("failed after writing")
+
+        sneaky.read_only = True  # type: ignore[attr-defined]
+        with pytest.raises(StoreUnavailable):
+            writer.run_blocking(sneaky)
+        assert SqliteResources(conn, ACCOUNT, "").get("thing", "k") is None
+
+        def clean_read(unit_conn):  # type: ignore[no-untyped-def]
+            raise ValueError("a read that failed without writing")
+
+        clean_read.read_only = True  # type: ignore[attr-defined]
+        with pytest.raises(ValueError):
+            writer.run_blocking(clean_read)
+    finally:
+        writer.stop()
