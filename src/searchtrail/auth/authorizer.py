@@ -34,11 +34,14 @@ class Authorizer:
         identity, boundary = policies_for(repo, principal)
         policies = policy.PolicySet(identity=identity, session=principal.session_policies,
                                     boundary=boundary, is_root=principal.is_root)
-        context = self._context(principal, ctx, now)
+        assume_role = (service, operation) == ("sts", "AssumeRole")
+        # The root in its own account is allowed without conditions: skip building them.
+        context = ({} if policies.is_root and not assume_role
+                   else self._context(principal, ctx, now))
         for resource in resources:
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=context)
-            if (service, operation) == ("sts", "AssumeRole"):
+            if assume_role:
                 decision = self._assume_role(repo, principal, policies, request, ctx.params or {})
             else:
                 decision = policy.evaluate(policies, request)

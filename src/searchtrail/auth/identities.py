@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+import orjson
+
 from searchtrail.auth.principals import (
     ASSUME_ROLE,
     LONG_TERM,
@@ -479,6 +481,8 @@ ROOT_IDENTITY_POLICY: dict[str, Any] = {
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
 }
 
+_ROOT_IDENTITY_POLICY_JSON = orjson.dumps(ROOT_IDENTITY_POLICY)
+
 
 class PolicySet(NamedTuple):
     identity: list[dict[str, Any]]  # inline + attached managed (default versions), parsed
@@ -503,7 +507,7 @@ def policies_for(repo: ResourceRepository, principal: Principal) -> PolicySet:
     if owner is None:
         return PolicySet([], None)
     if owner.kind == "root":
-        return PolicySet([json.loads(json.dumps(ROOT_IDENTITY_POLICY))], None)
+        return PolicySet([orjson.loads(_ROOT_IDENTITY_POLICY_JSON)], None)  # a fresh copy
     identities = Identities(repo)
     if owner.kind == "user":
         entity = identities.get_user(owner.account_id, owner.name or "")
