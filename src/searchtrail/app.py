@@ -51,8 +51,9 @@ from searchtrail.services.iam.provider import IamProvider
 from searchtrail.services.sts.provider import StsProvider
 from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.api import ResourceRepository
+from searchtrail.store.capacity import CapacityWatcher, filesystem_capacity
 from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
-from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 SERVICES = ("opensearchserverless", "cloudtrail", "iam", "sts")
@@ -160,13 +161,14 @@ def build_app(settings: Settings) -> Searchtrail:
             "sts": StsProvider(),
         },
     )
-    writer = GroupCommitWriter(conn)
+    changes = ResourceChanges()  # lets the trail router cache trails between writes of them
+    writer = GroupCommitWriter(conn, changes=changes)
     metrics = Metrics()
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer, records=RecordBuilder(),
-                         trails=TrailRouter(), history=history, metrics=metrics, clock=utc_now,
-                         authorizer=Authorizer())
+                         trails=TrailRouter(changes), history=history, metrics=metrics,
+                         clock=utc_now, authorizer=Authorizer(), changes=changes)
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
         notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,
@@ -174,6 +176,11 @@ def build_app(settings: Settings) -> Searchtrail:
         signing_keys=lambda unit_conn: signing_keys_in(SqliteResources(unit_conn, "", "")),
         delivery_interval=settings.delivery_interval, digest_interval=settings.digest_interval,
         org_id=organization_id(conn), clock=utc_now)
+    capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),
+                               warning_ratio=settings.capacity_warning_ratio,
+                               interval=settings.capacity_check_seconds,
+                               publish=metrics.store_capacity,
+                               path=str(settings.data_dir))
     s3 = (ReadOnlyS3Api(store, credentials, utc_now, timedelta(seconds=settings.clock_skew_seconds))
           if isinstance(store, LocalFolderStore) else None)
 
@@ -181,15 +188,18 @@ def build_app(settings: Settings) -> Searchtrail:
         metrics.writer_commits.set(writer.stats.commits)
         metrics.writer_units.set(writer.stats.units)
         return {"status": "ok", "store": "sqlite", **durability_settings(conn),
-                "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits}
+                "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,
+                "capacity": capacity.report()}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         writer.start()
         delivery.start()
+        capacity.start()
         try:
             yield
         finally:
+            capacity.stop()
             delivery.stop()
             writer.stop()  # drains: every accepted call gets its record before exit
 

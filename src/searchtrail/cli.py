@@ -89,7 +89,7 @@ def serve(
     # switch interval makes it wait behind the event loop (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                http=TlsAwareHttpProtocol,
+                http=TlsAwareHttpProtocol.with_client_timeout(settings.client_timeout_seconds),
                 loop="uvloop", access_log=False, log_level="warning", lifespan="on",
                 ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
                 timeout_graceful_shutdown=10,

@@ -32,6 +32,9 @@ class Settings:
     sns_endpoint_url: str | None = None
     notification_webhooks: Mapping[str, str] = field(default_factory=dict)  # topic name → URL
     log_level: str = "info"
+    capacity_warning_ratio: float = 0.75  # warn when the data dir's filesystem is this full
+    capacity_check_seconds: float = 10.0
+    client_timeout_seconds: float = 30.0  # a request must arrive whole within this (slowloris)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 SCOPE_KEY = "searchtrail.tls"
+CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
 
@@ -56,12 +57,23 @@ class OneWriteTransport:
 
 
 class TlsAwareHttpProtocol(HttpToolsProtocol):
+    # From connect (or a keep-alive request's first byte) until the request is complete.
+    client_timeout: float = CLIENT_TIMEOUT_SECONDS
+    _request_deadline: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def with_client_timeout(cls, seconds: float) -> type["TlsAwareHttpProtocol"]:
+        return type(cls.__name__, (cls,), {"client_timeout": seconds})
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = OneWriteTransport(transport)  # type: ignore[assignment]
+        self._arm_request_deadline()  # a client that connects and sends nothing
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._request_deadline is None:  # the next request on a kept-alive connection
+            self._arm_request_deadline()
         if self.scheme != "https":
             return
         ssl_object = self.transport.get_extra_info("ssl_object")
@@ -72,3 +84,24 @@ class TlsAwareHttpProtocol(HttpToolsProtocol):
         if cipher:
             details["cipherSuite"] = cipher[0]
         self.scope["extensions"] = {**self.scope.get("extensions", {}), SCOPE_KEY: details}
+
+    def on_message_complete(self) -> None:
+        self._disarm_request_deadline()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_request_deadline()
+        super().connection_lost(exc)
+
+    def _arm_request_deadline(self) -> None:
+        self._request_deadline = self.loop.call_later(self.client_timeout, self._too_slow)
+
+    def _disarm_request_deadline(self) -> None:
+        if self._request_deadline is not None:
+            self._request_deadline.cancel()
+            self._request_deadline = None
+
+    def _too_slow(self) -> None:
+        self._request_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()  # an app still waiting for the body sees http.disconnect
