@@ -109,4 +109,4 @@ class ServerProcess:
             service, region_name=region, endpoint_url=self.endpoint,
             aws_access_key_id=access_key, aws_secret_access_key=secret, verify=verify,
             config=Config(parameter_validation=validate,
-                          retries={"max_attempts": retries + 1, "mode": "standard"}))
+                          retries={"total_max_attempts": retries + 1, "mode": "standard"}))
