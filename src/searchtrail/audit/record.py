@@ -7,7 +7,6 @@ is the key order AWS writes.
 from __future__ import annotations
 
 import os
-import uuid
 from typing import Any, Callable
 
 import orjson
@@ -28,6 +27,10 @@ EVENT_SOURCES = {
 }
 
 
+_CLEAR_VERSION_AND_VARIANT = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_4_AND_VARIANT = (0x4000 << 64) | (0x8000 << 48)
+
+
 class EventIds:
     """uuid4 values from pooled randomness: one getrandom call per 1,024 ids, not per id."""
 
@@ -40,9 +43,12 @@ class EventIds:
         if self._offset >= len(self._pool):
             self._pool = os.urandom(16 * self._pool_size)
             self._offset = 0
-        raw = self._pool[self._offset:self._offset + 16]
+        value = int.from_bytes(self._pool[self._offset:self._offset + 16], "big")
         self._offset += 16
-        return str(uuid.UUID(bytes=raw, version=4))
+        # RFC 4122 version 4 and variant bits, formatted without building a uuid.UUID
+        value = (value & _CLEAR_VERSION_AND_VARIANT) | _VERSION_4_AND_VARIANT
+        text = "%032x" % value
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def event_version(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:

@@ -413,9 +413,8 @@ def _parse_signed_headers(value: str) -> tuple[str, ...]:
 def _split_scheme(value: str) -> tuple[str, str]:
     """The leading scheme token (up to the first SP/HTAB) and the rest."""
     text = value.strip(" \t")
-    end = 0
-    while end < len(text) and text[end] not in " \t":
-        end += 1
+    ends = [at for at in (text.find(" "), text.find("\t")) if at >= 0]
+    end = min(ends) if ends else len(text)
     return text[:end], text[end:]
 
 
