@@ -34,7 +34,8 @@ class ResourceRepository(Protocol):
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         """All documents of a kind whose key starts with prefix, ordered by key."""
 
-    def count(self, kind: str) -> int: ...
+    def count(self, kind: str, prefix: str = "") -> int:
+        """How many documents of a kind have a key starting with prefix."""
 
     def scoped(self, account_id: str, region: str) -> "ResourceRepository":
         """The same repository, looking at another account/region (region '' = global)."""

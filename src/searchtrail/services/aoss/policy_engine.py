@@ -76,7 +76,7 @@ class PolicyFamily:
         return call.resources.list(self.kind, f"{policy_type}/")
 
     def count(self, call: Any, policy_type: str) -> int:
-        return len(self.stored(call, policy_type))
+        return call.resources.count(self.kind, f"{policy_type}/")  # no documents parsed
 
     def detail(self, stored: dict[str, Any], with_policy: bool = True) -> dict[str, Any]:
         return without_none(

@@ -94,9 +94,10 @@ class SqliteResources:
             ).fetchall()
         return [orjson.loads(row[0]) for row in rows]
 
-    def count(self, kind: str) -> int:
+    def count(self, kind: str, prefix: str = "") -> int:
         with translated():
             return self._conn.execute(
-                "SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?",
-                (self.account, self.region, kind),
+                "SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=? "
+                "AND key >= ? AND substr(key, 1, ?) = ?",
+                (self.account, self.region, kind, prefix, len(prefix), prefix),
             ).fetchone()[0]
