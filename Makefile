@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test install install-test lock clean
+.PHONY: serve test reliability install install-test lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,28 @@ serve: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The reliability suite at full size (tests/reliability, README "Reliability"); `make test`
+# runs the same scenarios CI-sized. Writes test-artifacts/reliability-summary-full.json.
+RELIABILITY_SUMMARY ?= test-artifacts/reliability-summary-full.json
+reliability: $(TEST_STAMP)
+	SEARCHTRAIL_RELIABILITY=full SEARCHTRAIL_RELIABILITY_SUMMARY=$(RELIABILITY_SUMMARY) \
+		$(BIN)/pytest tests/reliability tests/conformance/test_sigv4_suite.py $(PYTEST_ARGS)
+	@$(BIN)/python -c "import json; print(json.dumps(json.load(open('$(RELIABILITY_SUMMARY)'))['totals'], indent=2))"
+
 # Refresh the constraints file from what is installed (after changing pyproject.toml ranges).
 lock: $(TEST_STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^searchtrail' > constraints.txt
 
 clean:
 	rm -rf $(VENV) .searchtrail .pytest_cache
+
+# Benchmarks (bench/README.md): results in bench/results/*.json and bench/results/report.md.
+# Peers (moto, ministack) go into .venv-peers/ on first use; the load generator is Debian's wrk.
+.PHONY: bench bench-quick
+bench: $(TEST_STAMP)
+	@command -v wrk >/dev/null || echo "bench: wrk is missing: apt-get install wrk (falling back to the slower asyncio client)"
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: $(TEST_STAMP)
+	@command -v wrk >/dev/null || echo "bench: wrk is missing: apt-get install wrk (falling back to the slower asyncio client)"
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)

@@ -37,7 +37,8 @@ UNRECORDED_CODES = frozenset({
     "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
     "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature",
     "MissingAuthenticationToken", "ExpiredToken", "UnknownOperationException",
-    "RequestEntityTooLargeException"})
+    "RequestEntityTooLargeException", "RequestTimeoutException",
+    "RequestHeaderFieldsTooLargeException", "InvalidAction"})
 MAX_PROBLEMS = 50  # keep failure messages readable; the counters hold the totals
 
 

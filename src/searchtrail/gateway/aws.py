@@ -99,12 +99,10 @@ class AwsCallHandler:
             ctx.event_source = f"{service_model.endpoint_prefix}.amazonaws.com"
             ctx.read_only = self._catalog.is_read_only(operation)
             self._authenticate(ctx, scope, headers, operation)
-        except BodyTooLarge:
-            too_large = ServiceError("RequestEntityTooLargeException", "Request body must be at "
-                                     f"most {self._settings.max_body_bytes} bytes.", status=413)
-            await _send(send, *codec.error(service_model, too_large, ctx.request_id))
-            return
-        except ServiceError as error:
+        except (BodyTooLarge, ServiceError) as refused:
+            error = refused if isinstance(refused, ServiceError) else ServiceError(
+                "RequestEntityTooLargeException",
+                f"Request body must be at most {self._settings.max_body_bytes} bytes.", status=413)
             self._metrics.rejected(error.code)
             log.info("request refused", extra={"request_id": ctx.request_id, "code": error.code,
                                                 "source_ip": ctx.source_ip,

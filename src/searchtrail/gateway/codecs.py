@@ -32,7 +32,7 @@ class JsonCodec:
                 f"Unknown operation {target!r}." if target else
                 "The request names no operation: send an X-Amz-Target header (JSON APIs) "
                 "or a form with Action and Version (IAM, STS).")
-        content_type = header(headers, b"content-type").split(";", 1)[0].strip()
+        content_type = header(headers, b"content-type").split(";", 1)[0].strip().lower()
         expected = self._catalog.content_type(operation.service_model)
         if content_type != expected:
             raise UnknownOperationError(

@@ -30,7 +30,8 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes
 from searchtrail.audit.objectstore import ObjectStoreError, ObjectSummary, StoredObject
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
 from searchtrail.auth import sigv4
-from searchtrail.gateway.http import BodyTooLarge, header, read_body
+from searchtrail.gateway.http import (BodyTimeout, BodyTooLarge, HeadersTooLarge, header,
+                                      read_body)
 
 log = logging.getLogger("searchtrail.s3api")
 
@@ -268,6 +269,12 @@ class ReadOnlyS3Api:
                 except BodyTooLarge:
                     raise S3Error("MaxMessageLengthExceeded", "Your request was too big.",
                                   400) from None
+                except BodyTimeout:
+                    raise S3Error("RequestTimeout", "Your socket connection to the server was "
+                                  "not read from or written to within the timeout period.",
+                                  400) from None
+                except HeadersTooLarge as error:
+                    raise S3Error("RequestHeaderSectionTooLarge", error.message, 400) from None
                 body_read = True
                 response = await asyncio.to_thread(self._handle, scope, body)
             except S3Error as error:

@@ -6,6 +6,7 @@ Converters are compiled once per operation; any bytes in give a dict or a Servic
 from __future__ import annotations
 
 import binascii
+import json
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -42,6 +43,7 @@ def parse_request(operation_model: OperationModel, body: bytes) -> dict[str, Any
             f"Request body must be a JSON object, not {_json_type_name(document)}",
             status=400,
         )
+    _reject_duplicate_keys(body)
     convert = _compiled_operations.get(operation_model, _MISSING)
     if convert is _MISSING:
         convert = prepare(operation_model)
@@ -52,6 +54,44 @@ def parse_request(operation_model: OperationModel, body: bytes) -> dict[str, Any
     if errors:
         raise violations_error(errors)
     return params
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _DuplicateKey(name)
+            seen.add(name)
+    return members
+
+
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
+
+
+def _reject_duplicate_keys(body: bytes) -> None:
+    """SerializationException when an object repeats a member name.
+
+    orjson keeps the last value; another parser on the path (a proxy, a WAF) may keep the
+    first, and the record must show what ran, so an ambiguous body is refused. orjson has
+    already checked everything else, so the stdlib parser here only sees well-formed JSON.
+    """
+    if body.count(b":") < 2:
+        return  # every member name is followed by a colon: fewer than two, no repeats
+    try:
+        _PAIRS_DECODER.decode(body.decode("utf-8"))
+    except _DuplicateKey as duplicate:
+        raise ServiceError("SerializationException", "Request body is not valid JSON: the "
+                           f"member name {str(duplicate)!r} appears twice in one object",
+                           status=400) from None
+    except RecursionError:
+        raise ServiceError("SerializationException", "Request body is not valid JSON: "
+                           "nested too deeply", status=400) from None
 
 
 def prepare(operation_model: OperationModel) -> Convert | None:
