@@ -396,6 +396,7 @@ def test_p8_hostile_headers(raw: RawClient, ledger) -> None:
             connection.send(request.encode())
             response = connection.response()
             assert response.status == 400, (label, response.status, response.body[:200])
+            assert response.error[1] is not None, (label, response.body[:200])  # AWS-shaped
             assert connection.closed_by_server(), label
         responses.append(response)
     assert raw.send(raw.sign("ListCollections")).status == 200

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 SCOPE_KEY = "searchtrail.tls"
@@ -69,6 +71,20 @@ class TlsAwareHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self.transport = OneWriteTransport(transport)  # type: ignore[assignment]
         self._arm_request_deadline()  # a client that connects and sends nothing
+
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser refused (bad framing, smuggling): an AWS-shaped error."""
+        body = orjson.dumps({"__type": "SerializationException",
+                             "message": f"The HTTP request is malformed: {msg}"})
+        content = [b"HTTP/1.1 400 Bad Request\r\n"]
+        for name, value in self.server_state.default_headers:
+            content.extend([name, b": ", value, b"\r\n"])
+        content += [b"content-type: application/x-amz-json-1.1\r\n",
+                    b"x-amzn-errortype: SerializationException\r\n",
+                    b"content-length: ", str(len(body)).encode(), b"\r\n",
+                    b"connection: close\r\n\r\n", body]
+        self.transport.write(b"".join(content))
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
