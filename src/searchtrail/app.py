@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -17,9 +15,7 @@ from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
 from searchtrail.audit.record import CONSOLE_ENRICHERS, RecordBuilder
 from searchtrail.audit.routing import TrailRouter
-from searchtrail.audit.signing import SigningKeys
 from searchtrail.audit.stores.local import LocalFolderStore
-from searchtrail.audit.stores.s3 import S3Store
 from searchtrail.auth.authorizer import Authorizer
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
@@ -44,15 +40,16 @@ from searchtrail.gateway.asgi import EdgeRouter, web_app
 from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
+from searchtrail.installation import (object_store, open_database, organization_id,
+                                      server_secret, signing_keys_in)
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
 from searchtrail.services.iam.provider import IamProvider
 from searchtrail.services.sts.provider import StsProvider
 from searchtrail.services.registry import ServiceRegistry
-from searchtrail.store.api import ResourceRepository
 from searchtrail.store.capacity import CapacityWatcher, filesystem_capacity
-from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
+from searchtrail.store.sqlite.connection import durability_settings, open_connection
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
@@ -77,44 +74,6 @@ class Searchtrail:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
-
-
-def open_database(settings: Settings) -> sqlite3.Connection:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    conn = open_connection(settings.database_path)
-    migrate(conn)
-    return conn
-
-
-def server_secret(conn: sqlite3.Connection, name: str) -> bytes:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        row = conn.execute("SELECT value FROM secrets WHERE name=?", (name,)).fetchone()
-        if row is None:
-            value = secrets.token_bytes(32)
-            conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
-        else:
-            value = row[0]
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return bytes(value)
-
-
-def organization_id(conn: sqlite3.Connection) -> str:
-    """This installation's organization id (o-…), stable across restarts."""
-    return "o-" + hashlib.sha256(server_secret(conn, "organization")).hexdigest()[:10]
-
-
-def object_store(settings: Settings) -> ObjectStore:
-    if settings.s3_endpoint_url:
-        return S3Store(settings.s3_endpoint_url, region=settings.default_region)
-    return LocalFolderStore(settings.data_dir)
-
-
-def signing_keys_in(repo: ResourceRepository) -> SigningKeys:
-    return SigningKeys(repo.scoped)
 
 
 def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHistory,

@@ -118,7 +118,7 @@ def env(data_dir: Optional[Path] = DataDir,
 
 
 def _with_identities(settings: Settings, action):  # type: ignore[no-untyped-def]
-    from searchtrail.app import open_database
+    from searchtrail.installation import open_database
     from searchtrail.auth.identities import Identities
     from searchtrail.protocol.errors import ServiceError
     from searchtrail.store.sqlite.resources import SqliteResources
@@ -277,7 +277,8 @@ def validate_trail_files(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from searchtrail.app import object_store, open_database, organization_id, signing_keys_in
+    from searchtrail.installation import (object_store, open_database, organization_id,
+                                          signing_keys_in)
     from searchtrail.audit.objectstore import ObjectStoreError
     from searchtrail.audit.validation import NoPublicKeysFound, validate_trail
     from searchtrail.store.sqlite.resources import SqliteResources
@@ -383,7 +384,7 @@ def lookup(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Look up recorded events, newest first, paging through LookupEvents' pages for you."""
-    from searchtrail.app import server_secret, open_database
+    from searchtrail.installation import open_database, server_secret
     from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, EventHistory, PageTokens
     from searchtrail.audit.record import lookup_username
     from searchtrail.auth.identities import Identities

@@ -1,0 +1,56 @@
+"""A data directory's database, server secrets, object store and signing keys, opened without
+the server (so commands such as `trail validate` start fast)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+
+from searchtrail.audit.objectstore import ObjectStore
+from searchtrail.audit.signing import SigningKeys
+from searchtrail.config import Settings
+from searchtrail.store.api import ResourceRepository
+from searchtrail.store.sqlite.connection import migrate, open_connection
+
+
+def open_database(settings: Settings) -> sqlite3.Connection:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    conn = open_connection(settings.database_path)
+    migrate(conn)
+    return conn
+
+
+def server_secret(conn: sqlite3.Connection, name: str) -> bytes:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM secrets WHERE name=?", (name,)).fetchone()
+        if row is None:
+            value = secrets.token_bytes(32)
+            conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (name, value))
+        else:
+            value = row[0]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return bytes(value)
+
+
+def organization_id(conn: sqlite3.Connection) -> str:
+    """This installation's organization id (o-…), stable across restarts."""
+    return "o-" + hashlib.sha256(server_secret(conn, "organization")).hexdigest()[:10]
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    if settings.s3_endpoint_url:
+        from searchtrail.audit.stores.s3 import S3Store  # boto3 only when S3 is used
+
+        return S3Store(settings.s3_endpoint_url, region=settings.default_region)
+    from searchtrail.audit.stores.local import LocalFolderStore
+
+    return LocalFolderStore(settings.data_dir)
+
+
+def signing_keys_in(repo: ResourceRepository) -> SigningKeys:
+    return SigningKeys(repo.scoped)
