@@ -133,6 +133,11 @@ class DeliveryWorker:
                         "OR notified_at IS NULL) LIMIT 1", (arn,)).fetchone():
             return True
         stopped = trail.get("StopLoggingTime")
+        # A digest fixed but not stored yet (the final one's upload failed): keep retrying it.
+        if trail.get("LogFileValidationEnabled") and conn.execute(
+                "SELECT 1 FROM digests WHERE trail_arn = ? AND delivered_at IS NULL LIMIT 1",
+                (arn,)).fetchone():
+            return True
         if trail.get("LogFileValidationEnabled") and stopped:
             last = conn.execute("SELECT max(end_time) FROM digests WHERE trail_arn = ?",
                                 (arn,)).fetchone()[0]
@@ -184,10 +189,12 @@ class DeliveryWorker:
             "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL "
             "ORDER BY id", (arn,)).fetchall()
         for file_id, bucket, key in pending:
-            records = [row[0] for row in conn.execute(
-                "SELECT e.record FROM outbox AS o JOIN events AS e ON e.seq = o.seq "
-                "WHERE o.file_id = ? ORDER BY o.seq", (file_id,))]
-            log_file = build_log_file(records)
+            # Bytes and the stored event_time: no text decoding or record parsing per row.
+            rows = conn.execute(
+                "SELECT CAST(e.record AS BLOB), e.event_time FROM outbox AS o "
+                "JOIN events AS e ON e.seq = o.seq WHERE o.file_id = ? ORDER BY o.seq",
+                (file_id,)).fetchall()
+            log_file = build_log_file([row[0] for row in rows], [row[1] for row in rows])
             attempt = self._clock()
             try:
                 self._store.put_object(bucket, key, log_file.body, content_type="application/json")
