@@ -25,6 +25,9 @@ import orjson
 LOG_FILE_TIMESTAMP = "%Y%m%dT%H%MZ"
 EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UNIQUE_LENGTH = 16
+# zlib's fast strategy: ~1.6x level 6's speed on CloudTrail JSON for ~18% more bytes, which
+# keeps one delivery thread above 50,000 records/s (bench/delivery.py).
+LOG_FILE_GZIP_LEVEL = 3
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # magic, deflate, no flags, mtime 0, no extra flags, OS 255 ("unknown"): the same everywhere
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -104,16 +107,30 @@ def _event_time(record: str) -> datetime:
     return when.astimezone(timezone.utc)
 
 
-def build_log_file(records: list[str]) -> LogFile:
-    """``{"Records":[...]}`` from the stored record strings, as one deterministic gzip member."""
+def build_log_file(records: list[str] | list[bytes],
+                   event_times: list[int] | None = None) -> LogFile:
+    """``{"Records":[...]}`` from the stored record strings, as one deterministic gzip member.
+
+    ``event_times`` (epoch seconds, as stored beside each record) spares parsing every record
+    to find the newest and oldest eventTime: the delivery worker passes them.
+    """
     if not records:
         raise ValueError("a log file holds at least one record")
-    times = [_event_time(record) for record in records]
-    raw = b'{"Records":[' + b",".join(record.encode("utf-8") for record in records) + b"]}"
+    if event_times is None:
+        times = [_event_time(record) for record in records]
+        newest, oldest = max(times), min(times)
+    else:
+        if len(event_times) != len(records):
+            raise ValueError("one event time per record")
+        newest = datetime.fromtimestamp(max(event_times), timezone.utc)
+        oldest = datetime.fromtimestamp(min(event_times), timezone.utc)
+    raw = b'{"Records":[' + b",".join(
+        record if isinstance(record, bytes) else record.encode("utf-8") for record in records
+    ) + b"]}"
     return LogFile(
-        body=gzip_member(raw),
+        body=gzip_member(raw, level=LOG_FILE_GZIP_LEVEL),
         sha256=hashlib.sha256(raw).hexdigest(),
-        newest_event_time=max(times),
-        oldest_event_time=min(times),
+        newest_event_time=newest,
+        oldest_event_time=oldest,
         count=len(records),
     )

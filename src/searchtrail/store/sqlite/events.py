@@ -73,6 +73,9 @@ def query_events(conn: sqlite3.Connection, *, account: str, region: str, start: 
     """Newest first (event_time, then seq), within [start, end], after the cursor `before`."""
     # (end + 1, 0) sorts after every row of the range: the first page has no cursor.
     cursor_time, cursor_seq = before if before else (end + 1, 0)
+    # The cursor also bounds event_time, so a later page seeks straight to its first row
+    # instead of stepping back over every row of the pages before it.
+    end = min(end, cursor_time)
     with translated():
         if attribute is None:
             rows = conn.execute(

@@ -1,0 +1,299 @@
+"""(b) Server capacity: the same pre-signed requests, replayed by wrk, to each server under test.
+
+Two mixes, each on a fresh server: `read` (ListCollections / BatchGetCollection alternating,
+on a store of five collections) and `create_delete` (CreateSecurityPolicy of unique names, and
+DeleteSecurityPolicy of names created 1,000 requests earlier). Per server and mix: a warm-up,
+then `--runs` timed runs of `--seconds` (wrk -t1 -c16). For searchtrail, a fixed-count run
+then checks that the events table gained exactly one row per 2xx answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from bench import (base_parser, chosen_servers, latency_summary, now_iso, ratio, target,
+                   write_result, rawclient, servers, wrk)
+from bench.presigned import (CREATE_DELETE_LAG, Signer, create_delete_mix, delete_request,
+                             read_mix, seed_requests, write_request_file)
+
+MIXES = ("read", "create_delete")
+RATE_GUESS = {"read": 8000, "create_delete": 4000}  # sizes the warm-up's pool of requests
+MAX_POOL = 200_000  # requests signed per run (about 14 s of signing at ~70 us each)
+QUICK_POOL = 4000
+GOALS = {"read": 5000, "create_delete": 1500}
+PEER_FACTOR = 4
+
+
+class EventRows:
+    """Read-only view of searchtrail's events table, for the rows == 2xx check."""
+
+    def __init__(self, database: Path) -> None:
+        self.db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# --- load generators: wrk, or the asyncio client when wrk is not installed --------------------
+
+class WrkGenerator:
+    name = "wrk"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.version = subprocess.run(["wrk", "-v"], capture_output=True,
+                                      text=True).stdout.splitlines()[0].strip()
+
+    def run(self, server: servers.Server, requests: list[bytes], seconds: float,
+            connections: int, limit: int = 0, until: Callable[[], bool] | None = None) -> dict:
+        request_file = self.workdir / "requests.bin"
+        write_request_file(request_file, requests)
+        counters = wrk.run(server.endpoint, request_file, self.workdir, seconds=seconds,
+                           connections=connections, limit=limit, until=until)
+        duration = counters["duration_us"] / 1e6
+        return {"requests": counters["requests"], "seconds": duration,
+                "non_2xx": counters["non_2xx_3xx"],
+                "socket_errors": sum(counters[k] for k in ("connect_errors", "read_errors",
+                                                           "write_errors", "timeouts")),
+                "p50_ms": counters["p50_us"] / 1000, "p99_ms": counters["p99_us"] / 1000,
+                "generator_cpu_s": counters["wrk_cpu_s"], "issued": counters["issued"],
+                "answered_2xx": counters["lua_2xx"] if limit else None}
+
+
+class AsyncioGenerator:
+    name = "asyncio"
+    version = "bench.rawclient (closed loop)"
+
+    def run(self, server: servers.Server, requests: list[bytes], seconds: float,
+            connections: int, limit: int = 0, until: Callable[[], bool] | None = None) -> dict:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        outcome = rawclient.closed_loop("127.0.0.1", server.port,
+                                        requests[:limit] if limit else requests,
+                                        connections, max_seconds=seconds)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        latency = latency_summary(outcome.latencies)
+        return {"requests": outcome.answered, "seconds": outcome.wall,
+                "non_2xx": outcome.answered - outcome.ok,
+                "socket_errors": outcome.statuses.get(0, 0),
+                "p50_ms": latency["p50_ms"], "p99_ms": latency["p99_ms"],
+                "generator_cpu_s": (after.ru_utime - before.ru_utime)
+                + (after.ru_stime - before.ru_stime),
+                "issued": sum(outcome.statuses.values()), "answered_2xx": outcome.ok}
+
+
+Generator = WrkGenerator | AsyncioGenerator
+
+
+def make_generator(choice: str, workdir: Path) -> Generator:
+    if choice == "wrk" or (choice == "auto" and wrk.available()):
+        return WrkGenerator(workdir)
+    if choice == "auto":
+        print(f"bench: {wrk.INSTALL_HINT}; falling back to the asyncio client, which may be "
+              "the bottleneck", file=sys.stderr)
+    return AsyncioGenerator()
+
+
+# --- one mix against one server --------------------------------------------------------------
+
+class MixRunner:
+    """Builds each run's requests just before it (signatures stay fresh) and cleans up after."""
+
+    def __init__(self, server: servers.Server, mix: str, lag: int) -> None:
+        self.server, self.mix, self.lag = server, mix, lag
+        self.signer = Signer(server.host_header, *server.credentials())
+        self.prefix = ""
+        self.pairs = 0
+
+    def build(self, count: int) -> list[bytes]:
+        if self.mix == "read":
+            return read_mix(self.signer, count)
+        self.prefix, self.pairs = f"cd{uuid.uuid4().hex[:8]}", max(1, count // 2)
+        first, run = create_delete_mix(self.signer, self.prefix, self.pairs, self.lag)
+        outcome = rawclient.closed_loop("127.0.0.1", self.server.port, first, 16)
+        if outcome.ok != len(first):
+            raise RuntimeError(f"{self.server.kind}: pre-creating {len(first)} policies got "
+                               f"statuses {outcome.statuses}")
+        return run
+
+    def clean_up(self, issued: int) -> None:
+        """Delete the policies a create/delete run left: created but not yet deleted."""
+        if self.mix != "create_delete":
+            return
+        deleted = min(issued // 2, self.pairs)
+        created = min((issued + 1) // 2, self.pairs)
+        leftovers = [delete_request(self.signer, self.prefix, k)
+                     for k in range(deleted, self.lag + created)]
+        rawclient.closed_loop("127.0.0.1", self.server.port, leftovers, 16)
+
+
+def pool_size(rate: float, seconds: float, cap: int) -> int:
+    return min(cap, int(rate * seconds * 1.5) + 2000)
+
+
+def measure(server: servers.Server, mix: str, generator: Generator,
+            args: argparse.Namespace) -> tuple[list[dict], dict | None]:
+    """Timed rows for this server and mix, and (searchtrail) the fixed-count check."""
+    runner = MixRunner(server, mix, args.lag)
+    if mix == "read":
+        outcome = rawclient.closed_loop("127.0.0.1", server.port, seed_requests(runner.signer), 1)
+        if outcome.ok != outcome.answered:
+            raise RuntimeError(f"{server.kind}: seeding the read store got {outcome.statuses}")
+
+    warm_up = runner.build(pool_size(RATE_GUESS[mix], args.warmup, args.max_pool))
+    warm = generator.run(server, warm_up, args.warmup, args.connections)
+    runner.clean_up(warm["issued"])
+    rate = max(50.0, warm["requests"] / max(warm["seconds"], 1e-3))
+    rows = []
+    for run in range(1, args.runs + 1):
+        requests = runner.build(pool_size(rate, args.seconds, args.max_pool))
+        cpu_before = server.cpu_seconds()
+        result = generator.run(server, requests, args.seconds, args.connections)
+        server_cpu = server.cpu_seconds() - cpu_before
+        runner.clean_up(result["issued"])
+        seconds = result["seconds"] or 1e-9
+        rows.append({
+            "server": server.kind, "mix": mix, "run": run, "generator": generator.name,
+            "connections": args.connections, "seconds": round(seconds, 2),
+            "requests": result["requests"],
+            "req_per_s": round(result["requests"] / seconds, 1),
+            "ok_per_s": round((result["requests"] - result["non_2xx"]) / seconds, 1),
+            "non_2xx": result["non_2xx"], "socket_errors": result["socket_errors"],
+            "p50_ms": _round(result["p50_ms"]), "p99_ms": _round(result["p99_ms"]),
+            "server_cpu_pct": round(100 * server_cpu / seconds, 1),
+            "generator_cpu_pct": round(100 * result["generator_cpu_s"] / seconds, 1),
+            "distinct_requests": len(requests),
+            "requests_repeated": result["issued"] > len(requests),
+        })
+        print(f"bench capacity: {server.kind} {mix} run {run}: {rows[-1]['req_per_s']} req/s, "
+              f"non-2xx {rows[-1]['non_2xx']}", file=sys.stderr)
+    if server.kind != "searchtrail":
+        return rows, None
+    return rows, fixed_count_check(server, runner, generator, args)
+
+
+def fixed_count_check(server: servers.Server, runner: MixRunner, generator: Generator,
+                      args: argparse.Namespace) -> dict:
+    """Send exactly N requests; the events table must gain exactly N rows, one per 2xx."""
+    count = args.fixed_count
+    requests = runner.build(count)[:count]
+    rows = EventRows(server.database)
+    try:
+        before = rows.count()
+        result = generator.run(server, requests, max(60.0, count / 200), args.connections,
+                               limit=len(requests), until=lambda: rows.count() >= before + count)
+        added = rows.count() - before
+    finally:
+        rows.close()
+    runner.clean_up(len(requests))
+    ok = result["answered_2xx"]
+    return {"server": server.kind, "mix": runner.mix, "requests": len(requests),
+            "answered_2xx": ok, "non_2xx": result["non_2xx"], "rows_added": added,
+            "rows_equal_2xx": added == ok == len(requests)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def mean_rate(rows: list[dict], kind: str, mix: str, key: str) -> float | None:
+    values = [r[key] for r in rows if r["server"] == kind and r["mix"] == mix]
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def summarise(rows: list[dict], checks: list[dict], kinds: list[str],
+              mixes: list[str]) -> tuple[list[dict], list[dict]]:
+    ratios, targets = [], []
+    for mix in mixes:
+        ours = mean_rate(rows, "searchtrail", mix, "ok_per_s")
+        if "searchtrail" in kinds:
+            targets.append(target(f"{mix} mix: searchtrail durably recorded calls/s (2xx)", ours,
+                                  GOALS[mix]))
+        for peer in (k for k in kinds if k != "searchtrail"):
+            for key in ("req_per_s", "ok_per_s"):
+                theirs = mean_rate(rows, peer, mix, key)
+                ratios.append({"mix": mix, "metric": key, "peer": peer,
+                               "searchtrail": mean_rate(rows, "searchtrail", mix, key),
+                               "peer_value": theirs,
+                               "ratio": ratio(mean_rate(rows, "searchtrail", mix, key), theirs)})
+            if "searchtrail" in kinds:
+                targets.append(target(f"{mix} mix: searchtrail / {peer} req/s", ratios[-2]["ratio"],
+                                      PEER_FACTOR))
+    if "searchtrail" in kinds:
+        non_2xx = sum(r["non_2xx"] + r["socket_errors"]
+                      for r in rows if r["server"] == "searchtrail")
+        targets.append(target("searchtrail non-2xx answers and socket errors in timed runs",
+                              non_2xx, 0, higher_is_better=False))
+    for check in checks:
+        targets.append({"target": f"{check['mix']} mix: events rows added == 2xx answers "
+                                  f"({check['requests']} requests sent)",
+                        "value": check["rows_added"], "goal": check["answered_2xx"],
+                        "met": check["rows_equal_2xx"]})
+    return ratios, targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("capacity", __doc__)
+    parser.add_argument("--seconds", type=float, help="length of each timed run (10; quick 1)")
+    parser.add_argument("--runs", type=int, help="timed runs per server and mix (2; quick 1)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds (5; quick 1)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--fixed-count", type=int, help="requests in the rows == 2xx check "
+                                                         "(20000; quick 400)")
+    parser.add_argument("--mixes", default=",".join(MIXES))
+    parser.add_argument("--generator", choices=("auto", "wrk", "asyncio"), default="auto")
+    parser.add_argument("--workdir", type=Path, help="keep server data and logs here")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.seconds = args.seconds or (1.0 if quick else 10.0)
+    args.runs = args.runs or (1 if quick else 2)
+    args.warmup = args.warmup or (1.0 if quick else 5.0)
+    args.fixed_count = args.fixed_count or (400 if quick else 20_000)
+    args.max_pool = QUICK_POOL if quick else MAX_POOL
+    args.lag = 100 if quick else CREATE_DELETE_LAG  # still far above -c
+    args.fixed_count -= args.fixed_count % 2  # create/delete pairs
+    kinds = chosen_servers(args.servers)
+    mixes = [m for m in args.mixes.split(",") if m]
+    if set(mixes) - set(MIXES):
+        parser.error(f"--mixes: choose from {', '.join(MIXES)}")
+
+    started = now_iso()
+    rows, checks, described = [], [], {}
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        generator = make_generator(args.generator, workdir)
+        for mix in mixes:
+            for kind in kinds:
+                with servers.running(kind, workdir / f"{kind}-{mix}-{time.time_ns()}") as server:
+                    described[kind] = server.describe()
+                    server_rows, check = measure(server, mix, generator, args)
+                    rows.extend(server_rows)
+                    if check:
+                        checks.append(check)
+    described["load_generator"] = {"name": generator.name, "version": generator.version,
+                                   "connections": args.connections, "threads": 1}
+    ratios, targets = summarise(rows, checks, kinds, mixes)
+    notes = ["req_per_s counts every answer; ok_per_s only 2xx. moto 5.2.5 has no "
+             "DeleteSecurityPolicy (HTTP 500), so half its create_delete answers are errors.",
+             f"create_delete uses network policies, {CREATE_DELETE_LAG * 2} requests from create "
+             "to delete, in two Regions: searchtrail enforces AWS's quotas (50 encryption / 500 "
+             "network policies per account and Region).",
+             "Server and load generator share the machine; CPU is % of one core."]
+    write_result(args.out, "capacity", started, described, rows + checks, targets, ratios, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Delivery throughput: records/s from the outbox into gzip log files, to the local bucket folder
+and to S3 (moto), and the API's throughput while a trail logs and delivers against without.
+
+A backlog is made by the bulk loader (outbox rows for a multi-region trail, as the router
+writes them); the server's delivery worker then drains it, timed from the database's own
+log_files timestamps (first file fixed → last file stored).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench import base_parser, now_iso, target, write_result
+from bench import servers, wrk
+from bench.bulkload import load_events
+from bench.presigned import Signer, read_mix, write_request_file
+from bench.rawclient import closed_loop
+
+BUCKET = "bench-delivery"
+TRAIL = "bench-delivery"
+GOAL_RECORDS_PER_SECOND = 50_000
+GOAL_DROP_PERCENT = 10.0
+POLL_SECONDS = 0.2  # how often the database is read while the worker drains
+
+
+def _client(server: servers.Server, service: str,  # type: ignore[no-untyped-def]
+            region: str = "us-east-1"):
+    access_key, secret = server.credentials()
+    return boto3.session.Session().client(service, region_name=region,
+                                          endpoint_url=server.endpoint,
+                                          aws_access_key_id=access_key,
+                                          aws_secret_access_key=secret)
+
+
+def _searchtrail_args(moto: servers.Server | None) -> tuple[str, ...]:
+    args = ("--delivery-interval", "1", "--digest-interval", "3600")
+    return args + (("--s3-endpoint-url", moto.endpoint) if moto else ())
+
+
+def _moto_env(moto: servers.Server | None) -> dict[str, str]:
+    if moto is None:
+        return {}
+    key, secret = servers.PEER_KEY
+    return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any) -> str:
+    """A data dir with a logging trail and ``records`` bulk-loaded records; the trail's ARN."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    if moto is not None:
+        boto3.session.Session().client(
+            "s3", region_name="us-east-1", endpoint_url=moto.endpoint,
+            aws_access_key_id=servers.PEER_KEY[0],
+            aws_secret_access_key=servers.PEER_KEY[1]).create_bucket(Bucket=BUCKET)
+    args, env = _searchtrail_args(moto), _moto_env(moto)
+    with servers.running("searchtrail", workdir, args, env) as server:
+        if moto is None:
+            subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create", BUCKET,
+                            "--data-dir", str(server.data_dir)], check=True, capture_output=True)
+        cloudtrail = _client(server, "cloudtrail")
+        arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET, IsMultiRegionTrail=True,
+                                      EnableLogFileValidation=True)["TrailARN"]
+        cloudtrail.start_logging(Name=TRAIL)
+        account = arn.split(":")[4]
+    log(f"delivery: loading {records:,} records for {arn}")
+    load_events(workdir / "data", records, deliveries=((arn, account),),
+                log=lambda *_: None)
+    return arn
+
+
+def _database(server: servers.Server) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> dict[str, Any]:
+    """Wait (bounded) until ``pending`` records are in stored log files (those with an id
+    above ``after_file``, i.e. made by this server); time it."""
+    conn = _database(server)
+    deadline = time.monotonic() + 120 + pending / 2_000
+    began = time.monotonic()
+    try:
+        while True:
+            delivered = conn.execute("SELECT coalesce(sum(records), 0) FROM log_files "
+                                     "WHERE delivered_at IS NOT NULL AND id > ?",
+                                     (after_file,)).fetchone()[0]
+            if delivered >= pending:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {delivered:,}/{pending:,} records delivered in time")
+            time.sleep(POLL_SECONDS)  # polling the store with a deadline
+        wall = time.monotonic() - began
+        files, first, last, records = conn.execute(
+            "SELECT count(*), min(created_at), max(delivered_at), sum(records) FROM log_files "
+            "WHERE delivered_at IS NOT NULL AND id > ?", (after_file,)).fetchone()
+    finally:
+        conn.close()
+    seconds = last - first
+    log(f"delivery: {records:,} records in {files} files in {seconds:.2f}s "
+        f"({records / seconds:,.0f} records/s)")
+    return {"records": records, "log_files": files, "seconds": round(seconds, 3),
+            "records_per_second": round(records / seconds) if seconds > 0 else None,
+            "wall_seconds_from_ready": round(wall, 2)}
+
+
+def _backlog(data_dir: Path) -> tuple[int, int]:
+    """(outbox rows no log file has claimed yet, the highest log file id so far)."""
+    conn = sqlite3.connect(data_dir / "searchtrail.sqlite3")
+    try:
+        return conn.execute("SELECT (SELECT count(*) FROM outbox WHERE file_id IS NULL), "
+                            "(SELECT coalesce(max(id), 0) FROM log_files)").fetchone()
+    finally:
+        conn.close()
+
+
+def delivery_run(workdir: Path, records: int, moto: servers.Server | None,
+                 log: Any) -> tuple[dict[str, Any], servers.Server]:
+    prepare(workdir, records, moto, log)
+    pending, after_file = _backlog(workdir / "data")
+    args, env = _searchtrail_args(moto), _moto_env(moto)
+    with servers.running("searchtrail", workdir, args, env) as server:
+        row = drain(server, pending, after_file, log)
+    row["destination"] = "S3 (moto server)" if moto else "local bucket folder"
+    bucket = workdir / "data" / "buckets" / BUCKET
+    if moto is None and bucket.is_dir():
+        row["gzip_bytes"] = sum(p.stat().st_size for p in bucket.rglob("*.json.gz"))
+    return row, server
+
+
+def _load(server: servers.Server, signer: Signer, calls: int, seconds: float) -> float:
+    """Read-mix calls/s: wrk replaying a pool of pre-signed requests for ``seconds`` when
+    installed, else the asyncio client sending ``calls`` requests."""
+    requests = read_mix(signer, calls)
+    if wrk.available():
+        pool = write_request_file(server.workdir / "read-mix.req", requests)
+        counters = wrk.run(server.endpoint, server.workdir / "read-mix.req", server.workdir,
+                           seconds=seconds, connections=16)
+        failed = sum(counters[k] for k in ("non_2xx_3xx", "connect_errors", "read_errors",
+                                            "write_errors", "timeouts"))
+        if failed or not pool:
+            raise RuntimeError(f"failed requests: {counters}")
+        return counters["requests"] / (counters["duration_us"] / 1e6)
+    outcome = closed_loop("127.0.0.1", server.port, requests, connections=16)
+    if outcome.ok != calls:
+        raise RuntimeError(f"{outcome.ok}/{calls} calls answered 2xx ({outcome.statuses})")
+    return outcome.ok / outcome.wall
+
+
+def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
+                   log: Any) -> dict[str, Any]:
+    """Read-mix calls/s with the trail logging and delivering (every second) and with it stopped;
+    the phases alternate so drift in the machine's load hits both alike."""
+    with servers.running("searchtrail", workdir, _searchtrail_args(None)) as server:
+        cloudtrail = _client(server, "cloudtrail")
+        signer = Signer(server.host_header, *server.credentials())
+        _load(server, signer, min(calls, 2_000), 1)  # warm-up
+        measured: dict[str, list[float]] = {"delivering": [], "no trail": []}
+        for _ in range(rounds):
+            for phase in ("no trail", "delivering"):
+                if phase == "delivering":
+                    cloudtrail.start_logging(Name=TRAIL)
+                else:
+                    cloudtrail.stop_logging(Name=TRAIL)
+                rate = _load(server, signer, calls, seconds)
+                measured[phase].append(rate)
+                log(f"delivery: API {phase}: {rate:,.0f} calls/s")
+        cloudtrail.stop_logging(Name=TRAIL)
+        delivered = _database(server).execute(
+            "SELECT coalesce(sum(records), 0) FROM log_files WHERE delivered_at IS NOT NULL"
+        ).fetchone()[0]
+    base = statistics.mean(measured["no trail"])
+    loaded = statistics.mean(measured["delivering"])
+    generator = "wrk -t1 -c16" if wrk.available() else "asyncio client, 16 connections"
+    return {"load_generator": generator,
+            "seconds_per_run": seconds if wrk.available() else None, "rounds": rounds,
+            "no_trail_calls_per_second": round(base),
+            "delivering_calls_per_second": round(loaded),
+            "runs": {k: [round(v) for v in values] for k, values in measured.items()},
+            "records_delivered_in_total": delivered,
+            "drop_percent": round(100 * (1 - loaded / base), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("delivery", __doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, help="backlog size (default 500,000; quick 20,000)")
+    parser.add_argument("--calls", type=int,
+                        help="pre-signed requests per API run (default 20,000; quick 1,000)")
+    parser.add_argument("--seconds", type=float, help="seconds per API run with wrk "
+                        "(default 10; quick 2)")
+    args = parser.parse_args(argv)
+    records = args.records or (20_000 if args.quick else 500_000)
+    calls = args.calls or (1_000 if args.quick else 20_000)
+    rounds = 1 if args.quick else 2
+    seconds = args.seconds or (2 if args.quick else 10)
+    started = now_iso()
+    root = args.out.resolve().parent / "delivery-work"  # beside --out: smoke runs stay apart
+    rows: list[dict[str, Any]] = []
+    described: dict[str, Any] = {}
+    try:
+        local, server = delivery_run(root / "local", records, None, print)
+        rows.append(local)
+        described["searchtrail"] = server.describe()
+        with servers.running("moto", root / "moto") as moto:
+            remote, _ = delivery_run(root / "s3", records, moto, print)
+            described["moto"] = moto.describe()
+        rows.append(remote)
+        api = api_throughput(root / "local", calls, seconds, rounds, print)
+        rows.append({"destination": "API throughput (local bucket folder)", **api})
+    finally:
+        for name in ("local", "s3"):
+            shutil.rmtree(root / name / "data", ignore_errors=True)
+    targets = [
+        target("delivery to the local bucket folder (records/s)", local["records_per_second"],
+               GOAL_RECORDS_PER_SECOND),
+        target("delivery to S3 (moto) (records/s)", remote["records_per_second"],
+               GOAL_RECORDS_PER_SECOND),
+        target("API throughput drop while a trail delivers (%)", api["drop_percent"],
+               GOAL_DROP_PERCENT, higher_is_better=False),
+    ]
+    write_result(args.out, "delivery", started, described, rows, targets,
+                 notes=["records/s = records / (last log file stored − first log file fixed), "
+                        "from the server's log_files table",
+                        "API throughput: pre-signed ListCollections/BatchGetCollection "
+                        "replayed over 16 keep-alive connections; 'delivering' = the trail "
+                        "logs every call and the worker delivers every second; 'no trail' = "
+                        "the same trail stopped"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

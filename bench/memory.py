@@ -1,0 +1,99 @@
+"""Server memory (VmRSS, VmHWM) against the number of stored events: idle after start, after
+LookupEvents over every case, and after a burst of calls; stores of 0, 1M and 10M events.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import base_parser, now_iso, target, write_result
+from bench import servers
+from bench.bulkload import LARGE, default_data_dir, ensure_store
+from bench.lookup import LookupClient, cases
+from bench.presigned import Signer, read_mix
+from bench.rawclient import closed_loop
+
+GOAL_MB = 200.0
+
+
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of one process, in MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = round(int(rest.split()[0]) / 1024, 1)
+    return values
+
+
+def snapshot(server: servers.Server, phase: str, events: int) -> dict[str, Any]:
+    status = proc_status(server.pid)
+    return {"store_events": events, "phase": phase, "rss_mb": status["VmRSS"],
+            "hwm_mb": status["VmHWM"], "tree_rss_mb": round(server.rss_bytes() / 2**20, 1)}
+
+
+def run_size(events: int, root: Path, *, lookup_rounds: int, burst: int,
+             log: Any = print) -> tuple[list, dict]:
+    data_dir = default_data_dir(events, root)
+    if events == 0:  # the empty store must be empty: earlier runs' calls were recorded in it
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+    store = ensure_store(events, data_dir)
+    rows = []
+    with servers.running("searchtrail", store.data_dir.parent) as server:
+        rows.append(snapshot(server, "idle after start", events))
+        client = LookupClient(server)
+        try:
+            for _ in range(lookup_rounds):
+                for case in cases(store):
+                    _, _, token = client.page(case)
+                    if token:
+                        client.page(case, token)
+        finally:
+            client.close()
+        rows.append(snapshot(server, "after lookups", events))
+        access_key, secret = server.credentials()
+        requests = read_mix(Signer(server.host_header, access_key, secret), burst)
+        outcome = closed_loop("127.0.0.1", server.port, requests, connections=32)
+        row = snapshot(server, "after a burst", events)
+        row["burst_calls"] = burst
+        row["burst_ok"] = outcome.ok
+        row["burst_calls_per_second"] = (round(outcome.answered / outcome.wall)
+                                         if outcome.wall else None)
+        rows.append(row)
+        described = server.describe()
+    for row in rows:
+        log(f"memory: {events:,} events, {row['phase']}: RSS {row['rss_mb']} MB, "
+            f"peak {row['hwm_mb']} MB")
+    return rows, described
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("memory", __doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="0,1000000,10000000",
+                        help="comma-separated store sizes (events); --quick uses 0,20000")
+    args = parser.parse_args(argv)
+    sizes = [0, 20_000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.skip_large:
+        sizes = [size for size in sizes if size <= LARGE]
+    started = now_iso()
+    rows: list[dict[str, Any]] = []
+    described: dict = {}
+    for size in sizes:
+        size_rows, described = run_size(size, args.out.resolve().parent,
+                                        lookup_rounds=1 if args.quick else 3,
+                                        burst=2_000 if args.quick else 30_000)
+        rows += size_rows
+    peak = max(row["hwm_mb"] for row in rows)
+    targets = [target(f"server peak RSS (VmHWM, MB) with up to {max(sizes):,} stored events",
+                      peak, GOAL_MB, higher_is_better=False)]
+    write_result(args.out, "memory", started, {"searchtrail": described}, rows, targets,
+                 notes=["VmRSS/VmHWM of the server process (/proc/<pid>/status); tree_rss_mb "
+                        "adds any child processes"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""`searchtrail trail validate` against `aws cloudtrail validate-logs` on the same delivered files
+(one trail, one Region, many log files and a chain of signed digests made by a real server).
+
+Destinations: the local bucket folder (the AWS CLI reads it through the server's read-only S3
+API, ours reads the folder) and S3 on a moto server (both read it over HTTP).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench import base_parser, now_iso, ratio, target, write_result
+from bench import servers
+from bench.presigned import Signer, read_mix
+from bench.rawclient import open_loop
+
+BUCKET = "bench-validate"
+TRAIL = "bench-validate"
+REGION = "us-east-1"
+GOAL_RATIO = 3.0
+CALLS_PER_SECOND = 100
+POLL_SECONDS = 0.5
+COUNTS = {"digests": re.compile(r"(\d+)/(\d+) digest files valid"),
+          "log_files": re.compile(r"(\d+)/(\d+) log files valid")}
+
+
+def _client(endpoint: str, key: tuple[str, str], service: str):  # type: ignore[no-untyped-def]
+    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint,
+                                          aws_access_key_id=key[0], aws_secret_access_key=key[1])
+
+
+def produce(server: servers.Server, seconds: float, rate: float, digest_interval: float,
+            moto: servers.Server | None, log: Any) -> tuple[str, dict[str, int]]:
+    """Calls at a steady rate while the trail delivers every second; then StopLogging and
+    wait for the chain's final digest. Returns the trail ARN and the file counts."""
+    if moto is None:
+        subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create", BUCKET,
+                        "--data-dir", str(server.data_dir)], check=True, capture_output=True)
+    cloudtrail = _client(server.endpoint, server.credentials(), "cloudtrail")
+    arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET,
+                                  EnableLogFileValidation=True)["TrailARN"]
+    cloudtrail.start_logging(Name=TRAIL)
+    signer = Signer(server.host_header, *server.credentials())
+    requests = read_mix(signer, int(seconds * rate))
+    log(f"validate: {len(requests):,} calls over {seconds:.0f}s to make log files")
+    open_loop("127.0.0.1", server.port, requests, rate=rate, connections=8,
+              max_seconds=seconds * 2 + 30)
+    cloudtrail.stop_logging(Name=TRAIL)
+    counts = _wait_closed(server, stopped_at=time.time(), seconds=120 + digest_interval * 3)
+    log(f"validate: {counts['log_files']} log files, {counts['digests']} digests")
+    return arn, counts
+
+
+def run_destination(workdir: Path, seconds: float, digest_interval: float, repeat: int,
+                    moto: servers.Server | None, log: Any) -> tuple[dict[str, Any], dict]:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    args = ("--delivery-interval", "1", "--digest-interval", str(digest_interval))
+    env = {}
+    if moto is not None:
+        args += ("--s3-endpoint-url", moto.endpoint)
+        env = {"AWS_ACCESS_KEY_ID": servers.PEER_KEY[0],
+               "AWS_SECRET_ACCESS_KEY": servers.PEER_KEY[1]}
+        _client(moto.endpoint, servers.PEER_KEY, "s3").create_bucket(Bucket=BUCKET)
+    with servers.running("searchtrail", workdir, args, env) as server:
+        arn, counts = produce(server, seconds, CALLS_PER_SECOND, digest_interval, moto, log)
+        row = {**counts, **compare(server, arn, moto, repeat, log)}
+        return row, server.describe()
+
+
+def _wait_closed(server: servers.Server, stopped_at: float, seconds: float) -> dict[str, int]:
+    """Everything delivered and a digest ending after StopLogging stored (bounded wait)."""
+    deadline = time.monotonic() + seconds
+    conn = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
+    try:
+        while time.monotonic() < deadline:
+            pending, last_end, files, digests = conn.execute(
+                "SELECT (SELECT count(*) FROM outbox WHERE file_id IS NULL) + "
+                "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
+                "(SELECT count(*) FROM digests WHERE delivered_at IS NULL), "
+                "(SELECT max(end_time) FROM digests), "
+                "(SELECT count(*) FROM log_files), (SELECT count(*) FROM digests)").fetchone()
+            if pending == 0 and last_end is not None and last_end >= stopped_at - 2:
+                return {"log_files": files, "digests": digests}
+            time.sleep(POLL_SECONDS)  # polling the store with a deadline
+    finally:
+        conn.close()
+    raise RuntimeError("the trail's final digest was not stored in time")
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str, int]:
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, **env})
+    return time.perf_counter() - began, done.stdout + done.stderr, done.returncode
+
+
+def _parsed(output: str) -> dict[str, str | None]:
+    found = {}
+    for name, pattern in COUNTS.items():
+        match = pattern.search(output)
+        found[name] = f"{match.group(1)}/{match.group(2)}" if match else None
+    return found
+
+
+def compare(server: servers.Server, arn: str, moto: servers.Server | None,
+            repeat: int, log: Any) -> dict[str, Any]:
+    """Both validators on the same trail, alternating, ``repeat`` times each; the best times."""
+    key = server.credentials()
+    s3_endpoint = moto.endpoint if moto else server.endpoint + "/_s3"
+    common = ["--trail-arn", arn, "--start-time", "2020-01-01T00:00:00Z", "--region", REGION]
+    aws_env = {"AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint, "AWS_ENDPOINT_URL_S3": s3_endpoint,
+               "AWS_ACCESS_KEY_ID": key[0], "AWS_SECRET_ACCESS_KEY": key[1],
+               "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    ours_env = ({"AWS_ACCESS_KEY_ID": servers.PEER_KEY[0],
+                 "AWS_SECRET_ACCESS_KEY": servers.PEER_KEY[1]} if moto else {})
+    aws_cmd = [sys.executable, "-m", "awscli", "cloudtrail", "validate-logs", *common]
+    ours_cmd = [sys.executable, "-m", "searchtrail.cli", "trail", "validate", *common,
+                "--data-dir", str(server.data_dir)]
+    if moto:
+        ours_cmd += ["--s3-endpoint-url", moto.endpoint]
+    times: dict[str, list[float]] = {"aws": [], "searchtrail": []}
+    outputs: dict[str, dict[str, str | None]] = {}
+    for _ in range(repeat):
+        for name, command, env in (("aws", aws_cmd, aws_env), ("searchtrail", ours_cmd, ours_env)):
+            seconds, output, code = _timed(command, env)
+            outputs[name] = _parsed(output)
+            if code != 0 or outputs[name]["log_files"] is None:
+                raise RuntimeError(f"{name} validation failed ({code}):\n{output[-2000:]}")
+            times[name].append(seconds)
+            log(f"validate: {name}: {seconds:.2f}s {outputs[name]}")
+    if outputs["aws"] != outputs["searchtrail"]:
+        raise RuntimeError(f"the validators disagree: {outputs}")
+    best = {name: min(values) for name, values in times.items()}
+    return {"aws_seconds": round(best["aws"], 3),
+            "searchtrail_seconds": round(best["searchtrail"], 3),
+            "runs": {name: [round(v, 3) for v in values] for name, values in times.items()},
+            "validated": outputs["aws"],
+            "speedup": ratio(best["aws"], best["searchtrail"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("validate", __doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, help="how long calls are made (default 150; "
+                        "one log file a second, quick 4)")
+    parser.add_argument("--repeat", type=int, help="runs of each validator (default 3; quick 1)")
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (4 if args.quick else 150)
+    repeat = args.repeat or (1 if args.quick else 3)
+    digest_interval = 2 if args.quick else 10
+    started = now_iso()
+    root = args.out.resolve().parent / "validate-work"  # beside --out: smoke runs stay apart
+    rows, targets, described = [], [], {}
+    with servers.running("moto", root / "moto") as moto:
+        described["moto"] = moto.describe()
+        for destination, store in (("local bucket folder", None), ("S3 (moto server)", moto)):
+            row, described["searchtrail"] = run_destination(
+                root / ("s3" if store else "local"), seconds, digest_interval, repeat, store, print)
+            row = {"destination": destination, **row}
+            rows.append(row)
+            targets.append(target(f"trail validate speedup over aws cloudtrail validate-logs "
+                                  f"({destination})", row["speedup"], GOAL_RATIO))
+    for name in ("local", "s3"):
+        shutil.rmtree(root / name / "data", ignore_errors=True)
+    write_result(args.out, "validate", started, described, rows, targets,
+                 notes=["wall time of each command (process start included), best of the runs; "
+                        "both validate the same trail and must report the same counts"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Smoke test of bench/: every benchmark's --quick mode against a real server, and the report.
+
+Checks the shared JSON shape and the correctness parts of the figures (every searchtrail call
+answered 2xx, one events row per 2xx); never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import REPO
+from bench.__main__ import benchmark_modules
+from bench import wrk
+
+OWN = ("workload", "capacity", "latency")
+MODULE_TIMEOUT = 240
+
+
+def run_module(name: str, out: Path, *extra: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--out", str(out), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=MODULE_TIMEOUT)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    document = json.loads(out.read_text())
+    assert document["benchmark"] == name
+    assert {"started", "machine", "servers", "results", "targets"} <= set(document)
+    assert document["machine"]["cpu_count"] >= 1
+    assert document["results"], "no result rows"
+    for goal in document["targets"]:
+        assert {"target", "value", "goal", "met"} <= set(goal)
+        assert isinstance(goal["met"], bool)
+    return document
+
+
+def need_wrk() -> None:
+    if wrk.available():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(wrk.INSTALL_HINT)
+    pytest.skip(wrk.INSTALL_HINT)
+
+
+def test_workload_quick_answers_every_searchtrail_call(tmp_path: Path) -> None:
+    document = run_module("workload", tmp_path / "workload.json", "--servers", "searchtrail")
+    totals = [r for r in document["results"] if r["operation"] == "all"]
+    assert [r["phase"] for r in totals] == ["create", "read", "delete"]
+    assert all(r["calls"] > 0 and r["errors"] == 0 for r in totals), totals
+    assert document["servers"]["searchtrail"]["version"]
+
+
+def test_capacity_quick_records_one_row_per_2xx(tmp_path: Path) -> None:
+    need_wrk()
+    document = run_module("capacity", tmp_path / "capacity.json", "--servers", "searchtrail")
+    timed = [r for r in document["results"] if "req_per_s" in r]
+    checks = [r for r in document["results"] if "rows_added" in r]
+    assert {r["mix"] for r in timed} == {"read", "create_delete"}
+    # A 403 here would mean the pre-signed requests are signed wrongly.
+    assert all(r["requests"] > 0 and r["non_2xx"] == 0 and r["socket_errors"] == 0
+               for r in timed), timed
+    assert {c["mix"] for c in checks} == {"read", "create_delete"}
+    for check in checks:
+        assert check["rows_added"] == check["answered_2xx"] == check["requests"], check
+    assert document["servers"]["load_generator"]["name"] == "wrk"
+
+
+def test_capacity_asyncio_generator_when_wrk_is_absent(tmp_path: Path) -> None:
+    document = run_module("capacity", tmp_path / "capacity.json", "--servers", "searchtrail",
+                          "--mixes", "read", "--generator", "asyncio", "--fixed-count", "200")
+    check = next(r for r in document["results"] if "rows_added" in r)
+    assert check["rows_added"] == check["answered_2xx"] == check["requests"]
+
+
+def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
+    document = run_module("latency", tmp_path / "latency.json", "--servers", "searchtrail",
+                          "--rate", "500")
+    (row,) = document["results"]
+    assert row["answered"] == row["requests"] == 500
+    assert row["non_2xx"] == 0 and row["not_sent"] == 0
+    assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert document["targets"][0]["goal"] == 20.0
+
+
+@pytest.mark.parametrize("name", [m for m in benchmark_modules() if m not in OWN])
+def test_other_benchmark_quick_writes_the_shared_shape(name: str, tmp_path: Path) -> None:
+    if name == "capacity":
+        need_wrk()
+    run_module(name, tmp_path / f"{name}.json")
+
+
+def test_report_renders_targets_and_ratios(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "capacity.json").write_text(json.dumps({
+        "benchmark": "capacity", "started": "2026-01-01T00:00:00+00:00",
+        "machine": {"cpu_count": 2, "python": "3.11"}, "servers": {"moto": {"version": "5.2.5"}},
+        "results": [{"server": "searchtrail", "req_per_s": 6000.0},
+                    {"server": "searchtrail", "rows_added": 10, "answered_2xx": 10}],
+        "targets": [{"target": "read mix calls/s", "value": 6000.0, "goal": 5000, "met": True},
+                    {"target": "ratio vs moto", "value": 3.5, "goal": 4, "met": False}],
+        "ratios": [{"metric": "req_per_s", "peer": "moto", "ratio": 3.5}]}))
+    (results / "broken.json").write_text("{not json")
+    completed = subprocess.run([sys.executable, "-m", "bench.report", "--results-dir",
+                                str(results)], cwd=REPO, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    report = (results / "report.md").read_text()
+    assert "| capacity | read mix calls/s | 6,000.0 | 5,000 | ✔ met |" in report
+    assert "| capacity | ratio vs moto | 3.5 | 4 | ✘ not met |" in report
+    assert "| req_per_s | moto | 3.5 |" in report
+    assert "| searchtrail | 10 | 10 |" in report  # the check rows get their own table
+    assert "broken.json" in completed.stderr
