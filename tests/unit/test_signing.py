@@ -102,7 +102,7 @@ def test_first_key_is_created_and_stored_as_json() -> None:
 def test_current_is_stable_inside_the_window_and_reloads_from_the_store() -> None:
     keys, repo = make_keys()
     first = keys.current("1", "us-east-1", T0)
-    again = keys.current("1", "us-east-1", T0 + 29 * DAY)
+    again = keys.current("1", "us-east-1", T0 + 28 * DAY)
     assert again == first
     assert repo.scoped("1", "us-east-1").count(KIND) == 1
     # a key read back from the store signs like the one that was created
@@ -124,6 +124,19 @@ def test_rotation_when_the_key_expires_keeps_old_keys_listable() -> None:
     # the key that covered an older instant is still the one for that instant
     assert keys.current("1", "us-east-1", T0 + timedelta(hours=1)) == first
     assert keys.get("1", "us-east-1", first.fingerprint) == first
+
+
+def test_the_next_key_starts_before_the_current_one_ends() -> None:
+    """AWS rotates with overlapping windows: a day before the end (half the window if shorter)."""
+    keys, _ = make_keys()
+    first = keys.current("1", "us-east-1", T0)
+    rotation = T0 + 29 * DAY + timedelta(seconds=1)
+    second = keys.current("1", "us-east-1", rotation)
+    assert second.fingerprint != first.fingerprint and second.valid_from == rotation
+    assert second.valid_from < first.valid_to  # the windows overlap
+    assert keys.current("1", "us-east-1", rotation + timedelta(hours=1)) == second
+    listed = keys.public_keys("1", "us-east-1", T0 + 28 * DAY, T0 + 31 * DAY, rotation)
+    assert [k.fingerprint for k in listed] == [first.fingerprint, second.fingerprint]
 
 
 def test_public_keys_overlap_the_range() -> None:

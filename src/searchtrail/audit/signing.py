@@ -11,8 +11,9 @@ is what ``aws cloudtrail validate-logs`` loads; the fingerprint is the MD5 hex o
 (AWS does not document its derivation; the CLI only compares it as a string).
 
 A key signs digests whose end time falls in ``[valid_from, valid_to)``. When the newest key
-has expired, :meth:`SigningKeys.current` creates the next one with its window starting at
-``now``; old keys stay listed so older digests keep validating.
+has less than ``ROTATION_OVERLAP`` left, :meth:`SigningKeys.current` creates the next one with
+its window starting at ``now``, so consecutive keys' windows overlap (as AWS's do); old keys
+stay listed so older digests keep validating.
 
 Private key material never appears in a repr, an exception or a log line.
 """
@@ -33,6 +34,7 @@ from searchtrail.store.api import Conflict, ResourceRepository
 KIND = "cloudtrail.signing-key"
 SIGNATURE_ALGORITHM = "SHA256withRSA"
 DEFAULT_VALIDITY = timedelta(days=30)
+ROTATION_OVERLAP = timedelta(days=1)  # the next key starts this long before the current ends
 
 
 def _epoch(value: datetime) -> int:
@@ -166,14 +168,20 @@ class SigningKeys:
         """The key that signs at ``now``: the covering key with the latest window start.
 
         Creates the first key, and a new one (window ``[now, now + validity)``) when no key
-        covers ``now`` (the previous one expired). Concurrent creators may each add a key;
-        both stay valid and listed, and later calls agree on one (the latest start, then the
-        greatest fingerprint)."""
+        covers ``now`` or the newest one ends within ``ROTATION_OVERLAP`` (rotation with
+        overlapping windows). Concurrent creators may each add a key; both stay valid and
+        listed, and later calls agree on one (the latest start, then the greatest
+        fingerprint)."""
         _require_aware(now)
         now = now.astimezone(timezone.utc).replace(microsecond=0)
-        covering = [k for k in self.all(account, region) if k.covers(now)]
+        keys = self.all(account, region)
+        covering = [k for k in keys if k.covers(now)]
         if covering:
-            return max(covering, key=lambda k: (k.valid_from, k.fingerprint))
+            signer = max(covering, key=lambda k: (k.valid_from, k.fingerprint))
+            overlap = min(ROTATION_OVERLAP, self._validity / 2)
+            # only the newest key rotates: an older instant keeps the key that covered it
+            if signer.valid_to - now > overlap or signer.valid_from < keys[-1].valid_from:
+                return signer
         return self._create(account, region, now)
 
     def public_keys(self, account: str, region: str, start: datetime, end: datetime,
