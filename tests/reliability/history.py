@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError,
                                  ParamValidationError)
@@ -124,6 +124,42 @@ class History:
         op.status = meta.get("HTTPStatusCode")
         op.request_id = meta.get("RequestId") or None
         op.error_code = (response.get("Error") or {}).get("Code") or None
+
+
+class LoadThreads:
+    """One thread per item of ``items``, each calling ``step(item)`` up to ``max_steps`` times
+    until stopped; a thread that crashes makes ``stop()`` fail (a harness bug must show)."""
+
+    def __init__(self, step: Callable[[Any], None], items: list[Any], max_steps: int) -> None:
+        self._step = step
+        self._items = items
+        self._max_steps = max_steps
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._run, args=(item,), daemon=True)
+                         for item in self._items]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        assert not any(t.is_alive() for t in self._threads), "a load thread did not stop"
+        assert not self.errors, f"load thread crashed: {self.errors[0]!r}"
+
+    def _run(self, item: Any) -> None:
+        try:
+            for _ in range(self._max_steps):
+                if self._stop.is_set():
+                    return
+                self._step(item)
+        except BaseException as exc:
+            self.errors.append(exc)
 
 
 def tid_of(user_agent: str | None) -> str | None:

@@ -21,7 +21,7 @@ import pytest
 from tests.functional.server import ServerProcess
 from tests.reliability.checkers import (check_atomicity, check_store, records_by_tid,
                                          sql_refused, stored_records)
-from tests.reliability.history import History, Op
+from tests.reliability.history import History, LoadThreads, Op
 from tests.reliability.ledger import Ledger, Profile
 
 pytestmark = pytest.mark.reliability
@@ -71,32 +71,14 @@ class Load:
             "stranger": wrap(server.client("opensearchserverless",
                                            key=("AKIAUNKNOWN000000000", "x" * 40))),
         } for _ in self.workers]
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.errors: list[BaseException] = []
+        self._threads = LoadThreads(lambda pair: self._one(*pair),
+                                    list(zip(self.workers, self.clients)), MAX_OPS_PER_ROUND)
 
     def start(self) -> None:
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._run, args=(worker, clients), daemon=True)
-                         for worker, clients in zip(self.workers, self.clients)]
-        for thread in self._threads:
-            thread.start()
+        self._threads.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in self._threads), "a load thread did not stop"
-        assert not self.errors, f"load thread crashed: {self.errors[0]!r}"
-
-    def _run(self, worker: Worker, clients: dict[str, Any]) -> None:
-        try:
-            for _ in range(MAX_OPS_PER_ROUND):
-                if self._stop.is_set():
-                    return
-                self._one(worker, clients)
-        except BaseException as exc:  # surfaced by stop(): a harness bug must not pass silently
-            self.errors.append(exc)
+        self._threads.stop()
 
     def _one(self, w: Worker, clients: dict[str, Any]) -> None:
         call, root, roll = self.history.call, clients["root"], w.rng.random()

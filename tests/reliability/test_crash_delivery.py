@@ -15,7 +15,7 @@ from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket
                                      validate_both, wait_for)
 from tests.reliability.checkers import (check_delivery, check_store, read_digests,
                                         records_by_tid, sql_refused, stored_records)
-from tests.reliability.history import History
+from tests.reliability.history import History, LoadThreads
 from tests.reliability.ledger import Ledger, Profile
 
 pytestmark = pytest.mark.reliability
@@ -38,36 +38,25 @@ class Traffic:
         self.clients = [history.wrap(server.client("opensearchserverless")) for _ in range(threads)]
         self.made = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._threads = LoadThreads(self._one, self.clients, MAX_OPS_PER_ROUND)
 
     def start(self) -> None:
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._run, args=(c,), daemon=True)
-                         for c in self.clients]
-        for thread in self._threads:
-            thread.start()
+        self._threads.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in self._threads), "a traffic thread did not stop"
+        self._threads.stop()
 
-    def _run(self, aoss) -> None:  # type: ignore[no-untyped-def]
-        for _ in range(MAX_OPS_PER_ROUND):
-            if self._stop.is_set():
-                return
-            with self._lock:
-                self.made += 1
-                number = self.made
-            if number % 3:
-                self.history.call(aoss, "list_collections")
-            else:
-                rules = [{"ResourceType": "collection", "Resource": [f"collection/n{number}"]}]
-                policy = [{"Rules": rules, "AllowFromPublic": True}]
-                self.history.call(aoss, "create_security_policy", name=f"n{number}", type="network",
-                                  policy=json.dumps(policy))
+    def _one(self, aoss) -> None:  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.made += 1
+            number = self.made
+        if number % 3:
+            self.history.call(aoss, "list_collections")
+        else:
+            rules = [{"ResourceType": "collection", "Resource": [f"collection/n{number}"]}]
+            policy = [{"Rules": rules, "AllowFromPublic": True}]
+            self.history.call(aoss, "create_security_policy", name=f"n{number}", type="network",
+                              policy=json.dumps(policy))
 
 
 def test_r6_kill_9_during_delivery_and_signing_delivers_each_record_once(

@@ -127,7 +127,7 @@ def test_rotation_when_the_key_expires_keeps_old_keys_listable() -> None:
 
 
 def test_the_next_key_starts_before_the_current_one_ends() -> None:
-    """AWS rotates with overlapping windows: a day before the end (half the window if shorter)."""
+    """AWS rotates with overlapping windows: a day before the end (a tenth of a short window)."""
     keys, _ = make_keys()
     first = keys.current("1", "us-east-1", T0)
     rotation = T0 + 29 * DAY + timedelta(seconds=1)

@@ -11,9 +11,9 @@ is what ``aws cloudtrail validate-logs`` loads; the fingerprint is the MD5 hex o
 (AWS does not document its derivation; the CLI only compares it as a string).
 
 A key signs digests whose end time falls in ``[valid_from, valid_to)``. When the newest key
-has less than ``ROTATION_OVERLAP`` left, :meth:`SigningKeys.current` creates the next one with
-its window starting at ``now``, so consecutive keys' windows overlap (as AWS's do); old keys
-stay listed so older digests keep validating.
+has less than ``ROTATION_OVERLAP`` (or a tenth of its window) left, :meth:`SigningKeys.current`
+creates the next one with its window starting at ``now``, so consecutive keys' windows overlap
+(as AWS's do); old keys stay listed so older digests keep validating.
 
 Private key material never appears in a repr, an exception or a log line.
 """
@@ -168,7 +168,7 @@ class SigningKeys:
         """The key that signs at ``now``: the covering key with the latest window start.
 
         Creates the first key, and a new one (window ``[now, now + validity)``) when no key
-        covers ``now`` or the newest one ends within ``ROTATION_OVERLAP`` (rotation with
+        covers ``now`` or the newest one ends within the overlap (rotation with
         overlapping windows). Concurrent creators may each add a key; both stay valid and
         listed, and later calls agree on one (the latest start, then the greatest
         fingerprint)."""
@@ -178,7 +178,7 @@ class SigningKeys:
         covering = [k for k in keys if k.covers(now)]
         if covering:
             signer = max(covering, key=lambda k: (k.valid_from, k.fingerprint))
-            overlap = min(ROTATION_OVERLAP, self._validity / 2)
+            overlap = min(ROTATION_OVERLAP, self._validity / 10)
             # only the newest key rotates: an older instant keeps the key that covered it
             if signer.valid_to - now > overlap or signer.valid_from < keys[-1].valid_from:
                 return signer
