@@ -245,10 +245,10 @@ class AwsCallHandler:
 
     def _undo(self, conn: sqlite3.Connection, guarded: bool, written_before: int) -> None:
         if guarded:
+            # no cache was filled since the savepoint: trails are routed after the operation,
+            # and the write itself already bumped its kind
             conn.execute("ROLLBACK TO operation")
             conn.execute("RELEASE operation")
-            if self._changes is not None:
-                self._changes.bump(None)
         elif conn.total_changes != written_before:
             # a read that wrote, then failed: only failing its whole batch undoes the writes
             raise StoreUnavailable("a read-only call wrote, then failed, without a savepoint")

@@ -21,11 +21,8 @@ class ResourceChanges:
 
     def bump(self, kind: str | None = None) -> None:
         """A write to ``kind``; None (a rolled-back transaction) invalidates every kind."""
-        if kind is None:
-            self._generations = {k: v + 1 for k, v in self._generations.items()}
-            self._generations[""] = self._generations.get("", 0) + 1
-        else:
-            self._generations[kind] = self._generations.get(kind, 0) + 1
+        key = "" if kind is None else kind  # "" is part of every generation
+        self._generations[key] = self._generations.get(key, 0) + 1
 
     def generation(self, *kinds: str) -> tuple[int, ...]:
         found = self._generations
