@@ -71,6 +71,7 @@ class Searchtrail:
     connection: sqlite3.Connection
     registry: ServiceRegistry
     catalog: ServiceCatalog
+    aws_calls: AwsCallHandler  # served by the HTTP protocol directly (gateway/direct.py)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -168,7 +169,7 @@ def build_app(settings: Settings) -> Searchtrail:
                             connect=read_only_connection)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
-                       catalog)
+                       catalog, aws)
 
 
 def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:

@@ -67,7 +67,7 @@ def serve(
     import uvicorn
 
     from searchtrail.app import build_app, ensure_default_account
-    from searchtrail.gateway.tls import TlsAwareHttpProtocol
+    from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
 
     settings = _settings(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
@@ -88,8 +88,10 @@ def serve(
     # The writer thread hands the GIL back and forth on every SQLite call; the default 5 ms
     # switch interval makes it wait behind the event loop (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port,
-                http=TlsAwareHttpProtocol.with_client_timeout(settings.client_timeout_seconds),
+    server = build_app(settings)
+    protocol = SearchtrailHttpProtocol.configured(client_timeout=settings.client_timeout_seconds,
+                                                  aws_calls=server.aws_calls)
+    uvicorn.run(server, host=settings.host, port=settings.port, http=protocol,
                 loop="uvloop", access_log=False, log_level="warning", lifespan="on",
                 ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
                 timeout_graceful_shutdown=10,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from searchtrail.gateway.tls import OneWriteTransport
+from searchtrail.gateway.httpserver import OneWriteTransport
 
 
 class RecordingTransport:

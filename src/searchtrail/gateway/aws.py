@@ -22,9 +22,9 @@ from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.config import Settings
 from searchtrail.gateway.codecs import JsonCodec, QueryCodec, codec_for
 from searchtrail.gateway.context import RequestContext
-from searchtrail.gateway.http import BodyTooLarge, header, read_body
+from searchtrail.gateway.http import BodyCollector, BodyTooLarge, RawRequest, header, read_body
 from searchtrail.gateway.metrics import Metrics
-from searchtrail.gateway.tls import SCOPE_KEY as TLS_SCOPE_KEY
+from searchtrail.gateway.httpserver import SCOPE_KEY as TLS_SCOPE_KEY
 from searchtrail.protocol import validate
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.protocol.errors import InternalError, ServiceError
@@ -79,26 +79,51 @@ class AwsCallHandler:
         self._trusted_proxies = frozenset(settings.trusted_proxies)
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
-        headers = scope["headers"]
+        """The ASGI way in (the HTTP protocol serves most calls directly: ``respond``)."""
+        request = RawRequest(
+            method=scope["method"],
+            raw_path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=scope["headers"], peer=(scope.get("client") or ("",))[0] or "",
+            tls=_tls_details(scope))
+        refusal = None
+        try:
+            request.body = await read_body(receive, request.headers,
+                                           self._settings.max_body_bytes,
+                                           drain_factor=DRAIN_FACTOR)
+        except (BodyTooLarge, ServiceError) as refused:
+            refusal = refused
+        await _send(send, *(await self.respond(request, refusal)))
+
+    def body_collector(self, headers: list) -> BodyCollector:
+        """The body limits of a call (raises HeadersTooLarge / BodyTooLarge at once)."""
+        return BodyCollector(headers, self._settings.max_body_bytes, DRAIN_FACTOR)
+
+    async def respond(self, request: RawRequest, refusal: Exception | None = None
+                      ) -> tuple[int, list, bytes]:
+        """Status, headers and body for one call; ``refusal`` is why its body was not read
+        (BodyTooLarge, or a ServiceError such as 408 or 431)."""
+        headers = request.headers
         ctx = RequestContext(
             request_id=self._request_ids.next(),
-            source_ip=self._source_ip(scope, headers),
+            source_ip=self._source_ip(request.peer, headers),
             user_agent=header(headers, b"user-agent"),
             host=header(headers, b"host"),
-            tls=_tls_details(scope),
+            tls=request.tls,
         )
         codec = codec_for(headers, self._json, self._query)
         service_model = None
         try:
-            ctx.body = await read_body(receive, headers, self._settings.max_body_bytes,
-                                       drain_factor=DRAIN_FACTOR)
+            if refusal is not None:
+                raise refusal
+            ctx.body = request.body
             operation = codec.resolve(headers, ctx.body)
             service_model = operation.service_model
             ctx.operation = operation
             ctx.service_name = service_model.service_name
             ctx.event_source = f"{service_model.endpoint_prefix}.amazonaws.com"
             ctx.read_only = self._catalog.is_read_only(operation)
-            self._authenticate(ctx, scope, headers, operation)
+            self._authenticate(ctx, request, operation)
         except (BodyTooLarge, ServiceError) as refused:
             error = refused if isinstance(refused, ServiceError) else ServiceError(
                 "RequestEntityTooLargeException",
@@ -107,8 +132,7 @@ class AwsCallHandler:
             log.info("request refused", extra={"request_id": ctx.request_id, "code": error.code,
                                                 "source_ip": ctx.source_ip,
                                                 "detail": error.message})
-            await _send(send, *codec.error(service_model, error, ctx.request_id))
-            return
+            return codec.error(service_model, error, ctx.request_id)
 
         try:
             await self.execute(ctx, codec)
@@ -118,19 +142,15 @@ class AwsCallHandler:
             unavailable = ServiceError(
                 "ServiceUnavailableException", "The audit store cannot record this call right "
                 "now; nothing was changed. Retry later.", status=503)
-            await _send(send, *codec.error(service_model, unavailable, ctx.request_id))
-            return
+            return codec.error(service_model, unavailable, ctx.request_id)
         except Exception:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
-            await _send(send, *codec.error(service_model, InternalError(ctx.request_id),
-                                           ctx.request_id))
-            return
+            return codec.error(service_model, InternalError(ctx.request_id), ctx.request_id)
         if ctx.error is not None:
-            await _send(send, *codec.error(service_model, ctx.error, ctx.request_id))
-            return
+            return codec.error(service_model, ctx.error, ctx.request_id)
         headers_out, body = codec.success(ctx.operation, ctx.result, ctx.output_wire or {},
                                           ctx.request_id)
-        await _send(send, 200, headers_out, body)
+        return 200, headers_out, body
 
     async def execute(self, ctx: RequestContext, codec: JsonCodec | QueryCodec,
                       records: RecordBuilder | None = None) -> None:
@@ -165,20 +185,20 @@ class AwsCallHandler:
 
         await self._writer.run(unit)
 
-    def _authenticate(self, ctx: RequestContext, scope: dict, headers: list, operation: Any) -> None:
+    def _authenticate(self, ctx: RequestContext, request: RawRequest, operation: Any) -> None:
         if operation.auth_type == "none" or "smithy.api#noAuth" in (operation.auth or ()):
             # Unsigned by design (AssumeRoleWithWebIdentity): the provider authenticates the
             # token it carries and names the principal.
             ctx.region = self._settings.default_region
             return
-        request = sigv4.HttpRequest(
-            method=scope["method"],
-            raw_path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
-            query_string=scope.get("query_string", b"").decode("latin-1"),
-            headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers],
+        signed = sigv4.HttpRequest(
+            method=request.method, raw_path=request.raw_path,
+            query_string=request.query_string,
+            headers=[(name.decode("latin-1"), value.decode("latin-1"))
+                     for name, value in request.headers],
             body=ctx.body,
         )
-        verified = sigv4.verify(request, lookup=self._credentials.lookup, now=self._clock(),
+        verified = sigv4.verify(signed, lookup=self._credentials.lookup, now=self._clock(),
                                 max_skew=self._max_skew,
                                 service=operation.service_model.signing_name,
                                 region_check=_REGION.match)
@@ -267,8 +287,7 @@ class AwsCallHandler:
                            account=other) for other, copy in copies]
         return rows
 
-    def _source_ip(self, scope: dict, headers: list) -> str:
-        peer = (scope.get("client") or ("",))[0] or ""
+    def _source_ip(self, peer: str, headers: list) -> str:
         if peer not in self._trusted_proxies:
             return peer
         forwarded = header(headers, b"x-forwarded-for")
@@ -294,7 +313,9 @@ class ConsoleCalls:
     def caller(self, scope: dict) -> tuple[str, str, dict[str, str] | None]:
         """The browser request's source address (trusted proxies applied), Host and TLS."""
         headers = scope.get("headers") or []
-        return self._handler._source_ip(scope, headers), header(headers, b"host"), _tls_details(scope)
+        peer = (scope.get("client") or ("",))[0] or ""
+        return (self._handler._source_ip(peer, headers), header(headers, b"host"),
+                _tls_details(scope))
 
     async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
                            also: Callable[[sqlite3.Connection], None] | None = None) -> None:

@@ -1,8 +1,9 @@
-"""Raw ASGI request helpers shared by the AWS JSON handler and the read-only S3 API."""
+"""Raw request helpers shared by the AWS JSON handler (ASGI and direct) and the read-only S3 API."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from searchtrail.protocol.errors import ServiceError
@@ -32,6 +33,19 @@ class BodyTimeout(ServiceError):
                          f"{seconds:g} seconds; the request was not processed.", status=408)
 
 
+@dataclass(slots=True)
+class RawRequest:
+    """What the AWS call handler needs of an HTTP request, whichever way it arrived."""
+
+    method: str
+    raw_path: str  # without the query string
+    query_string: str
+    headers: list[tuple[bytes, bytes]]  # names lower-cased
+    peer: str  # the socket peer's address
+    tls: dict[str, str] | None  # tlsVersion / cipherSuite when served over TLS
+    body: bytes = b""
+
+
 def header(headers: list, name: bytes) -> str:
     """The first value of a header (names arrive lower-cased from the ASGI server), or ''."""
     for key, value in headers:
@@ -51,21 +65,49 @@ def check_headers(headers: list) -> None:
                               f"{MAX_HEADER_BYTES} are accepted.")
 
 
+class BodyCollector:
+    """A request body as it arrives, within the handler's limits (shared by the ASGI path and
+    the direct one). The header limits are checked on creation.
+
+    Up to ``limit`` bytes are kept; BodyTooLarge beyond it. With ``drain_factor`` > 1 an
+    oversized body up to that multiple is read to its end first, so the client is listening
+    when the error arrives; bigger ones (declared or sent) are refused at once.
+    """
+
+    __slots__ = ("_limit", "_ceiling", "_keep", "_chunks", "size")
+
+    def __init__(self, headers: list, limit: int, drain_factor: int = 1) -> None:
+        check_headers(headers)
+        declared = header(headers, b"content-length")
+        self._limit = limit
+        self._ceiling = limit * drain_factor
+        if declared.isdigit() and int(declared) > self._ceiling:
+            raise BodyTooLarge()
+        # A declared length over the limit is refused after draining: keep none of it meanwhile.
+        self._keep = limit if not declared.isdigit() or int(declared) <= limit else -1
+        self._chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._ceiling:
+            raise BodyTooLarge()
+        if self.size <= self._keep:
+            self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        """The whole body, once it has all arrived."""
+        if self.size > self._limit:
+            raise BodyTooLarge()
+        chunks = self._chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 async def read_body(receive: Receive, headers: list, limit: int, *, drain_factor: int = 1,
                     idle_seconds: float = BODY_IDLE_SECONDS) -> bytes:
-    """Check the headers' limits, then read the body up to ``limit`` bytes; BodyTooLarge beyond
-    it, BodyTimeout (408) when no part of it arrives for ``idle_seconds``.
-
-    With ``drain_factor`` > 1 an oversized body up to that multiple is read to its end first,
-    so the client is listening when the error arrives; bigger ones are refused at once.
-    """
-    check_headers(headers)
-    declared = header(headers, b"content-length")
-    if declared.isdigit() and int(declared) > limit * drain_factor:
-        raise BodyTooLarge()
-    # A declared length over the limit is refused after draining: keep none of it meanwhile.
-    keep = limit if not declared.isdigit() or int(declared) <= limit else -1
-    chunks, size = [], 0
+    """Check the headers' limits, then read the body (BodyCollector's limits); BodyTimeout
+    (408) when no part of it arrives for ``idle_seconds``."""
+    collector = BodyCollector(headers, limit, drain_factor)
     while True:
         try:
             async with asyncio.timeout(idle_seconds):
@@ -74,14 +116,7 @@ async def read_body(receive: Receive, headers: list, limit: int, *, drain_factor
             raise BodyTimeout(idle_seconds) from None
         if message["type"] == "http.disconnect":
             break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit * drain_factor:
-            raise BodyTooLarge()
-        if size <= keep:
-            chunks.append(chunk)
+        collector.add(message.get("body", b""))
         if not message.get("more_body"):
             break
-    if size > limit:
-        raise BodyTooLarge()
-    return b"".join(chunks)
+    return collector.body()

@@ -1,8 +1,10 @@
-"""uvicorn's httptools protocol, plus the negotiated TLS version and cipher in the ASGI scope,
-and each response's head and body sent in one write.
+"""The HTTP protocol: uvicorn's httptools protocol, plus signed AWS calls served directly
+(gateway/direct.py), the negotiated TLS version and cipher, a client timeout, and each
+response's head and body sent in one write.
 
-CloudTrail's tlsDetails needs them and uvicorn does not expose the ssl object to apps.
-uvicorn writes a response's head and body separately: two send() calls, each holding the GIL.
+CloudTrail's tlsDetails needs the TLS details and uvicorn does not expose the ssl object to
+apps. uvicorn writes a response's head and body separately: two send() calls, each holding
+the GIL.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 import orjson
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from searchtrail.gateway.direct import CallHandler, DirectCall
+from searchtrail.gateway.http import RawRequest
 
 SCOPE_KEY = "searchtrail.tls"
 CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
@@ -40,6 +45,12 @@ class OneWriteTransport:
             return
         self._transport.write(data)
 
+    def write_whole(self, data: bytes) -> None:
+        """A whole response (head and body): written at once."""
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        self._transport.write(data)
+
     def flush(self) -> None:
         if self._held is not None:
             data, self._held = self._held, None
@@ -58,14 +69,19 @@ class OneWriteTransport:
         return getattr(self._transport, name)
 
 
-class TlsAwareHttpProtocol(HttpToolsProtocol):
+class SearchtrailHttpProtocol(HttpToolsProtocol):
     # From connect (or a keep-alive request's first byte) until the request is complete.
     client_timeout: float = CLIENT_TIMEOUT_SECONDS
+    # Serves `POST /` directly when set; otherwise every request goes to the ASGI app.
+    aws_calls: CallHandler | None = None
     _request_deadline: asyncio.TimerHandle | None = None
+    _tls: dict[str, str] | None = None
 
     @classmethod
-    def with_client_timeout(cls, seconds: float) -> type["TlsAwareHttpProtocol"]:
-        return type(cls.__name__, (cls,), {"client_timeout": seconds})
+    def configured(cls, *, client_timeout: float = CLIENT_TIMEOUT_SECONDS,
+                   aws_calls: CallHandler | None = None) -> type["SearchtrailHttpProtocol"]:
+        return type(cls.__name__, (cls,), {"client_timeout": client_timeout,
+                                           "aws_calls": aws_calls})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -92,17 +108,56 @@ class TlsAwareHttpProtocol(HttpToolsProtocol):
             self._arm_request_deadline()
         if self.scheme != "https":
             return
+        if self._tls is None:
+            self._tls = self._negotiated_tls()
+        if self._tls:
+            self.scope["extensions"] = {**self.scope.get("extensions", {}),
+                                        SCOPE_KEY: dict(self._tls)}
+
+    def _negotiated_tls(self) -> dict[str, str]:
         ssl_object = self.transport.get_extra_info("ssl_object")
         if ssl_object is None:
-            return
+            return {}
         cipher = ssl_object.cipher()  # (OpenSSL name, protocol version, secret bits)
         details = {"tlsVersion": ssl_object.version() or ""}
         if cipher:
             details["cipherSuite"] = cipher[0]
-        self.scope["extensions"] = {**self.scope.get("extensions", {}), SCOPE_KEY: details}
+        return details
+
+    def on_headers_complete(self) -> None:
+        if (self.aws_calls is None or self.url != b"/" or self.expect_100_continue
+                or self.parser.get_method() != b"POST" or self.parser.should_upgrade()):
+            super().on_headers_complete()
+            return
+        http_version = self.parser.get_http_version()
+        request = RawRequest(method="POST", raw_path="/", query_string="", headers=self.headers,
+                             peer=self.client[0] if self.client else "",
+                             tls=dict(self._tls) if self._tls else None)
+        previous = self.cycle
+        self.cycle = DirectCall(  # type: ignore[assignment]
+            self.aws_calls, request,
+            keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
+            write=self.transport.write_whole, close=self.transport.close,  # type: ignore[attr-defined]
+            default_headers=self.server_state.default_headers,
+            on_response=self.on_response_complete)
+        if previous is None or previous.response_complete:
+            self._start_asgi_task(self.cycle, self.app)
+        else:  # pipelined behind an unfinished request, as uvicorn queues them
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, self.app))
+
+    def on_body(self, body: bytes) -> None:
+        if isinstance(self.cycle, DirectCall):
+            if not self.cycle.response_complete:
+                self.cycle.body_received(body)
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm_request_deadline()
+        if isinstance(self.cycle, DirectCall):
+            self.cycle.body_complete()
+            return
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -1,0 +1,104 @@
+"""The HTTP protocol's direct path for `POST /` (gateway/direct.py), over raw sockets:
+keep-alive, pipelining (also mixed with ASGI requests), HTTP/1.0 and `Connection: close`,
+bodies arriving in pieces, and the requests it leaves to the ASGI path."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.functional.server import ServerProcess
+from tests.reliability.rawhttp import RawConnection, RawRequest, sign
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):  # type: ignore[no-untyped-def]
+    process = ServerProcess(tmp_path_factory.mktemp("direct") / "data")
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+
+
+def signed(server: ServerProcess, operation: str = "ListCollections", **options) -> RawRequest:
+    return sign(server.port, server.credentials(), operation=operation, **options)
+
+
+def health(server: ServerProcess) -> RawRequest:
+    return RawRequest("GET", "/_searchtrail/health", (("Host", f"127.0.0.1:{server.port}"),))
+
+
+def test_keep_alive_serves_many_calls_on_one_connection(server: ServerProcess) -> None:
+    with RawConnection(server.port) as connection:
+        ids = set()
+        for _ in range(5):
+            connection.send(signed(server).encode())
+            response = connection.response()
+            assert response.status == 200, response.body
+            assert response.json() == {"collectionSummaries": []}
+            assert response.header("Content-Type") == "application/x-amz-json-1.0"
+            ids.add(response.request_id)
+        assert len(ids) == 5 and None not in ids
+        assert not connection.closed_by_server(within=0.2)
+
+
+def test_pipelined_calls_and_asgi_requests_are_answered_in_order(server: ServerProcess) -> None:
+    batch = [signed(server), health(server), signed(server, "ListSecurityPolicies",
+                                                     body=b'{"type":"encryption"}'),
+             signed(server, "NoSuchOperation"), health(server)]
+    with RawConnection(server.port) as connection:
+        connection.send(b"".join(request.encode() for request in batch))
+        responses = [connection.response() for _ in batch]
+    assert [r.status for r in responses] == [200, 200, 200, 400, 200]
+    assert "collectionSummaries" in responses[0].json()
+    assert responses[1].json()["status"] == "ok"
+    assert "securityPolicySummaries" in responses[2].json()
+    assert responses[3].error == (400, "UnknownOperationException")
+
+
+@pytest.mark.parametrize("how", ["http/1.0", "connection: close"])
+def test_a_call_that_asks_for_close_is_answered_then_closed(server: ServerProcess,
+                                                             how: str) -> None:
+    request = signed(server)
+    data = request.with_header("Connection", "close").encode() if how == "connection: close" \
+        else request.encode().replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+    with RawConnection(server.port) as connection:
+        connection.send(data)
+        response = connection.response()
+        assert response.status == 200, response.body
+        assert response.header("Connection") == "close"
+        assert connection.closed_by_server()
+
+
+def test_a_body_sent_in_pieces_is_read_whole(server: ServerProcess) -> None:
+    body = b'{"collectionFilters": {"status": "ACTIVE"}, "maxResults": 10}'
+    data = signed(server, body=body).encode()
+    head_end = data.index(b"\r\n\r\n") + 4
+    with RawConnection(server.port) as connection:
+        for start in range(0, head_end, 40):  # the head, then the body, a few bytes at a time
+            connection.send(data[start:min(start + 40, head_end)])
+        for start in range(head_end, len(data), 7):
+            connection.send(data[start:start + 7])
+        response = connection.response()
+    assert response.status == 200, response.body
+    assert response.json() == {"collectionSummaries": []}
+
+
+def test_expect_continue_and_query_strings_take_the_asgi_path(server: ServerProcess) -> None:
+    with RawConnection(server.port) as connection:
+        request = signed(server, extra={"Expect": "100-continue"})
+        head, _, body = request.encode().partition(b"\r\n\r\n")
+        connection.send(head + b"\r\n\r\n")
+        interim = connection.sock.recv(1024)  # a 100 has no body: read its head alone
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+        connection.send(body)
+        response = connection.response()
+        assert response.status == 200, response.body
+        assert "collectionSummaries" in response.json()
+
+    query = signed(server)
+    query = RawRequest(query.method, "/?unused=1", query.headers, query.body, query.tid)
+    with RawConnection(server.port) as connection:
+        connection.send(query.encode())
+        response = connection.response()
+    # the query string is part of what was signed: botocore signed none
+    assert response.error == (403, "InvalidSignatureException")
