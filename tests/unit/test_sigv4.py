@@ -36,6 +36,7 @@ from searchtrail.auth.sigv4 import (
     canonical_request,
     canonical_uri,
     parse_authorization,
+    signature,
     signing_key,
     verify,
 )
@@ -500,6 +501,15 @@ def test_signing_key_cache_is_hit() -> None:
     assert signing_key.cache_info().maxsize and signing_key.cache_info().maxsize <= 100_000
     other = signing_key("secret-for-cache-test", "20260103", "us-east-1", "aoss")
     assert other != first
+
+
+@pytest.mark.parametrize("key_length", [0, 1, 32, 63, 64, 65, 200])
+def test_signature_is_hmac_sha256_for_any_key_length(key_length: int) -> None:
+    key = bytes(range(7, 7 + key_length % 256)) * (key_length // 256 + 1)
+    key = key[:key_length]
+    for text in ("", "AWS4-HMAC-SHA256\n20260102T030405Z\nscope\n" + "ab" * 32, "é∂"):
+        assert signature(key, text) == hmac.digest(key, text.encode(), "sha256").hex()
+        assert signature(key, text) == signature(key, text)  # the cached pads are not consumed
 
 
 def test_verify_does_not_rerun_the_hmac_chain() -> None:
