@@ -274,15 +274,16 @@ def validate_trail_files(
 
     Also reports a missing newest digest (tail truncation), which the AWS CLI cannot see.
     """
+    import contextlib
     import re
     from datetime import timedelta
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from searchtrail.installation import (object_store, open_database, organization_id,
                                           signing_keys_in)
     from searchtrail.audit.objectstore import ObjectStoreError
-    from searchtrail.audit.validation import NoPublicKeysFound, validate_trail
+    from searchtrail.audit.stores.s3reader import open_s3_reader
+    from searchtrail.audit.validation import (LOCAL_FETCH_THREADS, REMOTE_FETCH_THREADS,
+                                              NoPublicKeysFound, validate_trail)
     from searchtrail.store.sqlite.resources import SqliteResources
 
     match = re.fullmatch(r"arn:[^:]+:cloudtrail:([^:]+):(\d{12}):trail/(.+)", trail_arn)
@@ -308,18 +309,14 @@ def validate_trail_files(
         "AND delivered_at IS NOT NULL AND end_time <= ?",
         (trail_arn, account, source, end.timestamp())).fetchone()[0]
     started = trail.get("StartLoggingTime")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as progress:
-        tasks: dict[str, int] = {}
-
-        def advance(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(f"checking {phase}", total=total)
-            progress.update(tasks[phase], completed=done, total=total)
-
+    bars, advance = _progress_bars() if err.is_terminal else (contextlib.nullcontext(), None)
+    with bars:
         try:
+            # A read-only S3 reader starts in milliseconds; a boto3 client takes ~0.3 s.
+            store = (open_s3_reader(settings.s3_endpoint_url, region=settings.default_region)
+                     if settings.s3_endpoint_url else object_store(settings))
             report = validate_trail(
-                store=object_store(settings), bucket=trail["S3BucketName"],
+                store=store, bucket=trail["S3BucketName"],
                 prefix=trail.get("S3KeyPrefix") or None,
                 org_id=organization_id(conn) if trail.get("IsOrganizationTrail") else None,
                 account=account, trail_name=name, home_region=home, source_region=source,
@@ -330,18 +327,39 @@ def validate_trail_files(
                 logging=bool(trail.get("IsLogging")),
                 logging_since=datetime.fromtimestamp(started, timezone.utc) if started else None,
                 # digestEndTime has whole seconds: compare at that resolution
-                latest_digest_end=datetime.fromtimestamp(int(newest), timezone.utc) if newest else None)
+                latest_digest_end=datetime.fromtimestamp(int(newest), timezone.utc) if newest else None,
+                fetch_threads=(REMOTE_FETCH_THREADS if settings.s3_endpoint_url
+                               else LOCAL_FETCH_THREADS))
         except (NoPublicKeysFound, ObjectStoreError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(255) from None
         finally:
             conn.close()
-    out_lines, err_lines = report.render(verbose)
-    for line in out_lines:
-        print(line)
-    for line in err_lines:
-        print(line, file=sys.stderr)
+    stdout, stderr = report.render_text(verbose)
+    sys.stdout.write(stdout)
+    sys.stderr.write(stderr)
     raise typer.Exit(report.exit_code)
+
+
+def _progress_bars():  # type: ignore[no-untyped-def]
+    """`trail validate`'s progress bars on a terminal (rich, imported only then) and the
+    callback that moves them, which the validator's threads call too."""
+    import threading
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    console=err, transient=True)
+    tasks: dict[str, int] = {}  # phase -> its task id
+    lock = threading.Lock()
+
+    def advance(phase: str, done: int, total: int) -> None:
+        with lock:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(f"checking {phase}", total=total)
+            bars.update(tasks[phase], completed=done, total=total)
+
+    return bars, advance
 
 
 @iam_app.command("set-oidc-jwks")
