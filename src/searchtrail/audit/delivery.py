@@ -30,6 +30,10 @@ TRAIL_KIND = "cloudtrail.trail"
 STATUS_KIND = "cloudtrail.trail-status"
 MAX_RECORDS_PER_FILE = 20_000
 MAX_BACKOFF_SECONDS = 30.0
+# The outbox rows no log file has claimed yet, read through their partial index (migration
+# 0004), which holds only those rows. Named, because a query that names a trail would
+# otherwise be free to take the (trail_arn, seq) index: every row the trail ever had.
+UNCLAIMED = "outbox INDEXED BY outbox_unassigned"
 
 
 @dataclass
@@ -126,8 +130,8 @@ class DeliveryWorker:
     def _has_work(self, arn: str, trail: dict[str, Any]) -> bool:
         """A stopped trail still delivers what it recorded, and closes its digest chains."""
         conn = self._conn()
-        if conn.execute("SELECT 1 FROM outbox WHERE trail_arn = ? AND file_id IS NULL LIMIT 1",
-                        (arn,)).fetchone():
+        if conn.execute(f"SELECT 1 FROM {UNCLAIMED} WHERE file_id IS NULL AND trail_arn = ? "
+                        "LIMIT 1", (arn,)).fetchone():
             return True
         if conn.execute("SELECT 1 FROM log_files WHERE trail_arn = ? AND (delivered_at IS NULL "
                         "OR notified_at IS NULL) LIMIT 1", (arn,)).fetchone():
@@ -147,39 +151,52 @@ class DeliveryWorker:
     # -- log files -----------------------------------------------------------------------
 
     def _assign(self, arn: str, trail: dict[str, Any], now: datetime) -> None:
-        """Fix the next log files (key, records) in one transaction, before any upload."""
+        """Fix the next log files (key, records) before any upload, one writer unit per file.
+
+        API calls share the writer: a unit per file holds their batches for one file's claim at
+        most (not a whole backlog's), and each unit is three one-row statements (the claimed
+        ids are counted in SQL, never fetched into Python), so it is short.
+        """
+        # The read-only connection lists the groups: rows are only ever added, and a group
+        # that appears after this read is claimed at the next interval.
+        groups = self._conn().execute(
+            f"SELECT DISTINCT account, region FROM {UNCLAIMED} WHERE file_id IS NULL "
+            "AND trail_arn = ? ORDER BY account, region", (arn,)).fetchall()
+        for account, region in groups:
+            claim = self._claim_unit(arn, trail, account, region, now)
+            while self._writer.run_blocking(claim) and not self._stop.is_set():
+                pass  # that file was full: the group may have more rows waiting
+
+    def _claim_unit(self, arn: str, trail: dict[str, Any], account: str, region: str,
+                    now: datetime) -> Callable[[sqlite3.Connection], tuple[bool, list]]:
+        """A writer unit fixing the group's next log file: its oldest unclaimed rows, at most
+        MAX_RECORDS_PER_FILE. It returns whether the file is full (more rows may be waiting)."""
         prefix = trail.get("S3KeyPrefix") or None
         org_id = self._org_id if trail.get("IsOrganizationTrail") else None
         bucket = trail["S3BucketName"]
 
-        def unit(conn: sqlite3.Connection) -> tuple[int, list]:
-            groups = conn.execute(
-                "SELECT account, region, min(id) FROM outbox WHERE trail_arn = ? AND file_id IS NULL "
-                "GROUP BY account, region", (arn,)).fetchall()
-            created = 0
-            for account, region, first_id in groups:
-                while True:
-                    ids = [row[0] for row in conn.execute(
-                        "SELECT id FROM outbox WHERE trail_arn = ? AND file_id IS NULL AND account = ? "
-                        "AND region = ? ORDER BY id LIMIT ?",
-                        (arn, account, region, MAX_RECORDS_PER_FILE))]
-                    if not ids:
-                        break
-                    unique = unique_suffix(f"{arn}|{account}|{region}|{ids[0]}".encode())
-                    key = log_file_key(prefix=prefix, org_id=org_id, account=account,
-                                       region=region, delivered_at=now, unique=unique)
-                    cursor = conn.execute(
-                        "INSERT INTO log_files (trail_arn, account, region, bucket, key, "
-                        "created_at, records) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (arn, account, region, bucket, key, now.timestamp(), len(ids)))
-                    conn.execute(
-                        "UPDATE outbox SET file_id = ? WHERE trail_arn = ? AND file_id IS NULL "
-                        "AND account = ? AND region = ? AND id <= ?",
-                        (cursor.lastrowid, arn, account, region, ids[-1]))
-                    created += 1
-            return created, []
+        def unit(conn: sqlite3.Connection) -> tuple[bool, list]:
+            count, first_id, last_id = conn.execute(
+                f"SELECT count(*), min(id), max(id) FROM (SELECT id FROM {UNCLAIMED} "
+                "WHERE file_id IS NULL AND account = ? AND region = ? AND trail_arn = ? "
+                "ORDER BY id LIMIT ?)", (account, region, arn, MAX_RECORDS_PER_FILE)).fetchone()
+            if not count:
+                return False, []
+            unique = unique_suffix(f"{arn}|{account}|{region}|{first_id}".encode())
+            key = log_file_key(prefix=prefix, org_id=org_id, account=account, region=region,
+                               delivered_at=now, unique=unique)
+            cursor = conn.execute(
+                "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
+                "records) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (arn, account, region, bucket, key, now.timestamp(), count))
+            # Exactly the rows counted above: the group's unclaimed rows up to the last one.
+            conn.execute(
+                f"UPDATE {UNCLAIMED} SET file_id = ? WHERE file_id IS NULL AND account = ? "
+                "AND region = ? AND id <= ? AND trail_arn = ?",
+                (cursor.lastrowid, account, region, last_id, arn))
+            return count == MAX_RECORDS_PER_FILE, []
 
-        self._writer.run_blocking(unit)
+        return unit
 
     def _upload_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
         if self._clock().timestamp() < state.upload.next_attempt:
@@ -325,7 +342,7 @@ class DeliveryWorker:
     def _undelivered(self, arn: str) -> bool:
         conn = self._conn()
         return bool(conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM outbox WHERE trail_arn = ? AND file_id IS NULL) "
+            f"SELECT EXISTS (SELECT 1 FROM {UNCLAIMED} WHERE file_id IS NULL AND trail_arn = ?) "
             "OR EXISTS (SELECT 1 FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL)",
             (arn, arn)).fetchone()[0])
 
