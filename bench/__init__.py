@@ -64,7 +64,7 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / f"{name}.json",
-                        help="result JSON file (default bench/results/%(prog)s.json)")
+                        help=f"result JSON file (default bench/results/{name}.json)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long version (smoke test)")
     parser.add_argument("--servers", default=",".join(SERVER_KINDS),
                         help="comma-separated subset of: " + ", ".join(SERVER_KINDS))
