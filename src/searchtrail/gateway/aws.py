@@ -84,7 +84,7 @@ class AwsCallHandler:
             method=scope["method"],
             raw_path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
             query_string=scope.get("query_string", b"").decode("latin-1"),
-            headers=scope["headers"], peer=(scope.get("client") or ("",))[0] or "",
+            headers=scope["headers"], peer=_peer(scope),
             tls=_tls_details(scope))
         refusal = None
         try:
@@ -313,8 +313,7 @@ class ConsoleCalls:
     def caller(self, scope: dict) -> tuple[str, str, dict[str, str] | None]:
         """The browser request's source address (trusted proxies applied), Host and TLS."""
         headers = scope.get("headers") or []
-        peer = (scope.get("client") or ("",))[0] or ""
-        return (self._handler._source_ip(peer, headers), header(headers, b"host"),
+        return (self._handler._source_ip(_peer(scope), headers), header(headers, b"host"),
                 _tls_details(scope))
 
     async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
@@ -352,6 +351,11 @@ class ConsoleCalls:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             ctx.error = InternalError(ctx.request_id)
         return ctx
+
+
+def _peer(scope: dict) -> str:
+    """The socket peer's address from an ASGI scope ('' when the server gives none)."""
+    return (scope.get("client") or ("",))[0] or ""
 
 
 def _tls_details(scope: dict) -> dict[str, str] | None:

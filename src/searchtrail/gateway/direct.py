@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Protocol
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from searchtrail.gateway.http import (BODY_IDLE_SECONDS, BodyCollector, BodyTimeout, BodyTooLarge,
                                       RawRequest)
@@ -19,8 +20,6 @@ from searchtrail.protocol.errors import ServiceError
 log = logging.getLogger("searchtrail.gateway")
 
 Response = tuple[int, list, bytes]
-_STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
-                 for status in HTTPStatus}
 
 
 class CallHandler(Protocol):
@@ -30,8 +29,20 @@ class CallHandler(Protocol):
                 ) -> Awaitable[Response]: ...
 
 
-def status_line(status: int) -> bytes:
-    return _STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status
+def encode_response(status: int, default_headers: list[tuple[bytes, bytes]],
+                    headers: list[tuple[bytes, bytes]], body: bytes, *, close: bool) -> bytes:
+    """A whole HTTP/1.1 response: status line, the server's default headers, ``headers``,
+    content-length (and ``connection: close`` when ``close``), then the body."""
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head += (name, b": ", value, b"\r\n")
+    for name, value in headers:
+        head += (name, b": ", value, b"\r\n")
+    head += (b"content-length: ", b"%d" % len(body), b"\r\n")
+    if close:
+        head.append(b"connection: close\r\n")
+    head += (b"\r\n", body)
+    return b"".join(head)
 
 
 class DirectCall:
@@ -132,16 +143,8 @@ class DirectCall:
     def _send(self, status: int, headers: list, body: bytes) -> None:
         if self.disconnected:
             return
-        head = [status_line(status)]
-        for name, value in self._default_headers:
-            head += (name, b": ", value, b"\r\n")
-        for name, value in headers:
-            head += (name, b": ", value, b"\r\n")
-        head += (b"content-length: ", b"%d" % len(body), b"\r\n")
-        if not self.keep_alive:
-            head.append(b"connection: close\r\n")
-        head += (b"\r\n", body)
-        self._write(b"".join(head))
+        self._write(encode_response(status, self._default_headers, headers, body,
+                                    close=not self.keep_alive))
         self.response_complete = True
         if not self.keep_alive:
             self._close()

@@ -16,7 +16,7 @@ import orjson
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from searchtrail.gateway.direct import CallHandler, DirectCall
+from searchtrail.gateway.direct import CallHandler, DirectCall, encode_response
 from searchtrail.gateway.http import RawRequest
 
 SCOPE_KEY = "searchtrail.tls"
@@ -92,14 +92,10 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         """A request the HTTP parser refused (bad framing, smuggling): an AWS-shaped error."""
         body = orjson.dumps({"__type": "SerializationException",
                              "message": f"The HTTP request is malformed: {msg}"})
-        content = [b"HTTP/1.1 400 Bad Request\r\n"]
-        for name, value in self.server_state.default_headers:
-            content.extend([name, b": ", value, b"\r\n"])
-        content += [b"content-type: application/x-amz-json-1.1\r\n",
-                    b"x-amzn-errortype: SerializationException\r\n",
-                    b"content-length: ", str(len(body)).encode(), b"\r\n",
-                    b"connection: close\r\n\r\n", body]
-        self.transport.write(b"".join(content))
+        self.transport.write(encode_response(
+            400, self.server_state.default_headers,
+            [(b"content-type", b"application/x-amz-json-1.1"),
+             (b"x-amzn-errortype", b"SerializationException")], body, close=True))
         self.transport.close()
 
     def on_message_begin(self) -> None:
