@@ -7,6 +7,17 @@ from datetime import datetime
 from typing import Protocol
 
 
+# What the S3 clients share: S3Store (boto3) and the validator's S3Reader.
+S3_TIMEOUT_SECONDS = 5.0  # to connect, and for each read
+S3_ATTEMPTS = 3  # in all, the first one included ("standard" retries)
+S3_MAX_LIST_KEYS = 1000
+# The code of an error answer that carries no S3 <Error> body (a HEAD's), by HTTP status.
+S3_STATUS_CODES = {301: "PermanentRedirect", 400: "BadRequest", 403: "AccessDenied",
+                   404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
+                   412: "PreconditionFailed", 500: "InternalError", 501: "NotImplemented",
+                   503: "ServiceUnavailable"}
+
+
 class ObjectStoreError(Exception):
     """A store refused or failed an operation; ``code`` is the S3 error code (NoSuchBucket,
     NoSuchKey, AccessDenied, ...) or ``ServiceUnavailable`` when the store cannot be reached.

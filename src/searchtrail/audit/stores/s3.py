@@ -27,31 +27,24 @@ from botocore.exceptions import (
 )
 
 from searchtrail.audit.objectstore import (
+    S3_ATTEMPTS,
+    S3_MAX_LIST_KEYS,
+    S3_STATUS_CODES,
+    S3_TIMEOUT_SECONDS,
     ObjectNotFound,
     ObjectStoreError,
     ObjectSummary,
     StoredObject,
 )
 
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 5.0
-MAX_ATTEMPTS = 3  # in all, the first one included
-MAX_LIST_KEYS = 1000
+CONNECT_TIMEOUT_SECONDS = READ_TIMEOUT_SECONDS = S3_TIMEOUT_SECONDS
+MAX_ATTEMPTS = S3_ATTEMPTS
+MAX_LIST_KEYS = S3_MAX_LIST_KEYS
 
 T = TypeVar("T")
 
-_STATUS_CODES = {  # HEAD answers carry no body, so only the status tells what went wrong
-    "301": "PermanentRedirect",
-    "400": "BadRequest",
-    "403": "AccessDenied",
-    "404": "NotFound",
-    "405": "MethodNotAllowed",
-    "409": "Conflict",
-    "412": "PreconditionFailed",
-    "500": "InternalError",
-    "501": "NotImplemented",
-    "503": "ServiceUnavailable",
-}
+# HEAD answers carry no body, so only the status tells what went wrong (botocore: "404")
+_STATUS_CODES = {str(status): code for status, code in S3_STATUS_CODES.items()}
 _LOCATION_ALIASES = {"": None, "us-east-1": None, "EU": "eu-west-1"}
 
 

@@ -12,8 +12,9 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
-from searchtrail.audit.objectstore import (ObjectNotFound, ObjectStoreError, ObjectSummary,
-                                           StoredObject)
+from searchtrail.audit.objectstore import (S3_ATTEMPTS, S3_MAX_LIST_KEYS, S3_STATUS_CODES,
+                                           S3_TIMEOUT_SECONDS, ObjectNotFound, ObjectStoreError,
+                                           ObjectSummary, StoredObject)
 
 if TYPE_CHECKING:
     import http.client
@@ -21,10 +22,7 @@ if TYPE_CHECKING:
 
     from searchtrail.audit.validation import ObjectReader
 
-S3_TIMEOUT_SECONDS = 5.0  # connect and read, as S3Store's
-S3_ATTEMPTS = 3  # in all, as S3Store's "standard" retries
 S3_MAX_BACKOFF_SECONDS = 20.0
-S3_MAX_LIST_KEYS = 1000
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _QUERY_SAFE = "-_.~"  # RFC 3986 unreserved, as SigV4 encodes
 # answers worth another attempt (botocore's "standard" mode: transient and throttling)
@@ -32,11 +30,6 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _RETRY_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "SlowDown", "Throttling",
                           "ThrottlingException", "RequestThrottled", "TooManyRequestsException",
                           "InternalError", "ServiceUnavailable"})
-# the code of an error answer without an S3 <Error> body, as S3Store names it
-_STATUS_CODES = {301: "PermanentRedirect", 400: "BadRequest", 403: "AccessDenied",
-                 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
-                 412: "PreconditionFailed", 500: "InternalError", 501: "NotImplemented",
-                 503: "ServiceUnavailable"}
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 Credentials = tuple[str, str, "str | None"]  # access key id, secret access key, session token
@@ -260,7 +253,7 @@ class S3Reader:
             except ElementTree.ParseError:
                 fields = {}
             code, message = fields.get("Code", ""), fields.get("Message", "")
-        return (code or _STATUS_CODES.get(status, "InternalError"),
+        return (code or S3_STATUS_CODES.get(status, "InternalError"),
                 message or f"HTTP {status}")
 
 
