@@ -213,3 +213,26 @@ def test_key_size_is_configurable() -> None:
     key = keys.current("1", "us-east-1", T0)
     assert serialization.load_der_public_key(key.public_der).key_size == 3072
     verify(key, b"x", key.sign(b"x"))
+
+
+def test_prepare_makes_material_only_when_a_key_is_due_and_current_uses_it() -> None:
+    """The delivery worker makes a due key's RSA material before its writer unit runs."""
+    keys, repo = make_keys(validity=timedelta(hours=2))
+    material = keys.prepare("1", "us-east-1", T0)
+    assert material is not None and material.key_size == 2048
+    assert repo.scoped("1", "us-east-1").count(KIND) == 0  # preparing stores nothing
+    first = keys.current("1", "us-east-1", T0, prepared=material)
+    expected = material.public_key().public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.PKCS1)
+    assert first.public_der == expected
+    verify(first, b"x", first.sign(b"x"))
+    # inside the window nothing is due, and material handed in anyway is not used
+    assert keys.prepare("1", "us-east-1", T0 + timedelta(minutes=30)) is None
+    spare = keys.prepare("1", "us-east-1", T0 + timedelta(hours=3))
+    assert keys.current("1", "us-east-1", T0 + timedelta(minutes=30), prepared=spare) == first
+    # past the rotation point it is due again
+    assert spare is not None
+    second = keys.current("1", "us-east-1", T0 + timedelta(hours=3), prepared=spare)
+    assert second.fingerprint != first.fingerprint
+    assert second.public_der == spare.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.PKCS1)

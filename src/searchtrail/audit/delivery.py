@@ -325,8 +325,13 @@ class DeliveryWorker:
                          account=account, region=region, trail_name=trail["Name"],
                          home_region=trail["HomeRegion"], end=end_at)
 
+        # A new signing key's RSA material is made before the unit: a unit holds the writer,
+        # and with it every API call's commit, for as long as it runs.
+        prepared = self._signing_keys(conn).prepare(account, region, end_at)
+
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
-            signing_key = self._signing_keys(conn).current(account, region, end_at)
+            signing_key = self._signing_keys(conn).current(account, region, end_at,
+                                                           prepared=prepared)
             digest = build_digest(account=account, bucket=bucket, key=key, start=start_at,
                                   end=end_at, log_files=entries, previous=previous,
                                   signing_key=signing_key)

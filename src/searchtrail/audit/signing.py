@@ -51,6 +51,12 @@ def _require_aware(value: datetime) -> None:
         raise ValueError("datetimes must be timezone-aware")
 
 
+def _whole_second(value: datetime) -> datetime:
+    """UTC, whole seconds: key windows are stored as epoch seconds."""
+    _require_aware(value)
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
 def fingerprint_of(public_der: bytes) -> str:
     """MD5 hex of the DER PKCS#1 public key: 32 lower-case hex characters."""
     return hashlib.md5(public_der, usedforsecurity=False).hexdigest()
@@ -109,9 +115,16 @@ class SigningKey:
         return loaded
 
 
-def generate_key(valid_from: datetime, valid_to: datetime, *, key_size: int = 2048) -> SigningKey:
-    """A fresh key (not stored)."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+def new_private_key(key_size: int = 2048) -> rsa.RSAPrivateKey:
+    """Fresh RSA material: tens to hundreds of milliseconds, so made outside the writer."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+
+
+def generate_key(valid_from: datetime, valid_to: datetime, *, key_size: int = 2048,
+                 private: rsa.RSAPrivateKey | None = None) -> SigningKey:
+    """A key (not stored) for the window, from ``private`` or fresh material."""
+    if private is None:
+        private = new_private_key(key_size)
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     der = private.public_key().public_bytes(serialization.Encoding.DER,
@@ -164,25 +177,38 @@ class SigningKeys:
         doc = self._repo_for(account, region).get(KIND, fingerprint)
         return key_from_doc(doc) if doc else None
 
-    def current(self, account: str, region: str, now: datetime) -> SigningKey:
+    def current(self, account: str, region: str, now: datetime, *,
+                prepared: rsa.RSAPrivateKey | None = None) -> SigningKey:
         """The key that signs at ``now``: the covering key with the latest window start.
 
         Creates the first key, and a new one (window ``[now, now + validity)``) when no key
         covers ``now`` or the newest one ends within the overlap (rotation with
         overlapping windows). Concurrent creators may each add a key; both stay valid and
         listed, and later calls agree on one (the latest start, then the greatest
-        fingerprint)."""
-        _require_aware(now)
-        now = now.astimezone(timezone.utc).replace(microsecond=0)
-        keys = self.all(account, region)
+        fingerprint). A new key uses ``prepared`` material when given (see :meth:`prepare`)."""
+        now = _whole_second(now)
+        signer = self._signer(self.all(account, region), now)
+        return signer if signer is not None else self._create(account, region, now, prepared)
+
+    def prepare(self, account: str, region: str, now: datetime) -> rsa.RSAPrivateKey | None:
+        """Material for the key :meth:`current` would create at ``now``, or None if it would
+        create none: generated here, outside the writer's transaction, so the writer does
+        not hold every API call's commit while RSA primes are found."""
+        if self._signer(self.all(account, region), _whole_second(now)) is not None:
+            return None
+        return new_private_key(self._key_size)
+
+    def _signer(self, keys: list[SigningKey], now: datetime) -> SigningKey | None:
+        """The key that signs at ``now``, or None when a new one is due."""
         covering = [k for k in keys if k.covers(now)]
-        if covering:
-            signer = max(covering, key=lambda k: (k.valid_from, k.fingerprint))
-            overlap = min(ROTATION_OVERLAP, self._validity / 10)
-            # only the newest key rotates: an older instant keeps the key that covered it
-            if signer.valid_to - now > overlap or signer.valid_from < keys[-1].valid_from:
-                return signer
-        return self._create(account, region, now)
+        if not covering:
+            return None
+        signer = max(covering, key=lambda k: (k.valid_from, k.fingerprint))
+        overlap = min(ROTATION_OVERLAP, self._validity / 10)
+        # only the newest key rotates: an older instant keeps the key that covered it
+        if signer.valid_to - now > overlap or signer.valid_from < keys[-1].valid_from:
+            return signer
+        return None
 
     def public_keys(self, account: str, region: str, start: datetime, end: datetime,
                     now: datetime) -> list[SigningKey]:
@@ -209,8 +235,9 @@ class SigningKeys:
 
         return [min(keys, key=lambda k: (distance(k), -k.valid_from.timestamp()))]
 
-    def _create(self, account: str, region: str, now: datetime) -> SigningKey:
-        key = generate_key(now, now + self._validity, key_size=self._key_size)
+    def _create(self, account: str, region: str, now: datetime,
+                private: rsa.RSAPrivateKey | None = None) -> SigningKey:
+        key = generate_key(now, now + self._validity, key_size=self._key_size, private=private)
         try:
             self._repo_for(account, region).insert(KIND, key.fingerprint, key_to_doc(key))
         except Conflict:  # pragma: no cover - a 128-bit fingerprint collision
