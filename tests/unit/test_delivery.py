@@ -1,4 +1,5 @@
-"""The delivery worker's claims on a real SQLite store, and migration 0004 (partial outbox indexes)."""
+"""The delivery worker's claims and per-tick questions on a real SQLite store, and migrations
+0004 (partial outbox indexes) and 0005 (indexes of what still waits)."""
 
 from __future__ import annotations
 
@@ -185,7 +186,7 @@ def test_migration_0004_upgrades_a_store_with_claimed_and_unclaimed_rows(tmp_pat
     conn.execute("ANALYZE")  # statistics from before the upgrade, as bulk-loaded stores have
     conn.execute("COMMIT")
 
-    assert migrate(conn) == 4
+    assert migrate(conn) == _migration_scripts()[-1][0]
 
     indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
                                 "AND tbl_name = 'outbox' AND sql IS NOT NULL"))
@@ -218,4 +219,90 @@ def test_migration_0004_upgrades_a_store_with_claimed_and_unclaimed_rows(tmp_pat
                  "VALUES (?, ?, 'us-east-1', 1)", (OTHER_ARN, ACCOUNT))  # a new row is fine
     assert conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 201
     assert conn.execute("SELECT count(*) FROM outbox WHERE file_id IS NULL").fetchone()[0] == 51
+    conn.close()
+
+
+def _log_file(conn: sqlite3.Connection, trail: str, account: str, region: str, n: int, *,
+              delivered: bool, notified: bool) -> None:
+    conn.execute("INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
+                 "records, delivered_at, notified_at) VALUES (?, ?, ?, 'bucket', ?, 0, 1, ?, ?)",
+                 (trail, account, region, f"{trail}/{account}/{region}/{n}",
+                  1 if delivered else None, 1 if notified else None))
+
+
+def test_a_trails_chains_are_found_by_index_seeks(store) -> None:  # type: ignore[no-untyped-def]
+    """The chain list is read on every tick of a validating trail: one seek per pair, never a
+    read of every file the trail ever had."""
+    conn, writer, worker, _ = store
+    pairs = [(account, region) for account in ("111122223333", "444455556666", "777788889999")
+             for region in ("eu-west-1", "us-east-1", "us-west-2")]
+
+    def fill(c: sqlite3.Connection) -> tuple[None, list]:
+        for n in range(40):
+            for account, region in pairs[:-1]:
+                _log_file(c, ARN, account, region, n, delivered=True, notified=True)
+            _log_file(c, OTHER_ARN, "999999999999", "ap-south-1", n, delivered=True,
+                      notified=True)
+        # a chain that has digests but no log file, and another trail's digest
+        for trail, region in ((ARN, "sa-east-1"), (OTHER_ARN, "ca-central-1")):
+            c.execute("INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, "
+                      "end_time, sha256, signature, body) VALUES (?, ?, ?, 'bucket', ?, 0, 1, "
+                      "'', '', x'')", (trail, ACCOUNT, region, f"{trail}/{region}"))
+        return None, []
+
+    writer.run_blocking(fill)
+    chains = worker._chains(ARN, {"HomeRegion": "ap-northeast-1"})
+
+    expected = {*pairs[:-1], (ACCOUNT, "sa-east-1"), (ACCOUNT, "ap-northeast-1")}
+    assert chains == sorted(expected)
+    distinct = conn.execute("SELECT DISTINCT account, region FROM log_files WHERE trail_arn = ? "
+                            "UNION SELECT DISTINCT account, region FROM digests "
+                            "WHERE trail_arn = ?", (ARN, ARN)).fetchall()
+    assert set(chains) == {*distinct, (ACCOUNT, "ap-northeast-1")}
+    for table in ("log_files", "digests"):
+        plan = _plan(conn, delivery._DISTINCT_CHAINS.format(table=table), (ARN,))
+        assert f"SCAN {table}" not in plan and f"SEARCH {table} USING COVERING INDEX" in plan
+        assert "account=? AND region>?" in plan
+
+
+def test_the_questions_of_every_tick_read_only_what_still_waits(store) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _ = store
+
+    def fill(c: sqlite3.Connection) -> tuple[None, list]:
+        for n in range(30):
+            _log_file(c, ARN, ACCOUNT, "us-east-1", n, delivered=True, notified=True)
+        _log_file(c, ARN, ACCOUNT, "us-east-1", 30, delivered=True, notified=False)
+        return None, []
+
+    writer.run_blocking(fill)
+    trail = {"S3BucketName": "bucket", "HomeRegion": "us-east-1", "SnsTopicARN": "arn:topic"}
+    assert worker._has_work(ARN, trail)  # a stopped trail still notifies its last file
+    writer.run_blocking(lambda c: (c.execute("UPDATE log_files SET notified_at = 2"), []))
+    assert not worker._has_work(ARN, trail)
+
+    for sql, index in (
+            ("SELECT 1 FROM log_files WHERE trail_arn = ? AND notified_at IS NULL LIMIT 1",
+             "log_files_unnotified"),
+            ("SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NOT "
+             "NULL AND notified_at IS NULL ORDER BY id", "log_files_unnotified"),
+            ("SELECT id, bucket, key, signature, body FROM digests WHERE trail_arn = ? "
+             "AND delivered_at IS NULL ORDER BY id", "digests_undelivered"),
+            ("SELECT 1 FROM digests WHERE trail_arn = ? AND delivered_at IS NULL LIMIT 1",
+             "digests_undelivered")):
+        assert f"USING INDEX {index} (trail_arn=?)" in _plan(conn, sql, (ARN,)), sql
+
+
+def test_migration_0005_indexes_only_the_waiting_rows_of_an_older_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    conn = open_connection(tmp_path / "db.sqlite3")
+    _migrate_to(conn, 4)
+    conn.execute("BEGIN")
+    for n in range(20):
+        _log_file(conn, ARN, ACCOUNT, "us-east-1", n, delivered=n < 15, notified=n < 10)
+    conn.execute("COMMIT")
+
+    assert migrate(conn) == 5
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    waiting = conn.execute("SELECT count(*) FROM log_files INDEXED BY log_files_unnotified "
+                           "WHERE trail_arn = ? AND notified_at IS NULL", (ARN,)).fetchone()[0]
+    assert waiting == 10
     conn.close()

@@ -34,6 +34,25 @@ MAX_BACKOFF_SECONDS = 30.0
 # 0004), which holds only those rows. Named, because a query that names a trail would
 # otherwise be free to take the (trail_arn, seq) index: every row the trail ever had.
 UNCLAIMED = "outbox INDEXED BY outbox_unassigned"
+# A trail's distinct (account, region) pairs in a table indexed by (trail_arn, account, region,
+# ...): one index seek per pair, where DISTINCT would read every row the trail ever had. The
+# accounts are stepped through first (the next one above the last), then each one's regions.
+_DISTINCT_CHAINS = """
+WITH RECURSIVE
+  accounts(account) AS (
+    SELECT min(account) FROM {table} WHERE trail_arn = ?1
+    UNION ALL
+    SELECT (SELECT min(account) FROM {table} WHERE trail_arn = ?1 AND account > accounts.account)
+    FROM accounts WHERE account IS NOT NULL),
+  chains(account, region) AS (
+    SELECT account, (SELECT min(region) FROM {table} WHERE trail_arn = ?1
+                     AND account = accounts.account)
+    FROM accounts WHERE account IS NOT NULL
+    UNION ALL
+    SELECT account, (SELECT min(region) FROM {table} WHERE trail_arn = ?1
+                     AND account = chains.account AND region > chains.region)
+    FROM chains WHERE region IS NOT NULL)
+SELECT account, region FROM chains WHERE region IS NOT NULL"""
 
 
 @dataclass
@@ -133,8 +152,9 @@ class DeliveryWorker:
         if conn.execute(f"SELECT 1 FROM {UNCLAIMED} WHERE file_id IS NULL AND trail_arn = ? "
                         "LIMIT 1", (arn,)).fetchone():
             return True
-        if conn.execute("SELECT 1 FROM log_files WHERE trail_arn = ? AND (delivered_at IS NULL "
-                        "OR notified_at IS NULL) LIMIT 1", (arn,)).fetchone():
+        # Not delivered, or delivered and not notified: a file is notified only once delivered.
+        if conn.execute("SELECT 1 FROM log_files WHERE trail_arn = ? AND notified_at IS NULL "
+                        "LIMIT 1", (arn,)).fetchone():
             return True
         stopped = trail.get("StopLoggingTime")
         # A digest fixed but not stored yet (the final one's upload failed): keep retrying it.
@@ -280,10 +300,9 @@ class DeliveryWorker:
     def _chains(self, arn: str, trail: dict[str, Any]) -> list[tuple[str, str]]:
         """Every (account, region) the trail has delivered for, plus its own home region."""
         owner, home = arn.split(":")[4], trail["HomeRegion"]
-        rows = self._conn().execute(
-            "SELECT DISTINCT account, region FROM log_files WHERE trail_arn = ? "
-            "UNION SELECT DISTINCT account, region FROM digests WHERE trail_arn = ?",
-            (arn, arn)).fetchall()
+        conn = self._conn()
+        rows = [*conn.execute(_DISTINCT_CHAINS.format(table="log_files"), (arn,)),
+                *conn.execute(_DISTINCT_CHAINS.format(table="digests"), (arn,))]
         return sorted({(owner, home), *((a, r) for a, r in rows)})
 
     def _next_digest(self, arn: str, trail: dict[str, Any], account: str, region: str,
