@@ -53,6 +53,18 @@ def _descendants(pid: int) -> list[int]:
     return tree
 
 
+def stop_process(process: subprocess.Popen | None, grace_seconds: float = 15) -> None:
+    """SIGTERM (a server's clean shutdown), then SIGKILL if it has not exited in time."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace_seconds)
+
+
 def _stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
@@ -118,13 +130,7 @@ class Server:
         raise RuntimeError(f"{self.kind} not ready within {STARTUP_SECONDS}s")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop_process(self.process)
         if getattr(self, "_log", None):
             self._log.close()
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from bench.servers import stop_process
+
 STARTUP_SECONDS = 30
 
 
@@ -80,13 +82,7 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop_process(self.process)
         if getattr(self, "_log", None):
             self._log.close()
 
