@@ -88,6 +88,12 @@ class BodyCollector:
         self._chunks: list[bytes] = []
         self.size = 0
 
+    @staticmethod
+    def expected(headers: list) -> bool:
+        """Whether the request has a body: a non-zero Content-Length or a Transfer-Encoding."""
+        declared = header(headers, b"content-length")
+        return bool(header(headers, b"transfer-encoding")) or (declared not in ("", "0"))
+
     def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self._ceiling:
@@ -108,6 +114,8 @@ async def read_body(receive: Receive, headers: list, limit: int, *, drain_factor
     """Check the headers' limits, then read the body (BodyCollector's limits); BodyTimeout
     (408) when no part of it arrives for ``idle_seconds``."""
     collector = BodyCollector(headers, limit, drain_factor)
+    if not collector.expected(headers):
+        return b""  # no length and no chunked coding: HTTP/1.1 says there is no body to wait for
     while True:
         try:
             async with asyncio.timeout(idle_seconds):
