@@ -6,12 +6,10 @@ import configparser
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from searchtrail.config import Settings, load_settings
 
@@ -34,7 +32,24 @@ app.add_typer(trail_app, name="trail")
 app.add_typer(events_app, name="events")
 
 DataDir = typer.Option(None, "--data-dir", help="Data directory [default: ./.searchtrail]")
-err = Console(stderr=True)
+
+
+class _ErrorConsole:
+    """rich's stderr console, made at the first message: importing rich takes ~20 ms, which
+    every command (`trail validate` among them) would otherwise pay to print nothing."""
+
+    def __init__(self) -> None:
+        self._console: Any = None
+
+    def print(self, *objects: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        self._console.print(*objects)
+
+
+err = _ErrorConsole()
 
 
 def _settings(**flags: object) -> Settings:
@@ -309,7 +324,8 @@ def validate_trail_files(
         "AND delivered_at IS NOT NULL AND end_time <= ?",
         (trail_arn, account, source, end.timestamp())).fetchone()[0]
     started = trail.get("StartLoggingTime")
-    bars, advance = _progress_bars() if err.is_terminal else (contextlib.nullcontext(), None)
+    bars, advance = (_progress_bars() if sys.stderr.isatty()
+                     else (contextlib.nullcontext(), None))
     with bars:
         try:
             # A read-only S3 reader starts in milliseconds; a boto3 client takes ~0.3 s.
@@ -439,6 +455,9 @@ def lookup(
     if output == "json":
         sys.stdout.write(orjson.dumps({"Records": records}, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("Event time", "Event name", "User", "Source", "Error", "Request id")
     for record in records:
         table.add_row(record["eventTime"], record["eventName"],

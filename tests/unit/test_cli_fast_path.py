@@ -62,3 +62,21 @@ def test_exit_codes_pass_through(monkeypatch) -> None:  # type: ignore[no-untype
     with pytest.raises(SystemExit) as exited:
         cli._run_fast(["trail", "validate", "--trail-arn", ARN, "--start-time", "0"])
     assert exited.value.code == 1
+
+
+def test_the_cli_module_leaves_heavy_imports_to_the_commands_that_need_them() -> None:
+    """`trail validate` is timed against the AWS CLI: every import at start is paid per run."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, searchtrail.cli; print(' '.join(sorted({m.split('.')[0] for m in "
+             "sys.modules} & {'rich', 'boto3', 'botocore', 'pydantic', 'uvicorn'})))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []
+
+
+def test_error_messages_still_go_through_rich(capsys) -> None:  # type: ignore[no-untyped-def]
+    console = cli._ErrorConsole()
+    console.print("[red]error:[/red] something to fix")
+    assert capsys.readouterr().err == "error: something to fix\n"
