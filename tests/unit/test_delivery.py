@@ -292,6 +292,28 @@ def test_the_questions_of_every_tick_read_only_what_still_waits(store) -> None: 
         assert f"USING INDEX {index} (trail_arn=?)" in _plan(conn, sql, (ARN,)), sql
 
 
+def test_a_stopped_trail_waits_for_a_digest_after_its_stop_read_by_seeks(store) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _ = store
+    trail = {"S3BucketName": "bucket", "HomeRegion": "us-east-1",
+             "LogFileValidationEnabled": True, "StopLoggingTime": 100}
+
+    def digest(region: str, end: int) -> None:
+        writer.run_blocking(lambda c: (c.execute(
+            "INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, end_time, "
+            "sha256, signature, body, delivered_at) VALUES (?, ?, ?, 'bucket', ?, 0, ?, '', '', "
+            "x'', 1)", (ARN, ACCOUNT, region, f"{region}/{end}", end)), []))
+
+    assert worker._has_work(ARN, trail)  # no digest at all yet
+    digest("eu-west-1", 50)
+    digest("us-east-1", 90)
+    assert worker._has_work(ARN, trail)  # every digest ends before the stop
+    digest("eu-west-1", 120)
+    assert not worker._has_work(ARN, trail)  # the chain closed after the stop
+    plan = _plan(conn, delivery._LAST_DIGEST_END, (ARN, ACCOUNT, "us-east-1"))
+    assert "SEARCH digests USING COVERING INDEX digests_chain (trail_arn=? AND account=? AND " \
+           "region=?)" in plan
+
+
 def test_migration_0005_indexes_only_the_waiting_rows_of_an_older_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
     conn = open_connection(tmp_path / "db.sqlite3")
     _migrate_to(conn, 4)

@@ -53,6 +53,8 @@ WITH RECURSIVE
                      AND account = chains.account AND region > chains.region)
     FROM chains WHERE region IS NOT NULL)
 SELECT account, region FROM chains WHERE region IS NOT NULL"""
+_LAST_DIGEST_END = ("SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? "
+                    "AND region = ?")
 
 
 @dataclass
@@ -163,8 +165,11 @@ class DeliveryWorker:
                 (arn,)).fetchone():
             return True
         if trail.get("LogFileValidationEnabled") and stopped:
-            last = conn.execute("SELECT max(end_time) FROM digests WHERE trail_arn = ?",
-                                (arn,)).fetchone()[0]
+            # The newest digest of every chain, one index seek each: a stopped trail is asked
+            # this on every tick for as long as it exists.
+            ends = [conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
+                    for account, region in self._chains(arn, trail)]
+            last = max((end for end in ends if end is not None), default=None)
             return last is None or last < stopped
         return False
 
