@@ -170,18 +170,19 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
     with servers.running("searchtrail", workdir, _searchtrail_args(None)) as server:
         cloudtrail = _client(server, "cloudtrail")
         signer = Signer(server.host_header, *server.credentials())
-        for phase in ("no trail", "delivering"):  # warm-up, signing key included
-            (cloudtrail.stop_logging if phase == "no trail" else cloudtrail.start_logging)(
+
+        def enter(phase: str) -> None:
+            (cloudtrail.start_logging if phase == "delivering" else cloudtrail.stop_logging)(
                 Name=TRAIL)
+
+        for phase in ("no trail", "delivering"):  # warm-up, signing key included
+            enter(phase)
             _load(server, signer, min(calls, 2_000), 1)
         rates: dict[str, list[float]] = {"delivering": [], "no trail": []}
         cpu: dict[str, list[float]] = {"delivering": [], "no trail": []}
         for _ in range(rounds):
             for phase in ("no trail", "delivering"):
-                if phase == "delivering":
-                    cloudtrail.start_logging(Name=TRAIL)
-                else:
-                    cloudtrail.stop_logging(Name=TRAIL)
+                enter(phase)
                 cpu_before = server.cpu_seconds()
                 answered, took = _load(server, signer, calls, seconds)
                 rates[phase].append(answered / took)

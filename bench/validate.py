@@ -73,6 +73,8 @@ def run_destination(workdir: Path, seconds: float, digest_interval: float, repea
                     moto: servers.Server | None, log: Any) -> tuple[list[dict[str, Any]], dict]:
     """Make a day of files on one destination, then time both validators on them: one row per
     way searchtrail reads them (see the module docstring)."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
     args: tuple[str, ...] = ("--delivery-interval", "1", "--digest-interval", str(digest_interval))
     env = {}
     if moto is not None:
@@ -82,15 +84,16 @@ def run_destination(workdir: Path, seconds: float, digest_interval: float, repea
         _client(moto.endpoint, servers.PEER_KEY, "s3").create_bucket(Bucket=BUCKET)
     with servers.running("searchtrail", workdir, args, env) as server:
         arn, counts = produce(server, seconds, CALLS_PER_SECOND, digest_interval, moto, log)
+        s3_endpoint = moto.endpoint if moto else server.endpoint + "/_s3"  # the AWS CLI's
         if moto is not None:
-            ways = [("S3 (moto server)", moto.endpoint, servers.PEER_KEY)]
+            ways = [("S3 (moto server)", s3_endpoint, servers.PEER_KEY)]
         else:
             ways = [("local bucket folder", None, None),
-                    ("local bucket folder over the server's S3 API (both tools)",
-                     server.endpoint + "/_s3", server.credentials())]
+                    ("local bucket folder over the server's S3 API (both tools)", s3_endpoint,
+                     server.credentials())]
         rows = [{"destination": name, **counts,
-                 **compare(server, arn, moto.endpoint if moto else server.endpoint + "/_s3",
-                           endpoint, key, repeat, log)} for name, endpoint, key in ways]
+                 **compare(server, arn, s3_endpoint, endpoint, key, repeat, log)}
+                for name, endpoint, key in ways]
         return rows, server.describe()
 
 
@@ -142,7 +145,6 @@ def compare(server: servers.Server, arn: str, s3_endpoint: str, ours_endpoint: s
 
     The AWS CLI reads ``s3_endpoint``; ours reads ``ours_endpoint`` with ``ours_key``, or the
     bucket folder itself when that is None."""
-    compile_package()
     key = server.credentials()
     common = ["--trail-arn", arn, "--start-time", "2020-01-01T00:00:00Z", "--region", REGION]
     aws_env = {"AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint, "AWS_ENDPOINT_URL_S3": s3_endpoint,
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     started = now_iso()
     root = args.out.resolve().parent / "validate-work"  # beside --out: smoke runs stay apart
     rows, targets, described = [], [], {}
+    compile_package()
     with servers.running("moto", root / "moto") as moto:
         described["moto"] = moto.describe()
         for store in (None, moto):
