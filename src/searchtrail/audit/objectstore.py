@@ -10,6 +10,8 @@ from typing import Protocol
 # What the S3 clients share: S3Store (boto3) and the validator's S3Reader.
 S3_TIMEOUT_SECONDS = 5.0  # to connect, and for each read
 S3_ATTEMPTS = 3  # in all, the first one included ("standard" retries)
+# S3's largest ListObjects page: what the clients ask for, and what the local folder store and
+# the read-only /_s3 API give at most.
 S3_MAX_LIST_KEYS = 1000
 # The code of an error answer that carries no S3 <Error> body (a HEAD's), by HTTP status.
 S3_STATUS_CODES = {301: "PermanentRedirect", 400: "BadRequest", 403: "AccessDenied",

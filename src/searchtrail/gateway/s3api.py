@@ -27,7 +27,8 @@ from email.utils import format_datetime
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
-from searchtrail.audit.objectstore import ObjectStoreError, ObjectSummary, StoredObject
+from searchtrail.audit.objectstore import (S3_MAX_LIST_KEYS, ObjectStoreError, ObjectSummary,
+                                           StoredObject)
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
 from searchtrail.auth import sigv4
 from searchtrail.gateway.http import (BodyTimeout, BodyTooLarge, HeadersTooLarge, header,
@@ -40,7 +41,6 @@ Receive = Callable[[], Awaitable[dict]]
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 DEFAULT_PREFIX = "/_s3"
-MAX_KEYS = 1000
 MAX_BUCKETS = 10000
 MAX_REQUEST_BODY = 64 * 1024  # GET/HEAD carry no body; anything bigger is refused
 STORE_PAGE = 1000
@@ -191,7 +191,7 @@ def _decode_token(token: str) -> str:
                                "continuation-token", token) from None
 
 
-def _max_keys(query: dict[str, str], name: str = "max-keys", limit: int = MAX_KEYS) -> int:
+def _max_keys(query: dict[str, str], name: str = "max-keys", limit: int = S3_MAX_LIST_KEYS) -> int:
     text = query.get(name)
     if text is None:
         return limit

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Iterator
 
 from searchtrail.audit.objectstore import (
+    S3_MAX_LIST_KEYS,
     ObjectNotFound,
     ObjectStoreError,
     ObjectSummary,
@@ -59,7 +60,6 @@ DEFAULT_REGION = "us-east-1"
 MAX_KEY_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
 MAX_METADATA_BYTES = 2048  # S3: user metadata, names plus values, UTF-8
-MAX_LIST_KEYS = 1000
 PUT_ATTEMPTS = 5  # a concurrent delete may remove an empty directory under a writer
 LOCK_STRIPES = 256
 
@@ -596,7 +596,7 @@ class LocalFolderStore:
     # ------------------------------------------------------------------ listing
 
     def list_objects(self, bucket: str, *, prefix: str = "", start_after: str = "",
-                     max_keys: int = MAX_LIST_KEYS) -> tuple[list[ObjectSummary], bool]:
+                     max_keys: int = S3_MAX_LIST_KEYS) -> tuple[list[ObjectSummary], bool]:
         """Keys > start_after with the prefix, in UTF-8 byte order; (page, is_truncated)."""
         if max_keys < 0:
             raise ObjectStoreError("InvalidArgument", "max_keys must not be negative.")

@@ -37,10 +37,6 @@ from searchtrail.audit.objectstore import (
     StoredObject,
 )
 
-CONNECT_TIMEOUT_SECONDS = READ_TIMEOUT_SECONDS = S3_TIMEOUT_SECONDS
-MAX_ATTEMPTS = S3_ATTEMPTS
-MAX_LIST_KEYS = S3_MAX_LIST_KEYS
-
 T = TypeVar("T")
 
 # HEAD answers carry no body, so only the status tells what went wrong (botocore: "404")
@@ -56,9 +52,9 @@ class S3Store:
     """ObjectStore over boto3's S3 client. Thread-safe (one client, shared)."""
 
     def __init__(self, endpoint_url: str | None, region: str = "us-east-1", session: Any = None,
-                 *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
-                 read_timeout: float = READ_TIMEOUT_SECONDS,
-                 max_attempts: int = MAX_ATTEMPTS) -> None:
+                 *, connect_timeout: float = S3_TIMEOUT_SECONDS,
+                 read_timeout: float = S3_TIMEOUT_SECONDS,
+                 max_attempts: int = S3_ATTEMPTS) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         session = session or boto3.session.Session()
@@ -191,10 +187,10 @@ class S3Store:
             metadata={name.lower(): value for name, value in (answer.get("Metadata") or {}).items()})
 
     def list_objects(self, bucket: str, *, prefix: str = "", start_after: str = "",
-                     max_keys: int = MAX_LIST_KEYS) -> tuple[list[ObjectSummary], bool]:
+                     max_keys: int = S3_MAX_LIST_KEYS) -> tuple[list[ObjectSummary], bool]:
         if max_keys < 0:
             raise ObjectStoreError("InvalidArgument", "max_keys must not be negative.")
-        params: dict[str, Any] = {"Bucket": bucket, "MaxKeys": min(max_keys, MAX_LIST_KEYS),
+        params: dict[str, Any] = {"Bucket": bucket, "MaxKeys": min(max_keys, S3_MAX_LIST_KEYS),
                                   "Prefix": prefix}
         if start_after:
             params["StartAfter"] = start_after
