@@ -230,6 +230,14 @@ def _log_file(conn: sqlite3.Connection, trail: str, account: str, region: str, n
                   1 if delivered else None, 1 if notified else None))
 
 
+def _digest(conn: sqlite3.Connection, trail: str, region: str, end: int, *,
+            delivered: bool) -> None:
+    conn.execute("INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, "
+                 "end_time, sha256, signature, body, delivered_at) VALUES (?, ?, ?, 'bucket', ?, "
+                 "0, ?, '', '', x'', ?)", (trail, ACCOUNT, region, f"{trail}/{region}/{end}", end,
+                                           1 if delivered else None))
+
+
 def test_a_trails_chains_are_found_by_index_seeks(store) -> None:  # type: ignore[no-untyped-def]
     """The chain list is read on every tick of a validating trail: one seek per pair, never a
     read of every file the trail ever had."""
@@ -245,9 +253,7 @@ def test_a_trails_chains_are_found_by_index_seeks(store) -> None:  # type: ignor
                       notified=True)
         # a chain that has digests but no log file, and another trail's digest
         for trail, region in ((ARN, "sa-east-1"), (OTHER_ARN, "ca-central-1")):
-            c.execute("INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, "
-                      "end_time, sha256, signature, body) VALUES (?, ?, ?, 'bucket', ?, 0, 1, "
-                      "'', '', x'')", (trail, ACCOUNT, region, f"{trail}/{region}"))
+            _digest(c, trail, region, 1, delivered=False)
         return None, []
 
     writer.run_blocking(fill)
@@ -298,10 +304,7 @@ def test_a_stopped_trail_waits_for_a_digest_after_its_stop_read_by_seeks(store) 
              "LogFileValidationEnabled": True, "StopLoggingTime": 100}
 
     def digest(region: str, end: int) -> None:
-        writer.run_blocking(lambda c: (c.execute(
-            "INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, end_time, "
-            "sha256, signature, body, delivered_at) VALUES (?, ?, ?, 'bucket', ?, 0, ?, '', '', "
-            "x'', 1)", (ARN, ACCOUNT, region, f"{region}/{end}", end)), []))
+        writer.run_blocking(lambda c: (_digest(c, ARN, region, end, delivered=True), []))
 
     assert worker._has_work(ARN, trail)  # no digest at all yet
     digest("eu-west-1", 50)

@@ -165,11 +165,11 @@ class DeliveryWorker:
                 (arn,)).fetchone():
             return True
         if trail.get("LogFileValidationEnabled") and stopped:
-            # The newest digest of every chain, one index seek each: a stopped trail is asked
-            # this on every tick for as long as it exists.
-            ends = [conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
-                    for account, region in self._chains(arn, trail)]
-            last = max((end for end in ends if end is not None), default=None)
+            # The newest digest of every chain that has one, one index seek each: a stopped
+            # trail is asked this on every tick for as long as it exists.
+            chains = conn.execute(_DISTINCT_CHAINS.format(table="digests"), (arn,)).fetchall()
+            last = max((conn.execute(_LAST_DIGEST_END, (arn, *chain)).fetchone()[0]
+                        for chain in chains), default=None)
             return last is None or last < stopped
         return False
 
