@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -160,8 +161,10 @@ def build_app(settings: Settings) -> Searchtrail:
             yield
         finally:
             capacity.stop()
-            delivery.stop()
-            writer.stop()  # drains: every accepted call gets its record before exit
+            # Off the loop: the worker may be waiting for a transaction the loop's batch holds.
+            await asyncio.to_thread(delivery.stop)
+            await writer.drain()  # every accepted call gets its record before exit
+            writer.stop()
 
     console = build_console(settings, calls=ConsoleCalls(aws, catalog,
                                                          RecordBuilder(CONSOLE_ENRICHERS)),

@@ -100,8 +100,9 @@ def serve(
     command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
     print(f"set up your shell with: eval \"$({command} env --data-dir {settings.data_dir})\"",
           flush=True)
-    # The writer thread hands the GIL back and forth on every SQLite call; the default 5 ms
-    # switch interval makes it wait behind the event loop (measured: bench/README.md).
+    # The commit thread and the delivery worker take the GIL back after every SQLite call;
+    # the default 5 ms switch interval makes them wait behind the event loop
+    # (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = build_app(settings)
     protocol = SearchtrailHttpProtocol.configured(client_timeout=settings.client_timeout_seconds,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from importlib import resources as package_files
 
 import pytest
@@ -137,3 +138,127 @@ def test_query_is_newest_first_with_cursor_and_attribute(database) -> None:
     assert [e.event_time for e in second] == [1005, 1004, 1003, 1002]
     odd = query_events(conn, **common, attribute=("EventName", "E1"), before=None, limit=10)
     assert [e.record for e in odd] == ['{"n":7}', '{"n":5}', '{"n":3}']
+
+
+def test_loop_batches_and_a_threads_units_take_turns(database) -> None:
+    """The delivery worker's units (run_blocking on its own thread) and the loop's batches
+    share the transaction: every unit of both commits, none is lost or doubled."""
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    thread_results: list[int] = []
+
+    def put(n: int):  # type: ignore[no-untyped-def]
+        def work(c: sqlite3.Connection):  # type: ignore[no-untyped-def]
+            SqliteResources(c, "111122223333", "us-east-1").put("thing", str(n), {"n": n})
+            return n, [row(n)]
+        return work
+
+    def worker() -> None:
+        for n in range(1000, 1100):
+            thread_results.append(writer.run_blocking(put(n)))
+
+    async def both() -> list[int]:
+        thread = threading.Thread(target=worker)
+        thread.start()
+        results = []
+        for wave in range(10):
+            results += await asyncio.gather(*(writer.run(put(wave * 20 + n)) for n in range(20)))
+        await asyncio.to_thread(thread.join, 60)
+        assert not thread.is_alive()
+        return results
+
+    try:
+        results = asyncio.run(both())
+    finally:
+        writer.stop()
+    assert results == list(range(200)) and thread_results == list(range(1000, 1100))
+    reader = open_connection(path)
+    assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 300
+    assert reader.execute("SELECT count(*) FROM resources").fetchone()[0] == 300
+
+
+def test_begin_waits_off_the_loop_and_a_busy_store_fails_only_that_batch(database) -> None:
+    """Another process holding the write lock makes BEGIN wait out the busy timeout: on the
+    helper thread, so the loop keeps serving; the batch then fails whole, the next succeeds."""
+    path, conn = database
+    conn.execute("PRAGMA busy_timeout = 300")
+    other = open_connection(path)
+    writer = GroupCommitWriter(conn)
+    writer.start()
+
+    def unit(c):  # type: ignore[no-untyped-def]
+        SqliteResources(c, "a", "r").put("k", "x", {})
+        return "ok", [row(1)]
+
+    async def blocked_then_free():  # type: ignore[no-untyped-def]
+        ticks = 0
+        other.execute("BEGIN IMMEDIATE")
+        call = asyncio.ensure_future(writer.run(unit))
+        while not call.done() and ticks < 1_000_000:
+            ticks += 1
+            await asyncio.sleep(0)
+        failed = call.exception()
+        other.execute("ROLLBACK")
+        return ticks, failed, await writer.run(unit)
+
+    try:
+        ticks, failed, later = asyncio.run(blocked_then_free())
+    finally:
+        writer.stop()
+        other.close()
+    assert isinstance(failed, StoreUnavailable) and later == "ok"
+    assert ticks > 100  # the loop ran on while BEGIN waited
+    assert writer.stats.failed_commits == 1
+    assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_a_batch_whose_rows_cannot_be_stored_fails_whole_on_the_loop(database) -> None:
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN "
+                 "SELECT RAISE(FAIL, 'disk says no'); END")
+
+    def unit(c):  # type: ignore[no-untyped-def]
+        SqliteResources(c, "a", "r").put("k", str(id(c)), {})
+        return "ok", [row(1)]
+
+    async def many():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(writer.run(unit) for _ in range(20)),
+                                    return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(many())
+        conn.execute("DROP TRIGGER refuse")
+        assert asyncio.run(writer.run(unit)) == "ok"  # the writer carries on after a failure
+    finally:
+        writer.stop()
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+    assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_run_blocking_on_the_loop_is_refused_and_drain_answers_every_accepted_unit(
+        database) -> None:
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        await writer.run(lambda c: (None, [row(0)]))  # binds the writer to this loop
+        with pytest.raises(RuntimeError, match="await run"):
+            writer.run_blocking(lambda c: (None, [row(1)]))
+        calls = [asyncio.ensure_future(writer.run(lambda c, n=n: (n, [row(n)])))
+                 for n in range(2, 50)]
+        await asyncio.sleep(0)  # the calls are accepted
+        await writer.drain()
+        assert all(call.done() for call in calls)
+        with pytest.raises(StoreUnavailable, match="shutting down"):
+            await writer.run(lambda c: (None, [row(99)]))
+        return [call.result() for call in calls]
+
+    try:
+        assert asyncio.run(scenario()) == list(range(2, 50))
+    finally:
+        writer.stop()
+    assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 49
