@@ -66,6 +66,13 @@ class _Turns:
             while ticket != self._serving:
                 self._changed.wait()
 
+    def acquire_if_free(self) -> bool:
+        with self._changed:
+            if self._issued != self._serving:
+                return False
+            self._issued += 1
+            return True
+
     def release(self) -> None:
         with self._changed:
             self._serving += 1
@@ -187,13 +194,18 @@ class GroupCommitWriter:
         job = self._loop.run_in_executor(self._committer, self._open_transaction)
         job.add_done_callback(self._begun)
 
-    def _open_transaction(self) -> None:
-        self._turns.acquire()
+    def _open_transaction(self, *, unless_waited_for: bool = False) -> bool:
+        if unless_waited_for:
+            if not self._turns.acquire_if_free():
+                return False
+        else:
+            self._turns.acquire()
         try:
             self._conn.execute("BEGIN IMMEDIATE")  # may wait out the busy timeout: not on the loop
         except BaseException:
             self._turns.release()
             raise
+        return True
 
     def _begun(self, job: asyncio.Future) -> None:
         if self._state is not _Batch.BEGINNING:  # stopped meanwhile
@@ -239,7 +251,8 @@ class GroupCommitWriter:
         job.add_done_callback(lambda done: self._committed(batch, done))
 
     def _commit(self, size: int) -> bool:
-        """COMMIT, then open the next transaction at once if units queued meanwhile."""
+        """COMMIT, then open the next transaction at once if units queued meanwhile and no
+        other thread waits for its turn (the batch is answered only after this returns)."""
         try:
             self._conn.execute("COMMIT")
         except Exception as exc:
@@ -249,10 +262,9 @@ class GroupCommitWriter:
         if not self._queued:
             return False
         try:
-            self._open_transaction()
+            return self._open_transaction(unless_waited_for=True)
         except Exception:  # the loop's own BEGIN retries it and fails the units if it must
             return False
-        return True
 
     def _committed(self, batch: list[tuple[asyncio.Future, bool, Any]],
                    job: asyncio.Future) -> None:
@@ -303,7 +315,7 @@ class GroupCommitWriter:
         changes_before = conn.total_changes
         try:
             result, rows = unit(conn)
-        except Exception as exc:  # a unit's failure must not sink its batch
+        except BaseException as exc:  # a unit's failure must not sink its batch
             if guarded:
                 conn.execute("ROLLBACK TO unit")
                 conn.execute("RELEASE unit")
