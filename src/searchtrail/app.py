@@ -16,6 +16,7 @@ from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
 from searchtrail.audit.record import CONSOLE_ENRICHERS, RecordBuilder
 from searchtrail.audit.routing import TrailRouter
+from searchtrail.audit.signing import SpareKeyMaterial
 from searchtrail.audit.stores.local import LocalFolderStore
 from searchtrail.auth.authorizer import Authorizer
 from searchtrail.auth.credentials import CredentialResolver
@@ -110,14 +111,18 @@ def build_app(settings: Settings) -> Searchtrail:
         return open_connection(settings.database_path, read_only=True)
 
     credentials = CredentialResolver(read_only_connection)
+    # a new signing key is made inside a unit of work, on the event loop: its RSA material
+    # is made ahead, on a thread
+    key_material = SpareKeyMaterial()
     registry = ServiceRegistry(
         [catalog.service(name) for name in SERVICES],
         {
             "opensearchserverless": OpenSearchServerlessProvider(
                 create_seconds=settings.collection_create_seconds,
                 delete_seconds=settings.collection_delete_seconds),
-            "cloudtrail": CloudTrailProvider(bucket_exists=store.bucket_exists,
-                                             signing_keys=signing_keys_in),
+            "cloudtrail": CloudTrailProvider(
+                bucket_exists=store.bucket_exists,
+                signing_keys=lambda repo: signing_keys_in(repo, key_material.take)),
             "iam": IamProvider(changed=credentials.forget),
             "sts": StsProvider(),
         },
@@ -134,7 +139,8 @@ def build_app(settings: Settings) -> Searchtrail:
         reader=read_only_connection, writer=writer, store=store,
         notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,
                           webhooks=settings.notification_webhooks),
-        signing_keys=lambda unit_conn: signing_keys_in(SqliteResources(unit_conn, "", "")),
+        signing_keys=lambda unit_conn: signing_keys_in(SqliteResources(unit_conn, "", ""),
+                                                       key_material.take),
         delivery_interval=settings.delivery_interval, digest_interval=settings.digest_interval,
         org_id=organization_id(conn), clock=utc_now)
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),
@@ -155,6 +161,7 @@ def build_app(settings: Settings) -> Searchtrail:
     @contextlib.asynccontextmanager
     async def lifespan(_: Any) -> AsyncIterator[None]:
         writer.start()
+        key_material.start()
         delivery.start()
         capacity.start()
         try:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+from typing import TYPE_CHECKING, Callable
 
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.signing import SigningKeys
 from searchtrail.config import Settings
 from searchtrail.store.api import ResourceRepository
 from searchtrail.store.sqlite.connection import migrate, open_connection
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 
 def open_database(settings: Settings) -> sqlite3.Connection:
@@ -52,5 +56,6 @@ def object_store(settings: Settings) -> ObjectStore:
     return LocalFolderStore(settings.data_dir)
 
 
-def signing_keys_in(repo: ResourceRepository) -> SigningKeys:
-    return SigningKeys(repo.scoped)
+def signing_keys_in(repo: ResourceRepository,
+                    material: Callable[[], RSAPrivateKey] | None = None) -> SigningKeys:
+    return SigningKeys(repo.scoped, material=material)

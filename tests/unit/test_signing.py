@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from searchtrail.audit.signing import KIND, SigningKey, SigningKeys
+from searchtrail.audit.signing import KIND, SigningKey, SigningKeys, SpareKeyMaterial
 from searchtrail.store.api import Conflict
 
 T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=timezone.utc)
@@ -222,9 +223,7 @@ def test_prepare_makes_material_only_when_a_key_is_due_and_current_uses_it() -> 
     assert material is not None and material.key_size == 2048
     assert repo.scoped("1", "us-east-1").count(KIND) == 0  # preparing stores nothing
     first = keys.current("1", "us-east-1", T0, prepared=material)
-    expected = material.public_key().public_bytes(serialization.Encoding.DER,
-                                                  serialization.PublicFormat.PKCS1)
-    assert first.public_der == expected
+    assert first.public_der == public_der_of(material)
     verify(first, b"x", first.sign(b"x"))
     # inside the window nothing is due, and material handed in anyway is not used
     assert keys.prepare("1", "us-east-1", T0 + timedelta(minutes=30)) is None
@@ -234,5 +233,43 @@ def test_prepare_makes_material_only_when_a_key_is_due_and_current_uses_it() -> 
     assert spare is not None
     second = keys.current("1", "us-east-1", T0 + timedelta(hours=3), prepared=spare)
     assert second.fingerprint != first.fingerprint
-    assert second.public_der == spare.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    assert second.public_der == public_der_of(spare)
+
+
+def public_der_of(private: Any) -> bytes:
+    return private.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.PKCS1)
+
+
+def wait_until_ready(spare: SpareKeyMaterial) -> None:
+    deadline = time.monotonic() + 30
+    while not spare.ready:
+        assert time.monotonic() < deadline, "no spare RSA material within 30 s"
+        time.sleep(0.01)  # polling the background thread, bounded by the deadline
+
+
+def test_spare_material_is_made_ahead_and_replaced_after_each_take() -> None:
+    """The server's keys come from material made on a thread, so a key created inside a
+    unit of work (on the event loop) takes no RSA generation there."""
+    spare = SpareKeyMaterial()
+    spare.start()
+    wait_until_ready(spare)
+    made_ahead = spare._spare
+    assert made_ahead is not None and made_ahead.key_size == 2048
+    assert spare.take() is made_ahead
+    wait_until_ready(spare)  # the next spare is made at once
+    assert spare._spare is not made_ahead
+    other = SpareKeyMaterial()  # taken before anything was made: fresh material, still valid
+    assert other.take().key_size == 2048
+
+
+def test_a_key_created_by_list_public_keys_uses_the_given_material() -> None:
+    spare = SpareKeyMaterial()
+    spare.start()
+    wait_until_ready(spare)
+    expected = public_der_of(spare._spare)
+    keys, repo = make_keys(material=spare.take)
+    [first] = keys.public_keys("1", "us-east-1", T0, T0 + timedelta(hours=1), T0)
+    assert first.public_der == expected
+    assert repo.scoped("1", "us-east-1").count(KIND) == 1
+    verify(first, b"x", first.sign(b"x"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -120,6 +121,48 @@ def new_private_key(key_size: int = 2048) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
 
 
+class SpareKeyMaterial:
+    """RSA material made ahead on a background thread (OpenSSL releases the GIL while it
+    searches for primes), so a key created inside a unit of work, which runs on the event
+    loop, costs no generation time there."""
+
+    def __init__(self, key_size: int = 2048) -> None:
+        self._key_size = key_size
+        self._lock = threading.Lock()
+        self._spare: rsa.RSAPrivateKey | None = None
+        self._making = False
+
+    def start(self) -> None:
+        """Begin making the first spare."""
+        self._refill()
+
+    @property
+    def ready(self) -> bool:
+        return self._spare is not None
+
+    def take(self) -> rsa.RSAPrivateKey:
+        """The spare if it is ready (then a new one is made), else fresh material here."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        self._refill()
+        return spare if spare is not None else new_private_key(self._key_size)
+
+    def _refill(self) -> None:
+        with self._lock:
+            if self._spare is not None or self._making:
+                return
+            self._making = True
+        threading.Thread(target=self._make, name="searchtrail-key-material", daemon=True).start()
+
+    def _make(self) -> None:
+        material = None
+        try:
+            material = new_private_key(self._key_size)
+        finally:
+            with self._lock:
+                self._spare, self._making = material, False
+
+
 def generate_key(valid_from: datetime, valid_to: datetime, *, key_size: int = 2048,
                  private: rsa.RSAPrivateKey | None = None) -> SigningKey:
     """A key (not stored) for the window, from ``private`` or fresh material."""
@@ -160,12 +203,14 @@ class SigningKeys:
     """Key store over the resource repository; one key series per (account, region)."""
 
     def __init__(self, repo_for: Callable[[str, str], ResourceRepository], *,
-                 validity: timedelta = DEFAULT_VALIDITY, key_size: int = 2048) -> None:
+                 validity: timedelta = DEFAULT_VALIDITY, key_size: int = 2048,
+                 material: Callable[[], rsa.RSAPrivateKey] | None = None) -> None:
         if validity <= timedelta(0):
             raise ValueError("validity must be positive")
         self._repo_for = repo_for
         self._validity = validity
-        self._key_size = key_size
+        # where a new key's RSA material comes from (SpareKeyMaterial.take in the server)
+        self._material = material or (lambda: new_private_key(key_size))
 
     def all(self, account: str, region: str) -> list[SigningKey]:
         """Every stored key, oldest window first."""
@@ -196,7 +241,7 @@ class SigningKeys:
         not hold every API call's commit while RSA primes are found."""
         if self._signer(self.all(account, region), _whole_second(now)) is not None:
             return None
-        return new_private_key(self._key_size)
+        return self._material()
 
     def _signer(self, keys: list[SigningKey], now: datetime) -> SigningKey | None:
         """The key that signs at ``now``, or None when a new one is due."""
@@ -237,7 +282,7 @@ class SigningKeys:
 
     def _create(self, account: str, region: str, now: datetime,
                 private: rsa.RSAPrivateKey | None = None) -> SigningKey:
-        key = generate_key(now, now + self._validity, key_size=self._key_size, private=private)
+        key = generate_key(now, now + self._validity, private=private or self._material())
         try:
             self._repo_for(account, region).insert(KIND, key.fingerprint, key_to_doc(key))
         except Conflict:  # pragma: no cover - a 128-bit fingerprint collision
