@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import threading
 from importlib import resources as package_files
@@ -91,24 +92,38 @@ def test_a_failing_unit_rolls_back_alone(database) -> None:
     assert keys == ["good"]
 
 
-def test_commit_failure_fails_every_waiter_and_keeps_nothing(database) -> None:
+def test_a_commit_failure_fails_every_waiter_and_keeps_nothing_on_either_path(
+        database) -> None:
+    """Rows that cannot be stored fail a thread's unit and a whole batch on the loop alike;
+    nothing of theirs is kept, and the writer carries on afterwards."""
     path, conn = database
     writer = GroupCommitWriter(conn)
     writer.start()
     conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN "
                  "SELECT RAISE(FAIL, 'disk says no'); END")
+    keys = itertools.count()
 
     def unit(c):  # type: ignore[no-untyped-def]
-        SqliteResources(c, "a", "r").put("k", "x", {})
+        SqliteResources(c, "a", "r").put("k", str(next(keys)), {})
         return "ok", [row(1)]
+
+    async def many():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(writer.run(unit) for _ in range(20)),
+                                    return_exceptions=True)
 
     try:
         with pytest.raises(StoreUnavailable):
             writer.run_blocking(unit)
+        assert writer.stats.failed_commits == 1
+        outcomes = asyncio.run(many())
+        conn.execute("DROP TRIGGER refuse")
+        assert asyncio.run(writer.run(unit)) == "ok"
     finally:
         writer.stop()
-    assert open_connection(path).execute("SELECT count(*) FROM resources").fetchone()[0] == 0
-    assert writer.stats.failed_commits == 1
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+    reader = open_connection(path)
+    assert reader.execute("SELECT count(*) FROM resources").fetchone()[0] == 1
+    assert reader.execute("SELECT count(*) FROM events").fetchone()[0] == 1
 
 
 def test_events_are_append_only(database) -> None:
@@ -210,31 +225,6 @@ def test_begin_waits_off_the_loop_and_a_busy_store_fails_only_that_batch(databas
     assert isinstance(failed, StoreUnavailable) and later == "ok"
     assert ticks > 100  # the loop ran on while BEGIN waited
     assert writer.stats.failed_commits == 1
-    assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
-
-
-def test_a_batch_whose_rows_cannot_be_stored_fails_whole_on_the_loop(database) -> None:
-    path, conn = database
-    writer = GroupCommitWriter(conn)
-    writer.start()
-    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN "
-                 "SELECT RAISE(FAIL, 'disk says no'); END")
-
-    def unit(c):  # type: ignore[no-untyped-def]
-        SqliteResources(c, "a", "r").put("k", str(id(c)), {})
-        return "ok", [row(1)]
-
-    async def many():  # type: ignore[no-untyped-def]
-        return await asyncio.gather(*(writer.run(unit) for _ in range(20)),
-                                    return_exceptions=True)
-
-    try:
-        outcomes = asyncio.run(many())
-        conn.execute("DROP TRIGGER refuse")
-        assert asyncio.run(writer.run(unit)) == "ok"  # the writer carries on after a failure
-    finally:
-        writer.stop()
-    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
     assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
 
 
