@@ -12,7 +12,8 @@ import bench
 from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, wrk
 
 FIRST = ("workload", "capacity", "latency")
-NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk"}
+NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk",
+                  "compare"}  # compare takes two commits of ours, no peers
 
 
 def benchmark_modules() -> list[str]:

@@ -22,8 +22,7 @@ import boto3
 from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
 from bench.bulkload import load_events
-from bench.presigned import Signer, read_mix, write_request_file
-from bench.rawclient import closed_loop
+from bench.presigned import Signer, read_mix, replay
 
 BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
@@ -139,25 +138,6 @@ def delivery_run(workdir: Path, records: int, moto: servers.Server | None,
     return row, server
 
 
-def _load(server: servers.Server, signer: Signer, calls: int, seconds: float) -> tuple[int, float]:
-    """Read-mix calls answered and the seconds they took: wrk replaying a pool of pre-signed
-    requests for ``seconds`` when installed, else the asyncio client sending ``calls``."""
-    requests = read_mix(signer, calls)
-    if wrk.available():
-        pool = write_request_file(server.workdir / "read-mix.req", requests)
-        counters = wrk.run(server.endpoint, server.workdir / "read-mix.req", server.workdir,
-                           seconds=seconds, connections=16)
-        failed = sum(counters[k] for k in ("non_2xx_3xx", "connect_errors", "read_errors",
-                                            "write_errors", "timeouts"))
-        if failed or not pool:
-            raise RuntimeError(f"failed requests: {counters}")
-        return counters["requests"], counters["duration_us"] / 1e6
-    outcome = closed_loop("127.0.0.1", server.port, requests, connections=16)
-    if outcome.ok != calls:
-        raise RuntimeError(f"{outcome.ok}/{calls} calls answered 2xx ({outcome.statuses})")
-    return outcome.ok, outcome.wall
-
-
 def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
                    log: Any) -> dict[str, Any]:
     """Read-mix calls/s with the trail logging and delivering (every second) and with it stopped.
@@ -177,14 +157,14 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
 
         for phase in ("no trail", "delivering"):  # warm-up, signing key included
             enter(phase)
-            _load(server, signer, min(calls, 2_000), 1)
+            replay(server, read_mix(signer, min(calls, 2_000)), 1)
         rates: dict[str, list[float]] = {"delivering": [], "no trail": []}
         cpu: dict[str, list[float]] = {"delivering": [], "no trail": []}
         for _ in range(rounds):
             for phase in ("no trail", "delivering"):
                 enter(phase)
                 cpu_before = server.cpu_seconds()
-                answered, took = _load(server, signer, calls, seconds)
+                answered, took = replay(server, read_mix(signer, calls), seconds)
                 rates[phase].append(answered / took)
                 cpu[phase].append((server.cpu_seconds() - cpu_before) / answered * 1e6)
                 log(f"delivery: API {phase}: {answered / took:,.0f} calls/s, "

@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import botocore
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from bench import wrk
+from bench.rawclient import closed_loop
+
+if TYPE_CHECKING:
+    from bench.servers import Server
 
 TARGET_PREFIX = "OpenSearchServerless"  # the aoss model's targetPrefix (awsJson 1.0)
 SIGNING_NAME = "aoss"
@@ -137,3 +143,23 @@ def create_delete_mix(signer: Signer, prefix: str, pairs: int,
         run.append(create_request(signer, prefix, lag + k))
         run.append(delete_request(signer, prefix, k))
     return first, run
+
+
+def replay(server: Server, requests: list[bytes], seconds: float,
+           connections: int = 16) -> tuple[int, float]:
+    """Calls answered and the seconds they took: wrk replaying ``requests`` as a pool for
+    ``seconds`` when installed, else the asyncio client sending each once. Any failed call
+    raises (for searchtrail, a non-2xx answer means the signing or the server is wrong)."""
+    if wrk.available():
+        pool = write_request_file(server.workdir / "replay.req", requests)
+        counters = wrk.run(server.endpoint, server.workdir / "replay.req", server.workdir,
+                           seconds=seconds, connections=connections)
+        failed = sum(counters[k] for k in ("non_2xx_3xx", "connect_errors", "read_errors",
+                                            "write_errors", "timeouts"))
+        if failed or not pool:
+            raise RuntimeError(f"failed requests: {counters}")
+        return counters["requests"], counters["duration_us"] / 1e6
+    outcome = closed_loop("127.0.0.1", server.port, requests, connections=connections)
+    if outcome.ok != len(requests):
+        raise RuntimeError(f"{outcome.ok}/{len(requests)} calls answered 2xx ({outcome.statuses})")
+    return outcome.ok, outcome.wall

@@ -114,3 +114,17 @@ def test_report_renders_targets_and_ratios(tmp_path: Path) -> None:
     assert "| req_per_s | moto | 3.5 |" in report
     assert "| searchtrail | 10 | 10 |" in report  # the check rows get their own table
     assert "broken.json" in completed.stderr
+
+
+def test_compare_runs_a_base_commit_beside_this_checkout_and_removes_its_worktree(
+        tmp_path: Path) -> None:
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    document = run_module("compare", tmp_path / "compare.json", "--base", "HEAD")
+    assert [r["build"] for r in document["results"]] == [head, "this checkout"]
+    for row in document["results"]:
+        assert len(row["runs_calls_per_second"]) == 1 and row["median_calls_per_second"] > 0
+        assert row["median_server_cpu_us_per_call"] > 0
+    worktrees = subprocess.run(["git", "-C", str(REPO), "worktree", "list"],
+                               capture_output=True, text=True, check=True).stdout
+    assert "bench-compare-" not in worktrees

@@ -1,0 +1,103 @@
+"""Two commits of searchtrail side by side on the read mix: calls/s and server CPU per call.
+
+`python -m bench.compare --base REV` checks REV out into a temporary git worktree and
+alternates runs of it and of this checkout (one fresh server per run, the store seeded as in
+`bench.capacity`, the same pre-signed requests replayed by wrk). On a 2-core machine one run
+scatters by ±10–15%, so only the medians of several alternating rounds, measured in the same
+sitting, say whether a change helped. The base runs on this checkout's virtualenv, so it
+must not need other dependencies.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import REPO, base_parser, now_iso, rawclient, servers, write_result
+from bench.presigned import Signer, read_mix, replay, seed_requests
+
+THIS_CHECKOUT = "this checkout"
+
+
+def commit_of(rev: str) -> str:
+    found = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", f"{rev}^{{commit}}"],
+                           capture_output=True, text=True)
+    if found.returncode != 0:
+        raise SystemExit(f"--base: git does not know {rev!r}: {found.stderr.strip()}")
+    return found.stdout.strip()
+
+
+def one_run(source: Path, workdir: Path, calls: int, seconds: float,
+            connections: int) -> tuple[float, float]:
+    """(calls/s, server CPU µs per call) of a fresh server running the package in ``source``."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    with servers.running("searchtrail", workdir, env={"PYTHONPATH": str(source)}) as server:
+        signer = Signer(server.host_header, *server.credentials())
+        seeds = seed_requests(signer)
+        seeded = rawclient.closed_loop("127.0.0.1", server.port, seeds, 1)
+        if seeded.ok != len(seeds):
+            raise RuntimeError(f"seeding the read store got {seeded.statuses}")
+        requests = read_mix(signer, calls)
+        replay(server, requests, min(seconds, 2), connections)  # warm-up
+        cpu_before = server.cpu_seconds()
+        answered, took = replay(server, requests, seconds, connections)
+        return answered / took, (server.cpu_seconds() - cpu_before) / answered * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("compare", __doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="HEAD~1",
+                        help="the commit to compare this checkout with (default HEAD~1)")
+    parser.add_argument("--rounds", type=int, help="rounds, each a run of both (4; quick 1)")
+    parser.add_argument("--seconds", type=float, help="seconds per timed run (6; quick 1)")
+    parser.add_argument("--calls", type=int,
+                        help="pre-signed requests per run (20,000; quick 400)")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 4)
+    seconds = args.seconds or (1.0 if args.quick else 6.0)
+    calls = args.calls or (400 if args.quick else 20_000)
+    base = commit_of(args.base)
+    started = now_iso()
+    rates: dict[str, list[float]] = {base: [], THIS_CHECKOUT: []}
+    cpu: dict[str, list[float]] = {base: [], THIS_CHECKOUT: []}
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
+        tree = Path(scratch) / "base"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet",
+                        str(tree), base], check=True)
+        sources = {base: tree / "src", THIS_CHECKOUT: REPO / "src"}
+        try:
+            for number in range(rounds):
+                order = list(sources) if number % 2 == 0 else list(sources)[::-1]
+                for build in order:  # alternating, so the machine's drift hits both alike
+                    rate, per_call = one_run(sources[build], Path(scratch) / "server", calls,
+                                             seconds, args.connections)
+                    rates[build].append(rate)
+                    cpu[build].append(per_call)
+                    print(f"compare: round {number + 1}/{rounds} {build}: {rate:,.0f} calls/s, "
+                          f"{per_call:.0f} µs server CPU per call", file=sys.stderr, flush=True)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                           check=False)
+    results = [{"build": build, "commit": build if build != THIS_CHECKOUT else None,
+                "runs_calls_per_second": [round(r) for r in rates[build]],
+                "median_calls_per_second": round(statistics.median(rates[build])),
+                "runs_server_cpu_us_per_call": [round(c) for c in cpu[build]],
+                "median_server_cpu_us_per_call": round(statistics.median(cpu[build]))}
+               for build in rates]
+    change = 100 * (results[1]["median_calls_per_second"] / results[0]["median_calls_per_second"]
+                    - 1)
+    print(f"compare: this checkout against {base}: {change:+.1f}% calls/s (median of {rounds})",
+          file=sys.stderr)
+    write_result(args.out, "compare", started, {}, results, [], notes=[
+        f"read mix on a seeded store, {args.connections} connections, {seconds:g} s per run, "
+        f"{rounds} alternating rounds; this checkout's calls/s change: {change:+.1f}%"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
