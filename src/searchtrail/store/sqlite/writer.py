@@ -215,7 +215,7 @@ class GroupCommitWriter:
             broken = self._roll_back(failure, len(self._queued))
             while self._queued:
                 _settle(self._queued.popleft()[1], False, broken)
-            self._become_idle()
+            self._next_batch()
             return
         self._opened()
 
@@ -281,9 +281,7 @@ class GroupCommitWriter:
         else:
             for future, _, _ in batch:
                 _settle(future, False, failure)
-        self._become_idle()
-        if self._queued:
-            self._begin()
+        self._next_batch()
 
     def _abort(self, exc: Exception, also: asyncio.Future | None) -> None:
         """The open transaction broke: roll it back and fail every unit in it."""
@@ -294,13 +292,15 @@ class GroupCommitWriter:
         if also is not None:
             _settle(also, False, broken)
         self._batch, self._rows = [], []
-        self._become_idle()
+        self._next_batch()
+
+    def _next_batch(self) -> None:
+        """After a batch has ended: begin the next one if units wait, else rest (and wake
+        a drain)."""
+        self._state = _Batch.IDLE
         if self._queued:
             self._begin()
-
-    def _become_idle(self) -> None:
-        self._state = _Batch.IDLE
-        if self._idle is not None and not self._queued:
+        elif self._idle is not None:
             self._idle.set()
 
     # Shared by both paths.
