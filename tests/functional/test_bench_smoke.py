@@ -6,6 +6,7 @@ answered 2xx, one events row per 2xx); never a timing.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from bench import REPO
 from bench.__main__ import benchmark_modules
-from bench import wrk
+from bench import capacity, wrk
 
 OWN = ("workload", "capacity", "latency")
 MODULE_TIMEOUT = 240
@@ -59,7 +60,8 @@ def test_capacity_quick_records_one_row_per_2xx(tmp_path: Path) -> None:
     document = run_module("capacity", tmp_path / "capacity.json", "--servers", "searchtrail")
     timed = [r for r in document["results"] if "req_per_s" in r]
     checks = [r for r in document["results"] if "rows_added" in r]
-    assert {r["mix"] for r in timed} == {"read", "create_delete"}
+    assert {(r["mix"], r["connections"]) for r in timed} == {
+        (mix, count) for mix in ("read", "create_delete") for count in (16, 64)}
     # A 403 here would mean the pre-signed requests are signed wrongly.
     assert all(r["requests"] > 0 and r["non_2xx"] == 0 and r["socket_errors"] == 0
                for r in timed), timed
@@ -74,6 +76,26 @@ def test_capacity_asyncio_generator_when_wrk_is_absent(tmp_path: Path) -> None:
                           "--mixes", "read", "--generator", "asyncio", "--fixed-count", "200")
     check = next(r for r in document["results"] if "rows_added" in r)
     assert check["rows_added"] == check["answered_2xx"] == check["requests"]
+
+
+def test_capacity_compares_each_server_at_its_best_connection_count() -> None:
+    def row(server: str, connections: int, rate: float) -> dict:
+        return {"server": server, "mix": "read", "connections": connections,
+                "req_per_s": rate, "ok_per_s": rate, "non_2xx": 0, "socket_errors": 0}
+    rows = [row("searchtrail", 16, 3000), row("searchtrail", 16, 3200),
+            row("searchtrail", 64, 4100), row("searchtrail", 64, 3900),
+            row("ministack", 16, 2500), row("ministack", 64, 2000)]
+    ratios, targets = capacity.summarise(rows, [], ["searchtrail", "ministack"], ["read"],
+                                         [16, 64])
+    best = next(r for r in ratios if r["connections"] == "capacity" and r["metric"] == "ok_per_s")
+    assert (best["searchtrail"], best["peer_value"], best["at_connections"]) == (4000, 2500,
+                                                                                 "64 / 16")
+    assert best["ratio"] == 1.6
+    values = {t["target"].split(",")[0]: t["value"] for t in targets}
+    assert values["read mix: searchtrail durably recorded calls/s (2xx)"] == 4000
+    assert values["read mix: the same at 16 connections"] == 3100
+    with pytest.raises(argparse.ArgumentTypeError):
+        capacity.connection_counts("16,,16")
 
 
 def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
