@@ -466,6 +466,36 @@ def test_a_fresh_store_on_the_same_folder_sees_everything(store: LocalFolderStor
     assert again.get_object(BUCKET, DIGEST_KEY).metadata == {"signature": "s"}
 
 
+
+def test_bucket_settings_read_once_are_reread_when_another_process_changes_them(
+        store: LocalFolderStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings are kept while their file is unchanged; a replace or removal by another
+    process (another store on the same folder) is seen on the next call."""
+    assert store.bucket_owner(BUCKET) == ACCOUNT
+    opened: list[bytes] = []
+    real_open = open
+
+    def counting_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(os.fsencode(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    for _ in range(3):
+        assert store.bucket(BUCKET).owner_account == ACCOUNT
+    assert not [path for path in opened if path.endswith(b"bucket.json")]
+
+    settings = store.root / local.META_DIR / BUCKET / local.BUCKET_FILE
+    other = LocalFolderStore(store.root)
+    replaced = settings.read_text().replace(ACCOUNT, OTHER).replace("us-east-1", "eu-west-1")
+    local._write_file(os.fsencode(settings.parent), settings.name.encode(), replaced.encode())
+    assert (store.bucket_owner(BUCKET), store.bucket_region(BUCKET)) == (OTHER, "eu-west-1")
+    assert other.bucket_owner(BUCKET) == OTHER
+    settings.unlink()
+    assert store.bucket(BUCKET) is None and not store.bucket_exists(BUCKET)
+    with pytest.raises(ObjectStoreError) as err:
+        store.get_object(BUCKET, LOG_KEY)
+    assert err.value.code == "NoSuchBucket"
+
 @pytest.mark.parametrize("errno_, code", [(errno.ENOSPC, "ServiceUnavailable"),
                                            (errno.EACCES, "AccessDenied"),
                                            (errno.EIO, "InternalError")])

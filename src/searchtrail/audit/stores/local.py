@@ -62,6 +62,7 @@ MAX_SEGMENT_BYTES = 255
 MAX_METADATA_BYTES = 2048  # S3: user metadata, names plus values, UTF-8
 PUT_ATTEMPTS = 5  # a concurrent delete may remove an empty directory under a writer
 LOCK_STRIPES = 256
+MAX_CACHED_BUCKETS = 10_000  # bucket settings kept in memory (a few hundred bytes each)
 
 _UTC = timezone.utc
 _BUCKET_CHARS = re.compile(r"[a-z0-9.-]+")
@@ -243,6 +244,9 @@ class LocalFolderStore:
         self._root = os.fsencode(self.root.absolute())
         self._objects = os.path.join(self._root, BUCKETS_DIR.encode())
         self._meta = os.path.join(self._root, META_DIR.encode())
+        # name -> (the settings file's identity, its BucketInfo). Every object call reads the
+        # bucket's settings; a stat that still matches saves the open, read and parse.
+        self._bucket_cache: dict[str, tuple[tuple[int, int, int, int], BucketInfo]] = {}
 
     # ------------------------------------------------------------------ paths
 
@@ -329,9 +333,22 @@ class LocalFolderStore:
             raise self._os_error(exc, name) from None
 
     def _bucket_info(self, name: str) -> BucketInfo | None:
-        if validate_bucket_name(name) is not None:
+        cached = self._bucket_cache.get(name)  # only valid names are ever cached
+        if cached is None and validate_bucket_name(name) is not None:
             return None
         path = os.path.join(self._bucket_meta_dir(name), BUCKET_FILE.encode())
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            self._bucket_cache.pop(name, None)
+            return None
+        except OSError as exc:
+            raise ObjectStoreError("InternalError",
+                                   f"Cannot read the settings of bucket {name!r}: {exc}") from None
+        # A rewrite is an atomic replace: a new inode, and new times.
+        identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
         try:
             with open(path, "rb") as handle:
                 doc = json.loads(handle.read())
@@ -340,8 +357,12 @@ class LocalFolderStore:
         except (OSError, ValueError) as exc:
             raise ObjectStoreError("InternalError",
                                    f"Cannot read the settings of bucket {name!r}: {exc}") from None
-        return BucketInfo(doc["Name"], doc["OwnerAccount"], doc.get("Region", DEFAULT_REGION),
+        info = BucketInfo(doc["Name"], doc["OwnerAccount"], doc.get("Region", DEFAULT_REGION),
                           datetime.fromisoformat(doc["CreationDate"]))
+        if len(self._bucket_cache) >= MAX_CACHED_BUCKETS:
+            self._bucket_cache.clear()
+        self._bucket_cache[name] = (identity, info)
+        return info
 
     def _require_bucket(self, name: str) -> BucketInfo:
         info = self._bucket_info(name)
