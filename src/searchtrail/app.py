@@ -74,6 +74,7 @@ class Searchtrail:
     registry: ServiceRegistry
     catalog: ServiceCatalog
     aws_calls: AwsCallHandler  # served by the HTTP protocol directly (gateway/direct.py)
+    s3_apis: tuple[ReadOnlyS3Api, ...] = ()  # their GET and HEAD too
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -179,7 +180,7 @@ def build_app(settings: Settings) -> Searchtrail:
                             connect=read_only_connection)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
-                       catalog, aws)
+                       catalog, aws, (s3,) if s3 is not None else ())
 
 
 def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:

@@ -106,7 +106,8 @@ def serve(
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = build_app(settings)
     protocol = SearchtrailHttpProtocol.configured(client_timeout=settings.client_timeout_seconds,
-                                                  aws_calls=server.aws_calls)
+                                                  aws_calls=server.aws_calls,
+                                                  s3_apis=server.s3_apis)
     uvicorn.run(server, host=settings.host, port=settings.port, http=protocol,
                 loop="uvloop", access_log=False, log_level="warning", lifespan="on",
                 ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,

@@ -1,9 +1,11 @@
 """The read-only S3 API (``/_s3``) over a real socket, driven by the AWS CLI v1 and boto3.
 
-Until the lead mounts ``ReadOnlyS3Api`` in the app, the server here is uvicorn in a thread
-with a small router: ``/_s3`` → the API, ``/_s3late`` → the same API with a clock an hour
-ahead (skew), ``POST /`` → a stand-in CloudTrail answering DescribeTrails and ListPublicKeys
-so that ``aws cloudtrail validate-logs`` runs end to end against the S3 API.
+The server here is uvicorn in a thread with a small router: ``/_s3`` → the API, ``/_s3late``
+→ the same API with a clock an hour ahead (skew), ``POST /`` → a stand-in CloudTrail
+answering DescribeTrails and ListPublicKeys so that ``aws cloudtrail validate-logs`` runs end
+to end against the S3 API. Every test runs twice: with searchtrail's HTTP protocol, which
+serves GET and HEAD directly (as `searchtrail serve` does), and with uvicorn's own, where
+every request takes the ASGI path. The last test checks the real server's mount.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 import threading
 import urllib.request
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -42,6 +44,7 @@ from hypothesis import strategies as st
 from searchtrail.audit.stores.local import LocalFolderStore
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
+from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
 from searchtrail.gateway.s3api import S3_NAMESPACE, ReadOnlyS3Api
 from searchtrail.store.sqlite.connection import migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -69,6 +72,8 @@ class Harness:
     tmp: Path
     log_keys: list[str]
     digest_keys: list[str]
+    protocol: str = "direct"  # how GET and HEAD are served: "direct" or "asgi"
+    asgi_s3_requests: list[str] = field(default_factory=list)  # those the ASGI app saw
 
     @property
     def endpoint(self) -> str:
@@ -194,8 +199,8 @@ def _write_trail_files(store: LocalFolderStore, account: str,
     return [log_key], digest_keys
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory) -> Harness:
+@pytest.fixture(scope="module", params=["direct", "asgi"])
+def harness(tmp_path_factory, request) -> Harness:
     tmp = tmp_path_factory.mktemp("s3api")
     db = tmp / "searchtrail.sqlite3"
     account, other, root_key, user_key, other_key = _identities(db)
@@ -222,10 +227,14 @@ def harness(tmp_path_factory) -> Harness:
     late = ReadOnlyS3Api(store, credentials, lambda: now() + timedelta(hours=1),
                          timedelta(minutes=5), prefix="/_s3late")
 
+    asgi_s3_requests: list[str] = []
+
     async def router(scope, receive, send):  # type: ignore[no-untyped-def]
         path = scope.get("path", "")
         if scope["type"] != "http":
             return
+        if path.startswith("/_s3"):
+            asgi_s3_requests.append(scope["method"])
         if path == "/_s3" or path.startswith("/_s3/"):
             await api(scope, receive, send)
         elif path == "/_s3late" or path.startswith("/_s3late/"):
@@ -239,12 +248,15 @@ def harness(tmp_path_factory) -> Harness:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # listening before the thread starts: clients queue, no wait needed
-    server = uvicorn.Server(uvicorn.Config(router, lifespan="off", log_level="warning"))
+    protocol = (SearchtrailHttpProtocol.configured(s3_apis=(api, late))
+                if request.param == "direct" else "httptools")
+    server = uvicorn.Server(uvicorn.Config(router, lifespan="off", log_level="warning",
+                                           http=protocol))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         yield Harness(sock.getsockname()[1], store, account, other, root_key, user_key,
-                      other_key, tmp, log_keys, digest_keys)
+                      other_key, tmp, log_keys, digest_keys, request.param, asgi_s3_requests)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -560,6 +572,26 @@ def test_unimplemented_subresource_is_not_implemented(harness: Harness) -> None:
 
 
 # --------------------------------------------------------------------------- the wire
+
+
+def test_get_and_head_skip_the_asgi_app_only_on_the_direct_protocol(harness: Harness) -> None:
+    """searchtrail's protocol answers GET and HEAD itself (a HEAD with the length a GET has and
+    no body); writes and `Expect: 100-continue` still take the ASGI path."""
+    path = f"/_s3/{BUCKET}/{quote(SPECIAL_KEY)}"
+    seen = len(harness.asgi_s3_requests)
+    status, headers, body = signed_raw(harness, "GET", path)
+    assert (status, body) == (200, b"special")
+    status, headers, body = signed_raw(harness, "HEAD", path)
+    assert (status, headers["content-length"], body) == (200, str(len(b"special")), b"")
+    status, headers, body = signed_raw(harness, "HEAD", f"/_s3/{BUCKET}/missing-key")
+    assert status == 404 and int(headers["content-length"]) > 0 and body == b""
+    status, _, body = signed_raw(harness, "GET", path, headers={"Expect": "100-continue"})
+    assert (status, body) == (200, b"special")
+    status, _, body = raw(harness, "DELETE", path)
+    assert (status, xml_error(body)[0]) == (405, "MethodNotAllowed")
+    expected = (["GET", "DELETE"] if harness.protocol == "direct"
+                else ["GET", "HEAD", "HEAD", "GET", "DELETE"])
+    assert harness.asgi_s3_requests[seen:] == expected
 
 
 def test_list_result_is_namespaced_xml_with_millisecond_dates(harness: Harness) -> None:

@@ -1,8 +1,9 @@
-"""Signed AWS calls served straight from the HTTP protocol: no ASGI scope, message dicts or
+"""Requests served straight from the HTTP protocol: no ASGI scope, message dicts or
 per-message events, and the response written in one piece.
 
-`POST /` is nearly every request the server gets; the ASGI path stays for everything else
-(and for `POST /?query` or `Expect: 100-continue`, which SDKs do not send to JSON APIs).
+`POST /` (signed AWS calls) is nearly every request the server gets; GET and HEAD under
+`/_s3` (the read-only S3 API) are the bulk of the rest. The ASGI path stays for everything
+else (and for `POST /?query` or `Expect: 100-continue`, which SDKs do not send to JSON APIs).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from searchtrail.protocol.errors import ServiceError
 
 log = logging.getLogger("searchtrail.gateway")
 
-Response = tuple[int, list, bytes]
+# status, headers, body; a HEAD answer adds the content-length a GET would have
+Response = tuple[int, list, bytes] | tuple[int, list, bytes, int | None]
 
 
 class CallHandler(Protocol):
@@ -30,15 +32,18 @@ class CallHandler(Protocol):
 
 
 def encode_response(status: int, default_headers: list[tuple[bytes, bytes]],
-                    headers: list[tuple[bytes, bytes]], body: bytes, *, close: bool) -> bytes:
+                    headers: list[tuple[bytes, bytes]], body: bytes, *, close: bool,
+                    content_length: int | None = None) -> bytes:
     """A whole HTTP/1.1 response: status line, the server's default headers, ``headers``,
-    content-length (and ``connection: close`` when ``close``), then the body."""
+    content-length (the body's, unless given: a HEAD answer's has no body) (and
+    ``connection: close`` when ``close``), then the body."""
     head = [STATUS_LINE[status]]
     for name, value in default_headers:
         head += (name, b": ", value, b"\r\n")
     for name, value in headers:
         head += (name, b": ", value, b"\r\n")
-    head += (b"content-length: ", b"%d" % len(body), b"\r\n")
+    length = len(body) if content_length is None else content_length
+    head += (b"content-length: ", b"%d" % length, b"\r\n")
     if close:
         head.append(b"connection: close\r\n")
     head += (b"\r\n", body)
@@ -46,7 +51,7 @@ def encode_response(status: int, default_headers: list[tuple[bytes, bytes]],
 
 
 class DirectCall:
-    """One `POST /` on a connection. It stands where uvicorn's request/response cycle would
+    """One directly served request on a connection. It stands where uvicorn's request/response cycle would
     (the protocol reads ``response_complete``, ``keep_alive``, ``disconnected`` and
     ``message_event`` and runs ``run_asgi``), and answers through ``handler.respond``."""
 
@@ -119,15 +124,15 @@ class DirectCall:
                     self._request.body = self._collector.body()
                 except BodyTooLarge as refused:
                     self._refusal = refused
-            status, headers, body = await self._handler.respond(self._request, self._refusal)
+            response = await self._handler.respond(self._request, self._refusal)
         except Exception:
             log.exception("direct call failed")
-            status, headers, body = 500, [(b"content-type", b"text/plain; charset=utf-8")], \
-                b"Internal Server Error"
+            response = (500, [(b"content-type", b"text/plain; charset=utf-8")],
+                        b"Internal Server Error")
             self.keep_alive = False
         finally:
             self._collector = None
-        self._send(status, headers, body)
+        self._send(*response)
 
     async def _wait_for_body(self) -> None:
         self._body_arrived = asyncio.Event()
@@ -140,11 +145,12 @@ class DirectCall:
                 self._refuse(BodyTimeout(BODY_IDLE_SECONDS))
                 self.keep_alive = False  # where this request ends is unknown now
 
-    def _send(self, status: int, headers: list, body: bytes) -> None:
+    def _send(self, status: int, headers: list, body: bytes,
+              content_length: int | None = None) -> None:
         if self.disconnected:
             return
         self._write(encode_response(status, self._default_headers, headers, body,
-                                    close=not self.keep_alive))
+                                    close=not self.keep_alive, content_length=content_length))
         self.response_complete = True
         if not self.keep_alive:
             self._close()

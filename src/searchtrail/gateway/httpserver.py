@@ -1,6 +1,6 @@
-"""The HTTP protocol: uvicorn's httptools protocol, plus signed AWS calls served directly
-(gateway/direct.py), the negotiated TLS version and cipher, a client timeout, and each
-response's head and body sent in one write.
+"""The HTTP protocol: uvicorn's httptools protocol, plus signed AWS calls and the read-only S3
+API's GET and HEAD served directly (gateway/direct.py), the negotiated TLS version and cipher,
+a client timeout, and each response's head and body sent in one write.
 
 CloudTrail's tlsDetails needs the TLS details and uvicorn does not expose the ssl object to
 apps. uvicorn writes a response's head and body separately: two send() calls, each holding
@@ -10,8 +10,10 @@ the GIL.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import unquote
 
+import httptools
 import orjson
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,6 +25,12 @@ SCOPE_KEY = "searchtrail.tls"
 CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
+
+
+class PrefixedHandler(CallHandler, Protocol):
+    """A handler that serves the paths under its prefix (the read-only S3 API)."""
+
+    def serves(self, path: str) -> bool: ...
 
 
 class OneWriteTransport:
@@ -74,14 +82,17 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
     client_timeout: float = CLIENT_TIMEOUT_SECONDS
     # Serves `POST /` directly when set; otherwise every request goes to the ASGI app.
     aws_calls: CallHandler | None = None
+    # Read-only S3 APIs whose GET and HEAD requests are served directly (each names its prefix).
+    s3_apis: tuple[PrefixedHandler, ...] = ()
     _request_deadline: asyncio.TimerHandle | None = None
     _tls: dict[str, str] | None = None
 
     @classmethod
     def configured(cls, *, client_timeout: float = CLIENT_TIMEOUT_SECONDS,
-                   aws_calls: CallHandler | None = None) -> type["SearchtrailHttpProtocol"]:
+                   aws_calls: CallHandler | None = None,
+                   s3_apis: tuple[PrefixedHandler, ...] = ()) -> type["SearchtrailHttpProtocol"]:
         return type(cls.__name__, (cls,), {"client_timeout": client_timeout,
-                                           "aws_calls": aws_calls})
+                                           "aws_calls": aws_calls, "s3_apis": tuple(s3_apis)})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -121,17 +132,19 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         return details
 
     def on_headers_complete(self) -> None:
-        if (self.aws_calls is None or self.url != b"/" or self.expect_100_continue
-                or self.parser.get_method() != b"POST" or self.parser.should_upgrade()):
+        direct = self._direct_request()
+        if direct is None:
             super().on_headers_complete()
             return
+        handler, method, raw_path, query = direct
         http_version = self.parser.get_http_version()
-        request = RawRequest(method="POST", raw_path="/", query_string="", headers=self.headers,
+        request = RawRequest(method=method, raw_path=raw_path, query_string=query,
+                             headers=self.headers,
                              peer=self.client[0] if self.client else "",
                              tls=dict(self._tls) if self._tls else None)
         previous = self.cycle
         self.cycle = DirectCall(  # type: ignore[assignment]
-            self.aws_calls, request,
+            handler, request,
             keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
             write=self.transport.write_whole, close=self.transport.close,  # type: ignore[attr-defined]
             default_headers=self.server_state.default_headers,
@@ -141,6 +154,30 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         else:  # pipelined behind an unfinished request, as uvicorn queues them
             self.flow.pause_reading()
             self.pipeline.appendleft((self.cycle, self.app))
+
+    def _direct_request(self) -> tuple[CallHandler, str, str, str] | None:
+        """(handler, method, raw path, query) of a request served without the ASGI app:
+        signed AWS calls (`POST /`) and the S3 APIs' GET and HEAD. None for everything else,
+        and for `Expect: 100-continue`, an upgrade or a URL the parser refuses: uvicorn's
+        cycle handles those."""
+        if self.expect_100_continue or self.parser.should_upgrade():
+            return None
+        method = self.parser.get_method()
+        if method == b"POST":
+            return (self.aws_calls, "POST", "/", "") if (self.aws_calls is not None
+                                                         and self.url == b"/") else None
+        if not self.s3_apis or method not in (b"GET", b"HEAD"):
+            return None
+        try:
+            url = httptools.parse_url(self.url)
+        except httptools.HttpParserError:
+            return None
+        raw_path = url.path.decode("latin-1")
+        path = unquote(raw_path) if "%" in raw_path else raw_path  # as uvicorn's scope["path"]
+        for api in self.s3_apis:
+            if api.serves(path):
+                return api, method.decode("ascii"), raw_path, (url.query or b"").decode("latin-1")
+        return None
 
     def on_body(self, body: bytes) -> None:
         if isinstance(self.cycle, DirectCall):

@@ -31,8 +31,9 @@ from searchtrail.audit.objectstore import (S3_MAX_LIST_KEYS, ObjectStoreError, O
                                            StoredObject)
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
 from searchtrail.auth import sigv4
-from searchtrail.gateway.http import (BodyTimeout, BodyTooLarge, HeadersTooLarge, header,
-                                      read_body)
+from searchtrail.gateway.http import (BodyCollector, BodyTimeout, BodyTooLarge, HeadersTooLarge,
+                                      RawRequest, header, read_body)
+from searchtrail.protocol.errors import ServiceError
 
 log = logging.getLogger("searchtrail.s3api")
 
@@ -93,6 +94,18 @@ def no_such_key(key: str) -> S3Error:
 
 def access_denied() -> S3Error:
     return S3Error("AccessDenied", "Access Denied", 403)
+
+
+def _refused(refusal: Exception) -> S3Error:
+    """The S3 error for a request whose body was refused before it was read."""
+    if isinstance(refusal, BodyTooLarge):
+        return S3Error("MaxMessageLengthExceeded", "Your request was too big.", 400)
+    if isinstance(refusal, BodyTimeout):
+        return S3Error("RequestTimeout", "Your socket connection to the server was not read "
+                       "from or written to within the timeout period.", 400)
+    if isinstance(refusal, HeadersTooLarge):
+        return S3Error("RequestHeaderSectionTooLarge", refusal.message, 400)
+    return S3Error("InvalidRequest", str(getattr(refusal, "message", refusal)), 400)
 
 
 def invalid_argument(message: str, name: str | None = None, value: str | None = None) -> S3Error:
@@ -239,7 +252,8 @@ class _Listing:
 
 
 class ReadOnlyS3Api:
-    """A raw ASGI callable serving the read-only S3 API under ``prefix``."""
+    """The read-only S3 API under ``prefix``: an ASGI callable, and a ``CallHandler`` that the
+    HTTP protocol calls for GET and HEAD without the ASGI cycle (gateway/direct.py)."""
 
     def __init__(self, store: LocalFolderStore, credentials: Any,
                  clock: Callable[[], datetime], max_skew: timedelta | float = 300, *,
@@ -250,33 +264,56 @@ class ReadOnlyS3Api:
         self._max_skew = max_skew if isinstance(max_skew, timedelta) else timedelta(seconds=max_skew)
         self._prefix = prefix.rstrip("/")
 
+    def serves(self, path: str) -> bool:
+        """Whether a (percent-decoded) request path is under this API's prefix."""
+        return path == self._prefix or path.startswith(self._prefix + "/")
+
+    def body_collector(self, headers: list) -> BodyCollector:
+        """The body limits of a request (raises HeadersTooLarge / BodyTooLarge at once)."""
+        return BodyCollector(headers, MAX_REQUEST_BODY)
+
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
+        """The ASGI path (the HTTP protocol serves GET and HEAD itself, see ``respond``)."""
         if scope["type"] != "http":
             return
+        raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+        request = RawRequest(method=scope["method"],
+                             raw_path=raw_path.decode("latin-1").split("?", 1)[0],
+                             query_string=scope.get("query_string", b"").decode("latin-1"),
+                             headers=scope["headers"], peer="", tls=None)
+        refusal: Exception | None = None
+        if request.method in ("GET", "HEAD"):
+            try:
+                request.body = await read_body(receive, scope["headers"], MAX_REQUEST_BODY)
+            except (BodyTooLarge, ServiceError) as refused:
+                refusal = refused
+        status, headers, body, length = await self.respond(request, refusal)
+        if refusal is not None or request.method not in ("GET", "HEAD"):
+            # The request body was not read (a write, or too big): close the connection, or
+            # the unread bytes would be taken for the next request (clients that sent
+            # "Expect: 100-continue" never send them, others already have).
+            headers.append((b"connection", b"close"))
+        headers.append((b"content-length", str(len(body) if length is None else length).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def respond(self, request: RawRequest, refusal: Exception | None = None
+                      ) -> tuple[int, list, bytes, int | None]:
+        """Status, headers (no content-length), body and, for HEAD, the content-length a GET
+        would have. ``refusal`` is why the body was not read (BodyTooLarge, BodyTimeout,
+        HeadersTooLarge)."""
         request_id = secrets.token_hex(8).upper()
         host_id = base64.b64encode(secrets.token_bytes(48)).decode("ascii")
-        method = scope["method"]
-        body_read = False
         try:
             try:
-                if method not in ("GET", "HEAD"):
+                if request.method not in ("GET", "HEAD"):
                     raise S3Error("MethodNotAllowed", "The specified method is not allowed "
                                   "against this resource.", 405,
-                                  headers=[(b"allow", b"GET, HEAD")], Method=method,
-                                  ResourceType=self._resource_type(scope))
-                try:
-                    body = await read_body(receive, scope["headers"], MAX_REQUEST_BODY)
-                except BodyTooLarge:
-                    raise S3Error("MaxMessageLengthExceeded", "Your request was too big.",
-                                  400) from None
-                except BodyTimeout:
-                    raise S3Error("RequestTimeout", "Your socket connection to the server was "
-                                  "not read from or written to within the timeout period.",
-                                  400) from None
-                except HeadersTooLarge as error:
-                    raise S3Error("RequestHeaderSectionTooLarge", error.message, 400) from None
-                body_read = True
-                response = await asyncio.to_thread(self._handle, scope, body)
+                                  headers=[(b"allow", b"GET, HEAD")], Method=request.method,
+                                  ResourceType=self._resource_type(request))
+                if refusal is not None:
+                    raise _refused(refusal)
+                response = await asyncio.to_thread(self._handle, request)
             except S3Error as error:
                 log.info("s3 request refused", extra={"request_id": request_id,
                                                        "code": error.code,
@@ -287,18 +324,19 @@ class ReadOnlyS3Api:
             response = self._error_response(
                 S3Error("InternalError", "We encountered an internal error. Please try again.",
                         500), request_id, host_id)
-        if not body_read:
-            # The request body was not read (a write, or too big): close the connection, or
-            # the unread bytes would be taken for the next request (clients that sent
-            # "Expect: 100-continue" never send them, others already have).
-            response.headers.append((b"connection", b"close"))
-        await self._send(send, method, response, request_id, host_id)
+        headers = [*response.headers, (b"x-amz-request-id", request_id.encode()),
+                   (b"x-amz-id-2", host_id.encode())]
+        if request.method == "HEAD":
+            length = len(response.body) if response.content_length is None \
+                else response.content_length
+            return response.status, headers, b"", length
+        return response.status, headers, response.body, None
 
     # ------------------------------------------------------------------ plumbing
 
-    def _resource_type(self, scope: dict) -> str:
+    def _resource_type(self, request: RawRequest) -> str:
         try:
-            _, key = self._target(scope)
+            _, key = self._target(request)
         except S3Error:
             return "OBJECT"
         return "OBJECT" if key else "BUCKET"
@@ -309,24 +347,9 @@ class ReadOnlyS3Api:
         return Response(error.status, [(b"content-type", b"application/xml"), *error.headers],
                         body)
 
-    @staticmethod
-    async def _send(send: Send, method: str, response: Response, request_id: str,
-                    host_id: str) -> None:
-        body = response.body
-        length = len(body) if response.content_length is None else response.content_length
-        headers = [*response.headers, (b"x-amz-request-id", request_id.encode()),
-                   (b"x-amz-id-2", host_id.encode()),
-                   (b"content-length", str(length).encode())]
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-    def _target(self, scope: dict) -> tuple[str, str]:
+    def _target(self, request: RawRequest) -> tuple[str, str]:
         """(bucket, key) from the raw path, percent-decoded as UTF-8; '' when absent."""
-        raw = scope.get("raw_path")
-        if raw is None:
-            raw = quote(scope["path"]).encode("ascii")
-        path = raw.decode("latin-1").split("?", 1)[0]
+        path = request.raw_path
         if path == self._prefix:
             path = "/"
         elif path.startswith(self._prefix + "/"):
@@ -343,24 +366,23 @@ class ReadOnlyS3Api:
                           400) from None
         return bucket, key
 
-    def _authenticate(self, scope: dict, body: bytes) -> Any:
-        authorization = header(scope["headers"], b"authorization")
-        query = scope.get("query_string", b"")
-        if authorization.startswith("AWS ") or (b"AWSAccessKeyId=" in query
-                                                 and b"Signature=" in query):
+    def _authenticate(self, request: RawRequest) -> Any:
+        authorization = header(request.headers, b"authorization")
+        query = request.query_string
+        if authorization.startswith("AWS ") or ("AWSAccessKeyId=" in query
+                                                 and "Signature=" in query):
             raise S3Error("InvalidRequest", "The authorization mechanism you have provided is "
                           "not supported. Please use AWS4-HMAC-SHA256.", 400)
-        request = sigv4.HttpRequest(
-            method=scope["method"],
-            raw_path=(scope.get("raw_path") or quote(scope["path"]).encode("ascii"))
-            .decode("latin-1").split("?", 1)[0],
-            query_string=scope.get("query_string", b"").decode("latin-1"),
+        signed = sigv4.HttpRequest(
+            method=request.method,
+            raw_path=request.raw_path,
+            query_string=query,
             headers=[(name.decode("latin-1"), value.decode("latin-1"))
-                     for name, value in scope["headers"]],
-            body=body,
+                     for name, value in request.headers],
+            body=request.body,
         )
         try:
-            verified = sigv4.verify_s3(request, lookup=self._lookup, now=self._clock(),
+            verified = sigv4.verify_s3(signed, lookup=self._lookup, now=self._clock(),
                                        max_skew=self._max_skew, region_check=_REGION.match)
         except sigv4.SigV4Error as error:
             extra = {}
@@ -371,8 +393,8 @@ class ReadOnlyS3Api:
         return verified.credential.owner
 
     @staticmethod
-    def _query(scope: dict) -> dict[str, str]:
-        raw = scope.get("query_string", b"").decode("latin-1")
+    def _query(request: RawRequest) -> dict[str, str]:
+        raw = request.query_string
         try:
             pairs = parse_qsl(raw.encode("latin-1").decode("utf-8"), keep_blank_values=True,
                               errors="strict")
@@ -385,12 +407,12 @@ class ReadOnlyS3Api:
 
     # ------------------------------------------------------------------ routing
 
-    def _handle(self, scope: dict, body: bytes) -> Response:
-        bucket, key = self._target(scope)
-        principal = self._authenticate(scope, body)
+    def _handle(self, request: RawRequest) -> Response:
+        bucket, key = self._target(request)
+        principal = self._authenticate(request)
         account = getattr(principal, "account_id", None)
-        query = self._query(scope)
-        head = scope["method"] == "HEAD"
+        query = self._query(request)
+        head = request.method == "HEAD"
         if not bucket:
             if key:
                 raise S3Error("InvalidURI", "Couldn't parse the specified URI: empty bucket "
@@ -416,7 +438,7 @@ class ReadOnlyS3Api:
         unsupported = sorted((_UNSUPPORTED_SUBRESOURCES - {"partNumber"}) & set(query))
         if unsupported:
             raise self._not_implemented(unsupported[0])
-        return self._get_object(scope, info, key, query, head)
+        return self._get_object(request, info, key, query, head)
 
     @staticmethod
     def _not_implemented(name: str) -> S3Error:
@@ -617,7 +639,7 @@ class ReadOnlyS3Api:
 
     # ------------------------------------------------------------------ objects
 
-    def _get_object(self, scope: dict, info: BucketInfo, key: str, query: dict[str, str],
+    def _get_object(self, request: RawRequest, info: BucketInfo, key: str, query: dict[str, str],
                     head: bool) -> Response:
         for name in ("versionId",):
             if name in query and query[name] != "null":
@@ -648,7 +670,7 @@ class ReadOnlyS3Api:
         headers.extend((header.encode(), _header_value(value)) for header, value in overrides)
         status, body = 200, stored.body
         length = stored.size
-        requested = header(scope["headers"], b"range")
+        requested = header(request.headers, b"range")
         if requested:
             span = _parse_range(requested, stored.size)
             if span is not None:
