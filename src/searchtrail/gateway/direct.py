@@ -51,9 +51,10 @@ def encode_response(status: int, default_headers: list[tuple[bytes, bytes]],
 
 
 class DirectCall:
-    """One directly served request on a connection. It stands where uvicorn's request/response cycle would
-    (the protocol reads ``response_complete``, ``keep_alive``, ``disconnected`` and
-    ``message_event`` and runs ``run_asgi``), and answers through ``handler.respond``."""
+    """One directly served request on a connection. It stands where uvicorn's
+    request/response cycle would (the protocol reads ``response_complete``, ``keep_alive``,
+    ``disconnected`` and ``message_event`` and runs ``run_asgi``), and answers through
+    ``handler.respond``."""
 
     __slots__ = ("_handler", "_request", "_write", "_close", "_default_headers", "_collector",
                  "_refusal", "_body_arrived", "on_response", "response_complete", "keep_alive",
