@@ -15,7 +15,7 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -71,6 +71,24 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--skip-large", action="store_true",
                         help="skip the 10M-event store (for modules that build large stores)")
     return parser
+
+
+def count_list(minimum: int, what: str, example: str) -> Callable[[str], list[int]]:
+    """An argparse type: comma-separated distinct whole numbers, none below ``minimum``
+    (``what`` and ``example`` name them in the error)."""
+    kind = {0: "non-negative", 1: "positive"}.get(minimum, f"(each at least {minimum})")
+
+    def parse(text: str) -> list[int]:
+        try:
+            counts = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            counts = []
+        if not counts or min(counts) < minimum or len(set(counts)) != len(counts):
+            raise argparse.ArgumentTypeError(
+                f"expected distinct {kind} {what} such as {example}, got {text!r}")
+        return counts
+
+    return parse
 
 
 def chosen_servers(text: str) -> list[str]:

@@ -23,8 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from bench import (base_parser, chosen_servers, latency_summary, now_iso, ratio, target,
-                   write_result, rawclient, servers, wrk)
+from bench import (base_parser, chosen_servers, count_list, latency_summary, now_iso, ratio,
+                   target, write_result, rawclient, servers, wrk)
 from bench.presigned import (CREATE_DELETE_LAG, Signer, create_delete_mix, delete_request,
                              read_mix, seed_requests, write_request_file)
 
@@ -272,16 +272,8 @@ def summarise(rows: list[dict], checks: list[dict], kinds: list[str], mixes: lis
     return ratios, targets
 
 
-def connection_counts(text: str) -> list[int]:
-    """`16,64,128` → [16, 64, 128]; the first is also the warm-up's and the check's."""
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        counts = []
-    if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
-        raise argparse.ArgumentTypeError(
-            f"expected distinct positive connection counts such as 16,64,128, got {text!r}")
-    return counts
+# `16,64,128` → [16, 64, 128]; the first is also the warm-up's and the check's.
+connection_counts = count_list(1, "connection counts", "16,64,128")
 
 
 def main(argv: list[str] | None = None) -> int:

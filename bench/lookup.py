@@ -19,7 +19,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from bench import base_parser, latency_summary, now_iso, target, write_result
+from bench import base_parser, count_list, latency_summary, now_iso, target, write_result
 from bench import servers
 from bench.bulkload import LARGE, Store, default_data_dir, ensure_store
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES
@@ -178,10 +178,11 @@ def worst_p99(rows: list[dict[str, Any]]) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("lookup", __doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000",
+                        type=count_list(1, "store sizes (events)", "1000000,10000000"),
                         help="comma-separated store sizes (events); --quick uses 20000")
     parser.add_argument("--repeat", type=int, help="samples per case (default 200; quick 10)")
     args = parser.parse_args(argv)
-    sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [20_000] if args.quick else args.sizes
     if args.skip_large:
         sizes = [size for size in sizes if size <= LARGE]
     repeat = args.repeat or (10 if args.quick else 200)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import base_parser, now_iso, target, write_result
+from bench import base_parser, count_list, now_iso, target, write_result
 from bench import servers
 from bench.bulkload import LARGE, default_data_dir, ensure_store
 from bench.lookup import LookupClient, cases
@@ -73,9 +73,10 @@ def run_size(events: int, root: Path, *, lookup_rounds: int, burst: int,
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("memory", __doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0,1000000,10000000",
+                        type=count_list(0, "store sizes (events)", "0,1000000,10000000"),
                         help="comma-separated store sizes (events); --quick uses 0,20000")
     args = parser.parse_args(argv)
-    sizes = [0, 20_000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = [0, 20_000] if args.quick else args.sizes
     if args.skip_large:
         sizes = [size for size in sizes if size <= LARGE]
     started = now_iso()

@@ -98,6 +98,25 @@ def test_capacity_compares_each_server_at_its_best_connection_count() -> None:
         capacity.connection_counts("16,,16")
 
 
+@pytest.mark.parametrize("module, sizes, accepted", [
+    ("lookup", "abc", False), ("lookup", "0,20000", False), ("lookup", "1000,1000", False),
+    ("memory", "0,-5", False), ("memory", ",", False), ("memory", "0, 20000", True),
+])
+def test_bench_count_options_refuse_bad_lists_with_a_clear_error(
+        module: str, sizes: str, accepted: bool) -> None:
+    """--sizes lists are checked by argparse: a usage error naming the option, no traceback
+    (memory measures an empty store, lookup needs events to look up)."""
+    # An accepted list is converted before --help exits: nothing is measured either way.
+    extra = ["--help"] if accepted else []
+    done = subprocess.run([sys.executable, "-m", f"bench.{module}", "--sizes", sizes, *extra],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    if accepted:
+        assert done.returncode == 0, done.stderr
+        return
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--sizes" in done.stderr and "expected distinct" in done.stderr
+
+
 def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
     document = run_module("latency", tmp_path / "latency.json", "--servers", "searchtrail",
                           "--rate", "500")
