@@ -13,7 +13,8 @@ from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, wrk
 
 FIRST = ("workload", "capacity", "latency")
 NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk",
-                  "compare"}  # compare takes two commits of ours, no peers
+                  "compare", "callcost"}  # compare takes two commits of ours, no peers;
+# callcost is what compare --metric instructions counts
 
 
 def benchmark_modules() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from bench import REPO
 from bench.__main__ import benchmark_modules
-from bench import capacity, wrk
+from bench import capacity, compare, wrk
 
 OWN = ("workload", "capacity", "latency")
 MODULE_TIMEOUT = 240
@@ -169,3 +170,31 @@ def test_compare_runs_a_base_commit_beside_this_checkout_and_removes_its_worktre
     worktrees = subprocess.run(["git", "-C", str(REPO), "worktree", "list"],
                                capture_output=True, text=True, check=True).stdout
     assert "bench-compare-" not in worktrees
+
+
+def test_callcost_answers_the_calls_it_is_asked_for() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.callcost", "BatchGetCollection", "16",
+                           "32"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for args, message in ((["ListCollections", "5", "2"], "SEND must not exceed SIGNED"),
+                          (["ListCollections", "x", "2"], "SIGNED"),
+                          (["DeleteEverything", "1", "1"], "no requests for 'DeleteEverything'")):
+        done = subprocess.run([sys.executable, "-m", "bench.callcost", *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_compare_counts_instructions_per_call_with_callgrind(tmp_path: Path) -> None:
+    """--metric instructions: callgrind's count of one call in process, for a base commit and
+    this checkout (the same code here, so the counts agree)."""
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI"):
+            pytest.fail(compare.VALGRIND_HINT)
+        pytest.skip(compare.VALGRIND_HINT)
+    document = run_module("compare", tmp_path / "compare.json", "--base", "HEAD", "--metric",
+                          "instructions")
+    (row,) = document["results"]
+    assert row["operation"] == "ListCollections" and row["calls"] == 64
+    counts = [value for name, value in row.items() if name.startswith("instructions_per_call")]
+    assert len(counts) == 2 and all(100_000 < count < 10_000_000 for count in counts)
+    assert abs(row["change_percent"]) < 10  # 64 calls: a smoke run, not a measurement

@@ -1,0 +1,102 @@
+"""One signed call's CPU cost without the noise of a shared machine: the calls that
+`bench.compare --metric instructions` has valgrind's callgrind count instructions over.
+
+`python -m bench.callcost OPERATION SEND SIGNED` builds a server in this process on a fresh
+data directory (no HTTP server, no sockets), seeds the read mix's store, answers a warm-up of
+the read mix, signs SIGNED requests of OPERATION and answers the first SEND of them, 16 at a
+time, through the same handler the HTTP protocol calls (every record committed). Two runs that
+differ only in SEND give the instructions of SEND calls: everything else, signing included, is
+the same in both and cancels out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.presigned import COLLECTION_NAMES, Signer, read_mix, seed_requests
+
+OPERATIONS = ("ListCollections", "BatchGetCollection")
+WARMUP_CALLS = 300
+CONCURRENCY = 16  # calls in flight, so commits batch as on a busy server
+HOST = "127.0.0.1:4566"
+
+
+def signed_requests(signer: Signer, operation: str, count: int) -> list[bytes]:
+    if operation == "ListCollections":
+        return [signer.request(operation, {}) for _ in range(count)]
+    if operation == "BatchGetCollection":
+        return [signer.request(operation, {"names": list(COLLECTION_NAMES[:2])})
+                for _ in range(count)]
+    raise SystemExit(f"bench.callcost: no requests for {operation!r}; have {', '.join(OPERATIONS)}")
+
+
+def _raw_request(raw: bytes):  # type: ignore[no-untyped-def]
+    """The handler's RawRequest of a pre-signed HTTP/1.1 request."""
+    from searchtrail.gateway.http import RawRequest
+
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    headers = [(name.strip().lower(), value.strip())
+               for name, _, value in (line.partition(b":") for line in lines[1:])]
+    return RawRequest(method="POST", raw_path="/", query_string="", headers=headers,
+                      peer="127.0.0.1", tls=None, body=body)
+
+
+def run(operation: str, send: int, signed: int) -> None:
+    from searchtrail.app import build_app, ensure_default_account
+    from searchtrail.config import load_settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-callcost-"))
+    try:
+        settings = load_settings({"data_dir": data_dir})
+        ensure_default_account(settings)
+        profile = configparser.ConfigParser()
+        profile.read(settings.credentials_path)
+        signer = Signer(HOST, profile["default"]["aws_access_key_id"],
+                        profile["default"]["aws_secret_access_key"])
+        app = build_app(settings)
+        requests = [_raw_request(raw) for raw in signed_requests(signer, operation, signed)]
+        prelude = [_raw_request(raw) for raw in seed_requests(signer)]
+        warmup = [_raw_request(raw) for raw in read_mix(signer, WARMUP_CALLS)]
+
+        async def answer(batch: list) -> None:
+            statuses = await asyncio.gather(*(app.aws_calls.respond(r) for r in batch))
+            if any(status != 200 for status, _, _ in statuses):
+                raise SystemExit(f"bench.callcost: answers {[s for s, _, _ in statuses]}")
+
+        async def calls() -> None:
+            app.writer.start()
+            try:
+                for request in prelude:  # in order: each collection after its policy
+                    await answer([request])
+                for work in (warmup, requests[:send]):
+                    for start in range(0, len(work), CONCURRENCY):
+                        await answer(work[start:start + CONCURRENCY])
+            finally:
+                app.writer.stop()
+
+        asyncio.run(calls())
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or not args[1].isdigit() or not args[2].isdigit():
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    operation, send, signed = args[0], int(args[1]), int(args[2])
+    if send > signed:
+        print("bench.callcost: SEND must not exceed SIGNED", file=sys.stderr)
+        return 2
+    run(operation, send, signed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
