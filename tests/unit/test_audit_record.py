@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 
 import botocore.session
@@ -59,6 +60,10 @@ def test_event_ids_are_unique_uuid4() -> None:
     ids = {builder.build(context())["eventID"] for _ in range(3000)}
     assert len(ids) == 3000
     assert all(i[14] == "4" and i[19] in "89ab" for i in ids)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == i
+               for u, i in zip(parsed, ids))
+    assert {i[19] for i in ids} == set("89ab")  # every variant digit occurs
 
 
 def test_tls_details_only_over_tls() -> None:
@@ -70,12 +75,17 @@ def test_tls_details_only_over_tls() -> None:
 def test_sensitive_members_are_hidden() -> None:
     shape = AOSS.operation_model("CreateSecurityConfig").input_shape
     saml = shape.members["samlOptions"]
+    plain = {"samlOptions": {"metadata": "secret", "userAttribute": "u"}}
+    assert rec.redact(shape, plain) is plain  # nothing sensitive below: no copy made
     saml.members["metadata"].metadata["sensitive"] = True  # as a model that marks it would
+    rec._hides_anything.cache_clear()  # models are fixed; this test changes one
     try:
-        hidden = rec.redact(shape, {"samlOptions": {"metadata": "secret", "userAttribute": "u"}})
+        hidden = rec.redact(shape, plain)
     finally:
         del saml.members["metadata"].metadata["sensitive"]
+        rec._hides_anything.cache_clear()
     assert hidden == {"samlOptions": {"metadata": rec.HIDDEN, "userAttribute": "u"}}
+    assert plain == {"samlOptions": {"metadata": "secret", "userAttribute": "u"}}
 
 
 def test_oversized_parameters_are_omitted() -> None:

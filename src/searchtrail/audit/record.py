@@ -7,6 +7,7 @@ is the key order AWS writes.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Any, Callable
 
 import orjson
@@ -27,8 +28,8 @@ EVENT_SOURCES = {
 }
 
 
-_CLEAR_VERSION_AND_VARIANT = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_VERSION_4_AND_VARIANT = (0x4000 << 64) | (0x8000 << 48)
+# RFC 4122 variant: the 17th hex digit's top two bits are 10 (8, 9, a or b).
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 class EventIds:
@@ -43,12 +44,11 @@ class EventIds:
         if self._offset >= len(self._pool):
             self._pool = os.urandom(16 * self._pool_size)
             self._offset = 0
-        value = int.from_bytes(self._pool[self._offset:self._offset + 16], "big")
+        text = self._pool[self._offset:self._offset + 16].hex()
         self._offset += 16
-        # RFC 4122 version 4 and variant bits, formatted without building a uuid.UUID
-        value = (value & _CLEAR_VERSION_AND_VARIANT) | _VERSION_4_AND_VARIANT
-        text = "%032x" % value
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        # version 4 and the RFC 4122 variant set in the text, without building a uuid.UUID
+        return (f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT_DIGIT[text[16]]}"
+                f"{text[17:20]}-{text[20:]}")
 
 
 def event_version(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
@@ -189,8 +189,11 @@ def shared_copy(record: dict[str, Any], account: str, builder: RecordBuilder) ->
 
 
 def redact(shape: Any, value: Any) -> Any:
-    """Replace members the model marks sensitive by AWS's placeholder; keep the keys."""
-    if shape is None or value is None:
+    """Replace members the model marks sensitive by AWS's placeholder; keep the keys.
+
+    A shape with nothing sensitive anywhere below it (most of them) returns ``value`` itself.
+    """
+    if shape is None or value is None or not _hides_anything(shape):
         return value
     if getattr(shape, "serialization", {}).get("sensitive") or shape.metadata.get("sensitive"):
         return HIDDEN
@@ -203,6 +206,28 @@ def redact(shape: Any, value: Any) -> Any:
     if type_name == "map" and isinstance(value, dict):
         return {key: redact(shape.value, item) for key, item in value.items()}
     return value
+
+
+@lru_cache(maxsize=4096)
+def _hides_anything(shape: Any) -> bool:
+    """Whether the shape, or any shape under it, is marked sensitive (models are fixed)."""
+    return _sensitive_below(shape, set())
+
+
+def _sensitive_below(shape: Any, seen: set[int]) -> bool:
+    if shape is None or id(shape) in seen:  # recursive shapes: each one is looked at once
+        return False
+    seen.add(id(shape))
+    if getattr(shape, "serialization", {}).get("sensitive") or shape.metadata.get("sensitive"):
+        return True
+    type_name = shape.type_name
+    if type_name == "structure":
+        return any(_sensitive_below(member, seen) for member in shape.members.values())
+    if type_name == "list":
+        return _sensitive_below(shape.member, seen)
+    if type_name == "map":
+        return _sensitive_below(shape.value, seen)
+    return False
 
 
 def _within_limit(value: Any) -> Any:

@@ -479,6 +479,7 @@ def parse_authorization(value: str) -> Authorization:
                          terminator)
 
 
+@lru_cache(maxsize=64)  # the calls of one second share their X-Amz-Date
 def _parse_amz_date(text: str) -> datetime:
     if _AMZ_DATE.fullmatch(text):
         try:  # by position: strptime costs several times more on every request
