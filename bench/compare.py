@@ -17,6 +17,7 @@ it counts CPU work, not time (cache misses, the kernel and fsync are not in it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bench import REPO, base_parser, now_iso, rawclient, servers, write_result
 from bench.callcost import OPERATIONS
@@ -40,6 +41,21 @@ def commit_of(rev: str) -> str:
     if found.returncode != 0:
         raise SystemExit(f"--base: git does not know {rev!r}: {found.stderr.strip()}")
     return found.stdout.strip()
+
+
+@contextlib.contextmanager
+def base_sources(base: str) -> Iterator[tuple[dict[str, Path], Path]]:
+    """({build: its src folder}, a scratch folder): ``base`` checked out into a temporary git
+    worktree beside this checkout, removed again afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
+        tree = Path(scratch) / "base"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet",
+                        str(tree), base], check=True)
+        try:
+            yield {base: tree / "src", THIS_CHECKOUT: REPO / "src"}, Path(scratch)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                           check=False)
 
 
 def one_run(source: Path, workdir: Path, calls: int, seconds: float,
@@ -123,24 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     started = now_iso()
     rates: dict[str, list[float]] = {base: [], THIS_CHECKOUT: []}
     cpu: dict[str, list[float]] = {base: [], THIS_CHECKOUT: []}
-    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
-        tree = Path(scratch) / "base"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet",
-                        str(tree), base], check=True)
-        sources = {base: tree / "src", THIS_CHECKOUT: REPO / "src"}
-        try:
-            for number in range(rounds):
-                order = list(sources) if number % 2 == 0 else list(sources)[::-1]
-                for build in order:  # alternating, so the machine's drift hits both alike
-                    rate, per_call = one_run(sources[build], Path(scratch) / "server", calls,
-                                             seconds, args.connections)
-                    rates[build].append(rate)
-                    cpu[build].append(per_call)
-                    print(f"compare: round {number + 1}/{rounds} {build}: {rate:,.0f} calls/s, "
-                          f"{per_call:.0f} µs server CPU per call", file=sys.stderr, flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
-                           check=False)
+    with base_sources(base) as (sources, scratch):
+        for number in range(rounds):
+            order = list(sources) if number % 2 == 0 else list(sources)[::-1]
+            for build in order:  # alternating, so the machine's drift hits both alike
+                rate, per_call = one_run(sources[build], scratch / "server", calls, seconds,
+                                         args.connections)
+                rates[build].append(rate)
+                cpu[build].append(per_call)
+                print(f"compare: round {number + 1}/{rounds} {build}: {rate:,.0f} calls/s, "
+                      f"{per_call:.0f} µs server CPU per call", file=sys.stderr, flush=True)
     results = [{"build": build, "commit": build if build != THIS_CHECKOUT else None,
                 "runs_calls_per_second": [round(r) for r in rates[build]],
                 "median_calls_per_second": round(statistics.median(rates[build])),
@@ -164,16 +172,8 @@ def _main_instructions(args: Any) -> int:
     operations = OPERATIONS[:1] if args.quick else OPERATIONS
     base = commit_of(args.base)
     started = now_iso()
-    with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
-        tree = Path(scratch) / "base"
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet",
-                        str(tree), base], check=True)
-        try:
-            rows = compare_instructions({base: tree / "src", THIS_CHECKOUT: REPO / "src"},
-                                        Path(scratch), calls, operations)
-        finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
-                           check=False)
+    with base_sources(base) as (sources, scratch):
+        rows = compare_instructions(sources, scratch, calls, operations)
     write_result(args.out, "compare", started, {}, rows, [], notes=[
         f"instructions per call counted by callgrind in process (bench.callcost): a run "
         f"answering {calls} calls minus one answering none; runs agree within ~0.1%"])

@@ -195,7 +195,7 @@ def redact(shape: Any, value: Any) -> Any:
     """
     if shape is None or value is None or not _hides_anything(shape):
         return value
-    if getattr(shape, "serialization", {}).get("sensitive") or shape.metadata.get("sensitive"):
+    if _marked_sensitive(shape):
         return HIDDEN
     type_name = shape.type_name
     if type_name == "structure" and isinstance(value, dict):
@@ -208,6 +208,11 @@ def redact(shape: Any, value: Any) -> Any:
     return value
 
 
+def _marked_sensitive(shape: Any) -> bool:
+    return bool(getattr(shape, "serialization", {}).get("sensitive")
+                or shape.metadata.get("sensitive"))
+
+
 @lru_cache(maxsize=4096)
 def _hides_anything(shape: Any) -> bool:
     """Whether the shape, or any shape under it, is marked sensitive (models are fixed)."""
@@ -218,7 +223,7 @@ def _sensitive_below(shape: Any, seen: set[int]) -> bool:
     if shape is None or id(shape) in seen:  # recursive shapes: each one is looked at once
         return False
     seen.add(id(shape))
-    if getattr(shape, "serialization", {}).get("sensitive") or shape.metadata.get("sensitive"):
+    if _marked_sensitive(shape):
         return True
     type_name = shape.type_name
     if type_name == "structure":

@@ -11,16 +11,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from searchtrail.gateway.metrics import Metrics
-
-
-S3_PREFIX = "/_s3"
+from searchtrail.gateway.s3api import ReadOnlyS3Api
 
 
 class EdgeRouter:
     """POST / carries every signed AWS call; /_s3 is the local store's read-only S3 API;
     anything else is for browsers and operators."""
 
-    def __init__(self, aws: Callable, web: Callable, s3: Callable | None = None) -> None:
+    def __init__(self, aws: Callable, web: Callable, s3: ReadOnlyS3Api | None = None) -> None:
         self._aws = aws
         self._web = web
         self._s3 = s3
@@ -31,7 +29,7 @@ class EdgeRouter:
             if scope["method"] == "POST" and path == "/":
                 await self._aws(scope, receive, send)
                 return
-            if self._s3 is not None and (path == S3_PREFIX or path.startswith(S3_PREFIX + "/")):
+            if self._s3 is not None and self._s3.serves(path):
                 await self._s3(scope, receive, send)
                 return
         await self._web(scope, receive, send)
