@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
 from searchtrail.audit.delivery import DeliveryWorker
+from searchtrail.audit.eventid import EventIdCodec
 from searchtrail.audit.notify import Notifier
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
@@ -42,8 +43,8 @@ from searchtrail.gateway.asgi import EdgeRouter, web_app
 from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
-from searchtrail.installation import (object_store, open_database, organization_id,
-                                      server_secret, signing_keys_in)
+from searchtrail.installation import (EVENT_ID_SECRET, object_store, open_database,
+                                      organization_id, server_secret, signing_keys_in)
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
@@ -131,9 +132,12 @@ def build_app(settings: Settings) -> Searchtrail:
     changes = ResourceChanges()  # lets the trail router cache trails between writes of them
     writer = GroupCommitWriter(conn, changes=changes)
     metrics = Metrics()
-    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
+    event_ids = EventIdCodec(server_secret(conn, EVENT_ID_SECRET))
+    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
+                           event_ids)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
-                         credentials=credentials, writer=writer, records=RecordBuilder(),
+                         credentials=credentials, writer=writer,
+                         records=RecordBuilder(event_ids=event_ids),
                          trails=TrailRouter(changes), history=history, metrics=metrics,
                          clock=utc_now, authorizer=Authorizer(), changes=changes)
     delivery = DeliveryWorker(
@@ -175,7 +179,8 @@ def build_app(settings: Settings) -> Searchtrail:
             writer.stop()
 
     console = build_console(settings, calls=ConsoleCalls(aws, catalog,
-                                                         RecordBuilder(CONSOLE_ENRICHERS)),
+                                                         RecordBuilder(CONSOLE_ENRICHERS,
+                                                                       event_ids)),
                             history=history, writer=writer, store=store,
                             connect=read_only_connection)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)

@@ -422,7 +422,8 @@ def lookup(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Look up recorded events, newest first, paging through LookupEvents' pages for you."""
-    from searchtrail.installation import open_database, server_secret
+    from searchtrail.installation import EVENT_ID_SECRET, open_database, server_secret
+    from searchtrail.audit.eventid import EventIdCodec
     from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, EventHistory, PageTokens
     from searchtrail.audit.record import lookup_username
     from searchtrail.auth.identities import Identities
@@ -442,7 +443,8 @@ def lookup(
     settings = _settings(data_dir=data_dir)
     conn = open_database(settings)
     chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
-    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days)
+    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
+                           EventIdCodec(server_secret(conn, EVENT_ID_SECRET)))
     flt = EventFilter(chosen, region, attr, _parse_time(start_time, "--start-time"),
                       _parse_time(end_time, "--end-time"))
     now = datetime.now(timezone.utc)

@@ -25,6 +25,11 @@ def open_database(settings: Settings) -> sqlite3.Connection:
     return conn
 
 
+# The key under which eventIDs carry their row's seq (audit/eventid.py): it lives beside the
+# events it decodes and never changes.
+EVENT_ID_SECRET = "event-id"
+
+
 def server_secret(conn: sqlite3.Connection, name: str) -> bytes:
     conn.execute("BEGIN IMMEDIATE")
     try:

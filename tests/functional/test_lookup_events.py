@@ -118,3 +118,26 @@ def test_lookups_are_recorded_too(server, seeded) -> None:
     assert mine[0]["eventSource"] == "cloudtrail.amazonaws.com"
     assert mine[0]["readOnly"] is True
     assert mine[0]["requestParameters"] == {"MaxResults": 1}
+
+
+def test_an_event_id_needs_no_lookup_row_and_a_made_up_one_finds_nothing(server,
+                                                                         seeded) -> None:
+    import sqlite3
+    import uuid
+
+    cloudtrail = server.client("cloudtrail", region="eu-west-3")
+    record = json.loads(cloudtrail.lookup_events(MaxResults=1)["Events"][0]["CloudTrailEvent"])
+    conn = sqlite3.connect(f"file:{server.data_dir / 'searchtrail.sqlite3'}?mode=ro", uri=True)
+    try:
+        indexed = conn.execute("SELECT count(*) FROM event_lookup WHERE attr = 'EventId' "
+                               "AND value = ?", (record["eventID"],)).fetchone()[0]
+    finally:
+        conn.close()
+    assert indexed == 0  # the id names its row (audit/eventid.py)
+    found = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventId", "AttributeValue": record["eventID"]}])["Events"]
+    assert [e["EventId"] for e in found] == [record["eventID"]]
+    tampered = record["eventID"][:-1] + ("1" if record["eventID"].endswith("0") else "0")
+    for made_up in (str(uuid.uuid4()), tampered, "not-a-uuid"):
+        assert cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventId", "AttributeValue": made_up}])["Events"] == [], made_up

@@ -252,3 +252,36 @@ def test_run_blocking_on_the_loop_is_refused_and_drain_answers_every_accepted_un
     finally:
         writer.stop()
     assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 49
+
+
+def test_units_take_event_seqs_in_order_and_a_rolled_back_batch_hands_them_out_again(
+        database) -> None:
+    _, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+
+    def unit(n: int, fail_commit: bool = False):  # type: ignore[no-untyped-def]
+        def work(c: sqlite3.Connection):  # type: ignore[no-untyped-def]
+            seq = writer.next_seq()
+            if fail_commit:  # a read that wrote, then failed: only the whole batch undoes it
+                SqliteResources(c, "111122223333", "us-east-1").put("thing", "x", {})
+                raise ValueError("failed after writing")
+            return seq, [EventRow("111122223333", "us-east-1", 1000, f'{{"n":{n}}}', seq=seq),
+                         row(100 + n)]  # a row without a seq of its own: after every given one
+        work.read_only = fail_commit  # type: ignore[attr-defined]
+        return work
+
+    async def batch(units) -> list:  # type: ignore[no-untyped-def]
+        return await asyncio.gather(*(writer.run(u) for u in units), return_exceptions=True)
+
+    try:
+        first = asyncio.run(batch([unit(n) for n in range(3)]))
+        assert first == [1, 2, 3]
+        assert [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")] == [1, 2, 3,
+                                                                                    4, 5, 6]
+        failed = asyncio.run(batch([unit(7), unit(8, fail_commit=True)]))
+        assert all(isinstance(outcome, StoreUnavailable) for outcome in failed)
+        assert writer.run_blocking(unit(9)) == 7  # 7 was handed out in the failed batch
+    finally:
+        writer.stop()
+    assert conn.execute("SELECT max(seq), count(*) FROM events").fetchone() == (8, 8)

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from searchtrail.audit.eventid import EventIdCodec
 from searchtrail.store.sqlite.events import StoredEvent, query_events
 
 LOOKUP_ATTRIBUTES = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType",
@@ -71,9 +72,11 @@ class PageTokens:
 class EventHistory:
     """Pages through one account and region's events, newest first, within retention."""
 
-    def __init__(self, tokens: PageTokens, retention_days: int) -> None:
+    def __init__(self, tokens: PageTokens, retention_days: int,
+                 event_ids: EventIdCodec | None = None) -> None:
         self._tokens = tokens
         self._retention = timedelta(days=retention_days)
+        self._event_ids = event_ids  # an EventId names its row: no lookup index needed
 
     def bind(self, conn: Any) -> "BoundHistory":
         return BoundHistory(self, conn)
@@ -88,9 +91,13 @@ class EventHistory:
             cursor = self._tokens.read(flt, token)
             before = (cursor["t"], cursor["s"])
             end = cursor["u"]  # a page sequence keeps the end it started with
+        event_seq = (self._event_ids.decode(flt.attribute[1])
+                     if self._event_ids is not None and flt.attribute is not None
+                     and flt.attribute[0] == "EventId" else None)
         events = query_events(conn, account=flt.account, region=flt.region,
                               start=int(start.timestamp()), end=end,
-                              attribute=flt.attribute, before=before, limit=limit + 1)
+                              attribute=flt.attribute, before=before, limit=limit + 1,
+                              event_seq=event_seq)
         next_token = None
         if len(events) > limit:
             events = events[:limit]

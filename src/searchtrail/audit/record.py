@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import orjson
 
+from searchtrail.audit.eventid import EventIdCodec
 from searchtrail.gateway.context import RequestContext
 from searchtrail.store.sqlite.events import EventRow
 
@@ -158,14 +159,28 @@ CONSOLE_ENRICHERS: tuple[Enricher, ...] = (*ENRICHERS, console_session)
 
 
 class RecordBuilder:
-    """Runs the enricher chain; owns the event id source so ids never repeat in a process."""
+    """Runs the enricher chain; owns the event id sources so ids never repeat in a process."""
 
-    def __init__(self, enrichers: tuple[Enricher, ...] = ENRICHERS) -> None:
+    def __init__(self, enrichers: tuple[Enricher, ...] = ENRICHERS,
+                 event_ids: EventIdCodec | None = None) -> None:
         self._enrichers = enrichers
         self._ids = EventIds()
+        self._event_ids = event_ids
 
-    def build(self, ctx: RequestContext) -> dict[str, Any]:
-        ctx.event_id = self._ids.next()
+    def event_id(self, seq: int | None) -> str:
+        """The eventID of the row ``seq`` (from the writer): one that encodes it, or, without
+        a seq or a codec, a random one (found through an EventId lookup row)."""
+        if seq is None or self._event_ids is None:
+            return self._ids.next()
+        return self._event_ids.encode(seq)
+
+    def row_seq(self, seq: int) -> int | None:
+        """``seq`` when this builder's eventIDs encode it, else None (the row then gets
+        the next free seq and an EventId lookup row)."""
+        return seq if self._event_ids is not None else None
+
+    def build(self, ctx: RequestContext, seq: int | None = None) -> dict[str, Any]:
+        ctx.event_id = self.event_id(seq)
         record: dict[str, Any] = {}
         for enrich in self._enrichers:
             record = enrich(ctx, record)
@@ -175,14 +190,16 @@ class RecordBuilder:
         return self._ids.next()
 
 
-def shared_copy(record: dict[str, Any], account: str, builder: RecordBuilder) -> dict[str, Any]:
-    """The copy of a record another account receives (cross-account calls).
+def shared_copy(record: dict[str, Any], account: str, builder: RecordBuilder,
+                seq: int | None = None) -> dict[str, Any]:
+    """The copy of a record another account receives (cross-account calls), stored as row
+    ``seq``.
 
     Both copies carry one sharedEventID; each has its own eventID and recipientAccountId.
     """
     shared = record.setdefault("sharedEventID", builder.next_event_id())
     copy = dict(record)
-    copy["eventID"] = builder.next_event_id()
+    copy["eventID"] = builder.event_id(seq)
     copy["recipientAccountId"] = account
     copy["sharedEventID"] = shared
     return copy
@@ -250,11 +267,12 @@ def lookup_username(identity: dict[str, Any]) -> str:
     return identity.get("userName") or identity.get("arn", "").rsplit("/", 1)[-1]
 
 
-def lookup_values(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The LookupEvents attributes this record can be found by."""
+def lookup_values(record: dict[str, Any], *, event_id: bool = True) -> tuple[tuple[str, str], ...]:
+    """The LookupEvents attributes this record can be found by; without ``event_id`` when
+    its eventID names its row (audit/eventid.py)."""
     username = lookup_username(record.get("userIdentity", {}))
-    values = [
-        ("EventId", record["eventID"]),
+    values = [("EventId", record["eventID"])] if event_id else []
+    values += [
         ("EventName", record["eventName"]),
         ("ReadOnly", "true" if record.get("readOnly") else "false"),
         ("EventSource", record["eventSource"]),
@@ -273,13 +291,16 @@ def lookup_values(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def event_row(ctx: RequestContext, record: dict[str, Any],
-              deliveries: tuple[tuple[str, str], ...] = (), *, account: str | None = None) -> EventRow:
-    """The stored row; ``account`` is whose history it joins (the caller's by default)."""
+              deliveries: tuple[tuple[str, str], ...] = (), *, account: str | None = None,
+              seq: int | None = None) -> EventRow:
+    """The stored row; ``account`` is whose history it joins (the caller's by default);
+    ``seq`` is given when the record's eventID encodes it."""
     return EventRow(
         account=account or (ctx.principal.account_id if ctx.principal else ""),
         region=ctx.region,
         event_time=int(ctx.event_time.timestamp()),
         record=orjson.dumps(record).decode(),
-        lookup_values=lookup_values(record),
+        lookup_values=lookup_values(record, event_id=seq is None),
         deliveries=deliveries,
+        seq=seq,
     )

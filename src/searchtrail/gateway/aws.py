@@ -277,14 +277,19 @@ class AwsCallHandler:
               account: str, shared_with: Iterable[str] = ()) -> list:
         """The record of ``ctx`` for ``account`` (plus a copy per other account it is shared
         with), each with the trails that must deliver it."""
-        record = records.build(ctx)
+        # Each row's seq is taken now: its eventID encodes it (audit/eventid.py).
+        seq = records.row_seq(self._writer.next_seq())
+        record = records.build(ctx, seq)
         # Copies first: making one stamps the sharedEventID on the original too.
-        copies = [(other, shared_copy(record, other, records))
-                  for other in dict.fromkeys(shared_with) if other != account]
+        copies = []
+        for other in dict.fromkeys(shared_with):
+            if other != account:
+                copy_seq = records.row_seq(self._writer.next_seq())
+                copies.append((other, copy_seq, shared_copy(record, other, records, copy_seq)))
         rows = [event_row(ctx, record, self._trails.deliveries(conn, account, ctx.region, record),
-                          account=account)]
+                          account=account, seq=seq)]
         rows += [event_row(ctx, copy, self._trails.deliveries(conn, other, ctx.region, copy),
-                           account=other) for other, copy in copies]
+                           account=other, seq=copy_seq) for other, copy_seq, copy in copies]
         return rows
 
     def _source_ip(self, peer: str, headers: list) -> str:

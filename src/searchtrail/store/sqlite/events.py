@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+import orjson
+
 from searchtrail.store.errors import translated
 
 EVENT_CHUNK = 150  # rows per multi-row INSERT (5 parameters each, well under SQLite's limit)
@@ -22,6 +24,9 @@ class EventRow:
     lookup_values: tuple[tuple[str, str], ...] = field(default=())
     # (trail ARN, account folder) for every trail whose log files must carry this record
     deliveries: tuple[tuple[str, str], ...] = field(default=())
+    # given by the writer when the record's eventID encodes it (audit/eventid.py); else the
+    # next free one at insert, and the eventID needs an EventId lookup row
+    seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -31,17 +36,29 @@ class StoredEvent:
     record: str
 
 
+def last_event_seq(conn: sqlite3.Connection) -> int:
+    with translated():
+        return conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+
 def append_events(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
-    """Insert rows with explicit seq values so the lookup rows can refer to them."""
+    """Insert rows with explicit seq values so the lookup rows can refer to them: their own,
+    or (rows without one) the next ones after every seq in the store and in ``rows``."""
     if not rows:
         return
     with translated():
-        last = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        last = None
         event_params: list[object] = []
         lookup_params: list[object] = []
         outbox_params: list[object] = []
-        for offset, row in enumerate(rows, start=1):
-            seq = last + offset
+        for row in rows:
+            seq = row.seq
+            if seq is None:
+                if last is None:
+                    last = max(last_event_seq(conn),
+                               max((r.seq for r in rows if r.seq is not None), default=0))
+                last += 1
+                seq = last
             event_params.extend((seq, row.account, row.region, row.event_time, row.record))
             for attr, value in row.lookup_values:
                 lookup_params.extend((row.account, row.region, attr, value, row.event_time, seq))
@@ -69,7 +86,7 @@ def _insert_chunked(conn: sqlite3.Connection, table: str, columns: str, width: i
 
 def query_events(conn: sqlite3.Connection, *, account: str, region: str, start: int, end: int,
                  attribute: tuple[str, str] | None, before: tuple[int, int] | None,
-                 limit: int) -> list[StoredEvent]:
+                 limit: int, event_seq: int | None = None) -> list[StoredEvent]:
     """Newest first (event_time, then seq), within [start, end], after the cursor `before`."""
     # (end + 1, 0) sorts after every row of the range: the first page has no cursor.
     cursor_time, cursor_seq = before if before else (end + 1, 0)
@@ -98,5 +115,24 @@ def query_events(conn: sqlite3.Connection, *, account: str, region: str, start: 
                 (account, region, attr, value, start, end, cursor_time,
                  cursor_seq, limit),
             ).fetchall()
+            if event_seq is not None:  # an EventId that names its row (audit/eventid.py)
+                rows = _with_named_event(conn, rows, value, event_seq, account, region, start,
+                                         end, (cursor_time, cursor_seq), limit)
     return [StoredEvent(seq, event_time, record) for seq, event_time, record in rows]
+
+
+def _with_named_event(conn: sqlite3.Connection, rows: list, event_id: str, seq: int,
+                      account: str, region: str, start: int, end: int,
+                      cursor: tuple[int, int], limit: int) -> list:
+    """``rows`` (found by lookup rows) plus the row ``seq`` when it is in the query's scope and
+    its record carries ``event_id`` (an ID made up by a caller decodes to some seq too)."""
+    if not 0 < seq < 1 << 63 or any(row[0] == seq for row in rows):
+        return rows
+    found = conn.execute(
+        "SELECT seq, event_time, record FROM events WHERE seq=? AND account=? AND region=? "
+        "AND event_time >= ? AND event_time <= ? AND (event_time, seq) < (?, ?)",
+        (seq, account, region, start, end, *cursor)).fetchone()
+    if found is None or orjson.loads(found[2]).get("eventID") != event_id:
+        return rows
+    return sorted([*rows, found], key=lambda row: (row[1], row[0]), reverse=True)[:limit]
 

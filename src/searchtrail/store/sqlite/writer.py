@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any, Callable
 
 from searchtrail.store.api import StoreUnavailable
-from searchtrail.store.sqlite.events import EventRow, append_events
+from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
 from searchtrail.store.sqlite.resources import ResourceChanges
 
 log = logging.getLogger("searchtrail.store")
@@ -95,6 +95,7 @@ class GroupCommitWriter:
         self._rows: list[EventRow] = []
         self._idle: asyncio.Event | None = None
         self._stopping = False
+        self._last_seq: int | None = None  # the open transaction's last allocated event seq
         self.stats = WriterStats()
 
     def start(self) -> None:
@@ -162,6 +163,7 @@ class GroupCommitWriter:
         self._turns.acquire()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._last_seq = None
             ok, value, rows = self._apply(unit)
             append_events(conn, rows)
             conn.execute("COMMIT")
@@ -173,6 +175,15 @@ class GroupCommitWriter:
         if ok:
             return value
         raise value
+
+    def next_seq(self) -> int:
+        """The store sequence of a new event row; only inside a unit, whose transaction holds
+        the write lock. A unit that fails leaves a gap; a batch that rolls back hands its
+        numbers out again, to events with other IDs (see audit/eventid.py)."""
+        if self._last_seq is None:
+            self._last_seq = last_event_seq(self._conn)
+        self._last_seq += 1
+        return self._last_seq
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> bool:
         if loop is self._loop:
@@ -205,6 +216,7 @@ class GroupCommitWriter:
         except BaseException:
             self._turns.release()
             raise
+        self._last_seq = None
         return True
 
     def _begun(self, job: asyncio.Future) -> None:
