@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
 from searchtrail.audit.delivery import DeliveryWorker
-from searchtrail.audit.eventid import EventIdCodec
 from searchtrail.audit.notify import Notifier
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
@@ -43,7 +42,7 @@ from searchtrail.gateway.asgi import EdgeRouter, web_app
 from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
-from searchtrail.installation import (EVENT_ID_SECRET, object_store, open_database,
+from searchtrail.installation import (event_id_codec, object_store, open_database,
                                       organization_id, server_secret, signing_keys_in)
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
@@ -132,7 +131,7 @@ def build_app(settings: Settings) -> Searchtrail:
     changes = ResourceChanges()  # lets the trail router cache trails between writes of them
     writer = GroupCommitWriter(conn, changes=changes)
     metrics = Metrics()
-    event_ids = EventIdCodec(server_secret(conn, EVENT_ID_SECRET))
+    event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_ids)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,

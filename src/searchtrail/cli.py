@@ -422,8 +422,7 @@ def lookup(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Look up recorded events, newest first, paging through LookupEvents' pages for you."""
-    from searchtrail.installation import EVENT_ID_SECRET, open_database, server_secret
-    from searchtrail.audit.eventid import EventIdCodec
+    from searchtrail.installation import event_id_codec, open_database, server_secret
     from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, EventHistory, PageTokens
     from searchtrail.audit.record import lookup_username
     from searchtrail.auth.identities import Identities
@@ -444,7 +443,7 @@ def lookup(
     conn = open_database(settings)
     chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
-                           EventIdCodec(server_secret(conn, EVENT_ID_SECRET)))
+                           event_id_codec(conn))
     flt = EventFilter(chosen, region, attr, _parse_time(start_time, "--start-time"),
                       _parse_time(end_time, "--end-time"))
     now = datetime.now(timezone.utc)

@@ -8,6 +8,7 @@ import secrets
 import sqlite3
 from typing import TYPE_CHECKING, Callable
 
+from searchtrail.audit.eventid import EventIdCodec
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.signing import SigningKeys
 from searchtrail.config import Settings
@@ -25,9 +26,10 @@ def open_database(settings: Settings) -> sqlite3.Connection:
     return conn
 
 
-# The key under which eventIDs carry their row's seq (audit/eventid.py): it lives beside the
-# events it decodes and never changes.
-EVENT_ID_SECRET = "event-id"
+def event_id_codec(conn: sqlite3.Connection) -> EventIdCodec:
+    """eventIDs carry their row's seq under this installation's key (audit/eventid.py): it
+    lives beside the events it decodes and never changes."""
+    return EventIdCodec(server_secret(conn, "event-id"))
 
 
 def server_secret(conn: sqlite3.Connection, name: str) -> bytes:

@@ -5,7 +5,7 @@ An ID is a version 4, RFC 4122 variant UUID whose 122 free bits are 58 random bi
 and ``seq XOR pad(r)``, where ``pad`` is keyed BLAKE2b. Without the key the IDs look random;
 with it the sequence comes back exactly. Two events never share an ID (their sequences
 differ), and an index of random UUIDs would put every insert on a random page of the store
-(measured: bench/README.md "Where the time goes").
+(measured: bench/README.md "Event IDs that name their row").
 """
 
 from __future__ import annotations
@@ -17,8 +17,28 @@ _RANDOM_BITS = 58
 _SEQ_BITS = 64
 _SEQ_MASK = (1 << _SEQ_BITS) - 1
 _RANDOM_BYTES = 8  # r is drawn as 64 bits and cut to 58
+_POOL_DRAWS = 1024
 _HEX = frozenset("0123456789abcdef")
 _DASHES = (8, 13, 18, 23)
+
+
+class RandomPool:
+    """Random bytes in draws of ``size``: one getrandom call per ``draws`` of them, not per
+    draw (request IDs and event IDs are made on every call)."""
+
+    def __init__(self, size: int, draws: int = _POOL_DRAWS) -> None:
+        self._size = size
+        self._draws = draws
+        self._pool = b""
+        self._offset = 0
+
+    def take(self) -> bytes:
+        if self._offset >= len(self._pool):
+            self._pool = os.urandom(self._size * self._draws)
+            self._offset = 0
+        chunk = self._pool[self._offset:self._offset + self._size]
+        self._offset += self._size
+        return chunk
 
 
 class EventIdCodec:
@@ -28,11 +48,9 @@ class EventIdCodec:
     sequence too, so the reader checks that the stored record carries that very ID.
     """
 
-    def __init__(self, key: bytes, pool_size: int = 1024) -> None:
+    def __init__(self, key: bytes) -> None:
         self._key = key
-        self._pool_size = pool_size
-        self._pool = b""
-        self._offset = 0
+        self._randomness = RandomPool(_RANDOM_BYTES)
 
     def _pad(self, random_part: int) -> int:
         digest = hashlib.blake2b(random_part.to_bytes(8, "big"), key=self._key,
@@ -40,12 +58,7 @@ class EventIdCodec:
         return int.from_bytes(digest, "big")
 
     def _random(self) -> int:
-        if self._offset >= len(self._pool):  # one getrandom call per pool, not per id
-            self._pool = os.urandom(_RANDOM_BYTES * self._pool_size)
-            self._offset = 0
-        chunk = self._pool[self._offset:self._offset + _RANDOM_BYTES]
-        self._offset += _RANDOM_BYTES
-        return int.from_bytes(chunk, "big") >> (64 - _RANDOM_BITS)
+        return int.from_bytes(self._randomness.take(), "big") >> (64 - _RANDOM_BITS)
 
     def encode(self, seq: int) -> str:
         if not 0 <= seq <= _SEQ_MASK:

@@ -6,13 +6,12 @@ is the key order AWS writes.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Any, Callable
 
 import orjson
 
-from searchtrail.audit.eventid import EventIdCodec
+from searchtrail.audit.eventid import EventIdCodec, RandomPool
 from searchtrail.gateway.context import RequestContext
 from searchtrail.store.sqlite.events import EventRow
 
@@ -34,19 +33,13 @@ _VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcd
 
 
 class EventIds:
-    """uuid4 values from pooled randomness: one getrandom call per 1,024 ids, not per id."""
+    """uuid4 values from pooled randomness."""
 
-    def __init__(self, pool_size: int = 1024) -> None:
-        self._pool_size = pool_size
-        self._pool = b""
-        self._offset = 0
+    def __init__(self) -> None:
+        self._randomness = RandomPool(16)
 
     def next(self) -> str:
-        if self._offset >= len(self._pool):
-            self._pool = os.urandom(16 * self._pool_size)
-            self._offset = 0
-        text = self._pool[self._offset:self._offset + 16].hex()
-        self._offset += 16
+        text = self._randomness.take().hex()
         # version 4 and the RFC 4122 variant set in the text, without building a uuid.UUID
         return (f"{text[:8]}-{text[8:12]}-4{text[13:16]}-{_VARIANT_DIGIT[text[16]]}"
                 f"{text[17:20]}-{text[20:]}")

@@ -162,8 +162,7 @@ class GroupCommitWriter:
         conn = self._conn
         self._turns.acquire()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            self._last_seq = None
+            self._begin_write()
             ok, value, rows = self._apply(unit)
             append_events(conn, rows)
             conn.execute("COMMIT")
@@ -175,6 +174,11 @@ class GroupCommitWriter:
         if ok:
             return value
         raise value
+
+    def _begin_write(self) -> None:
+        """Open the write transaction (the caller holds the turn); its seqs start afresh."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._last_seq = None
 
     def next_seq(self) -> int:
         """The store sequence of a new event row; only inside a unit, whose transaction holds
@@ -212,11 +216,10 @@ class GroupCommitWriter:
         else:
             self._turns.acquire()
         try:
-            self._conn.execute("BEGIN IMMEDIATE")  # may wait out the busy timeout: not on the loop
+            self._begin_write()  # may wait out the busy timeout: not on the loop
         except BaseException:
             self._turns.release()
             raise
-        self._last_seq = None
         return True
 
     def _begun(self, job: asyncio.Future) -> None:
