@@ -236,7 +236,8 @@ class DeliveryWorker:
                 "SELECT CAST(e.record AS BLOB), e.event_time FROM outbox AS o "
                 "JOIN events AS e ON e.seq = o.seq WHERE o.file_id = ? ORDER BY o.seq",
                 (file_id,)).fetchall()
-            log_file = build_log_file([row[0] for row in rows], [row[1] for row in rows])
+            records, event_times = zip(*rows) if rows else ((), ())
+            log_file = build_log_file(records, event_times)
             attempt = self._clock()
             try:
                 self._store.put_object(bucket, key, log_file.body, content_type="application/json")
