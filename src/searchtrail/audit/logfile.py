@@ -26,11 +26,12 @@ from isal import isal_zlib
 LOG_FILE_TIMESTAMP = "%Y%m%dT%H%MZ"
 EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UNIQUE_LENGTH = 16
-# ISA-L's deflate (levels 0-3), level 1: a file of 20,000 CloudTrail records takes 7-10 ms
-# where zlib's level 3 took 50-66 ms, and comes out smaller (ratio 12.9 against 11.5).
-# Compression was half of the delivery worker's CPU, and on two cores that CPU is taken from
-# the API (bench/README.md "Delivery beside the API: ISA-L compression").
-LOG_FILE_GZIP_LEVEL = 1
+# ISA-L's deflate (levels 0-3), level 1, for log files and digests alike: a file of 20,000
+# CloudTrail records takes 7-10 ms where zlib's level 3 took 50-66 ms, and comes out smaller
+# (ratio 12.9 against 11.5). Compression was half of the delivery worker's CPU, and on two
+# cores that CPU is taken from the API (bench/README.md "Delivery beside the API: ISA-L
+# compression").
+GZIP_LEVEL = 1
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # magic, deflate, no flags, mtime 0, no extra flags, OS 255 ("unknown"): the same everywhere
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -49,9 +50,9 @@ def format_event_time(value: datetime) -> str:
     return utc(value).strftime(EVENT_TIME_FORMAT)
 
 
-def gzip_member(data: bytes, *, level: int = LOG_FILE_GZIP_LEVEL) -> bytes:
+def gzip_member(data: bytes) -> bytes:
     """Exactly one gzip member with a fixed header (deterministic for a given ISA-L)."""
-    deflated = isal_zlib.compress(data, level, wbits=-isal_zlib.MAX_WBITS)
+    deflated = isal_zlib.compress(data, GZIP_LEVEL, wbits=-isal_zlib.MAX_WBITS)
     trailer = struct.pack("<II", isal_zlib.crc32(data) & 0xFFFFFFFF, len(data) & 0xFFFFFFFF)
     return _GZIP_HEADER + deflated + trailer
 
