@@ -23,6 +23,7 @@ from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
 from bench.bulkload import load_events
 from bench.presigned import Signer, read_mix, replay
+from searchtrail.audit.delivery import unclaimed_records
 
 BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
@@ -118,8 +119,8 @@ def _backlog(data_dir: Path) -> tuple[int, int]:
     """(outbox rows no log file has claimed yet, the highest log file id so far)."""
     conn = sqlite3.connect(data_dir / "searchtrail.sqlite3")
     try:
-        return conn.execute("SELECT (SELECT count(*) FROM outbox WHERE file_id IS NULL), "
-                            "(SELECT coalesce(max(id), 0) FROM log_files)").fetchone()
+        return (unclaimed_records(conn),
+                conn.execute("SELECT coalesce(max(id), 0) FROM log_files").fetchone()[0])
     finally:
         conn.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from searchtrail.audit.delivery import unclaimed_records
 from tests.functional.server import ServerProcess
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
@@ -140,18 +141,19 @@ def _unfinished_delivery(database: Path) -> tuple[int, int, int]:
     """What a kill interrupted: the work the next incarnation must finish (or redo)."""
     conn = sqlite3.connect(database)
     try:
-        return conn.execute(
-            "SELECT (SELECT count(*) FROM outbox WHERE file_id IS NULL), "
-            "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL), "
-            "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)").fetchone()
+        return (unclaimed_records(conn), *conn.execute(
+            "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL), "
+            "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)").fetchone())
     finally:
         conn.close()
 
 
 DELIVERY_TAMPERING = (
     "DELETE FROM outbox",
-    "UPDATE outbox SET file_id = NULL",  # would deliver every record a second time
-    "INSERT OR REPLACE INTO outbox SELECT id, trail_arn, account, region, seq, NULL FROM outbox",
+    "UPDATE outbox_claims SET through_seq = 0",  # would claim every record a second time
+    "UPDATE log_files SET last_seq = last_seq - 1",  # would leave a record out of its file
+    "UPDATE outbox SET seq = seq + 1",
+    "INSERT OR REPLACE INTO outbox SELECT * FROM outbox",
     "UPDATE log_files SET key = key || '.moved'",
     "UPDATE log_files SET sha256 = 'x'",
     "DELETE FROM log_files",

@@ -1,5 +1,5 @@
 """The delivery worker's claims and per-tick questions on a real SQLite store, and migrations
-0004 (partial outbox indexes) and 0005 (indexes of what still waits)."""
+0004 (partial outbox indexes), 0005 (indexes of what still waits) and 0006 (range claims)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from searchtrail.audit import delivery
-from searchtrail.audit.delivery import TRAIL_KIND, UNCLAIMED, DeliveryWorker
+from searchtrail.audit.delivery import TRAIL_KIND, DeliveryWorker, unclaimed_records
 from searchtrail.audit.logfile import build_log_file, unique_suffix
 from searchtrail.store.sqlite.connection import (
     _migration_scripts,
@@ -83,30 +83,42 @@ def files(conn: sqlite3.Connection) -> list[tuple]:
                         "ORDER BY id").fetchall()
 
 
-def test_a_backlog_is_claimed_one_file_per_writer_unit(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _file_seqs(conn: sqlite3.Connection) -> dict[int, list[int]]:
+    """Each log file's records, as the worker reads them: its group's rows in its range."""
+    return {file_id: [seq for (seq,) in conn.execute(
+        "SELECT seq FROM outbox WHERE trail_arn = ? AND account = ? AND region = ? "
+        "AND seq BETWEEN ? AND ? ORDER BY seq", (arn, account, region, first, last))]
+        for file_id, arn, account, region, first, last in conn.execute(
+            "SELECT id, trail_arn, account, region, first_seq, last_seq FROM log_files")}
+
+
+def test_a_backlog_is_claimed_in_one_writer_unit_of_one_row_per_file(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     conn, writer, worker, _ = store
     monkeypatch.setattr(delivery, "MAX_RECORDS_PER_FILE", 3)
     append(writer, ["us-east-1"] * 8 + ["eu-west-1"] * 2)
-    units_before = writer.stats.units
+    units_before, changes_before = writer.stats.units, conn.total_changes
 
     worker._assign(ARN, {"S3BucketName": "bucket"}, NOW)
 
     claimed = files(conn)
     assert [(region, records) for _, _, region, records, _ in claimed] == [
         ("eu-west-1", 2), ("us-east-1", 3), ("us-east-1", 3), ("us-east-1", 2)]
-    assert writer.stats.units - units_before == 4  # one writer unit per file
-    outbox = conn.execute("SELECT id, region, file_id FROM outbox ORDER BY id").fetchall()
-    assert all(file_id is not None for _, _, file_id in outbox)
+    assert writer.stats.units - units_before == 1
+    # four log file rows and the trail's mark: no outbox row is written by a claim
+    assert conn.total_changes - changes_before == 5
+    assert conn.execute(delivery._CLAIMED_THROUGH, (ARN,)).fetchone()[0] == 10
+    outbox = conn.execute("SELECT seq, region FROM outbox ORDER BY seq").fetchall()
+    by_file = _file_seqs(conn)
+    # every row in exactly one file, each file its group's oldest rows first, as counted
+    assert sorted(seq for seqs in by_file.values() for seq in seqs) == [s for s, _ in outbox]
     for file_id, _, region, records, key in claimed:
-        ids = [i for i, r, f in outbox if f == file_id]
-        assert len(ids) == records
-        # each file holds its group's oldest unclaimed rows, and its key comes from the first
-        assert ids == [i for i, r, f in outbox if r == region and f == file_id]
-        assert key.endswith(f"_{unique_suffix(f'{ARN}|{ACCOUNT}|{region}|{ids[0]}'.encode())}"
+        seqs = by_file[file_id]
+        assert len(seqs) == records and {r for s, r in outbox if s in seqs} == {region}
+        assert key.endswith(f"_{unique_suffix(f'{ARN}|{ACCOUNT}|{region}|{seqs[0]}'.encode())}"
                             ".json.gz")
-    # a group's files take its rows in id order: the first file the three oldest
-    us_east = [(i, f) for i, r, f in outbox if r == "us-east-1"]
-    assert [f for _, f in us_east] == sorted(f for _, f in us_east)
+    us_east = [by_file[file_id] for file_id, _, region, _, _ in claimed if region == "us-east-1"]
+    assert us_east == [[1, 2, 3], [4, 5, 6], [7, 8]]
+    assert unclaimed_records(conn) == 0
 
 
 def test_claims_leave_other_trails_rows_and_later_rows_alone(store) -> None:  # type: ignore[no-untyped-def]
@@ -115,11 +127,38 @@ def test_claims_leave_other_trails_rows_and_later_rows_alone(store) -> None:  # 
     worker._assign(ARN, {"S3BucketName": "bucket"}, NOW)
     append(writer, ["us-east-1"] * 2, trails=(ARN, OTHER_ARN))
 
-    unclaimed = conn.execute("SELECT trail_arn, count(*) FROM outbox WHERE file_id IS NULL "
-                             "GROUP BY trail_arn ORDER BY trail_arn").fetchall()
-    assert unclaimed == [(ARN, 2), (OTHER_ARN, 5)]
+    assert unclaimed_records(conn) == 2 + 5
     worker._assign(ARN, {"S3BucketName": "bucket"}, NOW)
     assert [records for _, _, _, records, _ in files(conn)] == [3, 2]
+    assert list(_file_seqs(conn).values()) == [[1, 2, 3], [4, 5]]
+    assert unclaimed_records(conn) == 5  # the other trail's, untouched
+
+
+def test_a_claim_read_before_another_claim_is_dropped_not_doubled(store) -> None:  # type: ignore[no-untyped-def]
+    """The unit checks the trail's mark it was computed from: a stale claim adds nothing."""
+    conn, writer, worker, _ = store
+    append(writer, ["us-east-1"] * 4)
+    trail = {"S3BucketName": "bucket"}
+    through, newest = worker._unclaimed_bounds(ARN)
+    parts = worker._conn().execute(delivery._NEXT_FILES, (ARN, through, newest, 20_000)).fetchall()
+    worker._assign(ARN, trail, NOW)
+    writer.run_blocking(worker._claim_unit(ARN, trail, through, newest, parts, NOW))
+    assert [records for _, _, _, records, _ in files(conn)] == [4]
+    assert worker._unclaimed_bounds(ARN) is None
+
+
+def test_reading_a_backlog_and_a_files_records_take_indexes(store) -> None:  # type: ignore[no-untyped-def]
+    conn, _, _, _ = store
+    assert "COVERING INDEX sqlite_autoindex_outbox_1 (trail_arn=?)" in _plan(
+        conn, delivery._NEWEST_ROW, (ARN,))
+    assert "sqlite_autoindex_outbox_1 (trail_arn=? AND seq>? AND seq<?)" in _plan(
+        conn, delivery._NEXT_FILES, (ARN, 0, 10, 3))
+    assert "log_files_ranges (trail_arn=? AND account=? AND region=?)" in _plan(
+        conn, delivery._NEXT_FILES, (ARN, 0, 10, 3))
+    plan = _plan(conn, delivery._FILE_RECORDS, (ACCOUNT, "us-east-1", 1, 5, ARN))
+    assert plan.startswith("SEARCH o USING INDEX outbox_by_group (account=? AND region=? AND "
+                           "seq>? AND seq<?)")
+    assert "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)" in plan and "TEMP B-TREE" not in plan
 
 
 def test_every_record_is_delivered_once_in_order_and_a_retry_writes_the_same_bytes(store) -> None:  # type: ignore[no-untyped-def]
@@ -159,8 +198,9 @@ def test_an_idle_trail_claims_nothing_and_writes_nothing(store) -> None:  # type
 def _migrate_to(conn: sqlite3.Connection, version: int) -> None:
     """Apply the migrations up to ``version`` only, as an older server left the store."""
     conn.execute("BEGIN IMMEDIATE")
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
     for number, script in _migration_scripts():
-        if number <= version:
+        if current < number <= version:
             for statement in _statements(script):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
@@ -186,7 +226,7 @@ def test_migration_0004_upgrades_a_store_with_claimed_and_unclaimed_rows(tmp_pat
     conn.execute("ANALYZE")  # statistics from before the upgrade, as bulk-loaded stores have
     conn.execute("COMMIT")
 
-    assert migrate(conn) == _migration_scripts()[-1][0]
+    _migrate_to(conn, 4)
 
     indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
                                 "AND tbl_name = 'outbox' AND sql IS NOT NULL"))
@@ -195,9 +235,10 @@ def test_migration_0004_upgrades_a_store_with_claimed_and_unclaimed_rows(tmp_pat
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT count(*) FROM outbox WHERE file_id IS NULL").fetchone()[0] == 50
     assert conn.execute("SELECT count(*) FROM outbox WHERE file_id = 1").fetchone()[0] == 150
-    # the worker reads unclaimed rows and a file's rows through the partial indexes
+    # the worker of 0004 and 0005 read unclaimed rows and a file's rows through them
     assert "USING INDEX outbox_unassigned (account=? AND region=?)" in _plan(
-        conn, f"SELECT count(*) FROM {UNCLAIMED} WHERE file_id IS NULL AND account = ? "
+        conn, "SELECT count(*) FROM outbox INDEXED BY outbox_unassigned WHERE file_id IS NULL "
+        "AND account = ? "
         "AND region = ? AND trail_arn = ?", (ACCOUNT, "us-east-1", ARN))
     assert "COVERING INDEX outbox_by_file (file_id=?)" in _plan(
         conn, "SELECT seq FROM outbox WHERE file_id = ? ORDER BY seq", (1,))
@@ -325,9 +366,80 @@ def test_migration_0005_indexes_only_the_waiting_rows_of_an_older_store(tmp_path
         _log_file(conn, ARN, ACCOUNT, "us-east-1", n, delivered=n < 15, notified=n < 10)
     conn.execute("COMMIT")
 
-    assert migrate(conn) == 5
+    _migrate_to(conn, 5)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     waiting = conn.execute("SELECT count(*) FROM log_files INDEXED BY log_files_unnotified "
                            "WHERE trail_arn = ? AND notified_at IS NULL", (ARN,)).fetchone()[0]
     assert waiting == 10
+    conn.close()
+
+
+def test_migration_0006_turns_row_claims_into_ranges_without_doubling_or_losing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A store left by 0005: one group claimed past an older unclaimed row of another group
+    (claims ran group by group), a trail with nothing claimed, one with everything claimed."""
+    path = tmp_path / "db.sqlite3"
+    conn = open_connection(path)
+    _migrate_to(conn, 5)
+    third = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/third"
+    regions = ["us-east-1"] * 6 + ["eu-west-1"] * 2 + ["us-east-1"] * 2
+    conn.execute("BEGIN")
+    for seq, region in enumerate(regions, start=1):
+        conn.execute("INSERT INTO events (seq, account, region, event_time, record) "
+                     "VALUES (?, ?, ?, 1764503940, ?)", (seq, ACCOUNT, region, record(seq, region)))
+        for arn in (ARN, OTHER_ARN, third):
+            conn.execute("INSERT INTO outbox (trail_arn, account, region, seq) VALUES (?, ?, ?, ?)",
+                         (arn, ACCOUNT, region, seq))
+    for file_id, arn, delivered in ((1, ARN, None), (2, third, 5), (3, third, 5)):
+        conn.execute("INSERT INTO log_files (id, trail_arn, account, region, bucket, key, "
+                     "created_at, records, delivered_at, notified_at) VALUES "
+                     "(?, ?, ?, ?, 'bucket', ?, 0, 0, ?, ?)",
+                     (file_id, arn, ACCOUNT, "eu-west-1" if file_id == 3 else "us-east-1",
+                      f"old/{file_id}", delivered, delivered))
+    conn.execute("UPDATE outbox SET file_id = 1 WHERE trail_arn = ? AND region = 'us-east-1'",
+                 (ARN,))
+    conn.execute("UPDATE outbox SET file_id = CASE region WHEN 'us-east-1' THEN 2 ELSE 3 END "
+                 "WHERE trail_arn = ?", (third,))
+    conn.execute("COMMIT")
+
+    assert migrate(conn) == 6
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert "file_id" not in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+    assert conn.execute("SELECT id, first_seq, last_seq FROM log_files ORDER BY id").fetchall() \
+        == [(1, 1, 10), (2, 1, 10), (3, 7, 8)]
+    assert dict(conn.execute("SELECT trail_arn, through_seq FROM outbox_claims")) == {
+        ARN: 6, OTHER_ARN: 0, third: 10}
+    assert unclaimed_records(conn) == 2 + 10  # eu-west-1 of the first trail, all of the other
+
+    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, {
+        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
+        "IsLogging": True})
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    objects = MemoryStore()
+    worker = DeliveryWorker(
+        reader=lambda: open_connection(path, read_only=True), writer=writer, store=objects,
+        notifier=None, signing_keys=None,  # type: ignore[arg-type]
+        delivery_interval=1, digest_interval=3600, org_id=None, clock=lambda: NOW)
+    try:
+        worker.run_once()
+    finally:
+        writer.stop()
+    # the old pending file is read through its range; the new one takes only eu-west-1
+    delivered = {key: [r["eventID"] for r in json.loads(gzip.decompress(body))["Records"]]
+                 for (_, key), body in objects.objects.items()}
+    assert delivered.pop("old/1") == ["e1", "e2", "e3", "e4", "e5", "e6", "e9", "e10"]
+    assert list(delivered.values()) == [["e7", "e8"]]
+    assert conn.execute(delivery._CLAIMED_THROUGH, (ARN,)).fetchone()[0] == 10
+    assert unclaimed_records(conn) == 10
+
+    # what a record's claim may become is as fixed as before, and a mark only moves forward
+    for tampering in ("UPDATE outbox SET seq = seq", "DELETE FROM outbox",
+                      "INSERT OR REPLACE INTO outbox SELECT * FROM outbox",
+                      "UPDATE log_files SET last_seq = last_seq - 1",
+                      "UPDATE log_files SET first_seq = NULL",
+                      "UPDATE outbox_claims SET through_seq = 0", "DELETE FROM outbox_claims",
+                      f"INSERT OR REPLACE INTO outbox_claims VALUES ('{ARN}', 0)"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(tampering)
+    conn.execute("UPDATE outbox_claims SET through_seq = 11 WHERE trail_arn = ?", (ARN,))
     conn.close()

@@ -30,10 +30,37 @@ TRAIL_KIND = "cloudtrail.trail"
 STATUS_KIND = "cloudtrail.trail-status"
 MAX_RECORDS_PER_FILE = 20_000
 MAX_BACKOFF_SECONDS = 30.0
-# The outbox rows no log file has claimed yet, read through their partial index (migration
-# 0004), which holds only those rows. Named, because a query that names a trail would
-# otherwise be free to take the (trail_arn, seq) index: every row the trail ever had.
-UNCLAIMED = "outbox INDEXED BY outbox_unassigned"
+# A trail's outbox rows are claimed by seq range (migration 0006): every row up to the trail's
+# mark in outbox_claims is in a log file, and a group's rows up to the last seq of its newest
+# file too (the second guard covers stores upgraded with some groups claimed further).
+_CLAIMED_THROUGH = "SELECT through_seq FROM outbox_claims WHERE trail_arn = ?"
+# The UNIQUE (trail_arn, seq) index: one seek to the trail's newest row.
+_NEWEST_ROW = "SELECT max(seq) FROM outbox WHERE trail_arn = ?"
+# The next log files of a trail: its rows in (mark, newest], per (account, region) group past
+# the group's own mark, cut into parts of at most ?4 rows in seq order. Read on the worker's
+# read-only connection, so counting a backlog never holds the writer.
+_NEXT_FILES = """
+WITH
+  backlog AS MATERIALIZED (
+    SELECT account, region, seq FROM outbox
+    WHERE trail_arn = ?1 AND seq > ?2 AND seq <= ?3),
+  marks AS (
+    SELECT account, region,
+           coalesce((SELECT max(last_seq) FROM log_files WHERE trail_arn = ?1
+                     AND account = g.account AND region = g.region), 0) AS mark
+    FROM (SELECT DISTINCT account, region FROM backlog) AS g),
+  numbered AS (
+    SELECT b.account, b.region, b.seq,
+           (row_number() OVER (PARTITION BY b.account, b.region ORDER BY b.seq) - 1) / ?4 AS part
+    FROM backlog AS b JOIN marks AS m ON m.account = b.account AND m.region = b.region
+    WHERE b.seq > m.mark)
+SELECT account, region, count(*), min(seq), max(seq) FROM numbered
+GROUP BY account, region, part ORDER BY account, region, part"""
+# A log file's records: its group's rows of its trail within its range, in seq order.
+_FILE_RECORDS = (
+    "SELECT CAST(e.record AS BLOB), e.event_time FROM outbox AS o INDEXED BY outbox_by_group "
+    "JOIN events AS e ON e.seq = o.seq WHERE o.account = ? AND o.region = ? "
+    "AND o.seq BETWEEN ? AND ? AND o.trail_arn = ? ORDER BY o.seq")
 # A trail's distinct (account, region) pairs in a table indexed by (trail_arn, account, region,
 # ...): one index seek per pair, where DISTINCT would read every row the trail ever had. The
 # accounts are stepped through first (the next one above the last), then each one's regions.
@@ -151,8 +178,7 @@ class DeliveryWorker:
     def _has_work(self, arn: str, trail: dict[str, Any]) -> bool:
         """A stopped trail still delivers what it recorded, and closes its digest chains."""
         conn = self._conn()
-        if conn.execute(f"SELECT 1 FROM {UNCLAIMED} WHERE file_id IS NULL AND trail_arn = ? "
-                        "LIMIT 1", (arn,)).fetchone():
+        if self._unclaimed_bounds(arn) is not None:
             return True
         # Not delivered, or delivered and not notified: a file is notified only once delivered.
         if conn.execute("SELECT 1 FROM log_files WHERE trail_arn = ? AND notified_at IS NULL "
@@ -175,51 +201,61 @@ class DeliveryWorker:
 
     # -- log files -----------------------------------------------------------------------
 
+    def _unclaimed_bounds(self, arn: str) -> tuple[int, int] | None:
+        """(mark, newest): the trail has unclaimed rows with seqs in (mark, newest]; or None.
+
+        Two seeks. Rows committed after this read have larger seqs, so they wait for the next
+        pass instead of being half-claimed by this one."""
+        conn = self._conn()
+        mark = conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone()
+        newest = conn.execute(_NEWEST_ROW, (arn,)).fetchone()[0]
+        through = mark[0] if mark else 0
+        return None if newest is None or newest <= through else (through, newest)
+
     def _assign(self, arn: str, trail: dict[str, Any], now: datetime) -> None:
-        """Fix the next log files (key, records) before any upload, one writer unit per file.
+        """Fix the next log files (key, range of records) before any upload.
 
-        API calls share the writer: a unit per file holds their batches for one file's claim at
-        most (not a whole backlog's), and each unit is three one-row statements (the claimed
-        ids are counted in SQL, never fetched into Python), so it is short.
+        The backlog is counted and cut into files on the read-only connection; the writer unit
+        only inserts one row per file and moves the trail's mark, so the API's commits wait
+        for a few short INSERTs at most, however large the backlog.
         """
-        # The read-only connection lists the groups: rows are only ever added, and a group
-        # that appears after this read is claimed at the next interval.
-        groups = self._conn().execute(
-            f"SELECT DISTINCT account, region FROM {UNCLAIMED} WHERE file_id IS NULL "
-            "AND trail_arn = ? ORDER BY account, region", (arn,)).fetchall()
-        for account, region in groups:
-            claim = self._claim_unit(arn, trail, account, region, now)
-            while self._writer.run_blocking(claim) and not self._stop.is_set():
-                pass  # that file was full: the group may have more rows waiting
+        bounds = self._unclaimed_bounds(arn)
+        if bounds is None:
+            return
+        through, newest = bounds
+        parts = self._conn().execute(_NEXT_FILES,
+                                     (arn, through, newest, MAX_RECORDS_PER_FILE)).fetchall()
+        self._writer.run_blocking(self._claim_unit(arn, trail, through, newest, parts, now))
 
-    def _claim_unit(self, arn: str, trail: dict[str, Any], account: str, region: str,
-                    now: datetime) -> Callable[[sqlite3.Connection], tuple[bool, list]]:
-        """A writer unit fixing the group's next log file: its oldest unclaimed rows, at most
-        MAX_RECORDS_PER_FILE. It returns whether the file is full (more rows may be waiting)."""
+    def _claim_unit(self, arn: str, trail: dict[str, Any], through: int, newest: int,
+                    parts: list[tuple[str, str, int, int, int]],
+                    now: datetime) -> Callable[[sqlite3.Connection], tuple[None, list]]:
+        """A writer unit claiming the trail's rows in (through, newest]: a log file per part
+        (account, region, records, first seq, last seq), then the trail's mark."""
         prefix = trail.get("S3KeyPrefix") or None
         org_id = self._org_id if trail.get("IsOrganizationTrail") else None
         bucket = trail["S3BucketName"]
 
-        def unit(conn: sqlite3.Connection) -> tuple[bool, list]:
-            count, first_id, last_id = conn.execute(
-                f"SELECT count(*), min(id), max(id) FROM (SELECT id FROM {UNCLAIMED} "
-                "WHERE file_id IS NULL AND account = ? AND region = ? AND trail_arn = ? "
-                "ORDER BY id LIMIT ?)", (account, region, arn, MAX_RECORDS_PER_FILE)).fetchone()
-            if not count:
-                return False, []
-            unique = unique_suffix(f"{arn}|{account}|{region}|{first_id}".encode())
-            key = log_file_key(prefix=prefix, org_id=org_id, account=account, region=region,
-                               delivered_at=now, unique=unique)
-            cursor = conn.execute(
-                "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
-                "records) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (arn, account, region, bucket, key, now.timestamp(), count))
-            # Exactly the rows counted above: the group's unclaimed rows up to the last one.
-            conn.execute(
-                f"UPDATE {UNCLAIMED} SET file_id = ? WHERE file_id IS NULL AND account = ? "
-                "AND region = ? AND id <= ? AND trail_arn = ?",
-                (cursor.lastrowid, account, region, last_id, arn))
-            return count == MAX_RECORDS_PER_FILE, []
+        def unit(conn: sqlite3.Connection) -> tuple[None, list]:
+            mark = conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone()
+            if (mark[0] if mark else 0) != through:
+                return None, []  # claimed since it was read: the next pass reads afresh
+            for account, region, count, first_seq, last_seq in parts:
+                unique = unique_suffix(f"{arn}|{account}|{region}|{first_seq}".encode())
+                key = log_file_key(prefix=prefix, org_id=org_id, account=account,
+                                   region=region, delivered_at=now, unique=unique)
+                conn.execute(
+                    "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
+                    "records, first_seq, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (arn, account, region, bucket, key, now.timestamp(), count, first_seq,
+                     last_seq))
+            if mark is None:
+                conn.execute("INSERT INTO outbox_claims (trail_arn, through_seq) VALUES (?, ?)",
+                             (arn, newest))
+            else:
+                conn.execute("UPDATE outbox_claims SET through_seq = ? WHERE trail_arn = ?",
+                             (newest, arn))
+            return None, []
 
         return unit
 
@@ -228,14 +264,12 @@ class DeliveryWorker:
             return
         conn = self._conn()
         pending = conn.execute(
-            "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL "
-            "ORDER BY id", (arn,)).fetchall()
-        for file_id, bucket, key in pending:
+            "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
+            "WHERE trail_arn = ? AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
+        for file_id, bucket, key, account, region, first_seq, last_seq in pending:
             # Bytes and the stored event_time: no text decoding or record parsing per row.
-            rows = conn.execute(
-                "SELECT CAST(e.record AS BLOB), e.event_time FROM outbox AS o "
-                "JOIN events AS e ON e.seq = o.seq WHERE o.file_id = ? ORDER BY o.seq",
-                (file_id,)).fetchall()
+            rows = conn.execute(_FILE_RECORDS,
+                                (account, region, first_seq, last_seq, arn)).fetchall()
             records, event_times = zip(*rows) if rows else ((), ())
             log_file = build_log_file(records, event_times)
             attempt = self._clock()
@@ -370,11 +404,10 @@ class DeliveryWorker:
         self._writer.run_blocking(unit)
 
     def _undelivered(self, arn: str) -> bool:
-        conn = self._conn()
-        return bool(conn.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {UNCLAIMED} WHERE file_id IS NULL AND trail_arn = ?) "
-            "OR EXISTS (SELECT 1 FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL)",
-            (arn, arn)).fetchone()[0])
+        if self._unclaimed_bounds(arn) is not None:
+            return True
+        return self._conn().execute("SELECT 1 FROM log_files WHERE trail_arn = ? "
+                                    "AND delivered_at IS NULL LIMIT 1", (arn,)).fetchone() is not None
 
     def _upload_pending_digests(self, arn: str, state: _TrailState) -> bool:
         """Upload digests fixed but not yet stored; False when the store is failing."""
@@ -420,3 +453,13 @@ def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -
             status[name] = value
     repo.put(STATUS_KIND, arn, status)
 
+
+
+def unclaimed_records(conn: sqlite3.Connection) -> int:
+    """Outbox rows no log file has claimed yet, over every trail: a full read, for tests,
+    benchmarks and tools watching a backlog drain (the worker asks per trail, by seeks)."""
+    return conn.execute(
+        "SELECT count(*) FROM outbox AS o LEFT JOIN outbox_claims AS c USING (trail_arn) "
+        "WHERE o.seq > coalesce(c.through_seq, 0) AND o.seq > coalesce("
+        "(SELECT max(last_seq) FROM log_files AS f WHERE f.trail_arn = o.trail_arn "
+        "AND f.account = o.account AND f.region = o.region), 0)").fetchone()[0]
