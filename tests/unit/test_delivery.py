@@ -134,13 +134,31 @@ def test_claims_leave_other_trails_rows_and_later_rows_alone(store) -> None:  # 
     assert unclaimed_records(conn) == 5  # the other trail's, untouched
 
 
+def test_every_account_folder_and_region_of_the_trail_gets_its_files(store) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _ = store
+    folders = ("111122223333", "444455556666", "777788889999")
+    rows = [EventRow(ACCOUNT, region, 1_764_503_940, record(n, region),
+                     deliveries=((ARN, folders[n % 3]),))
+            for n, region in enumerate(["us-east-1", "eu-west-1"] * 6)]
+    rows.append(EventRow(ACCOUNT, "ap-south-1", 1_764_503_940, record(99, "ap-south-1"),
+                         deliveries=((OTHER_ARN, "999999999999"),)))
+    writer.run_blocking(lambda c: (None, rows))
+
+    worker._assign(ARN, {"S3BucketName": "bucket"}, NOW)
+
+    claimed = conn.execute("SELECT account, region, records FROM log_files ORDER BY id").fetchall()
+    assert claimed == [(folder, region, 2) for folder in folders
+                       for region in ("eu-west-1", "us-east-1")]
+    assert unclaimed_records(conn) == 1  # the other trail's
+
+
 def test_a_claim_read_before_another_claim_is_dropped_not_doubled(store) -> None:  # type: ignore[no-untyped-def]
     """The unit checks the trail's mark it was computed from: a stale claim adds nothing."""
     conn, writer, worker, _ = store
     append(writer, ["us-east-1"] * 4)
     trail = {"S3BucketName": "bucket"}
     through, newest = worker._unclaimed_bounds(ARN)
-    parts = worker._conn().execute(delivery._NEXT_FILES, (ARN, through, newest, 20_000)).fetchall()
+    parts = worker._next_files(ARN, through, newest)
     worker._assign(ARN, trail, NOW)
     writer.run_blocking(worker._claim_unit(ARN, trail, through, newest, parts, NOW))
     assert [records for _, _, _, records, _ in files(conn)] == [4]
@@ -151,10 +169,12 @@ def test_reading_a_backlog_and_a_files_records_take_indexes(store) -> None:  # t
     conn, _, _, _ = store
     assert "COVERING INDEX sqlite_autoindex_outbox_1 (trail_arn=?)" in _plan(
         conn, delivery._NEWEST_ROW, (ARN,))
-    assert "sqlite_autoindex_outbox_1 (trail_arn=? AND seq>? AND seq<?)" in _plan(
-        conn, delivery._NEXT_FILES, (ARN, 0, 10, 3))
-    assert "log_files_ranges (trail_arn=? AND account=? AND region=?)" in _plan(
-        conn, delivery._NEXT_FILES, (ARN, 0, 10, 3))
+    assert "SEARCH outbox USING INDEX outbox_by_group (account=? AND region=? AND seq>? AND " \
+        "seq<?)" in _plan(conn, delivery._NEXT_FILE, (ACCOUNT, "us-east-1", 0, 10, ARN, 3))
+    assert "COVERING INDEX log_files_ranges (trail_arn=? AND account=? AND region=?)" in _plan(
+        conn, delivery._GROUP_MARK, (ARN, ACCOUNT, "us-east-1"))
+    groups = _plan(conn, delivery._OUTBOX_GROUPS, ())
+    assert "SCAN outbox" not in groups and "outbox_by_group (account=? AND region>?)" in groups
     plan = _plan(conn, delivery._FILE_RECORDS, (ACCOUNT, "us-east-1", 1, 5, ARN))
     assert plan.startswith("SEARCH o USING INDEX outbox_by_group (account=? AND region=? AND "
                            "seq>? AND seq<?)")
@@ -307,7 +327,7 @@ def test_a_trails_chains_are_found_by_index_seeks(store) -> None:  # type: ignor
                             "WHERE trail_arn = ?", (ARN, ARN)).fetchall()
     assert set(chains) == {*distinct, (ACCOUNT, "ap-northeast-1")}
     for table in ("log_files", "digests"):
-        plan = _plan(conn, delivery._DISTINCT_CHAINS.format(table=table), (ARN,))
+        plan = _plan(conn, delivery._TRAIL_CHAINS[table], (ARN,))
         assert f"SCAN {table}" not in plan and f"SEARCH {table} USING COVERING INDEX" in plan
         assert "account=? AND region>?" in plan
 

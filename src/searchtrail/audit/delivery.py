@@ -36,50 +36,47 @@ MAX_BACKOFF_SECONDS = 30.0
 _CLAIMED_THROUGH = "SELECT through_seq FROM outbox_claims WHERE trail_arn = ?"
 # The UNIQUE (trail_arn, seq) index: one seek to the trail's newest row.
 _NEWEST_ROW = "SELECT max(seq) FROM outbox WHERE trail_arn = ?"
-# The next log files of a trail: its rows in (mark, newest], per (account, region) group past
-# the group's own mark, cut into parts of at most ?4 rows in seq order. Read on the worker's
-# read-only connection, so counting a backlog never holds the writer.
-_NEXT_FILES = """
-WITH
-  backlog AS MATERIALIZED (
-    SELECT account, region, seq FROM outbox
-    WHERE trail_arn = ?1 AND seq > ?2 AND seq <= ?3),
-  marks AS (
-    SELECT account, region,
-           coalesce((SELECT max(last_seq) FROM log_files WHERE trail_arn = ?1
-                     AND account = g.account AND region = g.region), 0) AS mark
-    FROM (SELECT DISTINCT account, region FROM backlog) AS g),
-  numbered AS (
-    SELECT b.account, b.region, b.seq,
-           (row_number() OVER (PARTITION BY b.account, b.region ORDER BY b.seq) - 1) / ?4 AS part
-    FROM backlog AS b JOIN marks AS m ON m.account = b.account AND m.region = b.region
-    WHERE b.seq > m.mark)
-SELECT account, region, count(*), min(seq), max(seq) FROM numbered
-GROUP BY account, region, part ORDER BY account, region, part"""
+# A group's claimed-through mark from its newest file (stores upgraded by 0006 can have a group
+# claimed past its trail's mark).
+_GROUP_MARK = ("SELECT max(last_seq) FROM log_files WHERE trail_arn = ? AND account = ? "
+               "AND region = ?")
+# The group's next log file: its trail's oldest rows above ?3, up to ?4, at most ?6 of them.
+# Counted in SQL on the read-only connection, so a backlog never holds the writer.
+_NEXT_FILE = (
+    "SELECT count(*), min(seq), max(seq) FROM (SELECT seq FROM outbox INDEXED BY outbox_by_group "
+    "WHERE account = ?1 AND region = ?2 AND seq > ?3 AND seq <= ?4 AND trail_arn = ?5 "
+    "ORDER BY seq LIMIT ?6)")
 # A log file's records: its group's rows of its trail within its range, in seq order.
 _FILE_RECORDS = (
     "SELECT CAST(e.record AS BLOB), e.event_time FROM outbox AS o INDEXED BY outbox_by_group "
     "JOIN events AS e ON e.seq = o.seq WHERE o.account = ? AND o.region = ? "
     "AND o.seq BETWEEN ? AND ? AND o.trail_arn = ? ORDER BY o.seq")
-# A trail's distinct (account, region) pairs in a table indexed by (trail_arn, account, region,
-# ...): one index seek per pair, where DISTINCT would read every row the trail ever had. The
-# accounts are stepped through first (the next one above the last), then each one's regions.
-_DISTINCT_CHAINS = """
+# The distinct (account, region) pairs of a table's rows within {scope}, read from an index on
+# (..., account, region, ...) whose leading columns {scope} fixes: one seek per pair, where
+# DISTINCT would read every row. Accounts are stepped through first (the next one above the
+# last), then each one's regions.
+_DISTINCT_PAIRS = """
 WITH RECURSIVE
   accounts(account) AS (
-    SELECT min(account) FROM {table} WHERE trail_arn = ?1
+    SELECT min(account) FROM {table} WHERE {scope}
     UNION ALL
-    SELECT (SELECT min(account) FROM {table} WHERE trail_arn = ?1 AND account > accounts.account)
+    SELECT (SELECT min(account) FROM {table} WHERE {scope} AND account > accounts.account)
     FROM accounts WHERE account IS NOT NULL),
-  chains(account, region) AS (
-    SELECT account, (SELECT min(region) FROM {table} WHERE trail_arn = ?1
+  pairs(account, region) AS (
+    SELECT account, (SELECT min(region) FROM {table} WHERE {scope}
                      AND account = accounts.account)
     FROM accounts WHERE account IS NOT NULL
     UNION ALL
-    SELECT account, (SELECT min(region) FROM {table} WHERE trail_arn = ?1
-                     AND account = chains.account AND region > chains.region)
-    FROM chains WHERE region IS NOT NULL)
-SELECT account, region FROM chains WHERE region IS NOT NULL"""
+    SELECT account, (SELECT min(region) FROM {table} WHERE {scope}
+                     AND account = pairs.account AND region > pairs.region)
+    FROM pairs WHERE region IS NOT NULL)
+SELECT account, region FROM pairs WHERE region IS NOT NULL ORDER BY account, region"""
+# A trail's chains: the pairs it has log files or digests for, by their (trail_arn, account,
+# region, ...) indexes.
+_TRAIL_CHAINS = {table: _DISTINCT_PAIRS.format(table=table, scope="trail_arn = ?1")
+                 for table in ("log_files", "digests")}
+# Every pair the outbox has rows for, over all trails, by outbox_by_group (account, region, seq).
+_OUTBOX_GROUPS = _DISTINCT_PAIRS.format(table="outbox INDEXED BY outbox_by_group", scope="1")
 _LAST_DIGEST_END = ("SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? "
                     "AND region = ?")
 
@@ -193,7 +190,7 @@ class DeliveryWorker:
         if trail.get("LogFileValidationEnabled") and stopped:
             # The newest digest of every chain that has one, one index seek each: a stopped
             # trail is asked this on every tick for as long as it exists.
-            chains = conn.execute(_DISTINCT_CHAINS.format(table="digests"), (arn,)).fetchall()
+            chains = conn.execute(_TRAIL_CHAINS["digests"], (arn,)).fetchall()
             last = max((conn.execute(_LAST_DIGEST_END, (arn, *chain)).fetchone()[0]
                         for chain in chains), default=None)
             return last is None or last < stopped
@@ -223,9 +220,30 @@ class DeliveryWorker:
         if bounds is None:
             return
         through, newest = bounds
-        parts = self._conn().execute(_NEXT_FILES,
-                                     (arn, through, newest, MAX_RECORDS_PER_FILE)).fetchall()
-        self._writer.run_blocking(self._claim_unit(arn, trail, through, newest, parts, now))
+        parts = self._next_files(arn, through, newest)
+        if not self._stop.is_set():
+            self._writer.run_blocking(self._claim_unit(arn, trail, through, newest, parts, now))
+
+    def _next_files(self, arn: str, through: int,
+                    newest: int) -> list[tuple[str, str, int, int, int]]:
+        """The trail's next log files for its rows in (through, newest]: (account, region,
+        records, first seq, last seq), each group's oldest rows first."""
+        conn = self._conn()
+        parts = []
+        for account, region in conn.execute(_OUTBOX_GROUPS).fetchall():
+            mark = conn.execute(_GROUP_MARK, (arn, account, region)).fetchone()[0]
+            last = max(through, mark or 0)
+            while not self._stop.is_set():
+                count, first_seq, last_seq = conn.execute(
+                    _NEXT_FILE, (account, region, last, newest, arn, MAX_RECORDS_PER_FILE)
+                ).fetchone()
+                if not count:
+                    break
+                parts.append((account, region, count, first_seq, last_seq))
+                if count < MAX_RECORDS_PER_FILE:
+                    break
+                last = last_seq
+        return parts
 
     def _claim_unit(self, arn: str, trail: dict[str, Any], through: int, newest: int,
                     parts: list[tuple[str, str, int, int, int]],
@@ -341,8 +359,8 @@ class DeliveryWorker:
         """Every (account, region) the trail has delivered for, plus its own home region."""
         owner, home = arn.split(":")[4], trail["HomeRegion"]
         conn = self._conn()
-        rows = [*conn.execute(_DISTINCT_CHAINS.format(table="log_files"), (arn,)),
-                *conn.execute(_DISTINCT_CHAINS.format(table="digests"), (arn,))]
+        rows = [*conn.execute(_TRAIL_CHAINS["log_files"], (arn,)),
+                *conn.execute(_TRAIL_CHAINS["digests"], (arn,))]
         return sorted({(owner, home), *((a, r) for a, r in rows)})
 
     def _next_digest(self, arn: str, trail: dict[str, Any], account: str, region: str,
