@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -79,34 +80,45 @@ VALGRIND_HINT = "valgrind is missing: apt-get install valgrind (needed by --metr
 _TOTALS = re.compile(rb"^totals: (\d+)", re.MULTILINE)
 
 
-def instructions_per_call(source: Path, scratch: Path, operation: str, calls: int) -> float:
-    """Instructions one ``operation`` call costs with the package in ``source`` (see above)."""
-    totals = []
-    for send in (0, calls):
-        out = scratch / f"callgrind-{operation}-{send}.out"
-        done = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-             "-m", "bench.callcost", operation, str(send), str(calls)],
-            cwd=REPO, capture_output=True, text=True,
-            env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{REPO}",
-                 "PYTHONHASHSEED": "0"})  # the same dict and set orders in every run
-        if done.returncode != 0:
-            raise RuntimeError(f"callgrind run of {operation} failed ({done.returncode}):\n"
-                               f"{done.stderr[-2000:]}")
-        found = _TOTALS.search(out.read_bytes())
-        if found is None:
-            raise RuntimeError(f"no totals line in {out}")
-        totals.append(int(found.group(1)))
-        out.unlink()
-    return (totals[1] - totals[0]) / calls
+def counted_instructions(source: Path, scratch: Path, operation: str, send: int,
+                         calls: int) -> int:
+    """callgrind's total for one ``bench.callcost`` process answering ``send`` of ``calls``
+    signed ``operation`` requests with the package in ``source``."""
+    handle, name = tempfile.mkstemp(prefix=f"callgrind-{operation}-{send}-", suffix=".out",
+                                    dir=scratch)  # runs go side by side: a file of its own
+    os.close(handle)
+    out = Path(name)
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+         "-m", "bench.callcost", operation, str(send), str(calls)],
+        cwd=REPO, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{REPO}",
+             "PYTHONHASHSEED": "0"})  # the same dict and set orders in every run
+    if done.returncode != 0:
+        raise RuntimeError(f"callgrind run of {operation} failed ({done.returncode}):\n"
+                           f"{done.stderr[-2000:]}")
+    found = _TOTALS.search(out.read_bytes())
+    if found is None:
+        raise RuntimeError(f"no totals line in {out}")
+    out.unlink()
+    return int(found.group(1))
 
 
 def compare_instructions(sources: dict[str, Path], scratch: Path, calls: int,
                          operations: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Instructions per call of each build: (the run answering ``calls``) − (the run answering
+    none), everything else being the same in both. The runs go side by side, one per core:
+    callgrind counts instructions, which do not depend on how busy the machine is."""
+    runs = [(operation, build, send) for operation in operations for build in sources
+            for send in (0, calls)]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(runs), os.cpu_count() or 1))) as pool:
+        totals = dict(zip(runs, pool.map(
+            lambda run: counted_instructions(sources[run[1]], scratch, run[0], run[2], calls),
+            runs)))
     rows = []
     for operation in operations:
-        counted = {build: instructions_per_call(source, scratch, operation, calls)
-                   for build, source in sources.items()}
+        counted = {build: (totals[operation, build, calls] - totals[operation, build, 0]) / calls
+                   for build in sources}
         base, this = counted.values()
         rows.append({"operation": operation, "calls": calls,
                      **{f"instructions_per_call ({build})": round(value)

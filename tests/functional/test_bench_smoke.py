@@ -22,8 +22,9 @@ from bench import capacity, compare, wrk
 
 OWN = ("workload", "capacity", "latency")
 MODULE_TIMEOUT = 240
-# Two servers under callgrind, ~50x slower than native: ~150 s on the CI machine, 256 s in a
-# sitting where the machine ran ~1.7x slower per call; a bound on a hang, not a speed check.
+# Four bench.callcost processes under callgrind, ~50x slower than native, side by side on the
+# cores: 120 s in a sitting where they took 214 s one after another (~1.7x slower per call
+# than the CI machine); a bound on a hang, not a speed check.
 CALLGRIND_TIMEOUT = 600
 
 
