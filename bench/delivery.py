@@ -200,11 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds per API run with wrk "
                         "(default 6; quick 2)")
     parser.add_argument("--rounds", type=int, help="API rounds, each a run without and a run "
-                        "with a delivering trail (default 7; quick 1)")
+                        "with a delivering trail (default 15; quick 1)")
     args = parser.parse_args(argv)
     records = args.records or (20_000 if args.quick else 500_000)
     calls = args.calls or (1_000 if args.quick else 20_000)
-    rounds = args.rounds or (1 if args.quick else 7)
+    rounds = args.rounds or (1 if args.quick else 15)
     seconds = args.seconds or (2 if args.quick else 6)
     started = now_iso()
     root = args.out.resolve().parent / "delivery-work"  # beside --out: smoke runs stay apart
