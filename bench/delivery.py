@@ -23,7 +23,7 @@ from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
 from bench.bulkload import load_events
 from bench.presigned import Signer, read_mix, replay
-from searchtrail.audit.delivery import unclaimed_records
+from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 
 BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
@@ -119,8 +119,8 @@ def _backlog(data_dir: Path) -> tuple[int, int]:
     """(outbox rows no log file has claimed yet, the highest log file id so far)."""
     conn = sqlite3.connect(data_dir / "searchtrail.sqlite3")
     try:
-        return (unclaimed_records(conn),
-                conn.execute("SELECT coalesce(max(id), 0) FROM log_files").fetchone()[0])
+        return conn.execute(f"SELECT {UNCLAIMED_RECORDS}, "
+                            "(SELECT coalesce(max(id), 0) FROM log_files)").fetchone()
     finally:
         conn.close()
 

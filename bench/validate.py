@@ -30,7 +30,7 @@ from bench import base_parser, now_iso, ratio, target, write_result
 from bench import servers
 from bench.presigned import Signer, read_mix
 from bench.rawclient import open_loop
-from searchtrail.audit.delivery import unclaimed_records
+from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 
 BUCKET = "bench-validate"
 TRAIL = "bench-validate"
@@ -104,12 +104,12 @@ def _wait_closed(server: servers.Server, stopped_at: float, seconds: float) -> d
     conn = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
     try:
         while time.monotonic() < deadline:
-            waiting, last_end, files, digests = conn.execute(
-                "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
+            pending, last_end, files, digests = conn.execute(
+                f"SELECT {UNCLAIMED_RECORDS} + "
+                "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
                 "(SELECT count(*) FROM digests WHERE delivered_at IS NULL), "
                 "(SELECT max(end_time) FROM digests), "
                 "(SELECT count(*) FROM log_files), (SELECT count(*) FROM digests)").fetchone()
-            pending = waiting + unclaimed_records(conn)
             if pending == 0 and last_end is not None and last_end >= stopped_at - 2:
                 return {"log_files": files, "digests": digests}
             time.sleep(POLL_SECONDS)  # polling the store with a deadline

@@ -96,7 +96,7 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
     """
     import sqlite3
 
-    from searchtrail.audit.delivery import unclaimed_records
+    from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 
     status = server.client("cloudtrail").get_trail_status(Name=trail_name)
     stopped = status.get("StopLoggingTime")
@@ -104,9 +104,10 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
         return False
     conn = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
     try:
-        pending = unclaimed_records(conn) + conn.execute(
+        pending = conn.execute(
             "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
-            "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)").fetchone()[0]
+            f"(SELECT count(*) FROM digests WHERE delivered_at IS NULL) + {UNCLAIMED_RECORDS}"
+        ).fetchone()[0]
         open_chains = conn.execute(
             "SELECT count(*) FROM (SELECT account, region, max(end_time) AS last FROM digests "
             "GROUP BY account, region) WHERE last < ?", (stopped.timestamp(),)).fetchone()[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from searchtrail.audit.delivery import unclaimed_records
+from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 from tests.functional.server import ServerProcess
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
@@ -141,9 +141,10 @@ def _unfinished_delivery(database: Path) -> tuple[int, int, int]:
     """What a kill interrupted: the work the next incarnation must finish (or redo)."""
     conn = sqlite3.connect(database)
     try:
-        return (unclaimed_records(conn), *conn.execute(
-            "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL), "
-            "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)").fetchone())
+        return conn.execute(
+            f"SELECT {UNCLAIMED_RECORDS}, "
+            "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL), "
+            "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)").fetchone()
     finally:
         conn.close()
 

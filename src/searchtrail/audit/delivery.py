@@ -473,11 +473,16 @@ def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -
 
 
 
+# Outbox rows no log file has claimed yet, over every trail, as a scalar subquery: a full read,
+# for tests, benchmarks and tools watching a backlog drain (the worker asks per trail, by
+# seeks). Count it in the same statement as the files still undelivered: between two reads, a
+# claim could move rows from one count to the other and both would read zero.
+UNCLAIMED_RECORDS = (
+    "(SELECT count(*) FROM outbox AS o LEFT JOIN outbox_claims AS c USING (trail_arn) "
+    "WHERE o.seq > coalesce(c.through_seq, 0) AND o.seq > coalesce("
+    "(SELECT max(last_seq) FROM log_files AS f WHERE f.trail_arn = o.trail_arn "
+    "AND f.account = o.account AND f.region = o.region), 0))")
+
+
 def unclaimed_records(conn: sqlite3.Connection) -> int:
-    """Outbox rows no log file has claimed yet, over every trail: a full read, for tests,
-    benchmarks and tools watching a backlog drain (the worker asks per trail, by seeks)."""
-    return conn.execute(
-        "SELECT count(*) FROM outbox AS o LEFT JOIN outbox_claims AS c USING (trail_arn) "
-        "WHERE o.seq > coalesce(c.through_seq, 0) AND o.seq > coalesce("
-        "(SELECT max(last_seq) FROM log_files AS f WHERE f.trail_arn = o.trail_arn "
-        "AND f.account = o.account AND f.region = o.region), 0)").fetchone()[0]
+    return conn.execute(f"SELECT {UNCLAIMED_RECORDS}").fetchone()[0]
