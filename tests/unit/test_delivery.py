@@ -43,12 +43,10 @@ class MemoryStore:
         self.objects[(bucket, key)] = body
 
 
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A migrated database with a logging trail, its writer running, and a worker on both."""
-    path = tmp_path / "db.sqlite3"
-    conn = open_connection(path)
-    migrate(conn)
+def _logging_trail_worker(conn: sqlite3.Connection,
+                    path: Path) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
+    """A logging trail, a started writer on ``conn`` and a worker reading ``path`` that stores
+    into memory."""
     SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, {
         "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
         "IsLogging": True})
@@ -59,6 +57,16 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
         reader=lambda: open_connection(path, read_only=True), writer=writer, store=objects,
         notifier=None, signing_keys=None,  # type: ignore[arg-type]  # no SNS, no validation
         delivery_interval=1, digest_interval=3600, org_id=None, clock=lambda: NOW)
+    return writer, worker, objects
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A migrated database with a logging trail, its writer running, and a worker on both."""
+    path = tmp_path / "db.sqlite3"
+    conn = open_connection(path)
+    migrate(conn)
+    writer, worker, objects = _logging_trail_worker(conn, path)
     yield conn, writer, worker, objects
     writer.stop()
     conn.close()
@@ -430,16 +438,7 @@ def test_migration_0006_turns_row_claims_into_ranges_without_doubling_or_losing(
         ARN: 6, OTHER_ARN: 0, third: 10}
     assert unclaimed_records(conn) == 2 + 10  # eu-west-1 of the first trail, all of the other
 
-    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, {
-        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
-        "IsLogging": True})
-    writer = GroupCommitWriter(conn)
-    writer.start()
-    objects = MemoryStore()
-    worker = DeliveryWorker(
-        reader=lambda: open_connection(path, read_only=True), writer=writer, store=objects,
-        notifier=None, signing_keys=None,  # type: ignore[arg-type]
-        delivery_interval=1, digest_interval=3600, org_id=None, clock=lambda: NOW)
+    writer, worker, objects = _logging_trail_worker(conn, path)
     try:
         worker.run_once()
     finally:

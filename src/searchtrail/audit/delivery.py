@@ -204,9 +204,8 @@ class DeliveryWorker:
         Two seeks. Rows committed after this read have larger seqs, so they wait for the next
         pass instead of being half-claimed by this one."""
         conn = self._conn()
-        mark = conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone()
+        through = _claimed_through(conn, arn) or 0
         newest = conn.execute(_NEWEST_ROW, (arn,)).fetchone()[0]
-        through = mark[0] if mark else 0
         return None if newest is None or newest <= through else (through, newest)
 
     def _assign(self, arn: str, trail: dict[str, Any], now: datetime) -> None:
@@ -255,8 +254,8 @@ class DeliveryWorker:
         bucket = trail["S3BucketName"]
 
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
-            mark = conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone()
-            if (mark[0] if mark else 0) != through:
+            mark = _claimed_through(conn, arn)
+            if (mark or 0) != through:
                 return None, []  # claimed since it was read: the next pass reads afresh
             for account, region, count, first_seq, last_seq in parts:
                 unique = unique_suffix(f"{arn}|{account}|{region}|{first_seq}".encode())
@@ -471,6 +470,11 @@ def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -
             status[name] = value
     repo.put(STATUS_KIND, arn, status)
 
+
+def _claimed_through(conn: sqlite3.Connection, arn: str) -> int | None:
+    """The trail's mark in outbox_claims; None before its first claim."""
+    row = conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone()
+    return row[0] if row else None
 
 
 # Outbox rows no log file has claimed yet, over every trail, as a scalar subquery: a full read,
