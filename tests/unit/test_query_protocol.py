@@ -6,7 +6,6 @@ input, flattened and renamed lists and maps, recursion); botocore stays the orac
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -228,12 +227,11 @@ def test_field_count_is_bounded() -> None:
     assert error.code == "MalformedQueryString" and str(MAX_FIELDS) in error.message
 
 
+@pytest.mark.timeout(30)  # a safety bound, not a speed target: a quadratic parse of 50,000 members takes minutes
 def test_huge_member_counts_parse_in_linear_time() -> None:
     count = MAX_FIELDS - 10
     body = PREFIX + b"&".join(b"TransitiveTagKeys.member.%d=k%d" % (i, i) for i in range(count, 0, -1))
-    started = time.perf_counter()
     params, wire = parse_query_request(ASSUME_ROLE, body)
-    assert time.perf_counter() - started < 5
     assert len(params["TransitiveTagKeys"]) == count
     assert params["TransitiveTagKeys"][:3] == ["k1", "k2", "k3"]  # numeric order, not text order
     assert len(wire["transitiveTagKeys"]) == count
