@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -26,13 +27,43 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+YARDSTICK_ITERATIONS = 1_000_000
+
+
+def python_yardstick_ms() -> float:
+    """Best of three runs of a fixed pure-Python loop, in ms: how fast one core runs this
+    interpreter, so that sittings on different (or differently loaded) hosts can be set side
+    by side. Lower is faster."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(YARDSTICK_ITERATIONS):
+            total += i % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
+def _cpu_model() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo")
+    fields = {}
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            fields.setdefault(name.strip(), value.strip())
+    mhz = fields.get("cpu MHz")
+    return {"cpu_model": fields.get("model name"), "cpu_mhz": float(mhz) if mhz else None}
+
+
 def machine_info() -> dict[str, Any]:
+    """The machine as the result is written (the benchmark's servers have stopped)."""
     meminfo = Path("/proc/meminfo")
     total_kb = next((int(line.split()[1]) for line in meminfo.read_text().splitlines()
                      if line.startswith("MemTotal:")), 0) if meminfo.exists() else 0
-    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+    return {"cpu_count": os.cpu_count(), **_cpu_model(), "platform": platform.platform(),
             "python": platform.python_version(), "memory_gb": round(total_kb / 2**20, 1),
-            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+            "load_avg_at_write": [round(x, 2) for x in os.getloadavg()],
+            "python_yardstick_ms": python_yardstick_ms()}
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:

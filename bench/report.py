@@ -57,10 +57,15 @@ def section(doc: dict) -> list[str]:
     versions = ", ".join(
         f"{name} {info.get('version', '') if isinstance(info, dict) else info}".strip()
         for name, info in doc.get("servers", {}).items())
+    cpu = f" ({machine['cpu_model']})" if machine.get("cpu_model") else ""
+    when_written = [f"load average {machine['load_avg_at_write']}"] if "load_avg_at_write" in machine else []
+    if "python_yardstick_ms" in machine:
+        when_written.append(f"Python yardstick {machine['python_yardstick_ms']} ms "
+                            "(a fixed loop; lower is faster)")
+    written = f"; when written: {', '.join(when_written)}" if when_written else ""
     lines = [f"## {doc['benchmark']}", "",
-             f"Started {doc.get('started', '?')} on {machine.get('cpu_count', '?')} CPUs, Python "
-             f"{machine.get('python', '?')}, load average at start "
-             f"{machine.get('load_avg_at_start', '?')}. Servers: {versions or '–'}.", ""]
+             f"Started {doc.get('started', '?')} on {machine.get('cpu_count', '?')} CPUs{cpu}, "
+             f"Python {machine.get('python', '?')}{written}. Servers: {versions or '–'}.", ""]
     if doc.get("ratios"):
         lines += ["Ratios (searchtrail / peer):", ""] + table(doc["ratios"])
     if doc.get("targets"):

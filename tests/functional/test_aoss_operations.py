@@ -94,7 +94,6 @@ def test_security_policies(aoss, account) -> None:
     assert got == created
     listed = aoss.list_security_policies(type="network", resource=["collection/logs-1"])
     assert [s["name"] for s in listed["securityPolicySummaries"]] == ["public-logs"]
-    time.sleep(0.01)  # a later millisecond for a new version
     updated = aoss.update_security_policy(type="network", name="public-logs",
                                           policyVersion=created["policyVersion"], description="changed")
     assert updated["securityPolicyDetail"]["policyVersion"] != created["policyVersion"]
@@ -136,7 +135,6 @@ def test_access_policies(aoss, account) -> None:
     assert duplicate.response["Error"]["Code"] == "ConflictException"
     assert duplicate.response["ResponseMetadata"]["HTTPStatusCode"] == 409
 
-    time.sleep(0.01)
     updated = aoss.update_access_policy(type="data", name="readers", policyVersion=detail["policyVersion"],
                                         description="now described")["accessPolicyDetail"]
     assert updated["description"] == "now described" and updated["policyVersion"] != detail["policyVersion"]
@@ -176,7 +174,6 @@ def test_lifecycle_policies(aoss, account) -> None:
     clash = error_of(aoss.create_lifecycle_policy, type="retention", name="clash", policy=json.dumps(
         {"Rules": [{"ResourceType": "index", "Resource": ["index/logs*/*"], "MinIndexRetention": "1d"}]}))
     assert clash.response["Error"]["Code"] == "ValidationException"
-    time.sleep(0.01)
     policy["Rules"][0]["MinIndexRetention"] = "24h"
     updated = aoss.update_lifecycle_policy(type="retention", name="keep-logs", policyVersion=detail["policyVersion"],
                                            policy=json.dumps(policy))["lifecyclePolicyDetail"]
@@ -213,7 +210,6 @@ def test_security_configs(aoss, account) -> None:
     assert aoss.get_security_config(id=detail["id"])["securityConfigDetail"] == detail
     listed = aoss.list_security_configs(type="saml")["securityConfigSummaries"]
     assert [s["id"] for s in listed] == [detail["id"]]
-    time.sleep(0.01)
     updated = aoss.update_security_config(id=detail["id"], configVersion=detail["configVersion"],
                                           description="Okta prod")["securityConfigDetail"]
     assert updated["description"] == "Okta prod" and updated["configVersion"] != detail["configVersion"]

@@ -37,6 +37,7 @@ def run_module(name: str, out: Path, *extra: str, timeout: float = MODULE_TIMEOU
     assert document["benchmark"] == name
     assert {"started", "machine", "servers", "results", "targets"} <= set(document)
     assert document["machine"]["cpu_count"] >= 1
+    assert document["machine"]["python_yardstick_ms"] > 0
     assert document["results"], "no result rows"
     for goal in document["targets"]:
         assert {"target", "value", "goal", "met"} <= set(goal)
