@@ -224,8 +224,53 @@ def test_begin_waits_off_the_loop_and_a_busy_store_fails_only_that_batch(databas
         other.close()
     assert isinstance(failed, StoreUnavailable) and later == "ok"
     assert ticks > 100  # the loop ran on while BEGIN waited
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 300  # the loop's try restored it
     assert writer.stats.failed_commits == 1
     assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 1
+
+
+def test_a_lone_call_begins_on_the_loop_and_a_held_turn_sends_begin_to_the_helper(
+        database) -> None:
+    """With nothing holding or waiting for the transaction, BEGIN runs on the loop (no thread
+    hop); while the delivery worker's unit holds its turn, the loop's BEGIN waits on the
+    helper thread instead, and the loop keeps serving."""
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    begun_on: list[int] = []
+    conn.set_trace_callback(lambda sql: begun_on.append(threading.get_ident())
+                            if sql == "BEGIN IMMEDIATE" else None)
+    worker_inside, worker_may_finish = threading.Event(), threading.Event()
+
+    def held(c):  # type: ignore[no-untyped-def]
+        worker_inside.set()
+        assert worker_may_finish.wait(30)
+        return "worker", [row(1)]
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        loop_thread = threading.get_ident()
+        assert await writer.run(lambda c: ("lone", [row(0)])) == "lone"
+        worker = asyncio.ensure_future(asyncio.to_thread(writer.run_blocking, held))
+        assert await asyncio.to_thread(worker_inside.wait, 30)
+        call = asyncio.ensure_future(writer.run(lambda c: ("after", [row(2)])))
+        ticks = 0
+        while not call.done() and ticks < 1000:
+            ticks += 1
+            await asyncio.sleep(0)
+        assert not call.done()  # it waits for the worker's turn, off the loop
+        worker_may_finish.set()
+        return loop_thread, await worker, await call
+
+    try:
+        loop_thread, worker_result, after = asyncio.run(scenario())
+    finally:
+        worker_may_finish.set()
+        writer.stop()
+    assert (worker_result, after) == ("worker", "after")
+    assert begun_on[0] == loop_thread  # the lone call
+    assert begun_on[2] != loop_thread  # after the worker's BEGIN (its own thread): the helper
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000  # restored
+    assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 3
 
 
 def test_run_blocking_on_the_loop_is_refused_and_drain_answers_every_accepted_unit(

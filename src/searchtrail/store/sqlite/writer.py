@@ -4,9 +4,11 @@ thread commits it.
 Every request's unit of work (state change plus its CloudTrail record) runs on the event
 loop, inside the shared transaction, each in its own savepoint; the batch's event rows are
 inserted at the end of the loop's turn and one COMMIT (one fsync) on the helper thread
-answers the batch. Units arriving during that COMMIT form the next batch. Running units
-on the loop, not on a writer thread, saves the GIL hand-offs every SQLite call made
-between the two (measured: bench/README.md "Where the time goes").
+answers the batch. Units arriving during that COMMIT form the next batch. A lone caller's
+BEGIN runs on the loop when it cannot wait (nothing holds or waits for the transaction);
+otherwise BEGIN runs on the helper too, and calls arriving during that hop join the batch.
+Running units on the loop, not on a writer thread, saves the GIL hand-offs every SQLite call
+made between the two (measured: bench/README.md "Where the time goes").
 
 Other threads (the delivery worker) run their units one at a time with ``run_blocking``;
 they and the loop's batches take turns on the transaction in arrival order. A unit marked
@@ -83,6 +85,7 @@ class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256,
                  changes: ResourceChanges | None = None) -> None:
         self._conn = conn
+        self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
         self._max_batch = max_batch
         self._turns = _Turns()
@@ -96,6 +99,7 @@ class GroupCommitWriter:
         self._idle: asyncio.Event | None = None
         self._stopping = False
         self._last_seq: int | None = None  # the open transaction's last allocated event seq
+        self._last_batch = 1  # calls in the loop's last committed batch
         self.stats = WriterStats()
 
     def start(self) -> None:
@@ -202,12 +206,39 @@ class GroupCommitWriter:
 
     def _begin(self) -> None:
         assert self._loop is not None
-        self._state = _Batch.BEGINNING
         if self._committer is None:
             self._committer = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="searchtrail-commit")
+        # A lone caller (its last batch held one call) begins on the loop, without the hop.
+        # Under concurrency the hop stays: calls arriving meanwhile join the batch, which
+        # costs less CPU per call than beginning at once with fewer.
+        if self._last_batch == 1 and self._begin_now():
+            self._opened()
+            return
+        self._state = _Batch.BEGINNING
         job = self._loop.run_in_executor(self._committer, self._open_transaction)
         job.add_done_callback(self._begun)
+
+    def _begin_now(self) -> bool:
+        """Open the transaction on the loop when nothing holds or waits for it, saving a
+        lone call the thread hop. Never waits: the turn must be free and the database's
+        write lock too (no busy timeout); otherwise the helper thread begins, as before,
+        waiting out the busy timeout and reporting any failure."""
+        if not self._turns.acquire_if_free():
+            return False
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._begin_write()
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._turns.release()
+            return False
+        return True
 
     def _open_transaction(self, *, unless_waited_for: bool = False) -> bool:
         if unless_waited_for:
@@ -288,6 +319,7 @@ class GroupCommitWriter:
         failure = job.exception()
         if failure is None:
             self._count(len(batch))
+            self._last_batch = len(batch)
             for future, ok, value in batch:
                 _settle(future, ok, value)
             if job.result():
