@@ -238,8 +238,14 @@ def test_a_lone_call_begins_on_the_loop_and_a_held_turn_sends_begin_to_the_helpe
     writer = GroupCommitWriter(conn)
     writer.start()
     begun_on: list[int] = []
-    conn.set_trace_callback(lambda sql: begun_on.append(threading.get_ident())
-                            if sql == "BEGIN IMMEDIATE" else None)
+    committed_on: list[str] = []
+
+    def traced(sql: str) -> None:
+        if sql == "BEGIN IMMEDIATE":
+            begun_on.append(threading.get_ident())
+        elif sql == "COMMIT":
+            committed_on.append(threading.current_thread().name)
+    conn.set_trace_callback(traced)
     worker_inside, worker_may_finish = threading.Event(), threading.Event()
 
     def held(c):  # type: ignore[no-untyped-def]
@@ -268,6 +274,7 @@ def test_a_lone_call_begins_on_the_loop_and_a_held_turn_sends_begin_to_the_helpe
         writer.stop()
     assert (worker_result, after) == ("worker", "after")
     assert begun_on[0] == loop_thread  # the lone call
+    assert committed_on[0].startswith("searchtrail-commit")  # its COMMIT: the writer's helper
     assert begun_on[2] != loop_thread  # after the worker's BEGIN (its own thread): the helper
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000  # restored
     assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 3

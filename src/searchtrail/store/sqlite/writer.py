@@ -146,6 +146,8 @@ class GroupCommitWriter:
         if not self._bind(loop):  # a second event loop (tests): it waits its turn on a thread
             return await asyncio.to_thread(self.run_blocking, unit)
         future = loop.create_future()
+        if self._state is _Batch.IDLE and self._lone_caller_begins():
+            self._opened()
         if self._state is _Batch.OPEN and len(self._batch) < self._max_batch:
             self._execute(unit, future)
         else:
@@ -206,35 +208,38 @@ class GroupCommitWriter:
 
     def _begin(self) -> None:
         assert self._loop is not None
+        self._state = _Batch.BEGINNING
+        job = self._loop.run_in_executor(self._helper(), self._open_transaction)
+        job.add_done_callback(self._begun)
+
+    def _helper(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The one thread that runs BEGIN (when it may wait) and COMMIT; made on first use."""
         if self._committer is None:
             self._committer = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="searchtrail-commit")
-        # A lone caller (its last batch held one call) begins on the loop, without the hop.
-        # Under concurrency the hop stays: calls arriving meanwhile join the batch, which
-        # costs less CPU per call than beginning at once with fewer.
-        if self._last_batch == 1 and self._begin_now():
-            self._opened()
-            return
-        self._state = _Batch.BEGINNING
-        job = self._loop.run_in_executor(self._committer, self._open_transaction)
-        job.add_done_callback(self._begun)
+        return self._committer
 
-    def _begin_now(self) -> bool:
-        """Open the transaction on the loop when nothing holds or waits for it, saving a
-        lone call the thread hop. Never waits: the turn must be free and the database's
-        write lock too (no busy timeout); otherwise the helper thread begins, as before,
-        waiting out the busy timeout and reporting any failure."""
-        if not self._turns.acquire_if_free():
+    def _lone_caller_begins(self) -> bool:
+        """Open the transaction on the loop for a lone caller (the last batch held one call
+        and nothing is queued), saving it the thread hop; True if it did. Under concurrency
+        the hop stays: calls arriving meanwhile join the batch, which costs less CPU per call.
+
+        Never waits: the writer's turn must be free and the database's write lock too (no
+        busy timeout); otherwise the helper thread begins, as before, waiting out the busy
+        timeout and reporting any failure."""
+        if self._last_batch != 1 or self._queued or not self._turns.acquire_if_free():
             return False
         conn = self._conn
+        began = False
         try:
             conn.execute("PRAGMA busy_timeout = 0")
             try:
                 self._begin_write()
+                began = True
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         except sqlite3.Error:
-            if conn.in_transaction:
+            if began:  # only the timeout's restore failed
                 conn.execute("ROLLBACK")
             self._turns.release()
             return False
@@ -293,7 +298,7 @@ class GroupCommitWriter:
             return
         batch, self._batch, self._rows = self._batch, [], []
         self._state = _Batch.COMMITTING
-        job = self._loop.run_in_executor(self._committer, self._commit, len(batch))
+        job = self._loop.run_in_executor(self._helper(), self._commit, len(batch))
         job.add_done_callback(lambda done: self._committed(batch, done))
 
     def _commit(self, size: int) -> bool:
