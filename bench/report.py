@@ -58,7 +58,9 @@ def section(doc: dict) -> list[str]:
         f"{name} {info.get('version', '') if isinstance(info, dict) else info}".strip()
         for name, info in doc.get("servers", {}).items())
     cpu = f" ({machine['cpu_model']})" if machine.get("cpu_model") else ""
-    when_written = [f"load average {machine['load_avg_at_write']}"] if "load_avg_at_write" in machine else []
+    when_written = []
+    if "load_avg_at_write" in machine:
+        when_written.append(f"load average {machine['load_avg_at_write']}")
     if "python_yardstick_ms" in machine:
         when_written.append(f"Python yardstick {machine['python_yardstick_ms']} ms "
                             "(a fixed loop; lower is faster)")

@@ -43,8 +43,8 @@ class MemoryStore:
         self.objects[(bucket, key)] = body
 
 
-def _logging_trail_worker(conn: sqlite3.Connection,
-                    path: Path) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
+def _logging_trail_worker(conn: sqlite3.Connection, path: Path
+                          ) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
     """A logging trail, a started writer on ``conn`` and a worker reading ``path`` that stores
     into memory."""
     SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, {

@@ -11,7 +11,8 @@ from importlib import resources as package_files
 import pytest
 
 from searchtrail.store.api import StoreUnavailable
-from searchtrail.store.sqlite.connection import durability_settings, migrate, open_connection
+from searchtrail.store.sqlite.connection import (BUSY_TIMEOUT_MS, durability_settings, migrate,
+                                                 open_connection)
 from searchtrail.store.sqlite.events import EventRow, query_events
 from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
@@ -276,7 +277,7 @@ def test_a_lone_call_begins_on_the_loop_and_a_held_turn_sends_begin_to_the_helpe
     assert begun_on[0] == loop_thread  # the lone call
     assert committed_on[0].startswith("searchtrail-commit")  # its COMMIT: the writer's helper
     assert begun_on[2] != loop_thread  # after the worker's BEGIN (its own thread): the helper
-    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000  # restored
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS  # restored
     assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 3
 
 

@@ -181,9 +181,18 @@ class GroupCommitWriter:
             return value
         raise value
 
-    def _begin_write(self) -> None:
-        """Open the write transaction (the caller holds the turn); its seqs start afresh."""
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _begin_write(self, *, waiting: bool = True) -> None:
+        """Open the write transaction (the caller holds the turn); its seqs start afresh.
+        Not ``waiting``: fail at once, without the busy timeout, if another process writes."""
+        conn = self._conn
+        if waiting:
+            conn.execute("BEGIN IMMEDIATE")
+        else:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         self._last_seq = None
 
     def next_seq(self) -> int:
@@ -227,32 +236,22 @@ class GroupCommitWriter:
         Never waits: the writer's turn must be free and the database's write lock too (no
         busy timeout); otherwise the helper thread begins, as before, waiting out the busy
         timeout and reporting any failure."""
-        if self._last_batch != 1 or self._queued or not self._turns.acquire_if_free():
+        if self._last_batch != 1 or self._queued:
             return False
-        conn = self._conn
-        began = False
         try:
-            conn.execute("PRAGMA busy_timeout = 0")
-            try:
-                self._begin_write()
-                began = True
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            return self._open_transaction(unless_waited_for=True, waiting=False)
         except sqlite3.Error:
-            if began:  # only the timeout's restore failed
-                conn.execute("ROLLBACK")
-            self._turns.release()
             return False
-        return True
 
-    def _open_transaction(self, *, unless_waited_for: bool = False) -> bool:
+    def _open_transaction(self, *, unless_waited_for: bool = False,
+                          waiting: bool = True) -> bool:
         if unless_waited_for:
             if not self._turns.acquire_if_free():
                 return False
         else:
             self._turns.acquire()
         try:
-            self._begin_write()  # may wait out the busy timeout: not on the loop
+            self._begin_write(waiting=waiting)  # waiting, it is not on the loop
         except BaseException:
             self._turns.release()
             raise
