@@ -15,7 +15,7 @@ from searchtrail.store.sqlite.connection import (BUSY_TIMEOUT_MS, durability_set
                                                  open_connection)
 from searchtrail.store.sqlite.events import EventRow, query_events
 from searchtrail.store.sqlite.resources import SqliteResources
-from searchtrail.store.sqlite.writer import GroupCommitWriter
+from searchtrail.store.sqlite.writer import GroupCommitWriter, _Helper
 
 MIGRATIONS = package_files.files("searchtrail.store.sqlite").joinpath("migrations")
 
@@ -279,6 +279,38 @@ def test_a_lone_call_begins_on_the_loop_and_a_held_turn_sends_begin_to_the_helpe
     assert begun_on[2] != loop_thread  # after the worker's BEGIN (its own thread): the helper
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS  # restored
     assert open_connection(path).execute("SELECT count(*) FROM events").fetchone()[0] == 3
+
+
+def test_the_helper_hands_each_outcome_to_its_loop_and_outlives_a_closed_loop() -> None:
+    helper = _Helper()
+    answered: list[tuple[str, object, object]] = []
+
+    def failing() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    async def submit_both() -> None:
+        loop = asyncio.get_running_loop()
+        both = [loop.create_future(), loop.create_future()]
+        for job, done in zip((lambda: threading.current_thread().name, failing), both):
+            helper.submit(loop, job, lambda failure, result, done=done: (
+                answered.append((threading.current_thread().name, failure, result)),
+                done.set_result(None)))
+        await asyncio.wait_for(asyncio.gather(*both), 5)
+
+    try:
+        asyncio.run(submit_both())
+        closed = asyncio.new_event_loop()
+        closed.close()
+        helper.submit(closed, lambda: "nobody waits", lambda failure, result: None)
+        asyncio.run(submit_both())  # the closed loop's job did not end the thread
+    finally:
+        helper.stop()
+    assert not helper._thread.is_alive()
+    assert len(answered) == 4
+    for on_thread, failure, result in answered[::2]:  # each outcome arrives on the loop
+        assert (on_thread, failure, result) == ("MainThread", None, "searchtrail-commit")
+    for _, failure, result in answered[1::2]:
+        assert isinstance(failure, sqlite3.OperationalError) and result is None
 
 
 def test_run_blocking_on_the_loop_is_refused_and_drain_answers_every_accepted_unit(
