@@ -381,6 +381,18 @@ def test_a_stopped_trail_waits_for_a_digest_after_its_stop_read_by_seeks(store) 
     assert worker._has_work(ARN, trail)  # every digest ends before the stop
     digest("eu-west-1", 120)
     assert not worker._has_work(ARN, trail)  # the chain closed after the stop
+    # A digest begun before the stop was seen ended after it while a file waited for a retry:
+    # that file, delivered after the digest's end, still needs a digest.
+    writer.run_blocking(lambda c: (c.execute(
+        "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, records, "
+        "delivered_at, notified_at) VALUES (?, ?, 'eu-west-1', 'bucket', 'late', 0, 1, 130, 130)",
+        (ARN, ACCOUNT)), []))
+    assert worker._has_work(ARN, trail)
+    assert "USING COVERING INDEX log_files_delivered (trail_arn=? AND account=? AND region=? " \
+           "AND delivered_at>?)" in _plan(conn, delivery._UNCOVERED_FILE,
+                                          (ARN, ACCOUNT, "eu-west-1", 120))
+    digest("eu-west-1", 140)
+    assert not worker._has_work(ARN, trail)  # covered again
     plan = _plan(conn, delivery._LAST_DIGEST_END, (ARN, ACCOUNT, "us-east-1"))
     assert "SEARCH digests USING COVERING INDEX digests_chain (trail_arn=? AND account=? AND " \
            "region=?)" in plan

@@ -79,6 +79,9 @@ _TRAIL_CHAINS = {table: _DISTINCT_PAIRS.format(table=table, scope="trail_arn = ?
 _OUTBOX_GROUPS = _DISTINCT_PAIRS.format(table="outbox INDEXED BY outbox_by_group", scope="1")
 _LAST_DIGEST_END = ("SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? "
                     "AND region = ?")
+# A log file of the chain delivered at or after its last digest's end: no digest covers it yet.
+_UNCOVERED_FILE = ("SELECT 1 FROM log_files WHERE trail_arn = ? AND account = ? AND region = ? "
+                   "AND delivered_at >= ? LIMIT 1")
 
 
 @dataclass
@@ -188,13 +191,20 @@ class DeliveryWorker:
                 (arn,)).fetchone():
             return True
         if trail.get("LogFileValidationEnabled") and stopped:
-            # The newest digest of every chain that has one, one index seek each: a stopped
-            # trail is asked this on every tick for as long as it exists.
+            # The newest digest of every chain that has one, and a file delivered after it, a
+            # few index seeks each: a stopped trail is asked this on every tick while it exists.
             chains = conn.execute(_TRAIL_CHAINS["digests"], (arn,)).fetchall()
-            last = max((conn.execute(_LAST_DIGEST_END, (arn, *chain)).fetchone()[0]
-                        for chain in chains), default=None)
-            return last is None or last < stopped
+            ends = [(chain, conn.execute(_LAST_DIGEST_END, (arn, *chain)).fetchone()[0])
+                    for chain in chains]
+            if not ends or max(end for _, end in ends) < stopped:
+                return True
+            return any(self._uncovered(arn, *chain, end) for chain, end in ends)
         return False
+
+    def _uncovered(self, arn: str, account: str, region: str, since: float) -> bool:
+        """A log file of the chain delivered at or after ``since`` (its last digest's end)."""
+        return self._conn().execute(_UNCOVERED_FILE,
+                                    (arn, account, region, since)).fetchone() is not None
 
     # -- log files -----------------------------------------------------------------------
 
@@ -381,9 +391,12 @@ class DeliveryWorker:
             end = now.timestamp()
             if end - start < self._digest_interval:
                 return
-        elif stopped is not None and stopped > start and not self._undelivered(arn):
+        elif stopped is not None and not self._undelivered(arn) and (
+                stopped > start or self._uncovered(arn, account, region, start)):
             # The final digest of a chain closed by StopLogging, once everything recorded
-            # before the stop is delivered, so it covers every last file.
+            # before the stop is delivered, so it covers every last file. A digest begun
+            # before the stop was seen can end after it while a file still waited for a
+            # retry: that file, delivered later, gets a digest of its own.
             end = now.timestamp()
         else:
             return
