@@ -369,30 +369,42 @@ def test_the_questions_of_every_tick_read_only_what_still_waits(store) -> None: 
 
 def test_a_stopped_trail_waits_for_a_digest_after_its_stop_read_by_seeks(store) -> None:  # type: ignore[no-untyped-def]
     conn, writer, worker, _ = store
-    trail = {"S3BucketName": "bucket", "HomeRegion": "us-east-1",
+    trail = {"S3BucketName": "bucket", "HomeRegion": "us-east-1", "StartLoggingTime": 10,
              "LogFileValidationEnabled": True, "StopLoggingTime": 100}
 
     def digest(region: str, end: int) -> None:
         writer.run_blocking(lambda c: (_digest(c, ARN, region, end, delivered=True), []))
+
+    def delivered_file(region: str, key: str, at: int) -> None:
+        writer.run_blocking(lambda c: (c.execute(
+            "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
+            "records, delivered_at, notified_at) VALUES (?, ?, ?, 'bucket', ?, 0, 1, ?, ?)",
+            (ARN, ACCOUNT, region, key, at, at)), []))
 
     assert worker._has_work(ARN, trail)  # no digest at all yet
     digest("eu-west-1", 50)
     digest("us-east-1", 90)
     assert worker._has_work(ARN, trail)  # every digest ends before the stop
     digest("eu-west-1", 120)
-    assert not worker._has_work(ARN, trail)  # the chain closed after the stop
+    assert worker._has_work(ARN, trail)  # the home chain still ends before the stop
+    digest("us-east-1", 120)
+    assert not worker._has_work(ARN, trail)  # every chain closed after the stop
     # A digest begun before the stop was seen ended after it while a file waited for a retry:
     # that file, delivered after the digest's end, still needs a digest.
-    writer.run_blocking(lambda c: (c.execute(
-        "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, records, "
-        "delivered_at, notified_at) VALUES (?, ?, 'eu-west-1', 'bucket', 'late', 0, 1, 130, 130)",
-        (ARN, ACCOUNT)), []))
+    delivered_file("eu-west-1", "late", 130)
     assert worker._has_work(ARN, trail)
     assert "USING COVERING INDEX log_files_delivered (trail_arn=? AND account=? AND region=? " \
            "AND delivered_at>?)" in _plan(conn, delivery._UNCOVERED_FILE,
                                           (ARN, ACCOUNT, "eu-west-1", 120))
     digest("eu-west-1", 140)
     assert not worker._has_work(ARN, trail)  # covered again
+    # The same race in a chain whose first file came then: it has no digest to be late for.
+    delivered_file("ap-south-1", "first", 130)
+    assert worker._has_work(ARN, trail)
+    digest("ap-south-1", 140)
+    assert not worker._has_work(ARN, trail)
+    # A stopped trail that never started logging has no chain to close.
+    assert not worker._has_work(ARN, {**trail, "StartLoggingTime": None})
     plan = _plan(conn, delivery._LAST_DIGEST_END, (ARN, ACCOUNT, "us-east-1"))
     assert "SEARCH digests USING COVERING INDEX digests_chain (trail_arn=? AND account=? AND " \
            "region=?)" in plan

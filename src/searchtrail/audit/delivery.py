@@ -190,21 +190,24 @@ class DeliveryWorker:
                 "SELECT 1 FROM digests WHERE trail_arn = ? AND delivered_at IS NULL LIMIT 1",
                 (arn,)).fetchone():
             return True
-        if trail.get("LogFileValidationEnabled") and stopped:
-            # The newest digest of every chain that has one, and a file delivered after it, a
-            # few index seeks each: a stopped trail is asked this on every tick while it exists.
-            chains = conn.execute(_TRAIL_CHAINS["digests"], (arn,)).fetchall()
-            ends = [(chain, conn.execute(_LAST_DIGEST_END, (arn, *chain)).fetchone()[0])
-                    for chain in chains]
-            if not ends or max(end for _, end in ends) < stopped:
-                return True
-            return any(self._uncovered(arn, *chain, end) for chain, end in ends)
+        started = trail.get("StartLoggingTime")
+        if trail.get("LogFileValidationEnabled") and stopped and started is not None:
+            # Every chain the trail has files or digests for, and its home chain, a few index
+            # seeks each: a stopped trail is asked this on every tick while it exists.
+            for account, region in self._chains(arn, trail):
+                end = conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
+                if self._closing_due(arn, account, region, _digest_start(started, end), stopped):
+                    return True
         return False
 
-    def _uncovered(self, arn: str, account: str, region: str, since: float) -> bool:
-        """A log file of the chain delivered at or after ``since`` (its last digest's end)."""
-        return self._conn().execute(_UNCOVERED_FILE,
-                                    (arn, account, region, since)).fetchone() is not None
+    def _closing_due(self, arn: str, account: str, region: str, start: float,
+                     stopped: float) -> bool:
+        """A stopped trail's chain still needs a final digest from ``start``.
+
+        Its stop came after ``start``, or a log file was delivered since: a digest begun
+        before the stop was seen can end after it while a file still waited for a retry."""
+        return stopped > start or self._conn().execute(
+            _UNCOVERED_FILE, (arn, account, region, start)).fetchone() is not None
 
     # -- log files -----------------------------------------------------------------------
 
@@ -384,19 +387,17 @@ class DeliveryWorker:
             "AND account = ? AND region = ? ORDER BY end_time DESC LIMIT 1",
             (arn, account, region)).fetchone()
         restarted = last is not None and started > last[3]
-        start = started if last is None or restarted else last[3]
+        start = _digest_start(started, None if last is None else last[3])
         previous = None if last is None or restarted else PreviousDigest(
             bucket=last[1], key=last[2], sha256=last[4], signature=last[5])
         if trail.get("IsLogging"):
             end = now.timestamp()
             if end - start < self._digest_interval:
                 return
-        elif stopped is not None and not self._undelivered(arn) and (
-                stopped > start or self._uncovered(arn, account, region, start)):
+        elif stopped is not None and not self._undelivered(arn) and \
+                self._closing_due(arn, account, region, start, stopped):
             # The final digest of a chain closed by StopLogging, once everything recorded
-            # before the stop is delivered, so it covers every last file. A digest begun
-            # before the stop was seen can end after it while a file still waited for a
-            # retry: that file, delivered later, gets a digest of its own.
+            # before the stop is delivered, so it covers every last file.
             end = now.timestamp()
         else:
             return
@@ -467,6 +468,12 @@ class DeliveryWorker:
 
     def _update_status(self, arn: str, changes: dict[str, Any]) -> None:
         self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, changes), []))
+
+
+def _digest_start(started: float, last_end: float | None) -> float:
+    """Where a chain's next digest begins: its last digest's end, unless logging (re)started
+    after it or it has none, when the chain begins anew at StartLoggingTime."""
+    return started if last_end is None or started > last_end else last_end
 
 
 def _utc(epoch_seconds: int) -> datetime:
