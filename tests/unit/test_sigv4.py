@@ -261,6 +261,33 @@ def test_parse_authorization_tokenizes_whitespace_and_order() -> None:
     assert auth.scope == "20150830/us-east-1/aoss/aws4_request"
 
 
+def test_parse_authorization_reuses_a_clients_parse_but_never_its_signature() -> None:
+    credential = "Credential=AKID/20150830/us-east-1/aoss/aws4_request"
+    variants = [
+        f"AWS4-HMAC-SHA256 {credential}, SignedHeaders=host;x-amz-date, Signature=ab12",
+        f"AWS4-HMAC-SHA256 {credential}, SignedHeaders=host;x-amz-date, Signature=cd34",
+        f"AWS4-HMAC-SHA256 Signature=EF56 ,SignedHeaders=host;x-amz-date,{credential}",
+        f"AWS4-HMAC-SHA256\tSignature=0a\t,\t{credential},SignedHeaders=host;x-amz-date",
+        f"AWS4-HMAC-SHA256 {credential}, SignedHeaders=host;x-amz-date, Signature=not-hex",
+    ]
+    for value in variants * 2:  # the second round is answered from the cache
+        assert parse_authorization(value) == sigv4._parse_authorization(value)
+    assert [parse_authorization(v).signature for v in variants] == [
+        "ab12", "cd34", "EF56", "0a", "not-hex"]
+    assert sigv4._parse_authorization_template.cache_info().hits >= 4
+    # A header that fails to parse names itself, not the blanked one the cache saw.
+    broken = f"AWS4-HMAC-SHA256 {credential}, Signature=ab12"
+    with pytest.raises(SigV4Error) as failed:
+        parse_authorization(broken)
+    assert failed.value.message.endswith(f"Authorization={broken}")
+
+
+@pytest.mark.parametrize("value", ["plain", "  padded  ", "a  b", "a\tb", "fold\r\n  x",
+                                   "caf\xe9  au lait", "vertical\x0btab", "  "])
+def test_trimall_fast_path_matches_the_rule(value: str) -> None:
+    assert sigv4._trimall(value) == sigv4._SPACES.sub(" ", value).strip(" ")
+
+
 def test_unknown_access_key() -> None:
     err = rejected(botocore_signed(key="AKIANOTAKEYATALL0000"), UNRECOGNIZED_CLIENT)
     assert err.message == "The security token included in the request is invalid."
