@@ -66,6 +66,16 @@ def machine_info() -> dict[str, Any]:
             "python_yardstick_ms": python_yardstick_ms()}
 
 
+def compile_sources(*folders: Path) -> None:
+    """Bytecode for the Python files under ``folders``, as an installed package has it. An
+    editable install and a fresh worktree have none, and with ``PYTHONDONTWRITEBYTECODE`` (set
+    in this sandbox) every process would compile them again, a cost no installed user pays."""
+    import compileall
+
+    for folder in folders:
+        compileall.compile_dir(folder, quiet=1)
+
+
 def percentile(sorted_values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of an already sorted list."""
     if not sorted_values:

@@ -1,9 +1,9 @@
 """One signed call's CPU cost without the noise of a shared machine: the calls that
 `bench.compare --metric instructions` has valgrind's callgrind count instructions over.
 
-`python -m bench.callcost OPERATION SEND SIGNED` builds a server in this process on a fresh
-data directory (no HTTP server, no sockets), seeds the read mix's store, answers a warm-up of
-the read mix, signs SIGNED requests of OPERATION and answers the first SEND of them, 16 at a
+`python -m bench.callcost OPERATION SEND SIGNED [WARMUP]` builds a server in this process on a
+fresh data directory (no HTTP server, no sockets), seeds the read mix's store, answers a
+warm-up of WARMUP read-mix calls (300), signs SIGNED requests of OPERATION and answers the first SEND of them, 16 at a
 time, through the same handler the HTTP protocol calls (every record committed). Two runs that
 differ only in SEND give the instructions of SEND calls: everything else, signing included, is
 the same in both and cancels out.
@@ -47,7 +47,7 @@ def _raw_request(raw: bytes):  # type: ignore[no-untyped-def]
                       peer="127.0.0.1", tls=None, body=body)
 
 
-def run(operation: str, send: int, signed: int) -> None:
+def run(operation: str, send: int, signed: int, warmup_calls: int = WARMUP_CALLS) -> None:
     from searchtrail.app import build_app, ensure_default_account
     from searchtrail.config import load_settings
 
@@ -62,7 +62,7 @@ def run(operation: str, send: int, signed: int) -> None:
         app = build_app(settings)
         requests = [_raw_request(raw) for raw in signed_requests(signer, operation, signed)]
         prelude = [_raw_request(raw) for raw in seed_requests(signer)]
-        warmup = [_raw_request(raw) for raw in read_mix(signer, WARMUP_CALLS)]
+        warmup = [_raw_request(raw) for raw in read_mix(signer, warmup_calls)]
 
         async def answer(batch: list) -> None:
             statuses = await asyncio.gather(*(app.aws_calls.respond(r) for r in batch))
@@ -87,14 +87,15 @@ def run(operation: str, send: int, signed: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3 or not args[1].isdigit() or not args[2].isdigit():
+    if len(args) not in (3, 4) or not all(arg.isdigit() for arg in args[1:]):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     operation, send, signed = args[0], int(args[1]), int(args[2])
+    warmup_calls = int(args[3]) if len(args) == 4 else WARMUP_CALLS
     if send > signed:
         print("bench.callcost: SEND must not exceed SIGNED", file=sys.stderr)
         return 2
-    run(operation, send, signed)
+    run(operation, send, signed, warmup_calls)
     return 0
 
 

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench import REPO, base_parser, now_iso, rawclient, servers, write_result
-from bench.callcost import OPERATIONS
+from bench import REPO, base_parser, compile_sources, now_iso, rawclient, servers, write_result
+from bench.callcost import OPERATIONS, WARMUP_CALLS
 from bench.presigned import Signer, read_mix, replay, seed_requests
 
 THIS_CHECKOUT = "this checkout"
@@ -81,16 +81,17 @@ _TOTALS = re.compile(rb"^totals: (\d+)", re.MULTILINE)
 
 
 def counted_instructions(source: Path, scratch: Path, operation: str, send: int,
-                         calls: int) -> int:
+                         calls: int, warmup: int) -> int:
     """callgrind's total for one ``bench.callcost`` process answering ``send`` of ``calls``
-    signed ``operation`` requests with the package in ``source``."""
+    signed ``operation`` requests, after ``warmup`` read-mix calls, with the package in
+    ``source``."""
     handle, name = tempfile.mkstemp(prefix=f"callgrind-{operation}-{send}-", suffix=".out",
                                     dir=scratch)  # runs go side by side: a file of its own
     os.close(handle)
     out = Path(name)
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
-         "-m", "bench.callcost", operation, str(send), str(calls)],
+         "-m", "bench.callcost", operation, str(send), str(calls), str(warmup)],
         cwd=REPO, capture_output=True, text=True,
         env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{REPO}",
              "PYTHONHASHSEED": "0"})  # the same dict and set orders in every run
@@ -105,7 +106,7 @@ def counted_instructions(source: Path, scratch: Path, operation: str, send: int,
 
 
 def compare_instructions(sources: dict[str, Path], scratch: Path, calls: int,
-                         operations: tuple[str, ...]) -> list[dict[str, Any]]:
+                         operations: tuple[str, ...], warmup: int) -> list[dict[str, Any]]:
     """Instructions per call of each build: (the run answering ``calls``) − (the run answering
     none), everything else being the same in both. The runs go side by side, one per core:
     callgrind counts instructions, which do not depend on how busy the machine is."""
@@ -113,7 +114,8 @@ def compare_instructions(sources: dict[str, Path], scratch: Path, calls: int,
             for send in (0, calls)]
     with ThreadPoolExecutor(max_workers=max(1, min(len(runs), os.cpu_count() or 1))) as pool:
         totals = dict(zip(runs, pool.map(
-            lambda run: counted_instructions(sources[run[1]], scratch, run[0], run[2], calls),
+            lambda run: counted_instructions(sources[run[1]], scratch, run[0], run[2], calls,
+                                             warmup),
             runs)))
     rows = []
     for operation in operations:
@@ -184,11 +186,16 @@ def _main_instructions(args: Any) -> int:
     operations = OPERATIONS[:1] if args.quick else OPERATIONS
     base = commit_of(args.base)
     started = now_iso()
+    # A smoke run's warm-up only has to fill the caches once: under callgrind each call
+    # costs ~40 times its native time.
+    warmup = 16 if args.quick else WARMUP_CALLS
     with base_sources(base) as (sources, scratch):
-        rows = compare_instructions(sources, scratch, calls, operations)
+        compile_sources(*sources.values(), REPO / "bench")  # not counted, but ~8 s a run
+        rows = compare_instructions(sources, scratch, calls, operations, warmup)
     write_result(args.out, "compare", started, {}, rows, [], notes=[
         f"instructions per call counted by callgrind in process (bench.callcost): a run "
-        f"answering {calls} calls minus one answering none; runs agree within ~0.1%"])
+        f"answering {calls} calls minus one answering none, each after {warmup} warm-up "
+        f"calls; runs agree within ~0.1%"])
     return 0
 
 

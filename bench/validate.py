@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 
 import searchtrail
-from bench import base_parser, now_iso, ratio, target, write_result
+from bench import base_parser, compile_sources, now_iso, ratio, target, write_result
 from bench import servers
 from bench.presigned import Signer, read_mix
 from bench.rawclient import open_loop
@@ -133,13 +133,6 @@ def _parsed(output: str) -> dict[str, str | None]:
     return found
 
 
-def compile_package() -> None:
-    """searchtrail's bytecode, as an installed package has it (see the module's docstring)."""
-    import compileall
-
-    compileall.compile_dir(Path(searchtrail.__file__).parent, quiet=1)
-
-
 def compare(server: servers.Server, arn: str, s3_endpoint: str, ours_endpoint: str | None,
             ours_key: tuple[str, str] | None, repeat: int, log: Any) -> dict[str, Any]:
     """Both validators on the same trail, alternating, ``repeat`` times each; the best times.
@@ -192,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     started = now_iso()
     root = args.out.resolve().parent / "validate-work"  # beside --out: smoke runs stay apart
     rows, targets, described = [], [], {}
-    compile_package()
+    compile_sources(Path(searchtrail.__file__).parent)
     with servers.running("moto", root / "moto") as moto:
         described["moto"] = moto.describe()
         for store in (None, moto):
