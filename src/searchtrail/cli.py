@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -124,6 +123,8 @@ def env(data_dir: Optional[Path] = DataDir,
         err.print(f"[red]error:[/red] no credentials at {settings.credentials_path}: start the "
                   "server once with `searchtrail serve` to create them.")
         raise typer.Exit(1)
+    import configparser  # here: ~6 ms of import that `trail validate` need not pay
+
     profile = configparser.ConfigParser()
     profile.read(settings.credentials_path)
     endpoint = settings.endpoint_url
