@@ -3,10 +3,10 @@
 
 `python -m bench.callcost OPERATION SEND SIGNED [WARMUP]` builds a server in this process on a
 fresh data directory (no HTTP server, no sockets), seeds the read mix's store, answers a
-warm-up of WARMUP read-mix calls (300), signs SIGNED requests of OPERATION and answers the first SEND of them, 16 at a
-time, through the same handler the HTTP protocol calls (every record committed). Two runs that
-differ only in SEND give the instructions of SEND calls: everything else, signing included, is
-the same in both and cancels out.
+warm-up of WARMUP read-mix calls (300), signs SIGNED requests of OPERATION and answers the
+first SEND of them, 16 at a time, through the same handler the HTTP protocol calls (every
+record committed). Two runs that differ only in SEND give the instructions of SEND calls:
+everything else, signing included, is the same in both and cancels out.
 """
 
 from __future__ import annotations
