@@ -386,10 +386,11 @@ class DeliveryWorker:
             "SELECT id, bucket, key, end_time, sha256, signature FROM digests WHERE trail_arn = ? "
             "AND account = ? AND region = ? ORDER BY end_time DESC LIMIT 1",
             (arn, account, region)).fetchone()
-        restarted = last is not None and started > last[3]
         start = _digest_start(started, None if last is None else last[3])
-        previous = None if last is None or restarted else PreviousDigest(
-            bucket=last[1], key=last[2], sha256=last[4], signature=last[5])
+        # The chain goes on from its last digest only when this one begins where that one ended.
+        continues = last is not None and start == last[3]
+        previous = PreviousDigest(bucket=last[1], key=last[2], sha256=last[4],
+                                  signature=last[5]) if continues else None
         if trail.get("IsLogging"):
             end = now.timestamp()
             if end - start < self._digest_interval:
