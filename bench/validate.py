@@ -148,7 +148,7 @@ def compare(server: servers.Server, arn: str, s3_endpoint: str, ours_endpoint: s
                  "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
                 if ours_key else {})
     aws_cmd = [sys.executable, "-m", "awscli", "cloudtrail", "validate-logs", *common]
-    ours_cmd = [sys.executable, "-m", "searchtrail.cli", "trail", "validate", *common,
+    ours_cmd = [sys.executable, "-m", "searchtrail", "trail", "validate", *common,
                 "--data-dir", str(server.data_dir)]
     if ours_endpoint:
         ours_cmd += ["--s3-endpoint-url", ours_endpoint]

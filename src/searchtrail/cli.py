@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import orjson
 import typer
 
-from searchtrail.config import Settings, load_settings
+from searchtrail.cli_common import DATA_DIR, Option, err, parse_time, settings_or_exit
+from searchtrail.cli_validate import OPTIONS as VALIDATE_OPTIONS, validate_trail_files
+from searchtrail.config import Settings
 
 SWITCH_INTERVAL_SECONDS = 0.0005
 
@@ -30,33 +33,31 @@ app.add_typer(buckets_app, name="buckets")
 app.add_typer(trail_app, name="trail")
 app.add_typer(events_app, name="events")
 
-DataDir = typer.Option(None, "--data-dir", help="Data directory [default: ./.searchtrail]")
+DataDir = typer.Option(None, DATA_DIR.flag, help=DATA_DIR.help)
 
 
-class _ErrorConsole:
-    """rich's stderr console, made at the first message: importing rich takes ~20 ms, which
-    every command (`trail validate` among them) would otherwise pay to print nothing."""
+def _typer_command(options: tuple[Option, ...], body: Callable[..., None]) -> Callable[..., None]:
+    """A typer command made from the Option specs the launcher's fast parser reads (typer reads
+    a function's signature: this one is built from the specs), running ``body``."""
+    def command(**values: Any) -> None:
+        body(**values)
 
-    def __init__(self) -> None:
-        self._console: Any = None
+    parameters, annotations = [], {}
+    for option in options:
+        kind: Any = (bool if option.switch else Optional[Path] if option.path
+                     else str if option.required else Optional[str])
+        default = False if option.switch else ... if option.required else None
+        parameters.append(inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
+                                            annotation=kind, default=typer.Option(
+                                                default, option.flag, help=option.help)))
+        annotations[option.name] = kind
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = annotations
+    command.__name__, command.__doc__ = body.__name__, body.__doc__
+    return command
 
-    def print(self, *objects: Any) -> None:
-        if self._console is None:
-            from rich.console import Console
 
-            self._console = Console(stderr=True)
-        self._console.print(*objects)
-
-
-err = _ErrorConsole()
-
-
-def _settings(**flags: object) -> Settings:
-    try:
-        return load_settings(flags)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+trail_app.command("validate")(_typer_command(VALIDATE_OPTIONS, validate_trail_files))
 
 
 @app.command()
@@ -84,7 +85,7 @@ def serve(
     from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
 
-    settings = _settings(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
+    settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
                          tls_key=tls_key, log_level=log_level, delivery_interval=delivery_interval,
                          digest_interval=digest_interval, s3_endpoint_url=s3_endpoint_url,
                          sns_endpoint_url=sns_endpoint_url)
@@ -118,7 +119,7 @@ def serve(
 def env(data_dir: Optional[Path] = DataDir,
         region: str = typer.Option("us-east-1", help="Region to sign requests for")) -> None:
     """Print export lines that point boto3 and the AWS CLI at this server."""
-    settings = _settings(data_dir=data_dir)
+    settings = settings_or_exit(data_dir=data_dir)
     if not settings.credentials_path.is_file():
         err.print(f"[red]error:[/red] no credentials at {settings.credentials_path}: start the "
                   "server once with `searchtrail serve` to create them.")
@@ -177,7 +178,7 @@ def create_account(data_dir: Optional[Path] = DataDir) -> None:
         account = ids.create_account(now)
         return account, ids.create_access_key(account, None, now)
 
-    account, key = _with_identities(_settings(data_dir=data_dir), create)
+    account, key = _with_identities(settings_or_exit(data_dir=data_dir), create)
     print(orjson.dumps({"AccountId": account, "AccessKey": {
         "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}},
         option=orjson.OPT_INDENT_2).decode())
@@ -189,7 +190,7 @@ def list_accounts(data_dir: Optional[Path] = DataDir) -> None:
     def read(ids):  # type: ignore[no-untyped-def]
         return ids.default_account(), ids.accounts()
 
-    default, accounts = _with_identities(_settings(data_dir=data_dir), read)
+    default, accounts = _with_identities(settings_or_exit(data_dir=data_dir), read)
     for account in accounts:
         print(account + ("  (default)" if account == default else ""))
 
@@ -199,7 +200,7 @@ def create_user(name: str, account: Optional[str] = typer.Option(None, help="Acc
                 "[default: the default account]"), data_dir: Optional[Path] = DataDir) -> None:
     """Create an IAM user (prints its JSON)."""
     now = datetime.now(timezone.utc)
-    user = _with_identities(_settings(data_dir=data_dir),
+    user = _with_identities(settings_or_exit(data_dir=data_dir),
                             lambda ids: ids.create_user(_account(ids, account), name, now))
     print(orjson.dumps({"User": user}, option=orjson.OPT_INDENT_2).decode())
 
@@ -210,7 +211,7 @@ def create_access_key(name: str, account: Optional[str] = typer.Option(None, hel
                       data_dir: Optional[Path] = DataDir) -> None:
     """Create an access key for an IAM user (prints AccessKeyId and SecretAccessKey once)."""
     now = datetime.now(timezone.utc)
-    key = _with_identities(_settings(data_dir=data_dir),
+    key = _with_identities(settings_or_exit(data_dir=data_dir),
                            lambda ids: ids.create_access_key(_account(ids, account), name, now))
     print(orjson.dumps({"AccessKey": {"UserName": name, "AccessKeyId": key.access_key_id,
                                       "SecretAccessKey": key.secret_access_key,
@@ -250,7 +251,7 @@ def set_console_password(
         store_password(ids, chosen, None if root else name, password, now)
         return chosen
 
-    who = _with_identities(_settings(data_dir=data_dir), store)
+    who = _with_identities(settings_or_exit(data_dir=data_dir), store)
     print(f"console password set for {'root' if root else name} in account {who}")
 
 
@@ -264,7 +265,7 @@ def create_bucket(name: str,
     from searchtrail.audit.objectstore import ObjectStoreError
     from searchtrail.audit.stores.local import LocalFolderStore
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_or_exit(data_dir=data_dir)
     owner = _with_identities(settings, lambda ids: _account(ids, account))
     try:
         LocalFolderStore(settings.data_dir).create_bucket(name, owner, region)
@@ -272,113 +273,6 @@ def create_bucket(name: str,
         err.print(f"[red]{exc.code}:[/red] {exc.message}")
         raise typer.Exit(1) from None
     print(orjson.dumps({"Bucket": name, "Owner": owner, "Region": region}).decode())
-
-
-@trail_app.command("validate")
-def validate_trail_files(
-    trail_arn: str = typer.Option(..., help="arn:aws:cloudtrail:<region>:<account>:trail/<name>"),
-    start_time: str = typer.Option(..., help="ISO 8601 or epoch seconds"),
-    end_time: Optional[str] = typer.Option(None, help="ISO 8601 or epoch seconds [default: now]"),
-    region: Optional[str] = typer.Option(None, help="Region whose digests to validate "
-                                         "[default: the trail's home region]"),
-    account_id: Optional[str] = typer.Option(None, help="Member account (organization trails)"),
-    verbose: bool = typer.Option(False, "--verbose", help="Also list every valid file"),
-    s3_endpoint_url: Optional[str] = typer.Option(
-        None, help="The S3-compatible endpoint the trail delivers to [default: the server's "
-                   "setting; without one, the local bucket folder]"),
-    data_dir: Optional[Path] = DataDir,
-) -> None:
-    """Validate a trail's digest chain and log files like `aws cloudtrail validate-logs`.
-
-    Also reports a missing newest digest (tail truncation), which the AWS CLI cannot see.
-    """
-    import contextlib
-    import re
-    from datetime import timedelta
-
-    from searchtrail.installation import (object_store, open_database, organization_id,
-                                          signing_keys_in)
-    from searchtrail.audit.objectstore import ObjectStoreError
-    from searchtrail.audit.stores.s3reader import open_s3_reader
-    from searchtrail.audit.validation import (LOCAL_FETCH_THREADS, REMOTE_FETCH_THREADS,
-                                              NoPublicKeysFound, validate_trail)
-    from searchtrail.store.sqlite.resources import SqliteResources
-
-    match = re.fullmatch(r"arn:[^:]+:cloudtrail:([^:]+):(\d{12}):trail/(.+)", trail_arn)
-    if not match:
-        err.print("[red]error:[/red] --trail-arn must look like "
-                  "arn:aws:cloudtrail:us-east-1:111122223333:trail/name")
-        raise typer.Exit(2)
-    home, owner, name = match.groups()
-    settings = _settings(data_dir=data_dir, s3_endpoint_url=s3_endpoint_url)
-    now = datetime.now(timezone.utc)
-    start = _parse_time(start_time, "--start-time")
-    end = _parse_time(end_time, "--end-time") or now
-    conn = open_database(settings)
-    trail = SqliteResources(conn, owner, "").get("cloudtrail.trail", trail_arn)
-    if trail is None:
-        err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")
-        raise typer.Exit(1)
-    account = account_id or owner
-    source = region or home
-    keys = signing_keys_in(SqliteResources(conn, "", ""))
-    newest = conn.execute(
-        "SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? AND region = ? "
-        "AND delivered_at IS NOT NULL AND end_time <= ?",
-        (trail_arn, account, source, end.timestamp())).fetchone()[0]
-    started = trail.get("StartLoggingTime")
-    bars, advance = (_progress_bars() if sys.stderr.isatty()
-                     else (contextlib.nullcontext(), None))
-    with bars:
-        try:
-            # A read-only S3 reader starts in milliseconds; a boto3 client takes ~0.3 s.
-            store = (open_s3_reader(settings.s3_endpoint_url, region=settings.default_region)
-                     if settings.s3_endpoint_url else object_store(settings))
-            report = validate_trail(
-                store=store, bucket=trail["S3BucketName"],
-                prefix=trail.get("S3KeyPrefix") or None,
-                org_id=organization_id(conn) if trail.get("IsOrganizationTrail") else None,
-                account=account, trail_name=name, home_region=home, source_region=source,
-                start=start, end=end, trail_arn=trail_arn, now=now,
-                public_keys=lambda s, e: [(k.fingerprint, k.public_der)
-                                          for k in keys.public_keys(account, source, s, e, now)],
-                digest_interval=timedelta(seconds=settings.digest_interval), progress=advance,
-                logging=bool(trail.get("IsLogging")),
-                logging_since=datetime.fromtimestamp(started, timezone.utc) if started else None,
-                # digestEndTime has whole seconds: compare at that resolution
-                latest_digest_end=datetime.fromtimestamp(int(newest), timezone.utc) if newest else None,
-                fetch_threads=(REMOTE_FETCH_THREADS if settings.s3_endpoint_url
-                               else LOCAL_FETCH_THREADS))
-        except (NoPublicKeysFound, ObjectStoreError, ValueError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(255) from None
-        finally:
-            conn.close()
-    stdout, stderr = report.render_text(verbose)
-    sys.stdout.write(stdout)
-    sys.stderr.write(stderr)
-    raise typer.Exit(report.exit_code)
-
-
-def _progress_bars():  # type: ignore[no-untyped-def]
-    """`trail validate`'s progress bars on a terminal (rich, imported only then) and the
-    callback that moves them, which the validator's threads call too."""
-    import threading
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    console=err, transient=True)
-    tasks: dict[str, int] = {}  # phase -> its task id
-    lock = threading.Lock()
-
-    def advance(phase: str, done: int, total: int) -> None:
-        with lock:
-            if phase not in tasks:
-                tasks[phase] = bars.add_task(f"checking {phase}", total=total)
-            bars.update(tasks[phase], completed=done, total=total)
-
-    return bars, advance
 
 
 @iam_app.command("set-oidc-jwks")
@@ -393,22 +287,9 @@ def set_oidc_jwks(provider_arn: str = typer.Option(..., help="arn:aws:iam::<acco
         err.print(f"[red]error:[/red] {jwks_file} is not JSON: {exc}")
         raise typer.Exit(2) from None
     account = provider_arn.split(":")[4] if provider_arn.count(":") >= 5 else ""
-    _with_identities(_settings(data_dir=data_dir),
+    _with_identities(settings_or_exit(data_dir=data_dir),
                      lambda ids: ids.set_oidc_jwks(account, provider_arn, jwks))
     print(f"{provider_arn}: {len(jwks.get('keys', []))} key(s) set")
-
-
-def _parse_time(value: Optional[str], option: str) -> Optional[datetime]:
-    if value is None:
-        return None
-    try:
-        parsed = (datetime.fromtimestamp(float(value), timezone.utc) if value.replace(".", "").isdigit()
-                  else datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        err.print(f"[red]error:[/red] {option} {value!r}: use ISO 8601 "
-                  "(2026-11-30T09:00:00Z) or epoch seconds.")
-        raise typer.Exit(2) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 @events_app.command("lookup")
@@ -440,13 +321,13 @@ def lookup(
                       f"{', '.join(LOOKUP_ATTRIBUTES)}.")
             raise typer.Exit(2)
         attr = (key, value)
-    settings = _settings(data_dir=data_dir)
+    settings = settings_or_exit(data_dir=data_dir)
     conn = open_database(settings)
     chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_id_codec(conn))
-    flt = EventFilter(chosen, region, attr, _parse_time(start_time, "--start-time"),
-                      _parse_time(end_time, "--end-time"))
+    flt = EventFilter(chosen, region, attr, parse_time(start_time, "--start-time"),
+                      parse_time(end_time, "--end-time"))
     now = datetime.now(timezone.utc)
     records, token = [], None
     while len(records) < max_items:
@@ -471,61 +352,8 @@ def lookup(
     Console(width=None if sys.stdout.isatty() else 250).print(table)
 
 
-# Commands whose start-up time users feel (`trail validate` is benchmarked against the AWS
-# CLI): typer builds a pydantic adapter for every option, ~85 ms of imports per run.
-FAST_COMMANDS = {("trail", "validate"): validate_trail_files}
-
-
-def _run_fast(argv: list[str]) -> bool:
-    """Run a FAST_COMMANDS command with options parsed from its own typer signature, without
-    typer's parameter machinery; False (typer takes over) for --help or any argument it would
-    answer with an error or a conversion this does not do."""
-    import argparse
-    import inspect
-
-    command = FAST_COMMANDS.get(tuple(argv[:2]))  # type: ignore[arg-type]
-    if command is None or any(arg in ("--help", "-h") for arg in argv):
-        return False
-    class Refused(Exception):
-        pass
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise Refused(message)  # typer parses again and words the error its way
-
-    parser = Parser(add_help=False, allow_abbrev=False)
-    converters = {}
-    for name, parameter in inspect.signature(command).parameters.items():
-        option = parameter.default
-        flag = (option.param_decls or (f"--{name.replace('_', '-')}",))[0]
-        if parameter.annotation in (bool, "bool"):
-            parser.add_argument(flag, dest=name, action="store_true", default=option.default)
-            continue
-        if "Path" in str(parameter.annotation):
-            converters[name] = Path
-        elif "str" not in str(parameter.annotation):
-            return False  # a type this parser does not convert: typer's job
-        parser.add_argument(flag, dest=name, default=None if option.default is ... else
-                            option.default, required=option.default is ...)
-    try:
-        parsed, unknown = parser.parse_known_args(argv[2:])
-    except Refused:
-        return False
-    if unknown:
-        return False
-    values = {name: converters[name](value) if name in converters and value is not None
-              else value for name, value in vars(parsed).items()}
-    try:
-        command(**values)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    return True
-
-
-def main() -> None:
-    if not _run_fast(sys.argv[1:]):
-        app()
-
-
 if __name__ == "__main__":
-    main()
+    from searchtrail.launcher import run_fast
+
+    if not run_fast(sys.argv[1:]):
+        app()

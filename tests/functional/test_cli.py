@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 
 def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "searchtrail.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "searchtrail", *args], capture_output=True,
                           text=True, timeout=60, env={**os.environ, **(env or {})})
 
 

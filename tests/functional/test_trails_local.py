@@ -128,3 +128,43 @@ def test_tampering_in_the_folder_is_detected(local) -> None:
     aws, ours = _tamper_and_validate(local, newest_digest, lambda path: path.unlink())
     assert aws.returncode == 0
     assert ours.returncode == 1 and "newest digest missing" in ours.stderr
+
+
+def test_validate_on_a_terminal_draws_progress_and_gives_the_same_answer(local) -> None:
+    """With stderr on a terminal (a pseudo-terminal here) progress bars are drawn there; the
+    result lines and the exit code are those of a piped run."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    server = local["server"]
+    content = read_bucket(local_s3(server), BUCKET)
+    controller, terminal = pty.openpty()
+    try:
+        ran = subprocess.Popen(
+            [sys.executable, "-m", "searchtrail", "trail", "validate", "--trail-arn",
+             local["trail_arn"], "--start-time", "2020-01-01T00:00:00Z",
+             "--data-dir", str(server.data_dir)],
+            stdout=subprocess.PIPE, stderr=terminal, stdin=subprocess.DEVNULL, text=True)
+        os.close(terminal)
+        drawn = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # read the terminal until the command closes it
+            if select.select([controller], [], [], 1)[0]:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: every writer has closed the terminal
+                    break
+                if not chunk:
+                    break
+                drawn += chunk
+        stdout, _ = ran.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    assert ran.returncode == 0, drawn.decode(errors="replace")
+    assert counts(stdout) == (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
+                              f"{len(content.log_keys)}/{len(content.log_keys)}")
+    assert b"checking" in drawn, drawn

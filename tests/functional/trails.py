@@ -63,7 +63,7 @@ def aws_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def searchtrail_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "searchtrail.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "searchtrail", *args], capture_output=True,
                           text=True, timeout=300, env={**os.environ, **(env or {})})
 
 

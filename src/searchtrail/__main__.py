@@ -1,0 +1,5 @@
+"""`python -m searchtrail`: the same entry point as the installed `searchtrail` command."""
+
+from searchtrail.launcher import main
+
+main()

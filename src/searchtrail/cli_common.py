@@ -1,0 +1,75 @@
+"""Command-line pieces importable without typer: option specs, the error console, settings and
+time parsing, shared by the typer app (`cli.py`) and the commands that start without it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from searchtrail.config import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Option:
+    """One `--option` of a command: the fast parser reads it, and typer registers the command
+    from it (`cli._typer_command`), so both accept exactly the same arguments."""
+
+    name: str  # the parameter's name; the flag is --name-with-dashes
+    help: str
+    required: bool = False
+    switch: bool = False  # present or absent, no value
+    path: bool = False  # its value becomes a Path
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+DATA_DIR = Option("data_dir", "Data directory [default: ./.searchtrail]", path=True)
+
+
+class _ErrorConsole:
+    """rich's stderr console, made at the first message: importing rich takes ~20 ms, which
+    every command (`trail validate` among them) would otherwise pay to print nothing."""
+
+    def __init__(self) -> None:
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        """The rich Console itself (progress bars draw on it)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        return self._console
+
+    def print(self, *objects: Any) -> None:
+        self.console.print(*objects)
+
+
+err = _ErrorConsole()
+
+
+def settings_or_exit(**flags: object) -> Settings:
+    """The settings from flags, env and TOML; a bad value is told and exits 2."""
+    try:
+        return load_settings(flags)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None
+
+
+def parse_time(value: Optional[str], option: str) -> Optional[datetime]:
+    """ISO 8601 or epoch seconds, in UTC when no zone is given; anything else exits 2."""
+    if value is None:
+        return None
+    try:
+        parsed = (datetime.fromtimestamp(float(value), timezone.utc) if value.replace(".", "").isdigit()
+                  else datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} {value!r}: use ISO 8601 "
+                  "(2026-11-30T09:00:00Z) or epoch seconds.")
+        raise SystemExit(2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
