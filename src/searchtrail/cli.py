@@ -79,6 +79,8 @@ def serve(
         None, help="SNS-compatible endpoint for delivery notifications"),
 ) -> None:
     """Start the server (embedded SQLite store) on one port for every API."""
+    import gc
+
     import uvicorn
 
     from searchtrail.app import build_app, ensure_default_account
@@ -105,6 +107,11 @@ def serve(
     # (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     server = build_app(settings)
+    # What start-up built (~64,000 objects: service models, compiled shapes, the console) lives
+    # as long as the server: frozen out of the cyclic collector, whose full collections would
+    # walk it all while every request waits (62-85 ms under load: bench/README.md).
+    gc.collect()
+    gc.freeze()
     protocol = SearchtrailHttpProtocol.configured(client_timeout=settings.client_timeout_seconds,
                                                   aws_calls=server.aws_calls,
                                                   s3_apis=server.s3_apis)
