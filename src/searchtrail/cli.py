@@ -88,9 +88,11 @@ def serve(
     from searchtrail.logs import configure_logging
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
-                         tls_key=tls_key, log_level=log_level, delivery_interval=delivery_interval,
-                         digest_interval=digest_interval, s3_endpoint_url=s3_endpoint_url,
-                         sns_endpoint_url=sns_endpoint_url)
+                                tls_key=tls_key, log_level=log_level,
+                                delivery_interval=delivery_interval,
+                                digest_interval=digest_interval,
+                                s3_endpoint_url=s3_endpoint_url,
+                                sns_endpoint_url=sns_endpoint_url)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
         raise typer.Exit(2)

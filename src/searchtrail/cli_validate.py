@@ -1,5 +1,5 @@
 """`searchtrail trail validate`: its options and its run, importable without typer (its
-start-up is timed against `aws cloudtrail validate-logs`, so nothing is imported it does not use)."""
+start-up is timed against `aws cloudtrail validate-logs`: it imports only what it uses)."""
 
 from __future__ import annotations
 
