@@ -44,6 +44,55 @@ def python_yardstick_ms() -> float:
     return round(best * 1000, 1)
 
 
+STALL_PROBE_WORK = 3000  # iterations of the probe's fixed unit of work (~0.5 ms on these hosts)
+STALL_RATIO = 2.5  # a probe this many times slower than the median is slowed down
+STALL_GAP_SECONDS = 0.05  # slow probes closer than this belong to one episode
+STALL_MIN_PROBES = 3  # an episode has at least this many slow probes (one is noise)
+
+
+def host_stall_probe(seconds: float) -> dict[str, Any]:
+    """A fixed unit of CPU work every ~2 ms for ``seconds``, nothing else running: episodes
+    where it runs several times slower than its median show a host that takes CPU away from
+    this machine (a VM's vCPUs throttled or shared) while the guest sees no steal time. Any
+    server stalls through them, so they set a latency benchmark's tail."""
+    samples = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        started = time.perf_counter()
+        total = 0
+        for i in range(STALL_PROBE_WORK):
+            total += i * i
+        samples.append((started, time.perf_counter() - started))
+        time.sleep(0.002)
+    return stall_episodes(samples, seconds)
+
+
+def stall_episodes(samples: list[tuple[float, float]], seconds: float) -> dict[str, Any]:
+    """Summary of (start, duration) probe samples: how many stall episodes, the longest, the
+    worst slowdown against the median, and the share of the time spent in them."""
+    durations = sorted(duration for _, duration in samples)
+    median = durations[len(durations) // 2]
+    episodes: list[list[float]] = []  # [start, end, worst ratio, slow probes]
+    for started, duration in samples:
+        if duration < STALL_RATIO * median:
+            continue
+        ratio = duration / median
+        if episodes and started - episodes[-1][1] <= STALL_GAP_SECONDS:
+            episode = episodes[-1]
+            episode[1] = started + duration
+            episode[2] = max(episode[2], ratio)
+            episode[3] += 1
+        else:
+            episodes.append([started, started + duration, ratio, 1])
+    stalls = [e for e in episodes if e[3] >= STALL_MIN_PROBES]
+    lengths = [end - start for start, end, _, _ in stalls]
+    return {"seconds": seconds, "probes": len(samples), "median_us": round(median * 1e6),
+            "stall_episodes": len(stalls),
+            "longest_stall_ms": round(max(lengths, default=0.0) * 1000, 1),
+            "worst_slowdown": round(max((e[2] for e in stalls), default=1.0), 1),
+            "stalled_share_pct": round(100 * sum(lengths) / seconds, 1)}
+
+
 def _cpu_model() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo")
     fields = {}
@@ -142,9 +191,11 @@ def chosen_servers(text: str) -> list[str]:
 
 def write_result(path: Path, name: str, started: str, servers: dict, results: list[dict],
                  targets: list[dict], ratios: list[dict] | None = None,
-                 notes: list[str] | None = None) -> dict:
+                 notes: list[str] | None = None, host: dict | None = None) -> dict:
     document = {"benchmark": name, "started": started, "machine": machine_info(),
                 "servers": servers, "results": results, "targets": targets}
+    if host is not None:
+        document["host_stall_probe"] = host
     if ratios is not None:
         document["ratios"] = ratios
     if notes:

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import (base_parser, chosen_servers, latency_summary, now_iso, rawclient, servers,
-                   target, write_result)
+from bench import (base_parser, chosen_servers, host_stall_probe, latency_summary, now_iso,
+                   rawclient, servers, target, write_result)
 from bench.presigned import Signer, read_mix, seed_requests
 
 P99_GOAL_MS = 20.0
@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     kinds = chosen_servers(args.servers)
 
     started = now_iso()
+    # Before any server starts: does this host itself stall the CPU now and then?
+    host = host_stall_probe(1.0 if args.quick else 10.0)
+    print(f"bench latency: host CPU probe: {host['stall_episodes']} stall episodes in "
+          f"{host['seconds']:g} s, longest {host['longest_stall_ms']} ms, worst slowdown "
+          f"{host['worst_slowdown']}x", file=sys.stderr)
     rows, described = [], {}
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as scratch:
         workdir = args.workdir or Path(scratch)
@@ -97,8 +102,13 @@ def main(argv: list[str] | None = None) -> int:
              "behind the schedule) and a lower achieved_rate.",
              "pacer_lag is the client's own lateness (scheduled -> released to a connection); "
              "a high value means the client, not the server, was late. service_* is send -> "
-             "answer, without the wait for a free connection."]
-    write_result(args.out, "latency", started, described, rows, targets, ratios, notes)
+             "answer, without the wait for a free connection.",
+             "host_stall_probe: a fixed unit of CPU work every ~2 ms before any server starts; "
+             "a stall episode is 3+ probes running 2.5x+ slower than their median within 50 ms "
+             "of each other. A host with such episodes stalls every server through them, which "
+             "sets the tail (bench/README.md, \"The tail at 1,000 calls/s\")."]
+    write_result(args.out, "latency", started, described, rows, targets, ratios, notes,
+                 host=host)
     return 0
 
 

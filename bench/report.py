@@ -68,6 +68,9 @@ def section(doc: dict) -> list[str]:
     lines = [f"## {doc['benchmark']}", "",
              f"Started {doc.get('started', '?')} on {machine.get('cpu_count', '?')} CPUs{cpu}, "
              f"Python {machine.get('python', '?')}{written}. Servers: {versions or '–'}.", ""]
+    if doc.get("host_stall_probe"):
+        lines += ["Host CPU stall probe (before any server started):", ""] + table(
+            [doc["host_stall_probe"]])
     if doc.get("ratios"):
         lines += ["Ratios (searchtrail / peer):", ""] + table(doc["ratios"])
     if doc.get("targets"):

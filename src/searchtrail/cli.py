@@ -111,7 +111,7 @@ def serve(
     server = build_app(settings)
     # What start-up built (~64,000 objects: service models, compiled shapes, the console) lives
     # as long as the server: frozen out of the cyclic collector, whose full collections would
-    # walk it all while every request waits (62-85 ms under load: bench/README.md).
+    # walk it all (17-21 ms each) while every request waits (bench/README.md).
     gc.collect()
     gc.freeze()
     protocol = SearchtrailHttpProtocol.configured(client_timeout=settings.client_timeout_seconds,

@@ -150,7 +150,8 @@ def test_report_renders_targets_and_ratios(tmp_path: Path) -> None:
                     {"server": "searchtrail", "rows_added": 10, "answered_2xx": 10}],
         "targets": [{"target": "read mix calls/s", "value": 6000.0, "goal": 5000, "met": True},
                     {"target": "ratio vs moto", "value": 3.5, "goal": 4, "met": False}],
-        "ratios": [{"metric": "req_per_s", "peer": "moto", "ratio": 3.5}]}))
+        "ratios": [{"metric": "req_per_s", "peer": "moto", "ratio": 3.5}],
+        "host_stall_probe": {"seconds": 10.0, "stall_episodes": 6, "worst_slowdown": 13.1}}))
     (results / "broken.json").write_text("{not json")
     completed = subprocess.run([sys.executable, "-m", "bench.report", "--results-dir",
                                 str(results)], cwd=REPO, capture_output=True, text=True)
@@ -160,6 +161,7 @@ def test_report_renders_targets_and_ratios(tmp_path: Path) -> None:
     assert "| capacity | ratio vs moto | 3.5 | 4 | ✘ not met |" in report
     assert "| req_per_s | moto | 3.5 |" in report
     assert "| searchtrail | 10 | 10 |" in report  # the check rows get their own table
+    assert "Host CPU stall probe" in report and "| 10 | 6 | 13.1 |" in report
     assert "broken.json" in completed.stderr
 
 
