@@ -70,8 +70,7 @@ def host_stall_probe(seconds: float) -> dict[str, Any]:
 def stall_episodes(samples: list[tuple[float, float]], seconds: float) -> dict[str, Any]:
     """Summary of (start, duration) probe samples: how many stall episodes, the longest, the
     worst slowdown against the median, and the share of the time spent in them."""
-    durations = sorted(duration for _, duration in samples)
-    median = durations[len(durations) // 2]
+    median = percentile(sorted(duration for _, duration in samples), 50)
     episodes: list[list[float]] = []  # [start, end, worst ratio, slow probes]
     for started, duration in samples:
         if duration < STALL_RATIO * median:
