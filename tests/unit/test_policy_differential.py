@@ -132,20 +132,50 @@ CONTEXT_VALUES = {
 }
 
 
+# Strategies are built once, here: building them inside every draw (hypothesis validates each
+# new one) took most of this file's run time. The draws, and so the examples, are unchanged.
+FEW_CONDITIONS = st.sampled_from((0, 0, 1, 1, 2))
+SOME_CONDITIONS = st.sampled_from((1, 1, 2, 3))
+FAMILY = st.sampled_from(sorted(FAMILIES))
+OPERATOR = {family: st.sampled_from(operators) for family, (operators, _) in FAMILIES.items()}
+CONDITION_KEY = {family: st.sampled_from(sorted(keys)) for family, (_, keys) in FAMILIES.items()}
+CONDITION_VALUES = {(family, key): st.lists(st.sampled_from(values), min_size=1, max_size=3)
+                    for family, (_, keys) in FAMILIES.items() for key, values in keys.items()}
+IF_EXISTS = st.sampled_from([False] * 7 + [True] * 3)
+SET_PREFIX = st.sampled_from(["", "", "ForAllValues:", "ForAnyValue:"])
+ONE_IN_FIVE = st.sampled_from([False] * 4 + [True])
+ONE_IN_THREE = st.sampled_from([False, False, True])
+ONE_IN_FOUR = st.sampled_from([False, False, False, True])
+ONE_IN_TWELVE = st.sampled_from([False] * 11 + [True])
+TWO_IN_THREE = st.sampled_from([True, True, False])
+EFFECT = st.sampled_from(["Allow", "Allow", "Allow", "Deny"])
+CONDITION_EFFECT = st.sampled_from(["Allow", "Allow", "Deny"])
+ACTIONS = st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=3)
+RESOURCES = st.lists(st.sampled_from(RESOURCE_PATTERNS), min_size=1, max_size=3)
+VERSION = st.sampled_from(["2012-10-17", "2012-10-17", "2008-10-17", None])
+CONDITION_VERSION = st.sampled_from(["2012-10-17", "2012-10-17", "2008-10-17"])
+IDENTITY_COUNT = st.sampled_from([1, 1, 1, 2, 2, 3, 0])
+SESSION_COUNT = st.sampled_from([1, 1, 2, 0])
+CONDITION_STATEMENTS = st.sampled_from([1, 1, 2])
+CONTEXT = {key: st.sampled_from(values) for key, values in CONTEXT_VALUES.items()}
+ACTION = st.sampled_from(REQUEST_ACTIONS)
+RESOURCE = st.sampled_from(REQUEST_RESOURCES)
+PRINCIPAL_ACCOUNT = st.sampled_from([ACCOUNT, ACCOUNT, ACCOUNT, OTHER])
+INSERT_AT = {count: st.sampled_from([0, count]) for count in range(1, 5)}  # before or after
+
+
 @st.composite
-def conditions(draw, counts=(0, 0, 1, 1, 2)):
+def conditions(draw, counts=FEW_CONDITIONS):
     block: dict[str, dict[str, object]] = {}
-    for _ in range(draw(st.sampled_from(counts))):
-        family = draw(st.sampled_from(sorted(FAMILIES)))
-        operators, keys = FAMILIES[family]
-        operator = draw(st.sampled_from(operators))
+    for _ in range(draw(counts)):
+        family = draw(FAMILY)
+        operator = draw(OPERATOR[family])
         if family not in ("null", "unknown"):
-            if draw(st.sampled_from([False] * 7 + [True] * 3)):
+            if draw(IF_EXISTS):
                 operator += "IfExists"
-            prefix = draw(st.sampled_from(["", "", "ForAllValues:", "ForAnyValue:"]))
-            operator = prefix + operator
-        key = draw(st.sampled_from(sorted(keys)))
-        chosen = draw(st.lists(st.sampled_from(keys[key]), min_size=1, max_size=3))
+            operator = draw(SET_PREFIX) + operator
+        key = draw(CONDITION_KEY[family])
+        chosen = draw(CONDITION_VALUES[family, key])
         block.setdefault(operator, {})[key] = chosen if len(chosen) > 1 or draw(st.booleans()) \
             else chosen[0]
     return block
@@ -153,15 +183,14 @@ def conditions(draw, counts=(0, 0, 1, 1, 2)):
 
 @st.composite
 def statements(draw):
-    statement: dict[str, object] = {
-        "Effect": draw(st.sampled_from(["Allow", "Allow", "Allow", "Deny"]))}
-    actions = draw(st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=3))
-    statement["NotAction" if draw(st.sampled_from([False] * 4 + [True])) else "Action"] = (
+    statement: dict[str, object] = {"Effect": draw(EFFECT)}
+    actions = draw(ACTIONS)
+    statement["NotAction" if draw(ONE_IN_FIVE) else "Action"] = (
         actions if len(actions) > 1 else actions[0])
-    resources = draw(st.lists(st.sampled_from(RESOURCE_PATTERNS), min_size=1, max_size=3))
-    statement["NotResource" if draw(st.sampled_from([False] * 4 + [True])) else "Resource"] = (
+    resources = draw(RESOURCES)
+    statement["NotResource" if draw(ONE_IN_FIVE) else "Resource"] = (
         resources if len(resources) > 1 else resources[0])
-    block = draw(conditions())
+    block = draw(CONDITIONS)
     if block:
         statement["Condition"] = block
     return statement
@@ -169,22 +198,28 @@ def statements(draw):
 
 @st.composite
 def documents(draw):
-    body = draw(st.lists(statements(), min_size=1, max_size=4))
-    if draw(st.sampled_from([False, False, True])):
+    body = draw(STATEMENTS)
+    if draw(ONE_IN_THREE):
         # a broad grant (like "AdministratorAccess", maybe conditional) next to the random
         # statements, so that explicit denies and the other layers get something to override
         broad: dict[str, object] = {"Effect": "Allow", "Action": "*", "Resource": "*"}
-        block = draw(conditions())
+        block = draw(CONDITIONS)
         if block:
             broad["Condition"] = block
-        body.insert(draw(st.sampled_from([0, len(body)])), broad)
+        body.insert(draw(INSERT_AT[len(body)]), broad)
         body = body[:4]
     document: dict[str, object] = {"Statement": body if len(body) > 1 or draw(st.booleans())
                                    else body[0]}
-    version = draw(st.sampled_from(["2012-10-17", "2012-10-17", "2008-10-17", None]))
+    version = draw(VERSION)
     if version:
         document["Version"] = version
     return json.dumps(document) if draw(st.booleans()) else document
+
+
+CONDITIONS = conditions()
+STATEMENTS = st.lists(statements(), min_size=1, max_size=4)
+DOCUMENTS = documents()
+DENSE_CONDITIONS = conditions(counts=SOME_CONDITIONS)
 
 
 @st.composite
@@ -192,26 +227,26 @@ def policy_sets(draw):
     # Counts and flags come from sampled_from lists rather than integer ranges: Hypothesis
     # favours boundary integers (0, the minimum), which would flood the sample with empty
     # policy sets and root callers.
-    identity = [draw(documents()) for _ in range(draw(st.sampled_from([1, 1, 1, 2, 2, 3, 0])))]
+    identity = [draw(DOCUMENTS) for _ in range(draw(IDENTITY_COUNT))]
     session = None
-    if draw(st.sampled_from([False, False, False, True])):
-        session = [draw(documents()) for _ in range(draw(st.sampled_from([1, 1, 2, 0])))]
-    boundary = draw(documents()) if draw(st.sampled_from([False, False, False, True])) else None
-    is_root = draw(st.sampled_from([False] * 11 + [True]))
+    if draw(ONE_IN_FOUR):
+        session = [draw(DOCUMENTS) for _ in range(draw(SESSION_COUNT))]
+    boundary = draw(DOCUMENTS) if draw(ONE_IN_FOUR) else None
+    is_root = draw(ONE_IN_TWELVE)
     return PolicySet(identity, session, boundary, is_root)
 
 
 @st.composite
 def requests(draw):
     context = {}
-    for key, values in CONTEXT_VALUES.items():
-        if draw(st.sampled_from([True, True, False])):
-            context[key] = draw(st.sampled_from(values))
+    for key, values in CONTEXT.items():
+        if draw(TWO_IN_THREE):
+            context[key] = draw(values)
     return AuthorizationRequest(
-        action=draw(st.sampled_from(REQUEST_ACTIONS)),
-        resource=draw(st.sampled_from(REQUEST_RESOURCES)),
+        action=draw(ACTION),
+        resource=draw(RESOURCE),
         principal_arn=f"arn:aws:iam::{ACCOUNT}:user/alice",
-        principal_account=draw(st.sampled_from([ACCOUNT, ACCOUNT, ACCOUNT, OTHER])),
+        principal_account=draw(PRINCIPAL_ACCOUNT),
         context=context,
     )
 
@@ -220,12 +255,11 @@ def requests(draw):
 def condition_documents(draw):
     """Statements on every action and resource whose outcome hangs on 1-3 conditions."""
     body = []
-    for _ in range(draw(st.sampled_from([1, 1, 2]))):
-        block = draw(conditions(counts=(1, 1, 2, 3)))
-        body.append({"Effect": draw(st.sampled_from(["Allow", "Allow", "Deny"])),
+    for _ in range(draw(CONDITION_STATEMENTS)):
+        block = draw(DENSE_CONDITIONS)
+        body.append({"Effect": draw(CONDITION_EFFECT),
                      "Action": "*", "Resource": "*", "Condition": block})
-    return {"Version": draw(st.sampled_from(["2012-10-17", "2012-10-17", "2008-10-17"])),
-            "Statement": body}
+    return {"Version": draw(CONDITION_VERSION), "Statement": body}
 
 
 def reference(policies: PolicySet, request: AuthorizationRequest) -> tuple:
@@ -308,14 +342,18 @@ MOTO_RESOURCES = ["*", f"arn:aws:aoss:us-east-1:{ACCOUNT}:collection/*",
                   f"arn:aws:aoss:us-east-1:{ACCOUNT}:collection/ABC"]
 
 
+MOTO_STATEMENTS = st.sampled_from([1, 1, 1, 2, 3])
+MOTO_ACTION_LISTS = st.lists(st.sampled_from(MOTO_ACTIONS), min_size=1, max_size=2)
+MOTO_RESOURCE_LISTS = st.lists(st.sampled_from(MOTO_RESOURCES), min_size=1, max_size=1)
+
+
 @st.composite
 def moto_documents(draw):
     body = []
-    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
-        acts = draw(st.lists(st.sampled_from(MOTO_ACTIONS), min_size=1, max_size=2))
-        res = draw(st.lists(st.sampled_from(MOTO_RESOURCES), min_size=1, max_size=1))
-        body.append({"Effect": draw(st.sampled_from(["Allow", "Allow", "Deny"])),
-                     "Action": acts, "Resource": res})
+    for _ in range(draw(MOTO_STATEMENTS)):
+        acts = draw(MOTO_ACTION_LISTS)
+        res = draw(MOTO_RESOURCE_LISTS)
+        body.append({"Effect": draw(CONDITION_EFFECT), "Action": acts, "Resource": res})
     return {"Version": "2012-10-17", "Statement": body}
 
 
