@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import signal
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -49,5 +51,30 @@ def test_tls_details_are_recorded(tmp_path) -> None:
         assert tls["tlsVersion"] in ("TLSv1.2", "TLSv1.3")
         assert tls["cipherSuite"]
         assert tls["clientProvidedHostHeader"] == f"127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+# uvicorn's graceful-shutdown timeout: a TLS close that waits for the client's close_notify
+# held the exit this long.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+def test_sigterm_with_an_idle_tls_client_exits_without_waiting_for_it(tmp_path) -> None:
+    """boto3 keeps its TLS connection pooled and never answers the server's close_notify."""
+    cert, key = self_signed(tmp_path)
+    server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
+                           scheme="https")
+    try:
+        server.start()
+        aoss = server.client("opensearchserverless", verify=str(cert))
+        aoss.list_collections()  # the connection stays open, idle, in boto3's pool
+        began = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        code = server.process.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS + 20)
+        took = time.monotonic() - began
+        assert code in (0, -signal.SIGTERM), server.log()
+        assert took < GRACEFUL_SHUTDOWN_SECONDS / 2, f"exit took {took:.1f} s"
+        assert "Traceback" not in server.log() and "ERROR" not in server.log(), server.log()
     finally:
         server.stop()

@@ -23,6 +23,9 @@ from searchtrail.gateway.http import RawRequest
 
 SCOPE_KEY = "searchtrail.tls"
 CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
+# At shutdown, how long a TLS client may take to answer our close_notify before its connection
+# is dropped (checked again while a response is still being sent).
+TLS_CLOSE_WAIT_SECONDS = 0.5
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
 
@@ -85,6 +88,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
     # Read-only S3 APIs whose GET and HEAD requests are served directly (each names its prefix).
     s3_apis: tuple[PrefixedHandler, ...] = ()
     _request_deadline: asyncio.TimerHandle | None = None
+    _tls_close_wait: asyncio.TimerHandle | None = None
     _tls: dict[str, str] | None = None
 
     @classmethod
@@ -195,7 +199,29 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_request_deadline()
+        if self._tls_close_wait is not None:
+            self._tls_close_wait.cancel()
+            self._tls_close_wait = None
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping. Closing a TLS connection waits for the client's
+        close_notify, which an idle pooled client (boto3's, the AWS CLI's) never sends, so the
+        server's exit would wait out the whole graceful-shutdown timeout; such a connection is
+        dropped once it has nothing left to send and the client has not answered."""
+        super().shutdown()
+        if self.scheme == "https":
+            self._tls_close_wait = self.loop.call_later(TLS_CLOSE_WAIT_SECONDS,
+                                                        self._drop_unanswered_tls_close)
+
+    def _drop_unanswered_tls_close(self) -> None:
+        self._tls_close_wait = None
+        if (self.transport.is_closing() and not self.flow.write_paused
+                and not self.transport.get_write_buffer_size()):
+            self.transport.abort()
+        else:  # a response still running or being sent: it finishes first
+            self._tls_close_wait = self.loop.call_later(TLS_CLOSE_WAIT_SECONDS,
+                                                        self._drop_unanswered_tls_close)
 
     def _arm_request_deadline(self) -> None:
         self._request_deadline = self.loop.call_later(self.client_timeout, self._too_slow)
