@@ -11,9 +11,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 
+from tests.clients import boto3_client
 from tests.functional.server import free_port
 
 MOTO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -65,7 +65,7 @@ class MotoServer:
         self._log.close()
 
     def client(self, service: str, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
-        return boto3.session.Session().client(
+        return boto3_client(
             service, region_name=region, endpoint_url=self.endpoint,
             aws_access_key_id="testing", aws_secret_access_key="testing",
             config=Config(retries={"max_attempts": 3, "mode": "standard"},

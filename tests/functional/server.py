@@ -13,10 +13,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
 from botocore.config import Config
 
 from bench.servers import stop_process
+
+from tests.clients import boto3_client
 
 STARTUP_SECONDS = 30
 
@@ -101,7 +102,7 @@ class ServerProcess:
                validate: bool = True, retries: int = 0,
                verify: str | bool | None = None):  # type: ignore[no-untyped-def]
         access_key, secret = key or self.credentials()
-        return boto3.session.Session().client(
+        return boto3_client(
             service, region_name=region, endpoint_url=self.endpoint,
             aws_access_key_id=access_key, aws_secret_access_key=secret, verify=verify,
             config=Config(parameter_validation=validate,

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.clients import boto3_client
 from tests.functional.server import ServerProcess
 
 REGION = "ca-west-1"  # this file's own region
@@ -163,9 +164,7 @@ def test_a6_trust_and_session_policies(server) -> None:
     session = user.client("sts").assume_role(
         RoleArn=trusting["Arn"], RoleSessionName="narrow",
         Policy=document(statement("Allow", "aoss:ListCollections")))["Credentials"]
-    import boto3
-
-    narrow = boto3.session.Session().client(
+    narrow = boto3_client(
         "opensearchserverless", region_name=REGION, endpoint_url=server.endpoint,
         aws_access_key_id=session["AccessKeyId"], aws_secret_access_key=session["SecretAccessKey"],
         aws_session_token=session["SessionToken"])

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.clients import boto3_client
+
 SEED_IDENTITY_KEYS = ["type", "principalId", "arn", "accountId", "accessKeyId", "sessionContext"]
 
 
@@ -46,9 +48,7 @@ def test_assumed_role_create_collection_matches_the_seed_record(server) -> None:
     assert credentials["AccessKeyId"].startswith("ASIA")
     session_key = (credentials["AccessKeyId"], credentials["SecretAccessKey"])
 
-    import boto3
-
-    aoss = boto3.session.Session().client(
+    aoss = boto3_client(
         "opensearchserverless", region_name="us-east-1", endpoint_url=server.endpoint,
         aws_access_key_id=session_key[0], aws_secret_access_key=session_key[1],
         aws_session_token=credentials["SessionToken"])

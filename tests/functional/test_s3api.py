@@ -28,7 +28,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
-import boto3
 import pytest
 import uvicorn
 from botocore.auth import S3SigV4Auth
@@ -48,6 +47,8 @@ from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
 from searchtrail.gateway.s3api import S3_NAMESPACE, ReadOnlyS3Api
 from searchtrail.store.sqlite.connection import migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
+
+from tests.clients import boto3_client
 
 BUCKET = "trail-bucket"
 WEST_BUCKET = "west-bucket"
@@ -82,7 +83,7 @@ class Harness:
     def client(self, key: AccessKey | None = None, *, secret: str | None = None,
                endpoint: str | None = None, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
         key = key or self.root_key
-        return boto3.session.Session().client(
+        return boto3_client(
             "s3", region_name=region, endpoint_url=endpoint or self.endpoint,
             aws_access_key_id=key.access_key_id,
             aws_secret_access_key=secret or key.secret_access_key,
@@ -477,7 +478,7 @@ def test_get_object_body_headers_metadata_and_ranges(harness: Harness) -> None:
 
 
 def test_presigned_url_downloads(harness: Harness) -> None:
-    s3 = boto3.session.Session().client(
+    s3 = boto3_client(
         "s3", region_name="us-east-1", endpoint_url=harness.endpoint,
         aws_access_key_id=harness.root_key.access_key_id,
         aws_secret_access_key=harness.root_key.secret_access_key,

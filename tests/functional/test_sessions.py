@@ -7,10 +7,10 @@ import json
 import time
 import uuid
 
-import boto3
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.clients import boto3_client
 from tests.functional.test_cli import searchtrail
 
 ALLOW_AOSS = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -18,7 +18,7 @@ ALLOW_AOSS = json.dumps({"Version": "2012-10-17", "Statement": [
 
 
 def session_client(server, service: str, credentials: dict, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
-    return boto3.session.Session().client(
+    return boto3_client(
         service, region_name=region, endpoint_url=server.endpoint,
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
@@ -103,9 +103,8 @@ def test_web_identity_session_and_its_record(server, tmp_path) -> None:
     signature = key.sign(f"{header}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
     token = f"{header}.{claims}.{_b64(signature)}"
 
-    unsigned = boto3.session.Session().client("sts", region_name="us-east-1",
-                                              endpoint_url=server.endpoint,
-                                              aws_access_key_id="unused", aws_secret_access_key="unused")
+    unsigned = boto3_client("sts", region_name="us-east-1", endpoint_url=server.endpoint,
+                            aws_access_key_id="unused", aws_secret_access_key="unused")
     assumed = unsigned.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="web",
                                                      WebIdentityToken=token)
     assert assumed["SubjectFromWebIdentityToken"] == "user-42"

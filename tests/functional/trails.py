@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from tests.clients import boto3_client
+
 LOG_KEY = re.compile(
     r"^(?:(?P<prefix>.+)/)?AWSLogs/(?:(?P<org>o-[a-z0-9]{10,32})/)?(?P<account>\d{12})/CloudTrail/"
     r"(?P<region>[a-z0-9-]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/"
@@ -119,9 +121,6 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
 
 def local_s3(server):  # type: ignore[no-untyped-def]
     """An S3 client on the server's read-only S3 API over its local bucket folder."""
-    import boto3
-
     key_id, secret = server.credentials()
-    return boto3.session.Session().client("s3", region_name="us-east-1",
-                                          endpoint_url=server.endpoint + "/_s3",
-                                          aws_access_key_id=key_id, aws_secret_access_key=secret)
+    return boto3_client("s3", region_name="us-east-1", endpoint_url=server.endpoint + "/_s3",
+                        aws_access_key_id=key_id, aws_secret_access_key=secret)
