@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
 import time
 
+from botocore.config import Config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from searchtrail.gateway.httpserver import TLS_CLOSE_WAIT_SECONDS
+from tests.clients import boto3_client
 from tests.functional.server import ServerProcess
 
 
@@ -78,3 +87,60 @@ def test_sigterm_with_an_idle_tls_client_exits_without_waiting_for_it(tmp_path) 
         assert "Traceback" not in server.log() and "ERROR" not in server.log(), server.log()
     finally:
         server.stop()
+
+
+def test_a_tls_response_still_unread_at_sigterm_arrives_whole(tmp_path) -> None:
+    """The server stops while its client has not read a 20 MB object yet: the connection is
+    dropped only after the whole response has gone out."""
+    cert, key = self_signed(tmp_path)
+    data = tmp_path / "data"
+    server = ServerProcess(data, args=["--tls-cert", str(cert), "--tls-key", str(key)],
+                           scheme="https")
+    try:
+        server.start()
+        made = subprocess.run([sys.executable, "-m", "searchtrail", "buckets", "create", "big",
+                               "--data-dir", str(data)], capture_output=True, text=True,
+                              timeout=120)
+        assert made.returncode == 0, made.stderr
+        size = 20 * 1024 * 1024
+        (data / "buckets" / "big" / "blob").write_bytes(os.urandom(size))
+        access_key, secret = server.credentials()
+        s3 = boto3_client("s3", region_name="us-east-1", endpoint_url=server.endpoint + "/_s3",
+                          aws_access_key_id=access_key, aws_secret_access_key=secret,
+                          config=Config(signature_version="s3v4"))
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "big", "Key": "blob"})
+        target = url.split(f":{server.port}", 1)[1]
+        context = ssl.create_default_context(cafile=str(cert))
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # most stays server-side
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as client:
+            client.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+                           .encode())
+            received = client.recv(65536)
+            head, _, body = received.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), received[:300]
+            server.process.send_signal(signal.SIGTERM)
+            wait_until_refused(server.port)  # the server is shutting down
+            # a reader slower than the server's wait for an unanswered close_notify
+            threading.Event().wait(4 * TLS_CLOSE_WAIT_SECONDS)
+            received_bytes = len(body)
+            for _ in range(size):  # bounded: each pass reads at least one byte or stops
+                chunk = client.recv(1 << 16)
+                if not chunk:
+                    break
+                received_bytes += len(chunk)
+        assert received_bytes == size
+        assert server.process.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS + 20) in (0, -signal.SIGTERM)
+    finally:
+        server.stop()
+
+
+def wait_until_refused(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return
+        time.sleep(0.05)  # polling the port with a deadline
+    raise AssertionError(f"port {port} still accepts connections {seconds} s after SIGTERM")
