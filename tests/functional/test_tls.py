@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from botocore.config import Config
 from cryptography import x509
@@ -144,3 +145,42 @@ def wait_until_refused(port: int, seconds: float = 20) -> None:
             return
         time.sleep(0.05)  # polling the port with a deadline
     raise AssertionError(f"port {port} still accepts connections {seconds} s after SIGTERM")
+
+
+CLIENT_TIMEOUT_SECONDS = 1  # the server's, for the test below: a silent client is closed after it
+TCP_CLOSE_WAIT = "08"  # /proc/net/tcp state: the peer (the server) has closed its end
+
+
+def test_a_silent_tls_client_is_disconnected_at_its_timeout(tmp_path) -> None:
+    """The client timeout closes a TLS connection that never sent a request; a client that then
+    never answers the server's close_notify must not keep the connection for ~30 s more
+    (asyncio's wait for close_notify)."""
+    cert, key = self_signed(tmp_path)
+    server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
+                           scheme="https",
+                           env={"SEARCHTRAIL_CLIENT_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS)})
+    try:
+        server.start()
+        context = ssl.create_default_context(cafile=str(cert))
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as client:
+            assert client.recv(1) == b""  # the server's close_notify, after its client timeout
+            notified = time.monotonic()
+            port = client.getsockname()[1]
+            deadline = notified + 30
+            while time.monotonic() < deadline and tcp_state(port) != TCP_CLOSE_WAIT:
+                time.sleep(0.05)  # polling the socket's state with a deadline
+            closed_after = time.monotonic() - notified
+            assert tcp_state(port) == TCP_CLOSE_WAIT, "the server never closed the connection"
+            assert closed_after < 5 * TLS_CLOSE_WAIT_SECONDS + 1, f"closed {closed_after:.1f} s on"
+    finally:
+        server.stop()
+
+
+def tcp_state(local_port: int) -> str | None:
+    """The state (hex, as /proc/net/tcp gives it) of this host's IPv4 socket on ``local_port``."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+            return fields[3]
+    return None

@@ -23,8 +23,8 @@ from searchtrail.gateway.http import RawRequest
 
 SCOPE_KEY = "searchtrail.tls"
 CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
-# At shutdown, how long a TLS client may take to answer our close_notify before its connection
-# is dropped (checked again while a response is still being sent).
+# How long a TLS client may take to answer our close_notify (at shutdown, or after its client
+# timeout) before its connection is dropped; checked again while a response is still being sent.
 TLS_CLOSE_WAIT_SECONDS = 0.5
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
@@ -205,12 +205,17 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
-        """The server is stopping. Closing a TLS connection waits for the client's
-        close_notify, which an idle pooled client (boto3's, the AWS CLI's) never sends, so the
-        server's exit would wait out the whole graceful-shutdown timeout; such a connection is
-        dropped once it has nothing left to send and the client has not answered."""
+        """The server is stopping: idle connections close now, busy ones after their answer."""
         super().shutdown()
-        if self.scheme == "https":
+        self._bound_tls_close()
+
+    def _bound_tls_close(self) -> None:
+        """Closing a TLS connection waits for the client's close_notify, which an idle pooled
+        client (boto3's, the AWS CLI's) or a silent one never sends: asyncio would keep the
+        connection ~30 s, and a stopping server's exit would wait out its whole graceful
+        timeout. Once our side has closed and has nothing left to send, an unanswered
+        connection is dropped instead."""
+        if self.scheme == "https" and self._tls_close_wait is None:
             self._tls_close_wait = self.loop.call_later(TLS_CLOSE_WAIT_SECONDS,
                                                         self._drop_unanswered_tls_close)
 
@@ -220,8 +225,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
                 and not self.transport.get_write_buffer_size()):
             self.transport.abort()
         else:  # a response still running or being sent: it finishes first
-            self._tls_close_wait = self.loop.call_later(TLS_CLOSE_WAIT_SECONDS,
-                                                        self._drop_unanswered_tls_close)
+            self._bound_tls_close()
 
     def _arm_request_deadline(self) -> None:
         self._request_deadline = self.loop.call_later(self.client_timeout, self._too_slow)
@@ -235,3 +239,4 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         self._request_deadline = None
         if not self.transport.is_closing():
             self.transport.close()  # an app still waiting for the body sees http.disconnect
+            self._bound_tls_close()
