@@ -176,11 +176,9 @@ def test_pages_need_a_session(console_server) -> None:
 
 
 def test_under_tls_the_session_cookie_is_secure(tmp_path) -> None:
-    from tests.functional.test_tls import self_signed
+    from tests.functional.test_tls import tls_server
 
-    cert, key = self_signed(tmp_path)
-    server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
-                           scheme="https")
+    server, cert = tls_server(tmp_path)
     try:
         server.start()
         set_console_password(str(server.data_dir), ROOT_PASSWORD)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -14,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from botocore.config import Config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,10 +47,17 @@ def self_signed(tmp_path):  # type: ignore[no-untyped-def]
     return cert_path, key_path
 
 
-def test_tls_details_are_recorded(tmp_path) -> None:
+def tls_server(tmp_path, env: dict[str, str] | None = None) -> tuple[ServerProcess, Path]:  # type: ignore[no-untyped-def]
+    """A server (not started yet) serving HTTPS with a fresh self-signed certificate, and the
+    certificate's path for clients to verify it with."""
     cert, key = self_signed(tmp_path)
     server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
-                           scheme="https")
+                           scheme="https", env=env or {})
+    return server, cert
+
+
+def test_tls_details_are_recorded(tmp_path) -> None:
+    server, cert = tls_server(tmp_path)
     try:
         server.start()
         aoss = server.client("opensearchserverless", verify=str(cert))
@@ -72,9 +81,7 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 
 def test_sigterm_with_an_idle_tls_client_exits_without_waiting_for_it(tmp_path) -> None:
     """boto3 keeps its TLS connection pooled and never answers the server's close_notify."""
-    cert, key = self_signed(tmp_path)
-    server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
-                           scheme="https")
+    server, cert = tls_server(tmp_path)
     try:
         server.start()
         aoss = server.client("opensearchserverless", verify=str(cert))
@@ -93,10 +100,8 @@ def test_sigterm_with_an_idle_tls_client_exits_without_waiting_for_it(tmp_path) 
 def test_a_tls_response_still_unread_at_sigterm_arrives_whole(tmp_path) -> None:
     """The server stops while its client has not read a 20 MB object yet: the connection is
     dropped only after the whole response has gone out."""
-    cert, key = self_signed(tmp_path)
-    data = tmp_path / "data"
-    server = ServerProcess(data, args=["--tls-cert", str(cert), "--tls-key", str(key)],
-                           scheme="https")
+    server, cert = tls_server(tmp_path)
+    data = server.data_dir
     try:
         server.start()
         made = subprocess.run([sys.executable, "-m", "searchtrail", "buckets", "create", "big",
@@ -149,22 +154,33 @@ def wait_until_refused(port: int, seconds: float = 20) -> None:
 
 CLIENT_TIMEOUT_SECONDS = 1  # the server's, for the test below: a silent client is closed after it
 TCP_CLOSE_WAIT = "08"  # /proc/net/tcp state: the peer (the server) has closed its end
+HEALTH = b"GET /_searchtrail/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-def test_a_silent_tls_client_is_disconnected_at_its_timeout(tmp_path) -> None:
-    """The client timeout closes a TLS connection that never sent a request; a client that then
-    never answers the server's close_notify must not keep the connection for ~30 s more
-    (asyncio's wait for close_notify)."""
-    cert, key = self_signed(tmp_path)
-    server = ServerProcess(tmp_path / "data", args=["--tls-cert", str(cert), "--tls-key", str(key)],
-                           scheme="https",
-                           env={"SEARCHTRAIL_CLIENT_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS)})
+@pytest.mark.parametrize("before_idling", [b"", HEALTH], ids=["silent", "idle-after-an-answer"])
+def test_an_idle_tls_client_is_disconnected_at_its_timeout(tmp_path, before_idling) -> None:
+    """The client timeout (a client that never sends a request) or the keep-alive timeout
+    (one that sent one, then nothing) closes a TLS connection; a client that then never
+    answers the server's close_notify must not keep the connection for ~30 s more (asyncio's
+    wait for close_notify)."""
+    server, cert = tls_server(
+        tmp_path, env={"SEARCHTRAIL_CLIENT_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS)})
     try:
         server.start()
         context = ssl.create_default_context(cafile=str(cert))
         raw = socket.create_connection(("127.0.0.1", server.port), timeout=30)
         with context.wrap_socket(raw, server_hostname="127.0.0.1") as client:
-            assert client.recv(1) == b""  # the server's close_notify, after its client timeout
+            if before_idling:
+                client.sendall(before_idling)
+                answer = client.recv(65536)
+                head, _, body = answer.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200"), answer[:300]
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                for _ in range(length):  # bounded: each pass reads at least one byte
+                    if len(body) >= length:
+                        break
+                    body += client.recv(65536)
+            assert client.recv(1) == b""  # the server's close_notify, after its timeout
             notified = time.monotonic()
             port = client.getsockname()[1]
             deadline = notified + 30

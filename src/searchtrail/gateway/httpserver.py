@@ -10,7 +10,7 @@ the GIL.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -23,8 +23,8 @@ from searchtrail.gateway.http import RawRequest
 
 SCOPE_KEY = "searchtrail.tls"
 CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
-# How long a TLS client may take to answer our close_notify (at shutdown, or after its client
-# timeout) before its connection is dropped; checked again while a response is still being sent.
+# How long a TLS client may take to answer our close_notify before its connection is dropped;
+# checked again while a response is still being sent.
 TLS_CLOSE_WAIT_SECONDS = 0.5
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
@@ -40,12 +40,15 @@ class OneWriteTransport:
     """Holds a response head back until the next write (its body), then sends both at once.
 
     Anything held is flushed before close/abort and, at the latest, on the loop's next turn.
-    Every other attribute is the real transport's.
+    ``on_close`` runs after every close, whoever asks for it. Every other attribute is the real
+    transport's.
     """
 
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport,
+                 on_close: Callable[[], None] | None = None) -> None:
         self._transport = transport
         self._held: bytes | None = None
+        self._on_close = on_close
 
     def write(self, data: bytes) -> None:
         if self._held is not None:
@@ -71,6 +74,8 @@ class OneWriteTransport:
     def close(self) -> None:
         self.flush()
         self._transport.close()
+        if self._on_close is not None:
+            self._on_close()
 
     def abort(self) -> None:
         self._held = None
@@ -100,7 +105,8 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.transport = OneWriteTransport(transport)  # type: ignore[assignment]
+        self.transport = OneWriteTransport(  # type: ignore[assignment]
+            transport, on_close=self._bound_tls_close if self.scheme == "https" else None)
         self._arm_request_deadline()  # a client that connects and sends nothing
 
     def send_400_response(self, msg: str) -> None:
@@ -204,18 +210,14 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
             self._tls_close_wait = None
         super().connection_lost(exc)
 
-    def shutdown(self) -> None:
-        """The server is stopping: idle connections close now, busy ones after their answer."""
-        super().shutdown()
-        self._bound_tls_close()
-
     def _bound_tls_close(self) -> None:
-        """Closing a TLS connection waits for the client's close_notify, which an idle pooled
-        client (boto3's, the AWS CLI's) or a silent one never sends: asyncio would keep the
-        connection ~30 s, and a stopping server's exit would wait out its whole graceful
-        timeout. Once our side has closed and has nothing left to send, an unanswered
-        connection is dropped instead."""
-        if self.scheme == "https" and self._tls_close_wait is None:
+        """After any close of a TLS connection (shutdown, keep-alive or client timeout, an
+        answer that ends the connection). Closing waits for the client's close_notify, which
+        an idle pooled client (boto3's, the AWS CLI's) or a silent one never sends: asyncio
+        would keep the connection ~30 s, and a stopping server's exit would wait out its whole
+        graceful timeout. Once our side has nothing left to send, an unanswered connection is
+        dropped instead."""
+        if self._tls_close_wait is None:
             self._tls_close_wait = self.loop.call_later(TLS_CLOSE_WAIT_SECONDS,
                                                         self._drop_unanswered_tls_close)
 
@@ -239,4 +241,3 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         self._request_deadline = None
         if not self.transport.is_closing():
             self.transport.close()  # an app still waiting for the body sees http.disconnect
-            self._bound_tls_close()
