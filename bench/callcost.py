@@ -5,7 +5,8 @@
 in this process on a fresh data directory (no HTTP server, no sockets), seeds the read mix's
 store, answers a warm-up of WARMUP read-mix calls (300), signs SIGNED requests of OPERATION and
 answers the first SEND of them, 16 at a time, through the same handler the HTTP protocol calls
-(every record committed). Two runs that differ only in SEND give the instructions of SEND calls:
+(every record committed). OPERATION `CreateDeleteMix` is `bench.capacity`'s create/delete mix
+(network policies created and deleted in turn, with its 500 live policies created first). Two runs that differ only in SEND give the instructions of SEND calls:
 everything else, signing included, is the same in both and cancels out.
 
 With `--instrument-calls` (under `valgrind --tool=callgrind --instr-atstart=no`) the process
@@ -24,9 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.presigned import COLLECTION_NAMES, Signer, read_mix, seed_requests
+from bench.presigned import COLLECTION_NAMES, Signer, create_delete_mix, read_mix, seed_requests
 
-OPERATIONS = ("ListCollections", "BatchGetCollection")
+CREATE_DELETE_MIX = "CreateDeleteMix"
+OPERATIONS = ("ListCollections", "BatchGetCollection", CREATE_DELETE_MIX)
 WARMUP_CALLS = 300
 CONCURRENCY = 16  # calls in flight, so commits batch as on a busy server
 HOST = "127.0.0.1:4566"
@@ -34,7 +36,17 @@ INSTRUMENT_FLAG = "--instrument-calls"
 INSTRUMENT_TIMEOUT_SECONDS = 120
 
 
-def signed_requests(signer: Signer, operation: str, count: int) -> list[bytes]:
+def signed_requests(signer: Signer, operation: str,
+                    count: int) -> tuple[list[bytes], list[bytes]]:
+    """(requests to answer after the seeds and before the warm-up, the ``count`` requests
+    whose calls are counted)."""
+    if operation == CREATE_DELETE_MIX:
+        live, pairs = create_delete_mix(signer, "callcost", (count + 1) // 2)
+        return live, pairs[:count]
+    return [], _read_requests(signer, operation, count)
+
+
+def _read_requests(signer: Signer, operation: str, count: int) -> list[bytes]:
     if operation == "ListCollections":
         return [signer.request(operation, {}) for _ in range(count)]
     if operation == "BatchGetCollection":
@@ -95,8 +107,10 @@ def run(operation: str, send: int, signed: int, warmup_calls: int = WARMUP_CALLS
         signer = Signer(HOST, profile["default"]["aws_access_key_id"],
                         profile["default"]["aws_secret_access_key"])
         app = build_app(settings)
-        requests = [_raw_request(raw) for raw in signed_requests(signer, operation, signed)]
+        setup, counted = signed_requests(signer, operation, signed)
         prelude = [_raw_request(raw) for raw in seed_requests(signer)]
+        setup_calls = [_raw_request(raw) for raw in setup]
+        requests = [_raw_request(raw) for raw in counted]
         warmup = [_raw_request(raw) for raw in read_mix(signer, warmup_calls)]
 
         async def answer(batch: list) -> None:
@@ -113,6 +127,7 @@ def run(operation: str, send: int, signed: int, warmup_calls: int = WARMUP_CALLS
             try:
                 for request in prelude:  # in order: each collection after its policy
                     await answer([request])
+                await answer_all(setup_calls)
                 await answer_all(warmup)
                 if instrument_calls:
                     start_instrumentation()

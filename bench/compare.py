@@ -10,9 +10,10 @@ must not need other dependencies.
 
 `--metric instructions` counts instead, with valgrind's callgrind, the instructions one call
 costs in process (`bench.callcost`: the handler the HTTP protocol calls, no sockets), for
-ListCollections and BatchGetCollection: the difference between a run that answers `--calls`
-calls and one that answers none. Repeated runs agree within ~0.1%, so a change of 1% shows;
-it counts CPU work, not time (cache misses, the kernel and fsync are not in it).
+ListCollections, BatchGetCollection and the create/delete mix: the difference between a run
+that answers `--calls` calls and one that answers none. Repeated runs agree within ~0.1%, so
+a change of 1% shows; it counts CPU work, not time (cache misses, the kernel and fsync are
+not in it).
 """
 
 from __future__ import annotations
