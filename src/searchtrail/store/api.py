@@ -22,6 +22,9 @@ class ResourceRepository(Protocol):
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None: ...
 
+    def get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The documents of those keys that exist, by key (one round trip)."""
+
     def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
         """Add a new document; raises Conflict when the key exists."""
 

@@ -71,8 +71,10 @@ def idempotent(operation: str, handler: Handler) -> Handler:
         digest = fingerprint(params)
         now_ms = epoch_ms(call.now)
         today = now_ms // DAY_MS
-        for day in (today, today - 1):
-            seen = call.resources.get(KIND_IDEMPOTENCY, _key(day, operation, token))
+        keys = [_key(day, operation, token) for day in (today, today - 1)]
+        found = call.resources.get_many(KIND_IDEMPOTENCY, keys)
+        for key in keys:
+            seen = found.get(key)
             if seen is None or now_ms >= seen["expiresAt"]:
                 continue
             if seen["fingerprint"] != digest:
@@ -83,7 +85,7 @@ def idempotent(operation: str, handler: Handler) -> Handler:
             call.referenced_resources.extend(dict(entry) for entry in seen["referencedResources"])
             return seen["response"]
         response = handler(call, params)
-        key = _key(today, operation, token)
+        key = keys[0]
         call.resources.put(
             KIND_IDEMPOTENCY,
             key,

@@ -56,6 +56,18 @@ class SqliteResources:
             ).fetchone()
         return orjson.loads(row[0]) if row else None
 
+    def get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        with translated():
+            rows = self._conn.execute(
+                "SELECT key, doc FROM resources WHERE account=? AND region=? AND kind=? "
+                f"AND key IN ({marks})",
+                (self.account, self.region, kind, *keys),
+            ).fetchall()
+        return {key: orjson.loads(doc) for key, doc in rows}
+
     def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
         self._changed(kind)
         with translated():
@@ -83,18 +95,34 @@ class SqliteResources:
         return cursor.rowcount > 0
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        where, bounds = _key_prefix(prefix)
         with translated():
             rows = self._conn.execute(
-                "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? "
-                "AND key >= ? AND substr(key, 1, ?) = ? ORDER BY key",
-                (self.account, self.region, kind, prefix, len(prefix), prefix),
+                f"SELECT doc FROM resources WHERE account=? AND region=? AND kind=?{where} "
+                "ORDER BY key",
+                (self.account, self.region, kind, *bounds),
             ).fetchall()
         return [orjson.loads(row[0]) for row in rows]
 
     def count(self, kind: str, prefix: str = "") -> int:
+        where, bounds = _key_prefix(prefix)
         with translated():
             return self._conn.execute(
-                "SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=? "
-                "AND key >= ? AND substr(key, 1, ?) = ?",
-                (self.account, self.region, kind, prefix, len(prefix), prefix),
+                f"SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?{where}",
+                (self.account, self.region, kind, *bounds),
             ).fetchone()[0]
+
+
+def _key_prefix(prefix: str) -> tuple[str, tuple[str, ...]]:
+    """(SQL condition, its parameters) for keys starting with ``prefix``: one range of the
+    primary key, from ``prefix`` up to the first text past every key that starts with it, in
+    SQLite's binary order of UTF-8 text (code point order)."""
+    if not prefix:
+        return "", ()
+    stem = prefix.rstrip("\U0010ffff")  # nothing sorts past U+10FFFF: carry to the left
+    if not stem:
+        return " AND key >= ?", (prefix,)
+    past = ord(stem[-1]) + 1
+    if 0xD800 <= past <= 0xDFFF:
+        past = 0xE000  # surrogates are not text
+    return " AND key >= ? AND key < ?", (prefix, stem[:-1] + chr(past))
