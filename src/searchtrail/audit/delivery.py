@@ -165,8 +165,9 @@ class DeliveryWorker:
         return self._reader
 
     def _trails(self) -> list[tuple[str, dict[str, Any]]]:
+        # Literal, not bound: it must match the partial index resources_trails (migration 0007).
         rows = self._conn().execute(
-            "SELECT key, doc FROM resources WHERE region = '' AND kind = ?", (TRAIL_KIND,)
+            f"SELECT key, doc FROM resources WHERE region = '' AND kind = '{TRAIL_KIND}'"
         ).fetchall()
         trails = []
         for arn, text in rows:
