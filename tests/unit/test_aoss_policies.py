@@ -692,6 +692,18 @@ def test_expired_token_records_are_pruned(aoss):
     assert [r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")] == ["newer"]
 
 
+def test_pruning_keeps_the_records_of_today_and_yesterday(aoss):
+    aoss("CreateSecurityPolicy", type="network", name="pol-1", policy=net("collection/a"), clientToken="one")
+    aoss.advance(24 * 3600)  # the next UTC day (or the one after): "one" may still be live
+    aoss("CreateSecurityPolicy", type="network", name="pol-2", policy=net("collection/a"), clientToken="two")
+    tokens = [r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")]
+    days = {r["key"][:6] for r in aoss.repo.list("aoss.idempotency")}
+    assert tokens == ["one", "two"] and len(days) == 2
+    aoss.advance(24 * 3600)  # now "one" is two days old: expired, and its day goes
+    aoss("CreateSecurityPolicy", type="network", name="pol-3", policy=net("collection/a"), clientToken="three")
+    assert [r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")] == ["two", "three"]
+
+
 @pytest.mark.parametrize("operation", ["GetSecurityPolicy", "DeleteSecurityPolicy"])
 def test_policy_operations_reference_the_policy(aoss, operation):
     aoss("CreateSecurityPolicy", type="network", name="ref", policy=net("collection/a"))

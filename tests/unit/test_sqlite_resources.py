@@ -49,3 +49,13 @@ def test_get_many_returns_the_documents_that_exist(keys: list[str], asked: list[
     resources = stored(keys)
     assert resources.get_many("thing", asked) == {key: {"key": key} for key in asked
                                                   if key in keys}
+
+
+@settings(max_examples=100, deadline=None)
+@given(keys=KEYS, bound=st.text(alphabet=EDGE_CHARACTERS, max_size=3))
+def test_delete_below_removes_the_keys_that_sort_first(keys: list[str], bound: str) -> None:
+    resources = stored(keys)
+    below = [key for key in keys if key.encode() < bound.encode()]
+    assert resources.delete_below("thing", bound) == len(below)
+    assert sorted(doc["key"] for doc in resources.list("thing")) == sorted(set(keys) - set(below))
+    assert resources.count("other-thing") == len(keys)  # another kind keeps all of its own

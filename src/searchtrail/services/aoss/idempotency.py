@@ -9,8 +9,9 @@ Failed calls store nothing (their transaction is rolled back), so a retry with t
 token runs normally. Tokens are scoped per account, Region and operation.
 
 Records are keyed `<day>/<operation>/<token>` (day = UTC days since the epoch of the first
-call), so a lookup reads today's and yesterday's key, and whole days that can only hold
-expired records are deleted at most once per day (a marker remembers how far).
+call), so a lookup reads today's and yesterday's key in one query, and whole days that can
+only hold expired records are deleted at most once per day, as one range of keys (a marker
+remembers how far).
 """
 
 from __future__ import annotations
@@ -40,26 +41,13 @@ def _key(day: int, operation: str, token: str) -> str:
 
 
 def _prune(call: Any, today: int) -> None:
-    """Delete the records of days whose tokens have all expired (days <= today - 2)."""
+    """Delete the records of days whose tokens have all expired (days <= today - 2): one
+    range of keys, however many there are, at most once a day."""
     last_expired_day = today - 2
     marker = call.resources.get(KIND_PRUNED, "marker")
     if marker is not None and marker["throughDay"] >= last_expired_day:
         return
-    if marker is None or last_expired_day - marker["throughDay"] > 31:
-        # First run, or a long pause: one full pass instead of one query per day.
-        expired = [
-            record
-            for record in call.resources.list(KIND_IDEMPOTENCY)
-            if record["key"][:6] <= f"{last_expired_day:06d}"
-        ]
-    else:
-        expired = [
-            record
-            for day in range(marker["throughDay"] + 1, last_expired_day + 1)
-            for record in call.resources.list(KIND_IDEMPOTENCY, f"{day:06d}/")
-        ]
-    for record in expired:
-        call.resources.delete(KIND_IDEMPOTENCY, record["key"])
+    call.resources.delete_below(KIND_IDEMPOTENCY, f"{last_expired_day + 1:06d}")
     call.resources.put(KIND_PRUNED, "marker", {"throughDay": last_expired_day})
 
 

@@ -94,6 +94,15 @@ class SqliteResources:
             )
         return cursor.rowcount > 0
 
+    def delete_below(self, kind: str, key: str) -> int:
+        self._changed(kind)
+        with translated():
+            cursor = self._conn.execute(
+                "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key < ?",
+                (self.account, self.region, kind, key),
+            )
+        return cursor.rowcount
+
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         where, bounds = _key_prefix(prefix)
         with translated():
