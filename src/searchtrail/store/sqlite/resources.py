@@ -86,22 +86,19 @@ class SqliteResources:
             )
 
     def delete(self, kind: str, key: str) -> bool:
-        self._changed(kind)
-        with translated():
-            cursor = self._conn.execute(
-                "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key=?",
-                (self.account, self.region, kind, key),
-            )
-        return cursor.rowcount > 0
+        return self._delete(kind, "=", key) > 0
 
     def delete_below(self, kind: str, key: str) -> int:
+        return self._delete(kind, "<", key)
+
+    def _delete(self, kind: str, comparison: str, key: str) -> int:
         self._changed(kind)
         with translated():
-            cursor = self._conn.execute(
-                "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key < ?",
+            return self._conn.execute(
+                "DELETE FROM resources WHERE account=? AND region=? AND kind=? "
+                f"AND key {comparison} ?",
                 (self.account, self.region, kind, key),
-            )
-        return cursor.rowcount
+            ).rowcount
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         where, bounds = _key_prefix(prefix)
