@@ -6,8 +6,9 @@ in this process on a fresh data directory (no HTTP server, no sockets), seeds th
 store, answers a warm-up of WARMUP read-mix calls (300), signs SIGNED requests of OPERATION and
 answers the first SEND of them, 16 at a time, through the same handler the HTTP protocol calls
 (every record committed). OPERATION `CreateDeleteMix` is `bench.capacity`'s create/delete mix
-(network policies created and deleted in turn, with its 500 live policies created first). Two runs that differ only in SEND give the instructions of SEND calls:
-everything else, signing included, is the same in both and cancels out.
+(network policies created and deleted in turn, with its 500 live policies created first). Two
+runs that differ only in SEND give the instructions of SEND calls: everything else, signing
+included, is the same in both and cancels out.
 
 With `--instrument-calls` (under `valgrind --tool=callgrind --instr-atstart=no`) the process
 asks callgrind to start instrumenting just before the SEND calls: start-up, imports and the

@@ -32,6 +32,11 @@ GOAL_DROP_PERCENT = 10.0
 POLL_SECONDS = 0.2  # how often the database is read while the worker drains
 SETTLE_SECONDS = 60  # for a stopped trail to deliver its last second of records
 PHASES = ("no trail", "delivering")
+# What the server's trails have still to deliver: records no log file has claimed, log files
+# and digests not yet stored (0 once everything is delivered).
+UNDELIVERED = (f"{UNCLAIMED_RECORDS} + "
+               "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
+               "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)")
 
 
 def _client(server: servers.Server, service: str,  # type: ignore[no-untyped-def]
@@ -124,15 +129,12 @@ def _wait_until_delivered(server: servers.Server) -> None:
     deadline = time.monotonic() + SETTLE_SECONDS
     try:
         while True:
-            unclaimed, undelivered = conn.execute(
-                f"SELECT {UNCLAIMED_RECORDS}, "
-                "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL)").fetchone()
-            if unclaimed == 0 and undelivered == 0:
+            undelivered = conn.execute(f"SELECT {UNDELIVERED}").fetchone()[0]
+            if undelivered == 0:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the stopped trail still had {unclaimed:,} records and "
-                                   f"{undelivered} log files to deliver after "
-                                   f"{SETTLE_SECONDS} s")
+                raise RuntimeError(f"the stopped trail still had {undelivered:,} records, log "
+                                   f"files and digests to deliver after {SETTLE_SECONDS} s")
             time.sleep(POLL_SECONDS)  # polling the store with a deadline
     finally:
         conn.close()
@@ -188,8 +190,8 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
         for phase in PHASES:  # warm-up, signing key included
             enter(phase)
             replay(server, read_mix(signer, min(calls, 2_000)), 1)
-        rates: dict[str, list[float]] = {"delivering": [], "no trail": []}
-        cpu: dict[str, list[float]] = {"delivering": [], "no trail": []}
+        rates: dict[str, list[float]] = {phase: [] for phase in PHASES}
+        cpu: dict[str, list[float]] = {phase: [] for phase in PHASES}
         for number in range(rounds):
             for phase in PHASES if number % 2 == 0 else PHASES[::-1]:
                 enter(phase)

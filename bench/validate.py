@@ -28,9 +28,9 @@ import boto3
 import searchtrail
 from bench import base_parser, compile_sources, now_iso, ratio, target, write_result
 from bench import servers
+from bench.delivery import UNDELIVERED
 from bench.presigned import Signer, read_mix
 from bench.rawclient import open_loop
-from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 
 BUCKET = "bench-validate"
 TRAIL = "bench-validate"
@@ -105,10 +105,7 @@ def _wait_closed(server: servers.Server, stopped_at: float, seconds: float) -> d
     try:
         while time.monotonic() < deadline:
             pending, last_end, files, digests = conn.execute(
-                f"SELECT {UNCLAIMED_RECORDS} + "
-                "(SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
-                "(SELECT count(*) FROM digests WHERE delivered_at IS NULL), "
-                "(SELECT max(end_time) FROM digests), "
+                f"SELECT {UNDELIVERED}, (SELECT max(end_time) FROM digests), "
                 "(SELECT count(*) FROM log_files), (SELECT count(*) FROM digests)").fetchone()
             if pending == 0 and last_end is not None and last_end >= stopped_at - 2:
                 return {"log_files": files, "digests": digests}
