@@ -20,13 +20,13 @@ from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_diges
 from searchtrail.audit.logfile import build_log_file, log_file_key, unique_suffix
 from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
+from searchtrail.audit.routing import TRAIL_KIND
 from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
 from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 log = logging.getLogger("searchtrail.delivery")
 
-TRAIL_KIND = "cloudtrail.trail"
 STATUS_KIND = "cloudtrail.trail-status"
 MAX_RECORDS_PER_FILE = 20_000
 MAX_BACKOFF_SECONDS = 30.0
