@@ -40,6 +40,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     from searchtrail.audit.stores.s3reader import open_s3_reader
     from searchtrail.audit.validation import (LOCAL_FETCH_THREADS, REMOTE_FETCH_THREADS,
                                               NoPublicKeysFound, validate_trail)
+    from searchtrail.store import kinds
     from searchtrail.store.sqlite.resources import SqliteResources
 
     match = re.fullmatch(r"arn:[^:]+:cloudtrail:([^:]+):(\d{12}):trail/(.+)", trail_arn)
@@ -53,7 +54,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     start = parse_time(start_time, "--start-time")
     end = parse_time(end_time, "--end-time") or now
     conn = open_database(settings)
-    trail = SqliteResources(conn, owner, "").get("cloudtrail.trail", trail_arn)
+    trail = SqliteResources(conn, owner, "").get(kinds.TRAIL, trail_arn)
     if trail is None:
         err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")
         raise SystemExit(1)

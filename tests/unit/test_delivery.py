@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from searchtrail.audit import delivery
-from searchtrail.audit.delivery import TRAIL_KIND, DeliveryWorker, unclaimed_records
+from searchtrail.audit.delivery import DeliveryWorker, unclaimed_records
 from searchtrail.audit.logfile import build_log_file, unique_suffix
+from searchtrail.store import kinds
 from searchtrail.store.sqlite.connection import (
     _migration_scripts,
     _statements,
@@ -47,7 +48,7 @@ def _logging_trail_worker(conn: sqlite3.Connection, path: Path
                           ) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
     """A logging trail, a started writer on ``conn`` and a worker reading ``path`` that stores
     into memory."""
-    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, {
+    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, {
         "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
         "IsLogging": True})
     writer = GroupCommitWriter(conn)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from searchtrail.audit.routing import TRAIL_KIND, TrailRouter
+from searchtrail.audit.routing import TrailRouter
+from searchtrail.store import kinds
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
@@ -34,12 +35,12 @@ def test_cached_trails_are_reused_until_a_trail_is_written(conn, changes) -> Non
     router = TrailRouter(changes)
     repo = SqliteResources(conn, ACCOUNT, "", changes)
     assert routes(router, conn) == ()
-    repo.put(TRAIL_KIND, ARN, trail())
+    repo.put(kinds.TRAIL, ARN, trail())
     assert routes(router, conn) == ((ARN, ACCOUNT),)  # the write dropped the cached "no trail"
-    repo.put(TRAIL_KIND, ARN, trail(logging=False))
+    repo.put(kinds.TRAIL, ARN, trail(logging=False))
     assert routes(router, conn) == ()
     # a write that bypasses the counters (another process) is not seen until a bump
-    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, trail())
+    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, trail())
     assert routes(router, conn) == ()
     changes.bump(None)
     assert routes(router, conn) == ((ARN, ACCOUNT),)
@@ -48,7 +49,7 @@ def test_cached_trails_are_reused_until_a_trail_is_written(conn, changes) -> Non
 def test_without_counters_every_call_reads_the_trails(conn) -> None:
     router = TrailRouter()
     assert routes(router, conn) == ()
-    SqliteResources(conn, ACCOUNT, "").put(TRAIL_KIND, ARN, trail())
+    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, trail())
     assert routes(router, conn) == ((ARN, ACCOUNT),)
 
 
@@ -59,7 +60,7 @@ def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes) -> None:
     writer.start()
     try:
         def create_route_then_fail(unit_conn):  # type: ignore[no-untyped-def]
-            SqliteResources(unit_conn, ACCOUNT, "", changes).put(TRAIL_KIND, ARN, trail())
+            SqliteResources(unit_conn, ACCOUNT, "", changes).put(kinds.TRAIL, ARN, trail())
             assert routes(router, unit_conn) == ((ARN, ACCOUNT),)
             raise RuntimeError("the unit fails after routing")
 

@@ -20,14 +20,13 @@ from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_diges
 from searchtrail.audit.logfile import build_log_file, log_file_key, unique_suffix
 from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
-from searchtrail.audit.routing import TRAIL_KIND
 from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
+from searchtrail.store import kinds
 from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 log = logging.getLogger("searchtrail.delivery")
 
-STATUS_KIND = "cloudtrail.trail-status"
 MAX_RECORDS_PER_FILE = 20_000
 MAX_BACKOFF_SECONDS = 30.0
 # A trail's outbox rows are claimed by seq range (migration 0006): every row up to the trail's
@@ -106,7 +105,7 @@ class _TrailState:
     digest: _Backoff = field(default_factory=_Backoff)
 
 
-# Every account's trails (region '', kind TRAIL_KIND). The primary key starts with the account,
+# Every account's trails (region '', the trail kind). The primary key starts with the account,
 # so asking without one reads the whole table, every policy and idempotency record included, on
 # every tick; this steps from one account to the next by seeks instead (a skip-scan). A partial
 # index on the trails would cost more: every resources query with a bound kind would then be
@@ -175,7 +174,7 @@ class DeliveryWorker:
         return self._reader
 
     def _trails(self) -> list[tuple[str, dict[str, Any]]]:
-        rows = self._conn().execute(_ALL_TRAILS, (TRAIL_KIND,)).fetchall()
+        rows = self._conn().execute(_ALL_TRAILS, (kinds.TRAIL,)).fetchall()
         trails = []
         for arn, text in rows:
             trail = orjson.loads(text)
@@ -491,13 +490,13 @@ def _utc(epoch_seconds: int) -> datetime:
 
 def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -> None:
     repo = SqliteResources(conn, arn.split(":")[4], "")
-    status = repo.get(STATUS_KIND, arn) or {}
+    status = repo.get(kinds.TRAIL_STATUS, arn) or {}
     for name, value in changes.items():
         if value is None:
             status.pop(name, None)
         else:
             status[name] = value
-    repo.put(STATUS_KIND, arn, status)
+    repo.put(kinds.TRAIL_STATUS, arn, status)
 
 
 def _claimed_through(conn: sqlite3.Connection, arn: str) -> int | None:

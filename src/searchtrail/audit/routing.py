@@ -8,10 +8,9 @@ from typing import Any, Callable
 import orjson
 
 from searchtrail.audit.selectors import compile_trail, trail_covers
+from searchtrail.store import kinds
 from searchtrail.store.sqlite.resources import ResourceChanges
 
-TRAIL_KIND = "cloudtrail.trail"
-SETTING_KIND = "setting"
 # Services whose events are global (recorded in us-east-1): IAM and console sign-in.
 GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "signin.amazonaws.com"})
 
@@ -49,14 +48,14 @@ class TrailRouter:
         return tuple(targets)
 
     def _trails_for(self, conn: sqlite3.Connection, account: str) -> list[tuple[str, str]]:
-        generation = (self._changes.generation(TRAIL_KIND, SETTING_KIND)
+        generation = (self._changes.generation(kinds.TRAIL, kinds.SETTING)
                       if self._changes is not None else None)
         cached = self._trail_rows.get(account)
         if generation is not None and cached is not None and cached[0] == generation:
             return cached[1]
         rows = conn.execute(
             "SELECT key, doc FROM resources WHERE account IN (?, ?) AND region = '' AND kind = ?",
-            (account, self._management_account(conn) or account, TRAIL_KIND)).fetchall()
+            (account, self._management_account(conn) or account, kinds.TRAIL)).fetchall()
         if generation is not None:
             self._trail_rows[account] = (generation, rows)
         return rows
@@ -72,5 +71,6 @@ class TrailRouter:
 
     def _management_account(self, conn: sqlite3.Connection) -> str | None:
         row = conn.execute("SELECT doc FROM resources WHERE account = '' AND region = '' "
-                           "AND kind = ? AND key = 'default-account'", (SETTING_KIND,)).fetchone()
+                           "AND kind = ? AND key = ?",
+                           (kinds.SETTING, kinds.DEFAULT_ACCOUNT)).fetchone()
         return orjson.loads(row[0])["AccountId"] if row else None

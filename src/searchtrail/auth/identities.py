@@ -64,6 +64,7 @@ from searchtrail.auth.principals import (
     user_principal,
 )
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.store import kinds
 from searchtrail.store.api import Conflict, ResourceRepository
 
 GLOBAL = ("", "")  # (account, region) scope of the access-key index and the account list
@@ -71,7 +72,6 @@ _KEY_ALPHABET = string.ascii_uppercase + "234567"
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 
 KIND_ACCOUNT = "account"
-KIND_SETTING = "setting"
 KIND_ACCESS_KEY = "access-key"
 KIND_USER = "iam-user"
 KIND_KEY_REF = "iam-access-key"
@@ -272,7 +272,7 @@ class Identities:
 
     # accounts --------------------------------------------------------------------------
     def default_account(self) -> str | None:
-        doc = self._global.get(KIND_SETTING, "default-account")
+        doc = self._global.get(kinds.SETTING, kinds.DEFAULT_ACCOUNT)
         return doc["AccountId"] if doc else None
 
     def accounts(self) -> list[str]:
@@ -290,7 +290,7 @@ class Identities:
         self._global.insert(KIND_ACCOUNT, account_id,
                             {"AccountId": account_id, "CreateDate": iso(now)})
         if make_default:
-            self._global.put(KIND_SETTING, "default-account", {"AccountId": account_id})
+            self._global.put(kinds.SETTING, kinds.DEFAULT_ACCOUNT, {"AccountId": account_id})
         return account_id
 
     def require_account(self, account_id: str) -> None:

@@ -33,13 +33,12 @@ from typing import Any, Callable
 from searchtrail.audit import selectors
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
+from searchtrail.store import kinds
 from searchtrail.store.api import Conflict
 
 from . import naming
 from .naming import error
 
-KIND_TRAIL = "cloudtrail.trail"
-KIND_STATUS = "cloudtrail.trail-status"
 TYPE_TRAIL = "AWS::CloudTrail::Trail"
 MAX_TRAILS_PER_REGION = 5
 MAX_TAGS = 50
@@ -154,11 +153,11 @@ class TrailsHandlers:
         return call.resources.scoped(account or call.account_id, "")
 
     def _own_trails(self, call: Call) -> list[dict[str, Any]]:
-        return self._scope(call).list(KIND_TRAIL)
+        return self._scope(call).list(kinds.TRAIL)
 
     @staticmethod
     def _management_account(call: Call) -> str | None:
-        doc = call.resources.scoped("", "").get("setting", "default-account")
+        doc = call.resources.scoped("", "").get(kinds.SETTING, kinds.DEFAULT_ACCOUNT)
         return doc.get("AccountId") if doc else None
 
     def _organization_trails(self, call: Call) -> list[dict[str, Any]]:
@@ -166,7 +165,7 @@ class TrailsHandlers:
         management = self._management_account(call)
         if not management or management == call.account_id:
             return []
-        return [doc for doc in self._scope(call, management).list(KIND_TRAIL)
+        return [doc for doc in self._scope(call, management).list(kinds.TRAIL)
                 if doc.get("IsOrganizationTrail")]
 
     def _require_management(self, call: Call) -> None:
@@ -181,16 +180,16 @@ class TrailsHandlers:
         if not naming.is_arn(identifier):
             naming.check_trail_name(identifier)
             arn = naming.trail_arn(call.region, call.account_id, identifier)
-            doc = self._scope(call).get(KIND_TRAIL, arn)
+            doc = self._scope(call).get(kinds.TRAIL, arn)
             if doc is None:
                 raise naming.unknown_trail(arn, call.account_id)
             return doc
         _, account, _ = naming.parse_trail_arn(identifier)
         doc = None
         if account == call.account_id:
-            doc = self._scope(call).get(KIND_TRAIL, identifier)
+            doc = self._scope(call).get(kinds.TRAIL, identifier)
         elif account == self._management_account(call):
-            found = self._scope(call, account).get(KIND_TRAIL, identifier)
+            found = self._scope(call, account).get(kinds.TRAIL, identifier)
             if found is not None and found.get("IsOrganizationTrail"):
                 doc = found
         if doc is None:
@@ -219,7 +218,7 @@ class TrailsHandlers:
             {"ARN": arn, "accountId": naming.parse_trail_arn(arn)[1], "type": TYPE_TRAIL})
 
     def _save(self, call: Call, doc: dict[str, Any]) -> None:
-        self._scope(call).put(KIND_TRAIL, doc["TrailARN"], doc)
+        self._scope(call).put(kinds.TRAIL, doc["TrailARN"], doc)
 
     # --- create / update / delete ---------------------------------------------------------
 
@@ -319,7 +318,7 @@ class TrailsHandlers:
             "CreatedTime": _epoch(call.now),
         })
         try:
-            self._scope(call).insert(KIND_TRAIL, arn, doc)
+            self._scope(call).insert(kinds.TRAIL, arn, doc)
         except Conflict:  # the checks above run in the same unit of work; belt and braces
             raise error("TrailAlreadyExistsException",
                         f"Trail {name} already exists for customer: {call.account_id}") from None
@@ -346,8 +345,8 @@ class TrailsHandlers:
     def delete_trail(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         doc = self._resolve(call, params["Name"], change=True)
         scope = self._scope(call)
-        scope.delete(KIND_TRAIL, doc["TrailARN"])
-        scope.delete(KIND_STATUS, doc["TrailARN"])  # delivered objects stay in the bucket
+        scope.delete(kinds.TRAIL, doc["TrailARN"])
+        scope.delete(kinds.TRAIL_STATUS, doc["TrailARN"])  # delivered objects stay in the bucket
         return {}
 
     # --- reading --------------------------------------------------------------------------
@@ -417,7 +416,7 @@ class TrailsHandlers:
     def get_trail_status(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         doc = self._resolve(call, params["Name"], change=False)
         owner = naming.parse_trail_arn(doc["TrailARN"])[1]
-        status = self._scope(call, owner).get(KIND_STATUS, doc["TrailARN"])
+        status = self._scope(call, owner).get(kinds.TRAIL_STATUS, doc["TrailARN"])
         return trail_status(doc, status)
 
     # --- event selectors ------------------------------------------------------------------
@@ -475,7 +474,7 @@ class TrailsHandlers:
         if kind != "trail":
             raise error("ResourceNotFoundException", f"Resource not found: {resource_id}")
         naming.parse_trail_arn(resource_id)
-        doc = self._scope(call).get(KIND_TRAIL, resource_id) if account == call.account_id else None
+        doc = self._scope(call).get(kinds.TRAIL, resource_id) if account == call.account_id else None
         if doc is None:
             raise error("ResourceNotFoundException", f"Resource not found: {resource_id}")
         self._reference(call, doc)
