@@ -14,8 +14,8 @@ to every other account of the installation (the organization). Names resolve onl
 caller's own trails homed in the calling Region; ARNs resolve wherever the trail is. Changes
 (Update/Delete/Start/Stop/PutEventSelectors) must be made in the home Region by the owner.
 
-The organization's management account is the installation's default account (document
-``setting``/``default-account`` in the global scope).
+The organization's management account is the installation's default account
+(``Identities.default_account``: ``setting``/``default-account`` in the global scope).
 
 Every handler that acts on a trail appends ``{"ARN", "accountId", "type":
 "AWS::CloudTrail::Trail"}`` to ``call.referenced_resources`` once the trail is resolved (for
@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from searchtrail.audit import selectors
+from searchtrail.auth.identities import Identities
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.store import kinds
@@ -157,8 +158,7 @@ class TrailsHandlers:
 
     @staticmethod
     def _management_account(call: Call) -> str | None:
-        doc = call.resources.scoped("", "").get(kinds.SETTING, kinds.DEFAULT_ACCOUNT)
-        return doc.get("AccountId") if doc else None
+        return Identities(call.resources).default_account()
 
     def _organization_trails(self, call: Call) -> list[dict[str, Any]]:
         """Organization trails the caller sees as a member (none for the management account)."""
