@@ -9,7 +9,7 @@ import orjson
 
 from searchtrail.audit.selectors import compile_trail, trail_covers
 from searchtrail.store import kinds
-from searchtrail.store.sqlite.resources import ResourceChanges
+from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 
 # Services whose events are global (recorded in us-east-1): IAM and console sign-in.
 GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "signin.amazonaws.com"})
@@ -55,7 +55,8 @@ class TrailRouter:
             return cached[1]
         rows = conn.execute(
             "SELECT key, doc FROM resources WHERE account IN (?, ?) AND region = '' AND kind = ?",
-            (account, self._management_account(conn) or account, kinds.TRAIL)).fetchall()
+            (account, kinds.default_account(SqliteResources(conn, "", "")) or account,
+             kinds.TRAIL)).fetchall()
         if generation is not None:
             self._trail_rows[account] = (generation, rows)
         return rows
@@ -68,9 +69,3 @@ class TrailRouter:
         wants = compile_trail(trail)
         self._compiled[arn] = (text, trail, wants)
         return trail, wants
-
-    def _management_account(self, conn: sqlite3.Connection) -> str | None:
-        row = conn.execute("SELECT doc FROM resources WHERE account = '' AND region = '' "
-                           "AND kind = ? AND key = ?",
-                           (kinds.SETTING, kinds.DEFAULT_ACCOUNT)).fetchone()
-        return orjson.loads(row[0])["AccountId"] if row else None

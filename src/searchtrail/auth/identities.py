@@ -272,8 +272,7 @@ class Identities:
 
     # accounts --------------------------------------------------------------------------
     def default_account(self) -> str | None:
-        doc = self._global.get(kinds.SETTING, kinds.DEFAULT_ACCOUNT)
-        return doc["AccountId"] if doc else None
+        return kinds.default_account(self._global)
 
     def accounts(self) -> list[str]:
         return [doc["AccountId"] for doc in self._global.list(KIND_ACCOUNT)]
@@ -290,7 +289,7 @@ class Identities:
         self._global.insert(KIND_ACCOUNT, account_id,
                             {"AccountId": account_id, "CreateDate": iso(now)})
         if make_default:
-            self._global.put(kinds.SETTING, kinds.DEFAULT_ACCOUNT, {"AccountId": account_id})
+            kinds.set_default_account(self._global, account_id)
         return account_id
 
     def require_account(self, account_id: str) -> None:
