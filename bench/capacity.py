@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,8 +38,8 @@ PEER_FACTOR = 4
 class EventRows:
     """Read-only view of searchtrail's events table, for the rows == 2xx check."""
 
-    def __init__(self, database: Path) -> None:
-        self.db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    def __init__(self, server: servers.Server) -> None:
+        self.db = server.read_only_database()
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
@@ -193,7 +192,7 @@ def fixed_count_check(server: servers.Server, runner: MixRunner, generator: Gene
     """Send exactly N requests; the events table must gain exactly N rows, one per 2xx."""
     count = args.fixed_count
     requests = runner.build(count)[:count]
-    rows = EventRows(server.database)
+    rows = EventRows(server)
     try:
         before = rows.count()
         result = generator.run(server, requests, max(60.0, count / 200), args.connections[0],

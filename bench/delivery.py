@@ -8,6 +8,7 @@ log_files timestamps (first file fixed → last file stored).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 import statistics
@@ -86,16 +87,10 @@ def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any) 
     return arn
 
 
-def _database(server: servers.Server) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    return conn
-
-
 def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> dict[str, Any]:
     """Wait (bounded) until ``pending`` records are in stored log files (those with an id
     above ``after_file``, i.e. made by this server); time it."""
-    conn = _database(server)
+    conn = server.read_only_database()
     deadline = time.monotonic() + 120 + pending / 2_000
     began = time.monotonic()
     try:
@@ -125,7 +120,7 @@ def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> di
 def _wait_until_delivered(server: servers.Server) -> None:
     """Wait (bounded) until the stopped trail has delivered all it recorded: otherwise a "no
     trail" run would carry the tail of the delivering run before it."""
-    conn = _database(server)
+    conn = server.read_only_database()
     deadline = time.monotonic() + SETTLE_SECONDS
     try:
         while True:
@@ -202,9 +197,9 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
                 log(f"delivery: API {phase}: {answered / took:,.0f} calls/s, "
                     f"{cpu[phase][-1]:.0f} µs server CPU per call")
         cloudtrail.stop_logging(Name=TRAIL)
-        delivered = _database(server).execute(
-            "SELECT coalesce(sum(records), 0) FROM log_files WHERE delivered_at IS NOT NULL"
-        ).fetchone()[0]
+        with contextlib.closing(server.read_only_database()) as conn:
+            delivered = conn.execute("SELECT coalesce(sum(records), 0) FROM log_files "
+                                     "WHERE delivered_at IS NOT NULL").fetchone()[0]
     drops = [100 * (1 - loaded / base) for loaded, base in zip(rates["delivering"],
                                                                 rates["no trail"])]
     cpu_no_trail = statistics.median(cpu["no trail"])

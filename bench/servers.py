@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -101,6 +102,11 @@ class Server:
     def database(self) -> Path:
         """searchtrail's SQLite file (config.Settings.database_path)."""
         return self.data_dir / "searchtrail.sqlite3"
+
+    def read_only_database(self, timeout: float = 30.0) -> sqlite3.Connection:
+        """searchtrail's store opened read-only, for counting what it stored while it serves
+        (``timeout``: how long a query waits out the server's locks)."""
+        return sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=timeout)
 
     def credentials(self) -> tuple[str, str]:
         if self.kind != "searchtrail":

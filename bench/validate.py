@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -101,7 +100,7 @@ def run_destination(workdir: Path, seconds: float, digest_interval: float, repea
 def _wait_closed(server: servers.Server, stopped_at: float, seconds: float) -> dict[str, int]:
     """Everything delivered and a digest ending after StopLogging stored (bounded wait)."""
     deadline = time.monotonic() + seconds
-    conn = sqlite3.connect(f"file:{server.database}?mode=ro", uri=True)
+    conn = server.read_only_database()
     try:
         while time.monotonic() < deadline:
             pending, last_end, files, digests = conn.execute(
