@@ -175,13 +175,16 @@ def measure(server: servers.Server, mix: str, generator: Generator,
             "non_2xx": result["non_2xx"], "socket_errors": result["socket_errors"],
             "p50_ms": _round(result["p50_ms"]), "p99_ms": _round(result["p99_ms"]),
             "server_cpu_pct": round(100 * server_cpu / seconds, 1),
+            # what a call costs this host: set sittings on different hosts side by side
+            "server_cpu_us_per_call": (round(server_cpu / result["requests"] * 1e6)
+                                       if result["requests"] else None),
             "generator_cpu_pct": round(100 * result["generator_cpu_s"] / seconds, 1),
             "distinct_requests": len(requests),
             "requests_repeated": result["issued"] > len(requests),
         })
         print(f"bench capacity: {server.kind} {mix} -c{connections} run {run}: "
-              f"{rows[-1]['req_per_s']} req/s, "
-              f"non-2xx {rows[-1]['non_2xx']}", file=sys.stderr)
+              f"{rows[-1]['req_per_s']} req/s, {rows[-1]['server_cpu_us_per_call']} µs server "
+              f"CPU per call, non-2xx {rows[-1]['non_2xx']}", file=sys.stderr)
     if server.kind != "searchtrail":
         return rows, None
     return rows, fixed_count_check(server, runner, generator, args)

@@ -71,6 +71,8 @@ def test_capacity_quick_records_one_row_per_2xx(tmp_path: Path) -> None:
     # A 403 here would mean the pre-signed requests are signed wrongly.
     assert all(r["requests"] > 0 and r["non_2xx"] == 0 and r["socket_errors"] == 0
                for r in timed), timed
+    # a server answering at all spends some CPU per call, and under a second of it
+    assert all(0 < r["server_cpu_us_per_call"] < 1_000_000 for r in timed), timed
     assert {c["mix"] for c in checks} == {"read", "create_delete"}
     for check in checks:
         assert check["rows_added"] == check["answered_2xx"] == check["requests"], check
