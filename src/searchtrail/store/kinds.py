@@ -1,6 +1,7 @@
 """Resource kinds (and well-known keys and settings) that more than one package reads or writes.
 
-Kept free of the project's imports (but type hints) so that a command-line tool can name a kind without loading a service.
+Kept free of the project's imports (type hints aside) so that a command-line tool can name a
+kind without loading a service.
 """
 
 from __future__ import annotations

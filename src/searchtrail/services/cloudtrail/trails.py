@@ -15,7 +15,7 @@ caller's own trails homed in the calling Region; ARNs resolve wherever the trail
 (Update/Delete/Start/Stop/PutEventSelectors) must be made in the home Region by the owner.
 
 The organization's management account is the installation's default account
-(``Identities.default_account``: ``setting``/``default-account`` in the global scope).
+(``kinds.default_account``: ``setting``/``default-account`` in the global scope).
 
 Every handler that acts on a trail appends ``{"ARN", "accountId", "type":
 "AWS::CloudTrail::Trail"}`` to ``call.referenced_resources`` once the trail is resolved (for
@@ -31,7 +31,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from searchtrail.audit import selectors
-from searchtrail.auth.identities import Identities
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.store import kinds
@@ -158,7 +157,7 @@ class TrailsHandlers:
 
     @staticmethod
     def _management_account(call: Call) -> str | None:
-        return Identities(call.resources).default_account()
+        return kinds.default_account(call.resources.scoped("", ""))
 
     def _organization_trails(self, call: Call) -> list[dict[str, Any]]:
         """Organization trails the caller sees as a member (none for the management account)."""
