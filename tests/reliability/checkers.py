@@ -188,6 +188,12 @@ class DigestFile:
         return (match["account"], match["region"]) if match else ("?", "?")
 
 
+def bucket_etags(s3: Any, bucket: str) -> dict[str, str]:
+    """key -> ETag of every object in the bucket."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {item["Key"]: item["ETag"] for page in pages for item in page.get("Contents", ())}
+
+
 def read_digests(s3: Any, bucket: str, keys: Iterable[str]) -> list[DigestFile]:
     digests = []
     for key in keys:

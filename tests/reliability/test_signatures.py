@@ -6,11 +6,9 @@ S14 (the official suite and one-byte mutations) is tests/conformance/test_sigv4_
 
 from __future__ import annotations
 
-import glob
 import hmac
 import inspect
 import json
-import os
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -24,6 +22,7 @@ from botocore.credentials import Credentials
 from searchtrail.auth import sigv4
 from tests.functional.server import ServerProcess
 from tests.reliability.checkers import stored_records
+from tests.reliability.faketime import faketime_library
 from tests.reliability.rawhttp import RawClient, RawRequest
 from tests.unit.prepared import to_http
 
@@ -372,18 +371,6 @@ def test_s15_signatures_are_compared_in_constant_time(ledger) -> None:
 
 
 # --------------------------------------------------------------------------- S6, S9, S10 in time
-
-
-def faketime_library() -> str:
-    """libfaketime (Debian's faketime package) for a server whose clock the test sets."""
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")
-                   + glob.glob("/usr/lib/faketime/libfaketimeMT.so.1"))
-    if not found:
-        message = "libfaketime is missing: apt-get install faketime"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found[0]
 
 
 def frozen_env(library: str, at: datetime) -> dict[str, str]:
