@@ -1,5 +1,6 @@
-"""Delivery to a failing object store (plan §3.2: D2, D3, D4, D6): the API never waits, nothing is
-lost or delivered twice, and the digest chain stays whole.
+"""Delivery to a failing object store and under a server clock stepping back (plan §3.2: D2–D6):
+the API never waits, nothing is lost, delivered twice or overwritten, and the digest chain stays
+whole.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pytest
 from tests.functional.server import ServerProcess
 from tests.functional.trails import chain_closed, counts, read_bucket, validate_both, wait_for
 from tests.peers import MOTO_CREDENTIALS, MotoServer
-from tests.reliability.checkers import (CheckResult, check_delivery, check_store, read_digests,
-                                        stored_records)
+from tests.reliability.checkers import (CheckResult, bucket_etags, check_delivery, check_store,
+                                        read_digests, stored_records)
+from tests.reliability.faketime import SteppedClock, faketime_library
 from tests.reliability.faultproxy import FaultPlan, FaultProxy
 from tests.reliability.history import History, Op, tid_of
 
@@ -80,11 +82,12 @@ def moto(tmp_path) -> Iterator[MotoServer]:  # type: ignore[no-untyped-def]
 
 @contextmanager
 def logging_server(root: Path, store_endpoint: str, moto: MotoServer, *,
-                   delete_bucket_before_logging: bool = False) -> Iterator[ServerProcess]:
+                   delete_bucket_before_logging: bool = False,
+                   env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     """A server delivering to ``store_endpoint``, with a logging trail into BUCKET (on moto)."""
     s3 = moto.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    server = ServerProcess(root / "data", env=dict(MOTO_CREDENTIALS), args=[
+    server = ServerProcess(root / "data", env={**MOTO_CREDENTIALS, **(env or {})}, args=[
         "--s3-endpoint-url", store_endpoint, "--delivery-interval", "1", "--digest-interval", "3"])
     try:
         server.start()
@@ -323,3 +326,85 @@ def test_d6_deleted_newest_digest_is_reported_by_searchtrail_only(faulty_store, 
     ledger.add("D6", tamper_cases=1, tamper_detected=int(ours_saw))
     assert aws_blind, aws.stdout + aws.stderr  # validate-logs cannot see it (plan §1c)
     assert ours_saw, ours.stdout + ours.stderr
+
+
+STEP_BACK = 3600  # the plan's one hour
+
+
+def claimed_behind(server: ServerProcess, stepped_at: float) -> int:
+    """Log files claimed while the server's wall clock was an hour behind (their creation time
+    is before the step's real moment by most of that hour)."""
+    conn = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
+    try:
+        return conn.execute("SELECT count(*) FROM log_files WHERE created_at < ?",
+                            (stepped_at - STEP_BACK / 2,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.timeout(600)
+def test_d5_a_clock_stepping_back_overwrites_nothing_and_every_file_stays_in_a_digest(tmp_path, moto, profile, ledger) -> None:  # type: ignore[no-untyped-def]
+    """The server's wall clock steps back an hour while it logs; the server is restarted in that
+    hour, then the clock is put right. Delivery never pauses for the hour, every object stored
+    before the step keeps its bytes (ETag), every log file is listed in exactly one digest and
+    both validators pass."""
+    behind_for = profile.pick(ci=4, full=20)  # seconds of calls in each half of the hour
+    clock = SteppedClock(tmp_path / "faketime")
+    env = {**clock.env(faketime_library()),
+           "SEARCHTRAIL_CLOCK_SKEW_SECONDS": str(2 * STEP_BACK)}  # clients keep real time
+    s3 = moto.client("s3")
+    history = History()
+    with logging_server(tmp_path, moto.endpoint, moto, env=env) as server:
+        traffic = Traffic(server, history, seconds=120).start()
+        try:
+            wait_for(lambda: len(history.ops) >= 20 and {op.tid for op in history.ops[:20]}
+                     <= delivered_tids(moto) and read_bucket(s3, BUCKET).digest_keys,
+                     seconds=60, what="deliveries and a digest before the step")
+            before = bucket_etags(s3, BUCKET)
+            clock.set_offset(-STEP_BACK)
+            stepped_at = time.time()
+
+            def delivered_since(moment: float, seconds: float) -> bool:
+                """Calls begun a second after ``moment`` are delivered, for ``seconds`` of them."""
+                made = {op.tid for op in history.ops if op.start > moment + 1}
+                return time.time() - moment >= seconds and bool(made) and made <= delivered_tids(moto)
+
+            wait_for(lambda: delivered_since(stepped_at, behind_for), seconds=60,
+                     what="calls made after the step delivered by the running server")
+        finally:
+            traffic.stop()
+        server.stop()  # a restart within the hour: the new worker knows nothing of the last claim
+        server.start()
+        restarted_at = time.time()
+        traffic = Traffic(server, history, seconds=120).start()
+        try:
+            wait_for(lambda: delivered_since(restarted_at, behind_for), seconds=60,
+                     what="calls made after the restart delivered, the clock still behind")
+            files_behind = claimed_behind(server, stepped_at)
+            clock.set_offset(0)
+            wait_for(lambda: server.client("cloudtrail").get_trail_status(Name=TRAIL)
+                     ["LatestDigestDeliveryTime"].timestamp() > stepped_at + 1,
+                     seconds=60, what="a digest once the clock is right again")
+        finally:
+            traffic.stop()
+        close(server)
+        store, delivery = check(server, moto, history)
+        after = bucket_etags(s3, BUCKET)
+        changed = sorted(key for key, etag in before.items() if after.get(key) != etag)
+        database = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
+        try:
+            digest_rows = database.execute("SELECT count(*) FROM digests").fetchone()[0]
+        finally:
+            database.close()
+        digests = len(read_bucket(s3, BUCKET).digest_keys)
+        record(ledger, "D5", history, store, delivery, faults=1)
+        ledger.note("D5", step_back_seconds=STEP_BACK, log_files_claimed_behind=files_behind,
+                    objects_before_step=len(before), objects_changed=len(changed),
+                    digests_stored=digests, digests_fixed=digest_rows)
+        assert api_failures(history.ops) == []
+        assert files_behind >= 2, "no log file was claimed while the clock was behind"
+        assert changed == [], f"objects stored before the step were overwritten: {changed}"
+        assert digests == digest_rows, "two digests were fixed under one key"
+        assert store.ok, str(store)
+        assert delivery.ok, str(delivery)
+        assert_validators_pass(server, moto)

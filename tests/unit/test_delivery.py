@@ -14,6 +14,7 @@ import pytest
 from searchtrail.audit import delivery
 from searchtrail.audit.delivery import DeliveryWorker, unclaimed_records
 from searchtrail.audit.logfile import build_log_file, unique_suffix
+from searchtrail.installation import signing_keys_in
 from searchtrail.store import kinds
 from searchtrail.store.sqlite.connection import (
     _migration_scripts,
@@ -527,3 +528,144 @@ def test_migration_0006_turns_row_claims_into_ranges_without_doubling_or_losing(
             conn.execute(tampering)
     conn.execute("UPDATE outbox_claims SET through_seq = 11 WHERE trail_arn = ?", (ARN,))
     conn.close()
+
+
+# -- a wall clock that steps back, and digest windows ------------------------------------------
+
+T0 = NOW.timestamp()
+
+
+class Clocks:
+    """The worker's wall clock and monotonic ticks, each set by the test."""
+
+    def __init__(self) -> None:
+        self.wall = T0
+        self.ticks = 0.0
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.ticks += seconds
+
+
+def _validating_trail(conn: sqlite3.Connection, path: Path, clocks: Clocks, **status: object
+                      ) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
+    """A validating trail that began logging 100 s before T0, its writer and a worker on
+    ``clocks`` whose digests last 10 s."""
+    set_trail(conn, IsLogging=True, StartLoggingTime=T0 - 100, **status)
+    writer = GroupCommitWriter(conn)
+    writer.start()
+    objects = MemoryStore()
+    worker = DeliveryWorker(
+        reader=lambda: open_connection(path, read_only=True), writer=writer, store=objects,
+        notifier=None,  # type: ignore[arg-type]  # no SNS
+        signing_keys=lambda c: signing_keys_in(SqliteResources(c, "", "")),
+        delivery_interval=1, digest_interval=10, org_id=None,
+        clock=lambda: datetime.fromtimestamp(clocks.wall, timezone.utc),
+        ticks=lambda: clocks.ticks)
+    return writer, worker, objects
+
+
+def set_trail(conn: sqlite3.Connection, **fields: object) -> None:
+    """The trail's document, as the trails service leaves it (only the fields the worker reads)."""
+    conn.execute("BEGIN IMMEDIATE")
+    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, {
+        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
+        "LogFileValidationEnabled": True, **fields})
+    conn.execute("COMMIT")
+
+
+def listed_and_delivered(conn: sqlite3.Connection, objects: MemoryStore
+                         ) -> tuple[list[str], list[str], list[str]]:
+    """(keys of the files the stored digests list, with repeats; keys of the delivered files;
+    keys of the stored digests)."""
+    digests = [key for _, key in objects.objects if "CloudTrail-Digest" in key]
+    listed = [entry["s3Object"] for key in digests
+              for entry in json.loads(gzip.decompress(objects.objects[("bucket", key)]))["logFiles"]]
+    delivered = [key for (key,) in conn.execute(
+        "SELECT key FROM log_files WHERE delivered_at IS NOT NULL ORDER BY id")]
+    return listed, delivered, digests
+
+
+@pytest.fixture
+def validating(tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "db.sqlite3"
+    conn = open_connection(path)
+    migrate(conn)
+    clocks = Clocks()
+    writer, worker, objects = _validating_trail(conn, path, clocks)
+    yield conn, writer, worker, objects, clocks
+    writer.stop()
+    conn.close()
+
+
+def test_a_wall_clock_stepped_back_stalls_nothing_and_leaves_no_file_out_of_a_digest(validating) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, objects, clocks = validating
+    append(writer, ["us-east-1"])
+    worker.run_once()  # a file, then the chain's first digest ending at T0
+    append(writer, ["us-east-1"])
+    clocks.advance(11)
+    worker.run_once()  # the second file, then the second digest ending at T0 + 11
+    last_end = conn.execute("SELECT max(end_time) FROM digests").fetchone()[0]
+    assert last_end == T0 + 11
+
+    clocks.wall -= 3600  # the wall clock steps back an hour; monotonic ticks go on
+    clocks.ticks += 2
+    append(writer, ["us-east-1"])
+    worker.run_once()
+    times = [at for (at,) in conn.execute("SELECT delivered_at FROM log_files ORDER BY id")]
+    # claimed and delivered at once, dated at the chain's last digest
+    assert times[2:] == [last_end], times
+    # StopLogging while the clock is behind: the final digest waits for the clock to pass the
+    # chain, rather than ending before it begins
+    set_trail(conn, IsLogging=False, StartLoggingTime=T0 - 100, StopLoggingTime=clocks.wall)
+    digests_before = len(listed_and_delivered(conn, objects)[2])
+    clocks.ticks += 2
+    worker.run_once()
+    assert len(listed_and_delivered(conn, objects)[2]) == digests_before
+
+    clocks.wall = T0 + 14  # the clock is put right
+    clocks.ticks += 2
+    worker.run_once()
+    listed, delivered, digests = listed_and_delivered(conn, objects)
+    assert len(delivered) == 3 and sorted(listed) == sorted(delivered), (listed, delivered)
+    assert len(digests) == digests_before + 1
+    ends = [row[0] for row in conn.execute("SELECT end_time FROM digests ORDER BY id")]
+    assert ends == sorted(ends) and len(set(ends)) == len(ends)
+
+
+def test_a_digest_ending_in_its_chains_last_second_waits_for_the_next(validating) -> None:  # type: ignore[no-untyped-def]
+    """A digest's key carries its end to the second: a final digest in the same second as the
+    last one has its key, which the store refuses (failing the worker's whole pass)."""
+    conn, writer, worker, objects, clocks = validating
+    append(writer, ["us-east-1"])
+    clocks.wall = T0 + 0.1
+    worker.run_once()  # a file delivered at T0 + 0.1, and the first digest ending then
+    set_trail(conn, IsLogging=False, StartLoggingTime=T0 - 100, StopLoggingTime=T0 + 0.3)
+    clocks.wall, clocks.ticks = T0 + 0.6, 0.5
+    worker.run_once()  # the final digest is due, but must wait for the next second
+    listed, delivered, digests = listed_and_delivered(conn, objects)
+    assert len(delivered) == 1 and listed == [] and len(digests) == 1 and objects.puts == 2
+    clocks.wall, clocks.ticks = T0 + 1.1, 1.0
+    worker.run_once()
+    listed, delivered, digests = listed_and_delivered(conn, objects)
+    assert listed == delivered and len(digests) == 2
+    assert objects.puts == 3  # one file and two digests, none stored twice
+
+
+def test_a_stop_and_start_within_one_tick_leave_no_file_out_of_a_digest(validating) -> None:  # type: ignore[no-untyped-def]
+    """The old chain gets no final digest (the trail logs again when the worker looks); the new
+    chain begins at the new StartLoggingTime, and its first digest lists the file delivered
+    between the two."""
+    conn, writer, worker, objects, clocks = validating
+    worker.run_once()  # the first digest, ending at T0
+    append(writer, ["us-east-1"])
+    clocks.advance(1)
+    worker.run_once()  # a file delivered at T0 + 1, no digest yet
+    set_trail(conn, IsLogging=True, StartLoggingTime=T0 + 2, StopLoggingTime=T0 + 1.5)
+    clocks.advance(12)
+    worker.run_once()
+    listed, delivered, digests = listed_and_delivered(conn, objects)
+    assert len(digests) == 2 and len(delivered) == 1 and listed == delivered
+    newest = max(digests)  # keys end in the digest's end time
+    body = json.loads(gzip.decompress(objects.objects[("bucket", newest)]))
+    assert body["previousDigestSignature"] is None  # a new chain, as AWS begins one

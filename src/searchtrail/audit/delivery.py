@@ -3,6 +3,10 @@
 Every step is fixed in the database before it touches the store (a file's key and records, a
 digest's bytes), so a retry — after an outage or a crash — rewrites the same object with the
 same bytes, and every record lands in exactly one log file per trail.
+
+Intervals and retry back-off run on a monotonic clock; times written down run on the wall clock
+but never behind a chain's last digest, so a wall clock stepping back neither stalls delivery
+nor leaves a delivered file outside every digest.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -78,6 +83,11 @@ _TRAIL_CHAINS = {table: _DISTINCT_PAIRS.format(table=table, scope="trail_arn = ?
 _OUTBOX_GROUPS = _DISTINCT_PAIRS.format(table="outbox INDEXED BY outbox_by_group", scope="1")
 _LAST_DIGEST_END = ("SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? "
                     "AND region = ?")
+# The log files a chain's next digest lists: delivered from where its last one ended.
+_FILES_TO_LIST = (
+    "SELECT bucket, key, sha256, newest_event, oldest_event FROM log_files "
+    "WHERE trail_arn = ? AND account = ? AND region = ? AND delivered_at >= ? "
+    "AND delivered_at < ? ORDER BY id")
 # A log file of the chain delivered at or after its last digest's end: no digest covers it yet.
 _UNCOVERED_FILE = ("SELECT 1 FROM log_files WHERE trail_arn = ? AND account = ? AND region = ? "
                    "AND delivered_at >= ? LIMIT 1")
@@ -85,8 +95,10 @@ _UNCOVERED_FILE = ("SELECT 1 FROM log_files WHERE trail_arn = ? AND account = ? 
 
 @dataclass
 class _Backoff:
+    """Retry back-off, in the worker's monotonic ticks."""
+
     failures: int = 0
-    next_attempt: float = 0.0
+    next_attempt: float = float("-inf")
 
     def failed(self, now: float) -> None:
         self.failures += 1
@@ -94,12 +106,12 @@ class _Backoff:
 
     def succeeded(self) -> None:
         self.failures = 0
-        self.next_attempt = 0.0
+        self.next_attempt = float("-inf")
 
 
 @dataclass
 class _TrailState:
-    last_assigned: float = 0.0
+    last_assigned: float | None = None  # monotonic ticks of the last claim
     upload: _Backoff = field(default_factory=_Backoff)
     notify: _Backoff = field(default_factory=_Backoff)
     digest: _Backoff = field(default_factory=_Backoff)
@@ -119,7 +131,8 @@ class DeliveryWorker:
     def __init__(self, *, reader: Callable[[], sqlite3.Connection], writer: GroupCommitWriter,
                  store: ObjectStore, notifier: Notifier, signing_keys: Callable[[sqlite3.Connection], SigningKeys],
                  delivery_interval: float, digest_interval: float, org_id: str | None,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 ticks: Callable[[], float] = time.monotonic) -> None:
         self._reader_factory = reader
         self._reader: sqlite3.Connection | None = None
         self._writer = writer
@@ -130,6 +143,7 @@ class DeliveryWorker:
         self._digest_interval = digest_interval
         self._org_id = org_id
         self._clock = clock
+        self._ticks = ticks
         self._states: dict[str, _TrailState] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="searchtrail-delivery", daemon=True)
@@ -156,12 +170,12 @@ class DeliveryWorker:
     # -- one pass ------------------------------------------------------------------------
 
     def run_once(self) -> None:
-        now = self._clock()
+        now, ticks = self._clock(), self._ticks()
         for arn, trail in self._trails():
             state = self._states.setdefault(arn, _TrailState())
-            if now.timestamp() - state.last_assigned >= self._delivery_interval:
+            if state.last_assigned is None or ticks - state.last_assigned >= self._delivery_interval:
                 self._assign(arn, trail, now)
-                state.last_assigned = now.timestamp()
+                state.last_assigned = ticks
             self._upload_pending(arn, trail, state)
             if trail.get("SnsTopicARN"):
                 self._notify_pending(arn, trail, state)
@@ -203,18 +217,20 @@ class DeliveryWorker:
             # seeks each: a stopped trail is asked this on every tick while it exists.
             for account, region in self._chains(arn, trail):
                 end = conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
-                if self._closing_due(arn, account, region, _digest_start(started, end), stopped):
+                if self._closing_due(arn, account, region, _digest_start(started, end),
+                                     _listed_from(started, end), stopped):
                     return True
         return False
 
     def _closing_due(self, arn: str, account: str, region: str, start: float,
-                     stopped: float) -> bool:
+                     listed_from: float, stopped: float) -> bool:
         """A stopped trail's chain still needs a final digest from ``start``.
 
-        Its stop came after ``start``, or a log file was delivered since: a digest begun
-        before the stop was seen can end after it while a file still waited for a retry."""
+        Its stop came after ``start``, or a log file was delivered since its last digest: a
+        digest begun before the stop was seen can end after it while a file still waited for
+        a retry."""
         return stopped > start or self._conn().execute(
-            _UNCOVERED_FILE, (arn, account, region, start)).fetchone() is not None
+            _UNCOVERED_FILE, (arn, account, region, listed_from)).fetchone() is not None
 
     # -- log files -----------------------------------------------------------------------
 
@@ -297,7 +313,7 @@ class DeliveryWorker:
         return unit
 
     def _upload_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
-        if self._clock().timestamp() < state.upload.next_attempt:
+        if self._ticks() < state.upload.next_attempt:
             return
         conn = self._conn()
         pending = conn.execute(
@@ -315,18 +331,19 @@ class DeliveryWorker:
             except ObjectStoreError as exc:
                 log.warning("log file delivery failed", extra={"trail": arn, "key": key,
                                                                "code": exc.code})
-                state.upload.failed(attempt.timestamp())
+                state.upload.failed(self._ticks())
                 self._update_status(arn, {"LatestDeliveryAttemptTime": attempt.timestamp(),
                                           "LatestDeliveryError": exc.code})
                 return
             state.upload.succeeded()
             notified = None if trail.get("SnsTopicARN") else attempt.timestamp()
+            delivered = self._delivery_time(arn, trail, account, region, attempt.timestamp())
 
             def mark(conn: sqlite3.Connection) -> tuple[None, list]:
                 conn.execute(
                     "UPDATE log_files SET delivered_at = ?, notified_at = ?, sha256 = ?, "
                     "newest_event = ?, oldest_event = ? WHERE id = ?",
-                    (attempt.timestamp(), notified, log_file.sha256,
+                    (delivered, notified, log_file.sha256,
                      int(log_file.newest_event_time.timestamp()),
                      int(log_file.oldest_event_time.timestamp()), file_id))
                 _merge_status(conn, arn, {"LatestDeliveryTime": attempt.timestamp(),
@@ -336,8 +353,20 @@ class DeliveryWorker:
 
             self._writer.run_blocking(mark)
 
+    def _delivery_time(self, arn: str, trail: dict[str, Any], account: str, region: str,
+                       attempt: float) -> float:
+        """When a file counts as delivered: the attempt's wall-clock time, but never before
+        the point its chain's next digest lists files from. A wall clock stepped back would
+        otherwise date the file before that digest's window, and no digest would list it.
+
+        Read on this thread, which alone writes the chain's digests, so none can end between
+        this read and the file's mark."""
+        last_end = self._conn().execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
+        floor = last_end if last_end is not None else trail.get("StartLoggingTime")
+        return attempt if floor is None else max(attempt, floor)
+
     def _notify_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
-        if self._clock().timestamp() < state.notify.next_attempt:
+        if self._ticks() < state.notify.next_attempt:
             return
         pending = self._conn().execute(
             "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NOT NULL "
@@ -348,7 +377,7 @@ class DeliveryWorker:
                 self._notifier.publish(trail["SnsTopicARN"], delivery_message(bucket, [key]))
             except NotificationError as exc:
                 log.warning("notification failed", extra={"trail": arn, "code": exc.code})
-                state.notify.failed(attempt)
+                state.notify.failed(self._ticks())
                 self._update_status(arn, {"LatestNotificationAttemptTime": attempt,
                                           "LatestNotificationError": exc.code})
                 return
@@ -366,9 +395,9 @@ class DeliveryWorker:
     # -- digests -------------------------------------------------------------------------
 
     def _write_digests(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
-        now = self._clock()
-        if now.timestamp() < state.digest.next_attempt:
+        if self._ticks() < state.digest.next_attempt:
             return
+        now = self._clock()
         if self._upload_pending_digests(arn, state):
             for account, region in self._chains(arn, trail):
                 self._next_digest(arn, trail, account, region, now)
@@ -393,26 +422,28 @@ class DeliveryWorker:
             "SELECT id, bucket, key, end_time, sha256, signature FROM digests WHERE trail_arn = ? "
             "AND account = ? AND region = ? ORDER BY end_time DESC LIMIT 1",
             (arn, account, region)).fetchone()
-        start = _digest_start(started, None if last is None else last[3])
+        last_end = None if last is None else last[3]
+        start = _digest_start(started, last_end)
+        listed_from = _listed_from(started, last_end)
         # The chain goes on from its last digest only when this one begins where that one ended.
-        continues = last is not None and start == last[3]
+        continues = last is not None and start == last_end
         previous = PreviousDigest(bucket=last[1], key=last[2], sha256=last[4],
                                   signature=last[5]) if continues else None
+        end = now.timestamp()
         if trail.get("IsLogging"):
-            end = now.timestamp()
             if end - start < self._digest_interval:
                 return
-        elif stopped is not None and not self._undelivered(arn) and \
-                self._closing_due(arn, account, region, start, stopped):
-            # The final digest of a chain closed by StopLogging, once everything recorded
-            # before the stop is delivered, so it covers every last file.
-            end = now.timestamp()
-        else:
+        elif stopped is None or self._undelivered(arn) or \
+                not self._closing_due(arn, account, region, start, listed_from, stopped):
             return
-        files = conn.execute(
-            "SELECT bucket, key, sha256, newest_event, oldest_event FROM log_files "
-            "WHERE trail_arn = ? AND account = ? AND region = ? AND delivered_at >= ? "
-            "AND delivered_at < ? ORDER BY id", (arn, account, region, start, end)).fetchall()
+        # Otherwise the final digest of a chain closed by StopLogging, once everything recorded
+        # before the stop is delivered, so it covers every last file.
+        if end <= start or (last_end is not None and int(end) <= int(last_end)):
+            # Wait for the wall clock to pass the chain's last digest (it stepped back), into a
+            # later second: a digest's key carries its end to the second, and the store refuses
+            # a second digest under one key (the whole pass would fail until the second turned).
+            return
+        files = conn.execute(_FILES_TO_LIST, (arn, account, region, listed_from, end)).fetchall()
         entries = [DigestLogEntry(bucket=b, key=k, sha256=h, newest_event_time=_utc(n),
                                   oldest_event_time=_utc(o)) for b, k, h, n, o in files]
         start_at = datetime.fromtimestamp(start, timezone.utc)
@@ -460,7 +491,7 @@ class DeliveryWorker:
                                        metadata={"signature": signature,
                                                  "signature-algorithm": SIGNATURE_ALGORITHM})
             except ObjectStoreError as exc:
-                state.digest.failed(attempt)
+                state.digest.failed(self._ticks())
                 self._update_status(arn, {"LatestDigestDeliveryError": exc.code})
                 return False
             state.digest.succeeded()
@@ -482,6 +513,15 @@ def _digest_start(started: float, last_end: float | None) -> float:
     """Where a chain's next digest begins: its last digest's end, unless logging (re)started
     after it or it has none, when the chain begins anew at StartLoggingTime."""
     return started if last_end is None or started > last_end else last_end
+
+
+def _listed_from(started: float, last_end: float | None) -> float:
+    """Where a chain's next digest starts listing delivered files: its last digest's end.
+
+    Usually where the digest begins; after logging restarted, the new chain's first digest
+    begins at StartLoggingTime but also lists files delivered between the old chain's last
+    digest and the restart (a stop and a start within one tick leave the old chain unclosed)."""
+    return started if last_end is None else last_end
 
 
 def _utc(epoch_seconds: int) -> datetime:
