@@ -45,30 +45,44 @@ class MemoryStore:
         self.objects[(bucket, key)] = body
 
 
-def _logging_trail_worker(conn: sqlite3.Connection, path: Path
+def _logging_trail_worker(conn: sqlite3.Connection, path: Path, clocks: "Clocks | None" = None
                           ) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
     """A logging trail, a started writer on ``conn`` and a worker reading ``path`` that stores
-    into memory."""
-    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, {
-        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
-        "IsLogging": True})
+    into memory. With ``clocks``, the trail validates (it began logging 100 s before T0, its
+    digests last 10 s) and the worker runs on those clocks; without, its clock stands at NOW."""
+    if clocks is None:
+        SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, {
+            "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket",
+            "HomeRegion": "us-east-1", "IsLogging": True})
+        timing: dict = {"signing_keys": None, "digest_interval": 3600, "clock": lambda: NOW}
+    else:
+        timing = {"signing_keys": lambda c: signing_keys_in(SqliteResources(c, "", "")),
+                  "digest_interval": 10, "ticks": lambda: clocks.ticks,
+                  "clock": lambda: datetime.fromtimestamp(clocks.wall, timezone.utc)}
     writer = GroupCommitWriter(conn)
     writer.start()
+    if clocks is not None:
+        set_trail(writer, IsLogging=True, StartLoggingTime=T0 - 100)
     objects = MemoryStore()
     worker = DeliveryWorker(
         reader=lambda: open_connection(path, read_only=True), writer=writer, store=objects,
-        notifier=None, signing_keys=None,  # type: ignore[arg-type]  # no SNS, no validation
-        delivery_interval=1, digest_interval=3600, org_id=None, clock=lambda: NOW)
+        notifier=None,  # type: ignore[arg-type]  # no SNS
+        delivery_interval=1, org_id=None, **timing)
     return writer, worker, objects
+
+
+def _open_store(tmp_path: Path, clocks: "Clocks | None" = None
+                ) -> tuple[sqlite3.Connection, GroupCommitWriter, DeliveryWorker, MemoryStore]:
+    path = tmp_path / "db.sqlite3"
+    conn = open_connection(path)
+    migrate(conn)
+    return (conn, *_logging_trail_worker(conn, path, clocks))
 
 
 @pytest.fixture
 def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A migrated database with a logging trail, its writer running, and a worker on both."""
-    path = tmp_path / "db.sqlite3"
-    conn = open_connection(path)
-    migrate(conn)
-    writer, worker, objects = _logging_trail_worker(conn, path)
+    conn, writer, worker, objects = _open_store(tmp_path)
     yield conn, writer, worker, objects
     writer.stop()
     conn.close()
@@ -547,31 +561,12 @@ class Clocks:
         self.ticks += seconds
 
 
-def _validating_trail(conn: sqlite3.Connection, path: Path, clocks: Clocks, **status: object
-                      ) -> tuple[GroupCommitWriter, DeliveryWorker, MemoryStore]:
-    """A validating trail that began logging 100 s before T0, its writer and a worker on
-    ``clocks`` whose digests last 10 s."""
-    set_trail(conn, IsLogging=True, StartLoggingTime=T0 - 100, **status)
-    writer = GroupCommitWriter(conn)
-    writer.start()
-    objects = MemoryStore()
-    worker = DeliveryWorker(
-        reader=lambda: open_connection(path, read_only=True), writer=writer, store=objects,
-        notifier=None,  # type: ignore[arg-type]  # no SNS
-        signing_keys=lambda c: signing_keys_in(SqliteResources(c, "", "")),
-        delivery_interval=1, digest_interval=10, org_id=None,
-        clock=lambda: datetime.fromtimestamp(clocks.wall, timezone.utc),
-        ticks=lambda: clocks.ticks)
-    return writer, worker, objects
-
-
-def set_trail(conn: sqlite3.Connection, **fields: object) -> None:
-    """The trail's document, as the trails service leaves it (only the fields the worker reads)."""
-    conn.execute("BEGIN IMMEDIATE")
-    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, ARN, {
-        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
-        "LogFileValidationEnabled": True, **fields})
-    conn.execute("COMMIT")
+def set_trail(writer: GroupCommitWriter, **fields: object) -> None:
+    """The validating trail's document, as the trails service writes it (the fields the worker
+    reads)."""
+    doc = {"Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
+           "LogFileValidationEnabled": True, **fields}
+    writer.run_blocking(lambda c: (SqliteResources(c, ACCOUNT, "").put(kinds.TRAIL, ARN, doc), []))
 
 
 def listed_and_delivered(conn: sqlite3.Connection, objects: MemoryStore
@@ -588,11 +583,9 @@ def listed_and_delivered(conn: sqlite3.Connection, objects: MemoryStore
 
 @pytest.fixture
 def validating(tmp_path: Path):  # type: ignore[no-untyped-def]
-    path = tmp_path / "db.sqlite3"
-    conn = open_connection(path)
-    migrate(conn)
+    """As ``store``, with a validating trail and a worker on clocks the test sets."""
     clocks = Clocks()
-    writer, worker, objects = _validating_trail(conn, path, clocks)
+    conn, writer, worker, objects = _open_store(tmp_path, clocks)
     yield conn, writer, worker, objects, clocks
     writer.stop()
     conn.close()
@@ -617,7 +610,7 @@ def test_a_wall_clock_stepped_back_stalls_nothing_and_leaves_no_file_out_of_a_di
     assert times[2:] == [last_end], times
     # StopLogging while the clock is behind: the final digest waits for the clock to pass the
     # chain, rather than ending before it begins
-    set_trail(conn, IsLogging=False, StartLoggingTime=T0 - 100, StopLoggingTime=clocks.wall)
+    set_trail(writer, IsLogging=False, StartLoggingTime=T0 - 100, StopLoggingTime=clocks.wall)
     digests_before = len(listed_and_delivered(conn, objects)[2])
     clocks.ticks += 2
     worker.run_once()
@@ -640,7 +633,7 @@ def test_a_digest_ending_in_its_chains_last_second_waits_for_the_next(validating
     append(writer, ["us-east-1"])
     clocks.wall = T0 + 0.1
     worker.run_once()  # a file delivered at T0 + 0.1, and the first digest ending then
-    set_trail(conn, IsLogging=False, StartLoggingTime=T0 - 100, StopLoggingTime=T0 + 0.3)
+    set_trail(writer, IsLogging=False, StartLoggingTime=T0 - 100, StopLoggingTime=T0 + 0.3)
     clocks.wall, clocks.ticks = T0 + 0.6, 0.5
     worker.run_once()  # the final digest is due, but must wait for the next second
     listed, delivered, digests = listed_and_delivered(conn, objects)
@@ -661,7 +654,7 @@ def test_a_stop_and_start_within_one_tick_leave_no_file_out_of_a_digest(validati
     append(writer, ["us-east-1"])
     clocks.advance(1)
     worker.run_once()  # a file delivered at T0 + 1, no digest yet
-    set_trail(conn, IsLogging=True, StartLoggingTime=T0 + 2, StopLoggingTime=T0 + 1.5)
+    set_trail(writer, IsLogging=True, StartLoggingTime=T0 + 2, StopLoggingTime=T0 + 1.5)
     clocks.advance(12)
     worker.run_once()
     listed, delivered, digests = listed_and_delivered(conn, objects)
