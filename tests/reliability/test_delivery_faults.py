@@ -348,7 +348,7 @@ def test_d5_a_clock_stepping_back_overwrites_nothing_and_every_file_stays_in_a_d
     hour, then the clock is put right. Delivery never pauses for the hour, every object stored
     before the step keeps its bytes (ETag), every log file is listed in exactly one digest and
     both validators pass."""
-    behind_for = profile.pick(ci=4, full=20)  # seconds of calls in each half of the hour
+    calls_behind = profile.pick(ci=40, full=200)  # calls made in each half of the hour
     clock = SteppedClock(tmp_path / "faketime")
     env = {**clock.env(faketime_library()),
            "SEARCHTRAIL_CLOCK_SKEW_SECONDS": str(2 * STEP_BACK)}  # clients keep real time
@@ -364,13 +364,21 @@ def test_d5_a_clock_stepping_back_overwrites_nothing_and_every_file_stays_in_a_d
             clock.set_offset(-STEP_BACK)
             stepped_at = time.time()
 
-            def delivered_since(moment: float, seconds: float) -> bool:
-                """Calls begun a second after ``moment`` are delivered, for ``seconds`` of them."""
-                made = {op.tid for op in history.ops if op.start > moment + 1}
-                return time.time() - moment >= seconds and bool(made) and made <= delivered_tids(moto)
+            def first_calls_after(moment: float) -> set[str] | None:
+                """The first ``calls_behind`` calls begun a second after ``moment`` (once the
+                server has reread its clock), when there are that many."""
+                tids = [op.tid for op in history.ops if op.start > moment + 1][:calls_behind]
+                return set(tids) if len(tids) == calls_behind else None
 
-            wait_for(lambda: delivered_since(stepped_at, behind_for), seconds=60,
-                     what="calls made after the step delivered by the running server")
+            def delivered_after(moment: float, what: str) -> None:
+                """A fixed set of calls made after ``moment`` is delivered while calls go on
+                (asking for every call so far would chase the newest ones)."""
+                made = wait_for(lambda: first_calls_after(moment), what=f"calls {what}",
+                                seconds=calls_behind / RATE * 3 + 30)
+                wait_for(lambda: made <= delivered_tids(moto), seconds=60,
+                         what=f"the calls made {what} delivered")
+
+            delivered_after(stepped_at, "after the step")
         finally:
             traffic.stop()
         server.stop()  # a restart within the hour: the new worker knows nothing of the last claim
@@ -378,8 +386,7 @@ def test_d5_a_clock_stepping_back_overwrites_nothing_and_every_file_stays_in_a_d
         restarted_at = time.time()
         traffic = Traffic(server, history, seconds=120).start()
         try:
-            wait_for(lambda: delivered_since(restarted_at, behind_for), seconds=60,
-                     what="calls made after the restart delivered, the clock still behind")
+            delivered_after(restarted_at, "after the restart, the clock still behind")
             files_behind = claimed_behind(server, stepped_at)
             clock.set_offset(0)
             wait_for(lambda: server.client("cloudtrail").get_trail_status(Name=TRAIL)
