@@ -433,11 +433,11 @@ class DeliveryWorker:
         if trail.get("IsLogging"):
             if end - start < self._digest_interval:
                 return
+        # A stopped trail: the final digest of a chain closed by StopLogging, once everything
+        # recorded before the stop is delivered, so it covers every last file.
         elif stopped is None or self._undelivered(arn) or \
                 not self._closing_due(arn, account, region, start, listed_from, stopped):
             return
-        # Otherwise the final digest of a chain closed by StopLogging, once everything recorded
-        # before the stop is delivered, so it covers every last file.
         if end <= start or (last_end is not None and int(end) <= int(last_end)):
             # Wait for the wall clock to pass the chain's last digest (it stepped back), into a
             # later second: a digest's key carries its end to the second, and the store refuses
