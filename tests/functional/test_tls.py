@@ -182,21 +182,24 @@ def test_an_idle_tls_client_is_disconnected_at_its_timeout(tmp_path, before_idli
                     body += client.recv(65536)
             assert client.recv(1) == b""  # the server's close_notify, after its timeout
             notified = time.monotonic()
-            port = client.getsockname()[1]
+            ends = (client.getsockname()[1], server.port)
             deadline = notified + 30
-            while time.monotonic() < deadline and tcp_state(port) != TCP_CLOSE_WAIT:
+            while time.monotonic() < deadline and tcp_state(*ends) != TCP_CLOSE_WAIT:
                 time.sleep(0.05)  # polling the socket's state with a deadline
             closed_after = time.monotonic() - notified
-            assert tcp_state(port) == TCP_CLOSE_WAIT, "the server never closed the connection"
+            assert tcp_state(*ends) == TCP_CLOSE_WAIT, "the server never closed the connection"
             assert closed_after < 5 * TLS_CLOSE_WAIT_SECONDS + 1, f"closed {closed_after:.1f} s on"
     finally:
         server.stop()
 
 
-def tcp_state(local_port: int) -> str | None:
-    """The state (hex, as /proc/net/tcp gives it) of this host's IPv4 socket on ``local_port``."""
+def tcp_state(local_port: int, remote_port: int) -> str | None:
+    """The state (hex, as /proc/net/tcp gives it) of this host's IPv4 connection from
+    ``local_port`` to ``remote_port``. Both ports are needed: Linux gives a new connection an
+    ephemeral port that an older one to another peer may still hold in TIME_WAIT."""
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+        if (int(fields[1].rsplit(":", 1)[1], 16) == local_port
+                and int(fields[2].rsplit(":", 1)[1], 16) == remote_port):
             return fields[3]
     return None
