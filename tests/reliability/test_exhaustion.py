@@ -7,7 +7,6 @@ import os
 import re
 import selectors
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -20,26 +19,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
-from tests.functional.trails import (chain_closed, counts, read_bucket, local_s3,
-                                     searchtrail_cli, validate_both, wait_for)
-from tests.reliability.checkers import (check_atomicity, check_delivery, check_store,
-                                        read_digests, records_by_tid, stored_records)
-from tests.reliability.history import History, Op, tid_of
+from tests.functional.trails import wait_for
+from tests.reliability.failclosed import FAIL_CLOSED, MixedLoad, stop_and_judge
+from tests.reliability.history import History, Op
 
 pytestmark = pytest.mark.reliability
 
 FILESYSTEM_SIZE = "16m"
-BUCKET = "f1-trail"
-TRAIL = "f1-trail"
 RECOVERY_SECONDS = 10
-NETWORK_POLICY = json.dumps([{"Rules": [{"ResourceType": "collection",
-                                         "Resource": ["collection/f1-*"]}],
-                              "AllowFromPublic": True}])
-ENCRYPTION_POLICY = json.dumps({"Rules": [{"ResourceType": "collection",
-                                           "Resource": ["collection/f1-*"]}],
-                                "AWSOwnedKey": True})
+F1 = MixedLoad("f1")
 KEPT_POLICIES = [f"f1-keep-{k}" for k in range(10)]  # deleted (and 503'd) while the disk is full
-FAIL_CLOSED = {("ServiceUnavailableException", 503), ("InternalServerException", 500)}
 
 
 # -- F1: the event store's filesystem fills up ---------------------------------------------
@@ -112,38 +101,6 @@ def _log_lines(server: ServerProcess) -> list[dict]:
     return [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
 
 
-def _mixed_call(history: History, aoss, cycle: int, i: int, *,  # type: ignore[no-untyped-def]
-                full: bool = False) -> Op:
-    """Creates, a delete and a read, in turn; while the disk is full deletes aim at the kept
-    policies (which must survive), otherwise at the policy created two calls before."""
-    kind = i % 4
-    if kind == 0:
-        name = f"f1-{cycle}-{i}"
-        return history.call(aoss, "create_security_policy", subject=f"policy/{name}",
-                            name=name, type="network", policy=NETWORK_POLICY)
-    if kind == 1:
-        name = f"f1-{cycle}-{i}"
-        return history.call(aoss, "create_collection", subject=f"collection/{name}", name=name)
-    if kind == 2:
-        name = KEPT_POLICIES[(i // 4) % len(KEPT_POLICIES)] if full else f"f1-{cycle}-{i - 2}"
-        return history.call(aoss, "delete_security_policy", subject=f"policy/{name}",
-                            name=name, type="network")
-    return history.call(aoss, "list_collections")
-
-
-def _names(history: History, client, method: str, member: str, **params) -> set[str]:  # type: ignore[no-untyped-def]
-    """Every name a List* operation returns, page by page (bounded)."""
-    names: set[str] = set()
-    for _ in range(100):
-        op = history.call(client, method, **params)
-        assert op.succeeded, op
-        names |= {item["name"] for item in op.result[member]}
-        if not op.result.get("nextToken"):
-            return names
-        params["nextToken"] = op.result["nextToken"]
-    raise AssertionError(f"{method} did not finish paging")
-
-
 def test_f1_disk_full_fails_closed_warns_early_and_recovers_without_restart(
         server_on_small_disk: ServerProcess, small_filesystem: Path, profile, ledger) -> None:
     server = server_on_small_disk.start()
@@ -151,18 +108,7 @@ def test_f1_disk_full_fails_closed_warns_early_and_recovers_without_restart(
     episodes = profile.pick(ci=1, full=3)
     history = History()
     aoss = history.wrap(server.client("opensearchserverless", validate=False))
-    cloudtrail = history.wrap(server.client("cloudtrail", validate=False))
-
-    made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
-    assert made.returncode == 0, made.stderr
-    setup = [history.call(cloudtrail, "create_trail", Name=TRAIL, S3BucketName=BUCKET,
-                          EnableLogFileValidation=True),
-             history.call(cloudtrail, "start_logging", Name=TRAIL),
-             history.call(aoss, "create_security_policy", name="f1-encryption",
-                          type="encryption", policy=ENCRYPTION_POLICY)]
-    setup += [history.call(aoss, "create_security_policy", subject=f"policy/{name}", name=name,
-                           type="network", policy=NETWORK_POLICY) for name in KEPT_POLICIES]
-    assert all(op.succeeded for op in setup), [op for op in setup if not op.succeeded]
+    setup = F1.start(server, history, kept=KEPT_POLICIES)
     assert _metric(server, "searchtrail_store_capacity_warning") == 0
 
     # AU-5(1): a warning well before the store is full.
@@ -175,7 +121,7 @@ def test_f1_disk_full_fails_closed_warns_early_and_recovers_without_restart(
     warnings = [line for line in _log_lines(server) if line.get("level") == "warning"
                 and line.get("logger") == "searchtrail.store.capacity"]
     assert len(warnings) == 1 and warnings[0]["used_ratio"] >= 0.75
-    assert all(op.succeeded for op in (_mixed_call(history, aoss, 0, i) for i in range(8))), \
+    assert all(op.succeeded for op in (F1.call(history, aoss, "0", i) for i in range(8))), \
         "calls must still succeed at the warning level"
 
     during_full: list[Op] = []
@@ -183,7 +129,7 @@ def test_f1_disk_full_fails_closed_warns_early_and_recovers_without_restart(
     for episode in range(1, episodes + 1):
         fill(small_filesystem)  # no space at all
         assert _available(small_filesystem) < 4096
-        during_full += [_mixed_call(history, aoss, episode, i, full=True)
+        during_full += [F1.call(history, aoss, str(episode), i, delete_from=KEPT_POLICIES)
                         for i in range(calls_while_full)]
         assert server.process.poll() is None, "the server must stay up while its disk is full"
 
@@ -192,72 +138,22 @@ def test_f1_disk_full_fails_closed_warns_early_and_recovers_without_restart(
         wait_for(lambda: history.call(aoss, "list_collections").succeeded,
                  seconds=RECOVERY_SECONDS, step=0.2, what="calls served again after freeing space")
         recover_seconds.append(time.monotonic() - freed)
-        after = [_mixed_call(history, aoss, episode + 100, i) for i in range(8)]
+        after = [F1.call(history, aoss, str(episode + 100), i) for i in range(8)]
         assert all(op.succeeded for op in after), [op for op in after if not op.succeeded]
         if episode < episodes:
             filler = fill(small_filesystem, leave_ratio=0.2)
 
     assert server.process.poll() is None
-    stopped = history.call(cloudtrail, "stop_logging", Name=TRAIL)
-    wait_for(lambda: chain_closed(server, TRAIL), seconds=30, what="the trail's final digest")
-    delivered = read_bucket(local_s3(server), BUCKET)
-    aws, _ = validate_both(server, setup[0].result["TrailARN"],
-                           s3_endpoint=server.endpoint + "/_s3", region="us-east-1")
-    live = ({f"policy/{name}" for name in _names(history, aoss, "list_security_policies",
-                                                  "securityPolicySummaries", type="network")}
-            | {f"collection/{name}" for name in _names(history, aoss, "list_collections",
-                                                      "collectionSummaries")})
-    digests = read_digests(local_s3(server), BUCKET, delivered.digest_keys)
-    server.stop()
-
-    ops = history.ops
-    records = stored_records(server.data_dir)
-    conn = sqlite3.connect(f"file:{server.data_dir / 'searchtrail.sqlite3'}?mode=ro", uri=True)
-    try:
-        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        conn.close()
-    store = check_store(ops, records)
-    atomicity = check_atomicity(
-        ops, records, effect=_effect,
-        observe=lambda subjects: {s: "present" for s in subjects if s in live})
-    logged = {op.tid for op in ops if setup[1].seq < op.seq < stopped.seq}  # while logging
-    delivery = check_delivery([r for r in records if tid_of(r.get("userAgent")) in logged],
-                              delivered, digests, stored_ids={r["eventID"] for r in records})
-    mine = records_by_tid(records)
-    recorded_5xx = sum(len(mine.get(op.tid, [])) for op in ops
-                       if op.outcome == "ok" and op.status >= 500)
-    unexpected_5xx = sum(op.outcome != "ok" or (op.status >= 500 and (op.error_code, op.status)
-                                                not in FAIL_CLOSED) for op in ops)
+    verdict = stop_and_judge(server, history, F1, setup)
     failed_closed = sum((op.error_code, op.status) in FAIL_CLOSED for op in during_full)
-
-    ledger.add("F1", faults_injected=episodes, calls_made=len(ops),
-               unexpected_5xx=unexpected_5xx, **store.counts())
-    ledger.add("F1", **{k: v for k, v in delivery.counts().items() if k != "records_checked"})
+    verdict.record(ledger, "F1", faults_injected=episodes, calls_made=len(history.ops))
     ledger.note("F1", calls_while_full=len(during_full), failed_closed=failed_closed,
-                recorded_5xx=recorded_5xx, atomicity_problems=len(atomicity.problems),
-                delivered_checked=delivery.records_checked,
                 seconds_to_recover=round(max(recover_seconds), 2),
-                warning_used_ratio=round(used, 3), integrity_check=integrity,
-                validate_logs=counts(aws.stdout))
+                warning_used_ratio=round(used, 3))
     assert failed_closed == len(during_full), \
         Counter((op.operation, op.status, op.error_code) for op in during_full)
-    assert (recorded_5xx, unexpected_5xx) == (0, 0)
-    assert store.ok, store
-    assert atomicity.ok, atomicity
-    assert delivery.ok, delivery
+    verdict.assert_holds()
     assert max(recover_seconds) <= RECOVERY_SECONDS
-    assert integrity == "ok"
-    assert aws.returncode == 0 and counts(aws.stdout) == (
-        f"{len(digests)}/{len(digests)}", f"{len(delivered.log_keys)}/{len(delivered.log_keys)}"
-    ), aws.stdout + aws.stderr
-
-
-def _effect(op: Op) -> tuple[str, str | None] | None:
-    """What a mutating call leaves behind when it is applied: its subject present, or gone."""
-    if op.subject is None:
-        return None
-    return op.subject, None if op.operation == "DeleteSecurityPolicy" else "present"
 
 
 # -- F4: slow clients (slowloris) ----------------------------------------------------------
