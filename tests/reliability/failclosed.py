@@ -130,9 +130,9 @@ def stop_and_judge(server: Any, history: History, load: MixedLoad, setup: list[O
     delivered = read_bucket(local_s3(server), load.trail)
     aws, _ = validate_both(server, setup[0].result["TrailARN"],
                            s3_endpoint=server.endpoint + "/_s3", region="us-east-1")
-    live = ({f"policy/{name}" for name in _names(history, aoss, "list_security_policies",
+    live = ({f"policy/{name}" for name in listed_names(history, aoss, "list_security_policies",
                                                   "securityPolicySummaries", type="network")}
-            | {f"collection/{name}" for name in _names(history, aoss, "list_collections",
+            | {f"collection/{name}" for name in listed_names(history, aoss, "list_collections",
                                                       "collectionSummaries")})
     digests = read_digests(local_s3(server), load.trail, delivered.digest_keys)
     server.stop()
@@ -160,7 +160,8 @@ def stop_and_judge(server: Any, history: History, load: MixedLoad, setup: list[O
             op.status >= 500 and (op.error_code, op.status) not in FAIL_CLOSED) for op in ops))
 
 
-def _names(history: History, client: Any, method: str, member: str, **params: Any) -> set[str]:
+def listed_names(history: History, client: Any, method: str, member: str,
+                 **params: Any) -> set[str]:
     """Every name a List* operation returns, page by page (bounded)."""
     names: set[str] = set()
     for _ in range(100):

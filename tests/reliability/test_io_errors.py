@@ -16,7 +16,7 @@ import pytest
 from searchtrail.audit.delivery import MAX_BACKOFF_SECONDS
 from tests.functional.server import ServerProcess
 from tests.functional.trails import wait_for
-from tests.reliability.failclosed import FAIL_CLOSED, MixedLoad, stop_and_judge
+from tests.reliability.failclosed import FAIL_CLOSED, MixedLoad, listed_names, stop_and_judge
 from tests.reliability.history import History, Op
 
 pytestmark = pytest.mark.reliability
@@ -95,6 +95,15 @@ def test_r4_io_errors_fail_closed_and_the_server_recovers_without_restart(
         wait_for(lambda: history.call(aoss, "list_collections").succeeded,
                  seconds=RECOVERY_SECONDS, step=0.2, what="calls served again after the errors")
         recovered_after = time.monotonic() - healed
+        # Policies whose delete failed closed are still there; a long run would otherwise
+        # reach the account's network-policy quota. Deleting them all is the first test of
+        # writes after the errors.
+        leftovers = sorted(name for name in listed_names(
+            history, aoss, "list_security_policies", "securityPolicySummaries", type="network")
+            if name.startswith(f"{R4.prefix}-faulty"))
+        removed = [history.call(aoss, "delete_security_policy", subject=f"policy/{name}",
+                                name=name, type="network") for name in leftovers]
+        assert all(op.succeeded for op in removed), [op for op in removed if not op.succeeded]
         after = [R4.call(history, aoss, "after", i) for i in range(8)]
         assert all(op.succeeded for op in after), [op for op in after if not op.succeeded]
 
@@ -110,7 +119,7 @@ def test_r4_io_errors_fail_closed_and_the_server_recovers_without_restart(
                    calls_made=len(history.ops))
     ledger.note("R4", calls_with_faults=len(during), outcomes=dict(outcomes),
                 failed_commits_logged=failed_commits,
-                seconds_to_recover=round(recovered_after, 2))
+                seconds_to_recover=round(recovered_after, 2), leftovers_deleted=len(removed))
     # the faults fired, and calls went on succeeding between them
     assert outcomes["fail-closed"] > 0 and outcomes["2xx"] > 0, outcomes
     assert outcomes["other"] == 0, [op for op in during if _kind(op) == "other"]
