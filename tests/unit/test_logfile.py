@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from searchtrail.audit.logfile import build_log_file, gzip_member, log_file_key, unique_suffix
+from searchtrail.audit.logfile import (build_log_file, gzip_member, log_file_key,
+                                      log_file_of_joined, unique_suffix)
 
 UTC = timezone.utc
 
@@ -105,6 +106,9 @@ def test_stored_bytes_and_their_times_give_the_file_the_strings_give() -> None:
     from_strings = build_log_file(records)
     from_bytes = build_log_file(tuple(r.encode("utf-8") for r in records), times)
     assert from_bytes == from_strings
+    # the worker's one SQL aggregate: the records joined with commas, their count and times
+    joined = ",".join(records).encode("utf-8")
+    assert log_file_of_joined(joined, len(records), max(times), min(times)) == from_strings
     assert json.loads(gzip.decompress(from_bytes.body)) == {
         "Records": [json.loads(r) for r in records]}
     assert from_bytes.sha256 == hashlib.sha256(gzip.decompress(from_bytes.body)).hexdigest()
@@ -119,6 +123,12 @@ def test_gzip_member_round_trips_empty_and_large() -> None:
 def test_bad_records_are_refused(records: list[str]) -> None:
     with pytest.raises(ValueError):
         build_log_file(records)
+
+
+@pytest.mark.parametrize("joined, count", [(None, 0), (b"", 0), (b"", 1), (b'{"a":1}', 0)])
+def test_a_joined_file_needs_records(joined: bytes | None, count: int) -> None:
+    with pytest.raises(ValueError):
+        log_file_of_joined(joined, count, 0, 0)  # type: ignore[arg-type]
 
 
 def test_times_must_be_datetimes() -> None:

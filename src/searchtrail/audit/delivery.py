@@ -22,7 +22,7 @@ from typing import Any, Callable
 import orjson
 
 from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_digest, digest_key
-from searchtrail.audit.logfile import build_log_file, log_file_key, unique_suffix
+from searchtrail.audit.logfile import log_file_key, log_file_of_joined, unique_suffix
 from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
 from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
@@ -50,11 +50,17 @@ _NEXT_FILE = (
     "SELECT count(*), min(seq), max(seq) FROM (SELECT seq FROM outbox INDEXED BY outbox_by_group "
     "WHERE account = ?1 AND region = ?2 AND seq > ?3 AND seq <= ?4 AND trail_arn = ?5 "
     "ORDER BY seq LIMIT ?6)")
-# A log file's records: its group's rows of its trail within its range, in seq order.
+# A log file's records (its group's rows of its trail within its range), joined with commas
+# in seq order, with their count and newest and oldest event times: one SQLite step, so the
+# worker neither releases the GIL once per row (each release lets the busy event loop take
+# it, and the worker waits to get it back) nor touches each record in Python. The subquery's
+# order is the index's, so no sort is needed and group_concat receives the rows in seq order.
 _FILE_RECORDS = (
-    "SELECT CAST(e.record AS BLOB), e.event_time FROM outbox AS o INDEXED BY outbox_by_group "
-    "JOIN events AS e ON e.seq = o.seq WHERE o.account = ? AND o.region = ? "
-    "AND o.seq BETWEEN ? AND ? AND o.trail_arn = ? ORDER BY o.seq")
+    "SELECT CAST(group_concat(record, ',') AS BLOB), count(*), max(event_time), "
+    "min(event_time) FROM (SELECT e.record AS record, e.event_time AS event_time "
+    "FROM outbox AS o INDEXED BY outbox_by_group JOIN events AS e ON e.seq = o.seq "
+    "WHERE o.account = ? AND o.region = ? AND o.seq BETWEEN ? AND ? AND o.trail_arn = ? "
+    "ORDER BY o.seq)")
 # The distinct (account, region) pairs of a table's rows within {scope}, read from an index on
 # (..., account, region, ...) whose leading columns {scope} fixes: one seek per pair, where
 # DISTINCT would read every row. Accounts are stepped through first (the next one above the
@@ -320,11 +326,8 @@ class DeliveryWorker:
             "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
             "WHERE trail_arn = ? AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
         for file_id, bucket, key, account, region, first_seq, last_seq in pending:
-            # Bytes and the stored event_time: no text decoding or record parsing per row.
-            rows = conn.execute(_FILE_RECORDS,
-                                (account, region, first_seq, last_seq, arn)).fetchall()
-            records, event_times = zip(*rows) if rows else ((), ())
-            log_file = build_log_file(records, event_times)
+            log_file = log_file_of_joined(*conn.execute(
+                _FILE_RECORDS, (account, region, first_seq, last_seq, arn)).fetchone())
             attempt = self._clock()
             try:
                 self._store.put_object(bucket, key, log_file.body, content_type="application/json")

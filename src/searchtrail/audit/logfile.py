@@ -127,13 +127,27 @@ def build_log_file(records: Sequence[str] | Sequence[bytes],
             raise ValueError("one event time per record")
         newest = datetime.fromtimestamp(max(event_times), timezone.utc)
         oldest = datetime.fromtimestamp(min(event_times), timezone.utc)
-    # One join over bytes (as the delivery worker reads them): no per-record Python step.
     parts = records if isinstance(records[0], bytes) else [r.encode("utf-8") for r in records]
-    raw = b'{"Records":[' + b",".join(parts) + b"]}"
+    return _sealed(b",".join(parts), len(records), newest, oldest)
+
+
+def log_file_of_joined(joined: bytes, count: int, newest_epoch: int,
+                       oldest_epoch: int) -> LogFile:
+    """A log file from ``count`` stored records already joined with commas in order, and the
+    newest and oldest of their stored event times (epoch seconds): what the delivery worker
+    reads in one SQL aggregate, with no Python step per record."""
+    if count < 1 or not joined:
+        raise ValueError("a log file holds at least one record")
+    return _sealed(joined, count, datetime.fromtimestamp(newest_epoch, timezone.utc),
+                   datetime.fromtimestamp(oldest_epoch, timezone.utc))
+
+
+def _sealed(joined: bytes, count: int, newest: datetime, oldest: datetime) -> LogFile:
+    raw = b'{"Records":[' + joined + b"]}"
     return LogFile(
         body=gzip_member(raw),
         sha256=hashlib.sha256(raw).hexdigest(),
         newest_event_time=newest,
         oldest_event_time=oldest,
-        count=len(records),
+        count=count,
     )
