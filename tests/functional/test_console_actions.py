@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
                                     console_server_fixture)
 from tests.functional.server import ServerProcess
+from tests.functional.trails import wait_for
 
 console_server = console_server_fixture("console-actions")
 
@@ -190,6 +191,12 @@ def test_a_collection_is_deleted_after_confirmation(console_server, root) -> Non
     assert "Type <strong>from-console</strong> to confirm" in root.get(path).text
     wrong = root.post(path, {"confirm": "something-else"})
     assert wrong.status_code == 400 and "to confirm the deletion" in wrong.text
+    # Only an ACTIVE collection can be deleted; on a fast machine this test comes within the
+    # three seconds a new collection spends CREATING.
+    aoss = console_server.client("opensearchserverless")
+    wait_for(lambda: aoss.batch_get_collection(ids=[collection["id"]])[
+        "collectionDetails"][0]["status"] == "ACTIVE", seconds=15, step=0.2,
+        what="the collection to become ACTIVE")
     done = root.post(path, {"confirm": "from-console"})
     assert done.status_code == 303 and done.headers["location"].startswith("/console/collections")
     [record] = lookup(console_server, "EventName", "DeleteCollection")
