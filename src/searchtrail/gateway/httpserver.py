@@ -26,6 +26,9 @@ CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client wo
 # How long a TLS client may take to answer our close_notify before its connection is dropped;
 # checked again while a response is still being sent.
 TLS_CLOSE_WAIT_SECONDS = 0.5
+# At shutdown, how long an idle keep-alive connection stays open so that a request already in
+# its socket buffer is read (and answered, then the connection closed) rather than dropped.
+SHUTDOWN_READ_GRACE_SECONDS = 0.01
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
 
@@ -95,6 +98,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
     _request_deadline: asyncio.TimerHandle | None = None
     _tls_close_wait: asyncio.TimerHandle | None = None
     _tls: dict[str, str] | None = None
+    _stopping = False  # the server is shutting down: every request is the connection's last
 
     @classmethod
     def configured(cls, *, client_timeout: float = CLIENT_TIMEOUT_SECONDS,
@@ -141,10 +145,33 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
             details["cipherSuite"] = cipher[0]
         return details
 
+    def shutdown(self) -> None:
+        """Graceful shutdown. uvicorn closes an idle connection at once, dropping a request
+        whose bytes already wait, unread, in its socket buffer (the client then sees the
+        connection closed without an answer); the loop gets a turn to read it first."""
+        self._stopping = True
+        if self._idle():
+            self.loop.call_later(SHUTDOWN_READ_GRACE_SECONDS, self._close_if_idle)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        if self.transport.is_closing():
+            return
+        if self._idle():
+            self.transport.close()
+        else:  # a request came in the grace: answered, then the connection closes
+            self.cycle.keep_alive = False
+
+    def _idle(self) -> bool:
+        return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+
     def on_headers_complete(self) -> None:
         direct = self._direct_request()
         if direct is None:
             super().on_headers_complete()
+            if self._stopping and self.cycle is not None:
+                self.cycle.keep_alive = False
             return
         handler, method, raw_path, query = direct
         http_version = self.parser.get_http_version()
@@ -155,7 +182,8 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         previous = self.cycle
         self.cycle = DirectCall(  # type: ignore[assignment]
             handler, request,
-            keep_alive=http_version != "1.0" and self.parser.should_keep_alive(),
+            keep_alive=(http_version != "1.0" and self.parser.should_keep_alive()
+                        and not self._stopping),
             write=self.transport.write_whole, close=self.transport.close,  # type: ignore[attr-defined]
             default_headers=self.server_state.default_headers,
             on_response=self.on_response_complete)

@@ -1,0 +1,80 @@
+"""Graceful shutdown of kept-alive connections in the HTTP protocol (gateway/httpserver.py),
+in process over real loopback sockets: a request already waiting in an idle connection's
+socket buffer when the server stops is answered, then the connection closes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
+
+REQUEST = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+ANSWER_SECONDS = 5.0  # bounds every read: a hang fails the test instead of stalling it
+
+
+async def ping(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    """The application behind the protocol: answers every request with 200 "pong"."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", b"4")]})
+    await send({"type": "http.response.body", "body": b"pong"})
+
+
+async def _serving() -> tuple[asyncio.AbstractServer, ServerState, int]:
+    config = uvicorn.Config(ping, http=SearchtrailHttpProtocol, lifespan="off",
+                            log_level="warning")
+    config.load()
+    state = ServerState()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SearchtrailHttpProtocol(config=config, server_state=state, app_state={}),
+        "127.0.0.1", 0)
+    return server, state, server.sockets[0].getsockname()[1]
+
+
+async def _kept_alive_connection(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that has had one request answered and stays open."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(REQUEST)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), ANSWER_SECONDS)
+    assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head.lower()
+    assert await asyncio.wait_for(reader.readexactly(4), ANSWER_SECONDS) == b"pong"
+    return reader, writer
+
+
+def test_a_request_waiting_unread_at_shutdown_is_answered_then_the_connection_closes() -> None:
+    async def scenario() -> bytes:
+        server, state, port = await _serving()
+        try:
+            reader, writer = await _kept_alive_connection(port)
+            [connection] = state.connections
+            # The request reaches the server's socket buffer; shutdown comes before the
+            # loop has had a turn to read it (as when a busy server stops).
+            writer.write(REQUEST)
+            connection.shutdown()
+            rest = await asyncio.wait_for(reader.read(), ANSWER_SECONDS)  # until the close
+            writer.close()
+            return rest
+        finally:
+            server.close()
+
+    rest = asyncio.run(scenario())
+    assert rest.startswith(b"HTTP/1.1 200"), rest
+    assert b"connection: close" in rest.lower() and rest.endswith(b"pong")
+
+
+def test_an_idle_connection_is_closed_at_shutdown() -> None:
+    async def scenario() -> bytes:
+        server, state, port = await _serving()
+        try:
+            reader, writer = await _kept_alive_connection(port)
+            [connection] = state.connections
+            connection.shutdown()
+            rest = await asyncio.wait_for(reader.read(), ANSWER_SECONDS)
+            writer.close()
+            return rest
+        finally:
+            server.close()
+
+    assert asyncio.run(scenario()) == b""
