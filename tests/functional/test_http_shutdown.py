@@ -43,38 +43,28 @@ async def _kept_alive_connection(port: int) -> tuple[asyncio.StreamReader, async
     return reader, writer
 
 
-def test_a_request_waiting_unread_at_shutdown_is_answered_then_the_connection_closes() -> None:
-    async def scenario() -> bytes:
-        server, state, port = await _serving()
-        try:
-            reader, writer = await _kept_alive_connection(port)
-            [connection] = state.connections
-            # The request reaches the server's socket buffer; shutdown comes before the
-            # loop has had a turn to read it (as when a busy server stops).
-            writer.write(REQUEST)
-            connection.shutdown()
-            rest = await asyncio.wait_for(reader.read(), ANSWER_SECONDS)  # until the close
-            writer.close()
-            return rest
-        finally:
-            server.close()
+async def _shutdown_with(waiting: bytes) -> bytes:
+    """Stop a kept-alive connection right after ``waiting`` reached the server's socket buffer,
+    before the loop has had a turn to read it (as when a busy server stops); what the client
+    then receives until the connection closes."""
+    server, state, port = await _serving()
+    try:
+        reader, writer = await _kept_alive_connection(port)
+        [connection] = state.connections
+        writer.write(waiting)
+        connection.shutdown()
+        rest = await asyncio.wait_for(reader.read(), ANSWER_SECONDS)  # until the close
+        writer.close()
+        return rest
+    finally:
+        server.close()
 
-    rest = asyncio.run(scenario())
+
+def test_a_request_waiting_unread_at_shutdown_is_answered_then_the_connection_closes() -> None:
+    rest = asyncio.run(_shutdown_with(REQUEST))
     assert rest.startswith(b"HTTP/1.1 200"), rest
     assert b"connection: close" in rest.lower() and rest.endswith(b"pong")
 
 
 def test_an_idle_connection_is_closed_at_shutdown() -> None:
-    async def scenario() -> bytes:
-        server, state, port = await _serving()
-        try:
-            reader, writer = await _kept_alive_connection(port)
-            [connection] = state.connections
-            connection.shutdown()
-            rest = await asyncio.wait_for(reader.read(), ANSWER_SECONDS)
-            writer.close()
-            return rest
-        finally:
-            server.close()
-
-    assert asyncio.run(scenario()) == b""
+    assert asyncio.run(_shutdown_with(b"")) == b""
