@@ -97,21 +97,19 @@ def test_body_is_one_deterministic_gzip_member() -> None:
     assert build_log_file(records[::-1]).sha256 != first.sha256
 
 
-def test_stored_bytes_and_their_times_give_the_file_the_strings_give() -> None:
-    """The delivery worker passes the stored records as bytes, with their stored event times
-    (tuples, as zip gives them); the file is the one the record strings make."""
+def test_joined_records_and_their_times_give_the_file_the_strings_give() -> None:
+    """The delivery worker reads a file's records joined with commas in one SQL aggregate,
+    with their count and stored event times; the file is the one the record strings make."""
     records = [record(f"2026-11-25T09:{m:02d}:00Z", requestParameters={"name": "é" * m})
                for m in range(30)]
     times = tuple(int(datetime(2026, 11, 25, 9, m, tzinfo=UTC).timestamp()) for m in range(30))
     from_strings = build_log_file(records)
-    from_bytes = build_log_file(tuple(r.encode("utf-8") for r in records), times)
-    assert from_bytes == from_strings
-    # the worker's one SQL aggregate: the records joined with commas, their count and times
     joined = ",".join(records).encode("utf-8")
-    assert log_file_of_joined(joined, len(records), max(times), min(times)) == from_strings
-    assert json.loads(gzip.decompress(from_bytes.body)) == {
+    from_joined = log_file_of_joined(joined, len(records), max(times), min(times))
+    assert from_joined == from_strings
+    assert json.loads(gzip.decompress(from_joined.body)) == {
         "Records": [json.loads(r) for r in records]}
-    assert from_bytes.sha256 == hashlib.sha256(gzip.decompress(from_bytes.body)).hexdigest()
+    assert from_joined.sha256 == hashlib.sha256(gzip.decompress(from_joined.body)).hexdigest()
 
 
 def test_gzip_member_round_trips_empty_and_large() -> None:

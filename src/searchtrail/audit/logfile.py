@@ -110,25 +110,13 @@ def _event_time(record: str) -> datetime:
     return when.astimezone(timezone.utc)
 
 
-def build_log_file(records: Sequence[str] | Sequence[bytes],
-                   event_times: Sequence[int] | None = None) -> LogFile:
-    """``{"Records":[...]}`` from the stored record strings, as one deterministic gzip member.
-
-    ``event_times`` (epoch seconds, as stored beside each record) spares parsing every record
-    to find the newest and oldest eventTime: the delivery worker passes them.
-    """
+def build_log_file(records: Sequence[str]) -> LogFile:
+    """``{"Records":[...]}`` from record strings, as one deterministic gzip member; the newest
+    and oldest eventTime are read from the records themselves."""
     if not records:
         raise ValueError("a log file holds at least one record")
-    if event_times is None:
-        times = [_event_time(record) for record in records]
-        newest, oldest = max(times), min(times)
-    else:
-        if len(event_times) != len(records):
-            raise ValueError("one event time per record")
-        newest = datetime.fromtimestamp(max(event_times), timezone.utc)
-        oldest = datetime.fromtimestamp(min(event_times), timezone.utc)
-    parts = records if isinstance(records[0], bytes) else [r.encode("utf-8") for r in records]
-    return _sealed(b",".join(parts), len(records), newest, oldest)
+    times = [_event_time(record) for record in records]
+    return _sealed(",".join(records).encode("utf-8"), len(records), max(times), min(times))
 
 
 def log_file_of_joined(joined: bytes, count: int, newest_epoch: int,
