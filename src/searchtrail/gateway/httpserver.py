@@ -149,22 +149,19 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         """Graceful shutdown. uvicorn closes an idle connection at once, dropping a request
         whose bytes already wait, unread, in its socket buffer (the client then sees the
         connection closed without an answer); the loop gets a turn to read it first."""
-        self._stopping = True
+        self._stopping = True  # a request read from now on closes the connection after it
         if self._idle():
             self.loop.call_later(SHUTDOWN_READ_GRACE_SECONDS, self._close_if_idle)
         else:
             self.cycle.keep_alive = False
 
     def _close_if_idle(self) -> None:
-        if self.transport.is_closing():
-            return
-        if self._idle():
+        if self._idle() and not self.transport.is_closing():
             self.transport.close()
-        else:  # a request came in the grace: answered, then the connection closes
-            self.cycle.keep_alive = False
 
     def _idle(self) -> bool:
-        return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+        # Pipelined requests wait only behind an unfinished one, so no pipeline check.
+        return self.cycle is None or self.cycle.response_complete
 
     def on_headers_complete(self) -> None:
         direct = self._direct_request()
