@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from bench import REPO
 from bench.__main__ import benchmark_modules
 from bench import capacity, compare, wrk
+from tests.needs import unavailable
 
 OWN = ("workload", "capacity", "latency")
 MODULE_TIMEOUT = 240
@@ -46,11 +46,8 @@ def run_module(name: str, out: Path, *extra: str, timeout: float = MODULE_TIMEOU
 
 
 def need_wrk() -> None:
-    if wrk.available():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(wrk.INSTALL_HINT)
-    pytest.skip(wrk.INSTALL_HINT)
+    if not wrk.available():
+        unavailable(wrk.INSTALL_HINT)
 
 
 def test_workload_quick_answers_every_searchtrail_call(tmp_path: Path) -> None:
@@ -199,9 +196,7 @@ def test_compare_counts_instructions_per_call_with_callgrind(tmp_path: Path) -> 
     """--metric instructions: callgrind's count of one call in process, for a base commit and
     this checkout (the same code here, so the counts agree)."""
     if shutil.which("valgrind") is None:
-        if os.environ.get("CI"):
-            pytest.fail(compare.VALGRIND_HINT)
-        pytest.skip(compare.VALGRIND_HINT)
+        unavailable(compare.VALGRIND_HINT)
     document = run_module("compare", tmp_path / "compare.json", "--base", "HEAD", "--metric",
                           "instructions", timeout=CALLGRIND_TIMEOUT)
     (row,) = document["results"]
@@ -215,9 +210,7 @@ def test_callcost_refuses_to_count_outside_callgrind() -> None:
     """--instrument-calls asks callgrind to start counting; without callgrind it must stop with
     a message, not answer calls that nothing counts."""
     if shutil.which("callgrind_control") is None:
-        if os.environ.get("CI"):
-            pytest.fail(compare.VALGRIND_HINT)
-        pytest.skip(compare.VALGRIND_HINT)
+        unavailable(compare.VALGRIND_HINT)
     done = subprocess.run([sys.executable, "-m", "bench.callcost", "ListCollections", "1", "1",
                            "0", "--instrument-calls"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)

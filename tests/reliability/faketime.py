@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import glob
-import os
 from pathlib import Path
 
-import pytest
+from tests.needs import unavailable
 
 
 def faketime_path() -> str | None:
@@ -20,10 +19,7 @@ def faketime_library() -> str:
     """libfaketime, or the test fails (in CI) or is skipped (elsewhere) saying how to get it."""
     library = faketime_path()
     if library is None:
-        message = "libfaketime is missing: apt-get install faketime"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("libfaketime is missing: apt-get install faketime")
     return library
 
 

@@ -3,7 +3,6 @@ server fails closed while they last and serves again, without a restart, once th
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -16,6 +15,7 @@ import pytest
 from searchtrail.audit.delivery import MAX_BACKOFF_SECONDS
 from tests.functional.server import ServerProcess
 from tests.functional.trails import wait_for
+from tests.needs import unavailable
 from tests.reliability.failclosed import FAIL_CLOSED, MixedLoad, listed_names, stop_and_judge
 from tests.reliability.history import History, Op
 
@@ -38,10 +38,7 @@ class FaultPoints:
     def __init__(self, fifo_prefix: Path) -> None:
         missing = [path for path in FIU_LIBRARIES if not Path(path).exists()]
         if missing or shutil.which("fiu-ctrl") is None:
-            message = "libfiu is missing: apt-get install fiu-utils"
-            if os.environ.get("CI"):
-                pytest.fail(message)
-            pytest.skip(message)
+            unavailable("libfiu is missing: apt-get install fiu-utils")
         self.fifo_prefix = fifo_prefix
 
     def env(self) -> dict[str, str]:
