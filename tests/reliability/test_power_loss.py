@@ -1,0 +1,166 @@
+"""Simulated power loss (plan §3.1 R3): the writes the server never synced are undone after a
+kill -9, as a power cut would leave them, and no acknowledged call may lose its record."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.functional.server import ServerProcess
+from tests.reliability.history import History
+from tests.reliability.ledger import Ledger, Profile
+from tests.reliability.powercut import CutReport, PowerCut, build_shim
+from tests.reliability.test_crash import HEALTHY_SECONDS, Load, prepare, restart, verify
+
+pytestmark = pytest.mark.reliability
+
+DATABASE = "searchtrail.sqlite3"
+ROWS = 200
+# Commits one row per transaction, says how many it committed, then dies without closing the
+# database (closing would checkpoint and sync the WAL).
+COMMITTER = """
+import os, signal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA synchronous=" + sys.argv[2])
+for n in range(int(sys.argv[3])):
+    conn.execute("INSERT INTO rows (n) VALUES (?)", (n,))
+print(n + 1, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture(scope="module")
+def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_shim(tmp_path_factory.mktemp("powercut"))
+
+
+# Writes a file through the calls SQLite uses, syncing halfway, then dies.
+SCRIBBLER = """
+import os, signal, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+os.pwrite(fd, b"a" * 3000, 0)
+os.pwrite(fd, b"b" * 700, 2000)
+os.fsync(fd)
+os.pwrite(fd, b"c" * 1500, 2500)   # over the synced bytes and past their end
+os.ftruncate(fd, 1000)              # a shrink
+os.pwrite(fd, b"d" * 600, 5000)     # past the end: a hole
+os.write(fd, b"e" * 10)             # at the file position (0)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("keep, expected", [
+    (0.0, b"a" * 2000 + b"b" * 700 + b"a" * 300),
+    (1.0, b"e" * 10 + b"a" * 990 + b"\0" * 4000 + b"d" * 600),
+])
+def test_r3_a_cut_restores_the_synced_file_or_replays_every_later_write(
+        shim: Path, tmp_path: Path, keep: float, expected: bytes) -> None:
+    path = tmp_path / "file"
+    power = PowerCut(shim, tmp_path / "journal", path)
+    done = subprocess.run([sys.executable, "-c", SCRIBBLER, str(path)], env=power.env(),
+                          capture_output=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    report = power.cut(random.Random(0), keep=keep, tear=0.0)
+    assert report.unsynced == 4
+    assert path.read_bytes() == expected
+    assert not power.journal.exists()
+
+
+def _commit_then_die(shim: Path, directory: Path, synchronous: str) -> tuple[Path, PowerCut, int]:
+    database = directory / "rows.sqlite3"
+    setup = sqlite3.connect(database)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE rows (n INTEGER)")
+    setup.commit()
+    setup.close()  # a clean close: the table is on disk before the journalled process starts
+    power = PowerCut(shim, directory / "journal", database)
+    done = subprocess.run([sys.executable, "-c", COMMITTER, str(database), synchronous, str(ROWS)],
+                          env=power.env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    return database, power, int(done.stdout)
+
+
+def _rows_and_integrity(database: Path) -> tuple[int, str]:
+    conn = sqlite3.connect(database)
+    try:
+        return (conn.execute("SELECT count(*) FROM rows").fetchone()[0],
+                conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_r3_the_cut_loses_commits_a_normal_sync_never_made_durable(shim: Path,
+                                                                  tmp_path: Path) -> None:
+    """The harness can fail: WAL with synchronous=NORMAL does not sync at commit, so a cut
+    that loses every unsynced write loses those commits (SQLite documents exactly this)."""
+    database, power, committed = _commit_then_die(shim, tmp_path, "NORMAL")
+    report = power.cut(random.Random(1), keep=0.0, tear=0.0)
+    rows, check = _rows_and_integrity(database)
+    assert committed == ROWS
+    assert report.dropped > 0 and str(database) + "-wal" in report.files
+    assert rows < committed
+    assert check == "ok"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_r3_full_sync_keeps_every_commit_whatever_the_cut(shim: Path, tmp_path: Path,
+                                                          seed: int) -> None:
+    database, power, committed = _commit_then_die(shim, tmp_path, "FULL")
+    keep, tear = ((0.0, 0.0), (0.0, 1.0), (0.5, 0.25), (1.0, 0.0))[seed]
+    power.cut(random.Random(seed), keep=keep, tear=tear)
+    assert _rows_and_integrity(database) == (committed, "ok")
+
+
+@pytest.mark.timeout(1800)  # full size: 100 cuts, each checked against the whole store (~12 min)
+def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_path: Path,
+                                                             profile: Profile,
+                                                             ledger: Ledger) -> None:
+    cuts = profile.pick(ci=5, full=100)
+    threads = profile.pick(ci=4, full=8)
+    rng = random.Random(0x9E3)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    power = PowerCut(shim, tmp_path / "journal", data_dir / DATABASE)
+    history = History()
+    server = ServerProcess(data_dir, env=power.env()).start()
+    reports: list[CutReport] = []
+    healthy: list[float] = []
+    failures: list[str] = []
+    try:
+        load = Load(history, server, threads, seed=3, denied_key=prepare(server, history))
+        for round_ in range(cuts):
+            load.start()
+            threading.Event().wait(rng.uniform(0.5, 2.0))  # the crash point: a random moment
+            server.kill9()
+            load.stop()
+            reports.append(power.cut(rng, keep=rng.random(), tear=rng.uniform(0.0, 0.5)))
+            server, seconds = restart(server)
+            healthy.append(seconds)
+            store, atomicity, check = verify(server, history)
+            failures += [f"cut {round_}: {r}" for r in (store, atomicity) if not r.ok]
+            failures += [f"cut {round_}: integrity_check {check!r}"] if check != "ok" else []
+    finally:
+        server.stop()
+    ops = history.ops
+    outcomes = Counter(op.outcome for op in ops)
+    ledger.add("R3", calls_made=len(ops), kills=cuts,
+               corrupt_stores=sum("integrity_check" in f for f in failures),
+               unexpected_5xx=sum(op.outcome == "ok" and op.status >= 500 for op in ops),
+               **store.counts())
+    ledger.note("R3", threads=threads, outcomes=dict(outcomes),
+                unsynced_changes=sum(r.unsynced for r in reports),
+                lost_changes=sum(r.dropped for r in reports),
+                torn_changes=sum(r.torn for r in reports),
+                healthy_seconds_max=round(max(healthy), 2))
+    assert not failures, "\n".join(failures)
+    assert max(healthy) <= HEALTHY_SECONDS
+    assert outcomes["ok"] > 100 * cuts // 2, f"too little load to mean anything: {outcomes}"
+    # the cuts must have had something to lose, or they proved nothing
+    assert sum(r.dropped + r.torn for r in reports) > 0, reports
