@@ -8,12 +8,16 @@
  *   'S' path                                          (fsync/fdatasync returned 0)
  * Lengths are little-endian u32 (path) and u64 (the rest). "-shm" files are not recorded: SQLite
  * rebuilds the WAL index from the WAL when the first connection opens after a crash.
+ *
+ * SIGUSR2 arms a crash point: the process kills itself (SIGKILL) right after its next recorded
+ * write, which no sync has covered yet, e.g. halfway through writing a commit's WAL frames.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,18 @@ static const char *prefix;
 static size_t prefix_length;
 static int journal = -1;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile sig_atomic_t crash_armed;
+
+static void arm_crash(int signal_number) {
+    (void)signal_number;
+    crash_armed = 1;
+}
+
+/* After a recorded write or truncation has reached the file: the armed crash point. */
+static void crash_if_armed(void) {
+    if (crash_armed)
+        kill(getpid(), SIGKILL);
+}
 
 __attribute__((constructor)) static void powercut_init(void) {
     real_pwrite64 = dlsym(RTLD_NEXT, "pwrite64");
@@ -44,6 +60,9 @@ __attribute__((constructor)) static void powercut_init(void) {
     if (path && prefix && *prefix) {
         prefix_length = strlen(prefix);
         journal = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        struct sigaction action = {.sa_handler = arm_crash, .sa_flags = SA_RESTART};
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGUSR2, &action, NULL);
     }
 }
 
@@ -110,6 +129,7 @@ ssize_t pwrite64(int fd, const void *buffer, size_t length, off_t offset) {
     pthread_mutex_lock(&lock);
     record_write(fd, path, buffer, length, offset);
     ssize_t written = real_pwrite64(fd, buffer, length, offset);
+    crash_if_armed();
     pthread_mutex_unlock(&lock);
     return written;
 }
@@ -128,6 +148,7 @@ ssize_t write(int fd, const void *buffer, size_t length) {
                                                       : lseek(fd, 0, SEEK_CUR);
     record_write(fd, path, buffer, length, offset);
     ssize_t written = real_write(fd, buffer, length);
+    crash_if_armed();
     pthread_mutex_unlock(&lock);
     return written;
 }
@@ -148,6 +169,7 @@ int ftruncate64(int fd, off_t size) {
     append('T', path, numbers, 3, dropped, cut, NULL, 0);
     free(dropped);
     int result = real_ftruncate64(fd, size);
+    crash_if_armed();
     pthread_mutex_unlock(&lock);
     return result;
 }

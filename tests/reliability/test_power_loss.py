@@ -4,6 +4,7 @@ kill -9, as a power cut would leave them, and no acknowledged call may lose its 
 from __future__ import annotations
 
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from tests.reliability.test_crash import HEALTHY_SECONDS, Load, prepare, restart
 pytestmark = pytest.mark.reliability
 
 DATABASE = "searchtrail.sqlite3"
+ARMED_SECONDS = 5.0  # under load the next write comes within milliseconds
 ROWS = 200
 # Commits one row per transaction, says how many it committed, then dies without closing the
 # database (closing would checkpoint and sync the WAL).
@@ -118,11 +120,26 @@ def test_r3_full_sync_keeps_every_commit_whatever_the_cut(shim: Path, tmp_path: 
     assert _rows_and_integrity(database) == (committed, "ok")
 
 
-@pytest.mark.timeout(1800)  # full size: 100 cuts, each checked against the whole store (~12 min)
+def crash_at_next_write(server: ServerProcess) -> bool:
+    """Arm the shim's crash point: the server kills itself right after its next write to the
+    database, before any sync covers it. False if no write came (then it is killed anyway)."""
+    server.process.send_signal(signal.SIGUSR2)
+    try:
+        server.process.wait(timeout=ARMED_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    crashed = server.process.returncode == -signal.SIGKILL
+    server.kill9()  # reaps it (a no-op signal once it has exited) and closes its log
+    return crashed
+
+
+@pytest.mark.timeout(1800)  # full size: 100 cuts, each checked against the whole store (~7 min)
 def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_path: Path,
                                                              profile: Profile,
                                                              ledger: Ledger) -> None:
-    cuts = profile.pick(ci=5, full=100)
+    """Even cuts crash right after a write (a commit half-written); odd ones at a random moment.
+    The first loses every unsynced change, so every run has lost something."""
+    cuts = profile.pick(ci=6, full=100)
     threads = profile.pick(ci=4, full=8)
     rng = random.Random(0x9E3)
     data_dir = tmp_path / "data"
@@ -131,6 +148,7 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
     history = History()
     server = ServerProcess(data_dir, env=power.env()).start()
     reports: list[CutReport] = []
+    at_write: list[CutReport] = []
     healthy: list[float] = []
     failures: list[str] = []
     try:
@@ -138,9 +156,13 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
         for round_ in range(cuts):
             load.start()
             threading.Event().wait(rng.uniform(0.5, 2.0))  # the crash point: a random moment
-            server.kill9()
+            crashed_at_write = round_ % 2 == 0 and crash_at_next_write(server)
+            if round_ % 2:
+                server.kill9()
             load.stop()
-            reports.append(power.cut(rng, keep=rng.random(), tear=rng.uniform(0.0, 0.5)))
+            keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
+            reports.append(power.cut(rng, keep=keep, tear=tear))
+            at_write += [reports[-1]] if crashed_at_write else []
             server, seconds = restart(server)
             healthy.append(seconds)
             store, atomicity, check = verify(server, history)
@@ -154,7 +176,7 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
                corrupt_stores=sum("integrity_check" in f for f in failures),
                unexpected_5xx=sum(op.outcome == "ok" and op.status >= 500 for op in ops),
                **store.counts())
-    ledger.note("R3", threads=threads, outcomes=dict(outcomes),
+    ledger.note("R3", threads=threads, outcomes=dict(outcomes), crashes_at_a_write=len(at_write),
                 unsynced_changes=sum(r.unsynced for r in reports),
                 lost_changes=sum(r.dropped for r in reports),
                 torn_changes=sum(r.torn for r in reports),
@@ -162,5 +184,7 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
     assert not failures, "\n".join(failures)
     assert max(healthy) <= HEALTHY_SECONDS
     assert outcomes["ok"] > 100 * cuts // 2, f"too little load to mean anything: {outcomes}"
-    # the cuts must have had something to lose, or they proved nothing
-    assert sum(r.dropped + r.torn for r in reports) > 0, reports
+    # every crash at a write left that write unsynced, and the first cut lost all it could
+    assert len(at_write) == (cuts + 1) // 2, f"{len(at_write)} crashes at a write"
+    assert all(r.unsynced > 0 for r in at_write), at_write
+    assert reports[0].dropped == reports[0].unsynced > 0, reports[0]
