@@ -1,8 +1,10 @@
-"""Simulated power loss (plan §3.1 R3): the writes the server never synced are undone after a
-kill -9, as a power cut would leave them, and no acknowledged call may lose its record."""
+"""Simulated power loss (plan §3.1 R3): once the server has died (right after a write, or by
+kill -9), the writes it never synced are undone as a power cut could leave them, and no
+acknowledged call may lose its record."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sqlite3
@@ -66,7 +68,7 @@ def test_r3_a_cut_restores_the_synced_file_or_replays_every_later_write(
         shim: Path, tmp_path: Path, keep: float, expected: bytes) -> None:
     path = tmp_path / "file"
     power = PowerCut(shim, tmp_path / "journal", path)
-    done = subprocess.run([sys.executable, "-c", SCRIBBLER, str(path)], env=power.env(),
+    done = subprocess.run([sys.executable, "-c", SCRIBBLER, str(path)], env={**os.environ, **power.env()},
                           capture_output=True, timeout=60)
     assert done.returncode == -9, done.stderr
     report = power.cut(random.Random(0), keep=keep, tear=0.0)
@@ -84,7 +86,7 @@ def _commit_then_die(shim: Path, directory: Path, synchronous: str) -> tuple[Pat
     setup.close()  # a clean close: the table is on disk before the journalled process starts
     power = PowerCut(shim, directory / "journal", database)
     done = subprocess.run([sys.executable, "-c", COMMITTER, str(database), synchronous, str(ROWS)],
-                          env=power.env(), capture_output=True, text=True, timeout=60)
+                          env={**os.environ, **power.env()}, capture_output=True, text=True, timeout=60)
     assert done.returncode == -9, done.stderr
     return database, power, int(done.stdout)
 
