@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.console_http import set_console_password
 from tests.functional.server import ServerProcess
+from tests.needs import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -26,10 +27,8 @@ ROOT_PASSWORD = "Browser-Pa55word!"
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"The browser suite cannot run: {reason}. CI must install Debian's "
-                    "chromium (apt-get install -y chromium) and the test extras.", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"The browser suite cannot run: {reason}. Install Debian's chromium "
+                "(apt-get install -y chromium) and the test extras.")
 
 
 @pytest.fixture(scope="module")
