@@ -158,13 +158,16 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
         for round_ in range(cuts):
             load.start()
             threading.Event().wait(rng.uniform(0.5, 2.0))  # the crash point: a random moment
-            crashed_at_write = round_ % 2 == 0 and crash_at_next_write(server)
             if round_ % 2:
                 server.kill9()
+                crashed_at_write = False
+            else:
+                crashed_at_write = crash_at_next_write(server)
             load.stop()
             keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
             reports.append(power.cut(rng, keep=keep, tear=tear))
-            at_write += [reports[-1]] if crashed_at_write else []
+            if crashed_at_write:
+                at_write.append(reports[-1])
             server, seconds = restart(server)
             healthy.append(seconds)
             store, atomicity, check = verify(server, history)
