@@ -38,6 +38,7 @@ from searchtrail.console.signin import SignInService
 from searchtrail.console.templating import console_templates
 from searchtrail.console.ui import CONSOLE_USER_AGENT, Ui
 from searchtrail.console.web import console_app
+from searchtrail.durable import replace_file
 from searchtrail.gateway.asgi import EdgeRouter, web_app
 from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
@@ -200,6 +201,9 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
             now = datetime.now(timezone.utc)
             account = identities.create_account(now, make_default=True)
             key = identities.create_access_key(account, None, now)
+            # Durably before the commit: a power cut in between leaves a key the store never
+            # had, which the next start replaces, never a stored key whose secret is lost.
+            write_credentials_file(settings, key)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -207,8 +211,6 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
         raise
     finally:
         conn.close()
-    if key is not None:
-        write_credentials_file(settings, key)
     return account, key
 
 
@@ -217,7 +219,4 @@ def write_credentials_file(settings: Settings, key: AccessKey) -> None:
     text = ("[default]\n"
             f"aws_access_key_id = {key.access_key_id}\n"
             f"aws_secret_access_key = {key.secret_access_key}\n")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+    replace_file(os.fsencode(path.parent), os.fsencode(path.name), text.encode(), mode=0o600)

@@ -162,7 +162,7 @@ def test_crash_before_rename_keeps_old_object_with_its_own_metadata(
 def test_write_is_fsynced_then_renamed_then_directory_fsynced(
         store: LocalFolderStore, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[tuple[str, str]] = []
-    real_fsync, real_replace, real_fsync_dir = os.fsync, os.replace, local._fsync_dir
+    real_fsync, real_replace, real_fsync_dir = os.fsync, os.replace, local.sync_directory
 
     def fsync(fd: int) -> None:
         events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
@@ -178,11 +178,11 @@ def test_write_is_fsynced_then_renamed_then_directory_fsynced(
 
     monkeypatch.setattr(local.os, "fsync", fsync)
     monkeypatch.setattr(local.os, "replace", replace)
-    monkeypatch.setattr(local, "_fsync_dir", fsync_dir)
+    monkeypatch.setattr(local, "sync_directory", fsync_dir)
     put(store, LOG_KEY, b"durable")
     target = str(store.bucket_path(BUCKET) / LOG_KEY)
     at = events.index(("replace", target))
-    assert any(kind == "fsync" and os.path.basename(name).startswith(local.TMP_PREFIX)
+    assert any(kind == "fsync" and os.path.basename(name).startswith(local.TEMP_PREFIX)
                and os.path.dirname(name) == os.path.dirname(target)
                for kind, name in events[:at]), events
     assert ("fsync_dir", os.path.dirname(target)) in events[at + 1:]
@@ -286,7 +286,7 @@ def test_max_keys_and_truncation(store: LocalFolderStore) -> None:
 def test_listing_skips_temp_files_symlinks_and_foreign_names(store: LocalFolderStore) -> None:
     put(store, "real")
     bucket_dir = store.bucket_path(BUCKET)
-    (bucket_dir / (local.TMP_PREFIX + "abc")).write_bytes(b"half written")
+    (bucket_dir / (local.TEMP_PREFIX + "abc")).write_bytes(b"half written")
     os.symlink("/etc/hostname", bucket_dir / "link")
     os.close(os.open(os.path.join(os.fsencode(bucket_dir), b"bad\xff"), os.O_CREAT | os.O_WRONLY))
     assert all_keys(store) == ["real"]
@@ -320,7 +320,7 @@ def test_listing_matches_sorted_keys_for_any_key_set(keys: set[str], page_size: 
 
 @pytest.mark.parametrize("key", [
     "", "/abs/path", "..", "a/../b", "../escape", "a/./b", ".", "a//b", "a/", "nul\x00byte",
-    "new\nline", "\ud800", local.TMP_PREFIX + "x", "a/" + local.TMP_PREFIX + "y",
+    "new\nline", "\ud800", local.TEMP_PREFIX + "x", "a/" + local.TEMP_PREFIX + "y",
 ])
 def test_invalid_keys_are_refused_everywhere(store: LocalFolderStore, key: str) -> None:
     for call in (lambda: put(store, key), lambda: store.get_object(BUCKET, key),
@@ -487,7 +487,7 @@ def test_bucket_settings_read_once_are_reread_when_another_process_changes_them(
     settings = store.root / local.META_DIR / BUCKET / local.BUCKET_FILE
     other = LocalFolderStore(store.root)
     replaced = settings.read_text().replace(ACCOUNT, OTHER).replace("us-east-1", "eu-west-1")
-    local._write_file(os.fsencode(settings.parent), settings.name.encode(), replaced.encode())
+    local.replace_file(os.fsencode(settings.parent), settings.name.encode(), replaced.encode())
     assert (store.bucket_owner(BUCKET), store.bucket_region(BUCKET)) == (OTHER, "eu-west-1")
     assert other.bucket_owner(BUCKET) == OTHER
     settings.unlink()
@@ -506,7 +506,7 @@ def test_file_system_failures_are_object_store_errors(
     def fail(fd: int, data: bytes) -> None:
         raise OSError(errno_, os.strerror(errno_))
 
-    monkeypatch.setattr(local, "_write_all", fail)
+    monkeypatch.setattr(local, "write_all", fail)
     with pytest.raises(ObjectStoreError) as err:
         put(store, LOG_KEY, b"new", metadata={"v": "new"})
     assert err.value.code == code and BUCKET in err.value.message

@@ -50,11 +50,11 @@ from searchtrail.audit.objectstore import (
     ObjectSummary,
     StoredObject,
 )
+from searchtrail.durable import TEMP_PREFIX, replace_file, sync_directory, write_all
 
 BUCKETS_DIR = "buckets"
 META_DIR = "bucket-meta"
 BUCKET_FILE = "bucket.json"
-TMP_PREFIX = ".searchtrail-tmp-"
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 DEFAULT_REGION = "us-east-1"
 MAX_KEY_BYTES = 1024
@@ -133,9 +133,9 @@ def _key_bytes(key: str) -> bytes:
             raise ObjectStoreError("KeyTooLong", f"A '/'-separated part of the key is longer "
                                    f"than {MAX_SEGMENT_BYTES} bytes, which a local folder "
                                    "cannot hold.")
-        if segment.startswith(TMP_PREFIX.encode()):
+        if segment.startswith(TEMP_PREFIX.encode()):
             raise ObjectStoreError("InvalidArgument", f"Key segments must not start with "
-                                   f"{TMP_PREFIX!r} (reserved for temporary files).")
+                                   f"{TEMP_PREFIX!r} (reserved for temporary files).")
     return data
 
 
@@ -160,14 +160,6 @@ def _clean_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
     return cleaned
 
 
-def _fsync_dir(path: bytes) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _makedirs(path: bytes) -> None:
     """Create missing directories, each fsynced into its parent."""
     missing = []
@@ -186,38 +178,13 @@ def _makedirs(path: bytes) -> None:
                 raise _conflict(directory) from None
         except NotADirectoryError:
             raise _conflict(directory) from None
-        _fsync_dir(os.path.dirname(directory))
+        sync_directory(os.path.dirname(directory))
 
 
 def _conflict(path: bytes) -> ObjectStoreError:
     return ObjectStoreError("InvalidArgument", "A local folder store cannot hold both an object "
                             "and keys below it ('a' and 'a/b'); conflict at "
                             f"{os.fsdecode(path)!r}.")
-
-
-def _write_file(directory: bytes, target: bytes, data: bytes) -> None:
-    """Atomic, durable replace of ``directory/target`` (directory must exist)."""
-    tmp = os.path.join(directory, (TMP_PREFIX + secrets.token_hex(8)).encode())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, os.path.join(directory, target))
-    except BaseException:
-        with _ignored(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 @contextmanager
@@ -327,7 +294,7 @@ class LocalFolderStore:
             _makedirs(meta_dir)
             doc = {"Name": name, "OwnerAccount": owner_account, "Region": region,
                    "CreationDate": info.created.isoformat()}
-            _write_file(meta_dir, BUCKET_FILE.encode(), json.dumps(doc).encode())
+            replace_file(meta_dir, BUCKET_FILE.encode(), json.dumps(doc).encode())
             return info
         except OSError as exc:
             raise self._os_error(exc, name) from None
@@ -429,7 +396,7 @@ class LocalFolderStore:
                     _makedirs(sidecars)
                     doc = {"key": key, "contentType": content_type, "metadata": meta,
                            "size": stat.st_size, "mtimeNs": stat.st_mtime_ns}
-                    _write_file(sidecars, f"{md5}.json".encode(), json.dumps(doc).encode())
+                    replace_file(sidecars, f"{md5}.json".encode(), json.dumps(doc).encode())
                     try:
                         os.replace(tmp, target)
                     except IsADirectoryError:
@@ -438,7 +405,7 @@ class LocalFolderStore:
                     with _ignored(OSError):
                         os.unlink(tmp)
                     raise
-                _fsync_dir(directory)
+                sync_directory(directory)
                 self._drop_sidecars(sidecars, keep=f"{md5}.json")
         except OSError as exc:
             raise self._os_error(exc, bucket, key) from None
@@ -447,7 +414,7 @@ class LocalFolderStore:
         """A fsynced temporary file holding ``body`` in ``directory`` (created if needed)."""
         for attempt in range(PUT_ATTEMPTS):
             _makedirs(directory)
-            tmp = os.path.join(directory, (TMP_PREFIX + secrets.token_hex(8)).encode())
+            tmp = os.path.join(directory, (TEMP_PREFIX + secrets.token_hex(8)).encode())
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileNotFoundError:
@@ -456,7 +423,7 @@ class LocalFolderStore:
                 continue  # a delete pruned the empty directory meanwhile: create it again
             try:
                 try:
-                    _write_all(fd, body)
+                    write_all(fd, body)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -592,7 +559,7 @@ class LocalFolderStore:
                 except (FileNotFoundError, NotADirectoryError):
                     pass
                 else:
-                    _fsync_dir(directory)
+                    sync_directory(directory)
                 sidecars = self._sidecar_dir(bucket, key_bytes)
                 self._drop_sidecars(sidecars, keep=None)
                 with _ignored(OSError):
@@ -611,7 +578,7 @@ class LocalFolderStore:
                 return  # not empty (or gone): the folders above are not empty either
             parent = os.path.dirname(directory)
             with _ignored(OSError):
-                _fsync_dir(parent)
+                sync_directory(parent)
             directory = parent
 
     # ------------------------------------------------------------------ listing
@@ -687,7 +654,7 @@ class LocalFolderStore:
             with os.scandir(directory) as listing:
                 for entry in listing:
                     name = entry.name
-                    if name.startswith(TMP_PREFIX.encode()):
+                    if name.startswith(TEMP_PREFIX.encode()):
                         continue
                     try:
                         name.decode("utf-8")
