@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 
 from tests.functional.server import ServerProcess
+from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
+                                     validate_both, wait_for)
+from tests.reliability.checkers import (check_delivery, check_store, read_digests,
+                                        records_by_tid, stored_records)
 from tests.reliability.history import History
 from tests.reliability.ledger import Ledger, Profile
 from tests.reliability.powercut import CutReport, PowerCut, build_shim
-from tests.reliability.test_crash import HEALTHY_SECONDS, Load, prepare, restart, verify
+from tests.reliability.test_crash import (HEALTHY_SECONDS, Load, integrity, prepare, restart,
+                                          verify)
+from tests.reliability.test_crash_delivery import CATCH_UP_SECONDS, FAST_DELIVERY, Traffic
 
 pytestmark = pytest.mark.reliability
 
@@ -49,6 +55,8 @@ def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 SCRIBBLER = """
 import os, signal, sys
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+folder = os.open(os.path.dirname(sys.argv[1]), os.O_RDONLY)
+os.fsync(folder)                    # the file's name lasts
 os.pwrite(fd, b"a" * 3000, 0)
 os.pwrite(fd, b"b" * 700, 2000)
 os.fsync(fd)
@@ -75,6 +83,55 @@ def test_r3_a_cut_restores_the_synced_file_or_replays_every_later_write(
     assert report.unsynced == 4
     assert path.read_bytes() == expected
     assert not power.journal.exists()
+
+
+# Replaces one file atomically, makes a folder with a file in it, and removes another file, the
+# way the local folder store does; the directories are synced only when argv[2] says "sync".
+RENAMER = """
+import os, signal, sys
+root, sync = sys.argv[1], sys.argv[2] == "sync"
+def sync_folder(path):
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+def write(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    os.write(fd, data)
+    os.fsync(fd)
+    os.close(fd)
+write(os.path.join(root, ".tmp"), b"new")
+os.replace(os.path.join(root, ".tmp"), os.path.join(root, "object"))
+os.unlink(os.path.join(root, "gone"))
+os.mkdir(os.path.join(root, "folder"))
+write(os.path.join(root, "folder", "inner"), b"inner")
+sync_folder(os.path.join(root, "folder"))  # the inner name lasts if the folder's own does
+if sync:
+    sync_folder(root)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("sync, keep, expected", [
+    ("sync", 0.0, {"object": b"new", "folder/inner": b"inner"}),
+    ("nosync", 1.0, {"object": b"new", "folder/inner": b"inner"}),
+    ("nosync", 0.0, {"object": b"old", "gone": b"gone"}),
+])
+def test_r3_a_name_lasts_only_once_its_directory_is_synced(
+        shim: Path, tmp_path: Path, sync: str, keep: float, expected: dict[str, bytes]) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "object").write_bytes(b"old")
+    (root / "gone").write_bytes(b"gone")
+    power = PowerCut(shim, tmp_path / "journal", root)
+    done = subprocess.run([sys.executable, "-c", RENAMER, str(root), sync],
+                          env={**os.environ, **power.env()}, capture_output=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    report = power.cut(random.Random(0), keep=keep, tear=0.0)
+    files = {str(path.relative_to(root)): path.read_bytes()
+             for path in root.rglob("*") if path.is_file()}
+    assert files == expected
+    assert report.names_unsynced == (0 if sync == "sync" else 4)  # "inner" is synced
+    assert not power.backups.exists() and not power.journal.exists()
 
 
 def _commit_then_die(shim: Path, directory: Path, synchronous: str) -> tuple[Path, PowerCut, int]:
@@ -193,3 +250,89 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
     assert len(at_write) == (cuts + 1) // 2, f"{len(at_write)} crashes at a write"
     assert all(r.unsynced > 0 for r in at_write), at_write
     assert reports[0].dropped == reports[0].unsynced > 0, reports[0]
+
+
+BUCKET = "powercut-trail"
+TRAIL = "powercut"
+
+
+@pytest.mark.timeout(1800)  # full size: 40 cuts with a trail delivering every second (~5 min)
+def test_r3_power_loss_while_delivering_to_a_folder_loses_no_log_file(
+        shim: Path, tmp_path: Path, profile: Profile, ledger: Ledger) -> None:
+    """The same cuts over the whole data directory while a trail delivers every second to a
+    local folder: the database, log files, digests, their metadata and folders, the
+    credentials file, and every name among them. After the last cut every record must be in
+    exactly one log file that is really in the bucket, and both validators must pass."""
+    cuts = profile.pick(ci=4, full=40)
+    rng = random.Random(0xF01D)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    power = PowerCut(shim, tmp_path / "journal", data_dir)
+    history = History()
+    server = ServerProcess(data_dir, args=FAST_DELIVERY, env=power.env()).start()
+    reports: list[CutReport] = []
+    at_write: list[CutReport] = []
+    failures: list[str] = []
+    try:
+        root_key = server.credentials()
+        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(data_dir),
+                               env=power.env())
+        assert made.returncode == 0, made.stderr
+        cloudtrail = server.client("cloudtrail")
+        trail_arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET,
+                                            EnableLogFileValidation=True)["TrailARN"]
+        cloudtrail.start_logging(Name=TRAIL)
+        traffic = Traffic(history, server)
+        for round_ in range(cuts):
+            traffic.start()
+            threading.Event().wait(rng.uniform(0.5, 3.0))  # the crash point: a random moment
+            if round_ % 2:
+                server.kill9()
+                crashed_at_write = False
+            else:
+                crashed_at_write = crash_at_next_write(server)
+            traffic.stop()
+            keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
+            reports.append(power.cut(rng, keep=keep, tear=tear))
+            if crashed_at_write:
+                at_write.append(reports[-1])
+            server, _ = restart(server)
+            if server.credentials() != root_key:
+                failures.append(f"cut {round_}: the credentials file lost the root key")
+            if (check := integrity(server)) != "ok":
+                failures.append(f"cut {round_}: integrity_check {check!r}")
+        server.client("cloudtrail").stop_logging(Name=TRAIL)
+        wait_for(lambda: chain_closed(server, TRAIL), seconds=CATCH_UP_SECONDS,
+                 what="every record delivered and the final digest written")
+        s3 = local_s3(server)
+        delivered = read_bucket(s3, BUCKET)
+        digests = read_digests(s3, BUCKET, delivered.digest_keys)
+        records = stored_records(data_dir)
+        joined = records_by_tid(records)
+        expected = [r for op in history.ops for r in joined.get(op.tid, ())]
+        delivery = check_delivery(expected, delivered, digests,
+                                  stored_ids={r["eventID"] for r in records})
+        store = check_store(history.ops, records)
+        aws, ours = validate_both(server, trail_arn, s3_endpoint=server.endpoint + "/_s3",
+                                  region="us-east-1")
+    finally:
+        server.stop()
+    ledger.add("R3", calls_made=len(history.ops), kills=cuts, **delivery.counts())
+    ledger.note("R3 while delivering", log_files=len(delivered.log_keys),
+                digests=len(delivered.digest_keys), crashes_at_a_write=len(at_write),
+                unsynced_changes=sum(r.unsynced for r in reports),
+                lost_changes=sum(r.dropped for r in reports),
+                unsynced_names=sum(r.names_unsynced for r in reports),
+                lost_names=sum(r.names_lost for r in reports))
+    assert not failures, "\n".join(failures)
+    assert delivery.ok, str(delivery)
+    assert store.ok, str(store)
+    assert len(expected) > 50 * cuts, "too little traffic to mean anything"
+    logs = len(delivered.log_keys)
+    whole = (f"{len(digests)}/{len(digests)}", f"{logs}/{logs}")
+    assert aws.returncode == 0 and counts(aws.stdout) == whole, aws.stdout + aws.stderr
+    assert ours.returncode == 0 and counts(ours.stdout) == whole, ours.stdout + ours.stderr
+    # every crash at a write left that change unsynced, and the first cut lost all it could
+    assert len(at_write) == (cuts + 1) // 2, f"{len(at_write)} crashes at a write"
+    assert all(r.unsynced + r.names_unsynced > 0 for r in at_write), at_write
+    assert reports[0].names_lost == reports[0].names_unsynced, reports[0]
