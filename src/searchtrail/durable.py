@@ -25,10 +25,9 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def replace_file(directory: bytes, name: bytes, data: bytes, *, mode: int = 0o644) -> None:
-    """Atomic, durable create-or-replace of ``directory/name`` (the directory must exist):
-    after a crash or power cut the name holds either the old file or all of ``data``. The new
-    file gets ``mode`` less the umask."""
+def synced_temp_file(directory: bytes, data: bytes, *, mode: int = 0o644) -> bytes:
+    """A new file in ``directory`` holding ``data``, fsynced (its name not yet durable); its
+    path. The new file gets ``mode`` less the umask."""
     temp = os.path.join(directory, (TEMP_PREFIX + secrets.token_hex(8)).encode())
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -37,6 +36,18 @@ def replace_file(directory: bytes, name: bytes, data: bytes, *, mode: int = 0o64
             os.fsync(fd)
         finally:
             os.close(fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+    return temp
+
+
+def replace_file(directory: bytes, name: bytes, data: bytes, *, mode: int = 0o644) -> None:
+    """Atomic, durable create-or-replace of ``directory/name`` (the directory must exist):
+    after a crash or power cut the name holds either the old file or all of ``data``."""
+    temp = synced_temp_file(directory, data, mode=mode)
+    try:
         os.replace(temp, os.path.join(directory, name))
     except BaseException:
         with suppress(OSError):

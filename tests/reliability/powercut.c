@@ -308,40 +308,31 @@ static int created(int dirfd, const char *name, int flags, mode_t mode) {
     return fd;
 }
 
-static mode_t mode_of(int flags, va_list arguments) {
-    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(arguments, mode_t) : 0;
-}
+/* The mode argument of an open call, present only when the flags ask for one. */
+#define MODE_ARGUMENT(flags)                                                                  \
+    ({                                                                                        \
+        va_list arguments;                                                                    \
+        va_start(arguments, flags);                                                           \
+        mode_t mode = ((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE               \
+                          ? va_arg(arguments, mode_t) : 0;                                    \
+        va_end(arguments);                                                                    \
+        mode;                                                                                 \
+    })
 
 int open64(const char *name, int flags, ...) {
-    va_list arguments;
-    va_start(arguments, flags);
-    mode_t mode = mode_of(flags, arguments);
-    va_end(arguments);
-    return created(AT_FDCWD, name, flags, mode);
+    return created(AT_FDCWD, name, flags, MODE_ARGUMENT(flags));
 }
 
 int open(const char *name, int flags, ...) {
-    va_list arguments;
-    va_start(arguments, flags);
-    mode_t mode = mode_of(flags, arguments);
-    va_end(arguments);
-    return created(AT_FDCWD, name, flags, mode);
+    return created(AT_FDCWD, name, flags, MODE_ARGUMENT(flags));
 }
 
 int openat64(int dirfd, const char *name, int flags, ...) {
-    va_list arguments;
-    va_start(arguments, flags);
-    mode_t mode = mode_of(flags, arguments);
-    va_end(arguments);
-    return created(dirfd, name, flags, mode);
+    return created(dirfd, name, flags, MODE_ARGUMENT(flags));
 }
 
 int openat(int dirfd, const char *name, int flags, ...) {
-    va_list arguments;
-    va_start(arguments, flags);
-    mode_t mode = mode_of(flags, arguments);
-    va_end(arguments);
-    return created(dirfd, name, flags, mode);
+    return created(dirfd, name, flags, MODE_ARGUMENT(flags));
 }
 
 /* A hard link to `path` under a fresh backup name, written to `backup` ("" when there is no

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 from tests.functional.server import ServerProcess
-from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
-                                     validate_both, wait_for)
+from tests.functional.trails import (Delivered, chain_closed, counts, local_s3, read_bucket,
+                                     searchtrail_cli, validate_both, wait_for)
 from tests.reliability.checkers import (check_delivery, check_store, read_digests,
                                         records_by_tid, sql_refused, stored_records)
 from tests.reliability.history import History, LoadThreads
@@ -85,43 +88,69 @@ def test_r6_kill_9_during_delivery_and_signing_delivers_each_record_once(
             traffic.stop()
             caught.append(_unfinished_delivery(server.data_dir / "searchtrail.sqlite3"))
             server = ServerProcess(server.data_dir, port=server.port, args=FAST_DELIVERY).start()
-        server.client("cloudtrail").stop_logging(Name=TRAIL)
-        wait_for(lambda: chain_closed(server, TRAIL), seconds=CATCH_UP_SECONDS,
-                 what="every record delivered and the final digest written")
-
-        s3 = local_s3(server)
-        delivered = read_bucket(s3, BUCKET)
-        digests = read_digests(s3, BUCKET, delivered.digest_keys)
-        records = stored_records(server.data_dir)
-        joined = records_by_tid(records)
-        expected = [r for op in history.ops for r in joined.get(op.tid, ())]
-        delivery = check_delivery(expected, delivered, digests,
-                                  stored_ids={r["eventID"] for r in records})
-        store = check_store(history.ops, records)
-        aws, ours = validate_both(server, trail_arn, s3_endpoint=server.endpoint + "/_s3",
-                                  region="us-east-1")
+        trail = catch_up_and_check(server, history, TRAIL, trail_arn, BUCKET)
         # a record's log file, a file's key and hash and a signed digest are fixed once written
         refused = sql_refused(server.data_dir / "searchtrail.sqlite3", DELIVERY_TAMPERING)
     finally:
         server.stop()
     ops = history.ops
-    ledger.add("R6", calls_made=len(ops), kills=kills, **delivery.counts())
+    ledger.add("R6", calls_made=len(ops), kills=kills, **trail.delivery.counts())
     ledger.add("R7", tamper_cases=len(refused), tamper_detected=sum(refused.values()))
-    ledger.note("R6", log_files=len(delivered.log_keys), digests=len(delivered.digest_keys),
+    ledger.note("R6", log_files=len(trail.delivered.log_keys),
+                digests=len(trail.delivered.digest_keys),
                 outcomes={k: sum(op.outcome == k for op in ops) for k in ("ok", "fail", "info")},
-                store_problems=len(store.problems),
+                store_problems=len(trail.store.problems),
                 # per kill: records not yet in a file, files fixed but not stored, same for digests
                 left_at_kill=caught)
     ledger.note("R7", delivery_rows_refused=sorted(k for k, v in refused.items() if v))
-    assert delivery.ok, str(delivery)
+    trail.assert_whole(calls_at_least=50 * kills)
     assert any(files or digests for _, files, digests in caught), "no kill caught an upload"
-    assert store.ok, str(store)
-    assert len(expected) > 50 * kills, "too little traffic to mean anything"
-    logs = len(delivered.log_keys)
-    whole = (f"{len(digests)}/{len(digests)}", f"{logs}/{logs}")
-    assert aws.returncode == 0 and counts(aws.stdout) == whole, aws.stdout + aws.stderr
-    assert ours.returncode == 0 and counts(ours.stdout) == whole, ours.stdout + ours.stderr
     assert all(refused.values()), {k: v for k, v in refused.items() if not v}
+
+
+@dataclass
+class TrailCheck:
+    """What a trail delivered to a local folder, checked against the store and the calls."""
+
+    delivered: Delivered
+    digests: list[dict[str, Any]]
+    expected: list[dict[str, Any]]
+    delivery: Any
+    store: Any
+    aws: subprocess.CompletedProcess
+    ours: subprocess.CompletedProcess
+
+    def assert_whole(self, *, calls_at_least: int) -> None:
+        """Each record once in a log file in the bucket, every call's record, and both
+        validators N/N digests and M/M log files (N and M from the bucket listing)."""
+        assert self.delivery.ok, str(self.delivery)
+        assert self.store.ok, str(self.store)
+        assert len(self.expected) > calls_at_least, "too little traffic to mean anything"
+        logs, digests = len(self.delivered.log_keys), len(self.digests)
+        whole = (f"{digests}/{digests}", f"{logs}/{logs}")
+        for run in (self.aws, self.ours):
+            assert run.returncode == 0 and counts(run.stdout) == whole, run.stdout + run.stderr
+
+
+def catch_up_and_check(server: ServerProcess, history: History, trail: str, trail_arn: str,
+                       bucket: str) -> TrailCheck:
+    """Stop the trail's logging, wait until every record and the final digest are delivered,
+    then check the bucket against the store and the calls, and run both validators."""
+    server.client("cloudtrail").stop_logging(Name=trail)
+    wait_for(lambda: chain_closed(server, trail), seconds=CATCH_UP_SECONDS,
+             what="every record delivered and the final digest written")
+    s3 = local_s3(server)
+    delivered = read_bucket(s3, bucket)
+    digests = read_digests(s3, bucket, delivered.digest_keys)
+    records = stored_records(server.data_dir)
+    joined = records_by_tid(records)
+    expected = [r for op in history.ops for r in joined.get(op.tid, ())]
+    delivery = check_delivery(expected, delivered, digests,
+                              stored_ids={r["eventID"] for r in records})
+    aws, ours = validate_both(server, trail_arn, s3_endpoint=server.endpoint + "/_s3",
+                              region="us-east-1")
+    return TrailCheck(delivered, digests, expected, delivery, check_store(history.ops, records),
+                      aws, ours)
 
 
 def _wait_for_upload_in_flight(database: Path, table: str) -> None:

@@ -13,20 +13,18 @@ import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from tests.functional.server import ServerProcess
-from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
-                                     validate_both, wait_for)
-from tests.reliability.checkers import (check_delivery, check_store, read_digests,
-                                        records_by_tid, stored_records)
+from tests.functional.trails import searchtrail_cli
 from tests.reliability.history import History
 from tests.reliability.ledger import Ledger, Profile
 from tests.reliability.powercut import CutReport, PowerCut, build_shim
 from tests.reliability.test_crash import (HEALTHY_SECONDS, Load, integrity, prepare, restart,
                                           verify)
-from tests.reliability.test_crash_delivery import CATCH_UP_SECONDS, FAST_DELIVERY, Traffic
+from tests.reliability.test_crash_delivery import FAST_DELIVERY, Traffic, catch_up_and_check
 
 pytestmark = pytest.mark.reliability
 
@@ -192,12 +190,27 @@ def crash_at_next_write(server: ServerProcess) -> bool:
     return crashed
 
 
+def crash_and_cut(server: ServerProcess, power: PowerCut, rng: random.Random, round_: int,
+                  stop_load: Callable[[], None]) -> tuple[CutReport, bool]:
+    """Kill the server (even rounds right after one of its writes, odd ones at once), stop the
+    load, cut the power; (the cut's report, whether it crashed at a write). The first cut loses
+    every unsynced change, so every run has lost something."""
+    if round_ % 2:
+        server.kill9()
+        crashed_at_write = False
+    else:
+        crashed_at_write = crash_at_next_write(server)
+    stop_load()
+    keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
+    return power.cut(rng, keep=keep, tear=tear), crashed_at_write
+
+
 @pytest.mark.timeout(1800)  # full size: 100 cuts, each checked against the whole store (~7 min)
 def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_path: Path,
                                                              profile: Profile,
                                                              ledger: Ledger) -> None:
-    """Even cuts crash right after a write (a commit half-written); odd ones at a random moment.
-    The first loses every unsynced change, so every run has lost something."""
+    """Even cuts crash right after a write (a commit half-written), odd ones at a random
+    moment (`crash_and_cut`)."""
     cuts = profile.pick(ci=6, full=100)
     threads = profile.pick(ci=4, full=8)
     rng = random.Random(0x9E3)
@@ -215,16 +228,10 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
         for round_ in range(cuts):
             load.start()
             threading.Event().wait(rng.uniform(0.5, 2.0))  # the crash point: a random moment
-            if round_ % 2:
-                server.kill9()
-                crashed_at_write = False
-            else:
-                crashed_at_write = crash_at_next_write(server)
-            load.stop()
-            keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
-            reports.append(power.cut(rng, keep=keep, tear=tear))
+            report, crashed_at_write = crash_and_cut(server, power, rng, round_, load.stop)
+            reports.append(report)
             if crashed_at_write:
-                at_write.append(reports[-1])
+                at_write.append(report)
             server, seconds = restart(server)
             healthy.append(seconds)
             store, atomicity, check = verify(server, history)
@@ -256,7 +263,7 @@ BUCKET = "powercut-trail"
 TRAIL = "powercut"
 
 
-@pytest.mark.timeout(1800)  # full size: 40 cuts with a trail delivering every second (~5 min)
+@pytest.mark.timeout(1800)  # full size: 40 cuts with a trail delivering every second (~2 min)
 def test_r3_power_loss_while_delivering_to_a_folder_loses_no_log_file(
         shim: Path, tmp_path: Path, profile: Profile, ledger: Ledger) -> None:
     """The same cuts over the whole data directory while a trail delivers every second to a
@@ -286,52 +293,27 @@ def test_r3_power_loss_while_delivering_to_a_folder_loses_no_log_file(
         for round_ in range(cuts):
             traffic.start()
             threading.Event().wait(rng.uniform(0.5, 3.0))  # the crash point: a random moment
-            if round_ % 2:
-                server.kill9()
-                crashed_at_write = False
-            else:
-                crashed_at_write = crash_at_next_write(server)
-            traffic.stop()
-            keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
-            reports.append(power.cut(rng, keep=keep, tear=tear))
+            report, crashed_at_write = crash_and_cut(server, power, rng, round_, traffic.stop)
+            reports.append(report)
             if crashed_at_write:
-                at_write.append(reports[-1])
+                at_write.append(report)
             server, _ = restart(server)
             if server.credentials() != root_key:
                 failures.append(f"cut {round_}: the credentials file lost the root key")
             if (check := integrity(server)) != "ok":
                 failures.append(f"cut {round_}: integrity_check {check!r}")
-        server.client("cloudtrail").stop_logging(Name=TRAIL)
-        wait_for(lambda: chain_closed(server, TRAIL), seconds=CATCH_UP_SECONDS,
-                 what="every record delivered and the final digest written")
-        s3 = local_s3(server)
-        delivered = read_bucket(s3, BUCKET)
-        digests = read_digests(s3, BUCKET, delivered.digest_keys)
-        records = stored_records(data_dir)
-        joined = records_by_tid(records)
-        expected = [r for op in history.ops for r in joined.get(op.tid, ())]
-        delivery = check_delivery(expected, delivered, digests,
-                                  stored_ids={r["eventID"] for r in records})
-        store = check_store(history.ops, records)
-        aws, ours = validate_both(server, trail_arn, s3_endpoint=server.endpoint + "/_s3",
-                                  region="us-east-1")
+        trail = catch_up_and_check(server, history, TRAIL, trail_arn, BUCKET)
     finally:
         server.stop()
-    ledger.add("R3", calls_made=len(history.ops), kills=cuts, **delivery.counts())
-    ledger.note("R3 while delivering", log_files=len(delivered.log_keys),
-                digests=len(delivered.digest_keys), crashes_at_a_write=len(at_write),
+    ledger.add("R3", calls_made=len(history.ops), kills=cuts, **trail.delivery.counts())
+    ledger.note("R3 while delivering", log_files=len(trail.delivered.log_keys),
+                digests=len(trail.delivered.digest_keys), crashes_at_a_write=len(at_write),
                 unsynced_changes=sum(r.unsynced for r in reports),
                 lost_changes=sum(r.dropped for r in reports),
                 unsynced_names=sum(r.names_unsynced for r in reports),
                 lost_names=sum(r.names_lost for r in reports))
     assert not failures, "\n".join(failures)
-    assert delivery.ok, str(delivery)
-    assert store.ok, str(store)
-    assert len(expected) > 50 * cuts, "too little traffic to mean anything"
-    logs = len(delivered.log_keys)
-    whole = (f"{len(digests)}/{len(digests)}", f"{logs}/{logs}")
-    assert aws.returncode == 0 and counts(aws.stdout) == whole, aws.stdout + aws.stderr
-    assert ours.returncode == 0 and counts(ours.stdout) == whole, ours.stdout + ours.stderr
+    trail.assert_whole(calls_at_least=50 * cuts)
     # every crash at a write left that change unsynced, and the first cut lost all it could
     assert len(at_write) == (cuts + 1) // 2, f"{len(at_write)} crashes at a write"
     assert all(r.unsynced + r.names_unsynced > 0 for r in at_write), at_write

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from searchtrail import durable
 from searchtrail.audit.objectstore import ObjectNotFound, ObjectStore, ObjectStoreError
 from searchtrail.audit.stores import local
 from searchtrail.audit.stores.local import LocalFolderStore, validate_bucket_name
@@ -506,7 +507,7 @@ def test_file_system_failures_are_object_store_errors(
     def fail(fd: int, data: bytes) -> None:
         raise OSError(errno_, os.strerror(errno_))
 
-    monkeypatch.setattr(local, "write_all", fail)
+    monkeypatch.setattr(durable, "write_all", fail)
     with pytest.raises(ObjectStoreError) as err:
         put(store, LOG_KEY, b"new", metadata={"v": "new"})
     assert err.value.code == code and BUCKET in err.value.message

@@ -35,7 +35,6 @@ import ipaddress
 import json
 import os
 import re
-import secrets
 import stat as statmode
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from searchtrail.audit.objectstore import (
     ObjectSummary,
     StoredObject,
 )
-from searchtrail.durable import TEMP_PREFIX, replace_file, sync_directory, write_all
+from searchtrail.durable import TEMP_PREFIX, replace_file, sync_directory, synced_temp_file
 
 BUCKETS_DIR = "buckets"
 META_DIR = "bucket-meta"
@@ -414,24 +413,12 @@ class LocalFolderStore:
         """A fsynced temporary file holding ``body`` in ``directory`` (created if needed)."""
         for attempt in range(PUT_ATTEMPTS):
             _makedirs(directory)
-            tmp = os.path.join(directory, (TEMP_PREFIX + secrets.token_hex(8)).encode())
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                return synced_temp_file(directory, body)
             except FileNotFoundError:
                 if attempt == PUT_ATTEMPTS - 1:
                     raise
-                continue  # a delete pruned the empty directory meanwhile: create it again
-            try:
-                try:
-                    write_all(fd, body)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except BaseException:
-                with _ignored(OSError):
-                    os.unlink(tmp)
-                raise
-            return tmp
+                # a delete pruned the empty directory meanwhile: create it again
         raise AssertionError("unreachable")
 
     @staticmethod
