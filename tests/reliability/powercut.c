@@ -96,8 +96,8 @@ static int recorded_path(const char *path, size_t length) {
     return !(length >= 4 && strcmp(path + length - 4, "-shm") == 0);
 }
 
-/* The open file's path when it is one we record, else 0. */
-static int tracked(int fd, char *path, size_t size) {
+/* The open file's path into `path`; its length, or 0 when it has none or we record nothing. */
+static size_t path_of(int fd, char *path, size_t size) {
     if (journal < 0 || fd == journal)
         return 0;
     char link[64];
@@ -106,21 +106,20 @@ static int tracked(int fd, char *path, size_t size) {
     if (n <= 0)
         return 0;
     path[n] = 0;
-    return recorded_path(path, (size_t)n);
+    return (size_t)n;
+}
+
+/* The open file's path when it is one we record, else 0. */
+static int tracked(int fd, char *path, size_t size) {
+    size_t n = path_of(fd, path, size);
+    return n && recorded_path(path, n);
 }
 
 /* The open directory the prefix lies in (its sync makes names there last), else 0. */
 static int holds_prefix(int fd, char *path, size_t size) {
-    if (journal < 0)
-        return 0;
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, size - 1);
-    if (n <= 0)
-        return 0;
-    path[n] = 0;
-    return (size_t)n < prefix_length && memcmp(prefix, path, (size_t)n) == 0 &&
-           prefix[n] == '/' && strchr(prefix + n + 1, '/') == NULL;
+    size_t n = path_of(fd, path, size);
+    return n && n < prefix_length && memcmp(prefix, path, n) == 0 && prefix[n] == '/' &&
+           strchr(prefix + n + 1, '/') == NULL;
 }
 
 /* `name` (relative to `dirfd`) as an absolute path whose directory is resolved, when it is one

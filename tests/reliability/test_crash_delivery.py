@@ -63,6 +63,20 @@ class Traffic:
                               policy=json.dumps(policy))
 
 
+def logging_trail(server: ServerProcess, bucket: str, trail: str,
+                  env: dict[str, str] | None = None) -> str:
+    """A local folder bucket (made by the CLI, with ``env``) and a logging trail with log file
+    validation delivering to it; the trail's ARN."""
+    made = searchtrail_cli("buckets", "create", bucket, "--data-dir", str(server.data_dir),
+                           env=env)
+    assert made.returncode == 0, made.stderr
+    cloudtrail = server.client("cloudtrail")
+    trail_arn = cloudtrail.create_trail(Name=trail, S3BucketName=bucket,
+                                        EnableLogFileValidation=True)["TrailARN"]
+    cloudtrail.start_logging(Name=trail)
+    return trail_arn
+
+
 def test_r6_kill_9_during_delivery_and_signing_delivers_each_record_once(
         tmp_path: Path, profile: Profile, ledger: Ledger) -> None:
     kills = profile.pick(ci=4, full=20)
@@ -70,12 +84,7 @@ def test_r6_kill_9_during_delivery_and_signing_delivers_each_record_once(
     history = History()
     server = ServerProcess(tmp_path / "data", args=FAST_DELIVERY).start()
     try:
-        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
-        assert made.returncode == 0, made.stderr
-        cloudtrail = server.client("cloudtrail")
-        trail_arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET,
-                                            EnableLogFileValidation=True)["TrailARN"]
-        cloudtrail.start_logging(Name=TRAIL)
+        trail_arn = logging_trail(server, BUCKET, TRAIL)
         traffic = Traffic(history, server)
         caught: list[tuple[int, int, int]] = []
         for round_ in range(kills):

@@ -12,19 +12,20 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from tests.functional.server import ServerProcess
-from tests.functional.trails import searchtrail_cli
 from tests.reliability.history import History
 from tests.reliability.ledger import Ledger, Profile
 from tests.reliability.powercut import CutReport, PowerCut, build_shim
 from tests.reliability.test_crash import (HEALTHY_SECONDS, Load, integrity, prepare, restart,
                                           verify)
-from tests.reliability.test_crash_delivery import FAST_DELIVERY, Traffic, catch_up_and_check
+from tests.reliability.test_crash_delivery import (FAST_DELIVERY, Traffic, catch_up_and_check,
+                                                   logging_trail)
 
 pytestmark = pytest.mark.reliability
 
@@ -190,19 +191,46 @@ def crash_at_next_write(server: ServerProcess) -> bool:
     return crashed
 
 
-def crash_and_cut(server: ServerProcess, power: PowerCut, rng: random.Random, round_: int,
-                  stop_load: Callable[[], None]) -> tuple[CutReport, bool]:
-    """Kill the server (even rounds right after one of its writes, odd ones at once), stop the
-    load, cut the power; (the cut's report, whether it crashed at a write). The first cut loses
-    every unsynced change, so every run has lost something."""
-    if round_ % 2:
-        server.kill9()
-        crashed_at_write = False
-    else:
-        crashed_at_write = crash_at_next_write(server)
-    stop_load()
-    keep, tear = (0.0, 0.0) if round_ == 0 else (rng.random(), rng.uniform(0.0, 0.5))
-    return power.cut(rng, keep=keep, tear=tear), crashed_at_write
+@dataclass
+class Cuts:
+    """The power cuts of one run: even ones crash the server right after one of its writes, odd
+    ones kill it at once; the first loses every unsynced change, so every run loses something."""
+
+    power: PowerCut
+    rng: random.Random
+    reports: list[CutReport] = field(default_factory=list)
+    at_write: list[CutReport] = field(default_factory=list)
+
+    def crash_and_cut(self, server: ServerProcess, stop_load: Callable[[], None]) -> CutReport:
+        """Kill the server, stop the load, cut the power."""
+        first = not self.reports
+        if len(self.reports) % 2:
+            server.kill9()
+            crashed_at_write = False
+        else:
+            crashed_at_write = crash_at_next_write(server)
+        stop_load()
+        keep, tear = (0.0, 0.0) if first else (self.rng.random(), self.rng.uniform(0.0, 0.5))
+        report = self.power.cut(self.rng, keep=keep, tear=tear)
+        self.reports.append(report)
+        if crashed_at_write:
+            self.at_write.append(report)
+        return report
+
+    def counts(self) -> dict[str, int]:
+        return {"crashes_at_a_write": len(self.at_write),
+                "unsynced_changes": sum(r.unsynced for r in self.reports),
+                "lost_changes": sum(r.dropped for r in self.reports),
+                "torn_changes": sum(r.torn for r in self.reports),
+                "unsynced_names": sum(r.names_unsynced for r in self.reports),
+                "lost_names": sum(r.names_lost for r in self.reports)}
+
+    def assert_each_crash_at_a_write_had_something_to_lose(self) -> None:
+        assert len(self.at_write) == (len(self.reports) + 1) // 2, self.counts()
+        assert all(r.unsynced + r.names_unsynced > 0 for r in self.at_write), self.at_write
+        first = self.reports[0]
+        assert first.dropped == first.unsynced and first.names_lost == first.names_unsynced
+        assert first.dropped + first.names_lost > 0, first
 
 
 @pytest.mark.timeout(1800)  # full size: 100 cuts, each checked against the whole store (~7 min)
@@ -219,8 +247,7 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
     power = PowerCut(shim, tmp_path / "journal", data_dir / DATABASE)
     history = History()
     server = ServerProcess(data_dir, env=power.env()).start()
-    reports: list[CutReport] = []
-    at_write: list[CutReport] = []
+    made = Cuts(power, rng)
     healthy: list[float] = []
     failures: list[str] = []
     try:
@@ -228,10 +255,7 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
         for round_ in range(cuts):
             load.start()
             threading.Event().wait(rng.uniform(0.5, 2.0))  # the crash point: a random moment
-            report, crashed_at_write = crash_and_cut(server, power, rng, round_, load.stop)
-            reports.append(report)
-            if crashed_at_write:
-                at_write.append(report)
+            made.crash_and_cut(server, load.stop)
             server, seconds = restart(server)
             healthy.append(seconds)
             store, atomicity, check = verify(server, history)
@@ -245,18 +269,12 @@ def test_r3_power_loss_under_load_loses_no_acknowledged_call(shim: Path, tmp_pat
                corrupt_stores=sum("integrity_check" in f for f in failures),
                unexpected_5xx=sum(op.outcome == "ok" and op.status >= 500 for op in ops),
                **store.counts())
-    ledger.note("R3", threads=threads, outcomes=dict(outcomes), crashes_at_a_write=len(at_write),
-                unsynced_changes=sum(r.unsynced for r in reports),
-                lost_changes=sum(r.dropped for r in reports),
-                torn_changes=sum(r.torn for r in reports),
+    ledger.note("R3", threads=threads, outcomes=dict(outcomes), **made.counts(),
                 healthy_seconds_max=round(max(healthy), 2))
     assert not failures, "\n".join(failures)
     assert max(healthy) <= HEALTHY_SECONDS
     assert outcomes["ok"] > 100 * cuts // 2, f"too little load to mean anything: {outcomes}"
-    # every crash at a write left that write unsynced, and the first cut lost all it could
-    assert len(at_write) == (cuts + 1) // 2, f"{len(at_write)} crashes at a write"
-    assert all(r.unsynced > 0 for r in at_write), at_write
-    assert reports[0].dropped == reports[0].unsynced > 0, reports[0]
+    made.assert_each_crash_at_a_write_had_something_to_lose()
 
 
 BUCKET = "powercut-trail"
@@ -277,29 +295,19 @@ def test_r3_power_loss_while_delivering_to_a_folder_loses_no_log_file(
     power = PowerCut(shim, tmp_path / "journal", data_dir)
     history = History()
     server = ServerProcess(data_dir, args=FAST_DELIVERY, env=power.env()).start()
-    reports: list[CutReport] = []
-    at_write: list[CutReport] = []
+    made = Cuts(power, rng)
     failures: list[str] = []
     try:
         root_key = server.credentials()
-        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(data_dir),
-                               env=power.env())
-        assert made.returncode == 0, made.stderr
-        cloudtrail = server.client("cloudtrail")
-        trail_arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET,
-                                            EnableLogFileValidation=True)["TrailARN"]
-        cloudtrail.start_logging(Name=TRAIL)
+        trail_arn = logging_trail(server, BUCKET, TRAIL, env=power.env())
         traffic = Traffic(history, server)
         for round_ in range(cuts):
             traffic.start()
             threading.Event().wait(rng.uniform(0.5, 3.0))  # the crash point: a random moment
-            report, crashed_at_write = crash_and_cut(server, power, rng, round_, traffic.stop)
-            reports.append(report)
-            if crashed_at_write:
-                at_write.append(report)
+            made.crash_and_cut(server, traffic.stop)
             server, _ = restart(server)
-            if server.credentials() != root_key:
-                failures.append(f"cut {round_}: the credentials file lost the root key")
+            # without it no client could call again: stop here, saying why
+            assert _credentials(server) == root_key, f"cut {round_}: the root key file was lost"
             if (check := integrity(server)) != "ok":
                 failures.append(f"cut {round_}: integrity_check {check!r}")
         trail = catch_up_and_check(server, history, TRAIL, trail_arn, BUCKET)
@@ -307,14 +315,15 @@ def test_r3_power_loss_while_delivering_to_a_folder_loses_no_log_file(
         server.stop()
     ledger.add("R3", calls_made=len(history.ops), kills=cuts, **trail.delivery.counts())
     ledger.note("R3 while delivering", log_files=len(trail.delivered.log_keys),
-                digests=len(trail.delivered.digest_keys), crashes_at_a_write=len(at_write),
-                unsynced_changes=sum(r.unsynced for r in reports),
-                lost_changes=sum(r.dropped for r in reports),
-                unsynced_names=sum(r.names_unsynced for r in reports),
-                lost_names=sum(r.names_lost for r in reports))
+                digests=len(trail.delivered.digest_keys), **made.counts())
     assert not failures, "\n".join(failures)
     trail.assert_whole(calls_at_least=50 * cuts)
-    # every crash at a write left that change unsynced, and the first cut lost all it could
-    assert len(at_write) == (cuts + 1) // 2, f"{len(at_write)} crashes at a write"
-    assert all(r.unsynced + r.names_unsynced > 0 for r in at_write), at_write
-    assert reports[0].names_lost == reports[0].names_unsynced, reports[0]
+    made.assert_each_crash_at_a_write_had_something_to_lose()
+
+
+def _credentials(server: ServerProcess) -> tuple[str, str] | None:
+    """The root key in the data directory's credentials file; None if it has none."""
+    try:
+        return server.credentials()
+    except KeyError:  # no [default] section: the file is missing or empty
+        return None
