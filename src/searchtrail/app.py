@@ -43,8 +43,10 @@ from searchtrail.gateway.asgi import EdgeRouter, web_app
 from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
-from searchtrail.installation import (event_id_codec, object_store, open_database,
-                                      organization_id, server_secret, signing_keys_in)
+from searchtrail.installation import (durability_settings, event_id_codec, object_store,
+                                      open_database,
+                                      open_reader, organization_id, server_secret,
+                                      signing_keys_in)
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
@@ -52,7 +54,6 @@ from searchtrail.services.iam.provider import IamProvider
 from searchtrail.services.sts.provider import StsProvider
 from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.capacity import CapacityWatcher, filesystem_capacity
-from searchtrail.store.sqlite.connection import durability_settings, open_connection
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
@@ -110,7 +111,7 @@ def build_app(settings: Settings) -> Searchtrail:
     store = object_store(settings)
 
     def read_only_connection() -> sqlite3.Connection:
-        return open_connection(settings.database_path, read_only=True)
+        return open_reader(settings)
 
     credentials = CredentialResolver(read_only_connection)
     # a new signing key is made inside a unit of work, on the event loop: its RSA material
@@ -131,6 +132,14 @@ def build_app(settings: Settings) -> Searchtrail:
     )
     changes = ResourceChanges()  # lets the trail router cache trails between writes of them
     writer = GroupCommitWriter(conn, changes=changes)
+    # Several nodes share a PostgreSQL store: another node's trail changes never bump this
+    # process's counters, so the router reads the trails in every call's transaction there.
+    shared_store = settings.database_url is not None
+    lease = None
+    if settings.database_url is not None:
+        from searchtrail.store.postgres.lease import DeliveryLease  # psycopg only if used
+
+        lease = DeliveryLease(settings.database_url)
     metrics = Metrics()
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
@@ -138,7 +147,7 @@ def build_app(settings: Settings) -> Searchtrail:
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer,
                          records=RecordBuilder(event_ids=event_ids),
-                         trails=TrailRouter(changes), history=history, metrics=metrics,
+                         trails=TrailRouter(None if shared_store else changes), history=history, metrics=metrics,
                          clock=utc_now, authorizer=Authorizer(), changes=changes)
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
@@ -147,7 +156,8 @@ def build_app(settings: Settings) -> Searchtrail:
         signing_keys=lambda unit_conn: signing_keys_in(SqliteResources(unit_conn, "", ""),
                                                        key_material.take),
         delivery_interval=settings.delivery_interval, digest_interval=settings.digest_interval,
-        org_id=organization_id(conn), clock=utc_now)
+        org_id=organization_id(conn), clock=utc_now,
+        leadership=lease.held if lease is not None else None)
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),
                                warning_ratio=settings.capacity_warning_ratio,
                                interval=settings.capacity_check_seconds,
@@ -159,7 +169,9 @@ def build_app(settings: Settings) -> Searchtrail:
     def health() -> dict[str, Any]:
         metrics.writer_commits.set(writer.stats.commits)
         metrics.writer_units.set(writer.stats.units)
-        return {"status": "ok", "store": "sqlite", **durability_settings(conn),
+        return {"status": "ok", "store": "postgresql" if shared_store else "sqlite",
+                **durability_settings(conn),
+                **({"delivering": lease.holding} if lease is not None else {}),
                 "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,
                 "capacity": capacity.report()}
 
@@ -175,6 +187,8 @@ def build_app(settings: Settings) -> Searchtrail:
             capacity.stop()
             # Off the loop: the worker may be waiting for a transaction the loop's batch holds.
             await asyncio.to_thread(delivery.stop)
+            if lease is not None:
+                lease.close()  # another node takes the trails over on its next pass
             await writer.drain()  # every accepted call gets its record before exit
             writer.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any, Callable, Optional
 import orjson
 import typer
 
-from searchtrail.cli_common import DATA_DIR, Option, err, parse_time, settings_or_exit
+from searchtrail.cli_common import (DATA_DIR, Option, err, exit_store_unavailable,
+                                    open_store_or_exit, parse_time, settings_or_exit)
 from searchtrail.cli_validate import OPTIONS as VALIDATE_OPTIONS, validate_trail_files
 from searchtrail.config import Settings
 
@@ -77,8 +79,11 @@ def serve(
                    "AWS chain) instead of the local bucket folder"),
     sns_endpoint_url: Optional[str] = typer.Option(
         None, help="SNS-compatible endpoint for delivery notifications"),
+    database_url: Optional[str] = typer.Option(
+        None, help="postgresql://user@host:port/database: keep state and events in PostgreSQL, "
+                   "shared by every node given the same URL [default: SQLite in --data-dir]"),
 ) -> None:
-    """Start the server (embedded SQLite store) on one port for every API."""
+    """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
 
     import uvicorn
@@ -92,15 +97,22 @@ def serve(
                                 delivery_interval=delivery_interval,
                                 digest_interval=digest_interval,
                                 s3_endpoint_url=s3_endpoint_url,
-                                sns_endpoint_url=sns_endpoint_url)
+                                sns_endpoint_url=sns_endpoint_url, database_url=database_url)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
         raise typer.Exit(2)
     configure_logging(settings.log_level)
-    account, new_key = ensure_default_account(settings)
+    try:
+        account, new_key = ensure_default_account(settings)
+    except sqlite3.Error as exc:
+        exit_store_unavailable(settings, exc)
     print(f"searchtrail listening on {settings.endpoint_url}", flush=True)
-    print(f"default account {account}; credentials in {settings.credentials_path}"
-          + (" (created)" if new_key else ""), flush=True)
+    if new_key or settings.credentials_path.exists():
+        print(f"default account {account}; credentials in {settings.credentials_path}"
+              + (" (created)" if new_key else ""), flush=True)
+    else:  # another node made the account in the shared store and holds its credentials file
+        print(f"default account {account}; its root credentials are in the credentials file "
+              "of the node that created it", flush=True)
     command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
     print(f"set up your shell with: eval \"$({command} env --data-dir {settings.data_dir})\"",
           flush=True)
@@ -148,12 +160,11 @@ def env(data_dir: Optional[Path] = DataDir,
 
 
 def _with_identities(settings: Settings, action):  # type: ignore[no-untyped-def]
-    from searchtrail.installation import open_database
     from searchtrail.auth.identities import Identities
     from searchtrail.protocol.errors import ServiceError
     from searchtrail.store.sqlite.resources import SqliteResources
 
-    conn = open_database(settings)
+    conn = open_store_or_exit(settings)
     try:
         conn.execute("BEGIN IMMEDIATE")
         identities = Identities(SqliteResources(conn, "", ""))
@@ -313,7 +324,7 @@ def lookup(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Look up recorded events, newest first, paging through LookupEvents' pages for you."""
-    from searchtrail.installation import event_id_codec, open_database, server_secret
+    from searchtrail.installation import event_id_codec, server_secret
     from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, EventHistory, PageTokens
     from searchtrail.audit.record import lookup_username
     from searchtrail.auth.identities import Identities
@@ -331,7 +342,7 @@ def lookup(
             raise typer.Exit(2)
         attr = (key, value)
     settings = settings_or_exit(data_dir=data_dir)
-    conn = open_database(settings)
+    conn = open_store_or_exit(settings)
     chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_id_codec(conn))

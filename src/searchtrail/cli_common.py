@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from searchtrail.config import Settings, load_settings
 
@@ -59,6 +59,38 @@ def settings_or_exit(**flags: object) -> Settings:
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None
+
+
+def store_location(settings: Settings) -> str:
+    """Where the store is, for messages: the SQLite file, or the PostgreSQL URL without its
+    password."""
+    if not settings.database_url:
+        return str(settings.database_path)
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(settings.database_url)
+    if parts.password is None:
+        return settings.database_url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def exit_store_unavailable(settings: Settings, exc: BaseException) -> NoReturn:
+    err.print(f"[red]error:[/red] cannot open the store at {store_location(settings)}: {exc}")
+    raise SystemExit(1) from None
+
+
+def open_store_or_exit(settings: Settings) -> Any:
+    """The store's connection, its schema up to date; one that cannot be opened (PostgreSQL
+    down, a file not writable) is told, with where and why, and exits 1."""
+    import sqlite3
+
+    from searchtrail.installation import open_database
+
+    try:
+        return open_database(settings)
+    except sqlite3.Error as exc:
+        exit_store_unavailable(settings, exc)
 
 
 def parse_time(value: Optional[str], option: str) -> Optional[datetime]:

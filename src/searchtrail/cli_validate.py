@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from searchtrail.cli_common import DATA_DIR, Option, err, parse_time, settings_or_exit
+from searchtrail.cli_common import (DATA_DIR, Option, err, open_store_or_exit, parse_time,
+                                    settings_or_exit)
 
 OPTIONS = (
     Option("trail_arn", "arn:aws:cloudtrail:<region>:<account>:trail/<name>", required=True),
@@ -34,8 +35,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     import re
     from datetime import timedelta
 
-    from searchtrail.installation import (object_store, open_database, organization_id,
-                                          signing_keys_in)
+    from searchtrail.installation import object_store, organization_id, signing_keys_in
     from searchtrail.audit.objectstore import ObjectStoreError
     from searchtrail.audit.stores.s3reader import open_s3_reader
     from searchtrail.audit.validation import (LOCAL_FETCH_THREADS, REMOTE_FETCH_THREADS,
@@ -53,7 +53,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     now = datetime.now(timezone.utc)
     start = parse_time(start_time, "--start-time")
     end = parse_time(end_time, "--end-time") or now
-    conn = open_database(settings)
+    conn = open_store_or_exit(settings)
     trail = SqliteResources(conn, owner, "").get(kinds.TRAIL, trail_arn)
     if trail is None:
         err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")

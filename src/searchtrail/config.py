@@ -29,6 +29,9 @@ class Settings:
     delivery_interval: float = 300.0
     digest_interval: float = 3600.0
     s3_endpoint_url: str | None = None  # trails deliver here; None: the local bucket folder
+    # postgresql://user@host/db: state and events in PostgreSQL, shared by several nodes;
+    # None: the embedded SQLite file in data_dir
+    database_url: str | None = None
     sns_endpoint_url: str | None = None
     notification_webhooks: Mapping[str, str] = field(default_factory=dict)  # topic name → URL
     log_level: str = "info"
@@ -61,7 +64,11 @@ def _coerce(name: str, raw: Any) -> Any:
             pairs = (part.split("=", 1) for part in raw.split(",") if "=" in part)
             return {topic.strip(): url.strip() for topic, url in pairs}
         return dict(raw)
-    if name in ("s3_endpoint_url", "sns_endpoint_url"):
+    if name == "database_url" and raw and not str(raw).startswith(("postgresql://",
+                                                                    "postgres://")):
+        raise ValueError(f"database_url {raw!r}: give a postgresql://user@host:port/database "
+                         "URL, or leave it unset for the embedded SQLite store")
+    if name in ("s3_endpoint_url", "sns_endpoint_url", "database_url"):
         return raw or None
     if name == "trusted_proxies":
         if isinstance(raw, str):

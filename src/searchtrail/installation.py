@@ -13,6 +13,7 @@ from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.signing import SigningKeys
 from searchtrail.config import Settings
 from searchtrail.store.api import ResourceRepository
+from searchtrail.store.sqlite import connection as sqlite_store
 from searchtrail.store.sqlite.connection import migrate, open_connection
 
 if TYPE_CHECKING:
@@ -20,10 +21,36 @@ if TYPE_CHECKING:
 
 
 def open_database(settings: Settings) -> sqlite3.Connection:
+    """The store's connection for writes, its schema brought up to date: PostgreSQL when
+    ``database_url`` is set (its connection has sqlite3's surface), else the SQLite file."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database_url:
+        from searchtrail.store.postgres import connection as postgres  # psycopg only if used
+
+        shared = postgres.open_connection(settings.database_url)
+        postgres.migrate(shared)
+        return shared  # type: ignore[return-value]
     conn = open_connection(settings.database_path)
     migrate(conn)
     return conn
+
+
+def open_reader(settings: Settings) -> sqlite3.Connection:
+    """A read-only connection to the same store (one per reading thread)."""
+    if settings.database_url:
+        from searchtrail.store.postgres import connection as postgres
+
+        return postgres.open_connection(settings.database_url, read_only=True)  # type: ignore
+    return open_connection(settings.database_path, read_only=True)
+
+
+def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
+    """What the store enforces for a commit to survive power loss, for the health check."""
+    if isinstance(conn, sqlite3.Connection):
+        return sqlite_store.durability_settings(conn)
+    from searchtrail.store.postgres import connection as postgres
+
+    return postgres.durability_settings(conn)  # type: ignore[arg-type]
 
 
 def event_id_codec(conn: sqlite3.Connection) -> EventIdCodec:

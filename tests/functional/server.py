@@ -6,9 +6,11 @@ import configparser
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,10 @@ from bench.servers import stop_process
 from tests.clients import boto3_client
 
 STARTUP_SECONDS = 30
+# SEARCHTRAIL_TEST_STORE=postgresql: every server a test starts keeps its store in a fresh
+# PostgreSQL database (a sweep of the suite over the second store; tests that read the SQLite
+# file themselves cannot pass then).
+SWEEP_VARIABLE = "SEARCHTRAIL_TEST_STORE"
 
 
 def _unverified_tls():  # type: ignore[no-untyped-def]
@@ -38,6 +44,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def open_store(data_dir: Path, database_url: str | None):  # type: ignore[no-untyped-def]
+    """A read-only connection to a data dir's SQLite store, or to a PostgreSQL store."""
+    if database_url:
+        from searchtrail.store.postgres.connection import open_connection
+
+        return open_connection(database_url, read_only=True)
+    conn = sqlite3.connect(Path(data_dir) / "searchtrail.sqlite3")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
 @dataclass
 class ServerProcess:
     data_dir: Path
@@ -49,10 +66,34 @@ class ServerProcess:
     log_path: Path | None = None
 
     @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL store in the data dir's searchtrail.toml (so the CLI finds it too);
+        None: SQLite in the data dir."""
+        config = self.data_dir / "searchtrail.toml"
+        if not config.is_file():
+            return None
+        return tomllib.loads(config.read_text()).get("database_url")
+
+    def use_postgres(self, database_url: str) -> "ServerProcess":
+        """Keep the store in PostgreSQL: written to the data dir's searchtrail.toml."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "searchtrail.toml").write_text(f'database_url = "{database_url}"\n')
+        return self
+
+    def store(self):  # type: ignore[no-untyped-def]
+        """A read-only connection to the server's store (sqlite3's surface either way), to
+        check what it holds; the caller closes it."""
+        return open_store(self.data_dir, self.database_url)
+
+    @property
     def endpoint(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> "ServerProcess":
+        if os.environ.get(SWEEP_VARIABLE) == "postgresql" and self.database_url is None:
+            from tests.postgres import sweep_database
+
+            self.use_postgres(sweep_database())
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         env = {**os.environ, "SEARCHTRAIL_COLLECTION_CREATE_SECONDS": "1",
                "SEARCHTRAIL_COLLECTION_DELETE_SECONDS": "1", **self.env}

@@ -122,12 +122,11 @@ def test_lookups_are_recorded_too(server, seeded) -> None:
 
 def test_an_event_id_needs_no_lookup_row_and_a_made_up_one_finds_nothing(server,
                                                                          seeded) -> None:
-    import sqlite3
     import uuid
 
     cloudtrail = server.client("cloudtrail", region="eu-west-3")
     record = json.loads(cloudtrail.lookup_events(MaxResults=1)["Events"][0]["CloudTrailEvent"])
-    conn = sqlite3.connect(f"file:{server.data_dir / 'searchtrail.sqlite3'}?mode=ro", uri=True)
+    conn = server.store()
     try:
         indexed = conn.execute("SELECT count(*) FROM event_lookup WHERE attr = 'EventId' "
                                "AND value = ?", (record["eventID"],)).fetchone()[0]

@@ -679,7 +679,7 @@ def test_real_server_serves_its_local_store_under_s3_prefix(fresh_server) -> Non
     """`searchtrail serve` mounts the API at /_s3 over <data-dir>'s local folder store."""
     server = fresh_server.start()
     data_dir = server.data_dir
-    conn = open_connection(data_dir / "searchtrail.sqlite3", read_only=True)
+    conn = server.store()
     try:
         account = Identities(SqliteResources(conn, "", "")).default_account()
     finally:

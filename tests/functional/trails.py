@@ -96,15 +96,13 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
 
     Read from the server's own database, which says what it has fixed and what it has stored.
     """
-    import sqlite3
-
     from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 
     status = server.client("cloudtrail").get_trail_status(Name=trail_name)
     stopped = status.get("StopLoggingTime")
     if stopped is None:
         return False
-    conn = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
+    conn = server.store()
     try:
         pending = conn.execute(
             "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
@@ -112,7 +110,7 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
         ).fetchone()[0]
         open_chains = conn.execute(
             "SELECT count(*) FROM (SELECT account, region, max(end_time) AS last FROM digests "
-            "GROUP BY account, region) WHERE last < ?", (stopped.timestamp(),)).fetchone()[0]
+            "GROUP BY account, region) AS chains WHERE last < ?", (stopped.timestamp(),)).fetchone()[0]
         chains = conn.execute("SELECT count(*) FROM digests").fetchone()[0]
     finally:
         conn.close()

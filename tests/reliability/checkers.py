@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
+from tests.functional.server import open_store
 from tests.functional.trails import DIGEST_KEY, Delivered
 from tests.reliability.history import Op, tid_of
 
@@ -69,12 +70,11 @@ class CheckResult:
         return "\n  ".join([head, *self.problems[:MAX_PROBLEMS]])
 
 
-def stored_records(data_dir: Path) -> list[dict[str, Any]]:
-    """Every record in the server's database, in commit order (safe while the server runs)."""
-    conn = sqlite3.connect(Path(data_dir) / "searchtrail.sqlite3")
+def stored_records(data_dir: Path, database_url: str | None = None) -> list[dict[str, Any]]:
+    """Every record in the server's store, in commit order (safe while the server runs)."""
+    conn = open_store(data_dir, database_url)
     try:
-        conn.execute("PRAGMA query_only = ON")
-        rows = conn.execute("SELECT record FROM events ORDER BY seq")
+        rows = conn.execute("SELECT record FROM events ORDER BY seq").fetchall()
         return [json.loads(text) for (text,) in rows]
     finally:
         conn.close()

@@ -16,8 +16,8 @@ from searchtrail.audit.delivery import DeliveryWorker, unclaimed_records
 from searchtrail.audit.logfile import build_log_file, unique_suffix
 from searchtrail.installation import signing_keys_in
 from searchtrail.store import kinds
+from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.sqlite.connection import (
-    _migration_scripts,
     _statements,
     migrate,
     open_connection,
@@ -283,7 +283,7 @@ def _migrate_to(conn: sqlite3.Connection, version: int) -> None:
     """Apply the migrations up to ``version`` only, as an older server left the store."""
     conn.execute("BEGIN IMMEDIATE")
     current = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in _migration_scripts():
+    for number, script in numbered_scripts("searchtrail.store.sqlite"):
         if current < number <= version:
             for statement in _statements(script):
                 conn.execute(statement)
@@ -509,7 +509,7 @@ def test_migration_0006_turns_row_claims_into_ranges_without_doubling_or_losing(
                  "WHERE trail_arn = ?", (third,))
     conn.execute("COMMIT")
 
-    assert migrate(conn) == _migration_scripts()[-1][0]  # up to the newest
+    assert migrate(conn) == numbered_scripts("searchtrail.store.sqlite")[-1][0]  # up to the newest
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert "file_id" not in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
     assert conn.execute("SELECT id, first_seq, last_seq FROM log_files ORDER BY id").fetchall() \

@@ -49,18 +49,19 @@ _GROUP_MARK = ("SELECT max(last_seq) FROM log_files WHERE trail_arn = ? AND acco
 _NEXT_FILE = (
     "SELECT count(*), min(seq), max(seq) FROM (SELECT seq FROM outbox INDEXED BY outbox_by_group "
     "WHERE account = ?1 AND region = ?2 AND seq > ?3 AND seq <= ?4 AND trail_arn = ?5 "
-    "ORDER BY seq LIMIT ?6)")
+    "ORDER BY seq LIMIT ?6) AS next_rows")
 # A log file's records (its group's rows of its trail within its range), joined with commas
 # in seq order, with their count and newest and oldest event times: one SQLite step, so the
 # worker neither releases the GIL once per row (each release lets the busy event loop take
 # it, and the worker waits to get it back) nor touches each record in Python. The subquery's
 # order is the index's, so no sort is needed and group_concat receives the rows in seq order.
+# (PostgreSQL is told the order: its string_agg names seq, store/postgres/connection.py.)
 _FILE_RECORDS = (
     "SELECT CAST(group_concat(record, ',') AS BLOB), count(*), max(event_time), "
-    "min(event_time) FROM (SELECT e.record AS record, e.event_time AS event_time "
+    "min(event_time) FROM (SELECT e.record AS record, e.event_time AS event_time, o.seq AS seq "
     "FROM outbox AS o INDEXED BY outbox_by_group JOIN events AS e ON e.seq = o.seq "
     "WHERE o.account = ? AND o.region = ? AND o.seq BETWEEN ? AND ? AND o.trail_arn = ? "
-    "ORDER BY o.seq)")
+    "ORDER BY o.seq) AS file_rows")
 # The distinct (account, region) pairs of a table's rows within {scope}, read from an index on
 # (..., account, region, ...) whose leading columns {scope} fixes: one seek per pair, where
 # DISTINCT would read every row. Accounts are stepped through first (the next one above the
@@ -86,7 +87,7 @@ SELECT account, region FROM pairs WHERE region IS NOT NULL ORDER BY account, reg
 _TRAIL_CHAINS = {table: _DISTINCT_PAIRS.format(table=table, scope="trail_arn = ?1")
                  for table in ("log_files", "digests")}
 # Every pair the outbox has rows for, over all trails, by outbox_by_group (account, region, seq).
-_OUTBOX_GROUPS = _DISTINCT_PAIRS.format(table="outbox INDEXED BY outbox_by_group", scope="1")
+_OUTBOX_GROUPS = _DISTINCT_PAIRS.format(table="outbox INDEXED BY outbox_by_group", scope="TRUE")
 _LAST_DIGEST_END = ("SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? "
                     "AND region = ?")
 # The log files a chain's next digest lists: delivered from where its last one ended.
@@ -128,7 +129,7 @@ class _TrailState:
 # every tick; this steps from one account to the next by seeks instead (a skip-scan). A partial
 # index on the trails would cost more: every resources query with a bound kind would then be
 # prepared again whenever its bindings change (BatchGetCollection +21% instructions).
-_ALL_TRAILS = ("WITH RECURSIVE" + _STEP_ACCOUNTS.format(table="resources", scope="1") + """
+_ALL_TRAILS = ("WITH RECURSIVE" + _STEP_ACCOUNTS.format(table="resources", scope="TRUE") + """
 SELECT r.key, r.doc FROM accounts JOIN resources r
 ON r.account = accounts.account AND r.region = '' AND r.kind = ?""")
 
@@ -138,7 +139,8 @@ class DeliveryWorker:
                  store: ObjectStore, notifier: Notifier, signing_keys: Callable[[sqlite3.Connection], SigningKeys],
                  delivery_interval: float, digest_interval: float, org_id: str | None,
                  clock: Callable[[], datetime],
-                 ticks: Callable[[], float] = time.monotonic) -> None:
+                 ticks: Callable[[], float] = time.monotonic,
+                 leadership: Callable[[], bool] | None = None) -> None:
         self._reader_factory = reader
         self._reader: sqlite3.Connection | None = None
         self._writer = writer
@@ -150,6 +152,8 @@ class DeliveryWorker:
         self._org_id = org_id
         self._clock = clock
         self._ticks = ticks
+        # Nodes sharing a store: only the node this says True on delivers (store/postgres)
+        self._leadership = leadership
         self._states: dict[str, _TrailState] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="searchtrail-delivery", daemon=True)
@@ -176,6 +180,9 @@ class DeliveryWorker:
     # -- one pass ------------------------------------------------------------------------
 
     def run_once(self) -> None:
+        if self._leadership is not None and not self._leadership():
+            self._states.clear()  # back-offs and claim times start afresh on taking over
+            return
         now, ticks = self._clock(), self._ticks()
         for arn, trail in self._trails():
             state = self._states.setdefault(arn, _TrailState())
@@ -345,7 +352,7 @@ class DeliveryWorker:
             def mark(conn: sqlite3.Connection) -> tuple[None, list]:
                 conn.execute(
                     "UPDATE log_files SET delivered_at = ?, notified_at = ?, sha256 = ?, "
-                    "newest_event = ?, oldest_event = ? WHERE id = ?",
+                    "newest_event = ?, oldest_event = ? WHERE id = ? AND delivered_at IS NULL",
                     (delivered, notified, log_file.sha256,
                      int(log_file.newest_event_time.timestamp()),
                      int(log_file.oldest_event_time.timestamp()), file_id))
@@ -462,6 +469,8 @@ class DeliveryWorker:
         prepared = self._signing_keys(conn).prepare(account, region, end_at)
 
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
+            if conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0] != last_end:
+                return None, []  # another node's worker went on with the chain meanwhile
             signing_key = self._signing_keys(conn).current(account, region, end_at,
                                                            prepared=prepared)
             digest = build_digest(account=account, bucket=bucket, key=key, start=start_at,

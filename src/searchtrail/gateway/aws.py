@@ -47,6 +47,14 @@ GLOBAL_SERVICES = frozenset({"iam"})
 READS_THAT_WRITE = frozenset({"sts"})
 
 
+
+def store_unavailable(ctx: RequestContext, exc: StoreUnavailable) -> ServiceError:
+    """The answer when the store can neither record a call nor look up its key: fail closed."""
+    log.error("event store unavailable", extra={"request_id": ctx.request_id,
+                                                 "detail": str(exc)})
+    return ServiceError("ServiceUnavailableException", "The audit store cannot record this "
+                        "call right now; nothing was changed. Retry later.", status=503)
+
 class Authorizer(Protocol):
     def check(self, repo: SqliteResources, ctx: RequestContext, now: datetime) -> None:
         """Raise ServiceError (AccessDeniedException) when the caller may not do this."""
@@ -124,6 +132,8 @@ class AwsCallHandler:
             ctx.event_source = f"{service_model.endpoint_prefix}.amazonaws.com"
             ctx.read_only = self._catalog.is_read_only(operation)
             self._authenticate(ctx, request, operation)
+        except StoreUnavailable as exc:  # the key could not be looked up: nothing was done
+            return codec.error(service_model, store_unavailable(ctx, exc), ctx.request_id)
         except (BodyTooLarge, ServiceError) as refused:
             error = refused if isinstance(refused, ServiceError) else ServiceError(
                 "RequestEntityTooLargeException",
@@ -137,12 +147,7 @@ class AwsCallHandler:
         try:
             await self.execute(ctx, codec)
         except StoreUnavailable as exc:
-            log.error("event store unavailable", extra={"request_id": ctx.request_id,
-                                                         "detail": str(exc)})
-            unavailable = ServiceError(
-                "ServiceUnavailableException", "The audit store cannot record this call right "
-                "now; nothing was changed. Retry later.", status=503)
-            return codec.error(service_model, unavailable, ctx.request_id)
+            return codec.error(service_model, store_unavailable(ctx, exc), ctx.request_id)
         except Exception:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             return codec.error(service_model, InternalError(ctx.request_id), ctx.request_id)
@@ -347,11 +352,7 @@ class ConsoleCalls:
         try:
             await self._handler.execute(ctx, self._json, self._records)
         except StoreUnavailable as exc:
-            log.error("event store unavailable", extra={"request_id": ctx.request_id,
-                                                         "detail": str(exc)})
-            ctx.error = ServiceError("ServiceUnavailableException", "The audit store cannot "
-                                     "record this action right now; nothing was changed. Retry "
-                                     "later.", status=503)
+            ctx.error = store_unavailable(ctx, exc)
         except Exception:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             ctx.error = InternalError(ctx.request_id)

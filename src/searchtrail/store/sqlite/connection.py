@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from importlib import resources as package_files
 from pathlib import Path
+
+from searchtrail.store.migrations import numbered_scripts
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -29,21 +30,12 @@ def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
     }
 
 
-def _migration_scripts() -> list[tuple[int, str]]:
-    folder = package_files.files("searchtrail.store.sqlite").joinpath("migrations")
-    scripts = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            scripts.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(scripts)
-
-
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration newer than the database's user_version; returns the version."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in _migration_scripts():
+        for number, script in numbered_scripts("searchtrail.store.sqlite"):
             if number > version:
                 for statement in _statements(script):
                     conn.execute(statement)

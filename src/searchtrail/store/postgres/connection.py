@@ -1,0 +1,245 @@
+"""A PostgreSQL connection with the sqlite3 surface the store code is written against: the
+same SQL text (translated once per statement), the same transaction statements, and driver
+errors raised as sqlite3's classes, so store/errors.py stays the one place translating them.
+
+Every write transaction (``BEGIN IMMEDIATE``) takes one database-wide advisory lock until it
+ends: writers on every node take turns exactly as SQLite's single writer does, so event seqs
+are allocated and committed in one order, which range claims and eventIDs rely on
+(README "Architecture"). Group commit keeps that turn short: one per batch of calls.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from typing import Any, Sequence
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+
+from searchtrail.store.migrations import numbered_scripts
+
+# The advisory lock every write transaction holds (any constant shared by all nodes).
+WRITE_LOCK_KEY = 0x5EA4C47A11
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+_IDLE = TransactionStatus.IDLE
+
+# SQLite functions and clauses that PostgreSQL spells otherwise, replaced as whole phrases.
+_PHRASES = (
+    # a log file's records joined in seq order, as bytes (audit/delivery.py)
+    ("CAST(group_concat(record, ',') AS BLOB)",
+     "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')"),
+)
+_INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
+_NUMBERED = re.compile(r"\?(\d+)")
+_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE\b", re.IGNORECASE)
+_WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+_ENDS = re.compile(r"^\s*(COMMIT|ROLLBACK|END)\s*;?\s*$", re.IGNORECASE)
+_PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+))?\s*$", re.IGNORECASE)
+
+
+class _Statement:
+    """One SQLite statement's PostgreSQL text, and how its parameters are passed."""
+
+    __slots__ = ("text", "numbered", "writes", "ends")
+
+    def __init__(self, sql: str) -> None:
+        text = sql
+        for sqlite_phrase, postgres_phrase in _PHRASES:
+            text = text.replace(sqlite_phrase, postgres_phrase)
+        text = _INDEXED_BY.sub("", text)
+        if _INSERT_OR_IGNORE.match(text):
+            text = _INSERT_OR_IGNORE.sub("INSERT", text) + " ON CONFLICT DO NOTHING"
+        text = text.replace("%", "%%")
+        self.numbered = bool(_NUMBERED.search(text))
+        if self.numbered:  # ?1 may appear several times: named parameters p1, p2, ...
+            text = _NUMBERED.sub(lambda match: f"%(p{match.group(1)})s", text)
+        else:
+            text = text.replace("?", "%s")
+        self.text = text
+        self.writes = bool(_WRITES.match(sql))
+        self.ends = bool(_ENDS.match(sql))  # COMMIT or ROLLBACK of the whole transaction
+
+    def parameters(self, params: Sequence[Any]) -> Sequence[Any] | dict[str, Any]:
+        if self.numbered:
+            return {f"p{index}": value for index, value in enumerate(params, start=1)}
+        return params
+
+
+class _Rows:
+    """What a PRAGMA answers: a cursor-like row list."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+        self.rowcount = -1
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._rows)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._rows)
+
+
+def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
+    if isinstance(exc, (psycopg.IntegrityError, pg_errors.RaiseException)):
+        return sqlite3.IntegrityError(str(exc))
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return sqlite3.OperationalError(str(exc))  # server gone, lock timeout, disk full
+    if isinstance(exc, psycopg.DataError):
+        return sqlite3.DataError(str(exc))
+    return sqlite3.DatabaseError(str(exc))
+
+
+class PostgresConnection:
+    """The subset of sqlite3.Connection the store uses; one psycopg connection underneath.
+
+    A connection the server dropped (a restart, a crash) is opened again before the next
+    statement outside a transaction; inside one, every statement fails until the caller's
+    ROLLBACK, as the transaction is gone with the connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        self._url = url
+        self._read_only = read_only
+        self._statements: dict[str, _Statement] = {}
+        self._busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
+        self._lock = threading.RLock()  # the loop and the commit helper take turns on it
+        self._began = False  # inside a transaction this object's BEGIN opened
+        self.total_changes = 0
+        self._conn = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            if self._read_only:
+                conn.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            raise _as_sqlite_error(exc) from exc
+        return conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._began
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        pragma = _PRAGMA.match(sql)
+        if pragma:
+            return self._pragma(pragma.group(1).lower(), pragma.group(2))
+        head = sql.lstrip()[:16].upper()
+        if head.startswith("BEGIN"):
+            return self._begin(immediate="IMMEDIATE" in head)
+        statement = self._statements.get(sql)
+        if statement is None:
+            statement = self._statements[sql] = _Statement(sql)
+        with self._lock:
+            if self._conn.closed or self._conn.broken:
+                if not self._began:
+                    self._conn = self._connect()
+                elif statement.ends:  # the server already ended it with the connection
+                    self._began = False
+                    return _Rows([])
+                else:
+                    raise sqlite3.OperationalError("the connection to PostgreSQL was lost "
+                                                   "during this transaction")
+            try:
+                cursor = self._conn.execute(statement.text, statement.parameters(params)
+                                            if params else None)
+            except psycopg.Error as exc:
+                if statement.ends:  # a failed COMMIT rolls back: no transaction is left
+                    self._began = False
+                raise _as_sqlite_error(exc) from exc
+            if statement.ends:
+                self._began = False
+        if statement.writes and cursor.rowcount > 0:
+            self.total_changes += cursor.rowcount
+        return cursor
+
+    def executescript(self, script: str) -> None:
+        with self._lock:
+            try:
+                self._conn.execute(script)
+            except psycopg.Error as exc:
+                raise _as_sqlite_error(exc) from exc
+
+    def _begin(self, *, immediate: bool) -> _Rows:
+        with self._lock:
+            if self._began:
+                raise sqlite3.OperationalError("cannot start a transaction within a transaction")
+            if self._conn.closed or self._conn.broken:
+                self._conn = self._connect()
+            try:
+                if not immediate:  # a read transaction: one snapshot, like SQLite's
+                    self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    self._began = True
+                    return _Rows([])
+                self._conn.execute("BEGIN")
+                if self._busy_timeout_ms == 0:
+                    got = self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
+                                             (WRITE_LOCK_KEY,)).fetchone()[0]
+                    if not got:
+                        self._conn.execute("ROLLBACK")
+                        raise sqlite3.OperationalError("database is locked")
+                else:
+                    self._conn.execute(f"SET LOCAL lock_timeout = {int(self._busy_timeout_ms)}")
+                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+            except psycopg.Error as exc:
+                self._rollback_quietly()
+                raise _as_sqlite_error(exc) from exc
+            self._began = True
+        return _Rows([])
+
+    def _rollback_quietly(self) -> None:
+        if not self._conn.closed and self._conn.info.transaction_status != _IDLE:
+            try:
+                self._conn.execute("ROLLBACK")
+            except psycopg.Error:
+                pass
+
+    def _pragma(self, name: str, value: str | None) -> _Rows:
+        if name == "busy_timeout":
+            if value is not None:
+                self._busy_timeout_ms = int(value)
+            return _Rows([(self._busy_timeout_ms,)])
+        raise sqlite3.OperationalError(f"PRAGMA {name} has no PostgreSQL meaning here")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_connection(url: str, *, read_only: bool = False) -> PostgresConnection:
+    return PostgresConnection(url, read_only=read_only)
+
+
+def durability_settings(conn: PostgresConnection) -> dict[str, object]:
+    """What the server enforces, for health checks: a commit is durable only with both on."""
+    settings = {}
+    for name in ("fsync", "synchronous_commit"):
+        settings[name] = conn.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+    return settings
+
+
+def migrate(conn: PostgresConnection) -> int:
+    """Apply every migration newer than the database's schema version, under the write lock
+    (nodes starting together migrate once); returns the version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        version = row[0] or 0
+        for number, script in numbered_scripts("searchtrail.store.postgres"):
+            if number > version:
+                conn.executescript(script)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+                version = number
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return version

@@ -1,0 +1,134 @@
+"""The PostgreSQL store: a node keeps its state and events in a real PostgreSQL server and
+behaves as on SQLite (calls recorded, event history, a trail delivered and validated), the
+store refuses to rewrite history, and a store it cannot reach is a clear error."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from searchtrail.store.postgres.connection import PostgresConnection, migrate
+from tests.functional.server import ServerProcess, free_port
+from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
+                                     validate_both, wait_for)
+
+BUCKET = "pg-trail-bucket"
+TRAIL = "pg-trail"
+
+
+@pytest.fixture
+def pg_server(tmp_path, postgres):  # type: ignore[no-untyped-def]
+    server = ServerProcess(tmp_path / "data", args=["--delivery-interval", "1",
+                                                    "--digest-interval", "2"])
+    server.use_postgres(postgres.database())
+    yield server.start()
+    server.stop()
+
+
+def test_a_node_on_postgresql_records_every_call_and_delivers_a_valid_trail(pg_server) -> None:
+    with urllib.request.urlopen(pg_server.endpoint + "/_searchtrail/health", timeout=5) as r:
+        health = json.loads(r.read())
+    assert (health["store"], health["fsync"], health["synchronous_commit"]) == (
+        "postgresql", "on", "on")
+    made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(pg_server.data_dir))
+    assert made.returncode == 0, made.stderr  # the CLI finds the store in searchtrail.toml
+    cloudtrail = pg_server.client("cloudtrail")
+    trail_arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET,
+                                        EnableLogFileValidation=True)["TrailARN"]
+    cloudtrail.start_logging(Name=TRAIL)
+    aoss = pg_server.client("opensearchserverless")
+    policy = json.dumps({"Rules": [{"ResourceType": "collection", "Resource": ["collection/pg*"]}],
+                         "AWSOwnedKey": True})
+    request_ids = [aoss.create_security_policy(name="pg-keys", type="encryption",
+                                               policy=policy)["ResponseMetadata"]["RequestId"]]
+    for number in range(3):
+        request_ids.append(aoss.create_collection(name=f"pg{number}")
+                           ["ResponseMetadata"]["RequestId"])
+    with pytest.raises(ClientError) as conflict:  # a failed call rolls back, and is recorded
+        aoss.create_security_policy(name="pg-keys", type="encryption", policy=policy)
+    assert conflict.value.response["Error"]["Code"] == "ConflictException"
+    request_ids.append(conflict.value.response["ResponseMetadata"]["RequestId"])
+    names = [c["name"] for c in aoss.list_collections()["collectionSummaries"]]
+    assert names == ["pg0", "pg1", "pg2"]  # ordered by key, as on SQLite
+
+    found = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "CreateCollection"}])["Events"]
+    assert [json.loads(e["CloudTrailEvent"])["requestParameters"]["name"] for e in found] == [
+        "pg2", "pg1", "pg0"]
+    first_page = cloudtrail.lookup_events(MaxResults=2)
+    second_page = cloudtrail.lookup_events(MaxResults=2, NextToken=first_page["NextToken"])
+    assert not {e["EventId"] for e in first_page["Events"]} & {
+        e["EventId"] for e in second_page["Events"]}
+
+    cloudtrail.stop_logging(Name=TRAIL)
+    wait_for(lambda: chain_closed(pg_server, TRAIL), seconds=60,
+             what="every record delivered and the final digest written")
+    delivered = read_bucket(local_s3(pg_server), BUCKET)
+    in_files = [r["requestID"] for records in delivered.records_by_key.values() for r in records]
+    assert all(in_files.count(request_id) == 1 for request_id in request_ids), in_files
+    aws, ours = validate_both(pg_server, trail_arn, s3_endpoint=pg_server.endpoint + "/_s3",
+                              region="us-east-1")
+    whole = (f"{len(delivered.digest_keys)}/{len(delivered.digest_keys)}",
+             f"{len(delivered.log_keys)}/{len(delivered.log_keys)}")
+    for run in (aws, ours):
+        assert run.returncode == 0 and counts(run.stdout) == whole, run.stdout + run.stderr
+    assert not (pg_server.data_dir / "searchtrail.sqlite3").exists()
+
+
+# What the store refuses (as SQLite's triggers do): history rewritten in place. Each with the
+# table it changes, which must have rows for the refusal to mean anything.
+TAMPERING = (
+    ("events", "UPDATE events SET record = '{}'"),
+    ("events", "DELETE FROM events"),
+    ("event_lookup", "DELETE FROM event_lookup"),
+    ("outbox", "UPDATE outbox SET seq = seq + 1"),
+    ("outbox", "DELETE FROM outbox"),
+    ("outbox_claims", "UPDATE outbox_claims SET through_seq = 0"),
+    ("log_files", "UPDATE log_files SET key = key || '.moved'"),
+    ("log_files", "UPDATE log_files SET last_seq = last_seq - 1"),
+    ("log_files", "DELETE FROM log_files"),
+    ("digests", "UPDATE digests SET signature = 'x'"),
+    ("digests", "DELETE FROM digests"),
+)
+
+
+def test_the_store_refuses_to_rewrite_recorded_history(pg_server) -> None:
+    cloudtrail = pg_server.client("cloudtrail")
+    searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(pg_server.data_dir))
+    cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET, EnableLogFileValidation=True)
+    cloudtrail.start_logging(Name=TRAIL)
+    pg_server.client("opensearchserverless").list_collections()
+    cloudtrail.stop_logging(Name=TRAIL)
+    wait_for(lambda: chain_closed(pg_server, TRAIL), seconds=60, what="the trail delivered")
+    conn = PostgresConnection(pg_server.database_url)
+    try:
+        for table, statement in TAMPERING:
+            rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            assert rows > 0, f"nothing to tamper with: {statement}"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    conn.execute(statement)
+            finally:
+                conn.execute("ROLLBACK")
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == rows
+        assert migrate(conn) == 6  # a second start finds the schema up to date
+    finally:
+        conn.close()
+
+
+def test_a_store_that_cannot_be_reached_or_named_is_a_clear_error(tmp_path) -> None:
+    unreachable = f"postgresql://someone:hunter2@127.0.0.1:{free_port()}/nowhere"
+    run = searchtrail_cli("serve", "--data-dir", str(tmp_path / "data"),
+                          "--database-url", unreachable)
+    assert run.returncode == 1, run.stdout + run.stderr
+    told = " ".join(run.stderr.split())  # the console wraps long lines
+    assert "cannot open the store at postgresql://someone:***@127.0.0.1" in told, told
+    assert "hunter2" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+    wrong = searchtrail_cli("serve", "--data-dir", str(tmp_path / "data"),
+                            "--database-url", "mysql://db.example/x")
+    assert wrong.returncode == 2 and "postgresql://" in wrong.stderr, wrong.stderr
