@@ -132,3 +132,64 @@ def test_a_store_that_cannot_be_reached_or_named_is_a_clear_error(tmp_path) -> N
     wrong = searchtrail_cli("serve", "--data-dir", str(tmp_path / "data"),
                             "--database-url", "mysql://db.example/x")
     assert wrong.returncode == 2 and "postgresql://" in wrong.stderr, wrong.stderr
+
+
+def _terminate(admin_url: str, conn: PostgresConnection) -> None:
+    """Drop ``conn``'s session from the server's side, as a restart or a failover would."""
+    import psycopg
+
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+
+
+def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(postgres) -> None:
+    url = postgres.database()
+    conn = PostgresConnection(url)
+    try:
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("lost", b"x"))
+        _terminate(postgres.admin_url, conn)
+        # Inside the transaction: every statement fails, never runs on a new session...
+        for _ in range(2):
+            with pytest.raises(sqlite3.OperationalError):
+                conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("after", b"y"))
+        with pytest.raises(sqlite3.OperationalError):
+            conn.execute("COMMIT")
+        assert not conn.in_transaction  # ...and the failed COMMIT ended it
+        # Outside one: the next statement opens a new session, and nothing half-done remains.
+        assert conn.execute("SELECT count(*) FROM secrets WHERE name IN ('lost', 'after')"
+                            ).fetchone()[0] == 0
+        conn.execute("BEGIN IMMEDIATE")
+        _terminate(postgres.admin_url, conn)
+        conn.execute("ROLLBACK")  # the server already ended it: nothing to undo, no error
+        assert not conn.in_transaction
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"z"))
+        conn.execute("COMMIT")
+        assert conn.execute("SELECT value FROM secrets WHERE name = 'kept'").fetchone()[0] == b"z"
+    finally:
+        conn.close()
+
+
+def test_write_transactions_of_two_connections_take_turns(postgres) -> None:
+    """What keeps seqs in commit order across nodes: a second writer waits for the first."""
+    url = postgres.database()
+    first, second = PostgresConnection(url), PostgresConnection(url)
+    try:
+        migrate(first)
+        first.execute("BEGIN IMMEDIATE")
+        second.execute("PRAGMA busy_timeout = 0")  # the writer's never-waiting begin
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            second.execute("BEGIN IMMEDIATE")
+        assert not second.in_transaction
+        second.execute("PRAGMA busy_timeout = 200")
+        with pytest.raises(sqlite3.OperationalError):  # waits 200 ms, then gives up
+            second.execute("BEGIN IMMEDIATE")
+        first.execute("COMMIT")
+        second.execute("BEGIN IMMEDIATE")
+        second.execute("COMMIT")
+    finally:
+        first.close()
+        second.close()

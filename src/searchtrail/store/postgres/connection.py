@@ -43,7 +43,7 @@ _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+))?\s*$", re.IGNORECASE)
 class _Statement:
     """One SQLite statement's PostgreSQL text, and how its parameters are passed."""
 
-    __slots__ = ("text", "numbered", "writes", "ends")
+    __slots__ = ("text", "numbered", "writes", "ends", "rolls_back")
 
     def __init__(self, sql: str) -> None:
         text = sql
@@ -60,7 +60,9 @@ class _Statement:
             text = text.replace("?", "%s")
         self.text = text
         self.writes = bool(_WRITES.match(sql))
-        self.ends = bool(_ENDS.match(sql))  # COMMIT or ROLLBACK of the whole transaction
+        ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
+        self.ends = ends is not None
+        self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
 
     def parameters(self, params: Sequence[Any]) -> Sequence[Any] | dict[str, Any]:
         if self.numbered:
@@ -141,10 +143,10 @@ class PostgresConnection:
             if self._conn.closed or self._conn.broken:
                 if not self._began:
                     self._conn = self._connect()
-                elif statement.ends:  # the server already ended it with the connection
-                    self._began = False
-                    return _Rows([])
-                else:
+                else:  # the server ended the transaction with the connection: undone
+                    self._began = not statement.ends
+                    if statement.rolls_back:
+                        return _Rows([])
                     raise sqlite3.OperationalError("the connection to PostgreSQL was lost "
                                                    "during this transaction")
             try:
@@ -153,6 +155,8 @@ class PostgresConnection:
             except psycopg.Error as exc:
                 if statement.ends:  # a failed COMMIT rolls back: no transaction is left
                     self._began = False
+                    if statement.rolls_back and (self._conn.closed or self._conn.broken):
+                        return _Rows([])  # gone with its connection: nothing left to undo
                 raise _as_sqlite_error(exc) from exc
             if statement.ends:
                 self._began = False

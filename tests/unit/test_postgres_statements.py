@@ -1,0 +1,48 @@
+"""The SQLite statements the store uses, as the PostgreSQL connection sends them."""
+
+from __future__ import annotations
+
+import pytest
+
+from searchtrail.audit import delivery
+from searchtrail.store.postgres.connection import _Statement
+
+
+@pytest.mark.parametrize("sqlite, postgres", [
+    ("SELECT doc FROM resources WHERE account=? AND key IN (?,?)",
+     "SELECT doc FROM resources WHERE account=%s AND key IN (%s,%s)"),
+    ("INSERT OR IGNORE INTO event_lookup (a, b) VALUES (?,?),(?,?)",
+     "INSERT INTO event_lookup (a, b) VALUES (%s,%s),(%s,%s) ON CONFLICT DO NOTHING"),
+    ("SELECT seq FROM outbox INDEXED BY outbox_by_group WHERE seq > ?",
+     "SELECT seq FROM outbox WHERE seq > %s"),
+    ("SELECT 1 WHERE name LIKE 'a%' AND x = ?", "SELECT 1 WHERE name LIKE 'a%%' AND x = %s"),
+])
+def test_statements_are_spelled_for_postgresql(sqlite: str, postgres: str) -> None:
+    assert _Statement(sqlite).text == postgres
+
+
+def test_numbered_parameters_become_named_ones_and_may_repeat() -> None:
+    statement = _Statement("SELECT ?2, ?1, ?2")
+    assert statement.text == "SELECT %(p2)s, %(p1)s, %(p2)s"
+    assert statement.parameters(("a", "b")) == {"p1": "a", "p2": "b"}
+
+
+def test_a_log_files_records_are_joined_in_seq_order_as_bytes() -> None:
+    text = _Statement(delivery._FILE_RECORDS).text
+    assert "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')" in text
+    assert "group_concat" not in text and "INDEXED BY" not in text
+
+
+@pytest.mark.parametrize("sql, writes, ends", [
+    ("INSERT INTO t VALUES (?)", True, False),
+    ("  update t SET a = 1", True, False),
+    ("DELETE FROM t", True, False),
+    ("SELECT count(*) FROM t", False, False),
+    ("COMMIT", False, True),
+    ("ROLLBACK", False, True),
+    ("ROLLBACK TO unit", False, False),  # a savepoint's: the transaction goes on
+])
+def test_writes_are_counted_and_a_transactions_end_is_known(sql: str, writes: bool,
+                                                              ends: bool) -> None:
+    statement = _Statement(sql)
+    assert (statement.writes, statement.ends) == (writes, ends)
