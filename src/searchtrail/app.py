@@ -139,7 +139,7 @@ def build_app(settings: Settings) -> Searchtrail:
     if settings.database_url is not None:
         from searchtrail.store.postgres.lease import DeliveryLease  # psycopg only if used
 
-        lease = DeliveryLease(settings.database_url)
+        lease = DeliveryLease(settings.database_url, settings.delivery_lease_seconds)
     metrics = Metrics()
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
@@ -166,11 +166,15 @@ def build_app(settings: Settings) -> Searchtrail:
     s3 = (ReadOnlyS3Api(store, credentials, utc_now, timedelta(seconds=settings.clock_skew_seconds))
           if isinstance(store, LocalFolderStore) else None)
 
+    # Read once, from the writer's own connection: health runs on the event loop, and the
+    # connection may be busy on the commit thread (waiting for another node's write turn).
+    durability = durability_settings(conn)
+
     def health() -> dict[str, Any]:
         metrics.writer_commits.set(writer.stats.commits)
         metrics.writer_units.set(writer.stats.units)
         return {"status": "ok", "store": "postgresql" if shared_store else "sqlite",
-                **durability_settings(conn),
+                **durability,
                 **({"delivering": lease.holding} if lease is not None else {}),
                 "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,
                 "capacity": capacity.report()}

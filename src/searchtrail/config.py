@@ -32,6 +32,8 @@ class Settings:
     # postgresql://user@host/db: state and events in PostgreSQL, shared by several nodes;
     # None: the embedded SQLite file in data_dir
     database_url: str | None = None
+    # Several nodes: a delivering node frozen this long hands delivery to another
+    delivery_lease_seconds: float = 30.0
     sns_endpoint_url: str | None = None
     notification_webhooks: Mapping[str, str] = field(default_factory=dict)  # topic name → URL
     log_level: str = "info"

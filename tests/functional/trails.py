@@ -112,9 +112,15 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
             "SELECT count(*) FROM (SELECT account, region, max(end_time) AS last FROM digests "
             "GROUP BY account, region) AS chains WHERE last < ?", (stopped.timestamp(),)).fetchone()[0]
         chains = conn.execute("SELECT count(*) FROM digests").fetchone()[0]
+        # a file delivered at or after its chain's last digest end waits for the next digest
+        # (a file can be dated after the final one: another node's clock ran ahead)
+        uncovered = conn.execute(
+            "SELECT count(*) FROM log_files AS f WHERE f.delivered_at >= (SELECT max(end_time) "
+            "FROM digests AS d WHERE d.trail_arn = f.trail_arn AND d.account = f.account "
+            "AND d.region = f.region)").fetchone()[0]
     finally:
         conn.close()
-    return pending == 0 and open_chains == 0 and chains > 0
+    return pending == 0 and open_chains == 0 and uncovered == 0 and chains > 0
 
 
 def local_s3(server):  # type: ignore[no-untyped-def]

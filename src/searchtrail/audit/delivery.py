@@ -347,9 +347,10 @@ class DeliveryWorker:
                 return
             state.upload.succeeded()
             notified = None if trail.get("SnsTopicARN") else attempt.timestamp()
-            delivered = self._delivery_time(arn, trail, account, region, attempt.timestamp())
 
             def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+                delivered = _delivery_time(conn, arn, trail, account, region,
+                                           attempt.timestamp())
                 conn.execute(
                     "UPDATE log_files SET delivered_at = ?, notified_at = ?, sha256 = ?, "
                     "newest_event = ?, oldest_event = ? WHERE id = ? AND delivered_at IS NULL",
@@ -362,18 +363,6 @@ class DeliveryWorker:
                 return None, []
 
             self._writer.run_blocking(mark)
-
-    def _delivery_time(self, arn: str, trail: dict[str, Any], account: str, region: str,
-                       attempt: float) -> float:
-        """When a file counts as delivered: the attempt's wall-clock time, but never before
-        the point its chain's next digest lists files from. A wall clock stepped back would
-        otherwise date the file before that digest's window, and no digest would list it.
-
-        Read on this thread, which alone writes the chain's digests, so none can end between
-        this read and the file's mark."""
-        last_end = self._conn().execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
-        floor = last_end if last_end is not None else trail.get("StartLoggingTime")
-        return attempt if floor is None else max(attempt, floor)
 
     def _notify_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
         if self._ticks() < state.notify.next_attempt:
@@ -453,9 +442,6 @@ class DeliveryWorker:
             # later second: a digest's key carries its end to the second, and the store refuses
             # a second digest under one key (the whole pass would fail until the second turned).
             return
-        files = conn.execute(_FILES_TO_LIST, (arn, account, region, listed_from, end)).fetchall()
-        entries = [DigestLogEntry(bucket=b, key=k, sha256=h, newest_event_time=_utc(n),
-                                  oldest_event_time=_utc(o)) for b, k, h, n, o in files]
         start_at = datetime.fromtimestamp(start, timezone.utc)
         end_at = datetime.fromtimestamp(end, timezone.utc)
         bucket = trail["S3BucketName"]
@@ -471,6 +457,12 @@ class DeliveryWorker:
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
             if conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0] != last_end:
                 return None, []  # another node's worker went on with the chain meanwhile
+            # The files, read under the write lock: none can be marked delivered inside this
+            # window after the read (a mark dates its file from the chain's end, in its unit).
+            files = conn.execute(_FILES_TO_LIST, (arn, account, region, listed_from,
+                                                  end)).fetchall()
+            entries = [DigestLogEntry(bucket=b, key=k, sha256=h, newest_event_time=_utc(n),
+                                      oldest_event_time=_utc(o)) for b, k, h, n, o in files]
             signing_key = self._signing_keys(conn).current(account, region, end_at,
                                                            prepared=prepared)
             digest = build_digest(account=account, bucket=bucket, key=key, start=start_at,
@@ -519,6 +511,20 @@ class DeliveryWorker:
 
     def _update_status(self, arn: str, changes: dict[str, Any]) -> None:
         self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, changes), []))
+
+
+def _delivery_time(conn: sqlite3.Connection, arn: str, trail: dict[str, Any], account: str,
+                   region: str, attempt: float) -> float:
+    """When a file counts as delivered: the attempt's wall-clock time, but never before the
+    point its chain's next digest lists files from. A wall clock stepped back (or another
+    node's, ahead of this one) would otherwise date the file before that digest's window, and
+    no digest would list it.
+
+    Read inside the unit that marks the file, under the write lock, so no digest can end
+    between this read and the mark, whichever node writes the chain's digests."""
+    last_end = conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
+    floor = last_end if last_end is not None else trail.get("StartLoggingTime")
+    return attempt if floor is None else max(attempt, floor)
 
 
 def _digest_start(started: float, last_end: float | None) -> float:

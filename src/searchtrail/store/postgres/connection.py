@@ -24,6 +24,10 @@ from searchtrail.store.migrations import numbered_scripts
 # The advisory lock every write transaction holds (any constant shared by all nodes).
 WRITE_LOCK_KEY = 0x5EA4C47A11
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+# A session idle inside a transaction this long is ended by the server, and its locks freed:
+# a node frozen mid-batch (SIGSTOP, a VM paused) must not hold every node's writes for longer
+# than this. Shorter than the busy timeout, so the writers waiting behind it get their turn.
+IDLE_IN_TRANSACTION_MS = 5_000
 _IDLE = TransactionStatus.IDLE
 
 # SQLite functions and clauses that PostgreSQL spells otherwise, replaced as whole phrases.
@@ -119,6 +123,7 @@ class PostgresConnection:
     def _connect(self) -> psycopg.Connection:
         try:
             conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
             if self._read_only:
                 conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:

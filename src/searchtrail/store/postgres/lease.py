@@ -16,13 +16,15 @@ DELIVERY_LOCK_KEY = 0x5EA4C47A12
 class DeliveryLease:
     """``held()`` says whether this node delivers now. The lock belongs to a connection of its
     own: when the node dies its connection closes and the server frees the lock, so another
-    node's next pass takes over; a node that lost its connection stops delivering at once.
+    node's next pass takes over; a node frozen for the lease's seconds loses it the same way
+    (the server ends the idle session); a node that lost its connection stops delivering.
 
     Two nodes never write one digest chain at once even so: the worker's units check, under
     the write lock, that the chain still ends where they read it (audit/delivery.py)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, seconds: float) -> None:
         self._url = url
+        self._seconds = seconds
         self._conn: psycopg.Connection | None = None
         self._holding = False
 
@@ -35,7 +37,7 @@ class DeliveryLease:
         try:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._holding = False
-                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+                self._conn = self._connect()
             if self._holding:
                 self._conn.execute("SELECT 1")  # still connected, so still the holder
             else:
@@ -48,6 +50,17 @@ class DeliveryLease:
                 log.warning("delivery lease lost: %s", exc)
             self.close()
         return self._holding
+
+    def _connect(self) -> psycopg.Connection:
+        """The lock's own session; the server ends it once it has been idle ``seconds`` (a node
+        frozen that long, by SIGSTOP or a paused VM, loses the lease and another takes it; on
+        waking, its first ``held()`` finds the session gone). The holder pings every pass."""
+        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+        try:
+            conn.execute(f"SET idle_session_timeout = {int(self._seconds * 1000)}")
+        except psycopg.errors.UndefinedObject:  # before PostgreSQL 14: held until it dies
+            log.warning("PostgreSQL before 14: a frozen node keeps the delivery lease")
+        return conn
 
     def close(self) -> None:
         self._holding = False
