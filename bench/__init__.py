@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterable
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 SERVER_KINDS = ("searchtrail", "moto", "ministack")
+# Run only when named: searchtrail with its store on a private PostgreSQL server
+OPTIONAL_KINDS = ("searchtrail-postgres",)
 
 
 def now_iso() -> str:
@@ -156,7 +158,8 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
                         help=f"result JSON file (default bench/results/{name}.json)")
     parser.add_argument("--quick", action="store_true", help="a seconds-long version (smoke test)")
     parser.add_argument("--servers", default=",".join(SERVER_KINDS),
-                        help="comma-separated subset of: " + ", ".join(SERVER_KINDS))
+                        help="comma-separated subset of: " + ", ".join(SERVER_KINDS)
+                        + "; also " + ", ".join(OPTIONAL_KINDS) + " when named")
     parser.add_argument("--skip-large", action="store_true",
                         help="skip the 10M-event store (for modules that build large stores)")
     return parser
@@ -182,9 +185,10 @@ def count_list(minimum: int, what: str, example: str) -> Callable[[str], list[in
 
 def chosen_servers(text: str) -> list[str]:
     kinds = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = set(kinds) - set(SERVER_KINDS)
+    known = (*SERVER_KINDS, *OPTIONAL_KINDS)
+    unknown = set(kinds) - set(known)
     if unknown or not kinds:
-        raise SystemExit(f"--servers: choose from {', '.join(SERVER_KINDS)} (got {text!r})")
+        raise SystemExit(f"--servers: choose from {', '.join(known)} (got {text!r})")
     return kinds
 
 

@@ -1,4 +1,5 @@
-"""Start, measure and stop the servers under test: searchtrail, moto (server mode) and ministack.
+"""Start, measure and stop the servers under test: searchtrail, moto (server mode) and ministack;
+and, on request, searchtrail-postgres (searchtrail on a private PostgreSQL, bench/postgres.py).
 
 Every server listens on a free 127.0.0.1 port, logs to a file in its work folder, and is stopped
 by `running()` whatever happens. `Server.cpu_seconds()` and `rss_bytes()` read /proc for the
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from bench import REPO, peers
+from bench.postgres import PostgresServer, start_postgres
 
 STARTUP_SECONDS = 60
 PEER_KEY = ("testing", "testing")  # peers accept any signature; these are moto's usual test keys
@@ -80,6 +82,8 @@ class Server:
     port: int = field(default_factory=free_port)
     version: str = ""
     process: subprocess.Popen | None = None
+    postgres: PostgresServer | None = None  # searchtrail-postgres: its store's own server
+    database_url: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -106,10 +110,14 @@ class Server:
     def read_only_database(self, timeout: float = 30.0) -> sqlite3.Connection:
         """searchtrail's store opened read-only, for counting what it stored while it serves
         (``timeout``: how long a query waits out the server's locks)."""
+        if self.database_url:
+            from searchtrail.store.postgres.connection import open_connection
+
+            return open_connection(self.database_url, read_only=True)  # type: ignore
         return sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=timeout)
 
     def credentials(self) -> tuple[str, str]:
-        if self.kind != "searchtrail":
+        if not self.kind.startswith("searchtrail"):
             return PEER_KEY
         profile = configparser.ConfigParser()
         profile.read(self.data_dir / "credentials")
@@ -117,6 +125,10 @@ class Server:
 
     def start(self) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.kind == "searchtrail-postgres" and self.postgres is None:
+            self.postgres = start_postgres()
+            self.database_url = self.postgres.database()
+            self.command = [*self.command, "--database-url", self.database_url]
         self._log = (self.workdir / f"{self.kind}.log").open("ab")
         self.process = subprocess.Popen(self.command, stdout=self._log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **self.env}, cwd=self.workdir)
@@ -139,11 +151,16 @@ class Server:
         stop_process(self.process)
         if getattr(self, "_log", None):
             self._log.close()
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the server's process tree so far (all threads)."""
+        """User + system CPU of the server's process tree so far (all threads), and of its
+        PostgreSQL server's processes (the store's work is the call's work too)."""
         total = 0
-        for pid in _descendants(self.pid):
+        postmaster = self.postgres.postmaster_pid() if self.postgres else None
+        for pid in [*_descendants(self.pid), *(_descendants(postmaster) if postmaster else [])]:
             with contextlib.suppress(OSError):
                 fields = _stat_fields(pid)
                 total += int(fields[11]) + int(fields[12])  # utime, stime
@@ -180,7 +197,7 @@ def make(kind: str, workdir: Path, extra_args: tuple[str, ...] = (),
     """A configured, not yet started, server of `kind` working in `workdir`."""
     workdir = workdir.resolve()  # the server runs inside it: a relative --data-dir would nest
     port = free_port()
-    if kind == "searchtrail":
+    if kind in ("searchtrail", "searchtrail-postgres"):
         data_dir = workdir / "data"
         command = [sys.executable, "-m", "searchtrail.cli", "serve", "--port", str(port),
                    "--data-dir", str(data_dir), *extra_args]
