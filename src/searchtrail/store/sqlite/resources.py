@@ -59,6 +59,8 @@ class SqliteResources:
     def get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
         if not keys:
             return {}
+        if getattr(self._conn, "dialect", None) == "postgresql":
+            return self._get_each(kind, keys)
         marks = ",".join("?" * len(keys))
         with translated():
             rows = self._conn.execute(
@@ -66,6 +68,17 @@ class SqliteResources:
                 f"AND key IN ({marks})",
                 (self.account, self.region, kind, *keys),
             ).fetchall()
+        return {key: orjson.loads(doc) for key, doc in rows}
+
+    def _get_each(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """get_many on PostgreSQL: one unique probe per key, in one statement. While a new
+        store's statistics are young, PostgreSQL plans ``key IN (...)`` as a read of every
+        document of the kind (measured: 0.44 ms a call and growing, under the bench's load)."""
+        probe = "SELECT key, doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?"
+        params = [value for key in keys for value in (self.account, self.region, kind, key)]
+        with translated():
+            rows = self._conn.execute(" UNION ALL ".join([probe] * len(keys)),
+                                      params).fetchall()
         return {key: orjson.loads(doc) for key, doc in rows}
 
     def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
