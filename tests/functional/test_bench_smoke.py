@@ -76,6 +76,24 @@ def test_capacity_quick_records_one_row_per_2xx(tmp_path: Path) -> None:
     assert document["servers"]["load_generator"]["name"] == "wrk"
 
 
+def test_capacity_runs_searchtrail_on_its_own_postgresql_when_named(tmp_path: Path,
+                                                                    postgres) -> None:
+    need_wrk()  # (the postgres fixture: PostgreSQL is installed, or the test says so)
+    document = run_module("capacity", tmp_path / "capacity.json", "--servers",
+                          "searchtrail,searchtrail-postgres", "--mixes", "read",
+                          "--connections", "16")
+    timed = {r["server"]: r for r in document["results"] if "req_per_s" in r}
+    ours = timed["searchtrail-postgres"]
+    assert ours["non_2xx"] == 0 < ours["requests"], ours
+    check = next(r for r in document["results"] if r.get("server") == "searchtrail-postgres"
+                 and "rows_added" in r)  # counted in PostgreSQL
+    assert check["rows_added"] == check["answered_2xx"] == check["requests"], check
+    peer_goals = [t["target"] for t in document["targets"]
+                  if "/ searchtrail-postgres" in t["target"]]
+    assert peer_goals == [], "the PostgreSQL store is not a peer to beat 4x"
+    assert any(r["peer"] == "searchtrail-postgres" for r in document["ratios"])
+
+
 def test_capacity_asyncio_generator_when_wrk_is_absent(tmp_path: Path) -> None:
     document = run_module("capacity", tmp_path / "capacity.json", "--servers", "searchtrail",
                           "--mixes", "read", "--generator", "asyncio", "--fixed-count", "200")

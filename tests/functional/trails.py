@@ -110,7 +110,8 @@ def chain_closed(server, trail_name: str) -> bool:  # type: ignore[no-untyped-de
         ).fetchone()[0]
         open_chains = conn.execute(
             "SELECT count(*) FROM (SELECT account, region, max(end_time) AS last FROM digests "
-            "GROUP BY account, region) AS chains WHERE last < ?", (stopped.timestamp(),)).fetchone()[0]
+            "GROUP BY account, region) AS chains WHERE last < ?",
+            (stopped.timestamp(),)).fetchone()[0]
         chains = conn.execute("SELECT count(*) FROM digests").fetchone()[0]
         # a file delivered at or after its chain's last digest end waits for the next digest
         # (a file can be dated after the final one: another node's clock ran ahead)
