@@ -187,16 +187,18 @@ class PostgresConnection:
                     self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                     self._began = True
                     return _Rows([])
-                self._conn.execute("BEGIN")
+                # one round trip: no parameters, so the three go as one simple query
                 if self._busy_timeout_ms == 0:
-                    got = self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
-                                             (WRITE_LOCK_KEY,)).fetchone()[0]
-                    if not got:
+                    results = self._conn.execute(
+                        f"BEGIN; SELECT pg_try_advisory_xact_lock({WRITE_LOCK_KEY})")
+                    results.nextset()  # past BEGIN's empty result, to the SELECT's
+                    if not results.fetchone()[0]:
                         self._conn.execute("ROLLBACK")
                         raise sqlite3.OperationalError("database is locked")
                 else:
-                    self._conn.execute(f"SET LOCAL lock_timeout = {int(self._busy_timeout_ms)}")
-                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+                    self._conn.execute(f"BEGIN; SET LOCAL lock_timeout = "
+                                       f"{int(self._busy_timeout_ms)}; "
+                                       f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
             except psycopg.Error as exc:
                 self._rollback_quietly()
                 raise _as_sqlite_error(exc) from exc
