@@ -13,8 +13,8 @@ from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, wrk
 
 FIRST = ("workload", "capacity", "latency")
 NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk",
-                  "compare", "callcost"}  # compare takes two commits of ours, no peers;
-# callcost is what compare --metric instructions counts
+                  "compare", "callcost", "postgres"}  # compare takes two commits of ours, no
+# peers; callcost is what compare --metric instructions counts; postgres starts a server
 
 
 def benchmark_modules() -> list[str]:
