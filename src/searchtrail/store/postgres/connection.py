@@ -47,9 +47,14 @@ _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+))?\s*$", re.IGNORECASE)
 class _Statement:
     """One SQLite statement's PostgreSQL text, and how its parameters are passed."""
 
-    __slots__ = ("text", "numbered", "writes", "ends", "rolls_back")
+    __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins")
 
     def __init__(self, sql: str) -> None:
+        # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
+        pragma = _PRAGMA.match(sql)
+        self.pragma = (pragma.group(1).lower(), pragma.group(2)) if pragma else None
+        head = sql.lstrip()[:16].upper()
+        self.begins = ("IMMEDIATE" in head) if head.startswith("BEGIN") else None
         text = sql
         for sqlite_phrase, postgres_phrase in _PHRASES:
             text = text.replace(sqlite_phrase, postgres_phrase)
@@ -135,15 +140,13 @@ class PostgresConnection:
         return self._began
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        pragma = _PRAGMA.match(sql)
-        if pragma:
-            return self._pragma(pragma.group(1).lower(), pragma.group(2))
-        head = sql.lstrip()[:16].upper()
-        if head.startswith("BEGIN"):
-            return self._begin(immediate="IMMEDIATE" in head)
         statement = self._statements.get(sql)
         if statement is None:
             statement = self._statements[sql] = _Statement(sql)
+        if statement.begins is not None:
+            return self._begin(immediate=statement.begins)
+        if statement.pragma is not None:
+            return self._pragma(*statement.pragma)
         with self._lock:
             if self._conn.closed or self._conn.broken:
                 if not self._began:
