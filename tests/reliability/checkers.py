@@ -2,7 +2,7 @@
 
 API:
 
-    records = stored_records(server.data_dir)            # every stored record, parsed
+    records = stored_records(server)            # every stored record, parsed
     check_store(history.ops, records)                     -> CheckResult
     check_atomicity(history.ops, records, effect=..., observe=...) -> CheckResult
     digests = read_digests(s3, bucket, delivered.digest_keys)
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
-from tests.functional.server import open_store
 from tests.functional.trails import DIGEST_KEY, Delivered
 from tests.reliability.history import Op, tid_of
 
@@ -70,9 +69,9 @@ class CheckResult:
         return "\n  ".join([head, *self.problems[:MAX_PROBLEMS]])
 
 
-def stored_records(data_dir: Path, database_url: str | None = None) -> list[dict[str, Any]]:
-    """Every record in the server's store, in commit order (safe while the server runs)."""
-    conn = open_store(data_dir, database_url)
+def stored_records(server: Any) -> list[dict[str, Any]]:
+    """Every record in a ServerProcess's store, in commit order (safe while it runs)."""
+    conn = server.store()
     try:
         rows = conn.execute("SELECT record FROM events ORDER BY seq").fetchall()
         return [json.loads(text) for (text,) in rows]

@@ -138,7 +138,7 @@ def stop_and_judge(server: Any, history: History, load: MixedLoad, setup: list[O
     server.stop()
 
     ops = history.ops
-    records = stored_records(server.data_dir)
+    records = stored_records(server)
     conn = sqlite3.connect(f"file:{server.data_dir / 'searchtrail.sqlite3'}?mode=ro", uri=True)
     try:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]

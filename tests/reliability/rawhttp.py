@@ -297,7 +297,7 @@ class RawClient:
 
     def check_store(self) -> CheckResult:
         """The store checker over every call this client made to its server so far."""
-        return check_store(self.ops, stored_records(self.server.data_dir))
+        return check_store(self.ops, stored_records(self.server))
 
     def book(self, ledger: Ledger, scenario: str, responses: list[RawResponse], *,
              bad: int) -> None:

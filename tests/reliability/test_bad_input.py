@@ -311,7 +311,7 @@ def test_p6_unicode_round_trips_byte_exactly(raw: RawClient, ledger) -> None:
             {"resourceArn": detail["arn"]}).encode()))
         assert tags.json()["tags"] == [{"key": text[:128], "value": text[:256]}], label
         responses += [response, read, tags]
-        record = next(r for r in stored_records(raw.server.data_dir)
+        record = next(r for r in stored_records(raw.server)
                       if r["requestID"] == response.request_id)
         assert record["requestParameters"]["description"].encode() == text.encode(), label
     escaped_surrogate = raw.send(raw.sign("CreateCollection", json.dumps(

@@ -208,7 +208,7 @@ def restart(server: ServerProcess) -> tuple[ServerProcess, float]:
 
 
 def verify(server: ServerProcess, history: History) -> tuple[Any, Any, str]:
-    records = stored_records(server.data_dir)
+    records = stored_records(server)
     return (check_store(history.ops, records),
             check_atomicity(history.ops, records, effect=effect, observe=observer(server)),
             integrity(server))
@@ -318,7 +318,7 @@ def test_r5_sigterm_under_load_finishes_in_flight_calls(tmp_path: Path, profile:
     finally:
         server.stop()
     ops = history.ops
-    joined = records_by_tid(stored_records(server.data_dir))
+    joined = records_by_tid(stored_records(server))
     # a call the server committed but never answered was dropped mid-flight, not finished
     dropped = [op for op in ops if op.outcome == "info" and joined.get(op.tid)]
     # sent well before the signal, so the server had it: it must answer (any status, 5xx too)

@@ -151,7 +151,7 @@ def catch_up_and_check(server: ServerProcess, history: History, trail: str, trai
     s3 = local_s3(server)
     delivered = read_bucket(s3, bucket)
     digests = read_digests(s3, bucket, delivered.digest_keys)
-    records = stored_records(server.data_dir, server.database_url)
+    records = stored_records(server)
     joined = records_by_tid(records)
     expected = [r for op in history.ops for r in joined.get(op.tid, ())]
     delivery = check_delivery(expected, delivered, digests,

@@ -130,7 +130,7 @@ def close(server: ServerProcess) -> None:
 def check(server: ServerProcess, moto: MotoServer, history: History,
           ) -> tuple[CheckResult, CheckResult]:
     """The store and delivery checkers, over everything stored and delivered."""
-    records = stored_records(server.data_dir)
+    records = stored_records(server)
     store = check_store(history.ops, records)
     sent = {op.tid for op in history.ops}
     s3 = moto.client("s3")

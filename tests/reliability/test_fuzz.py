@@ -221,7 +221,7 @@ def test_p9_fuzzed_operation(fuzz: Fuzz, ledger, profile, name: str) -> None:
         run()
     finally:
         ours = {op.tid for _, op in cases}
-        result = check_store(fuzz.history.ops, stored_records(fuzz.server.data_dir))
+        result = check_store(fuzz.history.ops, stored_records(fuzz.server))
         fives = sum(op.status is not None and op.status >= 500 for _, op in cases)
         ANSWERS["2xx"] += sum(op.succeeded for _, op in cases)
         ANSWERS["4xx"] += sum(400 <= (op.status or 0) < 500 for _, op in cases)

@@ -132,7 +132,7 @@ def catch_up_and_check(cluster: Cluster, trail_arn: str) -> dict[str, Any]:
     s3 = cluster.moto.client("s3")
     delivered = read_bucket(s3, BUCKET)
     digests = read_digests(s3, BUCKET, delivered.digest_keys)
-    records = stored_records(node.data_dir, node.database_url)
+    records = stored_records(node)
     joined = records_by_tid(records)
     ops = cluster.history.ops
     store = check_store(ops, records)
@@ -218,7 +218,7 @@ def test_m4_nodes_two_seconds_apart_keep_one_contiguous_chain(
     try:
         cluster.start(envs=[clock.env(library) for clock in clocks])
         found = kill_the_deliverer(cluster, kills, random.Random(0x3A14))
-        records = stored_records(cluster.nodes[0].data_dir, cluster.nodes[0].database_url)
+        records = stored_records(cluster.nodes[0])
     finally:
         cluster.stop()
         moto.stop()

@@ -305,7 +305,7 @@ def test_s10_replay_inside_the_window_is_accepted_and_recorded_twice(raw: RawCli
     assert responses[0].json() == responses[1].json()  # clientToken: idempotent, same answer
     assert sent[0].header("Authorization") == sent[1].header("Authorization")
     ids = {r.request_id for r in responses}
-    records = [r for r in stored_records(raw.server.data_dir) if r.get("requestID") in ids]
+    records = [r for r in stored_records(raw.server) if r.get("requestID") in ids]
     assert len(records) == 4
     assert len({r["eventID"] for r in records}) == 4
     raw.book(ledger, "S10", responses, bad=0)

@@ -86,7 +86,7 @@ def trail(tmp_path_factory):  # type: ignore[no-untyped-def]
         content = read_bucket(s3, BUCKET)
         digests = sorted(read_digests(s3, BUCKET, content.digest_keys),
                          key=lambda d: d.body["digestEndTime"])
-        records = stored_records(server.data_dir)
+        records = stored_records(server)
         delivery = check_delivery([r for r in records if r["requestID"] in set(request_ids)],
                                   content, digests, stored_ids={r["eventID"] for r in records})
         assert delivery.ok, str(delivery)
@@ -394,7 +394,7 @@ def test_key_rotation_mid_window_keeps_every_digest_valid(trail: Trail, ledger) 
     keys = sorted(_public_keys(trail.server), key=lambda k: k["ValidityStartTime"])
     content = read_bucket(trail.s3, BUCKET)
     digests = read_digests(trail.s3, BUCKET, content.digest_keys)
-    records = stored_records(trail.server.data_dir)
+    records = stored_records(trail.server)
     delivery = check_delivery([], content, digests, stored_ids={r["eventID"] for r in records})
     signers = [d.body["digestPublicKeyFingerprint"] for d in digests]
     by_key = {d.key: d for d in digests}
