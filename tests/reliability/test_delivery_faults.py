@@ -5,7 +5,6 @@ whole.
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 import threading
 import time
@@ -144,10 +143,10 @@ def check(server: ServerProcess, moto: MotoServer, history: History,
 def final_digest_refused(server: ServerProcess, proxy: FaultProxy) -> bool:
     """The trail's final digest is fixed, and the store refused a whole upload of it."""
     stopped = server.client("cloudtrail").get_trail_status(Name=TRAIL)["StopLoggingTime"]
-    conn = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
+    conn = server.store()
     try:
         final = [key for (key,) in conn.execute("SELECT key FROM digests WHERE end_time >= ?",
-                                                (stopped.timestamp(),))]
+                                                (stopped.timestamp(),)).fetchall()]
     finally:
         conn.close()
     return any(proxy.faulted[f"/{BUCKET}/{key}"] >= S3_ATTEMPTS for key in final)
@@ -332,8 +331,8 @@ STEP_BACK = 3600  # the plan's one hour
 
 
 def stored_count(server: ServerProcess, sql: str, *params: object) -> int:
-    """A count read from the server's own database."""
-    with closing(sqlite3.connect(server.data_dir / "searchtrail.sqlite3")) as conn:
+    """A count read from the server's own store."""
+    with closing(server.store()) as conn:
         return conn.execute(sql, params).fetchone()[0]
 
 
