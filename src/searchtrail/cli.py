@@ -110,12 +110,12 @@ def serve(
     if new_key or settings.credentials_path.exists():
         print(f"default account {account}; credentials in {settings.credentials_path}"
               + (" (created)" if new_key else ""), flush=True)
+        command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
+        print(f"set up your shell with: eval \"$({command} env --data-dir "
+              f"{settings.data_dir})\"", flush=True)
     else:  # another node made the account in the shared store and holds its credentials file
         print(f"default account {account}; its root credentials are in the credentials file "
-              "of the node that created it", flush=True)
-    command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
-    print(f"set up your shell with: eval \"$({command} env --data-dir {settings.data_dir})\"",
-          flush=True)
+              "of the node that created it (`searchtrail env` there sets up a shell)", flush=True)
     # The commit thread and the delivery worker take the GIL back after every SQLite call;
     # the default 5 ms switch interval makes them wait behind the event loop
     # (measured: bench/README.md).

@@ -193,6 +193,9 @@ def test_m1_kill_9_the_delivering_node_of_two_and_another_takes_over(
     cluster = Cluster(tmp_path, postgres, moto)
     try:
         cluster.start()
+        # the second node found the account made: it says where its credentials are
+        assert "in the credentials file of the node that created it" in cluster.nodes[1].log()
+        assert not (cluster.nodes[1].data_dir / "credentials").exists()
         found = kill_the_deliverer(cluster, kills, random.Random(0x3A11))
     finally:
         cluster.stop()
