@@ -44,9 +44,8 @@ from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.installation import (durability_settings, event_id_codec, object_store,
-                                      open_database,
-                                      open_reader, organization_id, server_secret,
-                                      signing_keys_in)
+                                      open_database, open_reader, organization_id,
+                                      server_secret, signing_keys_in)
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
@@ -132,9 +131,9 @@ def build_app(settings: Settings) -> Searchtrail:
     )
     changes = ResourceChanges()  # lets the trail router cache trails between writes of them
     writer = GroupCommitWriter(conn, changes=changes)
-    # Several nodes share a PostgreSQL store: another node's trail changes never bump this
-    # process's counters, so the router reads the trails in every call's transaction there.
-    shared_store = settings.database_url is not None
+    # Several nodes share a PostgreSQL store: one of them delivers (the lease), and another
+    # node's trail changes never bump this process's counters, so the router reads the trails
+    # in every call's transaction there.
     lease = None
     if settings.database_url is not None:
         from searchtrail.store.postgres.lease import DeliveryLease  # psycopg only if used
@@ -147,7 +146,8 @@ def build_app(settings: Settings) -> Searchtrail:
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer,
                          records=RecordBuilder(event_ids=event_ids),
-                         trails=TrailRouter(None if shared_store else changes), history=history, metrics=metrics,
+                         trails=TrailRouter(changes if lease is None else None),
+                         history=history, metrics=metrics,
                          clock=utc_now, authorizer=Authorizer(), changes=changes)
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
@@ -168,12 +168,12 @@ def build_app(settings: Settings) -> Searchtrail:
 
     # Read once, from the writer's own connection: health runs on the event loop, and the
     # connection may be busy on the commit thread (waiting for another node's write turn).
-    durability = durability_settings(conn)
+    durability = durability_settings(settings, conn)
 
     def health() -> dict[str, Any]:
         metrics.writer_commits.set(writer.stats.commits)
         metrics.writer_units.set(writer.stats.units)
-        return {"status": "ok", "store": "postgresql" if shared_store else "sqlite",
+        return {"status": "ok", "store": "sqlite" if lease is None else "postgresql",
                 **durability,
                 **({"delivering": lease.holding} if lease is not None else {}),
                 "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,

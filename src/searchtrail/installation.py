@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from searchtrail.audit.eventid import EventIdCodec
 from searchtrail.audit.objectstore import ObjectStore
@@ -14,43 +14,40 @@ from searchtrail.audit.signing import SigningKeys
 from searchtrail.config import Settings
 from searchtrail.store.api import ResourceRepository
 from searchtrail.store.sqlite import connection as sqlite_store
-from searchtrail.store.sqlite.connection import migrate, open_connection
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 
-def open_database(settings: Settings) -> sqlite3.Connection:
-    """The store's connection for writes, its schema brought up to date: PostgreSQL when
-    ``database_url`` is set (its connection has sqlite3's surface), else the SQLite file."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+def _store(settings: Settings) -> tuple[Any, Any]:
+    """The store's connection module (both offer open_connection, migrate and
+    durability_settings) and where the store is: PostgreSQL when ``database_url`` is set (its
+    connection has sqlite3's surface), else the SQLite file in the data dir."""
     if settings.database_url:
         from searchtrail.store.postgres import connection as postgres  # psycopg only if used
 
-        shared = postgres.open_connection(settings.database_url)
-        postgres.migrate(shared)
-        return shared  # type: ignore[return-value]
-    conn = open_connection(settings.database_path)
-    migrate(conn)
+        return postgres, settings.database_url
+    return sqlite_store, settings.database_path
+
+
+def open_database(settings: Settings) -> sqlite3.Connection:
+    """The store's connection for writes, its schema brought up to date."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    module, where = _store(settings)
+    conn = module.open_connection(where)
+    module.migrate(conn)
     return conn
 
 
 def open_reader(settings: Settings) -> sqlite3.Connection:
     """A read-only connection to the same store (one per reading thread)."""
-    if settings.database_url:
-        from searchtrail.store.postgres import connection as postgres
-
-        return postgres.open_connection(settings.database_url, read_only=True)  # type: ignore
-    return open_connection(settings.database_path, read_only=True)
+    module, where = _store(settings)
+    return module.open_connection(where, read_only=True)
 
 
-def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
+def durability_settings(settings: Settings, conn: sqlite3.Connection) -> dict[str, object]:
     """What the store enforces for a commit to survive power loss, for the health check."""
-    if isinstance(conn, sqlite3.Connection):
-        return sqlite_store.durability_settings(conn)
-    from searchtrail.store.postgres import connection as postgres
-
-    return postgres.durability_settings(conn)  # type: ignore[arg-type]
+    return _store(settings)[0].durability_settings(conn)
 
 
 def event_id_codec(conn: sqlite3.Connection) -> EventIdCodec:

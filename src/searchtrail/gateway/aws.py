@@ -47,13 +47,13 @@ GLOBAL_SERVICES = frozenset({"iam"})
 READS_THAT_WRITE = frozenset({"sts"})
 
 
-
 def store_unavailable(ctx: RequestContext, exc: StoreUnavailable) -> ServiceError:
     """The answer when the store can neither record a call nor look up its key: fail closed."""
     log.error("event store unavailable", extra={"request_id": ctx.request_id,
                                                  "detail": str(exc)})
     return ServiceError("ServiceUnavailableException", "The audit store cannot record this "
                         "call right now; nothing was changed. Retry later.", status=503)
+
 
 class Authorizer(Protocol):
     def check(self, repo: SqliteResources, ctx: RequestContext, now: datetime) -> None:
