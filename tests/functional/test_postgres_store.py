@@ -9,12 +9,17 @@ import sqlite3
 import urllib.request
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.postgres.connection import PostgresConnection, migrate
+from searchtrail.store.sqlite.resources import SqliteResources
+from tests.clients import boto3_client
 from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
+from tests.postgres import start_postgres
 
 BUCKET = "pg-trail-bucket"
 TRAIL = "pg-trail"
@@ -193,3 +198,64 @@ def test_write_transactions_of_two_connections_take_turns(postgres) -> None:
     finally:
         first.close()
         second.close()
+
+
+def _refusal(call) -> dict | None:  # type: ignore[no-untyped-def]
+    """None when ``call()`` succeeds, else the error response it got."""
+    try:
+        call()
+    except ClientError as error:
+        return error.response
+    return None
+
+
+def test_with_postgresql_down_both_apis_fail_closed_with_a_503_and_recover(tmp_path) -> None:
+    """The AWS API and the read-only S3 API look callers' keys up in the store: with the
+    store gone they answer 503 (never 500), and serve again once it is back, unrestarted."""
+    own = start_postgres()  # its own server: this test crashes it
+    server = ServerProcess(tmp_path / "data").use_postgres(own.database())
+    try:
+        server.start()
+        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
+        assert made.returncode == 0, made.stderr
+        key_id, secret = server.credentials()
+        s3 = boto3_client("s3", region_name="us-east-1", endpoint_url=server.endpoint + "/_s3",
+                          aws_access_key_id=key_id, aws_secret_access_key=secret,
+                          config=Config(retries={"total_max_attempts": 1}))
+        aoss = server.client("opensearchserverless")
+        listing = lambda: s3.list_objects_v2(Bucket=BUCKET)  # noqa: E731
+        assert _refusal(listing) is None and _refusal(aoss.list_collections) is None
+        own.crash()
+        try:  # each API's cached key expires within a second or so: then it asks the store
+            s3_error = wait_for(lambda: _refusal(listing), seconds=30,
+                                what="the S3 API refusing", step=0.1)
+            aoss_error = wait_for(lambda: _refusal(aoss.list_collections), seconds=30,
+                                  what="the AWS API refusing", step=0.1)
+        finally:
+            own.restart()
+        assert (s3_error["ResponseMetadata"]["HTTPStatusCode"], s3_error["Error"]["Code"]) == (
+            503, "ServiceUnavailable"), s3_error
+        assert (aoss_error["ResponseMetadata"]["HTTPStatusCode"],
+                aoss_error["Error"]["Code"]) == (503, "ServiceUnavailableException"), aoss_error
+        wait_for(lambda: _refusal(listing) is None, seconds=30, what="the S3 API serving again",
+                 step=0.1)
+        wait_for(lambda: _refusal(aoss.list_collections) is None, seconds=30,
+                 what="the AWS API serving again", step=0.1)
+    finally:
+        server.stop()
+        own.stop()
+
+
+def test_a_reader_opened_while_postgresql_is_unreachable_fails_as_the_store_being_down(
+        ) -> None:
+    """Readers are opened on first use, on any thread (a key lookup, a console page): one
+    opened while the server is unreachable must fail like any store outage (StoreUnavailable,
+    a 503 upstream), not with the driver's own error from its constructor."""
+    unreachable = f"postgresql://someone@127.0.0.1:{free_port()}/nowhere"
+    reader = PostgresConnection(unreachable, read_only=True)  # opens nothing yet
+    try:
+        with pytest.raises(StoreUnavailable, match="127.0.0.1"):
+            SqliteResources(reader, "", "").get("access-key", "AKIAEXAMPLE")
+        assert not reader.in_transaction
+    finally:
+        reader.close()

@@ -34,6 +34,7 @@ from searchtrail.auth import sigv4
 from searchtrail.gateway.http import (BodyCollector, BodyTimeout, BodyTooLarge, HeadersTooLarge,
                                       RawRequest, header, read_body)
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.store.api import StoreUnavailable
 
 log = logging.getLogger("searchtrail.s3api")
 
@@ -390,6 +391,10 @@ class ReadOnlyS3Api:
                                                               "InvalidAccessKeyId"):
                 extra["AWSAccessKeyId"] = error.claimed_access_key_id
             raise S3Error(error.code, error.message, error.status or 403, **extra) from None
+        except StoreUnavailable as exc:  # the key could not be looked up: fail closed
+            log.error("event store unavailable", extra={"detail": str(exc)})
+            raise S3Error("ServiceUnavailable", "The store that holds access keys cannot be "
+                          "read right now. Retry later.", 503) from None
         return verified.credential.owner
 
     @staticmethod

@@ -109,9 +109,11 @@ def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
 class PostgresConnection:
     """The subset of sqlite3.Connection the store uses; one psycopg connection underneath.
 
-    A connection the server dropped (a restart, a crash) is opened again before the next
-    statement outside a transaction; inside one, every statement fails until the caller's
-    ROLLBACK, as the transaction is gone with the connection."""
+    The session opens with the first statement, and one the server dropped (a restart, a
+    crash) is opened again before the next statement outside a transaction; inside one, every
+    statement fails until the caller's ROLLBACK, as the transaction is gone with the
+    connection. So a store that cannot be reached fails the statement, where the store's
+    error translation (store/errors.py) sees it, never the constructor."""
 
     dialect = "postgresql"
 
@@ -123,7 +125,7 @@ class PostgresConnection:
         self._lock = threading.RLock()  # the loop and the commit helper take turns on it
         self._began = False  # inside a transaction this object's BEGIN opened
         self.total_changes = 0
-        self._conn = self._connect()
+        self._conn: psycopg.Connection | None = None
 
     def _connect(self) -> psycopg.Connection:
         try:
@@ -148,7 +150,7 @@ class PostgresConnection:
         if statement.pragma is not None:
             return self._pragma(*statement.pragma)
         with self._lock:
-            if self._conn.closed or self._conn.broken:
+            if not self._usable():
                 if not self._began:
                     self._conn = self._connect()
                 else:  # the server ended the transaction with the connection: undone
@@ -163,7 +165,7 @@ class PostgresConnection:
             except psycopg.Error as exc:
                 if statement.ends:  # a failed COMMIT rolls back: no transaction is left
                     self._began = False
-                    if statement.rolls_back and (self._conn.closed or self._conn.broken):
+                    if statement.rolls_back and not self._usable():
                         return _Rows([])  # gone with its connection: nothing left to undo
                 raise _as_sqlite_error(exc) from exc
             if statement.ends:
@@ -172,8 +174,13 @@ class PostgresConnection:
             self.total_changes += cursor.rowcount
         return cursor
 
+    def _usable(self) -> bool:
+        return self._conn is not None and not (self._conn.closed or self._conn.broken)
+
     def executescript(self, script: str) -> None:
         with self._lock:
+            if not self._usable():
+                self._conn = self._connect()
             try:
                 self._conn.execute(script)
             except psycopg.Error as exc:
@@ -183,7 +190,7 @@ class PostgresConnection:
         with self._lock:
             if self._began:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
-            if self._conn.closed or self._conn.broken:
+            if not self._usable():
                 self._conn = self._connect()
             try:
                 if not immediate:  # a read transaction: one snapshot, like SQLite's
@@ -209,7 +216,7 @@ class PostgresConnection:
         return _Rows([])
 
     def _rollback_quietly(self) -> None:
-        if not self._conn.closed and self._conn.info.transaction_status != _IDLE:
+        if self._usable() and self._conn.info.transaction_status != _IDLE:
             try:
                 self._conn.execute("ROLLBACK")
             except psycopg.Error:
@@ -223,7 +230,8 @@ class PostgresConnection:
         raise sqlite3.OperationalError(f"PRAGMA {name} has no PostgreSQL meaning here")
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
 
 def open_connection(url: str, *, read_only: bool = False) -> PostgresConnection:
