@@ -129,16 +129,17 @@ def build_app(settings: Settings) -> Searchtrail:
             "sts": StsProvider(),
         },
     )
-    changes = ResourceChanges()  # lets the trail router cache trails between writes of them
-    writer = GroupCommitWriter(conn, changes=changes)
-    # Several nodes share a PostgreSQL store: one of them delivers (the lease), and another
-    # node's trail changes never bump this process's counters, so the router reads the trails
-    # in every call's transaction there.
+    # Several nodes share a PostgreSQL store: one of them delivers (the lease).
     lease = None
     if settings.database_url is not None:
         from searchtrail.store.postgres.lease import DeliveryLease  # psycopg only if used
 
         lease = DeliveryLease(settings.database_url, settings.delivery_lease_seconds)
+    # Lets the trail router cache trails between writes of them; on a shared store another
+    # node's writes never bump these counters, so the writer bumps them at each BEGIN and the
+    # cache holds for one transaction (one batch of calls) there.
+    changes = ResourceChanges()
+    writer = GroupCommitWriter(conn, changes=changes, shared=lease is not None)
     metrics = Metrics()
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
@@ -146,7 +147,7 @@ def build_app(settings: Settings) -> Searchtrail:
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer,
                          records=RecordBuilder(event_ids=event_ids),
-                         trails=TrailRouter(changes if lease is None else None),
+                         trails=TrailRouter(changes),
                          history=history, metrics=metrics,
                          clock=utc_now, authorizer=Authorizer(), changes=changes)
     delivery = DeliveryWorker(

@@ -4,6 +4,7 @@ store refuses to rewrite history, and a store it cannot reach is a clear error."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import urllib.request
@@ -82,6 +83,38 @@ def test_a_node_on_postgresql_records_every_call_and_delivers_a_valid_trail(pg_s
     for run in (aws, ours):
         assert run.returncode == 0 and counts(run.stdout) == whole, run.stdout + run.stderr
     assert not (pg_server.data_dir / "searchtrail.sqlite3").exists()
+
+
+
+def test_a_trail_changed_on_one_node_routes_the_next_call_on_the_other(tmp_path, postgres) -> None:
+    # Each node caches the trails it routes by, for one transaction on a shared store: a call
+    # on node 1 right after node 0 starts or stops logging must see the change.
+    url = postgres.database()
+    nodes = [ServerProcess(tmp_path / f"node{number}").use_postgres(url).start()
+             for number in range(2)]
+    try:
+        key = nodes[0].credentials()
+        aoss = nodes[1].client("opensearchserverless", key=key)
+        cloudtrail = nodes[0].client("cloudtrail", key=key)
+
+        def routed() -> int:
+            with contextlib.closing(nodes[0].store()) as store:
+                return store.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+        aoss.list_collections()  # node 1 has read (and may cache) "no trails"
+        searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(nodes[0].data_dir))
+        cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET)
+        cloudtrail.start_logging(Name=TRAIL)
+        before = routed()
+        aoss.list_collections()
+        assert routed() == before + 1
+        cloudtrail.stop_logging(Name=TRAIL)
+        stopped = routed()
+        aoss.list_collections()
+        assert routed() == stopped
+    finally:
+        for node in nodes:
+            node.stop()
 
 
 # What the store refuses (as SQLite's triggers do): history rewritten in place. Each with the

@@ -19,8 +19,8 @@ class TrailRouter:
     """Reads the account's trails (and the organization's) and keeps compiled selectors.
 
     With ``changes`` (the writer's resource change counters) the trails read for an account
-    are reused until a trail or setting is written, so a call costs no query; without it
-    they are read on every call. A compiled predicate is reused while its trail document
+    are reused until a trail or setting is written (on a store shared by several nodes, until
+    the transaction ends), so a call costs no query; without it they are read on every call. A compiled predicate is reused while its trail document
     text is unchanged.
     """
 

@@ -125,10 +125,13 @@ class _Helper:
 
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256,
-                 changes: ResourceChanges | None = None) -> None:
+                 changes: ResourceChanges | None = None, shared: bool = False) -> None:
         self._conn = conn
         self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
+        # Other nodes write the store between our transactions: caches keyed by the change
+        # counters then hold for one transaction only (each BEGIN bumps every counter).
+        self._shared = shared
         self._max_batch = max_batch
         self._turns = _Turns()
         self._committer: _Helper | None = None
@@ -236,6 +239,8 @@ class GroupCommitWriter:
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         self._last_seq = None
+        if self._shared:
+            self._invalidate_caches()  # what another node wrote since our last turn is unknown
 
     def next_seq(self) -> int:
         """The store sequence of a new event row; only inside a unit, whose transaction holds
@@ -408,7 +413,7 @@ class GroupCommitWriter:
             if guarded:
                 conn.execute("ROLLBACK TO unit")
                 conn.execute("RELEASE unit")
-                self._rolled_back()
+                self._invalidate_caches()
             elif conn.total_changes != changes_before:
                 # a read-only unit wrote, then failed: only the whole transaction can undo it
                 raise StoreUnavailable("a read-only unit wrote and failed") from exc
@@ -421,7 +426,7 @@ class GroupCommitWriter:
         """Undo the open transaction after ``exc``; returns the failure its units get."""
         log.error("batch of %d failed to commit: %s", size, exc)
         self.stats.failed_commits += 1
-        self._rolled_back()
+        self._invalidate_caches()
         if self._conn.in_transaction:
             try:
                 self._conn.execute("ROLLBACK")
@@ -429,7 +434,7 @@ class GroupCommitWriter:
                 pass
         return exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(str(exc))
 
-    def _rolled_back(self) -> None:
+    def _invalidate_caches(self) -> None:
         if self._changes is not None:
             self._changes.bump(None)
 
