@@ -11,14 +11,26 @@ from searchtrail.store.postgres.connection import _Statement
 @pytest.mark.parametrize("sqlite, postgres", [
     ("SELECT doc FROM resources WHERE account=? AND key IN (?,?)",
      "SELECT doc FROM resources WHERE account=%s AND key IN (%s,%s)"),
-    ("INSERT OR IGNORE INTO event_lookup (a, b) VALUES (?,?),(?,?)",
-     "INSERT INTO event_lookup (a, b) VALUES (%s,%s),(%s,%s) ON CONFLICT DO NOTHING"),
+    ("INSERT OR IGNORE INTO event_lookup (a, b) VALUES (?,?)",
+     "INSERT INTO event_lookup (a, b) VALUES (%s,%s) ON CONFLICT DO NOTHING"),
     ("SELECT seq FROM outbox INDEXED BY outbox_by_group WHERE seq > ?",
      "SELECT seq FROM outbox WHERE seq > %s"),
     ("SELECT 1 WHERE name LIKE 'a%' AND x = ?", "SELECT 1 WHERE name LIKE 'a%%' AND x = %s"),
 ])
 def test_statements_are_spelled_for_postgresql(sqlite: str, postgres: str) -> None:
     assert _Statement(sqlite).text == postgres
+
+
+@pytest.mark.parametrize("rows", [2, 3, 150])
+def test_a_multi_row_insert_is_one_text_whatever_its_row_count(rows: int) -> None:
+    values = ",".join(["(?,?)"] * rows)
+    statement = _Statement(f"INSERT OR IGNORE INTO event_lookup (seq, value) VALUES {values}")
+    assert statement.text is None  # until the table's column types are known
+    statement.spell_rows({"seq": "bigint", "value": "text", "unused": "text"})
+    assert statement.text == ("INSERT INTO event_lookup (seq, value) SELECT * FROM "
+                              "unnest(%b::bigint[], %b::text[]) ON CONFLICT DO NOTHING")
+    flat = [value for row in range(rows) for value in (row, f"v{row}")]
+    assert statement.parameters(flat) == [list(range(rows)), [f"v{row}" for row in range(rows)]]
 
 
 def test_numbered_parameters_become_named_ones_and_may_repeat() -> None:
