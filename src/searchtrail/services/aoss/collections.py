@@ -72,9 +72,22 @@ def live(call: Any, collection_id: str) -> tuple[dict[str, Any], str] | None:
     return None if status is None else (stored, status)
 
 
-def live_by_name(call: Any, name: str) -> tuple[dict[str, Any], str] | None:
-    index = call.resources.get(KIND_COLLECTION_NAME, name)
-    return None if index is None else live(call, index["id"])
+def live_each(call: Any, field: str, values: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+    """The live collections of those ids or names (``field``), by value; two reads at most."""
+    if field == "id":
+        ids = {value: value for value in values}
+    else:
+        index = call.resources.get_many(KIND_COLLECTION_NAME, values)
+        ids = {name: entry["id"] for name, entry in index.items()}
+    stored = call.resources.get_many(KIND_COLLECTION, list(dict.fromkeys(ids.values())))
+    now_ms = epoch_ms(call.now)
+    found = {}
+    for value, collection_id in ids.items():
+        document = stored.get(collection_id)
+        status = None if document is None else status_of(document, now_ms)
+        if status is not None:
+            found[value] = (document, status)
+    return found
 
 
 def live_or_not_found(call: Any, collection_id: str) -> tuple[dict[str, Any], str]:
@@ -312,8 +325,10 @@ def batch_get_collection(call: Any, params: dict[str, Any]) -> dict[str, Any]:
     now_ms = epoch_ms(call.now)
     details: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    for value in dict.fromkeys(wanted):  # each asked-for collection once, in order
-        found = live(call, value) if field == "id" else live_by_name(call, value)
+    unique = list(dict.fromkeys(wanted))  # each asked-for collection once, in order
+    live_ones = live_each(call, field, unique)
+    for value in unique:
+        found = live_ones.get(value)
         if found is None:
             errors.append(not_found_detail("Collection", **{field: value}))
             continue
