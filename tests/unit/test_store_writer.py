@@ -93,6 +93,39 @@ def test_a_failing_unit_rolls_back_alone(database) -> None:
     assert keys == ["good"]
 
 
+def test_a_unit_that_undoes_itself_gets_no_savepoint_and_fails_alone(database) -> None:
+    path, conn = database
+    writer = GroupCommitWriter(conn)
+    writer.start()
+
+    def good(c):  # type: ignore[no-untyped-def]
+        SqliteResources(c, "a", "r").put("k", "good", {})
+        return "ok", [row(1)]
+
+    def own_savepoint(c):  # type: ignore[no-untyped-def]
+        with pytest.raises(sqlite3.OperationalError, match="no such savepoint"):
+            c.execute("RELEASE unit")  # the writer opened none around this unit
+        c.execute("SAVEPOINT mine")
+        SqliteResources(c, "a", "r").put("k", "undone", {})
+        c.execute("ROLLBACK TO mine")
+        c.execute("RELEASE mine")
+        raise ValueError("failed, its write undone")
+
+    own_savepoint.undoes_itself = True  # type: ignore[attr-defined]
+
+    async def both():  # type: ignore[no-untyped-def]
+        return await asyncio.gather(writer.run(good), writer.run(own_savepoint),
+                                    return_exceptions=True)
+
+    try:
+        ok, failed = asyncio.run(both())
+    finally:
+        writer.stop()
+    assert ok == "ok" and isinstance(failed, ValueError)
+    keys = [r[0] for r in open_connection(path).execute("SELECT key FROM resources")]
+    assert keys == ["good"]
+
+
 def test_a_commit_failure_fails_every_waiter_and_keeps_nothing_on_either_path(
         database) -> None:
     """Rows that cannot be stored fail a thread's unit and a whole batch on the loop alike;

@@ -8,6 +8,7 @@ import pytest
 from searchtrail.audit.routing import TrailRouter
 from searchtrail.store import kinds
 from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.sqlite.connection import open_connection
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
@@ -68,6 +69,23 @@ def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes) -> None:
             writer.run_blocking(create_route_then_fail)
         assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == ()
     finally:
+        writer.stop()
+
+
+def test_on_a_shared_store_trails_are_cached_for_one_transaction(db, conn, changes) -> None:
+    """Another node's trail writes bump no counter here: each transaction reads them anew."""
+    router = TrailRouter(changes)
+    writer = GroupCommitWriter(conn, changes=changes, shared=True)
+    writer.start()
+    other_node = open_connection(db)
+    try:
+        assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == ()
+        with other_node:
+            SqliteResources(other_node, ACCOUNT, "").put(kinds.TRAIL, ARN, trail())
+        assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == (
+            (ARN, ACCOUNT),)
+    finally:
+        other_node.close()
         writer.stop()
 
 

@@ -224,6 +224,9 @@ class AwsCallHandler:
               records: RecordBuilder) -> Callable[[sqlite3.Connection], tuple[Any, list]]:
         handler = self._registry.handler(ctx.operation)
         # A read writes nothing, so it needs no savepoint (the writer checks that it did not).
+        # A write's one savepoint spans its operation and its record: a failed operation is
+        # rolled back to it and still recorded, and a unit that fails leaves no write behind,
+        # so the writer adds no savepoint of its own.
         guarded = not ctx.read_only or ctx.service_name in READS_THAT_WRITE
 
         def unit(conn: sqlite3.Connection) -> tuple[Any, list]:
@@ -234,46 +237,63 @@ class AwsCallHandler:
                         resources=SqliteResources(conn, account, ctx.region, self._changes),
                         settings=self._settings, principal=ctx.principal,
                         events=self._history.bind(conn))
-            if ctx.error is None:
+            if guarded:
+                conn.execute("SAVEPOINT operation")
+            try:
+                rows = self._operate_and_record(conn, ctx, codec, records, handler, call, now,
+                                                guarded)
+            except BaseException:
                 if guarded:
-                    conn.execute("SAVEPOINT operation")
-                written_before = conn.total_changes
-                try:
-                    if self._authorizer is not None and ctx.principal is not None:
-                        self._authorizer.check(call.resources, ctx, now)
-                    ctx.result = handler(call, ctx.params)
-                    ctx.output_wire = codec.output_wire(ctx.operation, ctx.result)
-                    if guarded:
-                        conn.execute("RELEASE operation")
-                except StoreUnavailable:
-                    raise  # fail closed: no record, no change, a 503
-                except ServiceError as error:
-                    self._undo(conn, guarded, written_before)
-                    ctx.error = error
-                except Exception:
-                    log.exception("operation failed", extra={"request_id": ctx.request_id})
-                    self._undo(conn, guarded, written_before)
-                    ctx.error = InternalError(ctx.request_id)
-                ctx.referenced_resources = call.referenced_resources
-                if ctx.principal is None and call.principal is not None:
-                    ctx.principal = call.principal  # an unsigned call, authenticated by its provider
-            if ctx.error is not None:
-                ctx.error_code = codec.client_code(ctx.operation.service_model, ctx.error.code)
-            if ctx.principal is None:
-                return None, []  # nobody was authenticated: the log and metrics have it, as on AWS
-            ctx.event_time = now
-            return None, self._rows(conn, ctx, records, account=ctx.principal.account_id,
-                                    shared_with=call.shared_with_accounts)
+                    conn.execute("ROLLBACK TO operation")
+                    conn.execute("RELEASE operation")
+                    if self._changes is not None:  # the trails may have been read since
+                        self._changes.bump(None)
+                raise
+            if guarded:
+                conn.execute("RELEASE operation")
+            return None, rows
 
         unit.read_only = not guarded  # type: ignore[attr-defined]
+        unit.undoes_itself = guarded  # type: ignore[attr-defined]
         return unit
+
+    def _operate_and_record(self, conn: sqlite3.Connection, ctx: RequestContext,
+                            codec: JsonCodec | QueryCodec, records: RecordBuilder,
+                            handler: Callable, call: Call, now: Any, guarded: bool) -> list:
+        """Run the operation (a failure is rolled back to the unit's savepoint and becomes the
+        call's error), then return the call's record rows."""
+        if ctx.error is None:
+            written_before = conn.total_changes
+            try:
+                if self._authorizer is not None and ctx.principal is not None:
+                    self._authorizer.check(call.resources, ctx, now)
+                ctx.result = handler(call, ctx.params)
+                ctx.output_wire = codec.output_wire(ctx.operation, ctx.result)
+            except StoreUnavailable:
+                raise  # fail closed: no record, no change, a 503
+            except ServiceError as error:
+                self._undo(conn, guarded, written_before)
+                ctx.error = error
+            except Exception:
+                log.exception("operation failed", extra={"request_id": ctx.request_id})
+                self._undo(conn, guarded, written_before)
+                ctx.error = InternalError(ctx.request_id)
+            ctx.referenced_resources = call.referenced_resources
+            if ctx.principal is None and call.principal is not None:
+                ctx.principal = call.principal  # an unsigned call, authenticated by its provider
+        if ctx.error is not None:
+            ctx.error_code = codec.client_code(ctx.operation.service_model, ctx.error.code)
+        if ctx.principal is None:
+            return []  # nobody was authenticated: the log and metrics have it, as on AWS
+        ctx.event_time = now
+        return self._rows(conn, ctx, records, account=ctx.principal.account_id,
+                          shared_with=call.shared_with_accounts)
 
     def _undo(self, conn: sqlite3.Connection, guarded: bool, written_before: int) -> None:
         if guarded:
-            # no cache was filled since the savepoint: trails are routed after the operation,
-            # and the write itself already bumped its kind
+            # kept open (emptied) until the record is made; no cache was filled since it was
+            # taken: trails are routed after the operation, and the write bumped its kind
             conn.execute("ROLLBACK TO operation")
-            conn.execute("RELEASE operation")
         elif conn.total_changes != written_before:
             # a read that wrote, then failed: only failing its whole batch undoes the writes
             raise StoreUnavailable("a read-only call wrote, then failed, without a savepoint")

@@ -12,7 +12,8 @@ made between the two (measured: bench/README.md "Where the time goes").
 
 Other threads (the delivery worker) run their units one at a time with ``run_blocking``;
 they and the loop's batches take turns on the transaction in arrival order. A unit marked
-``read_only`` writes nothing itself, so it runs without a savepoint.
+``read_only`` writes nothing itself, and one marked ``undoes_itself`` leaves no write behind when
+it fails, so neither runs in a savepoint of the writer's.
 """
 
 from __future__ import annotations
@@ -403,7 +404,8 @@ class GroupCommitWriter:
         """Run one unit in the open transaction: (True, result, rows), or (False, its
         exception, []) with its writes undone. Raises when the transaction itself broke."""
         conn = self._conn
-        guarded = not getattr(unit, "read_only", False)
+        read_only = getattr(unit, "read_only", False)
+        guarded = not (read_only or getattr(unit, "undoes_itself", False))
         if guarded:
             conn.execute("SAVEPOINT unit")
         changes_before = conn.total_changes
@@ -414,13 +416,21 @@ class GroupCommitWriter:
                 conn.execute("ROLLBACK TO unit")
                 conn.execute("RELEASE unit")
                 self._invalidate_caches()
-            elif conn.total_changes != changes_before:
+            elif read_only and conn.total_changes != changes_before:
                 # a read-only unit wrote, then failed: only the whole transaction can undo it
                 raise StoreUnavailable("a read-only unit wrote and failed") from exc
+            self._still_open(exc)
             return False, exc, []
         if guarded:
             conn.execute("RELEASE unit")
+        self._still_open(None)
         return True, result, rows
+
+    def _still_open(self, cause: BaseException | None) -> None:
+        """Fail the batch if the store ended its transaction during a unit (SQLite rolls the
+        whole transaction back on an I/O error): later statements would each commit alone."""
+        if not self._conn.in_transaction:
+            raise StoreUnavailable("the store ended the transaction during a unit") from cause
 
     def _roll_back(self, exc: BaseException, size: int) -> StoreUnavailable:
         """Undo the open transaction after ``exc``; returns the failure its units get."""
