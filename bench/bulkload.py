@@ -27,8 +27,8 @@ from searchtrail.app import ensure_default_account
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 from searchtrail.audit.record import EVENT_VERSION, EventIds, lookup_values
 from searchtrail.auth.identities import Identities
-from searchtrail.config import load_settings
-from searchtrail.store.sqlite.connection import open_connection
+from searchtrail.config import CONFIG_FILE_NAME, Settings, load_settings
+from searchtrail.installation import open_database
 from searchtrail.store.sqlite.events import EventRow, append_events
 from searchtrail.store.sqlite.resources import SqliteResources
 
@@ -313,20 +313,30 @@ def check_free_space(data_dir: Path, events: int) -> None:
 
 
 def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
-                 log: Any = print) -> Store:
-    """The store of ``events`` events in ``data_dir``: reused when already built, else built."""
+                 database_url: str | None = None, log: Any = print) -> Store:
+    """The store of ``events`` events in ``data_dir``: reused when already built, else built.
+    With ``database_url`` (an empty PostgreSQL database) it is always built there, the data
+    dir's searchtrail.toml naming it."""
     # absolute: bench.servers starts the server in its work folder
     data_dir = (data_dir or default_data_dir(events)).resolve()
-    found = reusable(data_dir, events)
+    found = None if database_url else reusable(data_dir, events)
     if found:
         log(f"reusing {data_dir} ({events:,} events)")
         return found
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    check_free_space(data_dir, events)
-    settings = load_settings({"data_dir": data_dir}, environ={})
-    ensure_default_account(settings)
+    if database_url:
+        data_dir.mkdir(parents=True)
+        (data_dir / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
+    else:
+        check_free_space(data_dir, events)
+    ensure_default_account(_settings(data_dir))
     return load_events(data_dir, events, seed=seed, log=log)
+
+
+def _settings(data_dir: Path) -> Settings:
+    """The data dir's settings (its searchtrail.toml names a PostgreSQL store, if any)."""
+    return load_settings({"data_dir": data_dir}, environ={})
 
 
 def _root_key(data_dir: Path) -> str:
@@ -367,22 +377,24 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
     ``deliveries`` are (trail ARN, account folder) pairs given to every record of the
     default account (or to every record with ``deliver_all``), as the trail router would.
     """
-    db = data_dir / "searchtrail.sqlite3"
-    conn = open_connection(db)
+    settings = _settings(data_dir)
+    postgres = settings.database_url is not None
+    conn = open_database(settings)
     account = _default_account(conn)
     factory = RecordFactory(seed, account, _root_key(data_dir))
     newest = newest or int(time.time())
     counts: dict[str, Counter[str]] = {attr: Counter() for attr in LOOKUP_ATTRIBUTES}
     sample_ids: list[str] = []
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
-    conn.execute("PRAGMA temp_store = MEMORY")
+    if not postgres:  # PostgreSQL keeps its own settings: the loader is one more client
+        conn.execute("PRAGMA journal_mode = OFF")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store = MEMORY")
     started = time.monotonic()
     batch: list[EventRow] = []
     in_transaction = 0
     lookup_rows = 0
-    conn.execute("BEGIN")
+    conn.execute("BEGIN IMMEDIATE")
     try:
         for index, when in enumerate(_event_times(events, newest)):
             row_account, row_region = factory.placement()
@@ -406,7 +418,7 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
                 batch = []
                 if in_transaction >= TRANSACTION_EVENTS:
                     conn.execute("COMMIT")
-                    conn.execute("BEGIN")
+                    conn.execute("BEGIN IMMEDIATE")
                     in_transaction = 0
                     log(_progress(index + 1, events, time.monotonic() - started))
         append_events(conn, batch)
@@ -417,7 +429,12 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
         conn.close()
         raise
     load_seconds = time.monotonic() - started
-    conn.execute("PRAGMA journal_mode = WAL")  # back to the product's settings before serving
+    if postgres:
+        database_bytes = conn.execute(
+            "SELECT pg_database_size(current_database())").fetchone()[0]
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")  # back to the product's settings
+        database_bytes = (data_dir / "searchtrail.sqlite3").stat().st_size
     conn.execute("ANALYZE")
     conn.close()
     total_seconds = time.monotonic() - started
@@ -429,7 +446,7 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
         "events_per_second": round(events / load_seconds) if load_seconds else None,
         "lookup_rows": lookup_rows,
         "lookup_rows_per_second": round(lookup_rows / load_seconds) if load_seconds else None,
-        "database_bytes": db.stat().st_size,
+        "database_bytes": database_bytes,
         "default_partition_events": sum(counts["EventSource"].values()),
         "values": _samples(counts, sample_ids, factory.rng),
     }
