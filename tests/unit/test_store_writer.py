@@ -68,7 +68,27 @@ def test_concurrent_units_share_commits_and_each_sees_its_own_result(database) -
     assert reader.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == 200
 
 
-def test_a_failing_unit_rolls_back_alone(database) -> None:
+def _fails_after_writing(c):  # type: ignore[no-untyped-def]
+    SqliteResources(c, "a", "r").put("k", "bad", {})
+    raise ValueError("boom")
+
+
+def _undoes_its_own_write(c):  # type: ignore[no-untyped-def]
+    with pytest.raises(sqlite3.OperationalError, match="no such savepoint"):
+        c.execute("RELEASE unit")  # the writer opened none around this unit
+    c.execute("SAVEPOINT mine")
+    SqliteResources(c, "a", "r").put("k", "undone", {})
+    c.execute("ROLLBACK TO mine")
+    c.execute("RELEASE mine")
+    raise ValueError("failed, its write undone")
+
+
+_undoes_its_own_write.undoes_itself = True  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("failing", [_fails_after_writing, _undoes_its_own_write],
+                         ids=["in-the-writers-savepoint", "undoes-itself"])
+def test_a_failing_unit_rolls_back_alone(database, failing) -> None:  # type: ignore[no-untyped-def]
     path, conn = database
     writer = GroupCommitWriter(conn)
     writer.start()
@@ -77,44 +97,8 @@ def test_a_failing_unit_rolls_back_alone(database) -> None:
         SqliteResources(c, "a", "r").put("k", "good", {})
         return "ok", [row(1)]
 
-    def bad(c):  # type: ignore[no-untyped-def]
-        SqliteResources(c, "a", "r").put("k", "bad", {})
-        raise ValueError("boom")
-
     async def both():  # type: ignore[no-untyped-def]
-        return await asyncio.gather(writer.run(good), writer.run(bad), return_exceptions=True)
-
-    try:
-        ok, failed = asyncio.run(both())
-    finally:
-        writer.stop()
-    assert ok == "ok" and isinstance(failed, ValueError)
-    keys = [r[0] for r in open_connection(path).execute("SELECT key FROM resources")]
-    assert keys == ["good"]
-
-
-def test_a_unit_that_undoes_itself_gets_no_savepoint_and_fails_alone(database) -> None:
-    path, conn = database
-    writer = GroupCommitWriter(conn)
-    writer.start()
-
-    def good(c):  # type: ignore[no-untyped-def]
-        SqliteResources(c, "a", "r").put("k", "good", {})
-        return "ok", [row(1)]
-
-    def own_savepoint(c):  # type: ignore[no-untyped-def]
-        with pytest.raises(sqlite3.OperationalError, match="no such savepoint"):
-            c.execute("RELEASE unit")  # the writer opened none around this unit
-        c.execute("SAVEPOINT mine")
-        SqliteResources(c, "a", "r").put("k", "undone", {})
-        c.execute("ROLLBACK TO mine")
-        c.execute("RELEASE mine")
-        raise ValueError("failed, its write undone")
-
-    own_savepoint.undoes_itself = True  # type: ignore[attr-defined]
-
-    async def both():  # type: ignore[no-untyped-def]
-        return await asyncio.gather(writer.run(good), writer.run(own_savepoint),
+        return await asyncio.gather(writer.run(good), writer.run(failing),
                                     return_exceptions=True)
 
     try:
