@@ -40,9 +40,11 @@ def test_numbered_parameters_become_named_ones_and_may_repeat() -> None:
 
 
 def test_a_log_files_records_are_joined_in_seq_order_as_bytes() -> None:
-    text = _Statement(delivery._FILE_RECORDS).text
-    assert "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')" in text
-    assert "group_concat" not in text and "INDEXED BY" not in text
+    statement = _Statement(delivery._FILE_RECORDS)
+    assert "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')" in statement.text
+    assert "group_concat" not in statement.text and "INDEXED BY" not in statement.text
+    assert statement.binary  # the bytes as they are, not hex
+    assert not _Statement("SELECT record FROM events").binary
 
 
 @pytest.mark.parametrize("sql, writes, ends", [

@@ -51,7 +51,7 @@ class _Statement:
     """One SQLite statement's PostgreSQL text, and how its parameters are passed."""
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
-                 "rows_into", "_columns", "_ignore")
+                 "rows_into", "_columns", "_ignore", "binary")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -62,6 +62,9 @@ class _Statement:
         text = sql
         for sqlite_phrase, postgres_phrase in _PHRASES:
             text = text.replace(sqlite_phrase, postgres_phrase)
+        # bytes come back as they are in binary format; as text they are hex, twice the size
+        # and decoded on the client (most of a log file's read time)
+        self.binary = text is not sql and "convert_to(" in text
         text = _INDEXED_BY.sub("", text)
         if _INSERT_OR_IGNORE.match(text):
             text = _INSERT_OR_IGNORE.sub("INSERT", text) + " ON CONFLICT DO NOTHING"
@@ -187,7 +190,7 @@ class PostgresConnection:
                 if statement.text is None:
                     statement.spell_rows(self._types_of(statement.rows_into))
                 cursor = self._conn.execute(statement.text, statement.parameters(params)
-                                            if params else None)
+                                            if params else None, binary=statement.binary)
             except psycopg.Error as exc:
                 if statement.ends:  # a failed COMMIT rolls back: no transaction is left
                     self._began = False
