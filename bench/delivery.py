@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -23,8 +22,10 @@ import boto3
 from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
 from bench.bulkload import load_events
+from bench.postgres import start_postgres
 from bench.presigned import Signer, read_mix, replay
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
+from searchtrail.config import CONFIG_FILE_NAME
 
 BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
@@ -62,10 +63,15 @@ def _moto_env(moto: servers.Server | None) -> dict[str, str]:
             "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any) -> str:
-    """A data dir with a logging trail and ``records`` bulk-loaded records; the trail's ARN."""
+def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
+            database_url: str | None = None) -> str:
+    """A data dir with a logging trail and ``records`` bulk-loaded records; the trail's ARN.
+    With ``database_url`` (an empty database) the data dir's store is that PostgreSQL one."""
     if workdir.exists():
         shutil.rmtree(workdir)
+    if database_url:  # named in searchtrail.toml: the server, the CLI and the loader find it
+        (workdir / "data").mkdir(parents=True)
+        (workdir / "data" / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
     if moto is not None:
         boto3.session.Session().client(
             "s3", region_name="us-east-1", endpoint_url=moto.endpoint,
@@ -109,7 +115,8 @@ def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> di
             "WHERE delivered_at IS NOT NULL AND id > ?", (after_file,)).fetchone()
     finally:
         conn.close()
-    seconds = last - first
+    # PostgreSQL's sum() is a numeric (Decimal) and its times may be too
+    records, seconds = int(records), float(last) - float(first)
     log(f"delivery: {records:,} records in {files} files in {seconds:.2f}s "
         f"({records / seconds:,.0f} records/s)")
     return {"records": records, "log_files": files, "seconds": round(seconds, 3),
@@ -135,24 +142,24 @@ def _wait_until_delivered(server: servers.Server) -> None:
         conn.close()
 
 
-def _backlog(data_dir: Path) -> tuple[int, int]:
+def _backlog(server: servers.Server) -> tuple[int, int]:
     """(outbox rows no log file has claimed yet, the highest log file id so far)."""
-    conn = sqlite3.connect(data_dir / "searchtrail.sqlite3")
-    try:
+    with contextlib.closing(server.read_only_database()) as conn:
         return conn.execute(f"SELECT {UNCLAIMED_RECORDS}, "
                             "(SELECT coalesce(max(id), 0) FROM log_files)").fetchone()
-    finally:
-        conn.close()
 
 
 def delivery_run(workdir: Path, records: int, moto: servers.Server | None,
-                 log: Any) -> tuple[dict[str, Any], servers.Server]:
-    prepare(workdir, records, moto, log)
-    pending, after_file = _backlog(workdir / "data")
+                 log: Any, database_url: str | None = None) -> tuple[dict[str, Any],
+                                                                  servers.Server]:
+    prepare(workdir, records, moto, log, database_url)
     args, env = _searchtrail_args(moto), _moto_env(moto)
+    server = servers.make("searchtrail", workdir, args, env)
+    pending, after_file = _backlog(server)  # read before it starts delivering
     with servers.running("searchtrail", workdir, args, env) as server:
         row = drain(server, pending, after_file, log)
-    row["destination"] = "S3 (moto server)" if moto else "local bucket folder"
+    row["destination"] = ("S3 (moto server)" if moto else "local bucket folder") + (
+        ", PostgreSQL store" if database_url else "")
     bucket = workdir / "data" / "buckets" / BUCKET
     if moto is None and bucket.is_dir():
         row["gzip_bytes"] = sum(p.stat().st_size for p in bucket.rglob("*.json.gz"))
@@ -218,6 +225,16 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
             "drop_percent": round(statistics.median(drops), 1)}
 
 
+def _delivery_on_postgres(workdir: Path, records: int) -> dict[str, Any]:
+    """The local-folder delivery run again, the store in a private PostgreSQL server."""
+    postgres = start_postgres()
+    try:
+        row, _ = delivery_run(workdir, records, None, print, postgres.database())
+    finally:
+        postgres.stop()
+    return row
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("delivery", __doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, help="backlog size (default 500,000; quick 20,000)")
@@ -246,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(remote)
         api = api_throughput(root / "local", calls, seconds, rounds, print)
         rows.append({"destination": "API throughput (local bucket folder)", **api})
+        if "searchtrail-postgres" in args.servers.split(","):
+            postgres_row = _delivery_on_postgres(root / "local-postgres", records)
+            rows.append(postgres_row)
     finally:
-        for name in ("local", "s3"):
+        for name in ("local", "s3", "local-postgres"):
             shutil.rmtree(root / name / "data", ignore_errors=True)
     targets = [
         target("delivery to the local bucket folder (records/s)", local["records_per_second"],
@@ -257,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         target("API throughput drop while a trail delivers (%)", api["drop_percent"],
                GOAL_DROP_PERCENT, higher_is_better=False),
     ]
+    if "searchtrail-postgres" in args.servers.split(","):
+        targets.append(target("delivery to the local bucket folder, PostgreSQL store "
+                              "(records/s)", postgres_row["records_per_second"],
+                              GOAL_RECORDS_PER_SECOND))
     write_result(args.out, "delivery", started, described, rows, targets,
                  notes=["records/s = records / (last log file stored − first log file fixed), "
                         "from the server's log_files table",

@@ -110,10 +110,11 @@ class Server:
     def read_only_database(self, timeout: float = 30.0) -> sqlite3.Connection:
         """searchtrail's store opened read-only, for counting what it stored while it serves
         (``timeout``: how long a query waits out the server's locks)."""
-        if self.database_url:
+        database_url = self.database_url or _configured_database_url(self.data_dir)
+        if database_url:
             from searchtrail.store.postgres.connection import open_connection
 
-            return open_connection(self.database_url, read_only=True)  # type: ignore
+            return open_connection(database_url, read_only=True)  # type: ignore
         return sqlite3.connect(f"file:{self.database}?mode=ro", uri=True, timeout=timeout)
 
     def credentials(self) -> tuple[str, str]:
@@ -178,6 +179,13 @@ class Server:
                 "command": " ".join(Path(self.command[0]).name if i == 0 else part
                                     for i, part in enumerate(self.command)),
                 "env": {k: v for k, v in self.env.items() if not k.startswith("AWS_SECRET")}}
+
+
+def _configured_database_url(data_dir: Path) -> str | None:
+    """The PostgreSQL store a data dir's searchtrail.toml names, if any."""
+    from searchtrail.config import load_settings
+
+    return load_settings({"data_dir": data_dir}, environ={}).database_url
 
 
 def _searchtrail_version() -> str:
