@@ -54,17 +54,26 @@ def test_without_counters_every_call_reads_the_trails(conn) -> None:
     assert routes(router, conn) == ((ARN, ACCOUNT),)
 
 
-def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes) -> None:
-    """A trail created and routed to in a batch that then fails to commit must not linger."""
+@pytest.mark.parametrize("own_savepoint", [False, True],
+                         ids=["in-the-writers-savepoint", "undoes-itself"])
+def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes, own_savepoint) -> None:
+    """A trail created and routed to in a unit that then fails must not linger, whether the
+    writer's savepoint or the unit's own (the gateway's) undoes its writes."""
     router = TrailRouter(changes)
     writer = GroupCommitWriter(conn, changes=changes)
     writer.start()
     try:
         def create_route_then_fail(unit_conn):  # type: ignore[no-untyped-def]
+            if own_savepoint:
+                unit_conn.execute("SAVEPOINT mine")
             SqliteResources(unit_conn, ACCOUNT, "", changes).put(kinds.TRAIL, ARN, trail())
             assert routes(router, unit_conn) == ((ARN, ACCOUNT),)
+            if own_savepoint:
+                unit_conn.execute("ROLLBACK TO mine")
+                unit_conn.execute("RELEASE mine")
             raise RuntimeError("the unit fails after routing")
 
+        create_route_then_fail.undoes_itself = own_savepoint  # type: ignore[attr-defined]
         with pytest.raises(RuntimeError):
             writer.run_blocking(create_route_then_fail)
         assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == ()

@@ -20,8 +20,8 @@ class TrailRouter:
 
     With ``changes`` (the writer's resource change counters) the trails read for an account
     are reused until a trail or setting is written (on a store shared by several nodes, until
-    the transaction ends), so a call costs no query; without it they are read on every call. A compiled predicate is reused while its trail document
-    text is unchanged.
+    the transaction ends), so a call costs no query; without it they are read on every call.
+    A compiled predicate is reused while its trail document text is unchanged.
     """
 
     def __init__(self, changes: ResourceChanges | None = None) -> None:

@@ -246,9 +246,7 @@ class AwsCallHandler:
                 if guarded:
                     conn.execute("ROLLBACK TO operation")
                     conn.execute("RELEASE operation")
-                    if self._changes is not None:  # the trails may have been read since
-                        self._changes.bump(None)
-                raise
+                raise  # the writer drops what was cached since (the trails read for the record)
             if guarded:
                 conn.execute("RELEASE operation")
             return None, rows
@@ -259,7 +257,8 @@ class AwsCallHandler:
 
     def _operate_and_record(self, conn: sqlite3.Connection, ctx: RequestContext,
                             codec: JsonCodec | QueryCodec, records: RecordBuilder,
-                            handler: Callable, call: Call, now: Any, guarded: bool) -> list:
+                            handler: Callable, call: Call, now: datetime,
+                            guarded: bool) -> list:
         """Run the operation (a failure is rolled back to the unit's savepoint and becomes the
         call's error), then return the call's record rows."""
         if ctx.error is None:

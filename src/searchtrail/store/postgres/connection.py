@@ -32,9 +32,10 @@ _IDLE = TransactionStatus.IDLE
 
 # SQLite functions and clauses that PostgreSQL spells otherwise, replaced as whole phrases.
 _PHRASES = (
-    # a log file's records joined in seq order, as bytes (audit/delivery.py)
+    # a log file's records joined in seq order, as bytes (audit/delivery.py); True: the
+    # statement then returns bytes
     ("CAST(group_concat(record, ',') AS BLOB)",
-     "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')"),
+     "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')", True),
 )
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
 _NUMBERED = re.compile(r"\?(\d+)")
@@ -60,11 +61,13 @@ class _Statement:
         head = sql.lstrip()[:16].upper()
         self.begins = ("IMMEDIATE" in head) if head.startswith("BEGIN") else None
         text = sql
-        for sqlite_phrase, postgres_phrase in _PHRASES:
-            text = text.replace(sqlite_phrase, postgres_phrase)
         # bytes come back as they are in binary format; as text they are hex, twice the size
         # and decoded on the client (most of a log file's read time)
-        self.binary = text is not sql and "convert_to(" in text
+        self.binary = False
+        for sqlite_phrase, postgres_phrase, gives_bytes in _PHRASES:
+            if sqlite_phrase in text:
+                text = text.replace(sqlite_phrase, postgres_phrase)
+                self.binary = self.binary or gives_bytes
         text = _INDEXED_BY.sub("", text)
         if _INSERT_OR_IGNORE.match(text):
             text = _INSERT_OR_IGNORE.sub("INSERT", text) + " ON CONFLICT DO NOTHING"

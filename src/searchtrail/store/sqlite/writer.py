@@ -415,10 +415,11 @@ class GroupCommitWriter:
             if guarded:
                 conn.execute("ROLLBACK TO unit")
                 conn.execute("RELEASE unit")
-                self._invalidate_caches()
             elif read_only and conn.total_changes != changes_before:
                 # a read-only unit wrote, then failed: only the whole transaction can undo it
                 raise StoreUnavailable("a read-only unit wrote and failed") from exc
+            if not read_only:  # its writes were undone: so is what was cached since
+                self._invalidate_caches()
             self._still_open(exc)
             return False, exc, []
         if guarded:
