@@ -156,7 +156,7 @@ def delivery_run(workdir: Path, records: int, moto: servers.Server | None,
     args, env = _searchtrail_args(moto), _moto_env(moto)
     server = servers.make("searchtrail", workdir, args, env)
     pending, after_file = _backlog(server)  # read before it starts delivering
-    with servers.running("searchtrail", workdir, args, env) as server:
+    with servers.serving(server):
         row = drain(server, pending, after_file, log)
     row["destination"] = ("S3 (moto server)" if moto else "local bucket folder") + (
         ", PostgreSQL store" if database_url else "")
@@ -249,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     calls = args.calls or (1_000 if args.quick else 20_000)
     rounds = args.rounds or (2 if args.quick else 15)  # quick: both orders of the phases
     seconds = args.seconds or (2 if args.quick else 6)
+    on_postgres = "searchtrail-postgres" in args.servers.split(",")
     started = now_iso()
     root = args.out.resolve().parent / "delivery-work"  # beside --out: smoke runs stay apart
     rows: list[dict[str, Any]] = []
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(remote)
         api = api_throughput(root / "local", calls, seconds, rounds, print)
         rows.append({"destination": "API throughput (local bucket folder)", **api})
-        if "searchtrail-postgres" in args.servers.split(","):
+        if on_postgres:
             postgres_row = _delivery_on_postgres(root / "local-postgres", records)
             rows.append(postgres_row)
     finally:
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         target("API throughput drop while a trail delivers (%)", api["drop_percent"],
                GOAL_DROP_PERCENT, higher_is_better=False),
     ]
-    if "searchtrail-postgres" in args.servers.split(","):
+    if on_postgres:
         targets.append(target("delivery to the local bucket folder, PostgreSQL store "
                               "(records/s)", postgres_row["records_per_second"],
                               GOAL_RECORDS_PER_SECOND))

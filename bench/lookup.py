@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.auth import SigV4Auth
@@ -175,11 +176,10 @@ def run_size(store: Store, repeat: int, kind: str = "searchtrail",
 
 
 def _measure_size(kind: str, size: int, repeat: int,
-                  args: Any) -> tuple[list[dict[str, Any]], dict, dict]:
-    """One store size on one kind of store: its rows, the server, how the store was built.
-    SQLite stores are kept for the next run; a PostgreSQL one lives on a private server,
-    built anew and removed afterwards."""
-    root = args.out.resolve().parent
+                  root: Path) -> tuple[list[dict[str, Any]], dict, dict]:
+    """One store size on one kind of store (kept in ``root``): its rows, the server, how the
+    store was built. SQLite stores are kept for the next run; a PostgreSQL one lives on a
+    private server, built anew and removed afterwards."""
     if kind == "searchtrail":
         store = ensure_store(size, default_data_dir(size, root))
         rows, described = run_size(store, repeat)
@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     targets, described, notes = [], {}, []
     for kind in kinds:
         for size in sizes:
-            size_rows, described[kind], build = _measure_size(kind, size, repeat, args)
+            size_rows, described[kind], build = _measure_size(kind, size, repeat,
+                                                                args.out.resolve().parent)
             rows += size_rows
             worst = worst_p99(size_rows)
             label = "" if kind == "searchtrail" else " (PostgreSQL store)"

@@ -235,7 +235,13 @@ def make(kind: str, workdir: Path, extra_args: tuple[str, ...] = (),
 @contextlib.contextmanager
 def running(kind: str, workdir: Path, extra_args: tuple[str, ...] = (),
             env: dict[str, str] | None = None) -> Iterator[Server]:
-    server = make(kind, workdir, extra_args, env)
+    with serving(make(kind, workdir, extra_args, env)) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    """A server made earlier (``make``), started, and stopped afterwards."""
     try:
         yield server.start()
     finally:
