@@ -29,7 +29,7 @@ from searchtrail.console.pages_events import EventPages
 from searchtrail.console.pages_policies import PolicyPages
 from searchtrail.console.pages_trails import TrailPages
 from searchtrail.console.passwords import PasswordCheck
-from searchtrail.console.ratelimit import FailureLimiter, SignInThrottle
+from searchtrail.console.ratelimit import Limit, SignInThrottle
 from searchtrail.console.readers import ThreadConnections
 from searchtrail.console.reading import HistoryReader
 from searchtrail.console.regions import console_regions
@@ -91,8 +91,8 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
             regions=console_regions(settings.default_region),
             default_region=settings.default_region, user_agent=CONSOLE_USER_AGENT)
     throttle = SignInThrottle(
-        FailureLimiter(limit=SIGN_IN_FAILURES_PER_USER, window=SIGN_IN_WINDOW_SECONDS),
-        FailureLimiter(limit=SIGN_IN_FAILURES_PER_ADDRESS, window=SIGN_IN_WINDOW_SECONDS))
+        per_user=Limit(SIGN_IN_FAILURES_PER_USER, SIGN_IN_WINDOW_SECONDS),
+        per_address=Limit(SIGN_IN_FAILURES_PER_ADDRESS, SIGN_IN_WINDOW_SECONDS))
     signin = SignInService(reads=reads, calls=calls, sessions=sessions, throttle=throttle,
                            passwords=PasswordCheck())
     return console_app(ui, [

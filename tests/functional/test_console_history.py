@@ -1,5 +1,5 @@
 """The console's pure pieces: the event-history filter, CSV cell guarding, chart binning and
-the failed sign-in limiter (in-process, no server)."""
+the failed sign-in throttle (on a store of its own, no server)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 from searchtrail.console.chart import OTHER, build_chart
 from searchtrail.console.export import csv_cell
 from searchtrail.console.history import ATTRIBUTE_LABELS, DEFAULT_COLUMNS, parse_filter
-from searchtrail.console.ratelimit import FailureLimiter
+from searchtrail.console.ratelimit import Limit, SignInThrottle
+from searchtrail.store.sqlite.connection import migrate, open_connection
 
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -81,15 +82,26 @@ def test_chart_bins_and_series() -> None:
     assert build_chart([], start, end, "name").bars == []
 
 
-def test_the_limiter_waits_out_its_window() -> None:
-    now = [0.0]
-    limiter = FailureLimiter(limit=3, window=60, clock=lambda: now[0])
+def test_the_throttle_waits_out_its_window_and_a_success_clears_the_user(tmp_path) -> None:
+    conn = open_connection(tmp_path / "store.sqlite3")
+    migrate(conn)
+    now = [1_000.0]
+    throttle = SignInThrottle(per_user=Limit(3, 60), per_address=Limit(4, 60),
+                              clock=lambda: now[0])
     for _ in range(3):
-        assert limiter.retry_after("k") == 0
-        limiter.failed("k")
-    assert 59 <= limiter.retry_after("k") <= 60
-    now[0] = 61
-    assert limiter.retry_after("k") == 0
-    limiter.failed("k")
-    limiter.succeeded("k")
-    assert limiter.retry_after("k") == 0
+        assert throttle.retry_after(conn, "111122223333", "Dave", "10.0.0.1") == 0
+        throttle.failed(conn, "111122223333", "Dave", "10.0.0.1")
+        now[0] += 1
+    assert throttle.retry_after(conn, "111122223333", "dave", "10.0.0.2") == 57  # names fold
+    assert throttle.retry_after(conn, "111122223333", "erin", "10.0.0.1") == 0
+    throttle.failed(conn, "111122223333", "erin", "10.0.0.1")  # the address's fourth
+    assert throttle.retry_after(conn, "111122223333", "frank", "10.0.0.1") == 57
+    now[0] = 1_061.0  # the first failure has left the window
+    assert throttle.retry_after(conn, "111122223333", "dave", "10.0.0.3") == 0
+    throttle.succeeded(conn, "111122223333", "DAVE")
+    now[0] = 1_030.0
+    assert throttle.retry_after(conn, "111122223333", "dave", "10.0.0.3") == 0
+    now[0] = 1_200.0  # a later failure prunes every row past the window
+    throttle.failed(conn, "111122223333", "grace", "10.0.0.4")
+    assert conn.execute("SELECT key FROM signin_failures ORDER BY key").fetchall() == [
+        ("address:10.0.0.4",), ("user:111122223333/grace",)]

@@ -14,9 +14,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.postgres.connection import PostgresConnection, migrate
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.clients import boto3_client
+from tests.e2e.console_http import USER_PASSWORD, ConsoleUser
 from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
@@ -86,35 +88,52 @@ def test_a_node_on_postgresql_records_every_call_and_delivers_a_valid_trail(pg_s
 
 
 
-def test_a_trail_changed_on_one_node_routes_the_next_call_on_the_other(tmp_path, postgres) -> None:
-    # Each node caches the trails it routes by, for one transaction on a shared store: a call
-    # on node 1 right after node 0 starts or stops logging must see the change.
+@pytest.fixture
+def two_nodes(tmp_path, postgres):  # type: ignore[no-untyped-def]
+    """Two nodes sharing one database."""
     url = postgres.database()
     nodes = [ServerProcess(tmp_path / f"node{number}").use_postgres(url).start()
              for number in range(2)]
-    try:
-        key = nodes[0].credentials()
-        aoss = nodes[1].client("opensearchserverless", key=key)
-        cloudtrail = nodes[0].client("cloudtrail", key=key)
+    yield nodes
+    for node in nodes:
+        node.stop()
 
-        def routed() -> int:
-            with contextlib.closing(nodes[0].store()) as store:
-                return store.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
-        aoss.list_collections()  # node 1 has read (and may cache) "no trails"
-        searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(nodes[0].data_dir))
-        cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET)
-        cloudtrail.start_logging(Name=TRAIL)
-        before = routed()
-        aoss.list_collections()
-        assert routed() == before + 1
-        cloudtrail.stop_logging(Name=TRAIL)
-        stopped = routed()
-        aoss.list_collections()
-        assert routed() == stopped
-    finally:
-        for node in nodes:
-            node.stop()
+def test_a_trail_changed_on_one_node_routes_the_next_call_on_the_other(two_nodes) -> None:
+    # Each node caches the trails it routes by, for one transaction on a shared store: a call
+    # on node 1 right after node 0 starts or stops logging must see the change.
+    key = two_nodes[0].credentials()
+    aoss = two_nodes[1].client("opensearchserverless", key=key)
+    cloudtrail = two_nodes[0].client("cloudtrail", key=key)
+
+    def routed() -> int:
+        with contextlib.closing(two_nodes[0].store()) as store:
+            return store.execute("SELECT count(*) FROM outbox").fetchone()[0]
+
+    aoss.list_collections()  # node 1 has read (and may cache) "no trails"
+    searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(two_nodes[0].data_dir))
+    cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET)
+    cloudtrail.start_logging(Name=TRAIL)
+    before = routed()
+    aoss.list_collections()
+    assert routed() == before + 1
+    cloudtrail.stop_logging(Name=TRAIL)
+    stopped = routed()
+    aoss.list_collections()
+    assert routed() == stopped
+
+
+def test_failed_sign_ins_on_one_node_throttle_the_user_on_the_other(two_nodes) -> None:
+    iam = two_nodes[0].client("iam", key=two_nodes[0].credentials())
+    iam.create_user(UserName="dave")
+    iam.create_login_profile(UserName="dave", Password=USER_PASSWORD)
+    for attempt in range(5):  # the per-user limit, spread over both nodes
+        answer = ConsoleUser(two_nodes[attempt % 2].endpoint).sign_in("wrong-Pa55word",
+                                                                      user="dave")
+        assert answer.status_code == 401
+    for node in two_nodes:
+        answer = ConsoleUser(node.endpoint).sign_in(USER_PASSWORD, user="dave")
+        assert answer.status_code == 429 and "Too many failed" in answer.text
 
 
 # What the store refuses (as SQLite's triggers do): history rewritten in place. Each with the
@@ -154,7 +173,8 @@ def test_the_store_refuses_to_rewrite_recorded_history(pg_server) -> None:
             finally:
                 conn.execute("ROLLBACK")
             assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == rows
-        assert migrate(conn) == 6  # a second start finds the schema up to date
+        latest = numbered_scripts("searchtrail.store.postgres")[-1][0]
+        assert migrate(conn) == latest  # a second start finds the schema up to date
     finally:
         conn.close()
 

@@ -96,7 +96,8 @@ class SignInService:
         ctx.identity = (unknown_user_identity(account) if found.unknown_user else
                         root_identity(account) if found.user is None else
                         user_identity(account, found.user))
-        wait = self._throttle.retry_after(account, who, source_ip)
+        wait = await run_in_threadpool(self._throttle.retry_after, self._reads.get(), account,
+                                       who, source_ip)
         if wait > 0:
             ctx.failure = WRONG_PASSWORD
             await self._calls.write_record(ctx, self._records, account=account)
@@ -106,13 +107,17 @@ class SignInService:
         ctx.success = ok and not found.unknown_user
         if not ctx.success:
             ctx.failure = UNKNOWN_USER if found.unknown_user else WRONG_PASSWORD
-            await self._calls.write_record(ctx, self._records, account=account)
-            self._throttle.failed(account, who, source_ip)
+            await self._calls.write_record(
+                ctx, self._records, account=account,
+                also=lambda conn: self._throttle.failed(conn, account, who, source_ip))
             return SignInResult(None, 401, INCORRECT)
         token, session = self._sessions.new(account, found.user)
-        await self._calls.write_record(ctx, self._records, account=account,
-                                       also=lambda conn: self._sessions.save(conn, session))
-        self._throttle.succeeded(account, who, source_ip)
+
+        def signed_in(conn: Any) -> None:
+            self._sessions.save(conn, session)
+            self._throttle.succeeded(conn, account, who)
+
+        await self._calls.write_record(ctx, self._records, account=account, also=signed_in)
         return SignInResult(token, 303)
 
     def _find(self, account_id: str, user_name: str | None) -> _Found:
