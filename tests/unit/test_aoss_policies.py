@@ -704,6 +704,26 @@ def test_pruning_keeps_the_records_of_today_and_yesterday(aoss):
     assert [r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")] == ["two", "three"]
 
 
+def test_the_prune_marker_is_read_once_a_day_and_pruning_goes_on(aoss, conn):
+    marker_reads = []
+    conn.set_trace_callback(
+        lambda sql: marker_reads.append(sql) if "idempotency-pruned" in sql and
+        sql.lstrip().upper().startswith("SELECT") else None)
+    tokens = []
+    for day in range(4):
+        for call in range(3):
+            tokens.append(f"d{day}c{call}")
+            aoss("CreateSecurityPolicy", type="network", name=tokens[-1],
+                 policy=net("collection/a"), clientToken=tokens[-1])
+        # each day the first call prunes and moves the marker, the second reads and
+        # remembers it, the third reads nothing
+        assert len(marker_reads) == 2 * (day + 1)
+        aoss.advance(24 * 3600)
+    conn.set_trace_callback(None)
+    kept = {r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")}
+    assert kept == {f"d{day}c{call}" for day in (2, 3) for call in range(3)}
+
+
 @pytest.mark.parametrize("operation", ["GetSecurityPolicy", "DeleteSecurityPolicy"])
 def test_policy_operations_reference_the_policy(aoss, operation):
     aoss("CreateSecurityPolicy", type="network", name="ref", policy=net("collection/a"))

@@ -11,7 +11,7 @@ token runs normally. Tokens are scoped per account, Region and operation.
 Records are keyed `<day>/<operation>/<token>` (day = UTC days since the epoch of the first
 call), so a lookup reads today's and yesterday's key in one query, and whole days that can
 only hold expired records are deleted at most once per day, as one range of keys (a marker
-remembers how far).
+remembers how far; each process remembers what it read of it, see ``PrunedDays``).
 """
 
 from __future__ import annotations
@@ -40,18 +40,31 @@ def _key(day: int, operation: str, token: str) -> str:
     return f"{day:06d}/{operation}/{token}"
 
 
-def _prune(call: Any, today: int) -> None:
-    """Delete the records of days whose tokens have all expired (days <= today - 2): one
-    range of keys, however many there are, at most once a day."""
-    last_expired_day = today - 2
-    marker = call.resources.get(KIND_PRUNED, "marker")
-    if marker is not None and marker["throughDay"] >= last_expired_day:
-        return
-    call.resources.delete_below(KIND_IDEMPOTENCY, f"{last_expired_day + 1:06d}")
-    call.resources.put(KIND_PRUNED, "marker", {"throughDay": last_expired_day})
+class PrunedDays:
+    """How far each scope's expired records are known to be gone, as read from its marker:
+    once today's prune is seen done, later calls today skip the marker's read. The marker
+    only moves forward (on every node), so a remembered day is never ahead of it."""
+
+    def __init__(self) -> None:
+        self._through: dict[tuple[str, str], int] = {}
+
+    def prune(self, call: Any, today: int) -> None:
+        """Delete the records of days whose tokens have all expired (days <= today - 2): one
+        range of keys, however many there are, at most once a day."""
+        last_expired_day = today - 2
+        scope = (call.account_id, call.region)
+        if self._through.get(scope, -1) >= last_expired_day:
+            return
+        marker = call.resources.get(KIND_PRUNED, "marker")
+        if marker is not None and marker["throughDay"] >= last_expired_day:
+            # remembered only as read: a marker this transaction writes may yet roll back
+            self._through[scope] = marker["throughDay"]
+            return
+        call.resources.delete_below(KIND_IDEMPOTENCY, f"{last_expired_day + 1:06d}")
+        call.resources.put(KIND_PRUNED, "marker", {"throughDay": last_expired_day})
 
 
-def idempotent(operation: str, handler: Handler) -> Handler:
+def idempotent(operation: str, handler: Handler, pruned: PrunedDays) -> Handler:
     def run(call: Any, params: dict[str, Any]) -> dict[str, Any]:
         token = params.get("clientToken")
         if token is None:
@@ -85,7 +98,7 @@ def idempotent(operation: str, handler: Handler) -> Handler:
                 "expiresAt": now_ms + TOKEN_LIFETIME_MS,
             },
         )
-        _prune(call, today)
+        pruned.prune(call, today)
         return response
 
     run.__name__ = getattr(handler, "__name__", operation)

@@ -44,7 +44,7 @@ from . import (
     vpc_endpoints,
 )
 from .common import Timing
-from .idempotency import idempotent
+from .idempotency import PrunedDays, idempotent
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
@@ -102,6 +102,7 @@ class OpenSearchServerlessProvider:
 
     def __init__(self, create_seconds: float = 3.0, delete_seconds: float = 3.0) -> None:
         self.timing = Timing(create_seconds, delete_seconds)
+        self.pruned = PrunedDays()  # shared by every idempotent operation's handler
 
     def handlers(self) -> dict[str, Handler]:
         timing = self.timing
@@ -173,6 +174,6 @@ class OpenSearchServerlessProvider:
             "ListTagsForResource": partial(tags.list_tags_for_resource, resolve=tag_target),
         }
         return {
-            name: idempotent(name, handler) if name in IDEMPOTENT else handler
+            name: idempotent(name, handler, self.pruned) if name in IDEMPOTENT else handler
             for name, handler in table.items()
         }
