@@ -8,6 +8,7 @@ already built for the same size is reused (``bench-store.json`` marks a complete
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -31,6 +32,8 @@ from searchtrail.config import CONFIG_FILE_NAME, Settings, load_settings
 from searchtrail.installation import open_database
 from searchtrail.store.sqlite.events import EventRow, append_events
 from searchtrail.store.sqlite.resources import SqliteResources
+
+from bench.postgres import start_postgres
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LARGE = 1_000_000  # --skip-large drops stores bigger than this
@@ -332,6 +335,23 @@ def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
         check_free_space(data_dir, events)
     ensure_default_account(_settings(data_dir))
     return load_events(data_dir, events, seed=seed, log=log)
+
+
+@contextlib.contextmanager
+def provisioned_store(kind: str, events: int, root: Path) -> Iterator[Store]:
+    """A store of ``events`` events for the server ``kind``: searchtrail's SQLite store in
+    ``root``, reused when already built and kept for the next run; searchtrail-postgres's on
+    a private PostgreSQL server, built anew and removed afterwards."""
+    if kind == "searchtrail":
+        yield ensure_store(events, default_data_dir(events, root))
+        return
+    postgres = start_postgres()
+    folder = root / f"store-postgres-{events}"
+    try:
+        yield ensure_store(events, folder / "data", database_url=postgres.database())
+    finally:
+        postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _settings(data_dir: Path) -> Settings:

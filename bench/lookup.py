@@ -8,7 +8,6 @@ connection as raw HTTP, so the figures are the server's answer time plus a loopb
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import sys
 import time
@@ -23,8 +22,7 @@ from botocore.credentials import Credentials
 
 from bench import base_parser, count_list, latency_summary, now_iso, target, write_result
 from bench import servers
-from bench.bulkload import LARGE, Store, default_data_dir, ensure_store
-from bench.postgres import start_postgres
+from bench.bulkload import LARGE, Store, provisioned_store
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
@@ -180,18 +178,8 @@ def _measure_size(kind: str, size: int, repeat: int,
     """One store size on one kind of store (kept in ``root``): its rows, the server, how the
     store was built. SQLite stores are kept for the next run; a PostgreSQL one lives on a
     private server, built anew and removed afterwards."""
-    if kind == "searchtrail":
-        store = ensure_store(size, default_data_dir(size, root))
-        rows, described = run_size(store, repeat)
-        return rows, described, store.manifest
-    postgres = start_postgres()
-    try:
-        store = ensure_store(size, root / f"store-postgres-{size}" / "data",
-                             database_url=postgres.database())
+    with provisioned_store(kind, size, root) as store:
         rows, described = run_size(store, repeat, kind)
-    finally:
-        postgres.stop()
-        shutil.rmtree(root / f"store-postgres-{size}", ignore_errors=True)
     return rows, described, store.manifest
 
 

@@ -1,5 +1,6 @@
 """Server memory (VmRSS, VmHWM) against the number of stored events: idle after start, after
 LookupEvents over every case, and after a burst of calls; stores of 0, 1M and 10M events.
+With --servers searchtrail-postgres the stores are built on a private PostgreSQL server too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from bench import base_parser, count_list, now_iso, target, write_result
 from bench import servers
-from bench.bulkload import LARGE, default_data_dir, ensure_store
+from bench.bulkload import LARGE, Store, default_data_dir, provisioned_store
 from bench.lookup import LookupClient, cases
 from bench.presigned import Signer, read_mix
 from bench.rawclient import closed_loop
@@ -29,21 +30,27 @@ def proc_status(pid: int) -> dict[str, float]:
     return values
 
 
-def snapshot(server: servers.Server, phase: str, events: int) -> dict[str, Any]:
+def snapshot(server: servers.Server, phase: str, events: int, kind: str) -> dict[str, Any]:
     status = proc_status(server.pid)
-    return {"store_events": events, "phase": phase, "rss_mb": status["VmRSS"],
+    return {"server": kind, "store_events": events, "phase": phase, "rss_mb": status["VmRSS"],
             "hwm_mb": status["VmHWM"], "tree_rss_mb": round(server.rss_bytes() / 2**20, 1)}
 
 
 def run_size(events: int, root: Path, *, lookup_rounds: int, burst: int,
-             log: Any = print) -> tuple[list, dict]:
-    data_dir = default_data_dir(events, root)
-    if events == 0:  # the empty store must be empty: earlier runs' calls were recorded in it
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
-    store = ensure_store(events, data_dir)
-    rows = []
+             kind: str = "searchtrail", log: Any = print) -> tuple[list, dict]:
+    if kind == "searchtrail" and events == 0:
+        # the empty store must be empty: earlier runs' calls were recorded in it
+        shutil.rmtree(default_data_dir(events, root).parent, ignore_errors=True)
+    with provisioned_store(kind, events, root) as store:
+        return _measure(store, kind, lookup_rounds=lookup_rounds, burst=burst, log=log)
+
+
+def _measure(store: Store, kind: str, *, lookup_rounds: int, burst: int,
+             log: Any) -> tuple[list, dict]:
+    events, rows = store.events, []
+    # the server finds a PostgreSQL store in the data dir's searchtrail.toml
     with servers.running("searchtrail", store.data_dir.parent) as server:
-        rows.append(snapshot(server, "idle after start", events))
+        rows.append(snapshot(server, "idle after start", events, kind))
         client = LookupClient(server)
         try:
             for _ in range(lookup_rounds):
@@ -53,11 +60,11 @@ def run_size(events: int, root: Path, *, lookup_rounds: int, burst: int,
                         client.page(case, token)
         finally:
             client.close()
-        rows.append(snapshot(server, "after lookups", events))
+        rows.append(snapshot(server, "after lookups", events, kind))
         access_key, secret = server.credentials()
         requests = read_mix(Signer(server.host_header, access_key, secret), burst)
         outcome = closed_loop("127.0.0.1", server.port, requests, connections=32)
-        row = snapshot(server, "after a burst", events)
+        row = snapshot(server, "after a burst", events, kind)
         row["burst_calls"] = burst
         row["burst_ok"] = outcome.ok
         row["burst_calls_per_second"] = (round(outcome.answered / outcome.wall)
@@ -65,7 +72,7 @@ def run_size(events: int, root: Path, *, lookup_rounds: int, burst: int,
         rows.append(row)
         described = server.describe()
     for row in rows:
-        log(f"memory: {events:,} events, {row['phase']}: RSS {row['rss_mb']} MB, "
+        log(f"memory: {kind}, {events:,} events, {row['phase']}: RSS {row['rss_mb']} MB, "
             f"peak {row['hwm_mb']} MB")
     return rows, described
 
@@ -79,18 +86,26 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [0, 20_000] if args.quick else args.sizes
     if args.skip_large:
         sizes = [size for size in sizes if size <= LARGE]
+    kinds = [kind for kind in args.servers.split(",")
+             if kind in ("searchtrail", "searchtrail-postgres")] or ["searchtrail"]
     started = now_iso()
     rows: list[dict[str, Any]] = []
     described: dict = {}
-    for size in sizes:
-        size_rows, described = run_size(size, args.out.resolve().parent,
-                                        lookup_rounds=1 if args.quick else 3,
-                                        burst=2_000 if args.quick else 30_000)
-        rows += size_rows
-    peak = max(row["hwm_mb"] for row in rows)
-    targets = [target(f"server peak RSS (VmHWM, MB) with up to {max(sizes):,} stored events",
-                      peak, GOAL_MB, higher_is_better=False)]
-    write_result(args.out, "memory", started, {"searchtrail": described}, rows, targets,
+    targets = []
+    for kind in kinds:
+        kind_rows = []
+        for size in sizes:
+            size_rows, described[kind] = run_size(size, args.out.resolve().parent,
+                                                  lookup_rounds=1 if args.quick else 3,
+                                                  burst=2_000 if args.quick else 30_000,
+                                                  kind=kind)
+            kind_rows += size_rows
+        rows += kind_rows
+        label = "" if kind == "searchtrail" else " (PostgreSQL store)"
+        targets.append(target(f"server peak RSS (VmHWM, MB) with up to {max(sizes):,} stored "
+                              f"events{label}", max(row["hwm_mb"] for row in kind_rows),
+                              GOAL_MB, higher_is_better=False))
+    write_result(args.out, "memory", started, described, rows, targets,
                  notes=["VmRSS/VmHWM of the server process (/proc/<pid>/status); tree_rss_mb "
                         "adds any child processes"])
     return 0

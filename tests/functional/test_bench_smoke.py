@@ -94,6 +94,20 @@ def test_capacity_runs_searchtrail_on_its_own_postgresql_when_named(tmp_path: Pa
     assert any(r["peer"] == "searchtrail-postgres" for r in document["ratios"])
 
 
+@pytest.mark.parametrize("name", ["lookup", "memory"])
+def test_store_benchmarks_build_their_own_postgresql_store_when_named(
+        name: str, tmp_path: Path, postgres) -> None:
+    # (the postgres fixture: PostgreSQL is installed, or the test says so)
+    document = run_module(name, tmp_path / f"{name}.json", "--servers",
+                          "searchtrail,searchtrail-postgres")
+    assert {row["server"] for row in document["results"]} == {"searchtrail",
+                                                             "searchtrail-postgres"}
+    assert set(document["servers"]) == {"searchtrail", "searchtrail-postgres"}
+    assert [t["target"].endswith("(PostgreSQL store)") for t in document["targets"]] == [
+        False, True]
+    assert not list(tmp_path.glob("store-postgres-*")), "the PostgreSQL store is removed"
+
+
 def test_capacity_asyncio_generator_when_wrk_is_absent(tmp_path: Path) -> None:
     document = run_module("capacity", tmp_path / "capacity.json", "--servers", "searchtrail",
                           "--mixes", "read", "--generator", "asyncio", "--fixed-count", "200")
