@@ -57,7 +57,9 @@ class PrunedDays:
             return
         marker = call.resources.get(KIND_PRUNED, "marker")
         if marker is not None and marker["throughDay"] >= last_expired_day:
-            # remembered only as read: a marker this transaction writes may yet roll back
+            # Remembered only as read, never as written here. A marker an earlier call of this
+            # batch wrote may still roll back with it: then the missed days wait for the next
+            # day's prune, whose range covers them.
             self._through[scope] = marker["throughDay"]
             return
         call.resources.delete_below(KIND_IDEMPOTENCY, f"{last_expired_day + 1:06d}")
