@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.postgres.connection import PostgresConnection, migrate
+from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.clients import boto3_client
 from tests.e2e.console_http import USER_PASSWORD, ConsoleUser
@@ -248,6 +249,38 @@ def test_write_transactions_of_two_connections_take_turns(postgres) -> None:
         first.execute("COMMIT")
         second.execute("BEGIN IMMEDIATE")
         second.execute("COMMIT")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_write_transaction_takes_the_last_seq_with_its_begin_until_it_appends(
+        postgres) -> None:
+    url = postgres.database()
+    first, second = PostgresConnection(url), PostgresConnection(url)
+
+    def event(n: int) -> EventRow:
+        return EventRow("111122223333", "us-east-1", 1000 + n, f'{{"n":{n}}}')
+
+    try:
+        migrate(first)
+        assert last_event_seq(first) == 0  # from now on its BEGIN reads it (the table exists)
+        second.execute("BEGIN IMMEDIATE")
+        append_events(second, [event(1), event(2)])
+        second.execute("COMMIT")
+        first.execute("BEGIN IMMEDIATE")
+        assert last_event_seq(first) == 2  # read after the lock, so after the other's commit
+        append_events(first, [event(3)])
+        assert last_event_seq(first) == 3  # read again once this transaction appended
+        first.execute("ROLLBACK")
+        second.execute("BEGIN")  # a read transaction answers from the table
+        assert last_event_seq(second) == 2
+        second.execute("COMMIT")
+        first.execute("BEGIN IMMEDIATE")
+        append_events(first, [event(4)])
+        first.execute("COMMIT")
+        assert [row[0] for row in first.execute("SELECT seq FROM events ORDER BY seq")] == [
+            1, 2, 3]
     finally:
         first.close()
         second.close()

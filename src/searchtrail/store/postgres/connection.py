@@ -37,6 +37,10 @@ _PHRASES = (
     ("CAST(group_concat(record, ',') AS BLOB)",
      "convert_to(string_agg(record, ',' ORDER BY seq), 'UTF8')", True),
 )
+# The events' last seq (store/sqlite/events.py), which a write transaction's seqs follow: read
+# with its BEGIN, in the same round trip, and answered from there until it appends events.
+LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
+_APPENDS_EVENTS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO events\b", re.IGNORECASE)
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
 _NUMBERED = re.compile(r"\?(\d+)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE\b", re.IGNORECASE)
@@ -52,7 +56,8 @@ class _Statement:
     """One SQLite statement's PostgreSQL text, and how its parameters are passed."""
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
-                 "rows_into", "_columns", "_ignore", "binary")
+                 "rows_into", "_columns", "_ignore", "binary", "reads_last_seq",
+                 "appends_events")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -79,6 +84,8 @@ class _Statement:
             text = text.replace("?", "%s")
         self.text = text
         self.writes = bool(_WRITES.match(sql))
+        self.reads_last_seq = sql.strip() == LAST_SEQ
+        self.appends_events = bool(_APPENDS_EVENTS.match(sql))
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
@@ -153,6 +160,10 @@ class PostgresConnection:
         self._busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
         self._lock = threading.RLock()  # the loop and the commit helper take turns on it
         self._began = False  # inside a transaction this object's BEGIN opened
+        self._last_seq: int | None = None  # LAST_SEQ's answer while the write transaction holds
+        # BEGIN reads the last seq once this connection has read it itself: the events table
+        # then exists (a new store's migration begins before it does).
+        self._seq_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
@@ -179,6 +190,10 @@ class PostgresConnection:
             return self._begin(immediate=statement.begins)
         if statement.pragma is not None:
             return self._pragma(*statement.pragma)
+        if statement.reads_last_seq and self._began and self._last_seq is not None:
+            return _Rows([(self._last_seq,)])  # read with BEGIN, and no event appended since
+        if statement.appends_events or statement.ends:
+            self._last_seq = None
         with self._lock:
             if not self._usable():
                 if not self._began:
@@ -202,6 +217,8 @@ class PostgresConnection:
                 raise _as_sqlite_error(exc) from exc
             if statement.ends:
                 self._began = False
+        if statement.reads_last_seq:
+            self._seq_with_begin = True
         if statement.writes and cursor.rowcount > 0:
             self.total_changes += cursor.rowcount
         return cursor
@@ -231,6 +248,7 @@ class PostgresConnection:
         with self._lock:
             if self._began:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
+            self._last_seq = None
             if not self._usable():
                 self._conn = self._connect()
             try:
@@ -238,18 +256,25 @@ class PostgresConnection:
                     self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                     self._began = True
                     return _Rows([])
-                # one round trip: no parameters, so the three go as one simple query
+                # one round trip: no parameters, so the statements go as one simple query,
+                # the events' last seq read once the lock is held
+                last_seq = f"; {LAST_SEQ}" if self._seq_with_begin else ""
                 if self._busy_timeout_ms == 0:
                     results = self._conn.execute(
-                        f"BEGIN; SELECT pg_try_advisory_xact_lock({WRITE_LOCK_KEY})")
+                        f"BEGIN; SELECT pg_try_advisory_xact_lock({WRITE_LOCK_KEY}){last_seq}")
                     results.nextset()  # past BEGIN's empty result, to the SELECT's
                     if not results.fetchone()[0]:
                         self._conn.execute("ROLLBACK")
                         raise sqlite3.OperationalError("database is locked")
                 else:
-                    self._conn.execute(f"BEGIN; SET LOCAL lock_timeout = "
-                                       f"{int(self._busy_timeout_ms)}; "
-                                       f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+                    results = self._conn.execute(
+                        f"BEGIN; SET LOCAL lock_timeout = {int(self._busy_timeout_ms)}; "
+                        f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}){last_seq}")
+                    results.nextset()  # past BEGIN's and SET's empty results
+                    results.nextset()
+                if last_seq:
+                    results.nextset()
+                    self._last_seq = results.fetchone()[0]
             except psycopg.Error as exc:
                 self._rollback_quietly()
                 raise _as_sqlite_error(exc) from exc
