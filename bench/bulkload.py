@@ -337,6 +337,18 @@ def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
     return load_events(data_dir, events, seed=seed, log=log)
 
 
+def store_kinds(servers: str) -> list[str]:
+    """The servers of a ``--servers`` list that run on a bulk-loaded store (searchtrail by
+    default)."""
+    return [kind for kind in servers.split(",")
+            if kind in ("searchtrail", "searchtrail-postgres")] or ["searchtrail"]
+
+
+def store_label(kind: str) -> str:
+    """What a target's name adds for the store ``kind`` runs on."""
+    return "" if kind == "searchtrail" else " (PostgreSQL store)"
+
+
 @contextlib.contextmanager
 def provisioned_store(kind: str, events: int, root: Path) -> Iterator[Store]:
     """A store of ``events`` events for the server ``kind``: searchtrail's SQLite store in

@@ -22,7 +22,7 @@ from botocore.credentials import Credentials
 
 from bench import base_parser, count_list, latency_summary, now_iso, target, write_result
 from bench import servers
-from bench.bulkload import LARGE, Store, provisioned_store
+from bench.bulkload import LARGE, Store, provisioned_store, store_kinds, store_label
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
@@ -200,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_large:
         sizes = [size for size in sizes if size <= LARGE]
     repeat = args.repeat or (10 if args.quick else 200)
-    kinds = [kind for kind in args.servers.split(",")
-             if kind in ("searchtrail", "searchtrail-postgres")] or ["searchtrail"]
+    kinds = store_kinds(args.servers)
     started = now_iso()
     rows: list[dict[str, Any]] = []
     targets, described, notes = [], {}, []
@@ -211,11 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                                                                 args.out.resolve().parent)
             rows += size_rows
             worst = worst_p99(size_rows)
-            label = "" if kind == "searchtrail" else " (PostgreSQL store)"
             print(f"lookup: {kind} {size:,} events: worst p99 {worst} ms", file=sys.stderr)
             if size == max(sizes):
                 targets.append(target(f"LookupEvents worst-case p99 (ms) on {size:,} events"
-                                      f"{label}", worst, GOAL_P99_MS, higher_is_better=False))
+                                      f"{store_label(kind)}", worst, GOAL_P99_MS,
+                                      higher_is_better=False))
             notes.append(f"{kind}: store of {size:,} events built in {build['load_seconds']}s "
                          f"({build['events_per_second']:,} events/s, "
                          f"{build['database_bytes'] / 1e9:.2f} GB)")

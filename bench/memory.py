@@ -12,7 +12,8 @@ from typing import Any
 
 from bench import base_parser, count_list, now_iso, target, write_result
 from bench import servers
-from bench.bulkload import LARGE, Store, default_data_dir, provisioned_store
+from bench.bulkload import (LARGE, Store, default_data_dir, provisioned_store, store_kinds,
+                            store_label)
 from bench.lookup import LookupClient, cases
 from bench.presigned import Signer, read_mix
 from bench.rawclient import closed_loop
@@ -86,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [0, 20_000] if args.quick else args.sizes
     if args.skip_large:
         sizes = [size for size in sizes if size <= LARGE]
-    kinds = [kind for kind in args.servers.split(",")
-             if kind in ("searchtrail", "searchtrail-postgres")] or ["searchtrail"]
+    kinds = store_kinds(args.servers)
     started = now_iso()
     rows: list[dict[str, Any]] = []
     described: dict = {}
@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   kind=kind)
             kind_rows += size_rows
         rows += kind_rows
-        label = "" if kind == "searchtrail" else " (PostgreSQL store)"
         targets.append(target(f"server peak RSS (VmHWM, MB) with up to {max(sizes):,} stored "
-                              f"events{label}", max(row["hwm_mb"] for row in kind_rows),
-                              GOAL_MB, higher_is_better=False))
+                              f"events{store_label(kind)}",
+                              max(row["hwm_mb"] for row in kind_rows), GOAL_MB,
+                              higher_is_better=False))
     write_result(args.out, "memory", started, described, rows, targets,
                  notes=["VmRSS/VmHWM of the server process (/proc/<pid>/status); tree_rss_mb "
                         "adds any child processes"])
