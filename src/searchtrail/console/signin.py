@@ -96,8 +96,7 @@ class SignInService:
         ctx.identity = (unknown_user_identity(account) if found.unknown_user else
                         root_identity(account) if found.user is None else
                         user_identity(account, found.user))
-        wait = await run_in_threadpool(self._throttle.retry_after, self._reads.get(), account,
-                                       who, source_ip)
+        wait = await run_in_threadpool(self._retry_after, account, who, source_ip)
         if wait > 0:
             ctx.failure = WRONG_PASSWORD
             await self._calls.write_record(ctx, self._records, account=account)
@@ -119,6 +118,10 @@ class SignInService:
 
         await self._calls.write_record(ctx, self._records, account=account, also=signed_in)
         return SignInResult(token, 303)
+
+    def _retry_after(self, account_id: str, user_name: str, source_ip: str) -> float:
+        """On a worker thread, through that thread's own read connection."""
+        return self._throttle.retry_after(self._reads.get(), account_id, user_name, source_ip)
 
     def _find(self, account_id: str, user_name: str | None) -> _Found:
         identities = Identities(SqliteResources(self._reads.get(), "", ""))
