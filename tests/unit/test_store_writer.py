@@ -387,3 +387,60 @@ def test_units_take_event_seqs_in_order_and_a_rolled_back_batch_hands_them_out_a
     finally:
         writer.stop()
     assert conn.execute("SELECT max(seq), count(*) FROM events").fetchone() == (8, 8)
+
+
+def _waiting_for_a_flock(pid: int) -> bool:
+    """/proc/locks lists a blocked flock request with '->' before its kind."""
+    with open("/proc/locks") as locks:
+        return any(f"-> FLOCK  ADVISORY  WRITE {pid} " in line for line in locks)
+
+
+def test_writers_of_two_processes_take_turns_on_the_lock_file_not_in_busy_retries(
+        database, tmp_path) -> None:
+    """Two writers on one SQLite file (the server's worker processes), each connection with no
+    busy timeout: the second waits for the first's turn on the lock file, then writes; it
+    never meets SQLite's lock (which, here, would fail it at once)."""
+    import os
+    import time
+
+    path, conn = database
+    other = open_connection(path)
+    for c in (conn, other):
+        c.execute("PRAGMA busy_timeout = 0")
+    lock = tmp_path / "write-turn"
+    first, second = GroupCommitWriter(conn, turn_lock=lock, shared=True), \
+        GroupCommitWriter(other, turn_lock=lock, shared=True)
+    holding, release = threading.Event(), threading.Event()
+
+    def held(c):  # type: ignore[no-untyped-def]
+        holding.set()
+        release.wait(30)
+        SqliteResources(c, "a", "r").put("k", "first", {})
+        return "first", [row(1)]
+
+    def after(c):  # type: ignore[no-untyped-def]
+        assert SqliteResources(c, "a", "r").get("k", "first") == {}  # the first committed
+        return "second", [row(2)]
+
+    outcomes: dict[str, object] = {}
+    threads = [threading.Thread(target=lambda: outcomes.update(first=first.run_blocking(held))),
+               threading.Thread(target=lambda: outcomes.update(
+                   second=asyncio.run(second.run(after))))]
+    try:
+        threads[0].start()
+        assert holding.wait(30)
+        threads[1].start()
+        deadline = time.monotonic() + 30
+        while not _waiting_for_a_flock(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling /proc/locks, bounded by the deadline
+        assert _waiting_for_a_flock(os.getpid()), "the second writer never waited for its turn"
+        release.set()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        release.set()
+        first.stop()
+        second.stop()
+        other.close()
+    assert outcomes == {"first": "first", "second": "second"}
+    assert [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")] == [1, 2]

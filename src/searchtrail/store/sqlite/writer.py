@@ -19,14 +19,17 @@ it fails, so neither runs in a savepoint of the writer's.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import logging
+import os
 import queue
 import sqlite3
 import threading
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any, Callable
 
 from searchtrail.store.api import StoreUnavailable
@@ -56,12 +59,18 @@ class _Batch(Enum):
 
 class _Turns:
     """A first-come, first-served lock on the write transaction. A plain Lock would let the
-    delivery worker, taking it file after file, starve the loop's next batch."""
+    delivery worker, taking it file after file, starve the loop's next batch.
 
-    def __init__(self) -> None:
+    With a ``lock_path``, a turn also holds an exclusive flock on that file, which other
+    processes writing the same store (the server's other workers) take too: they then wait
+    in the kernel's queue, not in SQLite's busy handler."""
+
+    def __init__(self, lock_path: Path | None = None) -> None:
         self._changed = threading.Condition()
         self._issued = 0
         self._serving = 0
+        self._lock_fd = (os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                         if lock_path is not None else None)
 
     def acquire(self) -> None:
         with self._changed:
@@ -69,15 +78,31 @@ class _Turns:
             self._issued += 1
             while ticket != self._serving:
                 self._changed.wait()
+        if self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._next()
+                raise
 
     def acquire_if_free(self) -> bool:
         with self._changed:
             if self._issued != self._serving:
                 return False
+            if self._lock_fd is not None:
+                try:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
             self._issued += 1
             return True
 
     def release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        self._next()
+
+    def _next(self) -> None:
         with self._changed:
             self._serving += 1
             self._changed.notify_all()
@@ -126,7 +151,8 @@ class _Helper:
 
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256,
-                 changes: ResourceChanges | None = None, shared: bool = False) -> None:
+                 changes: ResourceChanges | None = None, shared: bool = False,
+                 turn_lock: Path | None = None) -> None:
         self._conn = conn
         self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
@@ -134,7 +160,7 @@ class GroupCommitWriter:
         # counters then hold for one transaction only (each BEGIN bumps every counter).
         self._shared = shared
         self._max_batch = max_batch
-        self._turns = _Turns()
+        self._turns = _Turns(turn_lock)  # turn_lock: other processes write this store too
         self._committer: _Helper | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
