@@ -104,7 +104,8 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
     ])
 
 
-def build_app(settings: Settings) -> Searchtrail:
+def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
+    """The server of one process; ``worker`` is its index among ``settings.workers``."""
     conn = open_database(settings)
     catalog = ServiceCatalog.load(SERVICES)
     store = object_store(settings)
@@ -129,17 +130,25 @@ def build_app(settings: Settings) -> Searchtrail:
             "sts": StsProvider(),
         },
     )
+    # Worker processes of one server (`serve --workers`) share its store: the first delivers.
+    delivers = worker == 0
     # Several nodes share a PostgreSQL store: one of them delivers (the lease).
     lease = None
-    if settings.database_url is not None:
+    if settings.database_url is not None and delivers:
         from searchtrail.store.postgres.lease import DeliveryLease  # psycopg only if used
 
         lease = DeliveryLease(settings.database_url, settings.delivery_lease_seconds)
     # Lets the trail router cache trails between writes of them; on a shared store another
-    # node's writes never bump these counters, so the writer bumps them at each BEGIN and the
-    # cache holds for one transaction (one batch of calls) there.
+    # node's (or worker's) writes never bump these counters, so the writer bumps them at each
+    # BEGIN and the cache holds for one transaction (one batch of calls) there.
     changes = ResourceChanges()
-    writer = GroupCommitWriter(conn, changes=changes, shared=lease is not None)
+    workers_share_file = settings.workers > 1 and settings.database_url is None
+    writer = GroupCommitWriter(
+        conn, changes=changes,
+        shared=settings.database_url is not None or settings.workers > 1,
+        # the workers take turns on the SQLite file through this lock, in arrival order,
+        # instead of SQLite's busy handler, which sleeps 1-100 ms between tries
+        turn_lock=settings.write_turn_path if workers_share_file else None)
     metrics = Metrics()
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
@@ -174,7 +183,9 @@ def build_app(settings: Settings) -> Searchtrail:
     def health() -> dict[str, Any]:
         metrics.writer_commits.set(writer.stats.commits)
         metrics.writer_units.set(writer.stats.units)
-        return {"status": "ok", "store": "sqlite" if lease is None else "postgresql",
+        return {"status": "ok",
+                "store": "sqlite" if settings.database_url is None else "postgresql",
+                "worker": worker, "workers": settings.workers, "pid": os.getpid(),
                 **durability,
                 **({"delivering": lease.holding} if lease is not None else {}),
                 "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,
@@ -184,7 +195,8 @@ def build_app(settings: Settings) -> Searchtrail:
     async def lifespan(_: Any) -> AsyncIterator[None]:
         writer.start()
         key_material.start()
-        delivery.start()
+        if delivers:
+            delivery.start()
         capacity.start()
         try:
             yield

@@ -15,7 +15,7 @@ import typer
 from searchtrail.cli_common import (DATA_DIR, Option, err, exit_store_unavailable,
                                     open_store_or_exit, parse_time, settings_or_exit)
 from searchtrail.cli_validate import OPTIONS as VALIDATE_OPTIONS, validate_trail_files
-from searchtrail.config import Settings
+from searchtrail.config import MAX_WORKERS, Settings
 
 SWITCH_INTERVAL_SECONDS = 0.0005
 
@@ -82,6 +82,10 @@ def serve(
     database_url: Optional[str] = typer.Option(
         None, help="postgresql://user@host:port/database: keep state and events in PostgreSQL, "
                    "shared by every node given the same URL [default: SQLite in --data-dir]"),
+    workers: Optional[int] = typer.Option(
+        None, min=1, max=MAX_WORKERS,
+        help="Server processes sharing the port and the store, one per core to use "
+             "[default: 1]"),
 ) -> None:
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
@@ -91,13 +95,15 @@ def serve(
     from searchtrail.app import build_app, ensure_default_account
     from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
+    from searchtrail.workers import listening_socket, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
                                 tls_key=tls_key, log_level=log_level,
                                 delivery_interval=delivery_interval,
                                 digest_interval=digest_interval,
                                 s3_endpoint_url=s3_endpoint_url,
-                                sns_endpoint_url=sns_endpoint_url, database_url=database_url)
+                                sns_endpoint_url=sns_endpoint_url, database_url=database_url,
+                                workers=workers)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
         raise typer.Exit(2)
@@ -120,20 +126,35 @@ def serve(
     # the default 5 ms switch interval makes them wait behind the event loop
     # (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    server = build_app(settings)
-    # What start-up built (~64,000 objects: service models, compiled shapes, the console) lives
-    # as long as the server: frozen out of the cyclic collector, whose full collections would
-    # walk it all (17-21 ms each) while every request waits (bench/README.md).
-    gc.collect()
-    gc.freeze()
-    protocol = SearchtrailHttpProtocol.configured(client_timeout=settings.client_timeout_seconds,
-                                                  aws_calls=server.aws_calls,
-                                                  s3_apis=server.s3_apis)
-    uvicorn.run(server, host=settings.host, port=settings.port, http=protocol,
-                loop="uvloop", access_log=False, log_level="warning", lifespan="on",
-                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-                timeout_graceful_shutdown=10,
-                proxy_headers=False)  # the gateway applies --trusted-proxies itself
+    # Bound before any worker starts: a port in use is told once, and the workers share it.
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: {exc.strerror}")
+        raise typer.Exit(1) from None
+
+    def run_worker(worker: int) -> None:
+        server = build_app(settings, worker=worker)
+        # What start-up built (~64,000 objects: service models, compiled shapes, the console)
+        # lives as long as the server: frozen out of the cyclic collector, whose full
+        # collections would walk it all (17-21 ms each) while every request waits
+        # (bench/README.md).
+        gc.collect()
+        gc.freeze()
+        protocol = SearchtrailHttpProtocol.configured(
+            client_timeout=settings.client_timeout_seconds, aws_calls=server.aws_calls,
+            s3_apis=server.s3_apis)
+        config = uvicorn.Config(server, http=protocol, loop="uvloop", access_log=False,
+                                log_level="warning", lifespan="on",
+                                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                                timeout_graceful_shutdown=10,
+                                proxy_headers=False)  # the gateway applies --trusted-proxies
+        uvicorn.Server(config).run(sockets=[sock])
+
+    if settings.workers == 1:
+        run_worker(0)
+    else:
+        raise typer.Exit(supervise(settings.workers, sock, run_worker))
 
 
 @app.command()

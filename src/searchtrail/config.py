@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 ENV_PREFIX = "SEARCHTRAIL_"
 CONFIG_FILE_NAME = "searchtrail.toml"
+MAX_WORKERS = 64
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,17 @@ class Settings:
     capacity_warning_ratio: float = 0.75  # warn when the data dir's filesystem is this full
     capacity_check_seconds: float = 10.0
     client_timeout_seconds: float = 30.0  # a request must arrive whole within this (slowloris)
+    workers: int = 1  # server processes sharing the port and the store
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "searchtrail.sqlite3"
+
+    @property
+    def write_turn_path(self) -> Path:
+        """The lock file the worker processes take turns on to write the SQLite store."""
+        return self.data_dir / "searchtrail.write-turn"
 
     @property
     def credentials_path(self) -> Path:
@@ -70,6 +77,9 @@ def _coerce(name: str, raw: Any) -> Any:
                                                                     "postgres://")):
         raise ValueError(f"database_url {raw!r}: give a postgresql://user@host:port/database "
                          "URL, or leave it unset for the embedded SQLite store")
+    if name == "workers" and not 1 <= int(raw) <= MAX_WORKERS:
+        raise ValueError(f"workers {raw!r}: give a number of server processes from 1 to "
+                         f"{MAX_WORKERS}")
     if name in ("s3_endpoint_url", "sns_endpoint_url", "database_url"):
         return raw or None
     if name == "trusted_proxies":

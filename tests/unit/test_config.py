@@ -33,3 +33,11 @@ def test_unknown_file_keys_are_an_error(tmp_path) -> None:
     (tmp_path / "searchtrail.toml").write_text("prot = 1\n")
     with pytest.raises(ValueError, match="unknown setting"):
         load_settings({"data_dir": Path(tmp_path)}, environ={})
+
+
+def test_workers_default_to_one_and_a_count_out_of_range_is_told(tmp_path) -> None:
+    assert load_settings({"data_dir": tmp_path}, environ={}).workers == 1
+    assert load_settings({"data_dir": tmp_path}, environ={"SEARCHTRAIL_WORKERS": "4"}).workers == 4
+    (tmp_path / "searchtrail.toml").write_text("workers = 0\n")
+    with pytest.raises(ValueError, match="workers 0: give a number of server processes from 1"):
+        load_settings({"data_dir": tmp_path}, environ={})

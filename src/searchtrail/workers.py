@@ -1,0 +1,113 @@
+"""Several server processes on one listening socket (`serve --workers N`): a supervisor forks
+them, passes a stop on to each once, and stops them all as soon as one of them ends.
+
+Each worker has its own event loop and GIL, so the HTTP edge, SigV4 and the records of
+different connections run on different cores; their writes still take turns on the store.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import sys
+from typing import Callable
+
+# prctl(PR_SET_PDEATHSIG): the kernel signals a worker whose supervisor died (even by SIGKILL)
+_PR_SET_PDEATHSIG = 1
+
+
+def supervise(count: int, sock: socket.socket, run_worker: Callable[[int], None]) -> int:
+    """Fork ``count`` workers, each running ``run_worker(index)`` on the inherited ``sock``;
+    return the supervisor's exit status once every worker has ended: 0 after a requested
+    stop in which each worker exited cleanly, 1 when one ended by itself or failed."""
+    children: dict[int, int] = {}  # pid -> worker index
+    supervisor = os.getpid()
+    for index in range(count):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_worker(index, supervisor, run_worker))
+        children[pid] = index
+    sock.close()  # the workers hold it; the supervisor accepts nothing
+
+    stopping = False
+
+    def stop_all(signum: int = signal.SIGTERM, _frame: object = None) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            for pid in children:
+                _signal(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    status = 0
+    while children:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        index = children.pop(pid, None)
+        if index is None:
+            continue
+        code = os.waitstatus_to_exitcode(wait_status)
+        if code != 0 or not stopping:
+            status = 1
+            how = f"exit status {code}" if code >= 0 else f"signal {-code}"
+            print(f"searchtrail: worker {index} (pid {pid}) ended with {how}"
+                  + ("" if stopping else "; stopping the other workers"),
+                  file=sys.stderr, flush=True)
+        stop_all()
+    return status
+
+
+def _worker(index: int, supervisor: int, run_worker: Callable[[int], None]) -> int:
+    """A forked worker's life; its exit status."""
+    # Its own process group: a terminal's Ctrl-C reaches the supervisor alone, which passes
+    # one SIGTERM on (a second signal would make uvicorn skip its graceful shutdown).
+    os.setpgid(0, 0)
+    _exit_with_parent()
+    if os.getppid() != supervisor:  # it died before the line above
+        return 1
+    # uvicorn raises the stop signal again once it has shut down gracefully: a clean exit
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
+    try:
+        run_worker(index)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return 0
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _exit_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: a worker outlives a killed supervisor
+        pass
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port), as uvicorn would bind it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)

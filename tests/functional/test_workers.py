@@ -1,0 +1,196 @@
+"""`serve --workers 2`: two server processes on one port and one store, under a supervisor."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.functional.server import ServerProcess, free_port
+from tests.functional.trails import local_s3, read_bucket, searchtrail_cli, wait_for
+
+BUCKET = "workers-trail"
+MAX_CONNECTIONS_TO_FIND_BOTH = 300
+
+
+@pytest.fixture
+def two_workers(tmp_path):  # type: ignore[no-untyped-def]
+    server = ServerProcess(tmp_path / "data", args=["--workers", "2", "--delivery-interval", "1"])
+    server.start()
+    yield server
+    server.stop()
+
+
+def _health(conn: HTTPConnection) -> dict:
+    conn.request("GET", "/_searchtrail/health")
+    reply = conn.getresponse()
+    assert reply.status == 200
+    return json.loads(reply.read())
+
+
+def _one_connection_per_worker(server: ServerProcess) -> dict[int, HTTPConnection]:
+    """Keep-alive connections, one accepted by each worker (the health check names it)."""
+    found: dict[int, HTTPConnection] = {}
+    for _ in range(MAX_CONNECTIONS_TO_FIND_BOTH):
+        conn = HTTPConnection("127.0.0.1", server.port, timeout=30)
+        worker = _health(conn)["worker"]
+        if worker in found:
+            conn.close()
+        else:
+            found[worker] = conn
+        if len(found) == 2:
+            return found
+    for conn in found.values():
+        conn.close()
+    pytest.fail(f"{MAX_CONNECTIONS_TO_FIND_BOTH} connections all reached workers {sorted(found)}")
+
+
+def _aoss_call(server: ServerProcess, conn: HTTPConnection, operation: str) -> str:
+    """A signed aoss call over ``conn``; its request ID."""
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=b"{}", headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": f"OpenSearchServerless.{operation}"})
+    SigV4Auth(Credentials(*server.credentials()), "aoss", "us-east-1").add_auth(request)
+    conn.request("POST", "/", body=request.body, headers=dict(request.headers.items()))
+    reply = conn.getresponse()
+    body = reply.read()
+    assert reply.status == 200, body
+    return reply.headers["x-amzn-RequestId"]
+
+
+def test_both_workers_serve_the_port_and_every_call_gets_exactly_one_record(two_workers) -> None:
+    server = two_workers
+    workers = _one_connection_per_worker(server)
+    assert {_health(conn)["workers"] for conn in workers.values()} == {2}
+    for conn in workers.values():
+        conn.close()
+
+    def create_policies(thread: int) -> list[str]:
+        aoss = server.client("opensearchserverless")
+        names = []
+        for n in range(25):
+            name = f"w{thread}-{n}"
+            aoss.create_security_policy(name=name, type="network", policy=json.dumps(
+                [{"Rules": [{"ResourceType": "collection", "Resource": [f"collection/{name}"]}],
+                  "AllowFromPublic": True}]))
+            names.append(name)
+        return names
+
+    with ThreadPoolExecutor(8) as pool:
+        created = [name for names in pool.map(create_policies, range(8)) for name in names]
+    assert len(created) == 200
+    listed = server.client("opensearchserverless").list_security_policies(
+        type="network", maxResults=100)
+    assert len(listed["securityPolicySummaries"]) == 100 and listed.get("nextToken")
+
+    conn = server.store()
+    try:
+        rows = conn.execute("SELECT seq, record FROM events").fetchall()
+    finally:
+        conn.close()
+    records = [json.loads(record) for _, record in rows]
+    created_records = Counter(r["requestParameters"]["name"] for r in records
+                              if r["eventName"] == "CreateSecurityPolicy")
+    assert created_records == Counter(created)  # one record per call, from either worker
+    assert len({seq for seq, _ in rows}) == len(rows)
+    assert len({r["eventID"] for r in records}) == len(records)
+
+    cloudtrail = server.client("cloudtrail")
+    found, token = 0, None
+    for _ in range(10):  # 200 events at 50 a page
+        page = cloudtrail.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName",
+                               "AttributeValue": "CreateSecurityPolicy"}],
+            MaxResults=50, **({"NextToken": token} if token else {}))
+        found += len(page["Events"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert found == 200
+
+
+def test_a_trail_made_through_one_worker_takes_the_calls_the_other_serves(two_workers) -> None:
+    """Each worker caches the trails it routed to; the other's writes must end that cache
+    (the store is shared), and the first worker delivers what both wrote."""
+    server = two_workers
+    workers = _one_connection_per_worker(server)
+    for conn in workers.values():  # both workers route a call while there is no trail
+        _aoss_call(server, conn, "ListCollections")
+    made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
+    assert made.returncode == 0, made.stderr
+    cloudtrail = server.client("cloudtrail")
+    cloudtrail.create_trail(Name="workers", S3BucketName=BUCKET)
+    cloudtrail.start_logging(Name="workers")
+
+    request_ids = {worker: _aoss_call(server, conn, "ListCollections")
+                   for worker, conn in workers.items()}
+    for conn in workers.values():
+        conn.close()
+
+    def delivered() -> set[str]:
+        content = read_bucket(local_s3(server), BUCKET)
+        return {r["requestID"] for records in content.records_by_key.values() for r in records}
+
+    wait_for(lambda: set(request_ids.values()) <= delivered(), seconds=30,
+             what=f"the calls of both workers delivered ({request_ids})")
+
+
+def test_a_stop_reaches_every_worker_and_each_exits_cleanly(tmp_path) -> None:
+    server = ServerProcess(tmp_path / "data", args=["--workers", "2"]).start()
+    workers = _one_connection_per_worker(server)
+    pids = {worker: _health(conn)["pid"] for worker, conn in workers.items()}
+    for conn in workers.values():
+        conn.close()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0, server.log()
+    for pid in pids.values():
+        assert not _alive(pid), f"worker {pid} outlived the supervisor"
+
+
+def test_a_worker_that_dies_stops_the_server_with_an_error(tmp_path) -> None:
+    server = ServerProcess(tmp_path / "data", args=["--workers", "2"]).start()
+    workers = _one_connection_per_worker(server)
+    pids = {worker: _health(conn)["pid"] for worker, conn in workers.items()}
+    for conn in workers.values():
+        conn.close()
+    import os
+
+    os.kill(pids[1], signal.SIGKILL)
+    assert server.process.wait(timeout=30) == 1
+    assert f"worker 1 (pid {pids[1]}) ended with signal 9; stopping the other workers" in \
+        server.log()
+    assert not _alive(pids[0])
+
+
+def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
+    with socket.socket() as taken:
+        port = free_port()
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            server.start()
+        server.stop()
+    assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is no longer running
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
