@@ -21,8 +21,9 @@ from typing import Any, Callable, Iterable
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 SERVER_KINDS = ("searchtrail", "moto", "ministack")
-# Run only when named: searchtrail with its store on a private PostgreSQL server
-OPTIONAL_KINDS = ("searchtrail-postgres",)
+# Run only when named: searchtrail with its store on a private PostgreSQL server, and
+# searchtrail with one worker process per core (`serve --workers`)
+OPTIONAL_KINDS = ("searchtrail-postgres", "searchtrail-workers")
 
 
 def now_iso() -> str:

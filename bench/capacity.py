@@ -261,9 +261,18 @@ def summarise(rows: list[dict], checks: list[dict], kinds: list[str], mixes: lis
                     targets.append(target(f"{mix} mix: searchtrail / {peer} req/s, capacity "
                                           f"against capacity (-c{ours_at} / -c{theirs_at})",
                                           ratios[-1]["ratio"], PEER_FACTOR))
+        if "searchtrail-workers" in kinds:
+            for peer in (k for k in kinds if not k.startswith("searchtrail")):
+                (ours, ours_at), (theirs, theirs_at) = (
+                    capacity(rows, "searchtrail-workers", mix, "req_per_s"),
+                    capacity(rows, peer, mix, "req_per_s"))
+                targets.append(target(f"{mix} mix: searchtrail --workers {servers.WORKERS} / "
+                                      f"{peer} req/s, capacity against capacity "
+                                      f"(-c{ours_at} / -c{theirs_at})",
+                                      ratio(ours, theirs), PEER_FACTOR))
     if ours_too:
         non_2xx = sum(r["non_2xx"] + r["socket_errors"]
-                      for r in rows if r["server"] == "searchtrail")
+                      for r in rows if r["server"].startswith("searchtrail"))
         targets.append(target("searchtrail non-2xx answers and socket errors in timed runs",
                               non_2xx, 0, higher_is_better=False))
     for check in checks:

@@ -29,6 +29,7 @@ STARTUP_SECONDS = 60
 PEER_KEY = ("testing", "testing")  # peers accept any signature; these are moto's usual test keys
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+WORKERS = os.cpu_count() or 1  # searchtrail-workers: one server process per core
 
 
 def free_port() -> int:
@@ -205,10 +206,12 @@ def make(kind: str, workdir: Path, extra_args: tuple[str, ...] = (),
     """A configured, not yet started, server of `kind` working in `workdir`."""
     workdir = workdir.resolve()  # the server runs inside it: a relative --data-dir would nest
     port = free_port()
-    if kind in ("searchtrail", "searchtrail-postgres"):
+    if kind in ("searchtrail", "searchtrail-postgres", "searchtrail-workers"):
         data_dir = workdir / "data"
         command = [sys.executable, "-m", "searchtrail.cli", "serve", "--port", str(port),
                    "--data-dir", str(data_dir), *extra_args]
+        if kind == "searchtrail-workers":
+            command += ["--workers", str(WORKERS)]
         server = Server(kind, workdir, command, dict(env or {}), "/_searchtrail/health", port,
                         _searchtrail_version())
         return server

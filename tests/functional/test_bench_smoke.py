@@ -17,7 +17,7 @@ import pytest
 
 from bench import REPO
 from bench.__main__ import benchmark_modules
-from bench import capacity, compare, wrk
+from bench import capacity, compare, servers, wrk
 from tests.needs import unavailable
 
 OWN = ("workload", "capacity", "latency")
@@ -106,6 +106,27 @@ def test_store_benchmarks_build_their_own_postgresql_store_when_named(
     assert [t["target"].endswith("(PostgreSQL store)") for t in document["targets"]] == [
         False, True]
     assert not list(tmp_path.glob("store-postgres-*")), "the PostgreSQL store is removed"
+
+
+def test_capacity_runs_one_worker_per_core_when_named_and_rates_it_against_the_peers(
+        tmp_path: Path) -> None:
+    need_wrk()
+    document = run_module("capacity", tmp_path / "capacity.json", "--servers",
+                          "searchtrail-workers", "--mixes", "read", "--connections", "16")
+    ours = next(r for r in document["results"] if "req_per_s" in r)
+    assert ours["server"] == "searchtrail-workers" and ours["non_2xx"] == 0 < ours["requests"]
+    check = next(r for r in document["results"] if "rows_added" in r)
+    assert check["rows_added"] == check["answered_2xx"] == check["requests"], check
+
+    def row(server: str, rate: float) -> dict:
+        return {"server": server, "mix": "read", "connections": 64, "req_per_s": rate,
+                "ok_per_s": rate, "non_2xx": 0, "socket_errors": 0}
+    _, targets = capacity.summarise(
+        [row("searchtrail", 3000), row("searchtrail-workers", 4000), row("ministack", 1000)],
+        [], ["searchtrail", "searchtrail-workers", "ministack"], ["read"], [64])
+    rated = {t["target"].split(" req/s")[0]: t["value"] for t in targets if "/ " in t["target"]}
+    assert rated == {"read mix: searchtrail / ministack": 3.0,
+                     f"read mix: searchtrail --workers {servers.WORKERS} / ministack": 4.0}
 
 
 def test_capacity_asyncio_generator_when_wrk_is_absent(tmp_path: Path) -> None:
