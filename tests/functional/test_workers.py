@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
@@ -18,7 +19,8 @@ from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import local_s3, read_bucket, searchtrail_cli, wait_for
 
 BUCKET = "workers-trail"
-MAX_CONNECTIONS_TO_FIND_BOTH = 300
+MAX_CONNECTIONS_TO_FIND_BOTH = 3000
+FIND_BOTH_SECONDS = 30
 
 
 @pytest.fixture
@@ -37,20 +39,25 @@ def _health(conn: HTTPConnection) -> dict:
 
 
 def _one_connection_per_worker(server: ServerProcess) -> dict[int, HTTPConnection]:
-    """Keep-alive connections, one accepted by each worker (the health check names it)."""
+    """Keep-alive connections, one accepted by each worker (the health check names it). The
+    server is ready when one worker answers; the other may still be starting."""
     found: dict[int, HTTPConnection] = {}
+    deadline = time.monotonic() + FIND_BOTH_SECONDS
     for _ in range(MAX_CONNECTIONS_TO_FIND_BOTH):
         conn = HTTPConnection("127.0.0.1", server.port, timeout=30)
         worker = _health(conn)["worker"]
         if worker in found:
             conn.close()
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)  # polling for the other worker, bounded by count and deadline
         else:
             found[worker] = conn
         if len(found) == 2:
             return found
     for conn in found.values():
         conn.close()
-    pytest.fail(f"{MAX_CONNECTIONS_TO_FIND_BOTH} connections all reached workers {sorted(found)}")
+    pytest.fail(f"connections for {FIND_BOTH_SECONDS}s all reached workers {sorted(found)}")
 
 
 def _aoss_call(server: ServerProcess, conn: HTTPConnection, operation: str) -> str:
@@ -141,6 +148,27 @@ def test_a_trail_made_through_one_worker_takes_the_calls_the_other_serves(two_wo
 
     wait_for(lambda: set(request_ids.values()) <= delivered(), seconds=30,
              what=f"the calls of both workers delivered ({request_ids})")
+
+
+def test_metrics_sum_every_workers_values_whichever_worker_answers(two_workers) -> None:
+    server = two_workers
+    workers = _one_connection_per_worker(server)
+    for conn in workers.values():
+        _aoss_call(server, conn, "ListCollections")
+        _aoss_call(server, conn, "ListCollections")
+    seen = {}
+    for worker, conn in workers.items():
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        seen[worker] = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                        for line in text.splitlines()
+                        if line.startswith(("searchtrail_calls_total{",
+                                            "searchtrail_writer_units "))}
+        conn.close()
+    calls = ('searchtrail_calls_total{error_code="",operation="ListCollections",'
+             'service="opensearchserverless"}')
+    assert seen[0][calls] == seen[1][calls] == 4, seen
+    assert seen[0]["searchtrail_writer_units"] == seen[1]["searchtrail_writer_units"] >= 4
 
 
 def test_a_stop_reaches_every_worker_and_each_exits_cleanly(tmp_path) -> None:
