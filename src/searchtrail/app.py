@@ -142,14 +142,15 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     # node's (or worker's) writes never bump these counters, so the writer bumps them at each
     # BEGIN and the cache holds for one transaction (one batch of calls) there.
     changes = ResourceChanges()
+    metrics = Metrics(settings.metrics_folder if settings.workers > 1 else None)
     workers_share_file = settings.workers > 1 and settings.database_url is None
     writer = GroupCommitWriter(
         conn, changes=changes,
         shared=settings.database_url is not None or settings.workers > 1,
         # the workers take turns on the SQLite file through this lock, in arrival order,
         # instead of SQLite's busy handler, which sleeps 1-100 ms between tries
-        turn_lock=settings.write_turn_path if workers_share_file else None)
-    metrics = Metrics()
+        turn_lock=settings.write_turn_path if workers_share_file else None,
+        on_commit=metrics.writer_committed)
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_ids)
@@ -181,8 +182,6 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     durability = durability_settings(settings, conn)
 
     def health() -> dict[str, Any]:
-        metrics.writer_commits.set(writer.stats.commits)
-        metrics.writer_units.set(writer.stats.units)
         return {"status": "ok",
                 "store": "sqlite" if settings.database_url is None else "postgresql",
                 "worker": worker, "workers": settings.workers, "pid": os.getpid(),

@@ -90,12 +90,7 @@ def serve(
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
 
-    import uvicorn
-
-    from searchtrail.app import build_app, ensure_default_account
-    from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
-    from searchtrail.logs import configure_logging
-    from searchtrail.workers import listening_socket, supervise
+    from searchtrail.workers import listening_socket, share_metrics, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
                                 tls_key=tls_key, log_level=log_level,
@@ -107,6 +102,15 @@ def serve(
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
         raise typer.Exit(2)
+    if settings.workers > 1:
+        share_metrics(settings.metrics_folder)  # before the imports below load the metrics
+
+    import uvicorn
+
+    from searchtrail.app import build_app, ensure_default_account
+    from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
+    from searchtrail.logs import configure_logging
+
     configure_logging(settings.log_level)
     try:
         account, new_key = ensure_default_account(settings)

@@ -54,6 +54,11 @@ class Settings:
         return self.data_dir / "searchtrail.write-turn"
 
     @property
+    def metrics_folder(self) -> Path:
+        """Where the worker processes keep their metrics' values for /metrics to sum."""
+        return self.data_dir / "metrics"
+
+    @property
     def credentials_path(self) -> Path:
         return self.data_dir / "credentials"
 

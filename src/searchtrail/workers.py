@@ -12,8 +12,12 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from typing import Callable
 
+# prometheus_client keeps each process's values in files under this folder when the variable
+# is set before it is imported (it chooses how to store values at import).
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # prctl(PR_SET_PDEATHSIG): the kernel signals a worker whose supervisor died (even by SIGKILL)
 _PR_SET_PDEATHSIG = 1
 
@@ -111,3 +115,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket on (host, port), as uvicorn would bind it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     return socket.create_server((host, port), family=family, backlog=2048)
+
+
+def share_metrics(folder: Path) -> None:
+    """Have every worker keep its metrics' values in files under ``folder`` (emptied of an
+    earlier run's), for /metrics to sum; before prometheus_client is imported."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("share_metrics must run before prometheus_client is imported")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROCESS_VARIABLE] = str(folder)

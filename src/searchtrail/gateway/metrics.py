@@ -1,36 +1,54 @@
-"""Prometheus metrics for /metrics, on a registry of the app's own (no global collectors)."""
+"""Prometheus metrics for /metrics, on a registry of the app's own (no global collectors); with
+several worker processes, every worker's values summed from their files in a shared folder."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from searchtrail.store.capacity import CapacityReading
+from searchtrail.store.sqlite.writer import WriterStats
+from searchtrail.workers import MULTIPROCESS_VARIABLE
 
 
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, shared_folder: Path | None = None) -> None:
+        """``shared_folder``: where the worker processes' values are, given to each of them
+        in ``MULTIPROCESS_VARIABLE`` too; None for one process."""
+        if shared_folder is not None and os.environ.get(MULTIPROCESS_VARIABLE) != str(
+                shared_folder):
+            raise RuntimeError(f"{MULTIPROCESS_VARIABLE} must name {shared_folder} before "
+                               "prometheus_client is imported (workers.share_metrics)")
         self.registry = CollectorRegistry()
+        self._shared_folder = shared_folder
         self._calls = Counter("searchtrail_calls", "Recorded API calls",
                               ["service", "operation", "error_code"], registry=self.registry)
         self._call_counters: dict[tuple[str, str, str], Any] = {}
         self._rejected = Counter("searchtrail_rejected_requests",
                                  "Requests refused before an operation ran (auth, routing)",
                                  ["error_code"], registry=self.registry)
-        self.writer_commits = Gauge("searchtrail_writer_commits", "Group commits so far",
-                                    registry=self.registry)
-        self.writer_units = Gauge("searchtrail_writer_units", "Units of work committed",
-                                  registry=self.registry)
+        self._writer_commits = Gauge("searchtrail_writer_commits", "Group commits so far",
+                                     registry=self.registry, multiprocess_mode="livesum")
+        self._writer_units = Gauge("searchtrail_writer_units", "Units of work committed",
+                                   registry=self.registry, multiprocess_mode="livesum")
         self._capacity_used = Gauge("searchtrail_store_capacity_used_ratio",
                                     "Used share of the event store's filesystem (0..1)",
-                                    registry=self.registry)
+                                    registry=self.registry, multiprocess_mode="max")
         self._capacity_warning = Gauge("searchtrail_store_capacity_warning",
                                        "1 while the event store's filesystem is above the "
-                                       "warning level", registry=self.registry)
+                                       "warning level", registry=self.registry,
+                                       multiprocess_mode="max")
+
+    def writer_committed(self, stats: WriterStats) -> None:
+        self._writer_commits.set(stats.commits)
+        self._writer_units.set(stats.units)
 
     def store_capacity(self, reading: CapacityReading, warning: bool) -> None:
         self._capacity_used.set(reading.used_ratio)
@@ -47,4 +65,8 @@ class Metrics:
         self._rejected.labels(error_code).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._shared_folder is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, str(self._shared_folder))
+        return generate_latest(every_worker)

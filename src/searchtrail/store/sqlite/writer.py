@@ -152,7 +152,8 @@ class _Helper:
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256,
                  changes: ResourceChanges | None = None, shared: bool = False,
-                 turn_lock: Path | None = None) -> None:
+                 turn_lock: Path | None = None,
+                 on_commit: Callable[[WriterStats], None] | None = None) -> None:
         self._conn = conn
         self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
@@ -173,6 +174,7 @@ class GroupCommitWriter:
         self._last_seq: int | None = None  # the open transaction's last allocated event seq
         self._last_batch = 1  # calls in the loop's last committed batch
         self.stats = WriterStats()
+        self._on_commit = on_commit  # told the stats after each commit (the metrics)
 
     def start(self) -> None:
         """Accept units (again, after a stop)."""
@@ -479,6 +481,8 @@ class GroupCommitWriter:
         self.stats.units += size
         self.stats.commits += 1
         self.stats.max_batch = max(self.stats.max_batch, size)
+        if self._on_commit is not None:
+            self._on_commit(self.stats)
 
 
 def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
