@@ -283,12 +283,15 @@ def test_r2_the_running_server_writes_with_wal_and_full_sync(tmp_path: Path,
     assert wal_exists
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
 def test_r5_sigterm_under_load_finishes_in_flight_calls(tmp_path: Path, profile: Profile,
-                                                       ledger: Ledger) -> None:
+                                                       ledger: Ledger, workers: int) -> None:
+    """With --workers the supervisor gets the SIGTERM and passes it on to each worker."""
     stops = profile.pick(ci=3, full=10)
     rng = random.Random(0x5157)
     history = History()
-    server = ServerProcess(tmp_path / "data").start()
+    server = ServerProcess(tmp_path / "data", args=["--workers", str(workers)]).start()
+    scenario = "R5" if workers == 1 else "R5 (--workers 2)"
     exits: list[float] = []
     signalled: list[float] = []
     failures: list[str] = []
@@ -325,9 +328,9 @@ def test_r5_sigterm_under_load_finishes_in_flight_calls(tmp_path: Path, profile:
     in_flight = [op for op in ops for at in signalled
                  if op.sent is not None and op.sent + LOOPBACK_SECONDS < at < op.end]
     unanswered = [op for op in in_flight if op.outcome != "ok"]
-    ledger.add("R5", calls_made=len(ops), kills=stops, **store.counts(),
+    ledger.add(scenario, calls_made=len(ops), kills=stops, **store.counts(),
                unexpected_5xx=sum(op.outcome == "ok" and op.status >= 500 for op in ops))
-    ledger.note("R5", exit_seconds_max=round(max(exits), 2),
+    ledger.note(scenario, exit_seconds_max=round(max(exits), 2),
                 outcomes={k: sum(op.outcome == k for op in ops) for k in ("ok", "fail", "info")},
                 answered_5xx_codes=sorted({op.error_code for op in ops
                                            if op.outcome == "ok" and op.status >= 500}),
