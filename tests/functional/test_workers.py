@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import time
@@ -171,26 +172,26 @@ def test_metrics_sum_every_workers_values_whichever_worker_answers(two_workers) 
     assert seen[0]["searchtrail_writer_units"] == seen[1]["searchtrail_writer_units"] >= 4
 
 
-def test_a_stop_reaches_every_worker_and_each_exits_cleanly(tmp_path) -> None:
-    server = ServerProcess(tmp_path / "data", args=["--workers", "2"]).start()
+def _worker_pids(server: ServerProcess) -> dict[int, int]:
     workers = _one_connection_per_worker(server)
     pids = {worker: _health(conn)["pid"] for worker, conn in workers.items()}
     for conn in workers.values():
         conn.close()
+    return pids
+
+
+def test_a_stop_reaches_every_worker_and_each_exits_cleanly(two_workers) -> None:
+    server = two_workers
+    pids = _worker_pids(server)
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0, server.log()
     for pid in pids.values():
         assert not _alive(pid), f"worker {pid} outlived the supervisor"
 
 
-def test_a_worker_that_dies_stops_the_server_with_an_error(tmp_path) -> None:
-    server = ServerProcess(tmp_path / "data", args=["--workers", "2"]).start()
-    workers = _one_connection_per_worker(server)
-    pids = {worker: _health(conn)["pid"] for worker, conn in workers.items()}
-    for conn in workers.values():
-        conn.close()
-    import os
-
+def test_a_worker_that_dies_stops_the_server_with_an_error(two_workers) -> None:
+    server = two_workers
+    pids = _worker_pids(server)
     os.kill(pids[1], signal.SIGKILL)
     assert server.process.wait(timeout=30) == 1
     assert f"worker 1 (pid {pids[1]}) ended with signal 9; stopping the other workers" in \
@@ -211,8 +212,6 @@ def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
 
 
 def _alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
