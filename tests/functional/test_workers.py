@@ -9,15 +9,12 @@ import socket
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import local_s3, read_bucket, searchtrail_cli, wait_for
+from tests.reliability.rawhttp import RawConnection, RawResponse, sign
 
 BUCKET = "workers-trail"
 MAX_CONNECTIONS_TO_FIND_BOTH = 3000
@@ -32,20 +29,24 @@ def two_workers(tmp_path):  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def _health(conn: HTTPConnection) -> dict:
-    conn.request("GET", "/_searchtrail/health")
-    reply = conn.getresponse()
-    assert reply.status == 200
-    return json.loads(reply.read())
+def _get(conn: RawConnection, path: str) -> RawResponse:
+    conn.send(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    reply = conn.response()
+    assert reply.status == 200, reply
+    return reply
 
 
-def _one_connection_per_worker(server: ServerProcess) -> dict[int, HTTPConnection]:
+def _health(conn: RawConnection) -> dict:
+    return _get(conn, "/_searchtrail/health").json()
+
+
+def _one_connection_per_worker(server: ServerProcess) -> dict[int, RawConnection]:
     """Keep-alive connections, one accepted by each worker (the health check names it). The
     server is ready when one worker answers; the other may still be starting."""
-    found: dict[int, HTTPConnection] = {}
+    found: dict[int, RawConnection] = {}
     deadline = time.monotonic() + FIND_BOTH_SECONDS
     for _ in range(MAX_CONNECTIONS_TO_FIND_BOTH):
-        conn = HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn = RawConnection(server.port, timeout=30)
         worker = _health(conn)["worker"]
         if worker in found:
             conn.close()
@@ -61,17 +62,12 @@ def _one_connection_per_worker(server: ServerProcess) -> dict[int, HTTPConnectio
     pytest.fail(f"connections for {FIND_BOTH_SECONDS}s all reached workers {sorted(found)}")
 
 
-def _aoss_call(server: ServerProcess, conn: HTTPConnection, operation: str) -> str:
+def _aoss_call(server: ServerProcess, conn: RawConnection, operation: str) -> str:
     """A signed aoss call over ``conn``; its request ID."""
-    request = AWSRequest(method="POST", url=server.endpoint + "/", data=b"{}", headers={
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": f"OpenSearchServerless.{operation}"})
-    SigV4Auth(Credentials(*server.credentials()), "aoss", "us-east-1").add_auth(request)
-    conn.request("POST", "/", body=request.body, headers=dict(request.headers.items()))
-    reply = conn.getresponse()
-    body = reply.read()
-    assert reply.status == 200, body
-    return reply.headers["x-amzn-RequestId"]
+    conn.send(sign(server.port, server.credentials(), operation=operation).encode())
+    reply = conn.response()
+    assert reply.status == 200, reply.body
+    return reply.request_id
 
 
 def test_both_workers_serve_the_port_and_every_call_gets_exactly_one_record(two_workers) -> None:
@@ -159,8 +155,7 @@ def test_metrics_sum_every_workers_values_whichever_worker_answers(two_workers) 
         _aoss_call(server, conn, "ListCollections")
     seen = {}
     for worker, conn in workers.items():
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
+        text = _get(conn, "/metrics").body.decode()
         seen[worker] = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
                         for line in text.splitlines()
                         if line.startswith(("searchtrail_calls_total{",
