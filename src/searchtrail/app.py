@@ -131,7 +131,9 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
         },
     )
     # Worker processes of one server (`serve --workers`) share its store: the first delivers.
+    several_workers = settings.workers > 1
     delivers = worker == 0
+    on_postgres = settings.database_url is not None
     # Several nodes share a PostgreSQL store: one of them delivers (the lease).
     lease = None
     if settings.database_url is not None and delivers:
@@ -142,14 +144,12 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     # node's (or worker's) writes never bump these counters, so the writer bumps them at each
     # BEGIN and the cache holds for one transaction (one batch of calls) there.
     changes = ResourceChanges()
-    metrics = Metrics(settings.metrics_folder if settings.workers > 1 else None)
-    workers_share_file = settings.workers > 1 and settings.database_url is None
+    metrics = Metrics(settings.metrics_folder if several_workers else None)
     writer = GroupCommitWriter(
-        conn, changes=changes,
-        shared=settings.database_url is not None or settings.workers > 1,
+        conn, changes=changes, shared=on_postgres or several_workers,
         # the workers take turns on the SQLite file through this lock, in arrival order,
         # instead of SQLite's busy handler, which sleeps 1-100 ms between tries
-        turn_lock=settings.write_turn_path if workers_share_file else None,
+        turn_lock=settings.write_turn_path if several_workers and not on_postgres else None,
         on_commit=metrics.writer_committed)
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
@@ -183,7 +183,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
 
     def health() -> dict[str, Any]:
         return {"status": "ok",
-                "store": "sqlite" if settings.database_url is None else "postgresql",
+                "store": "postgresql" if on_postgres else "sqlite",
                 "worker": worker, "workers": settings.workers, "pid": os.getpid(),
                 **durability,
                 **({"delivering": lease.holding} if lease is not None else {}),

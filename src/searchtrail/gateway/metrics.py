@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from searchtrail.store.capacity import CapacityReading
-from searchtrail.store.sqlite.writer import WriterStats
 from searchtrail.workers import MULTIPROCESS_VARIABLE
+
+if TYPE_CHECKING:
+    from searchtrail.store.sqlite.writer import WriterStats
 
 
 class Metrics:
