@@ -24,6 +24,7 @@ from typing import Iterator
 
 from bench import REPO, peers
 from bench.postgres import PostgresServer, start_postgres
+from searchtrail.config import Settings
 
 STARTUP_SECONDS = 60
 PEER_KEY = ("testing", "testing")  # peers accept any signature; these are moto's usual test keys
@@ -105,8 +106,8 @@ class Server:
 
     @property
     def database(self) -> Path:
-        """searchtrail's SQLite file (config.Settings.database_path)."""
-        return self.data_dir / "searchtrail.sqlite3"
+        """searchtrail's SQLite file."""
+        return Settings(data_dir=self.data_dir).database_path
 
     def read_only_database(self, timeout: float = 30.0) -> sqlite3.Connection:
         """searchtrail's store opened read-only, for counting what it stored while it serves
