@@ -9,9 +9,10 @@ import sys
 import time
 
 import bench
-from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, wrk
+from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, servers, wrk
 
 FIRST = ("workload", "capacity", "latency")
+WORKERS_KIND = "searchtrail-workers"
 NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk",
                   "compare", "callcost", "postgres"}  # compare takes two commits of ours, no
 # peers; callcost is what compare --metric instructions counts; postgres starts a server
@@ -22,6 +23,16 @@ def benchmark_modules() -> list[str]:
     found = sorted(info.name for info in pkgutil.iter_modules(bench.__path__)
                    if info.name not in NOT_BENCHMARKS)
     return [name for name in FIRST if name in found] + [n for n in found if n not in FIRST]
+
+
+def module_servers(module: str, chosen: str) -> str:
+    """The servers one module runs: capacity also rates `serve --workers` (one worker per
+    core) against the same peers in the same sitting, when searchtrail is chosen."""
+    kinds = chosen.split(",")
+    if module == "capacity" and "searchtrail" in kinds and WORKERS_KIND not in kinds \
+            and servers.WORKERS > 1:
+        kinds.append(WORKERS_KIND)
+    return ",".join(kinds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {wrk.INSTALL_HINT}", file=sys.stderr)
 
     flags = (["--quick"] if args.quick else []) + (["--skip-large"] if args.skip_large else [])
-    flags += ["--servers", args.servers]
     failed, timings = [], {}
     for name in modules:
         out = RESULTS_DIR / f"{name}.json"
         print(f"bench: running {name} ...", file=sys.stderr)
         started = time.monotonic()
-        code = subprocess.run([sys.executable, "-m", f"bench.{name}", "--out", str(out), *flags],
+        code = subprocess.run([sys.executable, "-m", f"bench.{name}", "--out", str(out), *flags,
+                               "--servers", module_servers(name, args.servers)],
                               cwd=REPO).returncode
         timings[name] = round(time.monotonic() - started, 1)
         if code != 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench import REPO
-from bench.__main__ import benchmark_modules
+from bench.__main__ import benchmark_modules, module_servers
 from bench import capacity, compare, servers, wrk
 from tests.needs import unavailable
 
@@ -127,6 +127,19 @@ def test_capacity_runs_one_worker_per_core_when_named_and_rates_it_against_the_p
     rated = {t["target"].split(" req/s")[0]: t["value"] for t in targets if "/ " in t["target"]}
     assert rated == {"read mix: searchtrail / ministack": 3.0,
                      f"read mix: searchtrail --workers {servers.WORKERS} / ministack": 4.0}
+
+
+def test_make_bench_adds_the_workers_kind_to_capacity_only_beside_searchtrail(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(servers, "WORKERS", 2)
+    chosen = "searchtrail,moto,ministack"
+    assert module_servers("capacity", chosen) == chosen + ",searchtrail-workers"
+    assert module_servers("lookup", chosen) == chosen
+    assert module_servers("capacity", "moto,ministack") == "moto,ministack"
+    named = "searchtrail,searchtrail-workers"
+    assert module_servers("capacity", named) == named
+    monkeypatch.setattr(servers, "WORKERS", 1)  # one core: --workers 1 is the same server
+    assert module_servers("capacity", chosen) == chosen
 
 
 def test_capacity_asyncio_generator_when_wrk_is_absent(tmp_path: Path) -> None:
