@@ -83,10 +83,12 @@ class Searchtrail:
 
 def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHistory,
                   writer: GroupCommitWriter, store: ObjectStore,
-                  connect: Any) -> Any:
-    """The web console (mounted at /console): pages over the same unit of work as the API."""
+                  connect: Any, shared_exports: bool = False) -> Any:
+    """The web console (mounted at /console): pages over the same unit of work as the API.
+    ``shared_exports``: the server's worker processes share downloads' progress."""
     reads = ThreadConnections(connect)
     sessions = SessionStore(reads, writer, utc_now)
+    exports = ExportTracker(folder=settings.exports_folder if shared_exports else None)
     ui = Ui(templates=console_templates(), calls=calls, sessions=sessions,
             regions=console_regions(settings.default_region),
             default_region=settings.default_region, user_agent=CONSOLE_USER_AGENT)
@@ -97,7 +99,7 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
                            passwords=PasswordCheck())
     return console_app(ui, [
         AuthPages(ui, signin),
-        EventPages(ui, HistoryReader(ui, history, reads, utc_now), ExportTracker(), utc_now),
+        EventPages(ui, HistoryReader(ui, history, reads, utc_now), exports, utc_now),
         CollectionPages(ui),
         PolicyPages(ui),
         TrailPages(ui, store),
@@ -212,7 +214,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                                          RecordBuilder(CONSOLE_ENRICHERS,
                                                                        event_ids)),
                             history=history, writer=writer, store=store,
-                            connect=read_only_connection)
+                            connect=read_only_connection, shared_exports=several_workers)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())

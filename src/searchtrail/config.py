@@ -59,6 +59,11 @@ class Settings:
         return self.data_dir / "metrics"
 
     @property
+    def exports_folder(self) -> Path:
+        """Where the worker processes share the progress of console downloads."""
+        return self.data_dir / "exports"
+
+    @property
     def credentials_path(self) -> Path:
         return self.data_dir / "credentials"
 

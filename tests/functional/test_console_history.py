@@ -9,7 +9,8 @@ from starlette.datastructures import QueryParams
 
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 from searchtrail.console.chart import OTHER, build_chart
-from searchtrail.console.export import csv_cell
+from searchtrail.console import export
+from searchtrail.console.export import ExportTracker, csv_cell
 from searchtrail.console.history import ATTRIBUTE_LABELS, DEFAULT_COLUMNS, parse_filter
 from searchtrail.console.ratelimit import Limit, SignInThrottle
 from searchtrail.store.sqlite.connection import migrate, open_connection
@@ -62,6 +63,37 @@ def test_csv_cells_never_start_a_formula() -> None:
         assert csv_cell(value) == "'" + value
     for value in ("root", "CreateCollection", "arn:aws:aoss:us-east-1:1:collection/x", ""):
         assert csv_cell(value) == value
+
+
+def test_worker_processes_share_a_downloads_progress_through_their_folder(
+        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    serving, polled = ExportTracker(folder=tmp_path), ExportTracker(folder=tmp_path)
+    progress = serving.start("session-1", "export-1")
+    started = polled.get("session-1", "export-1")
+    assert started is not None and (started.events, started.done) == (0, False)
+    monkeypatch.setattr(export, "SHARE_INTERVAL_SECONDS", 0.0)
+    progress.advance(50)
+    assert polled.get("session-1", "export-1").events == 50
+    monkeypatch.setattr(export, "SHARE_INTERVAL_SECONDS", 3600.0)
+    progress.advance(50)  # within the interval: not written yet
+    assert polled.get("session-1", "export-1").events == 50
+    progress.finish()  # an end is always written
+    ended = polled.get("session-1", "export-1")
+    assert (ended.events, ended.done, ended.failed) == (100, True, "")
+    assert polled.get("session-2", "export-1") is None  # another session's poll finds nothing
+    failing = serving.start("session-1", "export-2")
+    failing.fail("the store is unavailable")
+    failing.finish()
+    assert polled.get("session-1", "export-2").failed == "the store is unavailable"
+    assert ExportTracker().get("session-1", "export-1") is None  # one process: memory only
+
+
+def test_shared_progress_files_are_bounded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tracker = ExportTracker(max_entries=3, folder=tmp_path)
+    for n in range(10):
+        tracker.start("session", f"export-{n}")
+    assert len(list(tmp_path.glob("*.json"))) == 3
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_chart_bins_and_series() -> None:

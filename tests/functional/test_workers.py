@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.e2e.console_http import ROOT_PASSWORD, ConsoleUser, set_console_password
 from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import local_s3, read_bucket, searchtrail_cli, wait_for
 from tests.reliability.rawhttp import RawConnection, RawResponse, sign
@@ -165,6 +166,32 @@ def test_metrics_sum_every_workers_values_whichever_worker_answers(two_workers) 
              'service="opensearchserverless"}')
     assert seen[0][calls] == seen[1][calls] == 4, seen
     assert seen[0]["searchtrail_writer_units"] == seen[1]["searchtrail_writer_units"] >= 4
+
+
+def test_a_download_started_on_one_worker_shows_its_progress_on_the_other(two_workers) -> None:
+    server = two_workers
+    set_console_password(str(server.data_dir), ROOT_PASSWORD)
+    user = ConsoleUser(server.endpoint)
+    assert user.sign_in(ROOT_PASSWORD).status_code == 303
+    cookie = "; ".join(f"{c.name}={c.value}" for c in user.http.cookies)
+    workers = _one_connection_per_worker(server)
+
+    def get(worker: int, path: str) -> RawResponse:
+        workers[worker].send(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             f"Cookie: {cookie}\r\n\r\n".encode())
+        reply = workers[worker].response()
+        assert reply.status == 200, reply
+        return reply
+
+    download = get(0, "/console/events/export?range=1h&format=csv&export=across-workers")
+    rows = download.body.decode().count("\r\n") - 1  # the sign-in's record at least
+    assert rows >= 1, download.body
+    shown = get(1, "/console/events/export/progress?export=across-workers").body.decode()
+    assert f"Download complete: {rows} event" in shown, shown
+    other = get(1, "/console/events/export/progress?export=not-started").body.decode()
+    assert "Preparing the download" in other, other
+    for conn in workers.values():
+        conn.close()
 
 
 def _worker_pids(server: ServerProcess) -> dict[int, int]:

@@ -131,7 +131,8 @@ class EventPages:
         try:
             first = await pages.__anext__()
         except Refused as refused:
-            progress.failed, progress.done = refused.outcome.error_message, True
+            progress.fail(refused.outcome.error_message)
+            progress.finish()
             return self._ui.render(request, "error.html", {
                 "title": "Cannot download", "nav": "events",
                 "message": refused.outcome.error_message},
