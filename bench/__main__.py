@@ -25,11 +25,15 @@ def benchmark_modules() -> list[str]:
     return [name for name in FIRST if name in found] + [n for n in found if n not in FIRST]
 
 
+# The modules that also measure `serve --workers` (one worker per core) in the same sitting.
+WITH_WORKERS = ("capacity", "latency")
+
+
 def module_servers(module: str, chosen: str) -> str:
-    """The servers one module runs: capacity also rates `serve --workers` (one worker per
-    core) against the same peers in the same sitting, when searchtrail is chosen."""
+    """The servers one module runs: capacity and latency also measure `serve --workers`
+    beside the same peers, when searchtrail is chosen."""
     kinds = chosen.split(",")
-    if module == "capacity" and "searchtrail" in kinds and WORKERS_KIND not in kinds \
+    if module in WITH_WORKERS and "searchtrail" in kinds and WORKERS_KIND not in kinds \
             and servers.WORKERS > 1:
         kinds.append(WORKERS_KIND)
     return ",".join(kinds)

@@ -134,6 +134,7 @@ def test_make_bench_adds_the_workers_kind_to_capacity_only_beside_searchtrail(
     monkeypatch.setattr(servers, "WORKERS", 2)
     chosen = "searchtrail,moto,ministack"
     assert module_servers("capacity", chosen) == chosen + ",searchtrail-workers"
+    assert module_servers("latency", chosen) == chosen + ",searchtrail-workers"
     assert module_servers("lookup", chosen) == chosen
     assert module_servers("capacity", "moto,ministack") == "moto,ministack"
     named = "searchtrail,searchtrail-workers"
@@ -189,13 +190,17 @@ def test_bench_count_options_refuse_bad_lists_with_a_clear_error(
 
 
 def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
-    document = run_module("latency", tmp_path / "latency.json", "--servers", "searchtrail",
-                          "--rate", "500")
-    (row,) = document["results"]
-    assert row["answered"] == row["requests"] == 500
-    assert row["non_2xx"] == 0 and row["not_sent"] == 0
-    assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
-    assert document["targets"][0]["goal"] == 20.0
+    document = run_module("latency", tmp_path / "latency.json", "--servers",
+                          "searchtrail,searchtrail-workers", "--rate", "500")
+    assert [row["server"] for row in document["results"]] == ["searchtrail",
+                                                               "searchtrail-workers"]
+    for row in document["results"]:
+        assert row["answered"] == row["requests"] == 500
+        assert row["non_2xx"] == 0 and row["not_sent"] == 0
+        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
+    assert [(t["target"].split(" p99")[0], t["goal"]) for t in document["targets"]] == [
+        ("searchtrail", 20.0), (f"searchtrail --workers {servers.WORKERS}", 20.0)]
+    assert document["ratios"] == []  # our two servers are not rated against each other
 
 
 @pytest.mark.parametrize("name", [m for m in benchmark_modules() if m not in OWN])
