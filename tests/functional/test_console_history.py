@@ -3,6 +3,8 @@ the failed sign-in throttle (on a store of its own, no server)."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timedelta, timezone
 
 from starlette.datastructures import QueryParams
@@ -89,11 +91,16 @@ def test_worker_processes_share_a_downloads_progress_through_their_folder(
 
 
 def test_shared_progress_files_are_bounded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    abandoned, fresh = tmp_path / "dead.1234.tmp", tmp_path / "live.1234.tmp"
+    abandoned.write_bytes(b"{")  # left by a worker that died while writing
+    fresh.write_bytes(b"{")  # another worker writing right now
+    old = time.time() - export.ABANDONED_AFTER_SECONDS - 1
+    os.utime(abandoned, (old, old))
     tracker = ExportTracker(max_entries=3, folder=tmp_path)
     for n in range(10):
         tracker.start("session", f"export-{n}")
     assert len(list(tmp_path.glob("*.json"))) == 3
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(p.name for p in tmp_path.glob("*.tmp")) == ["live.1234.tmp"]
 
 
 def test_chart_bins_and_series() -> None:

@@ -39,6 +39,8 @@ def csv_header() -> list[str]:
 
 # A running download's progress file is rewritten at most this often (and when it ends).
 SHARE_INTERVAL_SECONDS = 0.25
+# A progress file still half-written after this long belongs to a worker that died.
+ABANDONED_AFTER_SECONDS = 60
 
 
 class Progress:
@@ -131,13 +133,16 @@ class ExportTracker:
         return self._folder / f"{name}.json"
 
     def _prune_shared(self) -> None:
-        """Keep the newest ``max_entries`` progress files (every worker prunes the folder)."""
+        """Keep the newest ``max_entries`` progress files (every worker prunes the folder),
+        and no half-written one a worker left behind when it died."""
         assert self._folder is not None
         try:
             files = sorted(self._folder.glob("*.json"), key=_modified, reverse=True)
+            abandoned = [temporary for temporary in self._folder.glob("*.tmp")
+                         if time.time() - _modified(temporary) > ABANDONED_AFTER_SECONDS]
         except OSError:
             return
-        for stale in files[self._max:]:
+        for stale in files[self._max:] + abandoned:
             stale.unlink(missing_ok=True)
 
 
