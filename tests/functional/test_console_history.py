@@ -1,5 +1,6 @@
 """The console's pure pieces: the event-history filter, CSV cell guarding, chart binning and
-the failed sign-in throttle (on a store of its own, no server)."""
+the failed sign-in throttle, downloads' progress shared between worker processes (on a store
+or folder of its own, no server)."""
 
 from __future__ import annotations
 
