@@ -115,7 +115,10 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     def read_only_connection() -> sqlite3.Connection:
         return open_reader(settings)
 
-    credentials = CredentialResolver(read_only_connection)
+    # Worker processes of one server (`serve --workers`) share its store and its data folder.
+    several_workers = settings.workers > 1
+    credentials = CredentialResolver(read_only_connection, shared_signal=(
+        settings.credential_changes_path if several_workers else None))
     # a new signing key is made inside a unit of work, on the event loop: its RSA material
     # is made ahead, on a thread
     key_material = SpareKeyMaterial()
@@ -132,9 +135,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
             "sts": StsProvider(),
         },
     )
-    # Worker processes of one server (`serve --workers`) share its store: the first delivers.
-    several_workers = settings.workers > 1
-    delivers = worker == 0
+    delivers = worker == 0  # the first worker delivers
     on_postgres = settings.database_url is not None
     # Several nodes share a PostgreSQL store: one of them delivers (the lease).
     lease = None

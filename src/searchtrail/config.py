@@ -59,6 +59,11 @@ class Settings:
         return self.data_dir / "metrics"
 
     @property
+    def credential_changes_path(self) -> Path:
+        """The file a worker process replaces when a key changes, for the others to notice."""
+        return self.data_dir / "credentials-changed"
+
+    @property
     def exports_folder(self) -> Path:
         """Where the worker processes share the progress of console downloads."""
         return self.data_dir / "exports"

@@ -9,6 +9,7 @@ import socket
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import pytest
 
@@ -190,6 +191,39 @@ def test_a_download_started_on_one_worker_shows_its_progress_on_the_other(two_wo
     assert f"Download complete: {rows} event" in shown, shown
     other = get(1, "/console/events/export/progress?export=not-started").body.decode()
     assert "Preparing the download" in other, other
+    for conn in workers.values():
+        conn.close()
+
+
+def _iam_call(server: ServerProcess, conn: RawConnection, key: tuple[str, ...],
+              params: dict[str, str]) -> RawResponse:
+    body = urlencode({**params, "Version": "2010-05-08"}).encode()
+    conn.send(sign(server.port, key, operation=params["Action"], body=body, service="iam",
+                   target="", content_type="application/x-www-form-urlencoded; charset=utf-8"
+                   ).encode())
+    return conn.response()
+
+
+def test_a_key_deleted_through_one_worker_stops_working_on_the_other_at_once(
+        two_workers) -> None:
+    server = two_workers
+    iam = server.client("iam")
+    iam.create_user(UserName="leaver")
+    iam.attach_user_policy(UserName="leaver",
+                           PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    made = iam.create_access_key(UserName="leaver")["AccessKey"]
+    key = (made["AccessKeyId"], made["SecretAccessKey"])
+    workers = _one_connection_per_worker(server)
+    _aoss_call(server, workers[1], "ListCollections")  # root: warms worker 1 up
+    workers[1].send(sign(server.port, key, operation="ListCollections").encode())
+    assert workers[1].response().status == 200  # the key is now in worker 1's cache
+    deleted = _iam_call(server, workers[0], server.credentials(),
+                        {"Action": "DeleteAccessKey", "UserName": "leaver",
+                         "AccessKeyId": key[0]})
+    assert deleted.status == 200, deleted.body
+    workers[1].send(sign(server.port, key, operation="ListCollections").encode())
+    refused = workers[1].response()  # within the 1 s a cached key would live
+    assert refused.status == 403 and b"UnrecognizedClientException" in refused.body, refused
     for conn in workers.values():
         conn.close()
 
