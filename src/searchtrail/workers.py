@@ -126,3 +126,12 @@ def share_metrics(folder: Path) -> None:
     for stale in folder.glob("*.db"):
         stale.unlink()
     os.environ[MULTIPROCESS_VARIABLE] = str(folder)
+
+
+def replace_shared_file(path: Path, data: bytes) -> None:
+    """Create or replace a small file the other worker processes read: atomically (a reader
+    sees the old file or the new one, and each replacement is a new inode) but not durably
+    (it matters only while they run). Raises OSError."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

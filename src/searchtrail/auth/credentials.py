@@ -34,6 +34,7 @@ from typing import Callable
 from searchtrail.auth.identities import Identities, session_principal
 from searchtrail.auth.principals import Principal, root_principal, user_principal
 from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.workers import replace_shared_file
 
 log = logging.getLogger("searchtrail.auth")
 
@@ -106,10 +107,8 @@ class CredentialResolver:
 
     def _raise_signal(self) -> None:
         assert self._signal is not None
-        temporary = self._signal.with_name(f"{self._signal.name}.{os.getpid()}.tmp")
         try:
-            temporary.write_bytes(b"")
-            os.replace(temporary, self._signal)  # a new inode every time: never missed
+            replace_shared_file(self._signal, b"")  # a new inode every time: never missed
         except OSError as exc:  # the other processes' caches then expire within CACHE_SECONDS
             log.warning("cannot tell the other worker processes that a key changed: %s", exc)
             return

@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -18,6 +17,7 @@ from typing import Any, AsyncIterator
 import orjson
 
 from searchtrail.console.history import COLUMNS, EventRow
+from searchtrail.workers import replace_shared_file
 
 log = logging.getLogger("searchtrail.console")
 
@@ -72,11 +72,9 @@ class Progress:
         if not final and now - self._shared_at < SHARE_INTERVAL_SECONDS:
             return
         self._shared_at = now
-        temporary = self._path.with_name(f"{self._path.stem}.{os.getpid()}.tmp")
         try:
-            temporary.write_bytes(orjson.dumps({"events": self.events, "done": self.done,
-                                                "failed": self.failed}))
-            os.replace(temporary, self._path)  # a reader sees the old state or the new one
+            replace_shared_file(self._path, orjson.dumps(
+                {"events": self.events, "done": self.done, "failed": self.failed}))
         except OSError as exc:  # a progress bar must never stop the download itself
             log.warning("cannot share a download's progress: %s", exc)
 
