@@ -12,7 +12,6 @@ import bench
 from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, servers, wrk
 
 FIRST = ("workload", "capacity", "latency")
-WORKERS_KIND = "searchtrail-workers"
 NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk",
                   "compare", "callcost", "postgres"}  # compare takes two commits of ours, no
 # peers; callcost is what compare --metric instructions counts; postgres starts a server
@@ -33,9 +32,9 @@ def module_servers(module: str, chosen: str) -> str:
     """The servers one module runs: capacity and latency also measure `serve --workers`
     beside the same peers, when searchtrail is chosen."""
     kinds = chosen.split(",")
-    if module in WITH_WORKERS and "searchtrail" in kinds and WORKERS_KIND not in kinds \
+    if module in WITH_WORKERS and "searchtrail" in kinds and servers.WORKERS_KIND not in kinds \
             and servers.WORKERS > 1:
-        kinds.append(WORKERS_KIND)
+        kinds.append(servers.WORKERS_KIND)
     return ",".join(kinds)
 
 

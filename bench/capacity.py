@@ -261,12 +261,12 @@ def summarise(rows: list[dict], checks: list[dict], kinds: list[str], mixes: lis
                     targets.append(target(f"{mix} mix: searchtrail / {peer} req/s, capacity "
                                           f"against capacity (-c{ours_at} / -c{theirs_at})",
                                           ratios[-1]["ratio"], PEER_FACTOR))
-        if "searchtrail-workers" in kinds:
+        if servers.WORKERS_KIND in kinds:
             for peer in (k for k in kinds if not k.startswith("searchtrail")):
                 (ours, ours_at), (theirs, theirs_at) = (
-                    capacity(rows, "searchtrail-workers", mix, "req_per_s"),
+                    capacity(rows, servers.WORKERS_KIND, mix, "req_per_s"),
                     capacity(rows, peer, mix, "req_per_s"))
-                targets.append(target(f"{mix} mix: searchtrail --workers {servers.WORKERS} / "
+                targets.append(target(f"{mix} mix: {servers.WORKERS_LABEL} / "
                                       f"{peer} req/s, capacity against capacity "
                                       f"(-c{ours_at} / -c{theirs_at})",
                                       ratio(ours, theirs), PEER_FACTOR))

@@ -55,7 +55,7 @@ def measure(server: servers.Server, rate: float, seconds: float, warmup: float,
 
 # Our servers whose p99 is held to the goal, as the targets name them.
 SERVER_LABELS = {"searchtrail": "searchtrail",
-                 "searchtrail-workers": f"searchtrail --workers {servers.WORKERS}"}
+                 servers.WORKERS_KIND: servers.WORKERS_LABEL}
 
 
 def main(argv: list[str] | None = None) -> int:

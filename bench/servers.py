@@ -31,6 +31,8 @@ PEER_KEY = ("testing", "testing")  # peers accept any signature; these are moto'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 WORKERS = os.cpu_count() or 1  # searchtrail-workers: one server process per core
+WORKERS_KIND = "searchtrail-workers"
+WORKERS_LABEL = f"searchtrail --workers {WORKERS}"  # how result tables name that kind
 
 
 def free_port() -> int:
@@ -207,11 +209,11 @@ def make(kind: str, workdir: Path, extra_args: tuple[str, ...] = (),
     """A configured, not yet started, server of `kind` working in `workdir`."""
     workdir = workdir.resolve()  # the server runs inside it: a relative --data-dir would nest
     port = free_port()
-    if kind in ("searchtrail", "searchtrail-postgres", "searchtrail-workers"):
+    if kind in ("searchtrail", "searchtrail-postgres", WORKERS_KIND):
         data_dir = workdir / "data"
         command = [sys.executable, "-m", "searchtrail.cli", "serve", "--port", str(port),
                    "--data-dir", str(data_dir), *extra_args]
-        if kind == "searchtrail-workers":
+        if kind == WORKERS_KIND:
             command += ["--workers", str(WORKERS)]
         server = Server(kind, workdir, command, dict(env or {}), "/_searchtrail/health", port,
                         _searchtrail_version())
