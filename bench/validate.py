@@ -4,7 +4,8 @@
 Destinations: the local bucket folder, and S3 on a moto server. The folder is validated twice:
 ours reading it directly (the AWS CLI reads it through the server's read-only S3 API), and both
 tools reading it through that S3 API, so the same requests to the same fast server. On moto both
-read over HTTP too, but every GET costs moto about 2 ms of CPU, which bounds either tool.
+read over HTTP too, but every GET costs moto about 2 ms of CPU, which bounds either tool: each
+row records that server's CPU per run and the speedup it leaves possible (``speedup_ceiling``).
 
 Both tools start from bytecode: pip compiled awscli's when it installed it, and searchtrail's
 package is compiled here first (an editable install is not compiled, and with
@@ -85,6 +86,7 @@ def run_destination(workdir: Path, seconds: float, digest_interval: float, repea
     with servers.running("searchtrail", workdir, args, env) as server:
         arn, counts = produce(server, seconds, CALLS_PER_SECOND, digest_interval, moto, log)
         s3_endpoint = moto.endpoint if moto else server.endpoint + "/_s3"  # the AWS CLI's
+        s3_server = moto or server  # the one answering the AWS CLI's GETs
         if moto is not None:
             ways = [("S3 (moto server)", s3_endpoint, servers.PEER_KEY)]
         else:
@@ -92,7 +94,7 @@ def run_destination(workdir: Path, seconds: float, digest_interval: float, repea
                     ("local bucket folder over the server's S3 API (both tools)", s3_endpoint,
                      server.credentials())]
         rows = [{"destination": name, **counts,
-                 **compare(server, arn, s3_endpoint, endpoint, key, repeat, log)}
+                 **compare(server, arn, s3_endpoint, endpoint, key, repeat, s3_server, log)}
                 for name, endpoint, key in ways]
         return rows, server.describe()
 
@@ -114,11 +116,17 @@ def _wait_closed(server: servers.Server, stopped_at: float, seconds: float) -> d
     raise RuntimeError("the trail's final digest was not stored in time")
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str, int]:
+def _timed(command: list[str], env: dict[str, str], s3_server: servers.Server
+           ) -> tuple[float, float, str, int]:
+    """Wall seconds of the command, CPU seconds the S3 server spent meanwhile, its output and
+    exit code."""
+    cpu_before = s3_server.cpu_seconds()
     began = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, **env})
-    return time.perf_counter() - began, done.stdout + done.stderr, done.returncode
+    wall = time.perf_counter() - began
+    return (wall, s3_server.cpu_seconds() - cpu_before, done.stdout + done.stderr,
+            done.returncode)
 
 
 def _parsed(output: str) -> dict[str, str | None]:
@@ -130,11 +138,15 @@ def _parsed(output: str) -> dict[str, str | None]:
 
 
 def compare(server: servers.Server, arn: str, s3_endpoint: str, ours_endpoint: str | None,
-            ours_key: tuple[str, str] | None, repeat: int, log: Any) -> dict[str, Any]:
+            ours_key: tuple[str, str] | None, repeat: int, s3_server: servers.Server,
+            log: Any) -> dict[str, Any]:
     """Both validators on the same trail, alternating, ``repeat`` times each; the best times.
 
     The AWS CLI reads ``s3_endpoint``; ours reads ``ours_endpoint`` with ``ours_key``, or the
-    bucket folder itself when that is None."""
+    bucket folder itself when that is None. ``s3_server`` answers ``s3_endpoint``: the CPU it
+    spends during each run is recorded, and when ours reads it too, the speedup a validator
+    costing nothing but that server's answers would reach (``speedup_ceiling``: the server
+    answers on one core, so a run cannot take less wall time than that CPU)."""
     key = server.credentials()
     common = ["--trail-arn", arn, "--start-time", "2020-01-01T00:00:00Z", "--region", REGION]
     aws_env = {"AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint, "AWS_ENDPOINT_URL_S3": s3_endpoint,
@@ -149,23 +161,31 @@ def compare(server: servers.Server, arn: str, s3_endpoint: str, ours_endpoint: s
     if ours_endpoint:
         ours_cmd += ["--s3-endpoint-url", ours_endpoint]
     times: dict[str, list[float]] = {"aws": [], "searchtrail": []}
+    s3_cpu: dict[str, list[float]] = {"aws": [], "searchtrail": []}
     outputs: dict[str, dict[str, str | None]] = {}
     for _ in range(repeat):
         for name, command, env in (("aws", aws_cmd, aws_env), ("searchtrail", ours_cmd, ours_env)):
-            seconds, output, code = _timed(command, env)
+            seconds, cpu, output, code = _timed(command, env, s3_server)
             outputs[name] = _parsed(output)
             if code != 0 or outputs[name]["log_files"] is None:
                 raise RuntimeError(f"{name} validation failed ({code}):\n{output[-2000:]}")
             times[name].append(seconds)
-            log(f"validate: {name}: {seconds:.2f}s {outputs[name]}")
+            s3_cpu[name].append(cpu)
+            log(f"validate: {name}: {seconds:.2f}s (S3 server CPU {cpu:.2f}s) {outputs[name]}")
     if outputs["aws"] != outputs["searchtrail"]:
         raise RuntimeError(f"the validators disagree: {outputs}")
     best = {name: min(values) for name, values in times.items()}
+    if not ours_endpoint:  # ours read the folder itself: only the AWS CLI used the server
+        del s3_cpu["searchtrail"]
     return {"aws_seconds": round(best["aws"], 3),
             "searchtrail_seconds": round(best["searchtrail"], 3),
             "runs": {name: [round(v, 3) for v in values] for name, values in times.items()},
+            "s3_server_cpu_seconds": {name: [round(v, 2) for v in values]
+                                      for name, values in s3_cpu.items()},
             "validated": outputs["aws"],
-            "speedup": ratio(best["aws"], best["searchtrail"])}
+            "speedup": ratio(best["aws"], best["searchtrail"]),
+            "speedup_ceiling": (ratio(best["aws"], min(s3_cpu["searchtrail"]))
+                                if ours_endpoint else None)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
                  notes=["wall time of each command (process start included), best of the runs; "
                         "both validate the same trail and must report the same counts",
                         "both tools run from bytecode (searchtrail's package compiled first, "
-                        "as pip compiled awscli's)"])
+                        "as pip compiled awscli's)",
+                        "s3_server_cpu_seconds: CPU the server answering the S3 requests spent "
+                        "during each run; speedup_ceiling: the AWS CLI's best time over the "
+                        "least of that CPU in our runs, the speedup a validator costing nothing "
+                        "but the server's answers would reach (it answers on one core)"])
     return 0
 
 

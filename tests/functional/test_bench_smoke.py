@@ -20,7 +20,7 @@ from bench.__main__ import benchmark_modules, module_servers
 from bench import capacity, compare, servers, wrk
 from tests.needs import unavailable
 
-OWN = ("workload", "capacity", "latency")
+OWN = ("workload", "capacity", "latency", "validate")  # each has a test of its own below
 MODULE_TIMEOUT = 240
 # Four bench.callcost processes under callgrind, side by side on the cores, each instrumented
 # only for its counted calls: ~25 s in all here (82 s when whole processes were instrumented,
@@ -203,10 +203,24 @@ def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
     assert document["ratios"] == []  # our two servers are not rated against each other
 
 
+def test_validate_quick_agrees_and_records_the_s3_servers_cpu(tmp_path: Path) -> None:
+    document = run_module("validate", tmp_path / "validate.json")
+    rows = {row["destination"]: row for row in document["results"]}
+    assert len(rows) == 3
+    for destination, row in rows.items():
+        assert row["validated"]["log_files"] == f"{row['log_files']}/{row['log_files']}"
+        cpu = row["s3_server_cpu_seconds"]  # a quick run's may be under one clock tick
+        assert len(cpu["aws"]) == len(row["runs"]["aws"]) and min(cpu["aws"]) >= 0
+        if destination == "local bucket folder":  # ours read the folder, not the server
+            assert set(cpu) == {"aws"} and row["speedup_ceiling"] is None
+        else:
+            assert len(cpu["searchtrail"]) == len(row["runs"]["searchtrail"])
+            assert min(cpu["searchtrail"]) >= 0
+            assert row["speedup_ceiling"] is None or row["speedup_ceiling"] > 0
+
+
 @pytest.mark.parametrize("name", [m for m in benchmark_modules() if m not in OWN])
 def test_other_benchmark_quick_writes_the_shared_shape(name: str, tmp_path: Path) -> None:
-    if name == "capacity":
-        need_wrk()
     run_module(name, tmp_path / f"{name}.json")
 
 
