@@ -19,7 +19,7 @@ from searchtrail.audit.routing import TrailRouter
 from searchtrail.audit.signing import SpareKeyMaterial
 from searchtrail.audit.stores.local import LocalFolderStore
 from searchtrail.auth.authorizer import Authorizer
-from searchtrail.auth.credentials import CredentialResolver
+from searchtrail.auth.credentials import ChangeSignal, CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.config import Settings
 from searchtrail.console.export import ExportTracker
@@ -55,8 +55,11 @@ from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.capacity import CapacityWatcher, filesystem_capacity
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
+from searchtrail.workers import FileSignal
 
 SERVICES = ("opensearchserverless", "cloudtrail", "iam", "sts")
+# The PostgreSQL channel on which nodes and workers tell each other that a key changed.
+KEY_CHANGES_CHANNEL = "searchtrail_key_changes"
 # Console sign-in throttling: failures allowed per user and per source address, per window.
 SIGN_IN_FAILURES_PER_USER = 5
 SIGN_IN_FAILURES_PER_ADDRESS = 50
@@ -106,6 +109,17 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
     ])
 
 
+def key_change_signal(settings: Settings, several_workers: bool) -> ChangeSignal | None:
+    """How the processes sharing this store tell each other that a key changed: every node and
+    worker on a PostgreSQL store through it, the workers of one server on SQLite through a file
+    in the data folder; a lone process needs none."""
+    if settings.database_url is not None:
+        from searchtrail.store.postgres.notify import PostgresSignal  # psycopg only if used
+
+        return PostgresSignal(settings.database_url, KEY_CHANGES_CHANNEL)
+    return FileSignal(settings.credential_changes_path) if several_workers else None
+
+
 def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     """The server of one process; ``worker`` is its index among ``settings.workers``."""
     conn = open_database(settings)
@@ -117,8 +131,9 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
 
     # Worker processes of one server (`serve --workers`) share its store and its data folder.
     several_workers = settings.workers > 1
-    credentials = CredentialResolver(read_only_connection, shared_signal=(
-        settings.credential_changes_path if several_workers else None))
+    on_postgres = settings.database_url is not None
+    credentials = CredentialResolver(read_only_connection,
+                                     signal=key_change_signal(settings, several_workers))
     # a new signing key is made inside a unit of work, on the event loop: its RSA material
     # is made ahead, on a thread
     key_material = SpareKeyMaterial()
@@ -136,7 +151,6 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
         },
     )
     delivers = worker == 0  # the first worker delivers
-    on_postgres = settings.database_url is not None
     # Several nodes share a PostgreSQL store: one of them delivers (the lease).
     lease = None
     if settings.database_url is not None and delivers:
@@ -210,6 +224,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 lease.close()  # another node takes the trails over on its next pass
             await writer.drain()  # every accepted call gets its record before exit
             writer.stop()
+            credentials.close()
 
     console = build_console(settings, calls=ConsoleCalls(aws, catalog,
                                                          RecordBuilder(CONSOLE_ENRICHERS,

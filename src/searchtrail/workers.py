@@ -8,12 +8,15 @@ different connections run on different cores; their writes still take turns on t
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
 import sys
 from pathlib import Path
 from typing import Callable
+
+log = logging.getLogger("searchtrail.workers")
 
 # prometheus_client keeps each process's values in files under this folder when the variable
 # is set before it is imported (it chooses how to store values at import).
@@ -135,3 +138,40 @@ def replace_shared_file(path: Path, data: bytes) -> None:
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
+
+
+class FileSignal:
+    """A signal between the worker processes of one server: raising it replaces ``path`` (a
+    new inode each time, so never missed), and each process ``stat``s the file to see whether
+    another one did."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen = self._version()
+
+    def raised_elsewhere(self) -> bool:
+        version = self._version()
+        if version == self._seen:
+            return False
+        self._seen = version
+        return True
+
+    def raise_signal(self) -> bool:
+        try:
+            replace_shared_file(self._path, b"")
+        except OSError as exc:
+            log.warning("cannot replace the signal file %s: %s", self._path, exc)
+            return False
+        self._seen = self._version()
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def _version(self) -> tuple[int, int] | None:
+        """Which replacement of the file is there now (None before the first)."""
+        try:
+            found = os.stat(self._path)
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_mtime_ns

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 import urllib.request
 
 import pytest
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.postgres.connection import PostgresConnection, migrate
+from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.clients import boto3_client
@@ -124,6 +126,31 @@ def test_a_trail_changed_on_one_node_routes_the_next_call_on_the_other(two_nodes
     assert routed() == stopped
 
 
+def test_a_key_deleted_through_one_node_stops_working_on_the_other_at_once(two_nodes) -> None:
+    root = two_nodes[0].credentials()
+    iam = two_nodes[0].client("iam", key=root)
+    iam.create_user(UserName="leaver")
+    iam.attach_user_policy(UserName="leaver",
+                           PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    made = iam.create_access_key(UserName="leaver")["AccessKey"]
+    aoss = two_nodes[1].client("opensearchserverless",
+                               key=(made["AccessKeyId"], made["SecretAccessKey"]))
+    aoss.list_collections()  # the key is now in node 1's cache
+    iam.delete_access_key(UserName="leaver", AccessKeyId=made["AccessKeyId"])
+    with pytest.raises(ClientError) as refused:  # within the 1 s a cached key would live
+        aoss.list_collections()
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    # and a key changed back works again at once (the other node does not cache the refusal)
+    again = iam.create_access_key(UserName="leaver")["AccessKey"]
+    iam.update_access_key(UserName="leaver", AccessKeyId=again["AccessKeyId"], Status="Inactive")
+    other = two_nodes[1].client("opensearchserverless",
+                                key=(again["AccessKeyId"], again["SecretAccessKey"]))
+    with pytest.raises(ClientError):
+        other.list_collections()  # inactive: refused, and the refusal may be cached
+    iam.update_access_key(UserName="leaver", AccessKeyId=again["AccessKeyId"], Status="Active")
+    assert other.list_collections()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
 def test_failed_sign_ins_on_one_node_throttle_the_user_on_the_other(two_nodes) -> None:
     iam = two_nodes[0].client("iam", key=two_nodes[0].credentials())
     iam.create_user(UserName="dave")
@@ -230,6 +257,72 @@ def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(postgre
         assert conn.execute("SELECT value FROM secrets WHERE name = 'kept'").fetchone()[0] == b"z"
     finally:
         conn.close()
+
+
+def _heard_within(signal: PostgresSignal, seconds: float = 10.0) -> bool:
+    """Look until a notification is heard (PostgreSQL passes it on asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if signal.raised_elsewhere():
+            return True
+        time.sleep(0.01)  # polling the signal, bounded by the deadline
+    return False
+
+
+def test_a_signal_raised_by_one_process_is_heard_once_by_each_other_and_not_by_itself(
+        postgres) -> None:
+    url = postgres.database()
+    signals = [PostgresSignal(url, "test_changes") for _ in range(3)]
+    stranger = PostgresSignal(url, "other_changes")
+    try:
+        assert not any(signal.raised_elsewhere() for signal in [*signals, stranger])
+        assert signals[0].raise_signal()
+        assert _heard_within(signals[1]) and _heard_within(signals[2])
+        assert not signals[1].raised_elsewhere()  # once per raise
+        assert not signals[0].raised_elsewhere()  # not its own
+        assert not stranger.raised_elsewhere()  # another channel
+        assert signals[1].raise_signal() and signals[2].raise_signal()
+        assert _heard_within(signals[0])  # two raises since its last look: heard together
+        assert not signals[0].raised_elsewhere()
+        # what arrives during its own NOTIFY's round trip is kept for its next look
+        assert signals[0].raise_signal() and signals[1].raise_signal()
+        assert _heard_within(signals[1]) and _heard_within(signals[2])
+    finally:
+        for signal in [*signals, stranger]:
+            signal.close()
+    with pytest.raises(ValueError, match="channel"):
+        PostgresSignal(url, "bad; DROP TABLE events")
+
+
+def test_a_lost_listening_session_counts_as_heard_and_is_reopened(postgres) -> None:
+    import psycopg
+
+    url = postgres.database()
+    now = [0.0]
+    listener, raiser = (PostgresSignal(url, "test_changes", clock=lambda: now[0])
+                        for _ in range(2))
+    try:
+        assert not listener.raised_elsewhere()
+        with psycopg.connect(postgres.admin_url, autocommit=True) as admin:
+            assert admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query = 'LISTEN test_changes' AND pid <> pg_backend_pid()"
+            ).fetchone()[0] == 2
+        # a raise while this process was not listening could be missed: unsure means heard
+        assert _heard_within(listener)
+        assert not raiser.raise_signal()  # its session is gone too: the others are not told
+        now[0] += 0.5  # sessions are reopened at most once per RECONNECT_SECONDS
+        assert not raiser.raise_signal()
+        assert listener.raised_elsewhere()  # still without a session, so still unsure
+        now[0] += 1.0
+        assert raiser.raise_signal()  # reopened; the listener, still closed, misses this
+        assert listener.raised_elsewhere()  # reopened, and unsure: it may have missed some
+        assert not listener.raised_elsewhere()
+        assert raiser.raise_signal()
+        assert _heard_within(listener)
+    finally:
+        listener.close()
+        raiser.close()
 
 
 def test_write_transactions_of_two_connections_take_turns(postgres) -> None:

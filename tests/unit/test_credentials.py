@@ -21,6 +21,7 @@ from searchtrail.services.iam import IamProvider
 from searchtrail.services.sts import StsProvider
 from searchtrail.store.sqlite.connection import open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.workers import FileSignal
 from tests.unit.test_iam_provider import (
     ACCOUNT,
     ALLOW_ALL,
@@ -136,6 +137,27 @@ def test_forget_everything(setup):
         setup.unsignalled("UpdateAccessKey", UserName=name, AccessKeyId=key_id, Status="Inactive")
     setup.resolver.forget()
     assert setup.resolver.lookup(first) is None and setup.resolver.lookup(second) is None
+
+
+def test_a_forget_in_one_process_reaches_the_others_through_their_signal(setup, db, tmp_path,
+                                                                         caplog):
+    path = tmp_path / "credentials-changed"  # each process's FileSignal on the shared file
+    resolvers = [CredentialResolver(lambda: open_connection(db, read_only=True),
+                                    clock=lambda: setup.ticks[0], signal=FileSignal(path))
+                 for _ in range(2)]
+    key_id = setup.user_key()
+    assert all(resolver.lookup(key_id) is not None for resolver in resolvers)  # cached
+    setup.unsignalled("UpdateAccessKey", UserName="alice", AccessKeyId=key_id, Status="Inactive")
+    resolvers[0].forget(key_id)  # the process that made the change
+    assert [resolver.lookup(key_id) for resolver in resolvers] == [None, None]
+    setup.tick(BYPASS_SECONDS)
+    setup.unsignalled("UpdateAccessKey", UserName="alice", AccessKeyId=key_id, Status="Active")
+    assert resolvers[1].lookup(key_id) is not None  # cached again, nothing raised since
+    path.unlink()
+    (path / "in-the-way").mkdir(parents=True)  # the signal cannot be raised: logged, and why
+    resolvers[0].forget(key_id)
+    assert "cannot tell the other processes that a key changed" in caplog.text
+    assert "cannot replace the signal file" in caplog.text
 
 
 def test_tag_changes_reach_the_principal_on_the_next_call(setup):

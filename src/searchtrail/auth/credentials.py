@@ -14,33 +14,43 @@ transaction, before it commits, a forgotten key is not cached again for ``BYPASS
 every lookup in that window reads the store, so a lookup racing the commit cannot pin the
 old state in the cache.
 
-The worker processes of one server (``serve --workers``) each have a resolver; given a
-``shared_signal`` file, a ``forget`` in one replaces that file, and every other resolver,
-which checks the file at each lookup, then forgets every key itself.
+Processes sharing a store (the worker processes of one server, the nodes on one PostgreSQL
+store) each have a resolver; given a ``signal`` (:class:`ChangeSignal`), a ``forget`` in one
+raises it, and every other resolver, which looks at it before each lookup, then forgets every
+key itself.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from searchtrail.auth.identities import Identities, session_principal
 from searchtrail.auth.principals import Principal, root_principal, user_principal
 from searchtrail.store.sqlite.resources import SqliteResources
-from searchtrail.workers import replace_shared_file
 
 log = logging.getLogger("searchtrail.auth")
 
 CACHE_SECONDS = 1.0  # keys created by another process (the CLI) show up within this
 BYPASS_SECONDS = 10.0  # after forget(): no caching of that key (or of any key) this long
 MAX_CACHED = 10_000  # bound memory against key-id scanning
+
+
+class ChangeSignal(Protocol):
+    """How processes sharing a store tell each other that something changed."""
+
+    def raise_signal(self) -> bool:
+        """Tell the other processes; False if they could not be told."""
+
+    def raised_elsewhere(self) -> bool:
+        """Whether another process raised it since the last look (True when unsure)."""
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ class CredentialResolver:
 
     def __init__(self, connect: Callable[[], sqlite3.Connection],
                  clock: Callable[[], float] = time.monotonic,
-                 shared_signal: Path | None = None) -> None:
+                 signal: ChangeSignal | None = None) -> None:
         self._connect = connect
         self._clock = clock
         self._local = threading.local()
@@ -65,8 +75,7 @@ class CredentialResolver:
         self._cache: dict[str, tuple[float, Credential | None]] = {}
         self._bypass: dict[str, float] = {}  # key id -> no caching until this clock value
         self._bypass_all_until = float("-inf")
-        self._signal = shared_signal  # other processes' forget() replaces this file
-        self._signal_seen = _version(shared_signal) if shared_signal is not None else None
+        self._signal = signal  # the other processes' forget() raises it
 
     def _identities(self) -> Identities:
         conn = getattr(self._local, "conn", None)
@@ -75,8 +84,8 @@ class CredentialResolver:
         return Identities(SqliteResources(conn, "", ""))
 
     def lookup(self, access_key_id: str) -> Credential | None:
-        if self._signal is not None:
-            self._follow_signal()
+        if self._signal is not None and self._signal.raised_elsewhere():
+            self._forget_here(None)
         now = self._clock()
         cached = self._cache.get(access_key_id)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
@@ -94,25 +103,13 @@ class CredentialResolver:
     def forget(self, access_key_id: str | None = None) -> None:
         """Drop a key from the cache (None: every key); see the module docstring."""
         self._forget_here(access_key_id)
+        if self._signal is not None and not self._signal.raise_signal():
+            log.warning("cannot tell the other processes that a key changed: their cached keys "
+                        "expire within %s s", CACHE_SECONDS)
+
+    def close(self) -> None:
         if self._signal is not None:
-            self._raise_signal()
-
-    def _follow_signal(self) -> None:
-        """Forget every key if another process has changed one since the last look."""
-        assert self._signal is not None
-        version = _version(self._signal)
-        if version != self._signal_seen:
-            self._signal_seen = version
-            self._forget_here(None)
-
-    def _raise_signal(self) -> None:
-        assert self._signal is not None
-        try:
-            replace_shared_file(self._signal, b"")  # a new inode every time: never missed
-        except OSError as exc:  # the other processes' caches then expire within CACHE_SECONDS
-            log.warning("cannot tell the other worker processes that a key changed: %s", exc)
-            return
-        self._signal_seen = _version(self._signal)
+            self._signal.close()
 
     def _forget_here(self, access_key_id: str | None) -> None:
         until = self._clock() + BYPASS_SECONDS
@@ -155,12 +152,3 @@ class CredentialResolver:
                 return None
             principal = user_principal(doc["AccountId"], user, access_key_id)
         return Credential(access_key_id, doc["SecretAccessKey"], None, principal)
-
-
-def _version(signal: Path) -> tuple[int, int] | None:
-    """Which replacement of the signal file is there now (None before the first)."""
-    try:
-        found = os.stat(signal)
-    except FileNotFoundError:
-        return None
-    return found.st_ino, found.st_mtime_ns
