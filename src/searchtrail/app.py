@@ -22,7 +22,7 @@ from searchtrail.auth.authorizer import Authorizer
 from searchtrail.auth.credentials import ChangeSignal, CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.config import Settings
-from searchtrail.console.export import ExportTracker
+from searchtrail.console.export import ExportTracker, FolderBoard, ProgressBoard, StoreBoard
 from searchtrail.console.pages_auth import AuthPages
 from searchtrail.console.pages_collections import CollectionPages
 from searchtrail.console.pages_events import EventPages
@@ -44,8 +44,8 @@ from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.installation import (durability_settings, event_id_codec, object_store,
-                                      open_database, open_reader, organization_id,
-                                      server_secret, signing_keys_in)
+                                      open_database, open_reader, open_side_connection,
+                                      organization_id, server_secret, signing_keys_in)
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
@@ -86,12 +86,12 @@ class Searchtrail:
 
 def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHistory,
                   writer: GroupCommitWriter, store: ObjectStore,
-                  connect: Any, shared_exports: bool = False) -> Any:
+                  connect: Any, several_workers: bool = False) -> Any:
     """The web console (mounted at /console): pages over the same unit of work as the API.
-    ``shared_exports``: the server's worker processes share downloads' progress."""
+    ``several_workers``: the server has several worker processes."""
     reads = ThreadConnections(connect)
     sessions = SessionStore(reads, writer, utc_now)
-    exports = ExportTracker(folder=settings.exports_folder if shared_exports else None)
+    exports = ExportTracker(board=export_progress_board(settings, several_workers))
     ui = Ui(templates=console_templates(), calls=calls, sessions=sessions,
             regions=console_regions(settings.default_region),
             default_region=settings.default_region, user_agent=CONSOLE_USER_AGENT)
@@ -107,6 +107,15 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
         PolicyPages(ui),
         TrailPages(ui, store),
     ])
+
+
+def export_progress_board(settings: Settings, several_workers: bool) -> ProgressBoard | None:
+    """Where console downloads' progress is kept for every process serving the console: the
+    store on PostgreSQL (nodes and their workers), a folder for the workers of one server on
+    SQLite; a lone process keeps it in memory."""
+    if settings.database_url is not None:
+        return StoreBoard(lambda: open_side_connection(settings))
+    return FolderBoard(settings.exports_folder) if several_workers else None
 
 
 def key_change_signal(settings: Settings, several_workers: bool) -> ChangeSignal | None:
@@ -230,7 +239,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                                          RecordBuilder(CONSOLE_ENRICHERS,
                                                                        event_ids)),
                             history=history, writer=writer, store=store,
-                            connect=read_only_connection, shared_exports=several_workers)
+                            connect=read_only_connection, several_workers=several_workers)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())

@@ -45,6 +45,13 @@ def open_reader(settings: Settings) -> sqlite3.Connection:
     return module.open_connection(where, read_only=True)
 
 
+def open_side_connection(settings: Settings) -> sqlite3.Connection:
+    """A read-write connection to the store beside the writer's, for single-statement writes
+    outside its batches (on PostgreSQL; SQLite's one writer is the batches')."""
+    module, where = _store(settings)
+    return module.open_connection(where)
+
+
 def durability_settings(settings: Settings, conn: sqlite3.Connection) -> dict[str, object]:
     """What the store enforces for a commit to survive power loss, for the health check."""
     return _store(settings)[0].durability_settings(conn)

@@ -1,19 +1,21 @@
 """The console's pure pieces: the event-history filter, CSV cell guarding, chart binning and
-the failed sign-in throttle, downloads' progress shared between worker processes (on a store
-or folder of its own, no server)."""
+the failed sign-in throttle, downloads' progress shared between processes (on a store or
+folder of its own, no server)."""
 
 from __future__ import annotations
 
 import os
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
 from starlette.datastructures import QueryParams
 
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 from searchtrail.console.chart import OTHER, build_chart
 from searchtrail.console import export
-from searchtrail.console.export import ExportTracker, csv_cell
+from searchtrail.console.export import ExportTracker, FolderBoard, StoreBoard, csv_cell
 from searchtrail.console.history import ATTRIBUTE_LABELS, DEFAULT_COLUMNS, parse_filter
 from searchtrail.console.ratelimit import Limit, SignInThrottle
 from searchtrail.store.sqlite.connection import migrate, open_connection
@@ -68,9 +70,21 @@ def test_csv_cells_never_start_a_formula() -> None:
         assert csv_cell(value) == value
 
 
-def test_worker_processes_share_a_downloads_progress_through_their_folder(
-        tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    serving, polled = ExportTracker(folder=tmp_path), ExportTracker(folder=tmp_path)
+def _store_board(path: Path, clock: list[float]) -> StoreBoard:
+    """A StoreBoard on a SQLite store (the server uses it on PostgreSQL, same SQL)."""
+    return StoreBoard(lambda: open_connection(path), clock=lambda: clock[0])
+
+
+@pytest.mark.parametrize("kind", ["folder", "store"])
+def test_processes_share_a_downloads_progress_through_their_board(
+        kind, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if kind == "folder":  # the workers of one server on SQLite
+        boards = [FolderBoard(tmp_path), FolderBoard(tmp_path)]
+    else:  # the nodes (and workers) on one PostgreSQL store
+        migrate(open_connection(tmp_path / "store.db"))
+        clock = [1000.0]
+        boards = [_store_board(tmp_path / "store.db", clock) for _ in range(2)]
+    serving, polled = ExportTracker(board=boards[0]), ExportTracker(board=boards[1])
     progress = serving.start("session-1", "export-1")
     started = polled.get("session-1", "export-1")
     assert started is not None and (started.events, started.done) == (0, False)
@@ -91,13 +105,25 @@ def test_worker_processes_share_a_downloads_progress_through_their_folder(
     assert ExportTracker().get("session-1", "export-1") is None  # one process: memory only
 
 
+def test_progress_kept_in_the_store_is_bounded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "store.db"
+    migrate(open_connection(db))
+    clock = [1000.0]
+    tracker = ExportTracker(max_entries=3, board=_store_board(db, clock))
+    for n in range(10):
+        clock[0] += 1
+        tracker.start("session", f"export-{n}")
+    assert open_connection(db).execute("SELECT count(*) FROM console_exports").fetchone()[0] == 3
+    assert tracker.get("session", "export-9") is not None
+
+
 def test_shared_progress_files_are_bounded(tmp_path) -> None:  # type: ignore[no-untyped-def]
     abandoned, fresh = tmp_path / "dead.1234.tmp", tmp_path / "live.1234.tmp"
     abandoned.write_bytes(b"{")  # left by a worker that died while writing
     fresh.write_bytes(b"{")  # another worker writing right now
     old = time.time() - export.ABANDONED_AFTER_SECONDS - 1
     os.utime(abandoned, (old, old))
-    tracker = ExportTracker(max_entries=3, folder=tmp_path)
+    tracker = ExportTracker(max_entries=3, board=FolderBoard(tmp_path))
     for n in range(10):
         tracker.start("session", f"export-{n}")
     assert len(list(tmp_path.glob("*.json"))) == 3

@@ -21,7 +21,8 @@ from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.clients import boto3_client
-from tests.e2e.console_http import USER_PASSWORD, ConsoleUser
+from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
+                                    set_console_password)
 from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
@@ -149,6 +150,26 @@ def test_a_key_deleted_through_one_node_stops_working_on_the_other_at_once(two_n
         other.list_collections()  # inactive: refused, and the refusal may be cached
     iam.update_access_key(UserName="leaver", AccessKeyId=again["AccessKeyId"], Status="Active")
     assert other.list_collections()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_download_served_by_one_node_shows_its_progress_on_the_other(two_nodes) -> None:
+    set_console_password(str(two_nodes[0].data_dir), ROOT_PASSWORD)
+    user = ConsoleUser(two_nodes[0].endpoint)
+    assert user.sign_in(ROOT_PASSWORD).status_code == 303  # the session is in the store
+    download = user.http.get(two_nodes[0].endpoint + "/console/events/export",
+                             params={"range": "1h", "format": "csv", "export": "across-nodes"})
+    assert download.status_code == 200, download.text
+    rows = download.text.count("\r\n") - 1  # the sign-in's record at least
+    assert rows >= 1, download.text
+
+    def progress(export: str) -> str:
+        shown = user.http.get(two_nodes[1].endpoint + "/console/events/export/progress",
+                              params={"export": export})
+        assert shown.status_code == 200, shown.text
+        return shown.text
+
+    assert f"Download complete: {rows} event" in progress("across-nodes")
+    assert "Preparing the download" in progress("not-started")
 
 
 def test_failed_sign_ins_on_one_node_throttle_the_user_on_the_other(two_nodes) -> None:
