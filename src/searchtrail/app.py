@@ -213,6 +213,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 "worker": worker, "workers": settings.workers, "pid": os.getpid(),
                 **durability,
                 **({"delivering": lease.holding} if lease is not None else {}),
+                **({"keyChangeSignal": "working" if credentials.signal.working else "lost"}
+                   if credentials.signal is not None else {}),
                 "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,
                 "capacity": capacity.report()}
 

@@ -165,6 +165,10 @@ class FileSignal:
         self._seen = self._version()
         return True
 
+    @property
+    def working(self) -> bool:
+        return True  # a file that cannot be replaced is logged when it is raised
+
     def close(self) -> None:
         pass
 

@@ -119,5 +119,6 @@ def test_browser_paths_answer_json_not_html(server) -> None:
 
         health = json.loads(response.read())
     assert health["status"] == "ok"
+    assert "keyChangeSignal" not in health  # a lone process on SQLite tells nobody
     assert health["synchronous"] == 2  # FULL
     assert health["journal_mode"] == "wal"

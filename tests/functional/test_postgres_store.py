@@ -46,6 +46,7 @@ def test_a_node_on_postgresql_records_every_call_and_delivers_a_valid_trail(pg_s
         health = json.loads(r.read())
     assert (health["store"], health["fsync"], health["synchronous_commit"]) == (
         "postgresql", "on", "on")
+    assert health["keyChangeSignal"] == "working"  # it hears the other nodes' key changes
     made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(pg_server.data_dir))
     assert made.returncode == 0, made.stderr  # the CLI finds the store in searchtrail.toml
     cloudtrail = pg_server.client("cloudtrail")
@@ -331,14 +332,14 @@ def test_a_lost_listening_session_counts_as_heard_and_is_reopened(postgres) -> N
             ).fetchone()[0] == 2
         # a raise while this process was not listening could be missed: unsure means heard
         assert _heard_within(listener)
-        assert not raiser.raise_signal()  # its session is gone too: the others are not told
+        assert not listener.working  # as the health check then says        assert not raiser.raise_signal()  # its session is gone too: the others are not told
         now[0] += 0.5  # sessions are reopened at most once per RECONNECT_SECONDS
         assert not raiser.raise_signal()
         assert listener.raised_elsewhere()  # still without a session, so still unsure
         now[0] += 1.0
         assert raiser.raise_signal()  # reopened; the listener, still closed, misses this
         assert listener.raised_elsewhere()  # reopened, and unsure: it may have missed some
-        assert not listener.raised_elsewhere()
+        assert listener.working and not listener.raised_elsewhere()
         assert raiser.raise_signal()
         assert _heard_within(listener)
     finally:

@@ -75,7 +75,9 @@ def _aoss_call(server: ServerProcess, conn: RawConnection, operation: str) -> st
 def test_both_workers_serve_the_port_and_every_call_gets_exactly_one_record(two_workers) -> None:
     server = two_workers
     workers = _one_connection_per_worker(server)
-    assert {_health(conn)["workers"] for conn in workers.values()} == {2}
+    healths = [_health(conn) for conn in workers.values()]
+    assert {health["workers"] for health in healths} == {2}
+    assert {health["keyChangeSignal"] for health in healths} == {"working"}
     for conn in workers.values():
         conn.close()
 

@@ -50,6 +50,10 @@ class ChangeSignal(Protocol):
     def raised_elsewhere(self) -> bool:
         """Whether another process raised it since the last look (True when unsure)."""
 
+    @property
+    def working(self) -> bool:
+        """Whether it can be raised and heard now (for the health check)."""
+
     def close(self) -> None: ...
 
 
@@ -106,6 +110,10 @@ class CredentialResolver:
         if self._signal is not None and not self._signal.raise_signal():
             log.warning("cannot tell the other processes that a key changed: their cached keys "
                         "expire within %s s", CACHE_SECONDS)
+
+    @property
+    def signal(self) -> ChangeSignal | None:
+        return self._signal
 
     def close(self) -> None:
         if self._signal is not None:

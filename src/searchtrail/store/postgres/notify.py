@@ -72,6 +72,11 @@ class PostgresSignal:
                 return False
             return True
 
+    @property
+    def working(self) -> bool:
+        """Whether this process has its listening session (none: it trusts no cached key)."""
+        return self._conn is not None
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
