@@ -134,8 +134,8 @@ class Progress:
         self.share(final=False)
 
     def fail(self, why: str) -> None:
+        """Record why it failed; ``finish()``, which always follows, shares it."""
         self.failed = why
-        self.share(final=True)
 
     def finish(self) -> None:
         self.done = True
