@@ -141,8 +141,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     # Worker processes of one server (`serve --workers`) share its store and its data folder.
     several_workers = settings.workers > 1
     on_postgres = settings.database_url is not None
-    credentials = CredentialResolver(read_only_connection,
-                                     signal=key_change_signal(settings, several_workers))
+    key_changes = key_change_signal(settings, several_workers)
+    credentials = CredentialResolver(read_only_connection, signal=key_changes)
     # a new signing key is made inside a unit of work, on the event loop: its RSA material
     # is made ahead, on a thread
     key_material = SpareKeyMaterial()
@@ -213,8 +213,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 "worker": worker, "workers": settings.workers, "pid": os.getpid(),
                 **durability,
                 **({"delivering": lease.holding} if lease is not None else {}),
-                **({"keyChangeSignal": "working" if credentials.signal.working else "lost"}
-                   if credentials.signal is not None else {}),
+                **({"keyChangeSignal": "working" if key_changes.working else "lost"}
+                   if key_changes is not None else {}),
                 "commits": writer.stats.commits, "failedCommits": writer.stats.failed_commits,
                 "capacity": capacity.report()}
 
@@ -235,7 +235,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 lease.close()  # another node takes the trails over on its next pass
             await writer.drain()  # every accepted call gets its record before exit
             writer.stop()
-            credentials.close()
+            if key_changes is not None:
+                key_changes.close()
 
     console = build_console(settings, calls=ConsoleCalls(aws, catalog,
                                                          RecordBuilder(CONSOLE_ENRICHERS,

@@ -111,14 +111,6 @@ class CredentialResolver:
             log.warning("cannot tell the other processes that a key changed: their cached keys "
                         "expire within %s s", CACHE_SECONDS)
 
-    @property
-    def signal(self) -> ChangeSignal | None:
-        return self._signal
-
-    def close(self) -> None:
-        if self._signal is not None:
-            self._signal.close()
-
     def _forget_here(self, access_key_id: str | None) -> None:
         until = self._clock() + BYPASS_SECONDS
         with self._lock:
