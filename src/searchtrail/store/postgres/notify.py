@@ -94,13 +94,12 @@ class PostgresSignal:
         try:
             conn = psycopg.connect(self._url, autocommit=True,
                                    connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            try:
+                conn.execute(f"LISTEN {self._channel}")
+            except psycopg.Error:
+                conn.close()
+                raise
         except psycopg.Error as exc:
-            log.warning("cannot listen for changes on %s: %s", self._channel, exc)
-            return None
-        try:
-            conn.execute(f"LISTEN {self._channel}")
-        except psycopg.Error as exc:
-            conn.close()
             log.warning("cannot listen for changes on %s: %s", self._channel, exc)
             return None
         # notifications our own NOTIFY brings back, read while it runs, are ours: ignored
