@@ -14,7 +14,7 @@ from botocore.validate import ParamValidator
 from searchtrail.protocol import serializer
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
-from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 
 
 @lru_cache(maxsize=None)
@@ -23,7 +23,9 @@ def service_model(service: str) -> Any:
 
 
 class ProviderHarness:
-    """One transaction per call, rolled back on error; inputs and outputs checked against the model."""
+    """One transaction per call, rolled back on error; inputs and outputs checked against the model.
+    Its repositories carry change counters, as the gateway's do, so a call's repeated reads
+    come from the transaction's read cache."""
 
     def __init__(self, conn: Any, service: str, handlers: dict, account: str, region: str,
                  clock: list[datetime]) -> None:
@@ -31,7 +33,8 @@ class ProviderHarness:
         self.model = service_model(service)
         self.handlers = handlers
         self.account, self.region = account, region
-        self.repo = SqliteResources(conn, account, region)
+        self.changes = ResourceChanges()  # shared with every harness made by elsewhere()
+        self.repo = SqliteResources(conn, account, region, self.changes)
         self.clock = clock  # shared with every harness made by elsewhere()
         self.last: Call | None = None
 
@@ -47,7 +50,7 @@ class ProviderHarness:
         other = copy.copy(self)
         other.account = account or self.account
         other.region = region or self.region
-        other.repo = SqliteResources(self.conn, other.account, other.region)
+        other.repo = SqliteResources(self.conn, other.account, other.region, self.changes)
         return other
 
     def __call__(self, operation: str, **params: Any) -> dict:
@@ -57,10 +60,12 @@ class ProviderHarness:
         self.last = Call(account_id=self.account, region=self.region, now=self.now,
                          request_id="r", resources=self.repo, operation=operation)
         self.conn.execute("BEGIN IMMEDIATE")
+        self.changes.forget_reads()  # as the writer's BEGIN does
         try:
             output = self.handlers[operation](self.last, params)
         except BaseException:
             self.conn.execute("ROLLBACK")
+            self.changes.bump(None)  # as the writer's rollback does
             raise
         self.conn.execute("COMMIT")
         report = ParamValidator().validate(output, op.output_shape)

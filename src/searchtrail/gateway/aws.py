@@ -290,9 +290,11 @@ class AwsCallHandler:
 
     def _undo(self, conn: sqlite3.Connection, guarded: bool, written_before: int) -> None:
         if guarded:
-            # kept open (emptied) until the record is made; no cache was filled since it was
-            # taken: trails are routed after the operation, and the write bumped its kind
+            # kept open (emptied) until the record is made. Trails are routed after the
+            # operation and its writes bumped their kinds, so only the reads since go.
             conn.execute("ROLLBACK TO operation")
+            if self._changes is not None:
+                self._changes.forget_reads()
         elif conn.total_changes != written_before:
             # a read that wrote, then failed: only failing its whole batch undoes the writes
             raise StoreUnavailable("a read-only call wrote, then failed, without a savepoint")

@@ -3,30 +3,64 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from searchtrail.store.errors import translated
 
+MAX_CACHED_READS = 512  # per transaction; a batch holds at most 256 calls
+_UNREAD = object()
+
 
 class ResourceChanges:
     """Per-kind change counters of one database, bumped by every write made through
-    repositories that carry it; caches of rarely changing kinds (trails) compare them."""
+    repositories that carry it; caches of rarely changing kinds (trails) compare them.
 
-    __slots__ = ("_generations",)
+    It also keeps the write transaction's reads: under concurrency a batch runs many calls
+    that read the same documents (clients listing or polling the same collections), and
+    within one transaction, until something is written or rolled back, a read's rows cannot
+    change. Any write through a repository, any rollback, a change of the connection's
+    ``total_changes`` (a write made some other way) and each BEGIN forget them."""
+
+    __slots__ = ("_generations", "_reads", "_reads_of")
 
     def __init__(self) -> None:
         self._generations: dict[str, int] = {}
+        self._reads: dict[tuple, Any] = {}
+        self._reads_of: tuple[int, int] = (0, -1)  # (id of the connection, its total_changes)
 
     def bump(self, kind: str | None = None) -> None:
         """A write to ``kind``; None (a rolled-back transaction) invalidates every kind."""
         key = "" if kind is None else kind  # "" is part of every generation
         self._generations[key] = self._generations.get(key, 0) + 1
+        self._reads.clear()
 
     def generation(self, *kinds: str) -> tuple[int, ...]:
         found = self._generations
         return (found.get("", 0), *(found.get(kind, 0) for kind in kinds))
+
+    def forget_reads(self) -> None:
+        """A new transaction began, or part of one was rolled back."""
+        self._reads.clear()
+
+    def read(self, conn: sqlite3.Connection, query: tuple, fetch: Callable[[], Any]) -> Any:
+        """``fetch()``'s rows, or what it returned for the same ``query`` earlier in this
+        transaction with nothing written since. Rows only (tuples of texts and numbers):
+        every caller parses its own documents, so none can change another's."""
+        if not conn.in_transaction:
+            return fetch()
+        state = (id(conn), conn.total_changes)
+        if state != self._reads_of:
+            self._reads.clear()
+            self._reads_of = state
+        rows = self._reads.get(query, _UNREAD)
+        if rows is _UNREAD:
+            rows = fetch()
+            if len(self._reads) < MAX_CACHED_READS:
+                self._reads[query] = rows
+        return rows
 
 
 class SqliteResources:
@@ -48,12 +82,25 @@ class SqliteResources:
         if self._changes is not None:
             self._changes.bump(kind)
 
-    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+    def _read(self, sql: str, params: tuple, *, one: bool = False) -> Any:
+        """A read's rows (``one``: its first row or None). Repositories of the write
+        transaction (those carrying ResourceChanges) reuse what the same read returned
+        earlier in it."""
+        conn = self._conn
+
+        def fetch() -> Any:
+            cursor = conn.execute(sql, params)
+            return cursor.fetchone() if one else cursor.fetchall()
+
         with translated():
-            row = self._conn.execute(
-                "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?",
-                (self.account, self.region, kind, key),
-            ).fetchone()
+            if self._changes is None:
+                return fetch()
+            return self._changes.read(conn, (sql, params), fetch)
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        row = self._read(
+            "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?",
+            (self.account, self.region, kind, key), one=True)
         return orjson.loads(row[0]) if row else None
 
     def get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -62,12 +109,9 @@ class SqliteResources:
         if getattr(self._conn, "dialect", None) == "postgresql":
             return self._get_each(kind, keys)
         marks = ",".join("?" * len(keys))
-        with translated():
-            rows = self._conn.execute(
-                "SELECT key, doc FROM resources WHERE account=? AND region=? AND kind=? "
-                f"AND key IN ({marks})",
-                (self.account, self.region, kind, *keys),
-            ).fetchall()
+        rows = self._read(
+            "SELECT key, doc FROM resources WHERE account=? AND region=? AND kind=? "
+            f"AND key IN ({marks})", (self.account, self.region, kind, *keys))
         return {key: orjson.loads(doc) for key, doc in rows}
 
     def _get_each(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -75,10 +119,8 @@ class SqliteResources:
         store's statistics are young, PostgreSQL plans ``key IN (...)`` as a read of every
         document of the kind (measured: 0.44 ms a call and growing, under the bench's load)."""
         probe = "SELECT key, doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?"
-        params = [value for key in keys for value in (self.account, self.region, kind, key)]
-        with translated():
-            rows = self._conn.execute(" UNION ALL ".join([probe] * len(keys)),
-                                      params).fetchall()
+        params = tuple(value for key in keys for value in (self.account, self.region, kind, key))
+        rows = self._read(" UNION ALL ".join([probe] * len(keys)), params)
         return {key: orjson.loads(doc) for key, doc in rows}
 
     def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
@@ -115,21 +157,16 @@ class SqliteResources:
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         where, bounds = _key_prefix(prefix)
-        with translated():
-            rows = self._conn.execute(
-                f"SELECT doc FROM resources WHERE account=? AND region=? AND kind=?{where} "
-                "ORDER BY key",
-                (self.account, self.region, kind, *bounds),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT doc FROM resources WHERE account=? AND region=? AND kind=?{where} "
+            "ORDER BY key", (self.account, self.region, kind, *bounds))
         return [orjson.loads(row[0]) for row in rows]
 
     def count(self, kind: str, prefix: str = "") -> int:
         where, bounds = _key_prefix(prefix)
-        with translated():
-            return self._conn.execute(
-                f"SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?{where}",
-                (self.account, self.region, kind, *bounds),
-            ).fetchone()[0]
+        return self._read(
+            f"SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?{where}",
+            (self.account, self.region, kind, *bounds), one=True)[0]
 
 
 def _key_prefix(prefix: str) -> tuple[str, tuple[str, ...]]:

@@ -270,6 +270,8 @@ class GroupCommitWriter:
         self._last_seq = None
         if self._shared:
             self._invalidate_caches()  # what another node wrote since our last turn is unknown
+        elif self._changes is not None:
+            self._changes.forget_reads()  # another process may have written since
 
     def next_seq(self) -> int:
         """The store sequence of a new event row; only inside a unit, whose transaction holds

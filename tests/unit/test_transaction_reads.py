@@ -1,0 +1,162 @@
+"""The write transaction's read cache (ResourceChanges.read): a repeated read inside one
+transaction is answered without SQL until anything is written, rolled back or begun anew,
+and every caller gets documents of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from searchtrail.store.sqlite.connection import open_connection
+from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
+from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+ACCOUNT = "111122223333"
+REGION = "us-east-1"
+KIND = "collection"
+
+
+@pytest.fixture
+def statements(conn) -> list[str]:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+    conn.set_trace_callback(seen.append)
+    yield seen
+    conn.set_trace_callback(None)
+
+
+@pytest.fixture
+def repo(conn) -> SqliteResources:  # type: ignore[no-untyped-def]
+    writes = SqliteResources(conn, ACCOUNT, REGION)
+    writes.put(KIND, "a", {"name": "a", "status": "CREATING"})
+    writes.put(KIND, "b", {"name": "b", "status": "ACTIVE"})
+    return SqliteResources(conn, ACCOUNT, REGION, ResourceChanges())
+
+
+def selects(statements: list[str]) -> int:
+    return sum(1 for sql in statements if sql.lstrip().upper().startswith("SELECT"))
+
+
+def every_read(repo: SqliteResources) -> tuple:
+    return (repo.get(KIND, "a"), repo.get_many(KIND, ["a", "b", "c"]), repo.list(KIND),
+            repo.count(KIND), repo.list(KIND, "b"), repo.get(KIND, "missing"))
+
+
+def test_a_repeated_read_in_one_transaction_runs_no_sql(conn, repo, statements) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    first = every_read(repo)
+    assert selects(statements) == 6
+    assert every_read(repo) == first
+    assert every_read(repo.scoped(ACCOUNT, REGION)) == first  # scoped copies share it
+    assert selects(statements) == 6
+    other_region = repo.scoped(ACCOUNT, "eu-west-1")
+    assert other_region.list(KIND) == [] and selects(statements) == 7  # another scope reads
+    conn.execute("COMMIT")
+
+
+def test_outside_a_transaction_and_without_counters_every_read_runs(conn, repo,
+                                                                    statements) -> None:
+    every_read(repo)
+    every_read(repo)
+    assert selects(statements) == 12
+    plain = SqliteResources(conn, ACCOUNT, REGION)
+    conn.execute("BEGIN IMMEDIATE")
+    every_read(plain)
+    every_read(plain)
+    assert selects(statements) == 24
+    conn.execute("COMMIT")
+
+
+def test_each_caller_gets_documents_of_its_own(conn, repo) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    repo.get(KIND, "a")["status"] = "changed by one caller"
+    repo.list(KIND)[0]["status"] = "changed by another"
+    repo.get_many(KIND, ["a"])["a"]["status"] = "and another"
+    assert repo.get(KIND, "a")["status"] == "CREATING"
+    assert repo.list(KIND)[0]["status"] == "CREATING"
+    assert repo.get_many(KIND, ["a"])["a"]["status"] == "CREATING"
+    conn.execute("COMMIT")
+
+
+@pytest.mark.parametrize("write", ["put", "insert", "delete", "delete_below"])
+def test_a_write_through_any_repository_with_counters_is_read_back(conn, repo, write) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    before = every_read(repo)
+    other_kind = repo.scoped(ACCOUNT, REGION)  # any kind's write forgets every read
+    if write == "put":
+        other_kind.put("policy", "p", {"x": 1})
+        repo.put(KIND, "a", {"name": "a", "status": "ACTIVE"})
+        assert repo.get(KIND, "a")["status"] == "ACTIVE"
+    elif write == "insert":
+        repo.insert(KIND, "c", {"name": "c"})
+        assert repo.count(KIND) == 3 and "c" in repo.get_many(KIND, ["a", "b", "c"])
+    elif write == "delete":
+        repo.delete(KIND, "a")
+        assert repo.get(KIND, "a") is None and repo.count(KIND) == 1
+    else:
+        repo.delete_below(KIND, "b")
+        assert [doc["name"] for doc in repo.list(KIND)] == ["b"]
+    assert every_read(repo) != before
+    conn.execute("ROLLBACK")
+
+
+def test_a_write_that_bypasses_the_counters_is_read_back(conn, repo) -> None:
+    """Another repository on the same connection (no counters) or plain SQL: the
+    connection's total_changes moved, so nothing cached before is trusted."""
+    conn.execute("BEGIN IMMEDIATE")
+    assert repo.count(KIND) == 2
+    SqliteResources(conn, ACCOUNT, REGION).insert(KIND, "c", {"name": "c"})
+    assert repo.count(KIND) == 3
+    conn.execute("DELETE FROM resources WHERE key = 'c'")
+    assert repo.count(KIND) == 2
+    conn.execute("ROLLBACK")
+
+
+def test_a_rollback_to_a_savepoint_needs_forget_reads(conn, repo) -> None:
+    """What the gateway does when an operation fails after writing: the rows read after its
+    write were cached, and ROLLBACK TO moves no counter, so it must forget them."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("SAVEPOINT operation")
+    repo.put(KIND, "a", {"name": "a", "status": "DELETING"})
+    assert repo.get(KIND, "a")["status"] == "DELETING"
+    conn.execute("ROLLBACK TO operation")
+    assert repo.get(KIND, "a")["status"] == "DELETING"  # stale: why the gateway forgets
+    repo._changes.forget_reads()
+    assert repo.get(KIND, "a")["status"] == "CREATING"
+    conn.execute("RELEASE operation")
+    conn.execute("COMMIT")
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["one-process", "shared-store"])
+def test_each_of_the_writers_transactions_reads_afresh(db, conn, repo, shared) -> None:
+    """Another process may write between two transactions without moving this connection's
+    counters: the writer's BEGIN forgets the reads, on a store of its own or a shared one."""
+    changes = repo._changes
+    writer = GroupCommitWriter(conn, changes=changes, shared=shared)
+    writer.start()
+    other_process = open_connection(db)
+    try:
+        def status(unit_conn):  # type: ignore[no-untyped-def]
+            docs = SqliteResources(unit_conn, ACCOUNT, REGION, changes)
+            return docs.get(KIND, "a")["status"], []
+
+        assert writer.run_blocking(status) == "CREATING"
+        with other_process:
+            SqliteResources(other_process, ACCOUNT, REGION).put(
+                KIND, "a", {"name": "a", "status": "ACTIVE"})
+        assert writer.run_blocking(status) == "ACTIVE"
+    finally:
+        other_process.close()
+        writer.stop()
+
+
+def test_the_cache_holds_a_bounded_number_of_reads(conn, repo, statements) -> None:
+    from searchtrail.store.sqlite.resources import MAX_CACHED_READS
+
+    conn.execute("BEGIN IMMEDIATE")
+    for n in range(MAX_CACHED_READS + 10):
+        repo.get(KIND, f"k{n}")
+    assert len(repo._changes._reads) == MAX_CACHED_READS
+    before = selects(statements)
+    repo.get(KIND, f"k{MAX_CACHED_READS + 5}")  # past the bound: read again
+    repo.get(KIND, "k0")  # within it: cached
+    assert selects(statements) == before + 1
+    conn.execute("COMMIT")
