@@ -401,6 +401,30 @@ def test_a_write_transaction_takes_the_last_seq_with_its_begin_until_it_appends(
         second.close()
 
 
+def test_a_commit_that_postgresql_turns_into_a_rollback_fails(postgres) -> None:
+    """A statement failed inside the transaction and nothing rolled back to a savepoint:
+    PostgreSQL answers COMMIT with ROLLBACK and no error. That must not count as stored."""
+    url = postgres.database()
+    conn = PostgresConnection(url)
+    try:
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
+        with pytest.raises(sqlite3.Error):
+            conn.execute("SELECT no_such_column FROM secrets")
+        with pytest.raises(sqlite3.OperationalError, match="rolled the transaction back"):
+            conn.execute("COMMIT")
+        assert not conn.in_transaction
+        assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'"
+                            ).fetchone()[0] == 0
+        conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
+        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"y"))
+        conn.execute("COMMIT")
+        assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'kept'").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
 def _refusal(call) -> dict | None:  # type: ignore[no-untyped-def]
     """None when ``call()`` succeeds, else the error response it got."""
     try:

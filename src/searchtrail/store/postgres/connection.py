@@ -217,6 +217,11 @@ class PostgresConnection:
                 raise _as_sqlite_error(exc) from exc
             if statement.ends:
                 self._began = False
+                # COMMIT of a transaction in which a statement failed is a ROLLBACK, and
+                # PostgreSQL answers it without an error: its calls must not count as stored
+                if not statement.rolls_back and cursor.statusmessage == "ROLLBACK":
+                    raise sqlite3.OperationalError("PostgreSQL rolled the transaction back at "
+                                                   "COMMIT: one of its statements had failed")
         if statement.reads_last_seq:
             self._seq_with_begin = True
         if statement.writes and cursor.rowcount > 0:
