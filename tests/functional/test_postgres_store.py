@@ -401,6 +401,51 @@ def test_a_write_transaction_takes_the_last_seq_with_its_begin_until_it_appends(
         second.close()
 
 
+def _sent_texts(conn: PostgresConnection) -> list[str]:
+    """Every text the connection sends to PostgreSQL from now on (psycopg's execute, spied)."""
+    sent: list[str] = []
+    session = conn._conn
+    original = session.execute
+
+    def spy(query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return original(query, *args, **kwargs)
+
+    session.execute = spy  # type: ignore[method-assign]
+    return sent
+
+
+def test_a_release_goes_with_the_next_savepoint_or_commit_in_one_round_trip(postgres) -> None:
+    url = postgres.database()
+    conn = PostgresConnection(url)
+    try:
+        migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        sent = _sent_texts(conn)
+        insert = "INSERT INTO secrets (name, value) VALUES (?, ?)"
+        conn.execute("SAVEPOINT operation")
+        conn.execute(insert, ("kept", b"1"))
+        conn.execute("RELEASE operation")
+        conn.execute("SAVEPOINT operation")  # the next call's: sent with the RELEASE
+        conn.execute(insert, ("undone", b"2"))
+        conn.execute("ROLLBACK TO operation")
+        conn.execute("RELEASE operation")
+        conn.execute(insert, ("also kept", b"3"))  # not transaction control: RELEASE goes first
+        conn.execute("SAVEPOINT operation")
+        conn.execute("RELEASE operation")
+        conn.execute("COMMIT")  # with the RELEASE
+        assert sent == ["SAVEPOINT operation", insert.replace("?", "%s"),
+                        "RELEASE operation; SAVEPOINT operation", insert.replace("?", "%s"),
+                        "ROLLBACK TO operation", "RELEASE operation", insert.replace("?", "%s"),
+                        "SAVEPOINT operation", "RELEASE operation; COMMIT"]
+        assert not conn.in_transaction
+        assert sorted(row[0] for row in conn.execute("SELECT name FROM secrets WHERE name IN "
+                                                     "('kept', 'undone', 'also kept')")) == [
+            "also kept", "kept"]
+    finally:
+        conn.close()
+
+
 def test_a_commit_that_postgresql_turns_into_a_rollback_fails(postgres) -> None:
     """A statement failed inside the transaction and nothing rolled back to a savepoint:
     PostgreSQL answers COMMIT with ROLLBACK and no error. That must not count as stored."""
@@ -419,6 +464,8 @@ def test_a_commit_that_postgresql_turns_into_a_rollback_fails(postgres) -> None:
                             ).fetchone()[0] == 0
         conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
         conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"y"))
+        conn.execute("SAVEPOINT operation")
+        conn.execute("RELEASE operation")
         conn.execute("COMMIT")
         assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'kept'").fetchone()[0] == 1
     finally:

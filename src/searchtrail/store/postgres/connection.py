@@ -46,6 +46,9 @@ _NUMBERED = re.compile(r"\?(\d+)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE\b", re.IGNORECASE)
 _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _ENDS = re.compile(r"^\s*(COMMIT|ROLLBACK|END)\s*;?\s*$", re.IGNORECASE)
+# Transaction control without results, which can share one simple query with another.
+_CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|COMMIT|END)\b", re.IGNORECASE)
+_RELEASE = re.compile(r"^\s*RELEASE\b", re.IGNORECASE)
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+))?\s*$", re.IGNORECASE)
 # A multi-row INSERT (store/sqlite/events.py appends a batch's rows so): two rows or more.
 _ROWS = re.compile(r"^\s*INSERT(?P<ignore> OR IGNORE)? INTO (?P<table>\w+) \((?P<columns>[^)]*)\) "
@@ -57,7 +60,7 @@ class _Statement:
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
                  "rows_into", "_columns", "_ignore", "binary", "reads_last_seq",
-                 "appends_events")
+                 "appends_events", "control", "releases")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -89,6 +92,8 @@ class _Statement:
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
+        self.control = bool(_CONTROL.match(sql))
+        self.releases = bool(_RELEASE.match(sql))
         # A multi-row INSERT's text changes with its row count, and psycopg parses every such
         # text anew (a fifth of a call's CPU on the read mix): it is sent as one fixed text
         # instead, each column's values as one typed array, once the table's types are known.
@@ -165,6 +170,10 @@ class PostgresConnection:
         # then exists (a new store's migration begins before it does).
         self._seq_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
+        # RELEASE SAVEPOINTs not sent yet: each goes in one round trip with the next
+        # transaction control statement (the next call's SAVEPOINT, COMMIT), or just before
+        # any other statement. A write call's savepoint pair then costs one round trip.
+        self._releases: list[str] = []
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
 
@@ -195,7 +204,11 @@ class PostgresConnection:
         if statement.appends_events or statement.ends:
             self._last_seq = None
         with self._lock:
+            if statement.releases and not params and self._began and self._usable():
+                self._releases.append(statement.text)
+                return _Rows([])
             if not self._usable():
+                self._releases.clear()  # gone with the transaction
                 if not self._began:
                     self._conn = self._connect()
                 else:  # the server ended the transaction with the connection: undone
@@ -207,10 +220,22 @@ class PostgresConnection:
             try:
                 if statement.text is None:
                     statement.spell_rows(self._types_of(statement.rows_into))
-                cursor = self._conn.execute(statement.text, statement.parameters(params)
+                text, sent_before = statement.text, 0
+                if self._releases:
+                    if statement.control and not params:
+                        text = "; ".join([*self._releases, text])
+                        sent_before = len(self._releases)
+                    else:
+                        self._conn.execute("; ".join(self._releases))
+                    self._releases.clear()
+                cursor = self._conn.execute(text, statement.parameters(params)
                                             if params else None, binary=statement.binary)
+                for _ in range(sent_before):
+                    cursor.nextset()  # to this statement's own result
             except psycopg.Error as exc:
+                self._releases.clear()
                 if statement.ends:  # a failed COMMIT rolls back: no transaction is left
+                    self._rollback_quietly()  # (its RELEASE failed first: COMMIT never ran)
                     self._began = False
                     if statement.rolls_back and not self._usable():
                         return _Rows([])  # gone with its connection: nothing left to undo
@@ -242,6 +267,9 @@ class PostgresConnection:
 
     def executescript(self, script: str) -> None:
         with self._lock:
+            if self._releases:
+                script = "; ".join([*self._releases, script])
+                self._releases.clear()
             if not self._usable():
                 self._conn = self._connect()
             try:
@@ -254,6 +282,7 @@ class PostgresConnection:
             if self._began:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
             self._last_seq = None
+            self._releases.clear()  # none outlives its transaction
             if not self._usable():
                 self._conn = self._connect()
             try:
