@@ -251,34 +251,39 @@ def _terminate(admin_url: str, conn: PostgresConnection) -> None:
         assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
 
 
-def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(postgres) -> None:
-    url = postgres.database()
-    conn = PostgresConnection(url)
-    try:
-        migrate(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("lost", b"x"))
-        _terminate(postgres.admin_url, conn)
-        # Inside the transaction: every statement fails, never runs on a new session...
-        for _ in range(2):
-            with pytest.raises(sqlite3.OperationalError):
-                conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("after", b"y"))
+@pytest.fixture
+def store_conn(postgres):  # type: ignore[no-untyped-def]
+    """A PostgresConnection to a new, migrated database on the test server."""
+    conn = PostgresConnection(postgres.database())
+    migrate(conn)
+    yield conn
+    conn.close()
+
+
+def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(
+        postgres, store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("lost", b"x"))
+    _terminate(postgres.admin_url, conn)
+    # Inside the transaction: every statement fails, never runs on a new session...
+    for _ in range(2):
         with pytest.raises(sqlite3.OperationalError):
-            conn.execute("COMMIT")
-        assert not conn.in_transaction  # ...and the failed COMMIT ended it
-        # Outside one: the next statement opens a new session, and nothing half-done remains.
-        assert conn.execute("SELECT count(*) FROM secrets WHERE name IN ('lost', 'after')"
-                            ).fetchone()[0] == 0
-        conn.execute("BEGIN IMMEDIATE")
-        _terminate(postgres.admin_url, conn)
-        conn.execute("ROLLBACK")  # the server already ended it: nothing to undo, no error
-        assert not conn.in_transaction
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"z"))
+            conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("after", b"y"))
+    with pytest.raises(sqlite3.OperationalError):
         conn.execute("COMMIT")
-        assert conn.execute("SELECT value FROM secrets WHERE name = 'kept'").fetchone()[0] == b"z"
-    finally:
-        conn.close()
+    assert not conn.in_transaction  # ...and the failed COMMIT ended it
+    # Outside one: the next statement opens a new session, and nothing half-done remains.
+    assert conn.execute("SELECT count(*) FROM secrets WHERE name IN ('lost', 'after')"
+                        ).fetchone()[0] == 0
+    conn.execute("BEGIN IMMEDIATE")
+    _terminate(postgres.admin_url, conn)
+    conn.execute("ROLLBACK")  # the server already ended it: nothing to undo, no error
+    assert not conn.in_transaction
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"z"))
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT value FROM secrets WHERE name = 'kept'").fetchone()[0] == b"z"
 
 
 def _heard_within(signal: PostgresSignal, seconds: float = 10.0) -> bool:
@@ -332,7 +337,8 @@ def test_a_lost_listening_session_counts_as_heard_and_is_reopened(postgres) -> N
             ).fetchone()[0] == 2
         # a raise while this process was not listening could be missed: unsure means heard
         assert _heard_within(listener)
-        assert not listener.working  # as the health check then says        assert not raiser.raise_signal()  # its session is gone too: the others are not told
+        assert not listener.working  # as the health check then says
+        assert not raiser.raise_signal()  # its session is gone too: the others are not told
         now[0] += 0.5  # sessions are reopened at most once per RECONNECT_SECONDS
         assert not raiser.raise_signal()
         assert listener.raised_elsewhere()  # still without a session, so still unsure
@@ -415,61 +421,51 @@ def _sent_texts(conn: PostgresConnection) -> list[str]:
     return sent
 
 
-def test_a_release_goes_with_the_next_savepoint_or_commit_in_one_round_trip(postgres) -> None:
-    url = postgres.database()
-    conn = PostgresConnection(url)
-    try:
-        migrate(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        sent = _sent_texts(conn)
-        insert = "INSERT INTO secrets (name, value) VALUES (?, ?)"
-        conn.execute("SAVEPOINT operation")
-        conn.execute(insert, ("kept", b"1"))
-        conn.execute("RELEASE operation")
-        conn.execute("SAVEPOINT operation")  # the next call's: sent with the RELEASE
-        conn.execute(insert, ("undone", b"2"))
-        conn.execute("ROLLBACK TO operation")
-        conn.execute("RELEASE operation")
-        conn.execute(insert, ("also kept", b"3"))  # not transaction control: RELEASE goes first
-        conn.execute("SAVEPOINT operation")
-        conn.execute("RELEASE operation")
-        conn.execute("COMMIT")  # with the RELEASE
-        assert sent == ["SAVEPOINT operation", insert.replace("?", "%s"),
-                        "RELEASE operation; SAVEPOINT operation", insert.replace("?", "%s"),
-                        "ROLLBACK TO operation", "RELEASE operation", insert.replace("?", "%s"),
-                        "SAVEPOINT operation", "RELEASE operation; COMMIT"]
-        assert not conn.in_transaction
-        assert sorted(row[0] for row in conn.execute("SELECT name FROM secrets WHERE name IN "
-                                                     "('kept', 'undone', 'also kept')")) == [
-            "also kept", "kept"]
-    finally:
-        conn.close()
+def test_a_release_goes_with_the_next_savepoint_or_commit_in_one_round_trip(store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    insert = "INSERT INTO secrets (name, value) VALUES (?, ?)"
+    conn.execute("SAVEPOINT operation")
+    conn.execute(insert, ("kept", b"1"))
+    conn.execute("RELEASE operation")
+    conn.execute("SAVEPOINT operation")  # the next call's: sent with the RELEASE
+    conn.execute(insert, ("undone", b"2"))
+    conn.execute("ROLLBACK TO operation")
+    conn.execute("RELEASE operation")
+    conn.execute(insert, ("also kept", b"3"))  # not transaction control: RELEASE goes first
+    conn.execute("SAVEPOINT operation")
+    conn.execute("RELEASE operation")
+    conn.execute("COMMIT")  # with the RELEASE
+    assert sent == ["SAVEPOINT operation", insert.replace("?", "%s"),
+                    "RELEASE operation; SAVEPOINT operation", insert.replace("?", "%s"),
+                    "ROLLBACK TO operation", "RELEASE operation", insert.replace("?", "%s"),
+                    "SAVEPOINT operation", "RELEASE operation; COMMIT"]
+    assert not conn.in_transaction
+    assert sorted(row[0] for row in conn.execute("SELECT name FROM secrets WHERE name IN "
+                                                 "('kept', 'undone', 'also kept')")) == [
+        "also kept", "kept"]
 
 
-def test_a_commit_that_postgresql_turns_into_a_rollback_fails(postgres) -> None:
+def test_a_commit_that_postgresql_turns_into_a_rollback_fails(store_conn) -> None:
     """A statement failed inside the transaction and nothing rolled back to a savepoint:
     PostgreSQL answers COMMIT with ROLLBACK and no error. That must not count as stored."""
-    url = postgres.database()
-    conn = PostgresConnection(url)
-    try:
-        migrate(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
-        with pytest.raises(sqlite3.Error):
-            conn.execute("SELECT no_such_column FROM secrets")
-        with pytest.raises(sqlite3.OperationalError, match="rolled the transaction back"):
-            conn.execute("COMMIT")
-        assert not conn.in_transaction
-        assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'"
-                            ).fetchone()[0] == 0
-        conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
-        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"y"))
-        conn.execute("SAVEPOINT operation")
-        conn.execute("RELEASE operation")
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
+    with pytest.raises(sqlite3.Error):
+        conn.execute("SELECT no_such_column FROM secrets")
+    with pytest.raises(sqlite3.OperationalError, match="rolled the transaction back"):
         conn.execute("COMMIT")
-        assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'kept'").fetchone()[0] == 1
-    finally:
-        conn.close()
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'"
+                        ).fetchone()[0] == 0
+    conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("kept", b"y"))
+    conn.execute("SAVEPOINT operation")
+    conn.execute("RELEASE operation")
+    conn.execute("COMMIT")
+    assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'kept'").fetchone()[0] == 1
 
 
 def _refusal(call) -> dict | None:  # type: ignore[no-untyped-def]
