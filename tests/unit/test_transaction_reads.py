@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from searchtrail.store.sqlite.connection import open_connection
-from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
+from searchtrail.store.sqlite.resources import (MAX_CACHED_READS, ResourceChanges,
+                                                SqliteResources)
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 ACCOUNT = "111122223333"
@@ -149,8 +150,6 @@ def test_each_of_the_writers_transactions_reads_afresh(db, conn, repo, shared) -
 
 
 def test_the_cache_holds_a_bounded_number_of_reads(conn, repo, statements) -> None:
-    from searchtrail.store.sqlite.resources import MAX_CACHED_READS
-
     conn.execute("BEGIN IMMEDIATE")
     for n in range(MAX_CACHED_READS + 10):
         repo.get(KIND, f"k{n}")

@@ -48,7 +48,6 @@ _WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 _ENDS = re.compile(r"^\s*(COMMIT|ROLLBACK|END)\s*;?\s*$", re.IGNORECASE)
 # Transaction control without results, which can share one simple query with another.
 _CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|COMMIT|END)\b", re.IGNORECASE)
-_RELEASE = re.compile(r"^\s*RELEASE\b", re.IGNORECASE)
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+))?\s*$", re.IGNORECASE)
 # A multi-row INSERT (store/sqlite/events.py appends a batch's rows so): two rows or more.
 _ROWS = re.compile(r"^\s*INSERT(?P<ignore> OR IGNORE)? INTO (?P<table>\w+) \((?P<columns>[^)]*)\) "
@@ -92,8 +91,9 @@ class _Statement:
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
-        self.control = bool(_CONTROL.match(sql))
-        self.releases = bool(_RELEASE.match(sql))
+        control = _CONTROL.match(sql)
+        self.control = control is not None
+        self.releases = control is not None and control.group(1).upper() == "RELEASE"
         # A multi-row INSERT's text changes with its row count, and psycopg parses every such
         # text anew (a fifth of a call's CPU on the read mix): it is sent as one fixed text
         # instead, each column's values as one typed array, once the table's types are known.
