@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
-from searchtrail.store.postgres.connection import PostgresConnection, migrate
+from searchtrail.store.postgres.connection import (MAX_HELD_APPENDS, PostgresConnection,
+                                                    migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -407,21 +408,42 @@ def test_a_write_transaction_takes_the_last_seq_with_its_begin_until_it_appends(
         second.close()
 
 
+PIPELINE, SYNC = "<pipeline>", "</pipeline>"  # what one round trip sends lies between
+
+
 def _sent_texts(conn: PostgresConnection) -> list[str]:
-    """Every text the connection sends to PostgreSQL from now on (psycopg's execute, spied)."""
+    """Every text the connection sends to PostgreSQL from now on (psycopg's execute, spied),
+    with PIPELINE and SYNC around the statements sent together in pipeline mode."""
     sent: list[str] = []
     session = conn._conn
-    original = session.execute
+    original, original_pipeline = session.execute, session.pipeline
 
     def spy(query, *args, **kwargs):  # type: ignore[no-untyped-def]
         sent.append(str(query))
         return original(query, *args, **kwargs)
 
+    @contextlib.contextmanager
+    def pipeline_spy():  # type: ignore[no-untyped-def]
+        sent.append(PIPELINE)
+        with original_pipeline() as pipeline:
+            yield pipeline
+        sent.append(SYNC)
+
     session.execute = spy  # type: ignore[method-assign]
+    session.pipeline = pipeline_spy  # type: ignore[method-assign]
     return sent
 
 
-def test_a_release_goes_with_the_next_savepoint_or_commit_in_one_round_trip(store_conn) -> None:
+def _event(seq: int, lookups: int = 0) -> EventRow:
+    return EventRow("111122223333", "us-east-1", 1000 + seq, f'{{"n":{seq}}}',
+                    lookup_values=tuple(("EventName", f"E{n}") for n in range(lookups)), seq=seq)
+
+
+def _stored_seqs(conn: PostgresConnection) -> list[int]:
+    return [row[0] for row in conn.execute("SELECT seq FROM events ORDER BY seq")]
+
+
+def test_a_release_goes_with_the_next_statement_in_one_round_trip(store_conn) -> None:
     conn = store_conn
     conn.execute("BEGIN IMMEDIATE")
     sent = _sent_texts(conn)
@@ -433,18 +455,103 @@ def test_a_release_goes_with_the_next_savepoint_or_commit_in_one_round_trip(stor
     conn.execute(insert, ("undone", b"2"))
     conn.execute("ROLLBACK TO operation")
     conn.execute("RELEASE operation")
-    conn.execute(insert, ("also kept", b"3"))  # not transaction control: RELEASE goes first
+    conn.execute(insert, ("also kept", b"3"))  # not transaction control: both in a pipeline
     conn.execute("SAVEPOINT operation")
     conn.execute("RELEASE operation")
     conn.execute("COMMIT")  # with the RELEASE
     assert sent == ["SAVEPOINT operation", insert.replace("?", "%s"),
                     "RELEASE operation; SAVEPOINT operation", insert.replace("?", "%s"),
-                    "ROLLBACK TO operation", "RELEASE operation", insert.replace("?", "%s"),
+                    "ROLLBACK TO operation",
+                    PIPELINE, "RELEASE operation", insert.replace("?", "%s"), SYNC,
                     "SAVEPOINT operation", "RELEASE operation; COMMIT"]
     assert not conn.in_transaction
     assert sorted(row[0] for row in conn.execute("SELECT name FROM secrets WHERE name IN "
                                                  "('kept', 'undone', 'also kept')")) == [
         "also kept", "kept"]
+
+
+def test_a_batchs_rows_go_with_its_commit_in_one_round_trip(store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    batch = [_event(1, lookups=2), _event(2, lookups=1)]
+    append_events(conn, batch)  # the connection learns the tables' column types once
+    conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("SAVEPOINT operation")  # a call's, before its batch's rows
+    sent = _sent_texts(conn)
+    conn.execute("RELEASE operation")
+    changes = conn.total_changes
+    append_events(conn, batch)
+    assert sent == []  # held: nobody reads what they answer
+    conn.execute("COMMIT")
+    assert sent[0] == PIPELINE and sent[-2:] == ["COMMIT", SYNC]
+    assert sent[1] == "RELEASE operation"
+    assert [text.split(" (")[0] for text in sent[2:-2]] == [
+        "INSERT INTO events", "INSERT INTO event_lookup"]
+    assert not conn.in_transaction
+    assert conn.total_changes == changes + 2 + 3
+    assert _stored_seqs(conn) == [1, 2]
+    assert conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == 3
+
+
+def test_held_rows_are_sent_before_any_statement_that_could_see_them(store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    append_events(conn, [_event(1)])
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    assert sent[0] == PIPELINE and sent[-1] == SYNC and len(sent) == 4  # one round trip
+    del sent[:]
+    append_events(conn, [_event(2)])
+    conn.execute("SAVEPOINT operation")
+    append_events(conn, [_event(3)])
+    conn.execute("ROLLBACK TO operation")  # undoes the row held after its SAVEPOINT
+    conn.execute("RELEASE operation")
+    conn.execute("COMMIT")
+    assert sent.count(PIPELINE) == 2
+    assert _stored_seqs(conn) == [1, 2]
+
+
+def test_a_rollback_drops_held_rows_unsent(store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    append_events(conn, [_event(1, lookups=1)])
+    conn.execute("ROLLBACK")
+    assert sent == ["ROLLBACK"]
+    assert _stored_seqs(conn) == []
+
+
+def test_held_rows_that_cannot_be_stored_fail_the_commit_and_store_nothing(store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    append_events(conn, [_event(1)])
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
+    append_events(conn, [_event(2), _event(1)])  # seq 1 is taken
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("COMMIT")
+    assert not conn.in_transaction
+    assert _stored_seqs(conn) == [1]
+    assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'").fetchone()[0] == 0
+    conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
+    append_events(conn, [_event(2)])
+    conn.execute("COMMIT")
+    assert _stored_seqs(conn) == [1, 2]
+
+
+def test_at_most_a_bounded_number_of_rows_statements_are_held(store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    for seq in range(1, MAX_HELD_APPENDS):
+        append_events(conn, [_event(seq)])
+    assert sent == []
+    append_events(conn, [_event(MAX_HELD_APPENDS)])  # sent alone, in one round trip
+    assert sent[0] == PIPELINE and sent[-1] == SYNC and len(sent) == MAX_HELD_APPENDS + 2
+    conn.execute("COMMIT")
+    assert _stored_seqs(conn) == list(range(1, MAX_HELD_APPENDS + 1))
 
 
 def test_a_commit_that_postgresql_turns_into_a_rollback_fails(store_conn) -> None:

@@ -41,6 +41,12 @@ _PHRASES = (
 # with its BEGIN, in the same round trip, and answered from there until it appends events.
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
 _APPENDS_EVENTS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO events\b", re.IGNORECASE)
+# A batch's appended rows (store/sqlite/events.py): nobody reads what these INSERTs answer,
+# and a COMMIT (or any other statement) follows them in the same transaction.
+_APPENDS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO (?:events|event_lookup|outbox) ",
+                      re.IGNORECASE)
+# Appends held at most before they are sent on their own (one round trip for all of them).
+MAX_HELD_APPENDS = 64
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
 _NUMBERED = re.compile(r"\?(\d+)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE\b", re.IGNORECASE)
@@ -59,7 +65,7 @@ class _Statement:
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
                  "rows_into", "_columns", "_ignore", "binary", "reads_last_seq",
-                 "appends_events", "control", "releases")
+                 "appends_events", "appends", "control", "releases")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -88,6 +94,7 @@ class _Statement:
         self.writes = bool(_WRITES.match(sql))
         self.reads_last_seq = sql.strip() == LAST_SEQ
         self.appends_events = bool(_APPENDS_EVENTS.match(sql))
+        self.appends = bool(_APPENDS.match(sql))
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
@@ -170,10 +177,11 @@ class PostgresConnection:
         # then exists (a new store's migration begins before it does).
         self._seq_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
-        # RELEASE SAVEPOINTs not sent yet: each goes in one round trip with the next
-        # transaction control statement (the next call's SAVEPOINT, COMMIT), or just before
-        # any other statement. A write call's savepoint pair then costs one round trip.
-        self._releases: list[str] = []
+        # Statements of the open transaction not sent yet, in order, as (text, parameters):
+        # RELEASE SAVEPOINTs and a batch's appended rows, which answer nothing anyone reads.
+        # They go in the next statement's round trip (the next call's SAVEPOINT, COMMIT): a
+        # write call's savepoint pair then costs one round trip, a batch's rows none of their own.
+        self._held: list[tuple[str, Any]] = []
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
 
@@ -205,10 +213,10 @@ class PostgresConnection:
             self._last_seq = None
         with self._lock:
             if statement.releases and not params and self._began and self._usable():
-                self._releases.append(statement.text)
+                self._held.append((statement.text, None))
                 return _Rows([])
             if not self._usable():
-                self._releases.clear()  # gone with the transaction
+                self._held.clear()  # gone with the transaction
                 if not self._began:
                     self._conn = self._connect()
                 else:  # the server ended the transaction with the connection: undone
@@ -220,22 +228,19 @@ class PostgresConnection:
             try:
                 if statement.text is None:
                     statement.spell_rows(self._types_of(statement.rows_into))
-                text, sent_before = statement.text, 0
-                if self._releases:
-                    if statement.control and not params:
-                        text = "; ".join([*self._releases, text])
-                        sent_before = len(self._releases)
-                    else:
-                        self._conn.execute("; ".join(self._releases))
-                    self._releases.clear()
-                cursor = self._conn.execute(text, statement.parameters(params)
-                                            if params else None, binary=statement.binary)
-                for _ in range(sent_before):
-                    cursor.nextset()  # to this statement's own result
+                arguments = statement.parameters(params) if params else None
+                if statement.appends and self._began:
+                    self._held.append((statement.text, arguments))
+                    if len(self._held) >= MAX_HELD_APPENDS:
+                        self._send_held()
+                    return _Rows([])
+                if statement.rolls_back:
+                    self._held.clear()  # the whole transaction is undone: nothing to send
+                cursor = self._send(statement, arguments)
             except psycopg.Error as exc:
-                self._releases.clear()
+                self._held.clear()
                 if statement.ends:  # a failed COMMIT rolls back: no transaction is left
-                    self._rollback_quietly()  # (its RELEASE failed first: COMMIT never ran)
+                    self._rollback_quietly()  # (a held statement failed first: COMMIT never ran)
                     self._began = False
                     if statement.rolls_back and not self._usable():
                         return _Rows([])  # gone with its connection: nothing left to undo
@@ -253,6 +258,33 @@ class PostgresConnection:
             self.total_changes += cursor.rowcount
         return cursor
 
+    def _send(self, statement: _Statement, arguments: Any) -> psycopg.Cursor:
+        """Send the held statements, then ``statement``, in one round trip; its cursor."""
+        held = self._held
+        if not held:
+            return self._conn.execute(statement.text, arguments, binary=statement.binary)
+        self._held = []
+        if statement.control and arguments is None and all(args is None for _, args in held):
+            # parameterless: one simple query, its results in order
+            cursor = self._conn.execute("; ".join([*(text for text, _ in held), statement.text]))
+            for _ in held:
+                cursor.nextset()  # to this statement's own result
+            return cursor
+        with self._conn.pipeline():
+            sent = [self._conn.execute(text, args) for text, args in held]
+            cursor = self._conn.execute(statement.text, arguments, binary=statement.binary)
+        self._count_changes(sent)
+        return cursor
+
+    def _send_held(self) -> None:
+        held, self._held = self._held, []
+        with self._conn.pipeline():
+            sent = [self._conn.execute(text, args) for text, args in held]
+        self._count_changes(sent)
+
+    def _count_changes(self, cursors: list[psycopg.Cursor]) -> None:
+        self.total_changes += sum(cursor.rowcount for cursor in cursors if cursor.rowcount > 0)
+
     def _types_of(self, table: str) -> dict[str, str]:
         types = self._column_types.get(table)
         if types is None:
@@ -267,12 +299,15 @@ class PostgresConnection:
 
     def executescript(self, script: str) -> None:
         with self._lock:
-            if self._releases:
-                script = "; ".join([*self._releases, script])
-                self._releases.clear()
             if not self._usable():
+                self._held.clear()
                 self._conn = self._connect()
             try:
+                if any(args is not None for _, args in self._held):
+                    self._send_held()
+                elif self._held:
+                    script = "; ".join([*(text for text, _ in self._held), script])
+                    self._held.clear()
                 self._conn.execute(script)
             except psycopg.Error as exc:
                 raise _as_sqlite_error(exc) from exc
@@ -282,7 +317,7 @@ class PostgresConnection:
             if self._began:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
             self._last_seq = None
-            self._releases.clear()  # none outlives its transaction
+            self._held.clear()  # none outlives its transaction
             if not self._usable():
                 self._conn = self._connect()
             try:
