@@ -166,13 +166,13 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
         from searchtrail.store.postgres.lease import DeliveryLease  # psycopg only if used
 
         lease = DeliveryLease(settings.database_url, settings.delivery_lease_seconds)
-    # Lets the trail router cache trails between writes of them; on a shared store another
-    # node's (or worker's) writes never bump these counters, so the writer bumps them at each
-    # BEGIN and the cache holds for one transaction (one batch of calls) there.
+    # Lets the trail router cache trails between writes of them, and the write transactions
+    # keep their reads; another process's writes never bump these counters, so the writer
+    # drops a kind's at a BEGIN that finds that kind's resource version moved.
     changes = ResourceChanges()
     metrics = Metrics(settings.metrics_folder if several_workers else None)
     writer = GroupCommitWriter(
-        conn, changes=changes, shared=on_postgres or several_workers,
+        conn, changes=changes,
         # the workers take turns on the SQLite file through this lock, in arrival order,
         # instead of SQLite's busy handler, which sleeps 1-100 ms between tries
         turn_lock=settings.write_turn_path if several_workers and not on_postgres else None,

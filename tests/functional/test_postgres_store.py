@@ -20,7 +20,7 @@ from searchtrail.store.postgres.connection import (MAX_HELD_APPENDS, PostgresCon
                                                     migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
-from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.resources import RESOURCE_VERSIONS, SqliteResources
 from tests.clients import boto3_client
 from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
                                     set_console_password)
@@ -106,8 +106,9 @@ def two_nodes(tmp_path, postgres):  # type: ignore[no-untyped-def]
 
 
 def test_a_trail_changed_on_one_node_routes_the_next_call_on_the_other(two_nodes) -> None:
-    # Each node caches the trails it routes by, for one transaction on a shared store: a call
-    # on node 1 right after node 0 starts or stops logging must see the change.
+    # Each node caches the trails it routes by while no trail changes on any node (their
+    # kind's resource version): a call on node 1 right after node 0 starts or stops logging
+    # must see the change.
     key = two_nodes[0].credentials()
     aoss = two_nodes[1].client("opensearchserverless", key=key)
     cloudtrail = two_nodes[0].client("cloudtrail", key=key)
@@ -127,6 +128,26 @@ def test_a_trail_changed_on_one_node_routes_the_next_call_on_the_other(two_nodes
     stopped = routed()
     aoss.list_collections()
     assert routed() == stopped
+
+
+def test_a_resource_changed_on_one_node_is_read_by_the_next_call_on_the_other(
+        two_nodes) -> None:
+    # A node keeps its write transactions' reads while no resource version moves: the other
+    # node's change moves its kind's, so the very next call here reads the store again.
+    key = two_nodes[0].credentials()
+    here, there = (node.client("opensearchserverless", key=key) for node in two_nodes)
+    policy = '[{"Rules":[{"ResourceType":"collection","Resource":["collection/logs"]}],' \
+             '"AllowFromPublic":true}]'
+
+    def names() -> list[str]:
+        return [item["name"] for item in
+                here.list_security_policies(type="network")["securityPolicySummaries"]]
+
+    assert names() == [] and names() == []  # read, then answered from what was read
+    there.create_security_policy(name="pol-one", type="network", policy=policy)
+    assert names() == ["pol-one"]
+    there.delete_security_policy(name="pol-one", type="network")
+    assert names() == []
 
 
 def test_a_key_deleted_through_one_node_stops_working_on_the_other_at_once(two_nodes) -> None:
@@ -409,6 +430,30 @@ def test_a_write_transaction_takes_the_last_seq_with_its_begin_until_it_appends(
 
 
 PIPELINE, SYNC = "<pipeline>", "</pipeline>"  # what one round trip sends lies between
+
+
+def test_a_write_transaction_takes_the_resource_versions_with_its_begin(store_conn) -> None:
+    conn = store_conn
+
+    def versions() -> dict[str, int]:
+        return dict(conn.execute(RESOURCE_VERSIONS).fetchall())
+
+    assert versions() == {}  # from now on BEGIN reads them
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    assert versions() == {}
+    assert sent == []  # answered from BEGIN's round trip
+    SqliteResources(conn, "111122223333", "us-east-1").put("thing", "k", {"v": 1})
+    written = versions()  # read again once written
+    assert written == {"thing": 1} and sent == [sent[0], RESOURCE_VERSIONS]
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    assert versions() == written
+    SqliteResources(conn, "111122223333", "us-east-1").put("thing", "k", {"v": 2})  # an update
+    SqliteResources(conn, "111122223333", "us-east-1").put("other", "k", {"v": 1})
+    conn.execute("DELETE FROM resources WHERE kind = 'thing'")
+    conn.execute("COMMIT")
+    assert versions() == {"thing": 4, "other": 1}  # an update moves its old and new kind's
 
 
 def _sent_texts(conn: PostgresConnection) -> list[str]:

@@ -408,8 +408,8 @@ def test_writers_of_two_processes_take_turns_on_the_lock_file_not_in_busy_retrie
     for c in (conn, other):
         c.execute("PRAGMA busy_timeout = 0")
     lock = tmp_path / "write-turn"
-    first, second = GroupCommitWriter(conn, turn_lock=lock, shared=True), \
-        GroupCommitWriter(other, turn_lock=lock, shared=True)
+    first, second = GroupCommitWriter(conn, turn_lock=lock), \
+        GroupCommitWriter(other, turn_lock=lock)
     holding, release = threading.Event(), threading.Event()
 
     def held(c):  # type: ignore[no-untyped-def]

@@ -81,10 +81,12 @@ def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes, own_savep
         writer.stop()
 
 
-def test_on_a_shared_store_trails_are_cached_for_one_transaction(db, conn, changes) -> None:
-    """Another node's trail writes bump no counter here: each transaction reads them anew."""
+def test_another_processs_trail_write_is_seen_by_the_next_transaction(db, conn,
+                                                                      changes) -> None:
+    """Another node's (or worker's) trail writes bump no counter here, but they move the
+    store's resource version, and the writer's next BEGIN drops the cached trails."""
     router = TrailRouter(changes)
-    writer = GroupCommitWriter(conn, changes=changes, shared=True)
+    writer = GroupCommitWriter(conn, changes=changes)
     writer.start()
     other_node = open_connection(db)
     try:
@@ -94,6 +96,28 @@ def test_on_a_shared_store_trails_are_cached_for_one_transaction(db, conn, chang
         assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == (
             (ARN, ACCOUNT),)
     finally:
+        other_node.close()
+        writer.stop()
+
+
+def test_cached_trails_outlive_another_processs_writes_of_other_kinds(db, conn,
+                                                                     changes) -> None:
+    """Only the kinds whose version moved are read again: a create/delete workload on another
+    node or worker does not make every batch read the trails anew."""
+    router = TrailRouter(changes)
+    writer = GroupCommitWriter(conn, changes=changes)
+    writer.start()
+    other_node = open_connection(db)
+    statements: list[str] = []
+    try:
+        assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == ()
+        with other_node:
+            SqliteResources(other_node, ACCOUNT, "us-east-1").put("aoss.policy", "p", {})
+        conn.set_trace_callback(statements.append)
+        assert writer.run_blocking(lambda unit_conn: (routes(router, unit_conn), [])) == ()
+        assert not [sql for sql in statements if "account IN" in sql]  # the trails were kept
+    finally:
+        conn.set_trace_callback(None)
         other_node.close()
         writer.stop()
 

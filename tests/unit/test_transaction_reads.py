@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from searchtrail.store.sqlite.connection import open_connection
-from searchtrail.store.sqlite.resources import (MAX_CACHED_READS, ResourceChanges,
-                                                SqliteResources)
+from searchtrail.store.sqlite.resources import (MAX_CACHED_READS, MAX_KEPT_TEXT,
+                                                ResourceChanges, SqliteResources)
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 ACCOUNT = "111122223333"
@@ -126,26 +126,82 @@ def test_a_rollback_to_a_savepoint_needs_forget_reads(conn, repo) -> None:
     conn.execute("COMMIT")
 
 
-@pytest.mark.parametrize("shared", [False, True], ids=["one-process", "shared-store"])
-def test_each_of_the_writers_transactions_reads_afresh(db, conn, repo, shared) -> None:
+def status_unit(changes: ResourceChanges):  # type: ignore[no-untyped-def]
+    def status(unit_conn):  # type: ignore[no-untyped-def]
+        doc = SqliteResources(unit_conn, ACCOUNT, REGION, changes).get(KIND, "a")
+        return (doc["status"] if doc else None), []
+
+    return status
+
+
+def test_reads_outlive_a_transaction_until_the_resource_version_moves(db, conn, repo,
+                                                                     statements) -> None:
     """Another process may write between two transactions without moving this connection's
-    counters: the writer's BEGIN forgets the reads, on a store of its own or a shared one."""
-    changes = repo._changes
-    writer = GroupCommitWriter(conn, changes=changes, shared=shared)
+    counters: its write moves the store's resource version, and the writer's BEGIN then
+    drops what was read. While the version stays, the next transaction reads nothing anew."""
+    writer = GroupCommitWriter(conn, changes=repo._changes)
     writer.start()
     other_process = open_connection(db)
+    status = status_unit(repo._changes)
     try:
-        def status(unit_conn):  # type: ignore[no-untyped-def]
-            docs = SqliteResources(unit_conn, ACCOUNT, REGION, changes)
-            return docs.get(KIND, "a")["status"], []
-
         assert writer.run_blocking(status) == "CREATING"
+        before = selects(statements)
+        assert writer.run_blocking(status) == "CREATING"
+        assert selects(statements) == before + 1  # the version alone: the read was kept
         with other_process:
             SqliteResources(other_process, ACCOUNT, REGION).put(
                 KIND, "a", {"name": "a", "status": "ACTIVE"})
         assert writer.run_blocking(status) == "ACTIVE"
+        with other_process:  # a change made with no repository at all moves it too
+            other_process.execute("UPDATE resources SET doc = ? WHERE key = 'a'",
+                                  ('{"name": "a", "status": "DELETING"}',))
+        assert writer.run_blocking(status) == "DELETING"
+        with other_process:
+            other_process.execute("DELETE FROM resources WHERE key = 'a'")
+        assert writer.run_blocking(status) is None
     finally:
         other_process.close()
+        writer.stop()
+
+
+def test_a_transaction_that_wrote_leaves_nothing_cached_for_the_next(conn, repo) -> None:
+    """Its own writes move the version too, even one made without a repository (which bumps
+    no counter): the next BEGIN starts afresh."""
+    writer = GroupCommitWriter(conn, changes=repo._changes)
+    writer.start()
+    status = status_unit(repo._changes)
+    try:
+        assert writer.run_blocking(status) == "CREATING"
+
+        def write_directly(unit_conn):  # type: ignore[no-untyped-def]
+            unit_conn.execute("UPDATE resources SET doc = ? WHERE key = 'a'",
+                              ('{"name": "a", "status": "DELETING"}',))
+            return None, []
+
+        writer.run_blocking(write_directly)
+        assert writer.run_blocking(status) == "DELETING"
+    finally:
+        writer.stop()
+
+
+def test_a_large_cache_is_not_kept_for_the_next_transaction(conn, repo, statements) -> None:
+    """Server memory stays bounded: reads holding more text than MAX_KEPT_TEXT start afresh at
+    the next BEGIN, even with no resource changed."""
+    with conn:
+        SqliteResources(conn, ACCOUNT, REGION).put(KIND, "big", {"blob": "x" * MAX_KEPT_TEXT})
+    writer = GroupCommitWriter(conn, changes=repo._changes)
+    writer.start()
+
+    def read_big(unit_conn):  # type: ignore[no-untyped-def]
+        return len(SqliteResources(unit_conn, ACCOUNT, REGION, repo._changes).get(
+            KIND, "big")["blob"]), []
+
+    try:
+        assert writer.run_blocking(read_big) == MAX_KEPT_TEXT
+        before = selects(statements)
+        assert writer.run_blocking(read_big) == MAX_KEPT_TEXT
+        assert selects(statements) == before + 2  # the version, then the document again
+    finally:
         writer.stop()
 
 

@@ -20,6 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from searchtrail.store.migrations import numbered_scripts
+from searchtrail.store.sqlite.resources import RESOURCE_VERSIONS
 
 # The advisory lock every write transaction holds (any constant shared by all nodes).
 WRITE_LOCK_KEY = 0x5EA4C47A11
@@ -64,7 +65,7 @@ class _Statement:
     """One SQLite statement's PostgreSQL text, and how its parameters are passed."""
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
-                 "rows_into", "_columns", "_ignore", "binary", "reads_last_seq",
+                 "rows_into", "_columns", "_ignore", "binary", "reads_last_seq", "reads_versions",
                  "appends_events", "appends", "control", "releases")
 
     def __init__(self, sql: str) -> None:
@@ -93,6 +94,7 @@ class _Statement:
         self.text = text
         self.writes = bool(_WRITES.match(sql))
         self.reads_last_seq = sql.strip() == LAST_SEQ
+        self.reads_versions = sql.strip() == RESOURCE_VERSIONS
         self.appends_events = bool(_APPENDS_EVENTS.match(sql))
         self.appends = bool(_APPENDS.match(sql))
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
@@ -176,6 +178,10 @@ class PostgresConnection:
         # BEGIN reads the last seq once this connection has read it itself: the events table
         # then exists (a new store's migration begins before it does).
         self._seq_with_begin = False
+        # RESOURCE_VERSIONS' rows (the writer reads them as it begins), read with BEGIN too and
+        # answered from there until the transaction writes
+        self._versions: list[tuple[Any, ...]] | None = None
+        self._versions_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
         # Statements of the open transaction not sent yet, in order, as (text, parameters):
         # RELEASE SAVEPOINTs and a batch's appended rows, which answer nothing anyone reads.
@@ -209,8 +215,12 @@ class PostgresConnection:
             return self._pragma(*statement.pragma)
         if statement.reads_last_seq and self._began and self._last_seq is not None:
             return _Rows([(self._last_seq,)])  # read with BEGIN, and no event appended since
+        if statement.reads_versions and self._began and self._versions is not None:
+            return _Rows(self._versions)  # read with BEGIN, and nothing written since
         if statement.appends_events or statement.ends:
             self._last_seq = None
+        if statement.writes or statement.ends:
+            self._versions = None
         with self._lock:
             if statement.releases and not params and self._began and self._usable():
                 self._held.append((statement.text, None))
@@ -254,6 +264,8 @@ class PostgresConnection:
                                                    "COMMIT: one of its statements had failed")
         if statement.reads_last_seq:
             self._seq_with_begin = True
+        if statement.reads_versions:
+            self._versions_with_begin = True
         if statement.writes and cursor.rowcount > 0:
             self.total_changes += cursor.rowcount
         return cursor
@@ -316,7 +328,7 @@ class PostgresConnection:
         with self._lock:
             if self._began:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
-            self._last_seq = None
+            self._last_seq = self._versions = None
             self._held.clear()  # none outlives its transaction
             if not self._usable():
                 self._conn = self._connect()
@@ -326,11 +338,14 @@ class PostgresConnection:
                     self._began = True
                     return _Rows([])
                 # one round trip: no parameters, so the statements go as one simple query,
-                # the events' last seq read once the lock is held
-                last_seq = f"; {LAST_SEQ}" if self._seq_with_begin else ""
+                # the events' last seq and the resource versions read once the lock is held
+                # (once this connection has read them itself: their tables then exist)
+                reads = ([LAST_SEQ] if self._seq_with_begin else []) + (
+                    [RESOURCE_VERSIONS] if self._versions_with_begin else [])
+                tail = "".join(f"; {sql}" for sql in reads)
                 if self._busy_timeout_ms == 0:
                     results = self._conn.execute(
-                        f"BEGIN; SELECT pg_try_advisory_xact_lock({WRITE_LOCK_KEY}){last_seq}")
+                        f"BEGIN; SELECT pg_try_advisory_xact_lock({WRITE_LOCK_KEY}){tail}")
                     results.nextset()  # past BEGIN's empty result, to the SELECT's
                     if not results.fetchone()[0]:
                         self._conn.execute("ROLLBACK")
@@ -338,12 +353,15 @@ class PostgresConnection:
                 else:
                     results = self._conn.execute(
                         f"BEGIN; SET LOCAL lock_timeout = {int(self._busy_timeout_ms)}; "
-                        f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}){last_seq}")
+                        f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}){tail}")
                     results.nextset()  # past BEGIN's and SET's empty results
                     results.nextset()
-                if last_seq:
+                for sql in reads:
                     results.nextset()
-                    self._last_seq = results.fetchone()[0]
+                    if sql == LAST_SEQ:
+                        self._last_seq = results.fetchone()[0]
+                    else:
+                        self._versions = results.fetchall()
             except psycopg.Error as exc:
                 self._rollback_quietly()
                 raise _as_sqlite_error(exc) from exc

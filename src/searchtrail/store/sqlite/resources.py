@@ -10,7 +10,12 @@ import orjson
 
 from searchtrail.store.errors import translated
 
-MAX_CACHED_READS = 512  # per transaction; a batch holds at most 256 calls
+MAX_CACHED_READS = 512  # a batch holds at most 256 calls
+# The documents' text kept from one transaction to the next at most: a cache of large
+# listings starts afresh instead (server memory stays bounded whatever the store holds).
+MAX_KEPT_TEXT = 4 * 1024 * 1024
+# Each kind's counter, moved by every change to a resource row of it (migration 0009's triggers).
+RESOURCE_VERSIONS = "SELECT kind, version FROM resource_versions"
 _UNREAD = object()
 
 
@@ -18,32 +23,42 @@ class ResourceChanges:
     """Per-kind change counters of one database, bumped by every write made through
     repositories that carry it; caches of rarely changing kinds (trails) compare them.
 
-    It also keeps the write transaction's reads: under concurrency a batch runs many calls
+    It also keeps the write transactions' reads: under concurrency a batch runs many calls
     that read the same documents (clients listing or polling the same collections), and
     within one transaction, until something is written or rolled back, a read's rows cannot
-    change. Any write through a repository, any rollback, a change of the connection's
-    ``total_changes`` (a write made some other way) and each BEGIN forget them."""
+    change. Any write through a repository, any rollback and a change of the connection's
+    ``total_changes`` (a write made some other way) forget them; the writer keeps them for
+    its next transaction only while no kind's resource version has moved."""
 
-    __slots__ = ("_generations", "_reads", "_reads_of")
+    __slots__ = ("_generations", "_reads", "_reads_of", "_text")
 
     def __init__(self) -> None:
         self._generations: dict[str, int] = {}
         self._reads: dict[tuple, Any] = {}
         self._reads_of: tuple[int, int] = (0, -1)  # (id of the connection, its total_changes)
+        self._text = 0  # characters of the documents in _reads
 
     def bump(self, kind: str | None = None) -> None:
         """A write to ``kind``; None (a rolled-back transaction) invalidates every kind."""
         key = "" if kind is None else kind  # "" is part of every generation
         self._generations[key] = self._generations.get(key, 0) + 1
-        self._reads.clear()
+        self.forget_reads()
 
     def generation(self, *kinds: str) -> tuple[int, ...]:
         found = self._generations
         return (found.get("", 0), *(found.get(kind, 0) for kind in kinds))
 
     def forget_reads(self) -> None:
-        """A new transaction began, or part of one was rolled back."""
+        """Part of a transaction was rolled back, or something was written."""
         self._reads.clear()
+        self._text = 0
+
+    def keep_reads(self, conn: sqlite3.Connection) -> None:
+        """A new transaction began on ``conn`` and no resource row has changed since the
+        reads were made: they hold in it (a full or large cache starts afresh)."""
+        if len(self._reads) >= MAX_CACHED_READS or self._text > MAX_KEPT_TEXT:
+            self.forget_reads()
+        self._reads_of = (id(conn), conn.total_changes)
 
     def read(self, conn: sqlite3.Connection, query: tuple, fetch: Callable[[], Any]) -> Any:
         """``fetch()``'s rows, or what it returned for the same ``query`` earlier in this
@@ -53,14 +68,24 @@ class ResourceChanges:
             return fetch()
         state = (id(conn), conn.total_changes)
         if state != self._reads_of:
-            self._reads.clear()
+            self.forget_reads()
             self._reads_of = state
         rows = self._reads.get(query, _UNREAD)
         if rows is _UNREAD:
             rows = fetch()
             if len(self._reads) < MAX_CACHED_READS:
                 self._reads[query] = rows
+                self._text += _text_of(rows)
         return rows
+
+
+def _text_of(rows: Any) -> int:
+    """The characters of the texts in a read's rows (a list of rows, one row or None)."""
+    if rows is None:
+        return 0
+    if isinstance(rows, tuple):
+        rows = (rows,)
+    return sum(len(value) for row in rows for value in row if isinstance(value, str))
 
 
 class SqliteResources:

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
-from searchtrail.store.sqlite.resources import ResourceChanges
+from searchtrail.store.sqlite.resources import RESOURCE_VERSIONS, ResourceChanges
 
 log = logging.getLogger("searchtrail.store")
 
@@ -151,15 +151,16 @@ class _Helper:
 
 class GroupCommitWriter:
     def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256,
-                 changes: ResourceChanges | None = None, shared: bool = False,
+                 changes: ResourceChanges | None = None,
                  turn_lock: Path | None = None,
                  on_commit: Callable[[WriterStats], None] | None = None) -> None:
         self._conn = conn
         self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
-        # Other nodes write the store between our transactions: caches keyed by the change
-        # counters then hold for one transaction only (each BEGIN bumps every counter).
-        self._shared = shared
+        # Each kind's resource version as the last write transaction began: other processes
+        # and nodes write between our transactions, and caches of a kind outlive one only
+        # while its version has not moved since (see _begin_write).
+        self._resource_versions: dict[str, int] = {}
         self._max_batch = max_batch
         self._turns = _Turns(turn_lock)  # turn_lock: other processes write this store too
         self._committer: _Helper | None = None
@@ -268,10 +269,19 @@ class GroupCommitWriter:
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         self._last_seq = None
-        if self._shared:
-            self._invalidate_caches()  # what another node wrote since our last turn is unknown
-        elif self._changes is not None:
-            self._changes.forget_reads()  # another process may have written since
+        if self._changes is not None:
+            # Every change to a resource row moves its kind's version (triggers, whoever
+            # writes): a kind whose version has not moved since the last transaction began has
+            # nothing stale cached. Our own writes move them too, so the kinds a transaction
+            # wrote are read afresh in the next.
+            versions = dict(self._conn.execute(RESOURCE_VERSIONS).fetchall())
+            moved = [kind for kind in versions.keys() | self._resource_versions.keys()
+                     if versions.get(kind) != self._resource_versions.get(kind)]
+            for kind in moved:
+                self._changes.bump(kind)  # also forgets the reads
+            if not moved:
+                self._changes.keep_reads(self._conn)
+            self._resource_versions = versions
 
     def next_seq(self) -> int:
         """The store sequence of a new event row; only inside a unit, whose transaction holds
