@@ -6,20 +6,13 @@ CREATE TABLE resource_versions (
     version INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO resource_versions (kind, version) SELECT DISTINCT kind, 0 FROM resources;
-CREATE TRIGGER resources_version_on_insert AFTER INSERT ON resources
-BEGIN
-    INSERT INTO resource_versions (kind, version) VALUES (NEW.kind, 1)
-    ON CONFLICT (kind) DO UPDATE SET version = version + 1;
-END;
-CREATE TRIGGER resources_version_on_update AFTER UPDATE ON resources
-BEGIN
-    INSERT INTO resource_versions (kind, version) VALUES (OLD.kind, 1)
-    ON CONFLICT (kind) DO UPDATE SET version = version + 1;
-    INSERT INTO resource_versions (kind, version) VALUES (NEW.kind, 1)
-    ON CONFLICT (kind) DO UPDATE SET version = version + 1;
-END;
-CREATE TRIGGER resources_version_on_delete AFTER DELETE ON resources
-BEGIN
-    INSERT INTO resource_versions (kind, version) VALUES (OLD.kind, 1)
-    ON CONFLICT (kind) DO UPDATE SET version = version + 1;
-END;
+CREATE TRIGGER resources_version_on_insert AFTER INSERT ON resources BEGIN
+    INSERT INTO resource_versions VALUES (NEW.kind, 1)
+    ON CONFLICT (kind) DO UPDATE SET version = version + 1; END;
+-- an update moves its old kind's and its new kind's (once when they are the same)
+CREATE TRIGGER resources_version_on_update AFTER UPDATE ON resources BEGIN
+    INSERT INTO resource_versions SELECT OLD.kind, 1 UNION SELECT NEW.kind, 1 WHERE true
+    ON CONFLICT (kind) DO UPDATE SET version = version + 1; END;
+CREATE TRIGGER resources_version_on_delete AFTER DELETE ON resources BEGIN
+    INSERT INTO resource_versions VALUES (OLD.kind, 1)
+    ON CONFLICT (kind) DO UPDATE SET version = version + 1; END;
