@@ -84,7 +84,7 @@ def test_a_failed_batch_drops_what_was_cached_inside_it(conn, changes, own_savep
 def test_another_processs_trail_write_is_seen_by_the_next_transaction(db, conn,
                                                                       changes) -> None:
     """Another node's (or worker's) trail writes bump no counter here, but they move the
-    store's resource version, and the writer's next BEGIN drops the cached trails."""
+    trails' resource version, and the writer's next BEGIN drops the cached trails."""
     router = TrailRouter(changes)
     writer = GroupCommitWriter(conn, changes=changes)
     writer.start()

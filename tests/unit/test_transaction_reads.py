@@ -137,7 +137,7 @@ def status_unit(changes: ResourceChanges):  # type: ignore[no-untyped-def]
 def test_reads_outlive_a_transaction_until_the_resource_version_moves(db, conn, repo,
                                                                      statements) -> None:
     """Another process may write between two transactions without moving this connection's
-    counters: its write moves the store's resource version, and the writer's BEGIN then
+    counters: its write moves that kind's resource version, and the writer's BEGIN then
     drops what was read. While the version stays, the next transaction reads nothing anew."""
     writer = GroupCommitWriter(conn, changes=repo._changes)
     writer.start()

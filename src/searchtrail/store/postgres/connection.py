@@ -41,10 +41,9 @@ _PHRASES = (
 # The events' last seq (store/sqlite/events.py), which a write transaction's seqs follow: read
 # with its BEGIN, in the same round trip, and answered from there until it appends events.
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
-_APPENDS_EVENTS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO events\b", re.IGNORECASE)
 # A batch's appended rows (store/sqlite/events.py): nobody reads what these INSERTs answer,
 # and a COMMIT (or any other statement) follows them in the same transaction.
-_APPENDS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO (?:events|event_lookup|outbox) ",
+_APPENDS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO (events|event_lookup|outbox)\b",
                       re.IGNORECASE)
 # Appends held at most before they are sent on their own (one round trip for all of them).
 MAX_HELD_APPENDS = 64
@@ -95,8 +94,9 @@ class _Statement:
         self.writes = bool(_WRITES.match(sql))
         self.reads_last_seq = sql.strip() == LAST_SEQ
         self.reads_versions = sql.strip() == RESOURCE_VERSIONS
-        self.appends_events = bool(_APPENDS_EVENTS.match(sql))
-        self.appends = bool(_APPENDS.match(sql))
+        appends = _APPENDS.match(sql)
+        self.appends = appends is not None
+        self.appends_events = appends is not None and appends.group(1).lower() == "events"
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
@@ -275,27 +275,27 @@ class PostgresConnection:
         held = self._held
         if not held:
             return self._conn.execute(statement.text, arguments, binary=statement.binary)
-        self._held = []
         if statement.control and arguments is None and all(args is None for _, args in held):
             # parameterless: one simple query, its results in order
+            self._held = []
             cursor = self._conn.execute("; ".join([*(text for text, _ in held), statement.text]))
             for _ in held:
                 cursor.nextset()  # to this statement's own result
             return cursor
-        with self._conn.pipeline():
-            sent = [self._conn.execute(text, args) for text, args in held]
-            cursor = self._conn.execute(statement.text, arguments, binary=statement.binary)
-        self._count_changes(sent)
-        return cursor
+        return self._send_held(statement, arguments)
 
-    def _send_held(self) -> None:
+    def _send_held(self, then: _Statement | None = None,
+                   arguments: Any = None) -> psycopg.Cursor | None:
+        """Send the held statements (and ``then``, if given) in one pipeline: one round trip.
+        Returns ``then``'s cursor."""
         held, self._held = self._held, []
+        cursor = None
         with self._conn.pipeline():
             sent = [self._conn.execute(text, args) for text, args in held]
-        self._count_changes(sent)
-
-    def _count_changes(self, cursors: list[psycopg.Cursor]) -> None:
-        self.total_changes += sum(cursor.rowcount for cursor in cursors if cursor.rowcount > 0)
+            if then is not None:
+                cursor = self._conn.execute(then.text, arguments, binary=then.binary)
+        self.total_changes += sum(done.rowcount for done in sent if done.rowcount > 0)
+        return cursor
 
     def _types_of(self, table: str) -> dict[str, str]:
         types = self._column_types.get(table)
@@ -315,11 +315,8 @@ class PostgresConnection:
                 self._held.clear()
                 self._conn = self._connect()
             try:
-                if any(args is not None for _, args in self._held):
+                if self._held:
                     self._send_held()
-                elif self._held:
-                    script = "; ".join([*(text for text, _ in self._held), script])
-                    self._held.clear()
                 self._conn.execute(script)
             except psycopg.Error as exc:
                 raise _as_sqlite_error(exc) from exc
