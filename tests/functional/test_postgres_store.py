@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import sqlite3
 import time
 import urllib.request
@@ -14,9 +15,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.api import Conflict, StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
-from searchtrail.store.postgres.connection import (MAX_HELD_APPENDS, PostgresConnection,
+from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, PostgresConnection,
                                                     migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
@@ -444,8 +445,10 @@ def test_a_write_transaction_takes_the_resource_versions_with_its_begin(store_co
     assert versions() == {}
     assert sent == []  # answered from BEGIN's round trip
     SqliteResources(conn, "111122223333", "us-east-1").put("thing", "k", {"v": 1})
-    written = versions()  # read again once written
-    assert written == {"thing": 1} and sent == [sent[0], RESOURCE_VERSIONS]
+    written = versions()  # read again once written, with the held write
+    assert written == {"thing": 1}
+    assert sent[0] == PIPELINE and sent[1].startswith("INSERT INTO resources")
+    assert sent[2:] == [RESOURCE_VERSIONS, SYNC]
     conn.execute("COMMIT")
     conn.execute("BEGIN IMMEDIATE")
     assert versions() == written
@@ -586,17 +589,80 @@ def test_held_rows_that_cannot_be_stored_fail_the_commit_and_store_nothing(store
     assert _stored_seqs(conn) == [1, 2]
 
 
+def test_a_documents_upsert_goes_with_the_next_statement_in_one_round_trip(store_conn) -> None:
+    conn = store_conn
+    docs = SqliteResources(conn, "111122223333", "us-east-1")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("SAVEPOINT operation")
+    sent = _sent_texts(conn)
+    changes = conn.total_changes
+    docs.put("aoss.idempotency", "token-1", {"answer": 1})  # an idempotency record: unread
+    conn.execute("RELEASE operation")
+    assert sent == []
+    conn.execute("SAVEPOINT operation")  # the next call's: one round trip with both
+    assert sent[0] == PIPELINE and sent[-1] == SYNC
+    assert [text.split(" (")[0] for text in sent[1:-1]] == [
+        "INSERT INTO resources", "RELEASE operation", "SAVEPOINT operation"]
+    assert conn.total_changes == changes + 1
+    del sent[:]
+    docs.put("aoss.idempotency", "token-1", {"answer": 2})
+    assert docs.get("aoss.idempotency", "token-1") == {"answer": 2}  # sent before the read
+    assert sent[0] == PIPELINE and len(sent) == 4
+    conn.execute("RELEASE operation")
+    conn.execute("COMMIT")
+    assert SqliteResources(conn, "111122223333", "us-east-1").get(
+        "aoss.idempotency", "token-1") == {"answer": 2}
+
+
+def test_an_insert_and_a_delete_are_answered_at_once(store_conn) -> None:
+    """Their callers read the answer: an insert's conflict, a delete's row count."""
+    conn = store_conn
+    docs = SqliteResources(conn, "111122223333", "us-east-1")
+    conn.execute("BEGIN IMMEDIATE")
+    docs.insert("aoss.security-policy", "network/a", {"name": "a"})
+    with pytest.raises(Conflict):
+        docs.insert("aoss.security-policy", "network/a", {"name": "a"})
+    conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    docs.insert("aoss.security-policy", "network/a", {"name": "a"})
+    sent = _sent_texts(conn)
+    assert docs.delete("aoss.security-policy", "network/a") is True
+    assert docs.delete("aoss.security-policy", "network/a") is False
+    assert [text.split(" ")[0] for text in sent] == ["DELETE", "DELETE"]
+    conn.execute("COMMIT")
+
+
+def test_a_held_upsert_that_cannot_be_stored_fails_the_commit_and_stores_nothing(
+        store_conn) -> None:
+    conn = store_conn
+    docs = SqliteResources(conn, "111122223333", "us-east-1")
+    conn.execute("BEGIN IMMEDIATE")
+    docs.put("aoss.idempotency", "kept", {"n": 1})
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    docs.put("aoss.idempotency", "kept", {"n": 2})
+    # a key past the primary key index's row limit (random text: no compression saves it)
+    docs.put("aoss.idempotency", secrets.token_hex(8000), {"n": 3})
+    append_events(conn, [_event(1)])
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("COMMIT")
+    assert not conn.in_transaction
+    assert docs.get("aoss.idempotency", "kept") == {"n": 1}
+    assert _stored_seqs(conn) == []
+    assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 1
+
+
 def test_at_most_a_bounded_number_of_rows_statements_are_held(store_conn) -> None:
     conn = store_conn
     conn.execute("BEGIN IMMEDIATE")
     sent = _sent_texts(conn)
-    for seq in range(1, MAX_HELD_APPENDS):
+    for seq in range(1, MAX_HELD_WRITES):
         append_events(conn, [_event(seq)])
     assert sent == []
-    append_events(conn, [_event(MAX_HELD_APPENDS)])  # sent alone, in one round trip
-    assert sent[0] == PIPELINE and sent[-1] == SYNC and len(sent) == MAX_HELD_APPENDS + 2
+    append_events(conn, [_event(MAX_HELD_WRITES)])  # sent alone, in one round trip
+    assert sent[0] == PIPELINE and sent[-1] == SYNC and len(sent) == MAX_HELD_WRITES + 2
     conn.execute("COMMIT")
-    assert _stored_seqs(conn) == list(range(1, MAX_HELD_APPENDS + 1))
+    assert _stored_seqs(conn) == list(range(1, MAX_HELD_WRITES + 1))
 
 
 def test_a_commit_that_postgresql_turns_into_a_rollback_fails(store_conn) -> None:

@@ -41,12 +41,16 @@ _PHRASES = (
 # The events' last seq (store/sqlite/events.py), which a write transaction's seqs follow: read
 # with its BEGIN, in the same round trip, and answered from there until it appends events.
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
-# A batch's appended rows (store/sqlite/events.py): nobody reads what these INSERTs answer,
-# and a COMMIT (or any other statement) follows them in the same transaction.
-_APPENDS = re.compile(r"^\s*INSERT(?: OR IGNORE)? INTO (events|event_lookup|outbox)\b",
-                      re.IGNORECASE)
-# Appends held at most before they are sent on their own (one round trip for all of them).
-MAX_HELD_APPENDS = 64
+# Writes whose answer nobody reads, which fail only when the store does, and which a COMMIT
+# (or any other statement) follows in the same transaction: a batch's appended rows
+# (store/sqlite/events.py) and a document's upsert (ResourceRepository.put; an insert's
+# conflict and a delete's row count are read, so those are sent at once).
+_UNREAD_WRITES = re.compile(
+    r"^\s*INSERT(?: OR IGNORE)? INTO (events|event_lookup|outbox)\b"
+    r"|^\s*INSERT INTO resources\b.*\bON CONFLICT\b.*\bDO UPDATE\b(?!.*\bRETURNING\b)",
+    re.IGNORECASE | re.DOTALL)
+# Writes held at most before they are sent on their own (one round trip for all of them).
+MAX_HELD_WRITES = 64
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
 _NUMBERED = re.compile(r"\?(\d+)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE\b", re.IGNORECASE)
@@ -65,7 +69,7 @@ class _Statement:
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
                  "rows_into", "_columns", "_ignore", "binary", "reads_last_seq", "reads_versions",
-                 "appends_events", "appends", "control", "releases")
+                 "appends_events", "unread", "control", "releases")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -94,9 +98,9 @@ class _Statement:
         self.writes = bool(_WRITES.match(sql))
         self.reads_last_seq = sql.strip() == LAST_SEQ
         self.reads_versions = sql.strip() == RESOURCE_VERSIONS
-        appends = _APPENDS.match(sql)
-        self.appends = appends is not None
-        self.appends_events = appends is not None and appends.group(1).lower() == "events"
+        unread = _UNREAD_WRITES.match(sql)
+        self.unread = unread is not None
+        self.appends_events = unread is not None and (unread.group(1) or "").lower() == "events"
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
@@ -184,9 +188,10 @@ class PostgresConnection:
         self._versions_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
         # Statements of the open transaction not sent yet, in order, as (text, parameters):
-        # RELEASE SAVEPOINTs and a batch's appended rows, which answer nothing anyone reads.
-        # They go in the next statement's round trip (the next call's SAVEPOINT, COMMIT): a
-        # write call's savepoint pair then costs one round trip, a batch's rows none of their own.
+        # RELEASE SAVEPOINTs, documents' upserts and a batch's appended rows, which answer
+        # nothing anyone reads. They go in the next statement's round trip (a read, the next
+        # call's SAVEPOINT, COMMIT): a write call's savepoint pair then costs one round trip,
+        # its idempotency record and a batch's rows none of their own.
         self._held: list[tuple[str, Any]] = []
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
@@ -239,9 +244,9 @@ class PostgresConnection:
                 if statement.text is None:
                     statement.spell_rows(self._types_of(statement.rows_into))
                 arguments = statement.parameters(params) if params else None
-                if statement.appends and self._began:
+                if statement.unread and self._began:
                     self._held.append((statement.text, arguments))
-                    if len(self._held) >= MAX_HELD_APPENDS:
+                    if len(self._held) >= MAX_HELD_WRITES:
                         self._send_held()
                     return _Rows([])
                 if statement.rolls_back:
