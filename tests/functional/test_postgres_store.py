@@ -491,27 +491,28 @@ def _stored_seqs(conn: PostgresConnection) -> list[int]:
     return [row[0] for row in conn.execute("SELECT seq FROM events ORDER BY seq")]
 
 
-def test_a_release_goes_with_the_next_statement_in_one_round_trip(store_conn) -> None:
+def test_a_savepoint_and_its_release_go_with_the_next_statement_in_one_round_trip(store_conn) -> None:
     conn = store_conn
     conn.execute("BEGIN IMMEDIATE")
     sent = _sent_texts(conn)
     insert = "INSERT INTO secrets (name, value) VALUES (?, ?)"
     conn.execute("SAVEPOINT operation")
-    conn.execute(insert, ("kept", b"1"))
+    conn.execute(insert, ("kept", b"1"))  # with its SAVEPOINT, in a pipeline
     conn.execute("RELEASE operation")
-    conn.execute("SAVEPOINT operation")  # the next call's: sent with the RELEASE
-    conn.execute(insert, ("undone", b"2"))
-    conn.execute("ROLLBACK TO operation")
+    conn.execute("SAVEPOINT operation")  # the next call's
+    conn.execute(insert, ("undone", b"2"))  # with the RELEASE and the SAVEPOINT
+    conn.execute("ROLLBACK TO operation")  # not held: sent at once
     conn.execute("RELEASE operation")
-    conn.execute(insert, ("also kept", b"3"))  # not transaction control: both in a pipeline
+    conn.execute(insert, ("also kept", b"3"))
     conn.execute("SAVEPOINT operation")
     conn.execute("RELEASE operation")
-    conn.execute("COMMIT")  # with the RELEASE
-    assert sent == ["SAVEPOINT operation", insert.replace("?", "%s"),
-                    "RELEASE operation; SAVEPOINT operation", insert.replace("?", "%s"),
+    conn.execute("COMMIT")  # parameterless like them: one simple query
+    statement = insert.replace("?", "%s")
+    assert sent == [PIPELINE, "SAVEPOINT operation", statement, SYNC,
+                    PIPELINE, "RELEASE operation", "SAVEPOINT operation", statement, SYNC,
                     "ROLLBACK TO operation",
-                    PIPELINE, "RELEASE operation", insert.replace("?", "%s"), SYNC,
-                    "SAVEPOINT operation", "RELEASE operation; COMMIT"]
+                    PIPELINE, "RELEASE operation", statement, SYNC,
+                    "SAVEPOINT operation; RELEASE operation; COMMIT"]
     assert not conn.in_transaction
     assert sorted(row[0] for row in conn.execute("SELECT name FROM secrets WHERE name IN "
                                                  "('kept', 'undone', 'also kept')")) == [
@@ -533,8 +534,8 @@ def test_a_batchs_rows_go_with_its_commit_in_one_round_trip(store_conn) -> None:
     assert sent == []  # held: nobody reads what they answer
     conn.execute("COMMIT")
     assert sent[0] == PIPELINE and sent[-2:] == ["COMMIT", SYNC]
-    assert sent[1] == "RELEASE operation"
-    assert [text.split(" (")[0] for text in sent[2:-2]] == [
+    assert sent[1:3] == ["SAVEPOINT operation", "RELEASE operation"]
+    assert [text.split(" (")[0] for text in sent[3:-2]] == [
         "INSERT INTO events", "INSERT INTO event_lookup"]
     assert not conn.in_transaction
     assert conn.total_changes == changes + 2 + 3
@@ -556,7 +557,7 @@ def test_held_rows_are_sent_before_any_statement_that_could_see_them(store_conn)
     conn.execute("ROLLBACK TO operation")  # undoes the row held after its SAVEPOINT
     conn.execute("RELEASE operation")
     conn.execute("COMMIT")
-    assert sent.count(PIPELINE) == 2
+    assert sent.count(PIPELINE) == 1  # rows and SAVEPOINT in order with the ROLLBACK TO
     assert _stored_seqs(conn) == [1, 2]
 
 
@@ -599,10 +600,13 @@ def test_a_documents_upsert_goes_with_the_next_statement_in_one_round_trip(store
     docs.put("aoss.idempotency", "token-1", {"answer": 1})  # an idempotency record: unread
     conn.execute("RELEASE operation")
     assert sent == []
-    conn.execute("SAVEPOINT operation")  # the next call's: one round trip with both
+    conn.execute("SAVEPOINT operation")  # the next call's
+    assert sent == []
+    assert docs.get("aoss.idempotency", "token-2") is None  # its first read: one round trip
     assert sent[0] == PIPELINE and sent[-1] == SYNC
     assert [text.split(" (")[0] for text in sent[1:-1]] == [
-        "INSERT INTO resources", "RELEASE operation", "SAVEPOINT operation"]
+        "SAVEPOINT operation", "INSERT INTO resources", "RELEASE operation",
+        "SAVEPOINT operation", "SELECT doc FROM resources WHERE account=%s AND region=%s AND kind=%s AND key=%s"]
     assert conn.total_changes == changes + 1
     del sent[:]
     docs.put("aoss.idempotency", "token-1", {"answer": 2})

@@ -69,7 +69,7 @@ class _Statement:
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
                  "rows_into", "_columns", "_ignore", "binary", "reads_last_seq", "reads_versions",
-                 "appends_events", "unread", "control", "releases")
+                 "appends_events", "unread", "control", "marks")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -106,7 +106,9 @@ class _Statement:
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
         control = _CONTROL.match(sql)
         self.control = control is not None
-        self.releases = control is not None and control.group(1).upper() == "RELEASE"
+        # SAVEPOINT and RELEASE answer nothing and cannot fail in a transaction whose
+        # statements have not: held, they go with the statement after them
+        self.marks = control is not None and control.group(1).upper() in ("SAVEPOINT", "RELEASE")
         # A multi-row INSERT's text changes with its row count, and psycopg parses every such
         # text anew (a fifth of a call's CPU on the read mix): it is sent as one fixed text
         # instead, each column's values as one typed array, once the table's types are known.
@@ -188,10 +190,10 @@ class PostgresConnection:
         self._versions_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
         # Statements of the open transaction not sent yet, in order, as (text, parameters):
-        # RELEASE SAVEPOINTs, documents' upserts and a batch's appended rows, which answer
-        # nothing anyone reads. They go in the next statement's round trip (a read, the next
-        # call's SAVEPOINT, COMMIT): a write call's savepoint pair then costs one round trip,
-        # its idempotency record and a batch's rows none of their own.
+        # SAVEPOINTs, their RELEASEs, documents' upserts and a batch's appended rows, which
+        # answer nothing anyone reads. They go in the next statement's round trip (a call's
+        # first read, COMMIT): a write call's savepoint pair, its idempotency record and a
+        # batch's rows then cost no round trip of their own.
         self._held: list[tuple[str, Any]] = []
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
@@ -227,7 +229,7 @@ class PostgresConnection:
         if statement.writes or statement.ends:
             self._versions = None
         with self._lock:
-            if statement.releases and not params and self._began and self._usable():
+            if statement.marks and not params and self._began and self._usable():
                 self._held.append((statement.text, None))
                 return _Rows([])
             if not self._usable():
