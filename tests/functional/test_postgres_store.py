@@ -21,7 +21,8 @@ from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, PostgresConn
                                                     migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
-from searchtrail.store.sqlite.resources import RESOURCE_VERSIONS, SqliteResources
+from searchtrail.store.sqlite.resources import (RESOURCE_VERSIONS, ResourceChanges,
+                                                SqliteResources)
 from tests.clients import boto3_client
 from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
                                     set_console_password)
@@ -634,6 +635,46 @@ def test_an_insert_and_a_delete_are_answered_at_once(store_conn) -> None:
     assert docs.delete("aoss.security-policy", "network/a") is False
     assert [text.split(" ")[0] for text in sent] == ["DELETE", "DELETE"]
     conn.execute("COMMIT")
+
+
+def test_an_insert_of_a_key_just_read_as_absent_is_held(store_conn) -> None:
+    """Read as absent in this transaction, with nothing written since, the key cannot
+    conflict: the insert goes as an upsert, with the next statement."""
+    conn = store_conn
+    docs = SqliteResources(conn, "111122223333", "us-east-1", ResourceChanges())
+    conn.execute("BEGIN IMMEDIATE")
+    assert docs.get("aoss.security-policy", "network/a") is None
+    sent = _sent_texts(conn)
+    docs.insert("aoss.security-policy", "network/a", {"name": "a"})
+    assert sent == []
+    docs.insert("aoss.security-policy", "network/b", {"name": "b"})  # never read: at once
+    assert sent[0] == PIPELINE and len(sent) == 4
+    assert sent[1].endswith("DO UPDATE SET doc = excluded.doc")
+    assert not sent[2].endswith("DO UPDATE SET doc = excluded.doc")
+    with pytest.raises(Conflict):  # read before the writes above: no longer trusted
+        docs.insert("aoss.security-policy", "network/a", {"name": "a"})
+    conn.execute("ROLLBACK")
+
+
+def test_a_held_upsert_moves_the_connections_changes_at_once(store_conn) -> None:
+    """A write made without the change counters (console sessions, signing keys) is seen by
+    the transaction's read cache through total_changes, held or not."""
+    conn = store_conn
+    cached = SqliteResources(conn, "111122223333", "us-east-1", ResourceChanges())
+    plain = SqliteResources(conn, "111122223333", "us-east-1")
+    conn.execute("BEGIN IMMEDIATE")
+    assert cached.get("console.session", "s1") is None
+    changes = conn.total_changes
+    plain.put("console.session", "s1", {"user": "u"})  # held
+    assert conn.total_changes == changes + 1
+    assert cached.get("console.session", "s1") == {"user": "u"}
+    with pytest.raises(Conflict):  # not taken for absent: a plain insert, which conflicts
+        cached.insert("console.session", "s1", {"user": "other"})
+    conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    plain.put("console.session", "s1", {"user": "u"})
+    conn.execute("COMMIT")
+    assert conn.total_changes == changes + 2  # counted once, not again when sent
 
 
 def test_a_held_upsert_that_cannot_be_stored_fails_the_commit_and_stores_nothing(

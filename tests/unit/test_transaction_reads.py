@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from searchtrail.store.api import Conflict
 from searchtrail.store.sqlite.connection import open_connection
 from searchtrail.store.sqlite.resources import (MAX_CACHED_READS, MAX_KEPT_TEXT,
                                                 ResourceChanges, SqliteResources)
@@ -108,6 +109,29 @@ def test_a_write_that_bypasses_the_counters_is_read_back(conn, repo) -> None:
     assert repo.count(KIND) == 3
     conn.execute("DELETE FROM resources WHERE key = 'c'")
     assert repo.count(KIND) == 2
+    conn.execute("ROLLBACK")
+
+
+def test_only_a_key_read_as_absent_since_the_last_write_is_inserted_without_a_check(
+        conn, repo, statements) -> None:
+    """An insert of a key this transaction read as absent, with nothing written since, is
+    sent as an upsert (it cannot conflict); any other insert still conflicts on a key taken."""
+    def last_insert() -> str:
+        return [sql for sql in statements if sql.startswith("INSERT INTO resources")][-1]
+
+    conn.execute("BEGIN IMMEDIATE")
+    assert repo.get(KIND, "c") is None
+    repo.insert(KIND, "c", {"name": "c"})
+    assert last_insert().endswith("DO UPDATE SET doc = excluded.doc")
+    assert repo.get(KIND, "c") == {"name": "c"}
+    assert repo.get(KIND, "a") is not None
+    with pytest.raises(Conflict):  # read as present: a plain insert, which conflicts
+        repo.insert(KIND, "a", {"name": "a"})
+    assert not last_insert().endswith("DO UPDATE SET doc = excluded.doc")
+    assert repo.get(KIND, "d") is None
+    SqliteResources(conn, ACCOUNT, REGION).put(KIND, "d", {"name": "d"})  # no counters
+    with pytest.raises(Conflict):  # the connection's changes moved: the absence is stale
+        repo.insert(KIND, "d", {"name": "other"})
     conn.execute("ROLLBACK")
 
 

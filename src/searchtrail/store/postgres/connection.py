@@ -69,7 +69,7 @@ class _Statement:
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
                  "rows_into", "_columns", "_ignore", "binary", "reads_last_seq", "reads_versions",
-                 "appends_events", "unread", "control", "marks")
+                 "appends_events", "unread", "upserts", "control", "marks")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -100,7 +100,9 @@ class _Statement:
         self.reads_versions = sql.strip() == RESOURCE_VERSIONS
         unread = _UNREAD_WRITES.match(sql)
         self.unread = unread is not None
-        self.appends_events = unread is not None and (unread.group(1) or "").lower() == "events"
+        appended = (unread.group(1) or "").lower() if unread else ""
+        self.appends_events = appended == "events"
+        self.upserts = unread is not None and not appended  # a document's: exactly one row
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
@@ -194,7 +196,7 @@ class PostgresConnection:
         # answer nothing anyone reads. They go in the next statement's round trip (a call's
         # first read, COMMIT): a write call's savepoint pair, its idempotency record and a
         # batch's rows then cost no round trip of their own.
-        self._held: list[tuple[str, Any]] = []
+        self._held: list[tuple[_Statement, Any]] = []
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
 
@@ -230,7 +232,7 @@ class PostgresConnection:
             self._versions = None
         with self._lock:
             if statement.marks and not params and self._began and self._usable():
-                self._held.append((statement.text, None))
+                self._held.append((statement, None))
                 return _Rows([])
             if not self._usable():
                 self._held.clear()  # gone with the transaction
@@ -247,7 +249,9 @@ class PostgresConnection:
                     statement.spell_rows(self._types_of(statement.rows_into))
                 arguments = statement.parameters(params) if params else None
                 if statement.unread and self._began:
-                    self._held.append((statement.text, arguments))
+                    self._held.append((statement, arguments))
+                    if statement.upserts:  # one row, counted now: caches see the change
+                        self.total_changes += 1
                     if len(self._held) >= MAX_HELD_WRITES:
                         self._send_held()
                     return _Rows([])
@@ -285,7 +289,8 @@ class PostgresConnection:
         if statement.control and arguments is None and all(args is None for _, args in held):
             # parameterless: one simple query, its results in order
             self._held = []
-            cursor = self._conn.execute("; ".join([*(text for text, _ in held), statement.text]))
+            cursor = self._conn.execute("; ".join([*(done.text for done, _ in held),
+                                                   statement.text]))
             for _ in held:
                 cursor.nextset()  # to this statement's own result
             return cursor
@@ -298,10 +303,12 @@ class PostgresConnection:
         held, self._held = self._held, []
         cursor = None
         with self._conn.pipeline():
-            sent = [self._conn.execute(text, args) for text, args in held]
+            sent = [(statement, self._conn.execute(statement.text, args))
+                    for statement, args in held]
             if then is not None:
                 cursor = self._conn.execute(then.text, arguments, binary=then.binary)
-        self.total_changes += sum(done.rowcount for done in sent if done.rowcount > 0)
+        self.total_changes += sum(done.rowcount for statement, done in sent
+                                  if done.rowcount > 0 and not statement.upserts)
         return cursor
 
     def _types_of(self, table: str) -> dict[str, str]:

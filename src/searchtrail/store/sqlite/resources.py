@@ -17,6 +17,9 @@ MAX_KEPT_TEXT = 4 * 1024 * 1024
 # Each kind's counter, moved by every change to a resource row of it (migration 0009's triggers).
 RESOURCE_VERSIONS = "SELECT kind, version FROM resource_versions"
 _UNREAD = object()
+_GET = "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?"
+_INSERT = "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?)"
+_PUT = _INSERT + " ON CONFLICT (account, region, kind, key) DO UPDATE SET doc = excluded.doc"
 
 
 class ResourceChanges:
@@ -59,6 +62,13 @@ class ResourceChanges:
         if len(self._reads) >= MAX_CACHED_READS or self._text > MAX_KEPT_TEXT:
             self.forget_reads()
         self._reads_of = (id(conn), conn.total_changes)
+
+    def found_nothing(self, conn: sqlite3.Connection, query: tuple) -> bool:
+        """Whether the one-row read ``query`` found no row earlier in this transaction, with
+        nothing written since: what it looked for is still absent."""
+        if not conn.in_transaction or (id(conn), conn.total_changes) != self._reads_of:
+            return False
+        return self._reads.get(query, _UNREAD) is None
 
     def read(self, conn: sqlite3.Connection, query: tuple, fetch: Callable[[], Any]) -> Any:
         """``fetch()``'s rows, or what it returned for the same ``query`` earlier in this
@@ -123,9 +133,7 @@ class SqliteResources:
             return self._changes.read(conn, (sql, params), fetch)
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
-        row = self._read(
-            "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?",
-            (self.account, self.region, kind, key), one=True)
+        row = self._read(_GET, (self.account, self.region, kind, key), one=True)
         return orjson.loads(row[0]) if row else None
 
     def get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -149,21 +157,22 @@ class SqliteResources:
         return {key: orjson.loads(doc) for key, doc in rows}
 
     def insert(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        scope = (self.account, self.region, kind, key)
+        # A key this transaction has just read as absent cannot conflict (no other writer
+        # runs meanwhile): written as an upsert, which PostgreSQL sends with the next
+        # statement instead of waiting for an answer that can only be success.
+        absent = self._changes is not None and self._changes.found_nothing(
+            self._conn, (_GET, scope))
         self._changed(kind)
         with translated():
-            self._conn.execute(
-                "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?)",
-                (self.account, self.region, kind, key, orjson.dumps(doc).decode()),
-            )
+            self._conn.execute(_PUT if absent else _INSERT,
+                               (*scope, orjson.dumps(doc).decode()))
 
     def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
         self._changed(kind)
         with translated():
-            self._conn.execute(
-                "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (account, region, kind, key) DO UPDATE SET doc = excluded.doc",
-                (self.account, self.region, kind, key, orjson.dumps(doc).decode()),
-            )
+            self._conn.execute(_PUT, (self.account, self.region, kind, key,
+                                      orjson.dumps(doc).decode()))
 
     def delete(self, kind: str, key: str) -> bool:
         return self._delete(kind, "=", key) > 0
