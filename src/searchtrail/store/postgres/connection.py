@@ -43,8 +43,9 @@ _PHRASES = (
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events"
 # Writes whose answer nobody reads, which fail only when the store does, and which a COMMIT
 # (or any other statement) follows in the same transaction: a batch's appended rows
-# (store/sqlite/events.py) and a document's upsert (ResourceRepository.put; an insert's
-# conflict and a delete's row count are read, so those are sent at once).
+# (store/sqlite/events.py) and a document's upsert (ResourceRepository.put, and an insert of
+# a key the transaction has just read as absent; any other insert's conflict and a delete's
+# row count are read, so those are sent at once).
 _UNREAD_WRITES = re.compile(
     r"^\s*INSERT(?: OR IGNORE)? INTO (events|event_lookup|outbox)\b"
     r"|^\s*INSERT INTO resources\b.*\bON CONFLICT\b.*\bDO UPDATE\b(?!.*\bRETURNING\b)",
@@ -191,7 +192,7 @@ class PostgresConnection:
         self._versions: list[tuple[Any, ...]] | None = None
         self._versions_with_begin = False
         self._column_types: dict[str, dict[str, str]] = {}  # table -> column -> SQL type
-        # Statements of the open transaction not sent yet, in order, as (text, parameters):
+        # Statements of the open transaction not sent yet, in order, with their parameters:
         # SAVEPOINTs, their RELEASEs, documents' upserts and a batch's appended rows, which
         # answer nothing anyone reads. They go in the next statement's round trip (a call's
         # first read, COMMIT): a write call's savepoint pair, its idempotency record and a
