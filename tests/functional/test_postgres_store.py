@@ -445,7 +445,7 @@ def test_a_write_transaction_takes_the_resource_versions_with_its_begin(store_co
     sent = _sent_texts(conn)
     assert versions() == {}
     assert sent == []  # answered from BEGIN's round trip
-    SqliteResources(conn, "111122223333", "us-east-1").put("thing", "k", {"v": 1})
+    _docs(conn).put("thing", "k", {"v": 1})
     written = versions()  # read again once written, with the held write
     assert written == {"thing": 1}
     assert sent[0] == PIPELINE and sent[1].startswith("INSERT INTO resources")
@@ -453,8 +453,8 @@ def test_a_write_transaction_takes_the_resource_versions_with_its_begin(store_co
     conn.execute("COMMIT")
     conn.execute("BEGIN IMMEDIATE")
     assert versions() == written
-    SqliteResources(conn, "111122223333", "us-east-1").put("thing", "k", {"v": 2})  # an update
-    SqliteResources(conn, "111122223333", "us-east-1").put("other", "k", {"v": 1})
+    _docs(conn).put("thing", "k", {"v": 2})  # an update
+    _docs(conn).put("other", "k", {"v": 1})
     conn.execute("DELETE FROM resources WHERE kind = 'thing'")
     conn.execute("COMMIT")
     assert versions() == {"thing": 4, "other": 1}  # an update moves its old and new kind's
@@ -486,6 +486,11 @@ def _sent_texts(conn: PostgresConnection) -> list[str]:
 def _event(seq: int, lookups: int = 0) -> EventRow:
     return EventRow("111122223333", "us-east-1", 1000 + seq, f'{{"n":{seq}}}',
                     lookup_values=tuple(("EventName", f"E{n}") for n in range(lookups)), seq=seq)
+
+
+def _docs(conn: PostgresConnection, changes: ResourceChanges | None = None) -> SqliteResources:
+    """The repository of one account and Region on ``conn`` (with ``changes``: the read cache)."""
+    return SqliteResources(conn, "111122223333", "us-east-1", changes)
 
 
 def _stored_seqs(conn: PostgresConnection) -> list[int]:
@@ -593,7 +598,7 @@ def test_held_rows_that_cannot_be_stored_fail_the_commit_and_store_nothing(store
 
 def test_a_documents_upsert_goes_with_the_next_statement_in_one_round_trip(store_conn) -> None:
     conn = store_conn
-    docs = SqliteResources(conn, "111122223333", "us-east-1")
+    docs = _docs(conn)
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("SAVEPOINT operation")
     sent = _sent_texts(conn)
@@ -615,14 +620,13 @@ def test_a_documents_upsert_goes_with_the_next_statement_in_one_round_trip(store
     assert sent[0] == PIPELINE and len(sent) == 4
     conn.execute("RELEASE operation")
     conn.execute("COMMIT")
-    assert SqliteResources(conn, "111122223333", "us-east-1").get(
-        "aoss.idempotency", "token-1") == {"answer": 2}
+    assert _docs(conn).get("aoss.idempotency", "token-1") == {"answer": 2}
 
 
 def test_an_insert_and_a_delete_are_answered_at_once(store_conn) -> None:
     """Their callers read the answer: an insert's conflict, a delete's row count."""
     conn = store_conn
-    docs = SqliteResources(conn, "111122223333", "us-east-1")
+    docs = _docs(conn)
     conn.execute("BEGIN IMMEDIATE")
     docs.insert("aoss.security-policy", "network/a", {"name": "a"})
     with pytest.raises(Conflict):
@@ -641,7 +645,7 @@ def test_an_insert_of_a_key_just_read_as_absent_is_held(store_conn) -> None:
     """Read as absent in this transaction, with nothing written since, the key cannot
     conflict: the insert goes as an upsert, with the next statement."""
     conn = store_conn
-    docs = SqliteResources(conn, "111122223333", "us-east-1", ResourceChanges())
+    docs = _docs(conn, ResourceChanges())
     conn.execute("BEGIN IMMEDIATE")
     assert docs.get("aoss.security-policy", "network/a") is None
     sent = _sent_texts(conn)
@@ -660,8 +664,8 @@ def test_a_held_upsert_moves_the_connections_changes_at_once(store_conn) -> None
     """A write made without the change counters (console sessions, signing keys) is seen by
     the transaction's read cache through total_changes, held or not."""
     conn = store_conn
-    cached = SqliteResources(conn, "111122223333", "us-east-1", ResourceChanges())
-    plain = SqliteResources(conn, "111122223333", "us-east-1")
+    cached = _docs(conn, ResourceChanges())
+    plain = _docs(conn)
     conn.execute("BEGIN IMMEDIATE")
     assert cached.get("console.session", "s1") is None
     changes = conn.total_changes
@@ -680,7 +684,7 @@ def test_a_held_upsert_moves_the_connections_changes_at_once(store_conn) -> None
 def test_a_held_upsert_that_cannot_be_stored_fails_the_commit_and_stores_nothing(
         store_conn) -> None:
     conn = store_conn
-    docs = SqliteResources(conn, "111122223333", "us-east-1")
+    docs = _docs(conn)
     conn.execute("BEGIN IMMEDIATE")
     docs.put("aoss.idempotency", "kept", {"n": 1})
     conn.execute("COMMIT")
