@@ -56,7 +56,7 @@ def _read_requests(signer: Signer, operation: str, count: int) -> list[bytes]:
     raise SystemExit(f"bench.callcost: no requests for {operation!r}; have {', '.join(OPERATIONS)}")
 
 
-def _raw_request(raw: bytes):  # type: ignore[no-untyped-def]
+def raw_request(raw: bytes):  # type: ignore[no-untyped-def]
     """The handler's RawRequest of a pre-signed HTTP/1.1 request."""
     from searchtrail.gateway.http import RawRequest
 
@@ -109,10 +109,10 @@ def run(operation: str, send: int, signed: int, warmup_calls: int = WARMUP_CALLS
                         profile["default"]["aws_secret_access_key"])
         app = build_app(settings)
         setup, counted = signed_requests(signer, operation, signed)
-        prelude = [_raw_request(raw) for raw in seed_requests(signer)]
-        setup_calls = [_raw_request(raw) for raw in setup]
-        requests = [_raw_request(raw) for raw in counted]
-        warmup = [_raw_request(raw) for raw in read_mix(signer, warmup_calls)]
+        prelude = [raw_request(raw) for raw in seed_requests(signer)]
+        setup_calls = [raw_request(raw) for raw in setup]
+        requests = [raw_request(raw) for raw in counted]
+        warmup = [raw_request(raw) for raw in read_mix(signer, warmup_calls)]
 
         async def answer(batch: list) -> None:
             statuses = await asyncio.gather(*(app.aws_calls.respond(r) for r in batch))
