@@ -447,17 +447,42 @@ def test_a_write_transaction_takes_the_resource_versions_with_its_begin(store_co
     assert sent == []  # answered from BEGIN's round trip
     _docs(conn).put("thing", "k", {"v": 1})
     written = versions()  # read again once written, with the held write
-    assert written == {"thing": 1}
     assert sent[0] == PIPELINE and sent[1].startswith("INSERT INTO resources")
     assert sent[2:] == [RESOURCE_VERSIONS, SYNC]
+    first = _transaction_id(conn)
+    assert written == {"thing": first}  # a kind's version: the last transaction that changed it
     conn.execute("COMMIT")
     conn.execute("BEGIN IMMEDIATE")
     assert versions() == written
     _docs(conn).put("thing", "k", {"v": 2})  # an update
     _docs(conn).put("other", "k", {"v": 1})
     conn.execute("DELETE FROM resources WHERE kind = 'thing'")
+    second = _transaction_id(conn)
     conn.execute("COMMIT")
-    assert versions() == {"thing": 4, "other": 1}  # an update moves its old and new kind's
+    assert second != first and versions() == {"thing": second, "other": second}
+
+
+def test_a_transactions_writes_to_a_kind_write_its_version_row_once(store_conn) -> None:
+    """However many rows and statements: a day's expired idempotency records go in one
+    statement, and a version row updated once per row made that O(N^2) in PostgreSQL."""
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    docs = _docs(conn)
+    for i in range(40):
+        docs.put("thing", f"k{i:02d}", {"v": i})
+    assert docs.delete_below("thing", "k30") == 30
+    assert docs.delete("thing", "k35")
+    docs.put("thing", "k39", {"v": "again"})
+    written = conn.execute("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "
+                           "WHERE relname = 'resource_versions'").fetchone()[0]
+    this_transaction = _transaction_id(conn)
+    conn.execute("COMMIT")
+    assert written == 1
+    assert dict(conn.execute(RESOURCE_VERSIONS).fetchall()) == {"thing": this_transaction}
+
+
+def _transaction_id(conn: PostgresConnection) -> int:
+    return conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
 
 
 def _sent_texts(conn: PostgresConnection) -> list[str]:
