@@ -481,6 +481,33 @@ def test_a_transactions_writes_to_a_kind_write_its_version_row_once(store_conn) 
     assert dict(conn.execute(RESOURCE_VERSIONS).fetchall()) == {"thing": this_transaction}
 
 
+def test_an_upgrade_moves_every_kinds_version_past_its_old_counter(postgres) -> None:
+    """Migration 0010 turns 0009's counters into transaction ids: a counter could be larger
+    than the ids to come (one step per row), so every version starts at the upgrade's own."""
+    conn = PostgresConnection(postgres.database())
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, script in numbered_scripts("searchtrail.store.postgres"):
+            if number <= 9:
+                conn.executescript(script)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        _docs(conn).put("thing", "k", {"v": 1})
+        conn.execute("UPDATE resource_versions SET version = 10000000")  # many rows ago
+        conn.execute("COMMIT")
+        migrate(conn)
+        [(kind, upgraded)] = conn.execute(RESOURCE_VERSIONS).fetchall()
+        assert kind == "thing" and upgraded < 10000000
+        conn.execute("BEGIN IMMEDIATE")
+        _docs(conn).delete("thing", "k")
+        changed_by = _transaction_id(conn)
+        conn.execute("COMMIT")
+        assert upgraded < changed_by
+        assert conn.execute(RESOURCE_VERSIONS).fetchall() == [("thing", changed_by)]
+    finally:
+        conn.close()
+
+
 def _transaction_id(conn: PostgresConnection) -> int:
     return conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
 
