@@ -14,7 +14,8 @@ MAX_CACHED_READS = 512  # a batch holds at most 256 calls
 # The documents' text kept from one transaction to the next at most: a cache of large
 # listings starts afresh instead (server memory stays bounded whatever the store holds).
 MAX_KEPT_TEXT = 4 * 1024 * 1024
-# Each kind's counter, moved by every change to a resource row of it (migration 0009's triggers).
+# Each kind's version, moved by every change to a resource row of it (triggers: migration 0009;
+# on PostgreSQL 0010 makes it the id of the last transaction that changed the kind).
 RESOURCE_VERSIONS = "SELECT kind, version FROM resource_versions"
 _UNREAD = object()
 _GET = "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?"
