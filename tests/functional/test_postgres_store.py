@@ -470,7 +470,9 @@ def test_a_transactions_writes_to_a_kind_write_its_version_row_once(store_conn) 
     docs = _docs(conn)
     for i in range(40):
         docs.put("thing", f"k{i:02d}", {"v": i})
-    assert docs.delete_below("thing", "k30") == 30
+    assert docs.delete_below("thing", "k30", limit=10) == 10  # a chunk: the first ten keys
+    assert docs.get("thing", "k09") is None and docs.get("thing", "k10") is not None
+    assert docs.delete_below("thing", "k30") == 20
     assert docs.delete("thing", "k35")
     docs.put("thing", "k39", {"v": "again"})
     written = conn.execute("SELECT n_tup_ins + n_tup_upd FROM pg_stat_xact_user_tables "

@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from searchtrail.services.aoss import OpenSearchServerlessProvider
+from searchtrail.services.aoss.idempotency import PrunedDays
 from searchtrail.services.aoss.policies import POLICY_QUOTAS
 from tests.unit.aoss_harness import ACCOUNT, KMS, T0_MS, AossHarness, version_of
 
@@ -722,6 +724,41 @@ def test_the_prune_marker_is_read_once_a_day_and_pruning_goes_on(aoss, conn):
     conn.set_trace_callback(None)
     kept = {r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")}
     assert kept == {f"d{day}c{call}" for day in (2, 3) for call in range(3)}
+
+
+def test_expired_records_are_pruned_a_chunk_at_a_time(conn):
+    """However many records a day left (a load test's millions), a call deletes one chunk at
+    most, and a process one chunk a scope per interval; the marker moves once they are gone."""
+    aoss = AossHarness(conn, provider=OpenSearchServerlessProvider(
+        3.0, 3.0, pruned=PrunedDays(chunk=3, interval_ms=100)))
+    for n in range(7):
+        aoss("CreateSecurityPolicy", type="network", name=f"old-{n}", policy=net("collection/a"),
+             clientToken=f"old-{n}")
+    aoss.advance(3 * 24 * 3600)
+
+    def marker() -> int:
+        return aoss.repo.get("aoss.idempotency-pruned", "marker")["throughDay"]
+
+    before = marker()
+
+    def left() -> list[str]:
+        return [r["key"].split("/")[-1] for r in aoss.repo.list("aoss.idempotency")]
+
+    def create(token: str) -> None:
+        aoss("CreateSecurityPolicy", type="network", name=token, policy=net("collection/a"),
+             clientToken=token)
+
+    create("new-1")  # a chunk of three: the oldest keys first
+    assert left() == ["old-3", "old-4", "old-5", "old-6", "new-1"]
+    create("new-2")  # within the interval: no chunk
+    assert len(left()) == 6 and marker() == before
+    aoss.advance(0.1)
+    create("new-3")
+    assert left() == ["old-6", "new-1", "new-2", "new-3"]
+    aoss.advance(0.1)
+    create("new-4")  # the last one: fewer than a chunk, so the marker moves
+    assert left() == ["new-1", "new-2", "new-3", "new-4"]
+    assert marker() == before + 3
 
 
 @pytest.mark.parametrize("operation", ["GetSecurityPolicy", "DeleteSecurityPolicy"])

@@ -52,10 +52,13 @@ def test_get_many_returns_the_documents_that_exist(keys: list[str], asked: list[
 
 
 @settings(max_examples=100, deadline=None)
-@given(keys=KEYS, bound=st.text(alphabet=EDGE_CHARACTERS, max_size=3))
-def test_delete_below_removes_the_keys_that_sort_first(keys: list[str], bound: str) -> None:
+@given(keys=KEYS, bound=st.text(alphabet=EDGE_CHARACTERS, max_size=3),
+       limit=st.none() | st.integers(min_value=0, max_value=30))
+def test_delete_below_removes_the_keys_that_sort_first(keys: list[str], bound: str,
+                                                       limit: int | None) -> None:
     resources = stored(keys)
-    below = [key for key in keys if key.encode() < bound.encode()]
-    assert resources.delete_below("thing", bound) == len(below)
+    below = sorted((key for key in keys if key.encode() < bound.encode()), key=str.encode)
+    below = below[:limit] if limit is not None else below  # the first ones, in key order
+    assert resources.delete_below("thing", bound, limit) == len(below)
     assert sorted(doc["key"] for doc in resources.list("thing")) == sorted(set(keys) - set(below))
     assert resources.count("other-thing") == len(keys)  # another kind keeps all of its own

@@ -34,8 +34,9 @@ class ResourceRepository(Protocol):
     def delete(self, kind: str, key: str) -> bool:
         """Remove; False when there was nothing to remove."""
 
-    def delete_below(self, kind: str, key: str) -> int:
-        """Remove every document of a kind whose key sorts before ``key``; how many."""
+    def delete_below(self, kind: str, key: str, limit: int | None = None) -> int:
+        """Remove the documents of a kind whose key sorts before ``key`` (the first ``limit``
+        of them in key order, when given); how many."""
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
         """All documents of a kind whose key starts with prefix, ordered by key."""

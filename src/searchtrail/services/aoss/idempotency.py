@@ -10,8 +10,8 @@ token runs normally. Tokens are scoped per account, Region and operation.
 
 Records are keyed `<day>/<operation>/<token>` (day = UTC days since the epoch of the first
 call), so a lookup reads today's and yesterday's key in one query, and whole days that can
-only hold expired records are deleted at most once per day, as one range of keys (a marker
-remembers how far; each process remembers what it read of it, see ``PrunedDays``).
+only hold expired records are deleted from one range of keys, in chunks, until a marker
+remembers how far they went (each process remembers what it read of it, see ``PrunedDays``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ from .common import KIND_IDEMPOTENCY, conflict, epoch_ms
 DAY_MS = 24 * 60 * 60 * 1000
 TOKEN_LIFETIME_MS = DAY_MS
 KIND_PRUNED = "aoss.idempotency-pruned"  # key "marker" -> {"throughDay"}
+# A day of a load test leaves millions of records, deleted inside some write call under the
+# write turn: one call deletes at most PRUNE_CHUNK of them, and a process at most one chunk
+# per scope every PRUNE_INTERVAL_MS, so no call waits on more than one chunk.
+PRUNE_CHUNK = 1000
+PRUNE_INTERVAL_MS = 100
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
@@ -45,16 +50,21 @@ class PrunedDays:
     once today's prune is seen done, later calls today skip the marker's read. The marker
     only moves forward (on every node), so a remembered day is never ahead of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk: int = PRUNE_CHUNK, interval_ms: int = PRUNE_INTERVAL_MS) -> None:
         self._through: dict[tuple[str, str], int] = {}
+        self._next_chunk_at: dict[tuple[str, str], int] = {}
+        self._chunk = chunk
+        self._interval_ms = interval_ms
 
-    def prune(self, call: Any, today: int) -> None:
-        """Delete the records of days whose tokens have all expired (days <= today - 2): one
-        range of keys, however many there are, at most once a day."""
+    def prune(self, call: Any, today: int, now_ms: int) -> None:
+        """Delete the records of days whose tokens have all expired (days <= today - 2), one
+        chunk of their range of keys at a time; the marker moves once a chunk finds it done."""
         last_expired_day = today - 2
         scope = (call.account_id, call.region)
         if self._through.get(scope, -1) >= last_expired_day:
             return
+        if 0 < self._next_chunk_at.get(scope, 0) - now_ms <= self._interval_ms:
+            return  # a chunk went a moment ago (a clock set back does not stop the prune)
         marker = call.resources.get(KIND_PRUNED, "marker")
         if marker is not None and marker["throughDay"] >= last_expired_day:
             # Remembered only as read, never as written here. A marker an earlier call of this
@@ -62,8 +72,12 @@ class PrunedDays:
             # day's prune, whose range covers them.
             self._through[scope] = marker["throughDay"]
             return
-        call.resources.delete_below(KIND_IDEMPOTENCY, f"{last_expired_day + 1:06d}")
-        call.resources.put(KIND_PRUNED, "marker", {"throughDay": last_expired_day})
+        deleted = call.resources.delete_below(KIND_IDEMPOTENCY, f"{last_expired_day + 1:06d}",
+                                              limit=self._chunk)
+        if deleted < self._chunk:
+            call.resources.put(KIND_PRUNED, "marker", {"throughDay": last_expired_day})
+        else:
+            self._next_chunk_at[scope] = now_ms + self._interval_ms
 
 
 def idempotent(operation: str, handler: Handler, pruned: PrunedDays) -> Handler:
@@ -100,7 +114,7 @@ def idempotent(operation: str, handler: Handler, pruned: PrunedDays) -> Handler:
                 "expiresAt": now_ms + TOKEN_LIFETIME_MS,
             },
         )
-        pruned.prune(call, today)
+        pruned.prune(call, today, now_ms)
         return response
 
     run.__name__ = getattr(handler, "__name__", operation)

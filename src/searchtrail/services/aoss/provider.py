@@ -100,9 +100,11 @@ class OpenSearchServerlessProvider:
     collections, VPC endpoints and ingestion streams stay DELETING and jobs CANCELLING.
     """
 
-    def __init__(self, create_seconds: float = 3.0, delete_seconds: float = 3.0) -> None:
+    def __init__(self, create_seconds: float = 3.0, delete_seconds: float = 3.0,
+                 pruned: PrunedDays | None = None) -> None:
         self.timing = Timing(create_seconds, delete_seconds)
-        self.pruned = PrunedDays()  # shared by every idempotent operation's handler
+        # shared by every idempotent operation's handler
+        self.pruned = pruned if pruned is not None else PrunedDays()
 
     def handlers(self) -> dict[str, Handler]:
         timing = self.timing

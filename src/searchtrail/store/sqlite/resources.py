@@ -178,8 +178,16 @@ class SqliteResources:
     def delete(self, kind: str, key: str) -> bool:
         return self._delete(kind, "=", key) > 0
 
-    def delete_below(self, kind: str, key: str) -> int:
-        return self._delete(kind, "<", key)
+    def delete_below(self, kind: str, key: str, limit: int | None = None) -> int:
+        if limit is None:
+            return self._delete(kind, "<", key)
+        self._changed(kind)
+        scope = (self.account, self.region, kind)
+        with translated():
+            return self._conn.execute(
+                "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key IN "
+                "(SELECT key FROM resources WHERE account=? AND region=? AND kind=? AND key < ? "
+                "ORDER BY key LIMIT ?)", (*scope, *scope, key, limit)).rowcount
 
     def _delete(self, kind: str, comparison: str, key: str) -> int:
         self._changed(kind)
