@@ -176,26 +176,22 @@ class SqliteResources:
                                       orjson.dumps(doc).decode()))
 
     def delete(self, kind: str, key: str) -> bool:
-        return self._delete(kind, "=", key) > 0
+        return self._delete(kind, "key = ?", (key,)) > 0
 
     def delete_below(self, kind: str, key: str, limit: int | None = None) -> int:
         if limit is None:
-            return self._delete(kind, "<", key)
-        self._changed(kind)
-        scope = (self.account, self.region, kind)
-        with translated():
-            return self._conn.execute(
-                "DELETE FROM resources WHERE account=? AND region=? AND kind=? AND key IN "
-                "(SELECT key FROM resources WHERE account=? AND region=? AND kind=? AND key < ? "
-                "ORDER BY key LIMIT ?)", (*scope, *scope, key, limit)).rowcount
+            return self._delete(kind, "key < ?", (key,))
+        return self._delete(
+            kind, "key IN (SELECT key FROM resources WHERE account=? AND region=? AND kind=? "
+                  "AND key < ? ORDER BY key LIMIT ?)",
+            (self.account, self.region, kind, key, limit))
 
-    def _delete(self, kind: str, comparison: str, key: str) -> int:
+    def _delete(self, kind: str, condition: str, params: tuple) -> int:
         self._changed(kind)
         with translated():
             return self._conn.execute(
-                "DELETE FROM resources WHERE account=? AND region=? AND kind=? "
-                f"AND key {comparison} ?",
-                (self.account, self.region, kind, key),
+                f"DELETE FROM resources WHERE account=? AND region=? AND kind=? AND {condition}",
+                (self.account, self.region, kind, *params),
             ).rowcount
 
     def list(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
