@@ -56,10 +56,10 @@ class PrunedDays:
         self._chunk = chunk
         self._interval_ms = interval_ms
 
-    def prune(self, call: Any, today: int, now_ms: int) -> None:
+    def prune(self, call: Any, now_ms: int) -> None:
         """Delete the records of days whose tokens have all expired (days <= today - 2), one
         chunk of their range of keys at a time; the marker moves once a chunk finds it done."""
-        last_expired_day = today - 2
+        last_expired_day = now_ms // DAY_MS - 2
         scope = (call.account_id, call.region)
         if self._through.get(scope, -1) >= last_expired_day:
             return
@@ -114,7 +114,7 @@ def idempotent(operation: str, handler: Handler, pruned: PrunedDays) -> Handler:
                 "expiresAt": now_ms + TOKEN_LIFETIME_MS,
             },
         )
-        pruned.prune(call, today, now_ms)
+        pruned.prune(call, now_ms)
         return response
 
     run.__name__ = getattr(handler, "__name__", operation)
