@@ -1,5 +1,6 @@
 """Console actions go through the API's unit of work: authorized by the same policies and
-recorded as calls made from the console; event history exports match LookupEvents."""
+recorded as calls made from the console; event history exports match LookupEvents, and one
+its client abandons is reported as stopped."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import re
 import pytest
 
 from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
-                                    console_server_fixture)
+                                    console_server_fixture, set_console_password)
 from tests.functional.server import ServerProcess
 from tests.functional.trails import wait_for
 
@@ -202,3 +203,31 @@ def test_a_collection_is_deleted_after_confirmation(console_server, root) -> Non
     [record] = lookup(console_server, "EventName", "DeleteCollection")
     assert record["requestParameters"]["id"] == collection["id"]
     assert record["sessionCredentialFromConsole"] == "true"
+
+
+def test_a_download_its_client_abandons_is_reported_as_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Closing the connection part-way through a download (cancelled in the browser, the
+    network dropped) must not leave the console saying the download is complete."""
+    from bench.bulkload import ensure_store
+
+    store = ensure_store(30_000, tmp_path / "data", log=lambda *_: None)  # ~27 MB of JSON
+    server = ServerProcess(store.data_dir).start()
+    try:
+        set_console_password(str(server.data_dir), ROOT_PASSWORD)
+        user = ConsoleUser(server.endpoint)
+        assert user.sign_in(ROOT_PASSWORD).status_code == 303
+        with user.get("/console/events/export?range=90d&attr=&format=json&export=abandoned",
+                      stream=True) as answer:
+            assert answer.status_code == 200
+            assert next(answer.iter_content(65536)).startswith(b'{"Records":[')
+        # leaving the block closed the connection with most of the file unread
+
+        def shown() -> str:
+            text = user.get("/console/events/export/progress?export=abandoned").text
+            return text if "Preparing" not in text and "events so far" not in text else ""
+
+        text = wait_for(shown, seconds=30, what="the abandoned download's progress to end")
+        assert "The download stopped after" in text and "Download complete" not in text, text
+        assert "connection closed before the file was complete" in text, text
+    finally:
+        server.stop()

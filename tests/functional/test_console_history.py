@@ -1,13 +1,16 @@
 """The console's pure pieces: the event-history filter, CSV cell guarding, chart binning and
 the failed sign-in throttle, downloads' progress shared between processes (on a store or
-folder of its own, no server)."""
+folder of its own, no server), and how a download's streams end."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 from starlette.datastructures import QueryParams
@@ -128,6 +131,98 @@ def test_shared_progress_files_are_bounded(tmp_path) -> None:  # type: ignore[no
         tracker.start("session", f"export-{n}")
     assert len(list(tmp_path.glob("*.json"))) == 3
     assert sorted(p.name for p in tmp_path.glob("*.tmp")) == ["live.1234.tmp"]
+
+
+def _record(n: int) -> dict:
+    return {"eventID": f"id-{n}", "eventTime": "2026-11-30T12:00:00Z", "eventName": "Get",
+            "eventSource": "aoss.amazonaws.com", "awsRegion": "us-east-1", "readOnly": True,
+            "userIdentity": {"type": "Root"}, "sourceIPAddress": "127.0.0.1"}
+
+
+async def _pages(count: int, *, failing_after: int | None = None,
+                 gate: asyncio.Event | None = None) -> AsyncIterator[list[dict]]:
+    """``count`` pages of two records; the page after ``failing_after`` raises, and with a
+    ``gate`` every page after the first waits for it."""
+    for page in range(count):
+        if page and gate is not None:
+            await gate.wait()
+        if page == failing_after:
+            raise RuntimeError("the store is unavailable")
+        yield [_record(2 * page), _record(2 * page + 1)]
+
+
+STREAMS = {"csv": export.csv_stream, "json": export.json_stream}
+
+
+@pytest.mark.parametrize("fmt", sorted(STREAMS))
+def test_a_download_that_ran_to_its_end_is_complete(fmt: str) -> None:
+    async def whole() -> bytes:
+        progress = export.Progress()
+        body = b"".join([chunk async for chunk in STREAMS[fmt](_pages(3), progress)])
+        assert (progress.done, progress.failed, progress.events) == (True, "", 6)
+        return body
+
+    body = asyncio.run(whole())
+    if fmt == "json":
+        assert [r["eventID"] for r in json.loads(body)["Records"]] == [f"id-{n}" for n in range(6)]
+    else:
+        assert body.decode().count("\r\n") == 7  # the header and six rows
+
+
+@pytest.mark.parametrize("fmt", sorted(STREAMS))
+def test_a_download_whose_pages_fail_says_why(fmt: str) -> None:
+    async def failing() -> export.Progress:
+        progress = export.Progress()
+        with pytest.raises(RuntimeError):
+            async for _ in STREAMS[fmt](_pages(3, failing_after=1), progress):
+                pass
+        return progress
+
+    progress = asyncio.run(failing())
+    assert (progress.done, progress.failed, progress.events) == (
+        True, "the store is unavailable", 2)
+
+
+@pytest.mark.parametrize("fmt", sorted(STREAMS))
+def test_a_download_closed_by_its_server_is_not_complete(fmt: str) -> None:
+    """The client went away between two chunks: the server closes the stream."""
+    async def closed() -> export.Progress:
+        progress = export.Progress()
+        stream = STREAMS[fmt](_pages(5), progress)
+        for _ in range(3):
+            await stream.__anext__()
+        await stream.aclose()
+        return progress
+
+    progress = asyncio.run(closed())
+    assert (progress.done, progress.failed) == (True, export.INTERRUPTED)
+    assert 0 < progress.events < 10
+
+
+@pytest.mark.parametrize("fmt", sorted(STREAMS))
+def test_a_download_cancelled_while_reading_a_page_is_not_complete(fmt: str) -> None:
+    """The client went away while the stream waited for the store: the server cancels it."""
+    async def cancelled() -> export.Progress:
+        progress = export.Progress()
+        stream = STREAMS[fmt](_pages(5, gate=asyncio.Event()), progress)
+
+        async def drain() -> None:
+            async for _ in stream:
+                pass
+
+        task = asyncio.create_task(drain())
+        for _ in range(100):  # until it waits on the gate, after the first page
+            if progress.events:
+                break
+            await asyncio.sleep(0)
+        assert progress.events == 2 and not progress.done
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return progress
+
+    progress = asyncio.run(cancelled())
+    assert (progress.done, progress.failed, progress.events) == (True, export.INTERRUPTED, 2)
 
 
 def test_chart_bins_and_series() -> None:

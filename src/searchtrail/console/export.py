@@ -4,6 +4,7 @@ worker process or node serving the console, when there are several)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -13,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Protocol
+from typing import Any, AsyncIterator, Callable, Iterator, Protocol
 
 import orjson
 
@@ -44,6 +45,9 @@ SHARE_INTERVAL_SECONDS = 0.25
 ABANDONED_AFTER_SECONDS = 60
 # The most downloads whose progress is kept, in memory and on a shared board.
 KEPT_DOWNLOADS = 200
+# Why a download ended early when its client went away (shown after "stopped after N events").
+INTERRUPTED = ("the connection closed before the file was complete (the download was "
+               "cancelled, or the network dropped). Download it again to get every event.")
 
 
 class ProgressBoard(Protocol):
@@ -217,12 +221,28 @@ def _modified(path: Path) -> float:
         return 0.0  # removed meanwhile by another worker
 
 
+@contextlib.contextmanager
+def _reported(progress: Progress) -> Iterator[None]:
+    """Ends ``progress`` when the stream inside ends: complete, failed with its error, or
+    interrupted when the client went away (the server closed or cancelled the stream)."""
+    try:
+        yield
+    except Exception as exc:
+        progress.fail(str(exc) or type(exc).__name__)
+        raise
+    except BaseException:  # GeneratorExit or a cancellation: not a complete file
+        progress.fail(INTERRUPTED)
+        raise
+    finally:
+        progress.finish()
+
+
 async def csv_stream(pages: AsyncIterator[list[dict[str, Any]]],
                      progress: Progress) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(csv_header())
-    try:
+    with _reported(progress):
         async for records in pages:
             for record in records:
                 row = EventRow(record)
@@ -231,29 +251,19 @@ async def csv_stream(pages: AsyncIterator[list[dict[str, Any]]],
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
-    except Exception as exc:
-        progress.fail(str(exc) or type(exc).__name__)
-        raise
-    finally:
-        progress.finish()
-    if buffer.tell():
-        yield buffer.getvalue().encode("utf-8")
+        if buffer.tell():  # the header alone: no page came
+            yield buffer.getvalue().encode("utf-8")
 
 
 async def json_stream(pages: AsyncIterator[list[dict[str, Any]]],
                       progress: Progress) -> AsyncIterator[bytes]:
-    yield b'{"Records":['
     first = True
-    try:
+    with _reported(progress):
+        yield b'{"Records":['
         async for records in pages:
             if records:
                 chunk = b",".join(orjson.dumps(record) for record in records)
                 yield chunk if first else b"," + chunk
                 first = False
             progress.advance(len(records))
-    except Exception as exc:
-        progress.fail(str(exc) or type(exc).__name__)
-        raise
-    finally:
-        progress.finish()
-    yield b"]}"
+        yield b"]}"
