@@ -1,9 +1,13 @@
-"""The console's password check: right and wrong passwords, and the decoy for unknown users."""
+"""The console's password check: right and wrong passwords, the decoy for unknown users, and
+the threads checks run on."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 from searchtrail.auth.identities import hash_password
-from searchtrail.console.passwords import PasswordCheck
+from searchtrail.console.passwords import PASSWORD_THREADS, PasswordCheck
 
 
 def test_the_first_check_makes_the_decoy_whoever_signs_in() -> None:
@@ -18,3 +22,18 @@ def test_the_first_check_makes_the_decoy_whoever_signs_in() -> None:
         assert check.matches(stored, "wrong") is False
         assert check.matches(stored, "correct horse") is True
         assert check._decoy is decoy  # made once
+
+
+def test_checks_at_once_share_the_checks_own_threads() -> None:
+    """Each scrypt run's 16 MiB stays with the thread that ran it: only PASSWORD_THREADS may."""
+    stored = hash_password("correct horse")
+    check = PasswordCheck()
+
+    async def at_once() -> list[bool]:
+        return await asyncio.gather(*(check.check(stored, "correct horse" if n % 2 else "wrong")
+                                      for n in range(12)))
+
+    assert asyncio.run(at_once()) == [bool(n % 2) for n in range(12)]
+    ran = {thread.name for thread in threading.enumerate()
+           if thread.name.startswith("searchtrail-password")}
+    assert 1 <= len(ran) <= PASSWORD_THREADS == 2

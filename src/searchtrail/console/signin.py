@@ -102,7 +102,7 @@ class SignInService:
             await self._calls.write_record(ctx, self._records, account=account)
             return SignInResult(None, 429, "Too many failed sign-in attempts. Wait "
                                 f"{int(wait) + 1} seconds, then try again.")
-        ok = await run_in_threadpool(self._passwords.matches, found.stored, password)
+        ok = await self._passwords.check(found.stored, password)
         ctx.success = ok and not found.unknown_user
         if not ctx.success:
             ctx.failure = UNKNOWN_USER if found.unknown_user else WRONG_PASSWORD
