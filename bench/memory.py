@@ -1,12 +1,15 @@
 """Server memory (VmRSS, VmHWM) against the number of stored events: idle after start, after
-LookupEvents over every case, and after a burst of calls; stores of 0, 1M and 10M events.
-With --servers searchtrail-postgres the stores are built on a private PostgreSQL server too.
+LookupEvents over every case, after a burst of calls, and after console downloads of every
+event of the last 90 days (JSON, then CSV); stores of 0, 1M and 10M events. With --servers
+searchtrail-postgres the stores are built on a private PostgreSQL server too.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,11 @@ from bench.bulkload import (LARGE, Store, default_data_dir, provisioned_store, s
 from bench.lookup import LookupClient, cases
 from bench.presigned import Signer, read_mix
 from bench.rawclient import closed_loop
+from tests.e2e.console_http import ROOT_PASSWORD, ConsoleUser, set_console_password
 
 GOAL_MB = 200.0
+DOWNLOAD_FORMATS = ("json", "csv")
+DOWNLOADED = re.compile(r"Download complete: ([\d,]+) event")
 
 
 def proc_status(pid: int) -> dict[str, float]:
@@ -71,11 +77,43 @@ def _measure(store: Store, kind: str, *, lookup_rounds: int, burst: int,
         row["burst_calls_per_second"] = (round(outcome.answered / outcome.wall)
                                          if outcome.wall else None)
         rows.append(row)
+        set_console_password(str(server.data_dir), ROOT_PASSWORD)
+        for fmt in DOWNLOAD_FORMATS:
+            download = console_download(server, fmt)
+            row = snapshot(server, f"after a {fmt.upper()} download", events, kind)
+            rows.append({**row, **download})
+            log(f"memory: {kind}, {events:,} events, {fmt.upper()} download: "
+                f"{download['download_events']:,} events, {download['download_mb']} MB in "
+                f"{download['download_seconds']} s")
         described = server.describe()
     for row in rows:
         log(f"memory: {kind}, {events:,} events, {row['phase']}: RSS {row['rss_mb']} MB, "
             f"peak {row['hwm_mb']} MB")
     return rows, described
+
+
+def console_download(server: servers.Server, fmt: str) -> dict[str, Any]:
+    """The root user downloads every event of the last 90 days in its Region from the
+    console, read as fast as it comes: events (as the console counted them), MB, seconds."""
+    user = ConsoleUser(server.endpoint)
+    if user.sign_in(ROOT_PASSWORD).status_code != 303:
+        raise RuntimeError("cannot sign in to the console as root")
+    export_id = f"bench-{fmt}"
+    size, started = 0, time.perf_counter()
+    with user.get(f"/console/events/export?range=90d&attr=&format={fmt}&export={export_id}",
+                  stream=True) as answer:
+        answer.raise_for_status()
+        for chunk in answer.iter_content(1 << 20):
+            size += len(chunk)
+    seconds = time.perf_counter() - started
+    shown = user.get(f"/console/events/export/progress?export={export_id}").text
+    found = DOWNLOADED.search(shown)
+    if found is None:
+        raise RuntimeError(f"the {fmt} download did not end complete: {shown.strip()}")
+    count = int(found.group(1).replace(",", ""))
+    return {"download_format": fmt, "download_events": count,
+            "download_mb": round(size / 1e6, 1), "download_seconds": round(seconds, 2),
+            "download_events_per_second": round(count / seconds) if seconds else None}
 
 
 def main(argv: list[str] | None = None) -> int:
