@@ -20,7 +20,7 @@ from bench.__main__ import benchmark_modules, module_servers
 from bench import capacity, compare, servers, wrk
 from tests.needs import unavailable
 
-OWN = ("workload", "capacity", "latency", "validate")  # each has a test of its own below
+OWN = ("workload", "capacity", "latency", "validate", "storage")  # each has a test of its own below
 MODULE_TIMEOUT = 240
 # Four bench.callcost processes under callgrind, side by side on the cores, each instrumented
 # only for its counted calls: ~25 s in all here (82 s when whole processes were instrumented,
@@ -222,6 +222,18 @@ def test_validate_quick_agrees_and_records_the_s3_servers_cpu(tmp_path: Path) ->
 @pytest.mark.parametrize("name", [m for m in benchmark_modules() if m not in OWN])
 def test_other_benchmark_quick_writes_the_shared_shape(name: str, tmp_path: Path) -> None:
     run_module(name, tmp_path / f"{name}.json")
+
+
+def test_storage_reports_the_bytes_each_recorded_call_adds(tmp_path: Path) -> None:
+    document = run_module("storage", tmp_path / "storage.json")
+    rows = {row["mix"]: row for row in document["results"]}
+    assert set(rows) == {"read", "create_delete"}
+    for row in rows.values():
+        assert row["events_recorded"] == row["answered_2xx"] == row["calls"] > 0, row
+        assert row["bytes_per_call"] == pytest.approx(
+            sum(row["bytes_per_call_by_table"].values()), abs=len(row["bytes_per_call_by_table"]))
+        assert row["bytes_per_call_by_table"]["events"] > 500  # a record is ~1 KB of JSON
+    assert "resources" in rows["create_delete"]["bytes_per_call_by_table"]  # policies, tokens
 
 
 def test_report_renders_targets_and_ratios(tmp_path: Path) -> None:

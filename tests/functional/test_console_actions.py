@@ -205,7 +205,8 @@ def test_a_collection_is_deleted_after_confirmation(console_server, root) -> Non
     assert record["sessionCredentialFromConsole"] == "true"
 
 
-def test_a_download_its_client_abandons_is_reported_as_stopped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_download_its_client_abandons_is_reported_as_stopped(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Closing the connection part-way through a download (cancelled in the browser, the
     network dropped) must not leave the console saying the download is complete."""
     from bench.bulkload import ensure_store
