@@ -21,6 +21,7 @@ from searchtrail.audit.stores.local import LocalFolderStore
 from searchtrail.auth.authorizer import Authorizer
 from searchtrail.auth.credentials import ChangeSignal, CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
+from searchtrail.auth.password_threads import PasswordThreads
 from searchtrail.config import Settings
 from searchtrail.console.export import ExportTracker, FolderBoard, ProgressBoard, StoreBoard
 from searchtrail.console.pages_auth import AuthPages
@@ -85,8 +86,8 @@ class Searchtrail:
 
 
 def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHistory,
-                  writer: GroupCommitWriter, store: ObjectStore,
-                  connect: Any, several_workers: bool = False) -> Any:
+                  writer: GroupCommitWriter, store: ObjectStore, connect: Any,
+                  password_threads: PasswordThreads, several_workers: bool = False) -> Any:
     """The web console (mounted at /console): pages over the same unit of work as the API.
     ``several_workers``: the server has several worker processes."""
     reads = ThreadConnections(connect)
@@ -99,7 +100,7 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
         per_user=Limit(SIGN_IN_FAILURES_PER_USER, SIGN_IN_WINDOW_SECONDS),
         per_address=Limit(SIGN_IN_FAILURES_PER_ADDRESS, SIGN_IN_WINDOW_SECONDS))
     signin = SignInService(reads=reads, calls=calls, sessions=sessions, throttle=throttle,
-                           passwords=PasswordCheck())
+                           passwords=PasswordCheck(password_threads))
     return console_app(ui, [
         AuthPages(ui, signin),
         EventPages(ui, HistoryReader(ui, history, reads, utc_now), exports, utc_now),
@@ -146,6 +147,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     # a new signing key is made inside a unit of work, on the event loop: its RSA material
     # is made ahead, on a thread
     key_material = SpareKeyMaterial()
+    # scrypt runs (IAM login profiles, console sign-ins) on two threads of their own
+    password_threads = PasswordThreads()
     registry = ServiceRegistry(
         [catalog.service(name) for name in SERVICES],
         {
@@ -155,7 +158,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
             "cloudtrail": CloudTrailProvider(
                 bucket_exists=store.bucket_exists,
                 signing_keys=lambda repo: signing_keys_in(repo, key_material.take)),
-            "iam": IamProvider(changed=credentials.forget),
+            "iam": IamProvider(changed=credentials.forget, password_threads=password_threads),
             "sts": StsProvider(),
         },
     )
@@ -242,7 +245,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                                          RecordBuilder(CONSOLE_ENRICHERS,
                                                                        event_ids)),
                             history=history, writer=writer, store=store,
-                            connect=read_only_connection, several_workers=several_workers)
+                            connect=read_only_connection, password_threads=password_threads,
+                            several_workers=several_workers)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())

@@ -3,9 +3,7 @@ as scrypt hashes (memory-hard), checked in constant time."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -17,16 +15,12 @@ from searchtrail.auth.identities import (
     name_key,
     verify_password,
 )
+from searchtrail.auth.password_threads import PasswordThreads
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.iam.users import check_password
 
 ROOT_PASSWORD_KIND = "console-root-password"  # account scope, key "root": {PasswordHash, UpdateDate}
 ROOT_KEY = "root"
-# Sign-ins check passwords on this many threads of their own, never more. One scrypt run
-# (N=2**14, r=8) takes 16 MiB, which the malloc arena of the thread that ran it keeps: on the
-# web server's pool of ~40 threads, 40 sign-ins at once took the server from 81 MB to 840 MB
-# and it kept 726 MB. scrypt leaves the GIL, so two threads use both cores of a small host.
-PASSWORD_THREADS = 2
 
 
 def set_console_password(identities: Identities, account_id: str, user_name: str | None,
@@ -66,16 +60,15 @@ def stored_hash(identities: Identities, account_id: str,
 class PasswordCheck:
     """``matches(stored, password)``; with nothing stored it still spends one scrypt run
     (against a hash of a random password) so that timing does not tell who exists.
-    ``check`` is the same off the event loop, on PASSWORD_THREADS threads of its own."""
+    ``check`` is the same on the password threads."""
 
-    def __init__(self, threads: int = PASSWORD_THREADS) -> None:
+    def __init__(self, threads: PasswordThreads) -> None:
         self._decoy: dict[str, Any] | None = None
-        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="searchtrail-password")
+        self._threads = threads
 
     async def check(self, stored: dict[str, Any] | None, password: str) -> bool:
-        """``matches``, queued for one of this check's threads (sign-ins beyond them wait)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self.matches, stored, password)
+        """``matches`` on a password thread (sign-ins beyond them wait their turn)."""
+        return await self._threads.run(self.matches, stored, password)
 
     def matches(self, stored: dict[str, Any] | None, password: str) -> bool:
         # The decoy is made by the first check, whoever signs in, so that first check takes

@@ -160,7 +160,8 @@ class AwsCallHandler:
     async def execute(self, ctx: RequestContext, codec: JsonCodec | QueryCodec,
                       records: RecordBuilder | None = None) -> None:
         """The steps after authentication, shared by signed calls and the console: parse,
-        validate, then the unit of work (authorize, provider, record) in the next commit.
+        validate, the provider's preparation (off the loop), then the unit of work
+        (authorize, provider, record) in the next commit.
 
         Fills ``ctx.result`` or ``ctx.error``; raises StoreUnavailable when nothing could be
         recorded (and so nothing changed). ``records`` builds the record (default: the API's).
@@ -170,6 +171,10 @@ class AwsCallHandler:
         except ServiceError as error:
             ctx.error = error
             ctx.wire_params = codec.request_wire(ctx.operation, ctx.body)
+        else:
+            preparer = self._registry.preparer(ctx.operation)
+            if preparer is not None:
+                ctx.prepared = await preparer(ctx.params or {})
         await self._writer.run(self._unit(ctx, codec, records or self._records))
         self._metrics.call(ctx.service_name, ctx.operation_name, ctx.error.code if ctx.error else "")
 
@@ -236,7 +241,7 @@ class AwsCallHandler:
                         request_id=ctx.request_id, operation=ctx.operation_name,
                         resources=SqliteResources(conn, account, ctx.region, self._changes),
                         settings=self._settings, principal=ctx.principal,
-                        events=self._history.bind(conn))
+                        events=self._history.bind(conn), prepared=ctx.prepared)
             if guarded:
                 conn.execute("SAVEPOINT operation")
             try:

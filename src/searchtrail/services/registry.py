@@ -1,13 +1,15 @@
-"""Dispatch from a model operation to its provider handler; every other operation is refused cleanly."""
+"""Dispatch from a model operation to its provider handler (and to its preparer, if any);
+every other operation is refused cleanly."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 
 Handler = Callable[[Call, dict], dict]
+Preparer = Callable[[dict], Awaitable[dict]]  # params -> call.prepared
 
 # Modelled client errors to answer an unimplemented operation with, best first.
 _UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",
@@ -24,6 +26,7 @@ def _unsupported(operation_name: str, code: str) -> Handler:
 class ServiceRegistry:
     def __init__(self, service_models: Iterable[Any], providers: dict[str, Any]) -> None:
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self._preparers: dict[tuple[str, str], Preparer] = {}
         self._implemented: dict[str, set[str]] = {}
         self._providers = providers
         for service_model in service_models:
@@ -34,6 +37,12 @@ class ServiceRegistry:
                 raise RuntimeError(f"{service_model.service_name} provider names operations "
                                    f"the model lacks: {sorted(unknown)}")
             self._implemented[service_model.service_name] = set(handlers)
+            preparers = provider.preparers() if hasattr(provider, "preparers") else {}
+            if set(preparers) - set(handlers):
+                raise RuntimeError(f"{service_model.service_name} provider prepares operations "
+                                   f"it does not handle: {sorted(set(preparers) - set(handlers))}")
+            for name, preparer in preparers.items():
+                self._preparers[(service_model.service_name, name)] = preparer
             for name in service_model.operation_names:
                 operation = service_model.operation_model(name)
                 handler = handlers.get(name)
@@ -48,6 +57,11 @@ class ServiceRegistry:
 
     def implemented(self, service_name: str) -> set[str]:
         return set(self._implemented.get(service_name, ()))
+
+    def preparer(self, operation: Any) -> Preparer | None:
+        """What works out, before the operation's unit of work and off the event loop, what
+        its handler finds in ``call.prepared`` (a password's hash); None for most."""
+        return self._preparers.get((operation.service_model.service_name, operation.name))
 
     def violation_error(self, operation: Any, violations: list[Any]) -> ServiceError | None:
         """A service-specific error for model violations (CloudTrail has its own), or None."""

@@ -20,7 +20,7 @@ reads policies live with ``auth.identities.policies_for``.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from searchtrail.auth.identities import (
     ACCESS_KEYS_PER_USER,
@@ -31,12 +31,14 @@ from searchtrail.auth.identities import (
     KIND_USER,
     key_ref,
 )
+from searchtrail.auth.password_threads import PasswordThreads
 from searchtrail.protocol.errors import ServiceError
 
 from . import oidc, policies, roles, users
 from .common import identities
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Changed = Callable[[str | None], None]
 
 
@@ -86,10 +88,26 @@ def get_account_summary(call: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 class IamProvider:
-    """The IAM operations searchtrail implements, as a name -> handler table."""
+    """The IAM operations searchtrail implements, as a name -> handler table. A login
+    profile's password is hashed before its call's unit of work, on ``password_threads``
+    (without them, in the handler)."""
 
-    def __init__(self, changed: Changed | None = None) -> None:
+    def __init__(self, changed: Changed | None = None,
+                 password_threads: PasswordThreads | None = None) -> None:
         self.changed: Changed = changed or _ignore
+        self._password_threads = password_threads
+
+    def preparers(self) -> dict[str, Preparer]:
+        """Run before an operation's unit of work (ServiceRegistry.preparer)."""
+        if self._password_threads is None:
+            return {}
+        return {name: self._hash_password for name in users.HASHES_PASSWORD}
+
+    async def _hash_password(self, params: dict[str, Any]) -> dict[str, Any]:
+        password = params.get("Password")
+        if not password or self._password_threads is None:
+            return {}
+        return {users.PASSWORD_HASH: await self._password_threads.hash(password)}
 
     def handlers(self) -> dict[str, Handler]:
         changed = self.changed
