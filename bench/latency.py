@@ -3,25 +3,69 @@
 Requests are pre-signed, then released on a fixed schedule by bench.rawclient.open_loop over
 up to 64 keep-alive connections; each latency runs from the request's scheduled send time, so
 a stall is charged to every request that queued behind it (no coordinated omission).
+With `--login-profiles N`, a thread also creates and deletes IAM login profiles through boto3,
+N of each a second, while the read mix is measured (each has a password to hash).
 """
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from bench import (base_parser, chosen_servers, host_stall_probe, latency_summary, now_iso,
                    rawclient, servers, target, write_result)
 from bench.presigned import Signer, read_mix, seed_requests
 
 P99_GOAL_MS = 20.0
+LOGIN_PROFILE_USERS = 4
+PASSWORD = "Bench-Pa55word!"
+
+
+@contextlib.contextmanager
+def login_profile_writes(server: servers.Server, rate: float) -> Iterator[list[int]]:
+    """While inside: CreateLoginProfile then DeleteLoginProfile, ``rate`` pairs a second, on a
+    thread of its own (boto3, one client); yields the count of calls answered so far."""
+    answered = [0]
+    if not rate:
+        yield answered
+        return
+    import boto3
+    from botocore.config import Config
+
+    key, secret = server.credentials()
+    iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=key, aws_secret_access_key=secret,
+                       config=Config(retries={"max_attempts": 1}))
+    for n in range(LOGIN_PROFILE_USERS):
+        iam.create_user(UserName=f"bench-login-{n}")
+    stop = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        while not stop.wait(1 / rate):
+            user = f"bench-login-{n % LOGIN_PROFILE_USERS}"
+            iam.create_login_profile(UserName=user, Password=PASSWORD)
+            iam.delete_login_profile(UserName=user)
+            answered[0] += 2
+            n += 1
+
+    thread = threading.Thread(target=churn, name="bench-login-profiles", daemon=True)
+    thread.start()
+    try:
+        yield answered
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def measure(server: servers.Server, rate: float, seconds: float, warmup: float,
-            connections: int) -> dict:
+            connections: int, login_profiles: float = 0.0) -> dict:
     signer = Signer(server.host_header, *server.credentials())
     seeded = rawclient.closed_loop("127.0.0.1", server.port, seed_requests(signer), 1)
     if seeded.ok != seeded.answered:
@@ -30,10 +74,13 @@ def measure(server: servers.Server, rate: float, seconds: float, warmup: float,
         rawclient.open_loop("127.0.0.1", server.port, read_mix(signer, int(rate * warmup)), rate,
                             connections, max_seconds=warmup * 3 + 10)
     requests = read_mix(signer, int(rate * seconds))
-    cpu_before, client_before = server.cpu_seconds(), resource.getrusage(resource.RUSAGE_SELF)
-    # The deadline bounds a server that cannot keep up: what is not sent by then is counted.
-    outcome = rawclient.open_loop("127.0.0.1", server.port, requests, rate, connections,
-                                  max_seconds=seconds * 2 + 10)
+    with login_profile_writes(server, login_profiles) as iam_calls:
+        cpu_before = server.cpu_seconds()
+        client_before = resource.getrusage(resource.RUSAGE_SELF)
+        # The deadline bounds a server that cannot keep up: what is not sent by then is
+        # counted.
+        outcome = rawclient.open_loop("127.0.0.1", server.port, requests, rate, connections,
+                                      max_seconds=seconds * 2 + 10)
     client_after = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu = server.cpu_seconds() - cpu_before
     wall = outcome.wall or 1e-9
@@ -50,7 +97,8 @@ def measure(server: servers.Server, rate: float, seconds: float, warmup: float,
             "service_p50_ms": service["p50_ms"], "service_p99_ms": service["p99_ms"],
             "pacer_lag_p99_ms": lags["p99_ms"],
             "server_cpu_pct": round(100 * server_cpu / wall, 1),
-            "client_cpu_pct": round(100 * client_cpu / wall, 1)}
+            "client_cpu_pct": round(100 * client_cpu / wall, 1),
+            **({"login_profile_calls": iam_calls[0]} if login_profiles else {})}
 
 
 # Our servers whose p99 is held to the goal, as the targets name them.
@@ -68,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, help="paced warm-up seconds (3; quick 0.5)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workdir", type=Path, help="keep server data and logs here")
+    parser.add_argument("--login-profiles", type=float, default=0.0, metavar="N",
+                        help="meanwhile create and delete N IAM login profiles a second "
+                             "(default 0: the read mix alone)")
     args = parser.parse_args(argv)
+    if args.login_profiles < 0:
+        parser.error("--login-profiles must be 0 or more")
     seconds = args.seconds or (1.0 if args.quick else 30.0)
     peer_seconds = args.peer_seconds or (1.0 if args.quick else 10.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 3.0)
@@ -88,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 described[kind] = server.describe()
                 ours = kind.startswith("searchtrail")
                 row = measure(server, args.rate, seconds if ours else peer_seconds,
-                              warmup, args.connections)
+                              warmup, args.connections, args.login_profiles)
                 rows.append(row)
                 print(f"bench latency: {kind} at {args.rate:g}/s: p50 {row['p50_ms']} ms, "
                       f"p99 {row['p99_ms']} ms, achieved {row['achieved_rate']}/s",

@@ -203,6 +203,17 @@ def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
     assert document["ratios"] == []  # our two servers are not rated against each other
 
 
+def test_latency_can_write_login_profiles_alongside(tmp_path: Path) -> None:
+    document = run_module("latency", tmp_path / "latency.json", "--servers", "searchtrail",
+                          "--rate", "500", "--login-profiles", "4")
+    [row] = document["results"]
+    assert row["answered"] == row["requests"] == 500 and row["non_2xx"] == 0
+    assert row["login_profile_calls"] >= 2  # at least one create and its delete, answered
+    plain = run_module("latency", tmp_path / "plain.json", "--servers", "searchtrail",
+                       "--rate", "500")
+    assert "login_profile_calls" not in plain["results"][0]
+
+
 def test_validate_quick_agrees_and_records_the_s3_servers_cpu(tmp_path: Path) -> None:
     document = run_module("validate", tmp_path / "validate.json")
     rows = {row["destination"]: row for row in document["results"]}
