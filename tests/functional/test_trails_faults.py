@@ -1,8 +1,10 @@
-"""Delivery under faults: the S3 server paused until delivery fails and calls pile up, and the
-server killed -9 mid-delivery."""
+"""Delivery under faults: the S3 server paused until delivery fails and calls pile up, the
+server killed -9 mid-delivery, and a trail created while S3 answers nothing."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -120,3 +122,80 @@ def test_kill_9_during_delivery_loses_and_duplicates_nothing(tmp_path) -> None:
         stop.set()
         server.stop()
         moto.stop()
+
+
+class SilentEndpoint:
+    """An S3 endpoint that takes connections and answers nothing until ``release()``, then
+    closes them (and every later one) at once."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.connected = threading.Event()
+        self._released = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        held = []
+        self._listener.settimeout(0.2)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                if self._released.is_set() and held:
+                    for conn in held:
+                        conn.close()
+                    held = []
+                continue
+            if self._released.is_set():
+                conn.close()
+            else:
+                held.append(conn)
+                self.connected.set()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def close(self) -> None:
+        self._released.set()
+        self._listener.close()
+
+
+def test_a_trail_change_while_s3_is_silent_holds_only_itself(tmp_path) -> None:
+    """CreateTrail looks its bucket up before its unit of work, off the event loop: while S3
+    does not answer, other calls are served (before, every call waited out the lookup's
+    timeouts, 15 s); the call then fails with a clear 503 and is recorded."""
+    s3 = SilentEndpoint()
+    server = ServerProcess(tmp_path / "data", env=dict(MOTO_CREDENTIALS),
+                           args=["--s3-endpoint-url", s3.endpoint]).start()
+    try:
+        cloudtrail = server.client("cloudtrail")  # no retries
+        failed: list[ClientError] = []
+
+        def create() -> None:
+            try:
+                cloudtrail.create_trail(Name="silent-s3", S3BucketName="silent-bucket")
+            except ClientError as error:
+                failed.append(error)
+
+        creating = threading.Thread(target=create)
+        creating.start()
+        assert s3.connected.wait(30), "the server never asked S3 for the bucket"
+        server.client("opensearchserverless").list_collections()  # answered while the lookup waits on S3
+        assert creating.is_alive(), "CreateTrail ended before S3 answered"
+        s3.release()
+        creating.join(timeout=60)
+        [error] = failed
+        assert error.response["Error"]["Code"] == "ServiceUnavailableException"
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert "silent-bucket" in error.response["Error"]["Message"]
+        recorded = cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "CreateTrail"}])["Events"]
+        assert [json.loads(e["CloudTrailEvent"])["errorCode"] for e in recorded] == [
+            "ServiceUnavailableException"]
+        assert cloudtrail.describe_trails()["trailList"] == []
+    finally:
+        server.stop()
+        s3.close()

@@ -37,6 +37,7 @@ class ProviderHarness:
         self.repo = SqliteResources(conn, account, region, self.changes)
         self.clock = clock  # shared with every harness made by elsewhere()
         self.last: Call | None = None
+        self.prepared: dict = {}  # what the gateway's preparer would hand the next calls
 
     @property
     def now(self) -> datetime:
@@ -58,7 +59,8 @@ class ProviderHarness:
         report = ParamValidator().validate(params, op.input_shape)
         assert not report.has_errors(), report.generate_report()
         self.last = Call(account_id=self.account, region=self.region, now=self.now,
-                         request_id="r", resources=self.repo, operation=operation)
+                         request_id="r", resources=self.repo, operation=operation,
+                         prepared=self.prepared)
         self.conn.execute("BEGIN IMMEDIATE")
         self.changes.forget_reads()  # as the writer's BEGIN does
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import botocore.session
 import pytest
 
+from searchtrail.audit.objectstore import ObjectStoreError
 from searchtrail.protocol import serializer, validate
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
@@ -233,6 +235,34 @@ def test_missing_bucket(ct):
     assert (error.code, error.message) == ("S3BucketDoesNotExistException",
                                            "S3 bucket missing-bucket does not exist!")
     assert ct("ListTrails")["Trails"] == []
+
+
+def test_a_bucket_that_cannot_be_looked_up_is_a_503_that_changes_nothing(conn):
+    def s3_away(bucket: str) -> bool:
+        raise ObjectStoreError("ServiceUnavailable", "The S3 endpoint could not be reached")
+
+    ct = TrailHarness(conn, provider=CloudTrailProvider(bucket_exists=s3_away))
+    error = ct.fail("CreateTrail", Name="main", S3BucketName="trail-bucket")
+    assert (error.code, error.status) == ("ServiceUnavailableException", 503)
+    assert "trail-bucket" in error.message and "could not be reached" in error.message
+    assert ct("ListTrails")["Trails"] == []
+
+
+def test_the_bucket_is_looked_up_before_the_unit_of_work(conn):
+    """The preparer's answer is what the handler uses, for the bucket it looked up."""
+    looked_up = []
+    provider = CloudTrailProvider(bucket_exists=lambda bucket: looked_up.append(bucket) or False)
+    prepare = provider.preparers()["CreateTrail"]
+    assert asyncio.run(prepare({"Name": "main"})) == {}  # no bucket named: nothing to look up
+    prepared = asyncio.run(prepare({"Name": "main", "S3BucketName": "trail-bucket"}))
+    assert looked_up == ["trail-bucket"]
+    ct = TrailHarness(conn, provider=provider)
+    ct.prepared = prepared
+    error = ct.fail("CreateTrail", Name="main", S3BucketName="trail-bucket")
+    assert error.code == "S3BucketDoesNotExistException" and looked_up == ["trail-bucket"]
+    ct.fail("CreateTrail", Name="main", S3BucketName="other-bucket")
+    assert looked_up == ["trail-bucket", "other-bucket"]  # another bucket: looked up again
+    assert set(provider.preparers()) == {"CreateTrail", "UpdateTrail"}
 
 
 @pytest.mark.parametrize("bucket", ["ab", "Upper-Case", "-start", "end-", "a..b", "192.168.1.1", "a_b"])

@@ -13,7 +13,7 @@ from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 
-from .trails import BucketExists, TrailsHandlers
+from .trails import BucketExists, Preparer, TrailsHandlers
 
 MAX_RESULTS = 50
 
@@ -54,6 +54,10 @@ class CloudTrailProvider:
 
     def handlers(self) -> dict[str, Callable[[Call, dict], dict]]:
         return {"LookupEvents": self.lookup_events, **self.trails.handlers()}
+
+    def preparers(self) -> dict[str, Preparer]:
+        """Run before an operation's unit of work (ServiceRegistry.preparer)."""
+        return self.trails.preparers()
 
     def violation_error(self, operation_name: str, violations: list[Any]) -> ServiceError | None:
         for prefix, code in _VIOLATION_ERRORS.get(operation_name, ()):

@@ -25,12 +25,14 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from searchtrail.audit import selectors
+from searchtrail.audit.objectstore import ObjectStoreError
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.store import kinds
@@ -57,6 +59,10 @@ WRITE_MEMBERS = tuple(m for m in TRAIL_MEMBERS
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 BucketExists = Callable[[str], bool]
+Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# call.prepared: the trail's bucket as looked up before the unit of work, off the event loop:
+# (bucket, whether it exists, or why it could not be looked up)
+BUCKET_LOOKUP = "S3BucketLookup"
 
 
 def _epoch(moment: datetime) -> float:
@@ -126,6 +132,37 @@ class TrailsHandlers:
         self.bucket_exists: BucketExists = bucket_exists or (lambda _bucket: True)
         self.signing_keys = signing_keys
         self.list_page_size = list_page_size
+
+    def preparers(self) -> dict[str, Preparer]:
+        return {"CreateTrail": self._look_up_bucket, "UpdateTrail": self._look_up_bucket}
+
+    async def _look_up_bucket(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The trail's bucket looked up on a thread before the unit of work: an S3 endpoint
+        that is slow or away then holds this call only, not the event loop and the batch every
+        other call commits in (it held them for 15 s: 5 s per attempt, 3 attempts)."""
+        bucket = params.get("S3BucketName")
+        if not bucket:
+            return {}
+        try:
+            return {BUCKET_LOOKUP: (bucket, await asyncio.to_thread(self.bucket_exists, bucket))}
+        except ObjectStoreError as exc:
+            return {BUCKET_LOOKUP: (bucket, exc)}
+
+    def _require_bucket(self, call: Call, bucket: str) -> None:
+        """S3BucketDoesNotExistException, or a 503 when the bucket cannot be looked up; raised
+        in the unit, so after authorization and recorded."""
+        looked_up, found = call.prepared.get(BUCKET_LOOKUP, (None, None))
+        if looked_up != bucket:  # no preparer ran (a handler called directly)
+            try:
+                found = self.bucket_exists(bucket)
+            except ObjectStoreError as exc:
+                found = exc
+        if isinstance(found, ObjectStoreError):
+            raise ServiceError("ServiceUnavailableException",
+                               f"Cannot look up the trail's bucket {bucket}: {found}. Nothing was "
+                               "changed; retry once the S3 endpoint answers.", status=503)
+        if not found:
+            raise _no_bucket(bucket)
 
     def handlers(self) -> dict[str, Callable[[Call, dict], dict]]:
         return {
@@ -308,8 +345,7 @@ class TrailsHandlers:
             raise error("TagsLimitExceededException",
                         f"A trail can have at most {MAX_TAGS} tags; {len(tags)} were specified.")
         self._check_room(call, self._own_trails(call), name, call.region, doc["IsMultiRegionTrail"])
-        if not self.bucket_exists(doc["S3BucketName"]):
-            raise _no_bucket(doc["S3BucketName"])
+        self._require_bucket(call, doc["S3BucketName"])
         doc.update({
             "IsLogging": False,
             "EventSelectors": [dict(s) for s in selectors.DEFAULT_EVENT_SELECTORS],
@@ -336,8 +372,8 @@ class TrailsHandlers:
         if doc["IsMultiRegionTrail"] and not current.get("IsMultiRegionTrail"):
             self._check_room(call, self._own_trails(call), doc["Name"], doc["HomeRegion"], True,
                              exclude=doc["TrailARN"])
-        if "S3BucketName" in params and not self.bucket_exists(doc["S3BucketName"]):
-            raise _no_bucket(doc["S3BucketName"])
+        if "S3BucketName" in params:
+            self._require_bucket(call, doc["S3BucketName"])
         self._save(call, doc)
         return write_view(doc)
 
