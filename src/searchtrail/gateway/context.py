@@ -25,7 +25,7 @@ class RequestContext:
     principal: Principal | None = None
     wire_params: dict[str, Any] | None = None  # the request JSON as sent (requestParameters)
     params: dict[str, Any] | None = None  # parsed and validated, native types
-    prepared: dict[str, Any] = field(default_factory=dict)  # ServiceRegistry.prepare's
+    prepared: dict[str, Any] = field(default_factory=dict)  # by the operation's preparer
     result: dict[str, Any] | None = None  # the provider's output, native types
     output_wire: dict[str, Any] | None = None  # the output as CloudTrail shows it (responseElements)
     error: ServiceError | None = None

@@ -31,7 +31,8 @@ class Call:
     referenced_resources: list[dict[str, str]] = field(default_factory=list)
     # Event history bound to this unit's connection (used by LookupEvents).
     events: Any = None
-    # What the provider's ``prepare`` worked out before the unit, off the event loop.
+    # What the operation's preparer (ServiceRegistry.preparer) worked out before the unit,
+    # off the event loop.
     prepared: dict[str, Any] = field(default_factory=dict)
     # Other accounts that get a copy of this call's record (cross-account AssumeRole), each
     # copy sharing one sharedEventID, as CloudTrail does.

@@ -9,7 +9,8 @@ from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 
 Handler = Callable[[Call, dict], dict]
-Preparer = Callable[[dict], Awaitable[dict]]  # params -> call.prepared
+# params -> what the handler finds in call.prepared, worked out before the unit of work
+Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 # Modelled client errors to answer an unimplemented operation with, best first.
 _UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",

@@ -12,8 +12,9 @@ from searchtrail.audit.record import lookup_username
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken, utc
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
+from searchtrail.services.registry import Preparer
 
-from .trails import BucketExists, Preparer, TrailsHandlers
+from .trails import BucketExists, TrailsHandlers
 
 MAX_RESULTS = 50
 

@@ -29,12 +29,13 @@ import asyncio
 import base64
 import binascii
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from searchtrail.audit import selectors
 from searchtrail.audit.objectstore import ObjectStoreError
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
+from searchtrail.services.registry import Preparer
 from searchtrail.store import kinds
 from searchtrail.store.api import Conflict
 
@@ -59,7 +60,6 @@ WRITE_MEMBERS = tuple(m for m in TRAIL_MEMBERS
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 BucketExists = Callable[[str], bool]
-Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # call.prepared: the trail's bucket as looked up before the unit of work, off the event loop:
 # (bucket, whether it exists, or why it could not be looked up)
 BUCKET_LOOKUP = "S3BucketLookup"

@@ -20,7 +20,7 @@ reads policies live with ``auth.identities.policies_for``.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from searchtrail.auth.identities import (
     ACCESS_KEYS_PER_USER,
@@ -33,12 +33,12 @@ from searchtrail.auth.identities import (
 )
 from searchtrail.auth.password_threads import PasswordThreads
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.services.registry import Preparer
 
 from . import oidc, policies, roles, users
 from .common import identities
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
-Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 Changed = Callable[[str | None], None]
 
 

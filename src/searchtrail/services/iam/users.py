@@ -240,7 +240,7 @@ def _require_profile(call: Any, user: dict[str, Any]) -> dict[str, Any]:
     return profile
 
 
-# The operations whose password IamProvider.prepare hashes ahead, off the event loop.
+# The operations whose password IamProvider's preparers hash ahead, off the event loop.
 HASHES_PASSWORD = ("CreateLoginProfile", "UpdateLoginProfile")
 PASSWORD_HASH = "PasswordHash"
 
