@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from bench.memory import proc_status
 from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
                                     console_server_fixture, set_console_password)
 from tests.functional.server import ServerProcess
@@ -200,12 +200,6 @@ def test_under_tls_the_session_cookie_is_secure(tmp_path) -> None:
         server.stop()
 
 
-def _peak_rss_mib(server: ServerProcess) -> float:
-    status = Path(f"/proc/{server.process.pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
-
-
 def test_sign_ins_at_once_do_not_take_the_servers_memory_up(tmp_path) -> None:
     """A password check (scrypt) takes 16 MiB, which the thread that ran it keeps: checks run
     on two threads of their own, so 24 sign-ins at once cannot hold 24 x 16 MiB (they took
@@ -214,12 +208,12 @@ def test_sign_ins_at_once_do_not_take_the_servers_memory_up(tmp_path) -> None:
     try:
         set_console_password(str(server.data_dir), ROOT_PASSWORD)
         assert ConsoleUser(server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
-        before = _peak_rss_mib(server)
+        before = proc_status(server.process.pid)["VmHWM"]
         users = [ConsoleUser(server.endpoint) for _ in range(24)]
         with ThreadPoolExecutor(len(users)) as pool:
             answers = list(pool.map(lambda user: user.sign_in(ROOT_PASSWORD).status_code, users))
         assert answers == [303] * len(users)
-        grown = _peak_rss_mib(server) - before
+        grown = proc_status(server.process.pid)["VmHWM"] - before
         assert grown < 100, f"peak RSS grew by {grown:.0f} MiB over 24 sign-ins at once"
     finally:
         server.stop()
