@@ -39,9 +39,10 @@ class ServiceRegistry:
                                    f"the model lacks: {sorted(unknown)}")
             self._implemented[service_model.service_name] = set(handlers)
             preparers = provider.preparers() if hasattr(provider, "preparers") else {}
-            if set(preparers) - set(handlers):
+            unhandled = set(preparers) - set(handlers)
+            if unhandled:
                 raise RuntimeError(f"{service_model.service_name} provider prepares operations "
-                                   f"it does not handle: {sorted(set(preparers) - set(handlers))}")
+                                   f"it does not handle: {sorted(unhandled)}")
             for name, preparer in preparers.items():
                 self._preparers[(service_model.service_name, name)] = preparer
             for name in service_model.operation_names:
