@@ -8,17 +8,19 @@ import contextlib
 import json
 import secrets
 import sqlite3
+import threading
 import time
 import urllib.request
 
+import psycopg
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from searchtrail.store.api import Conflict, StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
-from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, PostgresConnection,
-                                                    migrate)
+from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, STUCK_HOLDER_MS,
+                                                    WRITE_LOCK_KEY, PostgresConnection, migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
 from searchtrail.store.sqlite.resources import (RESOURCE_VERSIONS, ResourceChanges,
@@ -397,6 +399,74 @@ def test_write_transactions_of_two_connections_take_turns(postgres) -> None:
     finally:
         first.close()
         second.close()
+
+
+def _holding_the_write_lock(url: str) -> psycopg.Connection:
+    """A session holding the write lock in an open transaction, as a node's writer does."""
+    holder = psycopg.connect(url, autocommit=True)
+    holder.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    return holder
+
+
+def _sessions(url: str) -> set[int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity")}
+
+
+def test_a_writer_ends_a_lock_holder_stuck_waiting_for_its_client(postgres, caplog) -> None:
+    """A node frozen mid-pipeline leaves its session waiting for the pipeline's end, reported
+    active, so the server's idle-in-transaction timeout never frees the write lock: the next
+    writer ends that session once it has waited for its client STUCK_HOLDER_MS."""
+    url = postgres.database()
+    writer = PostgresConnection(url)  # the default busy timeout, twice STUCK_HOLDER_MS
+    migrate(writer)
+    stuck = _holding_the_write_lock(url)
+    stuck_pid = stuck.pgconn.backend_pid
+    try:
+        stuck.pgconn.enter_pipeline_mode()  # a statement sent, its pipeline never synced
+        stuck.pgconn.send_query_params(b"SELECT 1", None)
+        stuck.pgconn.flush()
+        started = time.monotonic()
+        writer.execute("BEGIN IMMEDIATE")  # old code: "lock timeout" after the busy timeout
+        waited = time.monotonic() - started
+        writer.execute("COMMIT")
+        assert stuck_pid not in _sessions(url)
+        assert waited >= STUCK_HOLDER_MS / 1000 * 0.9, waited  # not ended before its time
+        assert any(f"ended PostgreSQL session {stuck_pid}" in message
+                   for message in caplog.messages), caplog.messages
+    finally:
+        writer.close()
+        stuck.close()
+
+
+def test_a_writer_waits_for_a_lock_holder_that_works_however_long(postgres) -> None:
+    """A holder busy on the server past STUCK_HOLDER_MS is not stuck: it is waited for, and
+    its transaction commits."""
+    url = postgres.database()
+    writer = PostgresConnection(url)
+    migrate(writer)
+    holder = _holding_the_write_lock(url)
+    outcome: list[object] = []
+
+    def work() -> None:
+        try:
+            holder.execute("SELECT pg_sleep(%s)", (STUCK_HOLDER_MS / 1000 + 1,))
+            holder.execute("COMMIT")
+            outcome.append("committed")
+        except psycopg.Error as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("COMMIT")
+        worker.join(timeout=30)
+        assert outcome == ["committed"]
+    finally:
+        worker.join(timeout=30)
+        writer.close()
+        holder.close()
 
 
 def test_a_write_transaction_takes_the_last_seq_with_its_begin_until_it_appends(

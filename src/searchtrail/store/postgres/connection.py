@@ -10,9 +10,11 @@ are allocated and committed in one order, which range claims and eventIDs rely o
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
+import time
 from typing import Any, Sequence
 
 import psycopg
@@ -29,7 +31,22 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 # a node frozen mid-batch (SIGSTOP, a VM paused) must not hold every node's writes for longer
 # than this. Shorter than the busy timeout, so the writers waiting behind it get their turn.
 IDLE_IN_TRANSACTION_MS = 5_000
+# A session waiting for its client this long inside a transaction is stuck: its node froze
+# while sending (mid-pipeline, or mid-message), where the idle timeout above does not apply, as
+# the server reports the session active. A writer waiting this long for the write lock ends
+# such a holder, so a frozen node holds the other nodes' writes no longer than an idle one.
+STUCK_HOLDER_MS = IDLE_IN_TRANSACTION_MS
+_END_STUCK_HOLDER = (
+    "SELECT activity.pid, activity.client_addr, pg_terminate_backend(activity.pid) "
+    "FROM pg_locks AS held JOIN pg_stat_activity AS activity ON activity.pid = held.pid "
+    # a bigint advisory key shows as its high half (classid), low half (objid), objsubid 1
+    f"WHERE held.locktype = 'advisory' AND held.granted AND held.classid = {WRITE_LOCK_KEY >> 32} "
+    f"AND held.objid = {WRITE_LOCK_KEY & 0xFFFFFFFF} AND held.objsubid = 1 "
+    "AND activity.pid <> pg_backend_pid() AND activity.wait_event = 'ClientRead' "
+    "AND activity.state <> 'idle' "
+    f"AND activity.state_change < clock_timestamp() - interval '{STUCK_HOLDER_MS} milliseconds'")
 _IDLE = TransactionStatus.IDLE
+log = logging.getLogger("searchtrail.store")
 
 # SQLite functions and clauses that PostgreSQL spells otherwise, replaced as whole phrases.
 _PHRASES = (
@@ -363,11 +380,7 @@ class PostgresConnection:
                         self._conn.execute("ROLLBACK")
                         raise sqlite3.OperationalError("database is locked")
                 else:
-                    results = self._conn.execute(
-                        f"BEGIN; SET LOCAL lock_timeout = {int(self._busy_timeout_ms)}; "
-                        f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}){tail}")
-                    results.nextset()  # past BEGIN's and SET's empty results
-                    results.nextset()
+                    results = self._wait_for_write_lock(tail)
                 for sql in reads:
                     results.nextset()
                     if sql == LAST_SEQ:
@@ -379,6 +392,40 @@ class PostgresConnection:
                 raise _as_sqlite_error(exc) from exc
             self._began = True
         return _Rows([])
+
+    def _wait_for_write_lock(self, tail: str) -> psycopg.Cursor:
+        """BEGIN and take the write lock, waiting at most the busy timeout, then run ``tail``;
+        its results, at the lock's. Each STUCK_HOLDER_MS of waiting, a holder stuck waiting
+        for its client is ended; a holder that works is waited for."""
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            wait_ms = max(1, min(STUCK_HOLDER_MS, int((deadline - time.monotonic()) * 1000)))
+            try:
+                results = self._conn.execute(
+                    f"BEGIN; SET LOCAL lock_timeout = {wait_ms}; "
+                    f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}){tail}")
+            except pg_errors.LockNotAvailable:
+                self._rollback_quietly()
+                if time.monotonic() >= deadline:
+                    raise
+                self._end_stuck_holder()
+                continue
+            results.nextset()  # past BEGIN's and SET's empty results
+            results.nextset()
+            return results
+
+    def _end_stuck_holder(self) -> None:
+        try:
+            ended = self._conn.execute(_END_STUCK_HOLDER).fetchall()
+        except psycopg.Error as exc:  # e.g. not allowed to end another role's session
+            log.warning("the write lock's holder has kept every writer waiting, and it could "
+                        "not be ended: %s", exc)
+            return
+        for pid, client, _ in ended:
+            log.warning("ended PostgreSQL session %s (client %s): it held the write lock "
+                        "while waiting over %d ms for its client to finish sending (a node "
+                        "frozen or cut off mid-transaction); its transaction is rolled back",
+                        pid, client, STUCK_HOLDER_MS)
 
     def _rollback_quietly(self) -> None:
         if self._usable() and self._conn.info.transaction_status != _IDLE:
