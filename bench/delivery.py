@@ -41,15 +41,6 @@ UNDELIVERED = (f"{UNCLAIMED_RECORDS} + "
                "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)")
 
 
-def _client(server: servers.Server, service: str,  # type: ignore[no-untyped-def]
-            region: str = "us-east-1"):
-    access_key, secret = server.credentials()
-    return boto3.session.Session().client(service, region_name=region,
-                                          endpoint_url=server.endpoint,
-                                          aws_access_key_id=access_key,
-                                          aws_secret_access_key=secret)
-
-
 def _searchtrail_args(moto: servers.Server | None) -> tuple[str, ...]:
     args = ("--delivery-interval", "1", "--digest-interval", "3600")
     return args + (("--s3-endpoint-url", moto.endpoint) if moto else ())
@@ -82,7 +73,7 @@ def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
         if moto is None:
             subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create", BUCKET,
                             "--data-dir", str(server.data_dir)], check=True, capture_output=True)
-        cloudtrail = _client(server, "cloudtrail")
+        cloudtrail = server.client("cloudtrail")
         arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET, IsMultiRegionTrail=True,
                                       EnableLogFileValidation=True)["TrailARN"]
         cloudtrail.start_logging(Name=TRAIL)
@@ -124,9 +115,9 @@ def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> di
             "wall_seconds_from_ready": round(wall, 2)}
 
 
-def _wait_until_delivered(server: servers.Server) -> None:
-    """Wait (bounded) until the stopped trail has delivered all it recorded: otherwise a "no
-    trail" run would carry the tail of the delivering run before it."""
+def wait_until_delivered(server: servers.Server) -> None:
+    """Wait (bounded) until the server's trails have delivered all they recorded (after a
+    trail stops, a "no trail" run would otherwise carry the tail of the delivering run)."""
     conn = server.read_only_database()
     deadline = time.monotonic() + SETTLE_SECONDS
     try:
@@ -135,7 +126,7 @@ def _wait_until_delivered(server: servers.Server) -> None:
             if undelivered == 0:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the stopped trail still had {undelivered:,} records, log "
+                raise RuntimeError(f"the trails still had {undelivered:,} records, log "
                                    f"files and digests to deliver after {SETTLE_SECONDS} s")
             time.sleep(POLL_SECONDS)  # polling the store with a deadline
     finally:
@@ -179,7 +170,7 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
     it scatters far less than a 2-core machine's calls/s.
     """
     with servers.running("searchtrail", workdir, _searchtrail_args(None)) as server:
-        cloudtrail = _client(server, "cloudtrail")
+        cloudtrail = server.client("cloudtrail")
         signer = Signer(server.host_header, *server.credentials())
 
         def enter(phase: str) -> None:
@@ -187,7 +178,7 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
                 cloudtrail.start_logging(Name=TRAIL)
             else:
                 cloudtrail.stop_logging(Name=TRAIL)
-                _wait_until_delivered(server)
+                wait_until_delivered(server)
 
         for phase in PHASES:  # warm-up, signing key included
             enter(phase)

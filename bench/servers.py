@@ -128,6 +128,16 @@ class Server:
         profile.read(self.data_dir / "credentials")
         return profile["default"]["aws_access_key_id"], profile["default"]["aws_secret_access_key"]
 
+    def client(self, service: str, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
+        """A boto3 client of this server, signed with ``credentials()``."""
+        import boto3  # only the benchmarks that drive a server through boto3 pay its import
+
+        access_key, secret = self.credentials()
+        return boto3.session.Session().client(service, region_name=region,
+                                              endpoint_url=self.endpoint,
+                                              aws_access_key_id=access_key,
+                                              aws_secret_access_key=secret)
+
     def start(self) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.kind == "searchtrail-postgres" and self.postgres is None:

@@ -106,6 +106,13 @@ def test_store_benchmarks_build_their_own_postgresql_store_when_named(
     assert [t["target"].endswith("(PostgreSQL store)") for t in document["targets"]] == [
         False, True]
     assert not list(tmp_path.glob("store-postgres-*")), "the PostgreSQL store is removed"
+    if name == "memory":  # a round of sustained load on each store, every call recorded
+        soaks = [row for row in document["results"] if row["phase"] == "after sustained load"]
+        assert [row["server"] for row in soaks] == ["searchtrail", "searchtrail-postgres"]
+        for row in soaks:
+            assert len(row["soak_rss_mb_by_round"]) == 1 and row["soak_calls"] > 0, row
+            assert row["store_events"] > row["soak_calls"], row  # and the set-up's calls
+            assert row["soak_log_files_delivered"] > 0, row  # the trail delivered meanwhile
 
 
 def test_capacity_runs_one_worker_per_core_when_named_and_rates_it_against_the_peers(
