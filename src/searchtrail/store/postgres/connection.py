@@ -406,9 +406,9 @@ class PostgresConnection:
                     f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY}){tail}")
             except pg_errors.LockNotAvailable:
                 self._rollback_quietly()
+                self._end_stuck_holder()  # for the next writer too, when this one gives up
                 if time.monotonic() >= deadline:
                     raise
-                self._end_stuck_holder()
                 continue
             results.nextset()  # past BEGIN's and SET's empty results
             results.nextset()
