@@ -110,6 +110,7 @@ def serve(
     from searchtrail.app import build_app, ensure_default_account
     from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
+    from searchtrail.malloc import fix_mmap_threshold
 
     configure_logging(settings.log_level)
     try:
@@ -126,6 +127,7 @@ def serve(
     else:  # another node made the account in the shared store and holds its credentials file
         print(f"default account {account}; its root credentials are in the credentials file "
               "of the node that created it (`searchtrail env` there sets up a shell)", flush=True)
+    fix_mmap_threshold()  # a long-running process: big buffers back to the system when freed
     # The commit thread and the delivery worker take the GIL back after every SQLite call;
     # the default 5 ms switch interval makes them wait behind the event loop
     # (measured: bench/README.md).
