@@ -32,16 +32,17 @@ DEFAULT_BUSY_TIMEOUT_MS = 10_000
 # than this. Shorter than the busy timeout, so the writers waiting behind it get their turn.
 IDLE_IN_TRANSACTION_MS = 5_000
 # A session waiting for its client this long inside a transaction is stuck: its node froze
-# while sending (mid-pipeline, or mid-message), where the idle timeout above does not apply, as
-# the server reports the session active. A writer waiting this long for the write lock ends
-# such a holder, so a frozen node holds the other nodes' writes no longer than an idle one.
+# between the statements of one pipeline, where the idle timeout above does not apply (the
+# server reports the session active). A writer waiting this long for the write lock ends such
+# a holder, so a node frozen there holds the other nodes' writes about as long as an idle one.
 STUCK_HOLDER_MS = IDLE_IN_TRANSACTION_MS
 _END_STUCK_HOLDER = (
     "SELECT activity.pid, activity.client_addr, pg_terminate_backend(activity.pid) "
     "FROM pg_locks AS held JOIN pg_stat_activity AS activity ON activity.pid = held.pid "
     # a bigint advisory key shows as its high half (classid), low half (objid), objsubid 1
-    f"WHERE held.locktype = 'advisory' AND held.granted AND held.classid = {WRITE_LOCK_KEY >> 32} "
-    f"AND held.objid = {WRITE_LOCK_KEY & 0xFFFFFFFF} AND held.objsubid = 1 "
+    "WHERE held.locktype = 'advisory' AND held.granted "
+    f"AND held.classid = {WRITE_LOCK_KEY >> 32} AND held.objid = {WRITE_LOCK_KEY & 0xFFFFFFFF} "
+    "AND held.objsubid = 1 "
     "AND activity.pid <> pg_backend_pid() AND activity.wait_event = 'ClientRead' "
     "AND activity.state <> 'idle' "
     f"AND activity.state_change < clock_timestamp() - interval '{STUCK_HOLDER_MS} milliseconds'")
