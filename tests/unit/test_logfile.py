@@ -117,6 +117,16 @@ def test_gzip_member_round_trips_empty_and_large() -> None:
         assert gzip.decompress(gzip_member(data)) == data
 
 
+def test_a_gzip_member_of_parts_holds_them_joined() -> None:
+    """Parts streamed through one compressor: one member whose CRC and size (checked by
+    gzip.decompress) cover them all, as if they had been joined first."""
+    parts = (b'{"Records":[', bytes(range(256)) * 4_000, b"", b"]}")
+    member = gzip_member(*parts)
+    assert gzip.decompress(member) == b"".join(parts)
+    assert gzip_member(*parts) == member
+    assert gzip_member() == gzip_member(b"") and gzip.decompress(gzip_member()) == b""
+
+
 @pytest.mark.parametrize("records", [[], ["not json"], ['{"eventName":"X"}'], ["[1]"]])
 def test_bad_records_are_refused(records: list[str]) -> None:
     with pytest.raises(ValueError):
