@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -48,6 +49,7 @@ CACHE_KIB = 3 * 1024 * 1024  # page cache while loading: random EventId keys sta
 
 DEFAULT_REGION = "us-east-1"
 OTHER_REGIONS = ("eu-west-1", "us-west-2", "ap-southeast-2")
+MEMBER_ACCOUNTS = 3  # accounts besides the default one
 GLOBAL_REGION = "us-east-1"  # where IAM's events are recorded
 USER_AGENT = ("Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1.0 md/arch#x86_64 "
               "lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#standard Botocore/1.35.0")
@@ -124,9 +126,10 @@ def _key_id(rng: random.Random, prefix: str) -> str:
 class Population:
     """Accounts, callers and resources the generated calls are spread over (seeded)."""
 
-    def __init__(self, rng: random.Random, default_account: str, root_key: str) -> None:
+    def __init__(self, rng: random.Random, default_account: str, root_key: str,
+                 members: int = MEMBER_ACCOUNTS) -> None:
         self.accounts = [default_account] + ["%012d" % rng.randrange(10**11, 10**12)
-                                             for _ in range(3)]
+                                             for _ in range(members)]
         self.identities: dict[str, list[dict[str, Any]]] = {}
         self.identity_weights: dict[str, list[float]] = {}
         self.resources: dict[tuple[str, str, str], list[str]] = {}
@@ -171,16 +174,22 @@ class Population:
 class RecordFactory:
     """Builds records with the server's key order and field rules (see audit/record.py)."""
 
-    def __init__(self, seed: int, default_account: str, root_key: str) -> None:
+    def __init__(self, seed: int, default_account: str, root_key: str,
+                 members: int = MEMBER_ACCOUNTS, spread: bool = False) -> None:
         self.rng = random.Random(seed)
-        self.population = Population(self.rng, default_account, root_key)
+        self.population = Population(self.rng, default_account, root_key, members)
         self.default_account = default_account
+        self._spread = spread
         self.ids = EventIds()
         self._names = EVENT_NAMES
         self._name_weights = list(itertools.accumulate(entry[2] for entry in EVENT_NAMES))
 
     def placement(self) -> tuple[str, str]:
-        """(account, region): most calls in the default account and region, as in a lab."""
+        """(account, region): most calls in the default account and region, as in a lab;
+        with ``spread``, every account and Region alike, as in an organization."""
+        if self._spread:
+            return (self.rng.choice(self.population.accounts),
+                    self.rng.choice((DEFAULT_REGION, *OTHER_REGIONS)))
         draw = self.rng.random()
         if draw < 0.75:
             return self.default_account, DEFAULT_REGION
@@ -401,19 +410,30 @@ def _progress(done: int, total: int, elapsed: float) -> str:
     return f"  {done:,}/{total:,} events ({100 * done / total:.0f}%), {rate:,.0f} events/s{left}"
 
 
+def _flush_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def load_events(data_dir: Path, events: int, *, seed: int = 7,
-                deliveries: tuple[tuple[str, str], ...] = (), deliver_all: bool = False,
-                newest: int | None = None, log: Any = print) -> Store:
+                deliveries: tuple[tuple[str, str], ...] = (), members: int = MEMBER_ACCOUNTS,
+                organization: bool = False, newest: int | None = None,
+                log: Any = print) -> Store:
     """Append ``events`` records to an existing data dir (made by the server or ensure_store).
 
     ``deliveries`` are (trail ARN, account folder) pairs given to every record of the
-    default account (or to every record with ``deliver_all``), as the trail router would.
+    default account, as the trail router would. With ``organization`` the records are spread
+    evenly over the default account and ``members`` others, and each goes to every trail
+    named in ``deliveries`` in its own account's folder, as for an organization trail.
     """
     settings = _settings(data_dir)
     postgres = settings.database_url is not None
     conn = open_database(settings)
     account = _default_account(conn)
-    factory = RecordFactory(seed, account, _root_key(data_dir))
+    factory = RecordFactory(seed, account, _root_key(data_dir), members, spread=organization)
     newest = newest or int(time.time())
     counts: dict[str, Counter[str]] = {attr: Counter() for attr in LOOKUP_ATTRIBUTES}
     sample_ids: list[str] = []
@@ -440,7 +460,10 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
                         counts[attr][value] += 1
                 if index % 997 == 0:
                     sample_ids.append(record["eventID"])
-            targets = deliveries if (deliver_all or row_account == account) else ()
+            if organization:
+                targets = tuple((arn, row_account) for arn, _ in deliveries)
+            else:
+                targets = deliveries if row_account == account else ()
             batch.append(EventRow(account=row_account, region=region, event_time=when,
                                   record=orjson.dumps(record).decode(), lookup_values=values,
                                   deliveries=targets))
@@ -469,11 +492,16 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
         database_bytes = (data_dir / "searchtrail.sqlite3").stat().st_size
     conn.execute("ANALYZE")
     conn.close()
+    if not postgres:
+        # Written with synchronous = OFF: flushed now, or the server's first fsync of the file
+        # (its first checkpoint) would write the whole load back inside a measurement.
+        _flush_file(data_dir / "searchtrail.sqlite3")
     total_seconds = time.monotonic() - started
     manifest = {
         "version": MANIFEST_VERSION, "events": events, "account": account,
         "region": DEFAULT_REGION, "newest": newest, "oldest": newest - SPAN_DAYS * 86400,
         "deliveries": [list(d) for d in deliveries], "seed": seed,
+        "member_accounts": members, "organization": organization,
         "load_seconds": round(load_seconds, 1), "total_seconds": round(total_seconds, 1),
         "events_per_second": round(events / load_seconds) if load_seconds else None,
         "lookup_rows": lookup_rows,

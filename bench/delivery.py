@@ -31,6 +31,9 @@ BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
 GOAL_RECORDS_PER_SECOND = 50_000
 GOAL_DROP_PERCENT = 10.0
+# An organization trail's backlog, spread evenly over this many accounts and four Regions: a
+# log file per (account, Region), so 200 files where the default account's trail makes four.
+ORG_ACCOUNTS = 50
 POLL_SECONDS = 0.2  # how often the database is read while the worker drains
 SETTLE_SECONDS = 60  # for a stopped trail to deliver its last second of records
 PHASES = ("no trail", "delivering")
@@ -55,9 +58,11 @@ def _moto_env(moto: servers.Server | None) -> dict[str, str]:
 
 
 def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
-            database_url: str | None = None) -> str:
+            database_url: str | None = None, accounts: int = 1) -> str:
     """A data dir with a logging trail and ``records`` bulk-loaded records; the trail's ARN.
-    With ``database_url`` (an empty database) the data dir's store is that PostgreSQL one."""
+    With ``database_url`` (an empty database) the data dir's store is that PostgreSQL one.
+    With ``accounts`` > 1 the trail is an organization trail and the records are spread
+    evenly over that many accounts and the loader's four Regions."""
     if workdir.exists():
         shutil.rmtree(workdir)
     if database_url:  # named in searchtrail.toml: the server, the CLI and the loader find it
@@ -75,12 +80,18 @@ def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
                             "--data-dir", str(server.data_dir)], check=True, capture_output=True)
         cloudtrail = server.client("cloudtrail")
         arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET, IsMultiRegionTrail=True,
-                                      EnableLogFileValidation=True)["TrailARN"]
+                                      EnableLogFileValidation=True,
+                                      IsOrganizationTrail=accounts > 1)["TrailARN"]
         cloudtrail.start_logging(Name=TRAIL)
         account = arn.split(":")[4]
-    log(f"delivery: loading {records:,} records for {arn}")
-    load_events(workdir / "data", records, deliveries=((arn, account),),
-                log=lambda *_: None)
+    spread = f", spread over {accounts} accounts" if accounts > 1 else ""
+    log(f"delivery: loading {records:,} records for {arn}{spread}")
+    if accounts > 1:
+        load_events(workdir / "data", records, deliveries=((arn, account),),
+                    members=accounts - 1, organization=True, log=lambda *_: None)
+    else:
+        load_events(workdir / "data", records, deliveries=((arn, account),),
+                    log=lambda *_: None)
     return arn
 
 
@@ -101,8 +112,9 @@ def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> di
                 raise RuntimeError(f"only {delivered:,}/{pending:,} records delivered in time")
             time.sleep(POLL_SECONDS)  # polling the store with a deadline
         wall = time.monotonic() - began
-        files, first, last, records = conn.execute(
-            "SELECT count(*), min(created_at), max(delivered_at), sum(records) FROM log_files "
+        files, first, last, records, groups = conn.execute(
+            "SELECT count(*), min(created_at), max(delivered_at), sum(records), "
+            "count(DISTINCT account || '/' || region) FROM log_files "
             "WHERE delivered_at IS NOT NULL AND id > ?", (after_file,)).fetchone()
     finally:
         conn.close()
@@ -110,7 +122,8 @@ def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> di
     records, seconds = int(records), float(last) - float(first)
     log(f"delivery: {records:,} records in {files} files in {seconds:.2f}s "
         f"({records / seconds:,.0f} records/s)")
-    return {"records": records, "log_files": files, "seconds": round(seconds, 3),
+    return {"records": records, "log_files": files, "account_regions": groups,
+            "seconds": round(seconds, 3),
             "records_per_second": round(records / seconds) if seconds > 0 else None,
             "wall_seconds_from_ready": round(wall, 2)}
 
@@ -141,16 +154,17 @@ def _backlog(server: servers.Server) -> tuple[int, int]:
 
 
 def delivery_run(workdir: Path, records: int, moto: servers.Server | None,
-                 log: Any, database_url: str | None = None) -> tuple[dict[str, Any],
-                                                                  servers.Server]:
-    prepare(workdir, records, moto, log, database_url)
+                 log: Any, database_url: str | None = None,
+                 accounts: int = 1) -> tuple[dict[str, Any], servers.Server]:
+    prepare(workdir, records, moto, log, database_url, accounts)
     args, env = _searchtrail_args(moto), _moto_env(moto)
     server = servers.make("searchtrail", workdir, args, env)
     pending, after_file = _backlog(server)  # read before it starts delivering
     with servers.serving(server):
         row = drain(server, pending, after_file, log)
     row["destination"] = ("S3 (moto server)" if moto else "local bucket folder") + (
-        ", PostgreSQL store" if database_url else "")
+        ", PostgreSQL store" if database_url else "") + (
+        f", organization trail over {accounts} accounts" if accounts > 1 else "")
     bucket = workdir / "data" / "buckets" / BUCKET
     if moto is None and bucket.is_dir():
         row["gzip_bytes"] = sum(p.stat().st_size for p in bucket.rglob("*.json.gz"))
@@ -235,11 +249,16 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 6; quick 2)")
     parser.add_argument("--rounds", type=int, help="API rounds, each a run without and a run "
                         "with a delivering trail (default 15; quick 2)")
+    parser.add_argument("--org-accounts", type=int,
+                        help="accounts an organization trail's backlog is spread over, for the "
+                        "second pair of delivery runs (default 50; quick 5; 0 skips them)")
     args = parser.parse_args(argv)
     records = args.records or (20_000 if args.quick else 500_000)
     calls = args.calls or (1_000 if args.quick else 20_000)
     rounds = args.rounds or (2 if args.quick else 15)  # quick: both orders of the phases
     seconds = args.seconds or (2 if args.quick else 6)
+    org_accounts = (5 if args.quick else ORG_ACCOUNTS) if args.org_accounts is None \
+        else args.org_accounts
     on_postgres = "searchtrail-postgres" in args.servers.split(",")
     started = now_iso()
     root = args.out.resolve().parent / "delivery-work"  # beside --out: smoke runs stay apart
@@ -249,17 +268,25 @@ def main(argv: list[str] | None = None) -> int:
         local, server = delivery_run(root / "local", records, None, print)
         rows.append(local)
         described["searchtrail"] = server.describe()
+        org_rows: list[dict[str, Any]] = []
+        if org_accounts > 1:
+            org_rows.append(delivery_run(root / "org", records, None, print,
+                                         accounts=org_accounts)[0])
         with servers.running("moto", root / "moto") as moto:
             remote, _ = delivery_run(root / "s3", records, moto, print)
+            if org_accounts > 1:
+                org_rows.append(delivery_run(root / "org-s3", records, moto, print,
+                                             accounts=org_accounts)[0])
             described["moto"] = moto.describe()
         rows.append(remote)
+        rows += org_rows
         api = api_throughput(root / "local", calls, seconds, rounds, print)
         rows.append({"destination": "API throughput (local bucket folder)", **api})
         if on_postgres:
             postgres_row = _delivery_on_postgres(root / "local-postgres", records)
             rows.append(postgres_row)
     finally:
-        for name in ("local", "s3", "local-postgres"):
+        for name in ("local", "s3", "org", "org-s3", "local-postgres"):
             shutil.rmtree(root / name / "data", ignore_errors=True)
     targets = [
         target("delivery to the local bucket folder (records/s)", local["records_per_second"],
@@ -269,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         target("API throughput drop while a trail delivers (%)", api["drop_percent"],
                GOAL_DROP_PERCENT, higher_is_better=False),
     ]
+    for org_row in org_rows:
+        where = "S3 (moto)" if org_row["destination"].startswith("S3") else \
+            "the local bucket folder"
+        targets.append(target(f"delivery to {where}, organization trail over {org_accounts} "
+                              "accounts (records/s)", org_row["records_per_second"],
+                              GOAL_RECORDS_PER_SECOND))
     if on_postgres:
         targets.append(target("delivery to the local bucket folder, PostgreSQL store "
                               "(records/s)", postgres_row["records_per_second"],
@@ -276,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     write_result(args.out, "delivery", started, described, rows, targets,
                  notes=["records/s = records / (last log file stored − first log file fixed), "
                         "from the server's log_files table",
+                        "organization trail rows: the same backlog spread evenly over the "
+                        "accounts and the loader's four Regions, one log file per (account, "
+                        "Region) at least",
                         "API throughput: pre-signed ListCollections/BatchGetCollection "
                         "replayed over 16 keep-alive connections; 'delivering' = the trail "
                         "logs every call and the worker delivers every second; 'no trail' = "

@@ -20,7 +20,8 @@ from bench.__main__ import benchmark_modules, module_servers
 from bench import capacity, compare, servers, wrk
 from tests.needs import unavailable
 
-OWN = ("workload", "capacity", "latency", "validate", "storage")  # each has a test of its own below
+OWN = ("workload", "capacity", "latency", "validate", "storage",
+       "delivery")  # each has a test of its own below
 MODULE_TIMEOUT = 240
 # Four bench.callcost processes under callgrind, side by side on the cores, each instrumented
 # only for its counted calls: ~25 s in all here (82 s when whole processes were instrumented,
@@ -240,6 +241,24 @@ def test_validate_quick_agrees_and_records_the_s3_servers_cpu(tmp_path: Path) ->
 @pytest.mark.parametrize("name", [m for m in benchmark_modules() if m not in OWN])
 def test_other_benchmark_quick_writes_the_shared_shape(name: str, tmp_path: Path) -> None:
     run_module(name, tmp_path / f"{name}.json")
+
+
+def test_delivery_quick_delivers_an_organization_trails_backlog_by_account_and_region(
+        tmp_path: Path) -> None:
+    document = run_module("delivery", tmp_path / "delivery.json")
+    org_rows = [row for row in document["results"]
+                if "organization trail over 5 accounts" in row.get("destination", "")]
+    assert [row["destination"].split(",")[0] for row in org_rows] == [
+        "local bucket folder", "S3 (moto server)"]
+    for row in org_rows:  # every record of every account, a file per (account, Region); and
+        # StartLogging's own record unless the server delivered it before the backlog was loaded
+        assert row["records"] in (20_000, 20_001) and row["account_regions"] == 5 * 4, row
+        assert row["records_per_second"] > 0
+    default_rows = [row for row in document["results"] if row.get("account_regions")
+                    and row not in org_rows]
+    assert default_rows and all(row["account_regions"] == 4 and row["records"] < 20_000
+                                for row in default_rows)  # the default account's four Regions
+    assert sum("organization trail" in goal["target"] for goal in document["targets"]) == 2
 
 
 def test_storage_reports_the_bytes_each_recorded_call_adds(tmp_path: Path) -> None:
