@@ -189,19 +189,24 @@ def test_a_claim_read_before_another_claim_is_dropped_not_doubled(store) -> None
     assert worker._unclaimed_bounds(ARN) is None
 
 
+# A group's rows of one trail, read from outbox_by_group alone (migration 0010): no look-up of
+# each outbox row to test its trail.
+_TRAILS_GROUP_RANGE = ("COVERING INDEX outbox_by_group (account=? AND region=? AND trail_arn=? "
+                       "AND seq>? AND seq<?)")
+
+
 def test_reading_a_backlog_and_a_files_records_take_indexes(store) -> None:  # type: ignore[no-untyped-def]
     conn, _, _, _ = store
     assert "COVERING INDEX sqlite_autoindex_outbox_1 (trail_arn=?)" in _plan(
         conn, delivery._NEWEST_ROW, (ARN,))
-    assert "SEARCH outbox USING INDEX outbox_by_group (account=? AND region=? AND seq>? AND " \
-        "seq<?)" in _plan(conn, delivery._NEXT_FILE, (ACCOUNT, "us-east-1", 0, 10, ARN, 3))
+    plan = _plan(conn, delivery._NEXT_FILE, (ACCOUNT, "us-east-1", 0, 10, ARN, 3))
+    assert f"SEARCH outbox USING {_TRAILS_GROUP_RANGE}" in plan and "TEMP B-TREE" not in plan
     assert "COVERING INDEX log_files_ranges (trail_arn=? AND account=? AND region=?)" in _plan(
         conn, delivery._GROUP_MARK, (ARN, ACCOUNT, "us-east-1"))
     groups = _plan(conn, delivery._OUTBOX_GROUPS, ())
     assert "SCAN outbox" not in groups and "outbox_by_group (account=? AND region>?)" in groups
     plan = _plan(conn, delivery._FILE_RECORDS, (ACCOUNT, "us-east-1", 1, 5, ARN))
-    assert "SEARCH o USING INDEX outbox_by_group (account=? AND region=? AND seq>? AND " \
-        "seq<?)" in plan, plan
+    assert f"SEARCH o USING {_TRAILS_GROUP_RANGE}" in plan, plan
     assert "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)" in plan and "TEMP B-TREE" not in plan
 
 
@@ -541,6 +546,45 @@ def test_migration_0006_turns_row_claims_into_ranges_without_doubling_or_losing(
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(tampering)
     conn.execute("UPDATE outbox_claims SET through_seq = 11 WHERE trail_arn = ?", (ARN,))
+    conn.close()
+
+
+def test_migration_0010_puts_the_trail_in_the_group_index_and_loses_no_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A store left by 0009 with two trails' rows over two accounts and Regions: after the
+    upgrade each trail's files hold exactly its own rows, read from the index alone."""
+    path = tmp_path / "db.sqlite3"
+    conn = open_connection(path)
+    _migrate_to(conn, 9)
+    member = "444455556666"
+    placements = [(ACCOUNT, "us-east-1"), (member, "eu-west-1"), (ACCOUNT, "eu-west-1"),
+                  (member, "us-east-1")] * 3
+    conn.execute("BEGIN")
+    for seq, (account, region) in enumerate(placements, start=1):
+        conn.execute("INSERT INTO events (seq, account, region, event_time, record) "
+                     "VALUES (?, ?, ?, 1764503940, ?)", (seq, account, region, record(seq, region)))
+        for arn in (ARN, OTHER_ARN) if seq % 3 else (OTHER_ARN,):  # every third: the other's only
+            conn.execute("INSERT INTO outbox (trail_arn, account, region, seq) VALUES (?, ?, ?, ?)",
+                         (arn, account, region, seq))
+    conn.execute("COMMIT")
+
+    assert migrate(conn) == numbered_scripts("searchtrail.store.sqlite")[-1][0]
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox_by_group'"
+                        ).fetchone()[0].endswith("(account, region, trail_arn, seq)")
+    assert f"SEARCH outbox USING {_TRAILS_GROUP_RANGE}" in _plan(
+        conn, delivery._NEXT_FILE, (ACCOUNT, "us-east-1", 0, 12, ARN, 100))
+
+    writer, worker, objects = _logging_trail_worker(conn, path)
+    try:
+        worker.run_once()
+    finally:
+        writer.stop()
+    delivered = sorted([r["eventID"] for r in json.loads(gzip.decompress(body))["Records"]]
+                       for body in objects.objects.values())
+    assert delivered == [["e1", "e5"], ["e2", "e10"], ["e4", "e8"], ["e7", "e11"]]  # seq order
+    assert unclaimed_records(conn) == 12  # the other trail's rows, all still waiting
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM outbox")
     conn.close()
 
 

@@ -86,7 +86,7 @@ SELECT account, region FROM pairs WHERE region IS NOT NULL ORDER BY account, reg
 # region, ...) indexes.
 _TRAIL_CHAINS = {table: _DISTINCT_PAIRS.format(table=table, scope="trail_arn = ?1")
                  for table in ("log_files", "digests")}
-# Every pair the outbox has rows for, over all trails, by outbox_by_group (account, region, seq).
+# Every pair the outbox has rows for, over all trails, by outbox_by_group (account, region, ...).
 _OUTBOX_GROUPS = _DISTINCT_PAIRS.format(table="outbox INDEXED BY outbox_by_group", scope="TRUE")
 _LAST_DIGEST_END = ("SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? "
                     "AND region = ?")
