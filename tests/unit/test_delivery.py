@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -549,7 +550,7 @@ def test_migration_0006_turns_row_claims_into_ranges_without_doubling_or_losing(
     conn.close()
 
 
-def test_migration_0010_puts_the_trail_in_the_group_index_and_loses_no_row(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_migration_0010_puts_the_trail_in_the_group_index_and_loses_no_row(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
     """A store left by 0009 with two trails' rows over two accounts and Regions: after the
     upgrade each trail's files hold exactly its own rows, read from the index alone."""
     path = tmp_path / "db.sqlite3"
@@ -567,7 +568,14 @@ def test_migration_0010_puts_the_trail_in_the_group_index_and_loses_no_row(tmp_p
                          (arn, account, region, seq))
     conn.execute("COMMIT")
 
-    assert migrate(conn) == numbered_scripts("searchtrail.store.sqlite")[-1][0]
+    newest = numbered_scripts("searchtrail.store.sqlite")[-1][0]
+    with caplog.at_level(logging.INFO, logger="searchtrail.store"):
+        assert migrate(conn) == newest
+        assert migrate(conn) == newest  # up to date: nothing to say
+    # the upgrade is announced once: rebuilding the index of a large store holds start-up
+    assert [r.getMessage() for r in caplog.records] == [
+        f"upgrading the store's schema from version 9 to {newest}; on a store of millions "
+        "of events this can take a minute or more"]
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox_by_group'"
                         ).fetchone()[0].endswith("(account, region, trail_arn, seq)")

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
-from searchtrail.store.migrations import numbered_scripts
+from searchtrail.store.migrations import announce_upgrade, numbered_scripts
 from searchtrail.store.sqlite.resources import RESOURCE_VERSIONS
 
 # The advisory lock every write transaction holds (any constant shared by all nodes).
@@ -467,7 +467,9 @@ def migrate(conn: PostgresConnection) -> int:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] or 0
-        for number, script in numbered_scripts("searchtrail.store.postgres"):
+        scripts = numbered_scripts("searchtrail.store.postgres")
+        announce_upgrade(version, scripts)
+        for number, script in scripts:
             if number > version:
                 conn.executescript(script)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))

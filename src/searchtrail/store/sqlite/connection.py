@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from searchtrail.store.migrations import numbered_scripts
+from searchtrail.store.migrations import announce_upgrade, numbered_scripts
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -35,7 +35,9 @@ def migrate(conn: sqlite3.Connection) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in numbered_scripts("searchtrail.store.sqlite"):
+        scripts = numbered_scripts("searchtrail.store.sqlite")
+        announce_upgrade(version, scripts)
+        for number, script in scripts:
             if number > version:
                 for statement in _statements(script):
                     conn.execute(statement)
