@@ -8,6 +8,7 @@ log_files timestamps (first file fixed → last file stored).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import shutil
 import statistics
@@ -21,7 +22,7 @@ import boto3
 
 from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
-from bench.bulkload import load_events
+from bench.bulkload import MEMBER_ACCOUNTS, load_events
 from bench.postgres import start_postgres
 from bench.presigned import Signer, read_mix, replay
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
@@ -86,12 +87,10 @@ def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
         account = arn.split(":")[4]
     spread = f", spread over {accounts} accounts" if accounts > 1 else ""
     log(f"delivery: loading {records:,} records for {arn}{spread}")
-    if accounts > 1:
-        load_events(workdir / "data", records, deliveries=((arn, account),),
-                    members=accounts - 1, organization=True, log=lambda *_: None)
-    else:
-        load_events(workdir / "data", records, deliveries=((arn, account),),
-                    log=lambda *_: None)
+    organization = accounts > 1
+    load_events(workdir / "data", records, deliveries=((arn, account),),
+                members=accounts - 1 if organization else MEMBER_ACCOUNTS,
+                organization=organization, log=lambda *_: None)
     return arn
 
 
@@ -240,6 +239,18 @@ def _delivery_on_postgres(workdir: Path, records: int) -> dict[str, Any]:
     return row
 
 
+def _account_count(text: str) -> int:
+    """An argparse type: a whole number of accounts, 0 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of accounts such as 50 (0 skips "
+                                         f"the organization trail's runs), got {text!r}")
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("delivery", __doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, help="backlog size (default 500,000; quick 20,000)")
@@ -249,10 +260,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 6; quick 2)")
     parser.add_argument("--rounds", type=int, help="API rounds, each a run without and a run "
                         "with a delivering trail (default 15; quick 2)")
-    parser.add_argument("--org-accounts", type=int,
+    parser.add_argument("--org-accounts", type=_account_count,
                         help="accounts an organization trail's backlog is spread over, for the "
                         "second pair of delivery runs (default 50; quick 5, local folder "
-                        "only; 0 skips them)")
+                        "only; 0 or 1 skips them)")
     args = parser.parse_args(argv)
     records = args.records or (20_000 if args.quick else 500_000)
     calls = args.calls or (1_000 if args.quick else 20_000)

@@ -197,6 +197,14 @@ def test_bench_count_options_refuse_bad_lists_with_a_clear_error(
     assert "--sizes" in done.stderr and "expected distinct" in done.stderr
 
 
+@pytest.mark.parametrize("accounts", ["-3", "fifty"])
+def test_delivery_refuses_a_bad_account_count_with_a_clear_error(accounts: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.delivery", "--org-accounts", accounts],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--org-accounts" in done.stderr and "expected a number of accounts" in done.stderr
+
+
 def test_latency_quick_is_paced_and_answered(tmp_path: Path) -> None:
     document = run_module("latency", tmp_path / "latency.json", "--servers",
                           "searchtrail,searchtrail-workers", "--rate", "500")
