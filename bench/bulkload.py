@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import random
 import shutil
 import sqlite3
@@ -30,6 +29,7 @@ from searchtrail.audit.query import LOOKUP_ATTRIBUTES
 from searchtrail.audit.record import EVENT_VERSION, EventIds, lookup_values
 from searchtrail.auth.identities import Identities
 from searchtrail.config import CONFIG_FILE_NAME, Settings, load_settings
+from searchtrail.durable import sync_file
 from searchtrail.installation import open_database
 from searchtrail.store.sqlite.events import EventRow, append_events
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -410,14 +410,6 @@ def _progress(done: int, total: int, elapsed: float) -> str:
     return f"  {done:,}/{total:,} events ({100 * done / total:.0f}%), {rate:,.0f} events/s{left}"
 
 
-def _flush_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def load_events(data_dir: Path, events: int, *, seed: int = 7,
                 deliveries: tuple[tuple[str, str], ...] = (), members: int = MEMBER_ACCOUNTS,
                 organization: bool = False, newest: int | None = None,
@@ -495,7 +487,7 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
     if not postgres:
         # Written with synchronous = OFF: flushed now, or the server's first fsync of the file
         # (its first checkpoint) would write the whole load back inside a measurement.
-        _flush_file(data_dir / "searchtrail.sqlite3")
+        sync_file(data_dir / "searchtrail.sqlite3")
     total_seconds = time.monotonic() - started
     manifest = {
         "version": MANIFEST_VERSION, "events": events, "account": account,

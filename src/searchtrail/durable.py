@@ -11,7 +11,16 @@ TEMP_PREFIX = ".searchtrail-tmp-"
 
 
 def sync_directory(path: bytes | str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    _sync(path, os.O_RDONLY | os.O_DIRECTORY)
+
+
+def sync_file(path: bytes | str | os.PathLike) -> None:
+    """Flush a file written without fsync (its dirty pages, whoever wrote them) to disk."""
+    _sync(path, os.O_RDONLY)
+
+
+def _sync(path: bytes | str | os.PathLike, flags: int) -> None:
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
