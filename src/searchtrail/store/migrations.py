@@ -24,5 +24,5 @@ def announce_upgrade(current: int, scripts: list[tuple[int, str]]) -> None:
     newest = scripts[-1][0] if scripts else current
     if 0 < current < newest:
         log.info("upgrading the store's schema from version %d to %d; on a store of "
-                    "millions of events this can take a minute or more", current, newest,
-                    extra={"from_version": current, "to_version": newest})
+                 "millions of events this can take a minute or more", current, newest,
+                 extra={"from_version": current, "to_version": newest})
