@@ -25,6 +25,7 @@ from bench import servers, wrk
 from bench.bulkload import MEMBER_ACCOUNTS, load_events
 from bench.postgres import start_postgres
 from bench.presigned import Signer, read_mix, replay
+from bench.slowlink import measured_delay, slow_link
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 from searchtrail.config import CONFIG_FILE_NAME
 
@@ -35,6 +36,8 @@ GOAL_DROP_PERCENT = 10.0
 # An organization trail's backlog, spread evenly over this many accounts and four Regions: a
 # log file per (account, Region), so 200 files where the default account's trail makes four.
 ORG_ACCOUNTS = 50
+# S3 in a Region is tens of milliseconds a request away; moto on loopback is not.
+S3_DELAY_MS = 25
 POLL_SECONDS = 0.2  # how often the database is read while the worker drains
 SETTLE_SECONDS = 60  # for a stopped trail to deliver its last second of records
 PHASES = ("no trail", "delivering")
@@ -45,22 +48,24 @@ UNDELIVERED = (f"{UNCLAIMED_RECORDS} + "
                "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)")
 
 
-def _searchtrail_args(moto: servers.Server | None) -> tuple[str, ...]:
+def _searchtrail_args(s3: str | None) -> tuple[str, ...]:
     args = ("--delivery-interval", "1", "--digest-interval", "3600")
-    return args + (("--s3-endpoint-url", moto.endpoint) if moto else ())
+    return args + (("--s3-endpoint-url", s3) if s3 else ())
 
 
-def _moto_env(moto: servers.Server | None) -> dict[str, str]:
-    if moto is None:
+def _moto_env(s3: str | None) -> dict[str, str]:
+    if s3 is None:
         return {}
     key, secret = servers.PEER_KEY
     return {"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
+def prepare(workdir: Path, records: int, s3: str | None, log: Any,
             database_url: str | None = None, accounts: int = 1) -> str:
     """A data dir with a logging trail and ``records`` bulk-loaded records; the trail's ARN.
+    The bucket is in the local folder, or on the S3 endpoint ``s3`` (moto's, or a slow link
+    to it).
     With ``database_url`` (an empty database) the data dir's store is that PostgreSQL one.
     With ``accounts`` > 1 the trail is an organization trail and the records are spread
     evenly over that many accounts and the loader's four Regions."""
@@ -70,14 +75,14 @@ def prepare(workdir: Path, records: int, moto: servers.Server | None, log: Any,
     if database_url:  # named in searchtrail.toml: the server, the CLI and the loader find it
         (workdir / "data").mkdir(parents=True)
         (workdir / "data" / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
-    if moto is not None:
+    if s3 is not None:
         boto3.session.Session().client(
-            "s3", region_name="us-east-1", endpoint_url=moto.endpoint,
+            "s3", region_name="us-east-1", endpoint_url=s3,
             aws_access_key_id=servers.PEER_KEY[0],
             aws_secret_access_key=servers.PEER_KEY[1]).create_bucket(Bucket=BUCKET)
-    args, env = _searchtrail_args(moto), _moto_env(moto)
+    args, env = _searchtrail_args(s3), _moto_env(s3)
     with servers.running("searchtrail", workdir, args, env) as server:
-        if moto is None:
+        if s3 is None:
             subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create", BUCKET,
                             "--data-dir", str(server.data_dir)], check=True, capture_output=True)
         cloudtrail = server.client("cloudtrail")
@@ -152,20 +157,22 @@ def _backlog(server: servers.Server) -> tuple[int, int]:
                             "(SELECT coalesce(max(id), 0) FROM log_files)").fetchone()
 
 
-def delivery_run(workdir: Path, records: int, moto: servers.Server | None,
-                 log: Any, database_url: str | None = None,
-                 accounts: int = 1) -> tuple[dict[str, Any], servers.Server]:
-    prepare(workdir, records, moto, log, database_url, accounts)
-    args, env = _searchtrail_args(moto), _moto_env(moto)
+def delivery_run(workdir: Path, records: int, s3: str | None,
+                 log: Any, database_url: str | None = None, accounts: int = 1,
+                 where: str = "S3 (moto server)") -> tuple[dict[str, Any], servers.Server]:
+    """Drain a bulk-loaded backlog to the local folder (``s3`` None) or the S3 endpoint ``s3``,
+    described in the row as ``where``."""
+    prepare(workdir, records, s3, log, database_url, accounts)
+    args, env = _searchtrail_args(s3), _moto_env(s3)
     server = servers.make("searchtrail", workdir, args, env)
     pending, after_file = _backlog(server)  # read before it starts delivering
     with servers.serving(server):
         row = drain(server, pending, after_file, log)
-    row["destination"] = ("S3 (moto server)" if moto else "local bucket folder") + (
+    row["destination"] = (where if s3 else "local bucket folder") + (
         ", PostgreSQL store" if database_url else "") + (
         f", organization trail over {accounts} accounts" if accounts > 1 else "")
     bucket = workdir / "data" / "buckets" / BUCKET
-    if moto is None and bucket.is_dir():
+    if s3 is None and bucket.is_dir():
         row["gzip_bytes"] = sum(p.stat().st_size for p in bucket.rglob("*.json.gz"))
     return row, server
 
@@ -260,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 6; quick 2)")
     parser.add_argument("--rounds", type=int, help="API rounds, each a run without and a run "
                         "with a delivering trail (default 15; quick 2)")
+    parser.add_argument("--s3-delay-ms", type=float,
+                        help="one more organization run, to S3 through a link that holds each "
+                        "request this long, as a distant S3 does (default 25; quick 0; 0 skips "
+                        "it)")
     parser.add_argument("--org-accounts", type=_account_count,
                         help="accounts an organization trail's backlog is spread over, for the "
                         "second pair of delivery runs (default 50; quick 5, local folder "
@@ -271,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (2 if args.quick else 6)
     org_accounts = (5 if args.quick else ORG_ACCOUNTS) if args.org_accounts is None \
         else args.org_accounts
+    s3_delay_ms = (0 if args.quick else S3_DELAY_MS) if args.s3_delay_ms is None \
+        else max(0.0, args.s3_delay_ms)
     on_postgres = "searchtrail-postgres" in args.servers.split(",")
     started = now_iso()
     root = args.out.resolve().parent / "delivery-work"  # beside --out: smoke runs stay apart
@@ -285,10 +298,17 @@ def main(argv: list[str] | None = None) -> int:
             org_rows.append(("the local bucket folder", delivery_run(
                 root / "org", records, None, print, accounts=org_accounts)[0]))
         with servers.running("moto", root / "moto") as moto:
-            remote, _ = delivery_run(root / "s3", records, moto, print)
+            remote, _ = delivery_run(root / "s3", records, moto.endpoint, print)
             if org_accounts > 1 and not args.quick:  # quick: the local folder shows the case
                 org_rows.append(("S3 (moto)", delivery_run(
-                    root / "org-s3", records, moto, print, accounts=org_accounts)[0]))
+                    root / "org-s3", records, moto.endpoint, print, accounts=org_accounts)[0]))
+            if org_accounts > 1 and s3_delay_ms:
+                where = f"S3 (moto) {s3_delay_ms:g} ms away"
+                with slow_link(("127.0.0.1", moto.port), s3_delay_ms / 1000) as link:
+                    distant, _ = delivery_run(root / "org-s3-far", records, link.endpoint, print,
+                                              accounts=org_accounts, where=where)
+                    distant["measured_request_ms"] = round(measured_delay(link) * 1000, 1)
+                org_rows.append((where, distant))
             described["moto"] = moto.describe()
         rows.append(remote)
         rows += [row for _, row in org_rows]
@@ -298,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             postgres_row = _delivery_on_postgres(root / "local-postgres", records)
             rows.append(postgres_row)
     finally:
-        for name in ("local", "s3", "org", "org-s3", "local-postgres"):
+        for name in ("local", "s3", "org", "org-s3", "org-s3-far", "local-postgres"):
             shutil.rmtree(root / name / "data", ignore_errors=True)
     targets = [
         target("delivery to the local bucket folder (records/s)", local["records_per_second"],
@@ -322,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                         "organization trail rows: the same backlog spread evenly over the "
                         "accounts and the loader's four Regions, one log file per (account, "
                         "Region) at least",
+                        "'ms away' row: the server's S3 requests pass a loopback proxy that "
+                        "holds each request that long before moto sees it (bench/slowlink.py); "
+                        "measured_request_ms is a HEAD's round trip through it",
                         "API throughput: pre-signed ListCollections/BatchGetCollection "
                         "replayed over 16 keep-alive connections; 'delivering' = the trail "
                         "logs every call and the worker delivers every second; 'no trail' = "

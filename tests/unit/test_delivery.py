@@ -7,6 +7,7 @@ import gzip
 import json
 import logging
 import sqlite3
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from searchtrail.audit import delivery
 from searchtrail.audit.delivery import DeliveryWorker, unclaimed_records
+from searchtrail.audit.objectstore import ObjectStoreError
 from searchtrail.audit.logfile import build_log_file, unique_suffix
 from searchtrail.installation import signing_keys_in
 from searchtrail.store import kinds
@@ -34,16 +36,19 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 
 
 class MemoryStore:
-    """Keeps what was put, by (bucket, key); every put is counted."""
+    """Keeps what was put, by (bucket, key); every put is counted (puts come from the worker's
+    upload threads)."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
         self.puts = 0
+        self._lock = threading.Lock()
 
     def put_object(self, bucket: str, key: str, body: bytes, *, content_type: str,
                    metadata: dict[str, str] | None = None) -> None:
-        self.puts += 1
-        self.objects[(bucket, key)] = body
+        with self._lock:
+            self.puts += 1
+            self.objects[(bucket, key)] = body
 
 
 def _logging_trail_worker(conn: sqlite3.Connection, path: Path, clocks: "Clocks | None" = None
@@ -276,6 +281,94 @@ def test_every_record_is_delivered_once_in_order_and_a_retry_writes_the_same_byt
     writer.run_blocking(lambda c: (c.execute("UPDATE log_files SET delivered_at = NULL"), []))
     worker.run_once()
     assert objects.objects == before and objects.puts == 4
+
+
+class MeetingStore(MemoryStore):
+    """Each put waits (bounded) until ``parties`` puts are under way at once."""
+
+    def __init__(self, parties: int) -> None:
+        super().__init__()
+        self.meeting = threading.Barrier(parties, timeout=10)
+
+    def put_object(self, bucket: str, key: str, body: bytes, *, content_type: str,
+                   metadata: dict[str, str] | None = None) -> None:
+        self.meeting.wait()  # BrokenBarrierError if the puts came one at a time
+        super().put_object(bucket, key, body, content_type=content_type, metadata=metadata)
+
+
+def test_a_passes_log_files_are_stored_several_at_once(store) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _ = store
+    regions = ["us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"]
+    worker._store = meeting = MeetingStore(len(regions))
+    append(writer, regions)
+    units = writer.stats.units
+
+    worker.run_once()
+
+    assert meeting.puts == 4 and not meeting.meeting.broken
+    assert conn.execute("SELECT count(*) FROM log_files WHERE delivered_at IS NOT NULL "
+                        "AND sha256 IS NOT NULL").fetchone()[0] == 4
+    # the claim, then the four files marked delivered together in one unit
+    assert writer.stats.units - units == 2
+
+
+class FailingKeyStore(MemoryStore):
+    """Refuses every put of one key while ``failing_key`` names it; lists the log files tried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing_key: str | None = None
+        self.attempted: list[str] = []
+
+    def put_object(self, bucket: str, key: str, body: bytes, *, content_type: str,
+                   metadata: dict[str, str] | None = None) -> None:
+        if "CloudTrail-Digest" not in key:
+            self.attempted.append(key)
+        if key == self.failing_key:
+            raise ObjectStoreError("ServiceUnavailable", "the store is down")
+        super().put_object(bucket, key, body, content_type=content_type, metadata=metadata)
+
+
+@pytest.mark.parametrize("in_flight", [1, 8])
+def test_a_failed_put_stops_sending_keeps_what_was_stored_and_the_retry_finishes(
+        validating, monkeypatch, in_flight) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _, clocks = validating
+    monkeypatch.setattr(delivery, "UPLOADS_IN_FLIGHT", in_flight)
+    worker._store = objects = FailingKeyStore()
+    append(writer, ["ap-south-1", "eu-west-1", "sa-east-1", "us-east-1"])
+    worker._assign(ARN, {"S3BucketName": "bucket"}, NOW)
+    keys = [key for (key,) in conn.execute("SELECT key FROM log_files ORDER BY id")]
+    objects.failing_key = keys[1]
+
+    worker.run_once()
+
+    delivered = [key for (key,) in conn.execute(
+        "SELECT key FROM log_files WHERE delivered_at IS NOT NULL ORDER BY id")]
+    if in_flight == 1:  # one at a time: nothing is sent after the failure
+        assert objects.attempted == keys[:2] and delivered == keys[:1]
+    else:  # all four were under way: those stored are kept
+        assert sorted(objects.attempted) == sorted(keys)
+        assert delivered == [keys[0], keys[2], keys[3]]
+    status = SqliteResources(conn, ACCOUNT, "").get(kinds.TRAIL_STATUS, ARN)
+    assert status["LatestDeliveryError"] == "ServiceUnavailable"
+
+    objects.failing_key = None
+    clocks.advance(0.5)  # inside the back-off: nothing is tried
+    attempts = len(objects.attempted)
+    worker.run_once()
+    assert len(objects.attempted) == attempts
+    clocks.advance(1)
+    worker.run_once()
+
+    assert conn.execute("SELECT count(*) FROM log_files WHERE delivered_at IS NULL").fetchone()[0] == 0
+    assert sorted(key for _, key in objects.objects if "CloudTrail-Digest" not in key) == sorted(keys)
+    status = SqliteResources(conn, ACCOUNT, "").get(kinds.TRAIL_STATUS, ARN)
+    assert "LatestDeliveryError" not in status
+    clocks.advance(11)  # the chains' next digests
+    worker.run_once()
+    # every file is listed by a digest exactly once
+    listed, delivered, _ = listed_and_delivered(conn, objects)
+    assert sorted(listed) == sorted(delivered)
 
 
 def test_an_idle_trail_claims_nothing_and_writes_nothing(store) -> None:  # type: ignore[no-untyped-def]

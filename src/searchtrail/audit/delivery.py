@@ -15,14 +15,16 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 import orjson
 
 from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_digest, digest_key
-from searchtrail.audit.logfile import log_file_key, log_file_of_joined, unique_suffix
+from searchtrail.audit.logfile import LogFile, log_file_key, log_file_of_joined, unique_suffix
 from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
 from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
@@ -34,6 +36,11 @@ log = logging.getLogger("searchtrail.delivery")
 
 MAX_RECORDS_PER_FILE = 20_000
 MAX_BACKOFF_SECONDS = 30.0
+# Objects stored at once: S3 takes tens of milliseconds a PUT, and an organization trail has a
+# log file per (account, Region) each pass, so one at a time would leave delivery waiting on the
+# network. Within boto3's pool of 10 connections; the gzip bodies held are bounded too.
+UPLOADS_IN_FLIGHT = 8
+UPLOAD_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 # A trail's outbox rows are claimed by seq range (migration 0006): every row up to the trail's
 # mark in outbox_claims is in a log file, and a group's rows up to the last seq of its newest
 # file too (the second guard covers stores upgraded with some groups claimed further).
@@ -116,6 +123,70 @@ class _Backoff:
         self.next_attempt = float("-inf")
 
 
+Sent = TypeVar("Sent")
+
+
+class _Uploads(Generic[Sent]):
+    """PUTs in flight on the worker's upload threads, settled in the order they were sent.
+
+    What each PUT is for (``Sent``) is handed, in batches, to ``record_stored`` once stored.
+    After the first failure no more are sent: a retry rewrites the same bytes."""
+
+    def __init__(self, pool: ThreadPoolExecutor, store: ObjectStore,
+                 record_stored: Callable[[list[Sent]], None]) -> None:
+        self._pool = pool
+        self._store = store
+        self._record_stored = record_stored
+        self._sent: deque[tuple[Sent, int, Future[None]]] = deque()
+        self._held_bytes = 0
+        self.failure: tuple[Sent, ObjectStoreError] | None = None
+
+    def send(self, what: Sent, bucket: str, key: str, body: bytes,
+             metadata: dict[str, str] | None = None) -> bool:
+        """Start storing ``body``; False once a PUT has failed (send nothing more)."""
+        future = self._pool.submit(self._store.put_object, bucket, key, body,
+                                   content_type="application/json", metadata=metadata)
+        self._sent.append((what, len(body), future))
+        self._held_bytes += len(body)
+        if len(self._sent) >= UPLOADS_IN_FLIGHT or self._held_bytes >= UPLOAD_BYTES_IN_FLIGHT:
+            self._settle(everything=False)
+        return self.failure is None
+
+    def finish(self) -> tuple[Sent, ObjectStoreError] | None:
+        """Wait for every PUT still in flight; the first failure, if any."""
+        self._settle(everything=True)
+        return self.failure
+
+    def _settle(self, *, everything: bool) -> None:
+        """Wait for the oldest PUT (or all), taking every finished one after it too."""
+        stored: list[Sent] = []
+        must_wait = True
+        while self._sent and (must_wait or everything or self._sent[0][2].done()):
+            what, size, future = self._sent.popleft()
+            self._held_bytes -= size
+            must_wait = False
+            try:
+                future.result()
+            except ObjectStoreError as exc:
+                self.failure = self.failure or (what, exc)
+            else:
+                stored.append(what)
+        if stored:
+            self._record_stored(stored)
+
+
+@dataclass
+class _SentLogFile:
+    """A log file sent to the store: what its delivered mark needs."""
+
+    file_id: int
+    key: str
+    account: str
+    region: str
+    log_file: LogFile
+    attempt: datetime
+
+
 @dataclass
 class _TrailState:
     last_assigned: float | None = None  # monotonic ticks of the last claim
@@ -155,6 +226,8 @@ class DeliveryWorker:
         # Nodes sharing a store: only the node this says True on delivers (store/postgres)
         self._leadership = leadership
         self._states: dict[str, _TrailState] = {}
+        self._upload_pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT,
+                                               thread_name_prefix="searchtrail-upload")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="searchtrail-delivery", daemon=True)
 
@@ -167,6 +240,7 @@ class DeliveryWorker:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        self._upload_pool.shutdown(wait=True, cancel_futures=True)
 
     def _loop(self) -> None:
         tick = max(0.2, min(1.0, self._delivery_interval / 2))
@@ -326,43 +400,60 @@ class DeliveryWorker:
         return unit
 
     def _upload_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
+        """Store the trail's fixed, undelivered log files, several at once, oldest first.
+
+        Each file's records are read and compressed here while earlier ones are being stored;
+        those stored are marked delivered together. At the first failure no more are sent."""
         if self._ticks() < state.upload.next_attempt:
             return
         conn = self._conn()
         pending = conn.execute(
             "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
             "WHERE trail_arn = ? AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
+        uploads: _Uploads[_SentLogFile] = _Uploads(
+            self._upload_pool, self._store,
+            lambda stored: self._writer.run_blocking(self._delivered_unit(arn, trail, stored)))
         for file_id, bucket, key, account, region, first_seq, last_seq in pending:
+            if self._stop.is_set():
+                break
             log_file = log_file_of_joined(*conn.execute(
                 _FILE_RECORDS, (account, region, first_seq, last_seq, arn)).fetchone())
-            attempt = self._clock()
-            try:
-                self._store.put_object(bucket, key, log_file.body, content_type="application/json")
-            except ObjectStoreError as exc:
-                log.warning("log file delivery failed", extra={"trail": arn, "key": key,
-                                                               "code": exc.code})
-                state.upload.failed(self._ticks())
-                self._update_status(arn, {"LatestDeliveryAttemptTime": attempt.timestamp(),
-                                          "LatestDeliveryError": exc.code})
-                return
+            sent = _SentLogFile(file_id, key, account, region, log_file, self._clock())
+            if not uploads.send(sent, bucket, key, log_file.body):
+                break
+        failure = uploads.finish()
+        if failure is not None:
+            failed, exc = failure
+            log.warning("log file delivery failed", extra={"trail": arn, "key": failed.key,
+                                                           "code": exc.code})
+            state.upload.failed(self._ticks())
+            self._update_status(arn, {"LatestDeliveryAttemptTime": failed.attempt.timestamp(),
+                                      "LatestDeliveryError": exc.code})
+        elif pending:
             state.upload.succeeded()
-            notified = None if trail.get("SnsTopicARN") else attempt.timestamp()
 
-            def mark(conn: sqlite3.Connection) -> tuple[None, list]:
-                delivered = _delivery_time(conn, arn, trail, account, region,
-                                           attempt.timestamp())
+    @staticmethod
+    def _delivered_unit(arn: str, trail: dict[str, Any], stored: list["_SentLogFile"]
+                        ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
+        notifies = bool(trail.get("SnsTopicARN"))  # else a file counts as notified at once
+        latest = max(sent.attempt for sent in stored).timestamp()
+
+        def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+            for sent in stored:
+                attempt = sent.attempt.timestamp()
                 conn.execute(
                     "UPDATE log_files SET delivered_at = ?, notified_at = ?, sha256 = ?, "
                     "newest_event = ?, oldest_event = ? WHERE id = ? AND delivered_at IS NULL",
-                    (delivered, notified, log_file.sha256,
-                     int(log_file.newest_event_time.timestamp()),
-                     int(log_file.oldest_event_time.timestamp()), file_id))
-                _merge_status(conn, arn, {"LatestDeliveryTime": attempt.timestamp(),
-                                          "LatestDeliveryAttemptTime": attempt.timestamp(),
-                                          "LatestDeliveryError": None})
-                return None, []
+                    (_delivery_time(conn, arn, trail, sent.account, sent.region, attempt),
+                     None if notifies else attempt, sent.log_file.sha256,
+                     int(sent.log_file.newest_event_time.timestamp()),
+                     int(sent.log_file.oldest_event_time.timestamp()), sent.file_id))
+            _merge_status(conn, arn, {"LatestDeliveryTime": latest,
+                                      "LatestDeliveryAttemptTime": latest,
+                                      "LatestDeliveryError": None})
+            return None, []
 
-            self._writer.run_blocking(mark)
+        return mark
 
     def _notify_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
         if self._ticks() < state.notify.next_attempt:
@@ -484,30 +575,41 @@ class DeliveryWorker:
                                     "AND delivered_at IS NULL LIMIT 1", (arn,)).fetchone() is not None
 
     def _upload_pending_digests(self, arn: str, state: _TrailState) -> bool:
-        """Upload digests fixed but not yet stored; False when the store is failing."""
+        """Upload digests fixed but not yet stored, several at once; False when the store is
+        failing."""
         pending = self._conn().execute(
             "SELECT id, bucket, key, signature, body FROM digests WHERE trail_arn = ? "
             "AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
+        uploads: _Uploads[int] = _Uploads(
+            self._upload_pool, self._store,
+            lambda stored: self._writer.run_blocking(self._digests_stored_unit(arn, stored)))
         for digest_id, bucket, key, signature, body in pending:
-            attempt = self._clock().timestamp()
-            try:
-                self._store.put_object(bucket, key, bytes(body), content_type="application/json",
-                                       metadata={"signature": signature,
-                                                 "signature-algorithm": SIGNATURE_ALGORITHM})
-            except ObjectStoreError as exc:
-                state.digest.failed(self._ticks())
-                self._update_status(arn, {"LatestDigestDeliveryError": exc.code})
-                return False
+            if not uploads.send(digest_id, bucket, key, bytes(body),
+                                metadata={"signature": signature,
+                                          "signature-algorithm": SIGNATURE_ALGORITHM}):
+                break
+        failure = uploads.finish()
+        if failure is not None:
+            state.digest.failed(self._ticks())
+            self._update_status(arn, {"LatestDigestDeliveryError": failure[1].code})
+            return False
+        if pending:
             state.digest.succeeded()
-
-            def mark(conn: sqlite3.Connection) -> tuple[None, list]:
-                conn.execute("UPDATE digests SET delivered_at = ? WHERE id = ?", (attempt, digest_id))
-                _merge_status(conn, arn, {"LatestDigestDeliveryTime": attempt,
-                                          "LatestDigestDeliveryError": None})
-                return None, []
-
-            self._writer.run_blocking(mark)
         return True
+
+    def _digests_stored_unit(self, arn: str, stored: list[int]
+                             ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
+        stored_at = self._clock().timestamp()
+
+        def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+            for digest_id in stored:  # (the PostgreSQL connection has no executemany)
+                conn.execute("UPDATE digests SET delivered_at = ? WHERE id = ?",
+                             (stored_at, digest_id))
+            _merge_status(conn, arn, {"LatestDigestDeliveryTime": stored_at,
+                                      "LatestDigestDeliveryError": None})
+            return None, []
+
+        return mark
 
     def _update_status(self, arn: str, changes: dict[str, Any]) -> None:
         self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, changes), []))
