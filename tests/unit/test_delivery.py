@@ -312,6 +312,37 @@ def test_a_passes_log_files_are_stored_several_at_once(store) -> None:  # type: 
     assert writer.stats.units - units == 2
 
 
+class MeetingNotifier:
+    """Each publish waits (bounded) until ``parties`` publishes are under way at once."""
+
+    def __init__(self, parties: int) -> None:
+        self.meeting = threading.Barrier(parties, timeout=10)
+        self.messages: list[dict] = []
+        self._lock = threading.Lock()
+
+    def publish(self, topic_arn: str, message: str) -> None:
+        self.meeting.wait()  # BrokenBarrierError if the publishes came one at a time
+        with self._lock:
+            self.messages.append(json.loads(message))
+
+
+def test_a_passes_notifications_are_published_several_at_once(store) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _ = store
+    regions = ["us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"]
+    writer.run_blocking(lambda c: (SqliteResources(c, ACCOUNT, "").put(kinds.TRAIL, ARN, {
+        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
+        "IsLogging": True, "SnsTopicARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:audit"}), []))
+    worker._notifier = notifier = MeetingNotifier(len(regions))
+    append(writer, regions)
+
+    worker.run_once()
+
+    keys = sorted(key for (key,) in conn.execute("SELECT key FROM log_files"))
+    assert len(keys) == 4 and not notifier.meeting.broken
+    assert sorted(m["s3ObjectKey"][0] for m in notifier.messages) == keys
+    assert conn.execute("SELECT count(*) FROM log_files WHERE notified_at IS NULL").fetchone()[0] == 0
+
+
 class FailingKeyStore(MemoryStore):
     """Refuses every put of one key while ``failing_key`` names it; lists the log files tried."""
 

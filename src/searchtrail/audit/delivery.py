@@ -11,6 +11,7 @@ nor leaves a delivered file outside every digest.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -36,9 +37,10 @@ log = logging.getLogger("searchtrail.delivery")
 
 MAX_RECORDS_PER_FILE = 20_000
 MAX_BACKOFF_SECONDS = 30.0
-# Objects stored at once: S3 takes tens of milliseconds a PUT, and an organization trail has a
-# log file per (account, Region) each pass, so one at a time would leave delivery waiting on the
-# network. Within boto3's pool of 10 connections; the gzip bodies held are bounded too.
+# Objects stored (or notifications published) at once: S3 and SNS take tens of milliseconds a
+# request, and an organization trail has a log file per (account, Region) each pass, so one at a
+# time would leave delivery waiting on the network. Within boto3's pool of 10 connections; the
+# gzip bodies held are bounded too.
 UPLOADS_IN_FLIGHT = 8
 UPLOAD_BYTES_IN_FLIGHT = 16 * 1024 * 1024
 # A trail's outbox rows are claimed by seq range (migration 0006): every row up to the trail's
@@ -126,40 +128,40 @@ class _Backoff:
 Sent = TypeVar("Sent")
 
 
-class _Uploads(Generic[Sent]):
-    """PUTs in flight on the worker's upload threads, settled in the order they were sent.
+class _InFlight(Generic[Sent]):
+    """Calls out (PUTs to the store, notifications) running on the worker's upload threads,
+    settled in the order they were sent.
 
-    What each PUT is for (``Sent``) is handed, in batches, to ``record_stored`` once stored.
-    After the first failure no more are sent: a retry rewrites the same bytes."""
+    What each call is for (``Sent``) is handed, in batches, to ``record_done`` once it has
+    succeeded. After the first failure (an exception of type ``failures``) no more are sent:
+    a retry repeats the same call."""
 
-    def __init__(self, pool: ThreadPoolExecutor, store: ObjectStore,
-                 record_stored: Callable[[list[Sent]], None]) -> None:
+    def __init__(self, pool: ThreadPoolExecutor, record_done: Callable[[list[Sent]], None],
+                 failures: type[Exception]) -> None:
         self._pool = pool
-        self._store = store
-        self._record_stored = record_stored
+        self._record_done = record_done
+        self._failures = failures
         self._sent: deque[tuple[Sent, int, Future[None]]] = deque()
         self._held_bytes = 0
-        self.failure: tuple[Sent, ObjectStoreError] | None = None
+        self.failure: tuple[Sent, Any] | None = None
 
-    def send(self, what: Sent, bucket: str, key: str, body: bytes,
-             metadata: dict[str, str] | None = None) -> bool:
-        """Start storing ``body``; False once a PUT has failed (send nothing more)."""
-        future = self._pool.submit(self._store.put_object, bucket, key, body,
-                                   content_type="application/json", metadata=metadata)
-        self._sent.append((what, len(body), future))
-        self._held_bytes += len(body)
+    def send(self, what: Sent, call: Callable[[], None], held_bytes: int = 0) -> bool:
+        """Start ``call`` (holding ``held_bytes`` until it ends); False once a call has failed
+        (send nothing more)."""
+        self._sent.append((what, held_bytes, self._pool.submit(call)))
+        self._held_bytes += held_bytes
         if len(self._sent) >= UPLOADS_IN_FLIGHT or self._held_bytes >= UPLOAD_BYTES_IN_FLIGHT:
             self._settle(everything=False)
         return self.failure is None
 
-    def finish(self) -> tuple[Sent, ObjectStoreError] | None:
-        """Wait for every PUT still in flight; the first failure, if any."""
+    def finish(self) -> tuple[Sent, Any] | None:
+        """Wait for every call still in flight; (what, exception) of the first failure."""
         self._settle(everything=True)
         return self.failure
 
     def _settle(self, *, everything: bool) -> None:
-        """Wait for the oldest PUT (or all), taking every finished one after it too."""
-        stored: list[Sent] = []
+        """Wait for the oldest call (or all), taking every finished one after it too."""
+        done: list[Sent] = []
         must_wait = True
         while self._sent and (must_wait or everything or self._sent[0][2].done()):
             what, size, future = self._sent.popleft()
@@ -167,12 +169,12 @@ class _Uploads(Generic[Sent]):
             must_wait = False
             try:
                 future.result()
-            except ObjectStoreError as exc:
+            except self._failures as exc:
                 self.failure = self.failure or (what, exc)
             else:
-                stored.append(what)
-        if stored:
-            self._record_stored(stored)
+                done.append(what)
+        if done:
+            self._record_done(done)
 
 
 @dataclass
@@ -410,16 +412,17 @@ class DeliveryWorker:
         pending = conn.execute(
             "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
             "WHERE trail_arn = ? AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
-        uploads: _Uploads[_SentLogFile] = _Uploads(
-            self._upload_pool, self._store,
-            lambda stored: self._writer.run_blocking(self._delivered_unit(arn, trail, stored)))
+        uploads: _InFlight[_SentLogFile] = _InFlight(
+            self._upload_pool,
+            lambda stored: self._writer.run_blocking(self._delivered_unit(arn, trail, stored)),
+            ObjectStoreError)
         for file_id, bucket, key, account, region, first_seq, last_seq in pending:
             if self._stop.is_set():
                 break
             log_file = log_file_of_joined(*conn.execute(
                 _FILE_RECORDS, (account, region, first_seq, last_seq, arn)).fetchone())
             sent = _SentLogFile(file_id, key, account, region, log_file, self._clock())
-            if not uploads.send(sent, bucket, key, log_file.body):
+            if not uploads.send(sent, self._put(bucket, key, log_file.body), len(log_file.body)):
                 break
         failure = uploads.finish()
         if failure is not None:
@@ -455,32 +458,51 @@ class DeliveryWorker:
 
         return mark
 
+    def _put(self, bucket: str, key: str, body: bytes,
+             metadata: dict[str, str] | None = None) -> Callable[[], None]:
+        return functools.partial(self._store.put_object, bucket, key, body,
+                                 content_type="application/json", metadata=metadata)
+
     def _notify_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
+        """Publish a notification for each delivered file not yet notified, several at once."""
         if self._ticks() < state.notify.next_attempt:
             return
         pending = self._conn().execute(
             "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NOT NULL "
             "AND notified_at IS NULL ORDER BY id", (arn,)).fetchall()
+        notifications: _InFlight[tuple[int, float]] = _InFlight(
+            self._upload_pool,
+            lambda notified: self._writer.run_blocking(self._notified_unit(arn, notified)),
+            NotificationError)
         for file_id, bucket, key in pending:
-            attempt = self._clock().timestamp()
-            try:
-                self._notifier.publish(trail["SnsTopicARN"], delivery_message(bucket, [key]))
-            except NotificationError as exc:
-                log.warning("notification failed", extra={"trail": arn, "code": exc.code})
-                state.notify.failed(self._ticks())
-                self._update_status(arn, {"LatestNotificationAttemptTime": attempt,
-                                          "LatestNotificationError": exc.code})
-                return
+            publish = functools.partial(self._notifier.publish, trail["SnsTopicARN"],
+                                        delivery_message(bucket, [key]))
+            if not notifications.send((file_id, self._clock().timestamp()), publish):
+                break
+        failure = notifications.finish()
+        if failure is not None:
+            (_, attempt), exc = failure
+            log.warning("notification failed", extra={"trail": arn, "code": exc.code})
+            state.notify.failed(self._ticks())
+            self._update_status(arn, {"LatestNotificationAttemptTime": attempt,
+                                      "LatestNotificationError": exc.code})
+        elif pending:
             state.notify.succeeded()
 
-            def mark(conn: sqlite3.Connection) -> tuple[None, list]:
-                conn.execute("UPDATE log_files SET notified_at = ? WHERE id = ?", (attempt, file_id))
-                _merge_status(conn, arn, {"LatestNotificationTime": attempt,
-                                          "LatestNotificationAttemptTime": attempt,
-                                          "LatestNotificationError": None})
-                return None, []
+    @staticmethod
+    def _notified_unit(arn: str, notified: list[tuple[int, float]]
+                       ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
+        latest = max(attempt for _, attempt in notified)
 
-            self._writer.run_blocking(mark)
+        def mark(conn: sqlite3.Connection) -> tuple[None, list]:
+            for file_id, attempt in notified:
+                conn.execute("UPDATE log_files SET notified_at = ? WHERE id = ?", (attempt, file_id))
+            _merge_status(conn, arn, {"LatestNotificationTime": latest,
+                                      "LatestNotificationAttemptTime": latest,
+                                      "LatestNotificationError": None})
+            return None, []
+
+        return mark
 
     # -- digests -------------------------------------------------------------------------
 
@@ -580,13 +602,14 @@ class DeliveryWorker:
         pending = self._conn().execute(
             "SELECT id, bucket, key, signature, body FROM digests WHERE trail_arn = ? "
             "AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
-        uploads: _Uploads[int] = _Uploads(
-            self._upload_pool, self._store,
-            lambda stored: self._writer.run_blocking(self._digests_stored_unit(arn, stored)))
+        uploads: _InFlight[int] = _InFlight(
+            self._upload_pool,
+            lambda stored: self._writer.run_blocking(self._digests_stored_unit(arn, stored)),
+            ObjectStoreError)
         for digest_id, bucket, key, signature, body in pending:
-            if not uploads.send(digest_id, bucket, key, bytes(body),
-                                metadata={"signature": signature,
-                                          "signature-algorithm": SIGNATURE_ALGORITHM}):
+            put = self._put(bucket, key, bytes(body), {
+                "signature": signature, "signature-algorithm": SIGNATURE_ALGORITHM})
+            if not uploads.send(digest_id, put, len(body)):
                 break
         failure = uploads.finish()
         if failure is not None:

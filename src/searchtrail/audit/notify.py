@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from typing import Any, Mapping
@@ -20,7 +21,9 @@ def delivery_message(bucket: str, keys: list[str]) -> str:
 
 
 class Notifier:
-    """Publishes to the webhook configured for a topic name, else to SNS at ``sns_endpoint_url``."""
+    """Publishes to the webhook configured for a topic name, else to SNS at ``sns_endpoint_url``.
+
+    Thread-safe: the delivery worker publishes from several threads at once."""
 
     def __init__(self, *, sns_endpoint_url: str | None, webhooks: Mapping[str, str],
                  timeout: float = 5.0) -> None:
@@ -28,6 +31,7 @@ class Notifier:
         self._webhooks = dict(webhooks)
         self._timeout = timeout
         self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()  # one SNS client per Region, however many threads
 
     def publish(self, topic_arn: str, message: str) -> None:
         topic_name = topic_arn.rsplit(":", 1)[-1]
@@ -55,15 +59,7 @@ class Notifier:
         import botocore.exceptions
 
         region = topic_arn.split(":")[3] if topic_arn.count(":") >= 5 else "us-east-1"
-        client = self._clients.get(region)
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = self._clients[region] = boto3.session.Session().client(
-                "sns", region_name=region, endpoint_url=self._sns_endpoint_url,
-                config=Config(connect_timeout=self._timeout, read_timeout=self._timeout,
-                              retries={"max_attempts": 2, "mode": "standard"}))
+        client = self._sns_client(region)
         try:
             client.publish(TopicArn=topic_arn, Message=message)
         except botocore.exceptions.ClientError as exc:
@@ -71,3 +67,16 @@ class Notifier:
                                     exc.response["Error"].get("Message", "")) from exc
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise NotificationError("ServiceUnavailable", str(exc)) from exc
+
+    def _sns_client(self, region: str) -> Any:
+        with self._clients_lock:
+            client = self._clients.get(region)
+            if client is None:
+                import boto3
+                from botocore.config import Config
+
+                client = self._clients[region] = boto3.session.Session().client(
+                    "sns", region_name=region, endpoint_url=self._sns_endpoint_url,
+                    config=Config(connect_timeout=self._timeout, read_timeout=self._timeout,
+                                  retries={"max_attempts": 2, "mode": "standard"}))
+            return client
