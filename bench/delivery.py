@@ -258,6 +258,17 @@ def _account_count(text: str) -> int:
     return count
 
 
+def _organization_runs(accounts: int, s3_delay_ms: float, quick: bool) -> set[str]:
+    """Where an organization trail's backlog is delivered: the local folder, S3, S3 far away.
+    A quick run makes one of them: to the distant S3, or to the local folder without it."""
+    if accounts <= 1:
+        return set()
+    distant = {"distant s3"} if s3_delay_ms else set()
+    if quick:
+        return distant or {"local"}
+    return {"local", "s3"} | distant
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("delivery", __doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, help="backlog size (default 500,000; quick 20,000)")
@@ -269,12 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                         "with a delivering trail (default 15; quick 2)")
     parser.add_argument("--s3-delay-ms", type=float,
                         help="one more organization run, to S3 through a link that holds each "
-                        "request this long, as a distant S3 does (default 25; quick 0; 0 skips "
-                        "it)")
+                        "request this long, as a distant S3 does (default 25; 0 skips it)")
     parser.add_argument("--org-accounts", type=_account_count,
                         help="accounts an organization trail's backlog is spread over, for the "
-                        "second pair of delivery runs (default 50; quick 5, local folder "
-                        "only; 0 or 1 skips them)")
+                        "organization trail's delivery runs (default 50; quick 5, to the "
+                        "distant S3 only; 0 or 1 skips them)")
     args = parser.parse_args(argv)
     records = args.records or (20_000 if args.quick else 500_000)
     calls = args.calls or (1_000 if args.quick else 20_000)
@@ -282,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (2 if args.quick else 6)
     org_accounts = (5 if args.quick else ORG_ACCOUNTS) if args.org_accounts is None \
         else args.org_accounts
-    s3_delay_ms = (0 if args.quick else S3_DELAY_MS) if args.s3_delay_ms is None \
-        else max(0.0, args.s3_delay_ms)
+    s3_delay_ms = S3_DELAY_MS if args.s3_delay_ms is None else max(0.0, args.s3_delay_ms)
+    org_runs = _organization_runs(org_accounts, s3_delay_ms, args.quick)
     on_postgres = "searchtrail-postgres" in args.servers.split(",")
     started = now_iso()
     root = args.out.resolve().parent / "delivery-work"  # beside --out: smoke runs stay apart
@@ -294,15 +304,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(local)
         described["searchtrail"] = server.describe()
         org_rows: list[tuple[str, dict[str, Any]]] = []  # (destination, row)
-        if org_accounts > 1:
+        if "local" in org_runs:
             org_rows.append(("the local bucket folder", delivery_run(
                 root / "org", records, None, print, accounts=org_accounts)[0]))
         with servers.running("moto", root / "moto") as moto:
             remote, _ = delivery_run(root / "s3", records, moto.endpoint, print)
-            if org_accounts > 1 and not args.quick:  # quick: the local folder shows the case
+            if "s3" in org_runs:
                 org_rows.append(("S3 (moto)", delivery_run(
                     root / "org-s3", records, moto.endpoint, print, accounts=org_accounts)[0]))
-            if org_accounts > 1 and s3_delay_ms:
+            if "distant s3" in org_runs:
                 where = f"S3 (moto) {s3_delay_ms:g} ms away"
                 with slow_link(("127.0.0.1", moto.port), s3_delay_ms / 1000) as link:
                     distant, _ = delivery_run(root / "org-s3-far", records, link.endpoint, print,
