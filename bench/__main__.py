@@ -13,8 +13,9 @@ from bench import RESULTS_DIR, REPO, SERVER_KINDS, peers, servers, wrk
 
 FIRST = ("workload", "capacity", "latency")
 NOT_BENCHMARKS = {"__main__", "servers", "peers", "report", "presigned", "rawclient", "wrk",
-                  "compare", "callcost", "postgres"}  # compare takes two commits of ours, no
-# peers; callcost is what compare --metric instructions counts; postgres starts a server
+                  "compare", "callcost", "postgres", "slowlink"}  # compare takes two commits of
+# ours, no peers; callcost is what compare --metric instructions counts; postgres starts a
+# server; slowlink is the delivery benchmark's distant S3
 
 
 def benchmark_modules() -> list[str]:

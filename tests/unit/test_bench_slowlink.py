@@ -14,7 +14,7 @@ import pytest
 
 from bench.slowlink import measured_delay, slow_link
 
-DELAY = 0.05
+DELAY = 0.02
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -51,7 +51,7 @@ def upstream() -> Iterator[tuple[str, int]]:
 
 
 def test_every_byte_arrives_and_each_request_waits_its_delay(upstream) -> None:  # type: ignore[no-untyped-def]
-    body = bytes(range(256)) * 8192  # 2 MiB: many chunks through the link
+    body = bytes(range(256)) * 4096  # 1 MiB: many chunks through the link
     with slow_link(upstream, DELAY) as link:
         conn = http.client.HTTPConnection("127.0.0.1", link.port, timeout=10)
         for _ in range(3):  # one keep-alive connection, request after request
