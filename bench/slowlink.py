@@ -43,15 +43,6 @@ async def _forward_late(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
             writer.write_eof()
 
 
-async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await reader.read(CHUNK_BYTES):
-            writer.write(data)
-            await writer.drain()
-    with contextlib.suppress(OSError):
-        writer.write_eof()
-
-
 class SlowLink:
     """Listens on 127.0.0.1 (``endpoint``) and forwards to ``upstream`` (host, port)."""
 
@@ -77,7 +68,7 @@ class SlowLink:
             return
         try:
             await asyncio.gather(_forward_late(client_reader, server_writer, self.delay),
-                                 _forward(server_reader, client_writer),
+                                 _forward_late(server_reader, client_writer, 0.0),
                                  return_exceptions=True)
         except asyncio.CancelledError:
             pass  # the link is closing: asyncio would report a cancelled connection as an error
