@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
 from searchtrail.audit.delivery import DeliveryWorker
+from searchtrail.audit.retention import EventRetention
 from searchtrail.audit.notify import Notifier
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
@@ -197,7 +198,9 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                                        key_material.take),
         delivery_interval=settings.delivery_interval, digest_interval=settings.digest_interval,
         org_id=organization_id(conn), clock=utc_now,
-        leadership=lease.held if lease is not None else None)
+        leadership=lease.held if lease is not None else None,
+        retention=EventRetention(settings.retention_days, utc_now,
+                                 interval_seconds=settings.retention_check_seconds))
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),
                                warning_ratio=settings.capacity_warning_ratio,
                                interval=settings.capacity_check_seconds,

@@ -26,7 +26,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    retention_days: int = 90
+    retention_days: int = 90  # event history's window; older records leave once delivered
+    retention_check_seconds: float = 60.0  # how often expired records are looked for
     delivery_interval: float = 300.0
     digest_interval: float = 3600.0
     s3_endpoint_url: str | None = None  # trails deliver here; None: the local bucket folder
@@ -95,6 +96,10 @@ def _coerce(name: str, raw: Any) -> Any:
     if name == "workers" and not 1 <= int(raw) <= MAX_WORKERS:
         raise ValueError(f"workers {raw!r}: give a number of server processes from 1 to "
                          f"{MAX_WORKERS}")
+    if name == "retention_days" and int(raw) < 1:
+        raise ValueError(f"retention_days {raw!r}: give the days event history keeps, 1 or "
+                         "more (records older than that leave the store once every trail has "
+                         "delivered them)")
     if name in ("s3_endpoint_url", "sns_endpoint_url", "database_url"):
         return raw or None
     if name == "trusted_proxies":

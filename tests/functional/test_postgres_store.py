@@ -32,6 +32,8 @@ from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
+from tests.unit.test_retention import GONE_ARN, OLD, RECENT
+from tests.unit.test_retention import Store as RetentionStore
 
 BUCKET = "pg-trail-bucket"
 TRAIL = "pg-trail"
@@ -226,6 +228,9 @@ TAMPERING = (
     ("log_files", "DELETE FROM log_files"),
     ("digests", "UPDATE digests SET signature = 'x'"),
     ("digests", "DELETE FROM digests"),
+    # retention's mark: never over records younger than a day, never removed
+    ("retention", "UPDATE retention SET pruned_through = (SELECT max(seq) FROM events) - 1"),
+    ("retention", "DELETE FROM retention"),
 )
 
 
@@ -284,6 +289,33 @@ def store_conn(postgres):  # type: ignore[no-untyped-def]
     migrate(conn)
     yield conn
     conn.close()
+
+
+def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_can(
+        postgres) -> None:
+    postgres_url = postgres.database()
+    conn = PostgresConnection(postgres_url)
+    migrate(conn)
+    store = RetentionStore(conn, PostgresConnection(postgres_url, read_only=True))
+    try:
+        store.append(OLD, OLD, RECENT, RECENT, trails=(GONE_ARN,))
+        lookups = store.conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0]
+        assert store.prune() == 2
+        assert store.seqs("events") == [3, 4] and store.seqs("outbox") == [3, 4]
+        assert store.seqs("event_lookup") == [3, 4]
+        assert store.conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == lookups // 2
+        assert store.mark() == 2
+        for statement in ("DELETE FROM events WHERE seq = 3", "DELETE FROM event_lookup",
+                          "DELETE FROM outbox", "UPDATE retention SET pruned_through = 1",
+                          "UPDATE retention SET pruned_through = 3"):
+            with contextlib.closing(PostgresConnection(postgres_url)) as other:
+                other.execute("BEGIN IMMEDIATE")
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    other.execute(statement)
+                other.execute("ROLLBACK")
+        assert store.seqs("events") == [3, 4] and store.mark() == 2
+    finally:
+        store.close()
 
 
 def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(

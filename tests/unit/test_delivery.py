@@ -244,7 +244,7 @@ def test_a_ticks_work_does_not_grow_with_other_resources(tmp_path: Path) -> None
                 reader=counted_reader, writer=writer, store=MemoryStore(), notifier=None,
                 signing_keys=None,  # type: ignore[arg-type]
                 delivery_interval=1, digest_interval=3600, org_id=None, clock=lambda: NOW)
-            assert [arn for arn, _ in worker._trails()] == [ARN]
+            assert [arn for arn, _ in worker._every_trail()] == [ARN]
             append(writer, ["us-east-1"])
             worker.run_once()
         finally:

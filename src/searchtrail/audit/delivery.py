@@ -28,6 +28,7 @@ from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_diges
 from searchtrail.audit.logfile import LogFile, log_file_key, log_file_of_joined, unique_suffix
 from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
+from searchtrail.audit.retention import EventRetention
 from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
 from searchtrail.store import kinds
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -213,7 +214,8 @@ class DeliveryWorker:
                  delivery_interval: float, digest_interval: float, org_id: str | None,
                  clock: Callable[[], datetime],
                  ticks: Callable[[], float] = time.monotonic,
-                 leadership: Callable[[], bool] | None = None) -> None:
+                 leadership: Callable[[], bool] | None = None,
+                 retention: EventRetention | None = None) -> None:
         self._reader_factory = reader
         self._reader: sqlite3.Connection | None = None
         self._writer = writer
@@ -227,6 +229,8 @@ class DeliveryWorker:
         self._ticks = ticks
         # Nodes sharing a store: only the node this says True on delivers (store/postgres)
         self._leadership = leadership
+        # Expired records leave the store on the delivering node, once every trail has them
+        self._retention = retention
         self._states: dict[str, _TrailState] = {}
         self._upload_pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT,
                                                thread_name_prefix="searchtrail-upload")
@@ -260,7 +264,10 @@ class DeliveryWorker:
             self._states.clear()  # back-offs and claim times start afresh on taking over
             return
         now, ticks = self._clock(), self._ticks()
-        for arn, trail in self._trails():
+        every_trail = self._every_trail()
+        for arn, trail in every_trail:
+            if not (trail.get("IsLogging") or self._has_work(arn, trail)):
+                continue
             state = self._states.setdefault(arn, _TrailState())
             if state.last_assigned is None or ticks - state.last_assigned >= self._delivery_interval:
                 self._assign(arn, trail, now)
@@ -270,20 +277,18 @@ class DeliveryWorker:
                 self._notify_pending(arn, trail, state)
             if trail.get("LogFileValidationEnabled"):
                 self._write_digests(arn, trail, state)
+        if self._retention is not None and not self._stop.is_set():
+            self._retention.run_due(self._conn(), self._writer, [arn for arn, _ in every_trail])
 
     def _conn(self) -> sqlite3.Connection:
         if self._reader is None:
             self._reader = self._reader_factory()
         return self._reader
 
-    def _trails(self) -> list[tuple[str, dict[str, Any]]]:
-        rows = self._conn().execute(_ALL_TRAILS, (kinds.TRAIL,)).fetchall()
-        trails = []
-        for arn, text in rows:
-            trail = orjson.loads(text)
-            if trail.get("IsLogging") or self._has_work(arn, trail):
-                trails.append((arn, trail))
-        return trails
+    def _every_trail(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every trail of every account, logging or not."""
+        return [(arn, orjson.loads(text))
+                for arn, text in self._conn().execute(_ALL_TRAILS, (kinds.TRAIL,)).fetchall()]
 
     def _has_work(self, arn: str, trail: dict[str, Any]) -> bool:
         """A stopped trail still delivers what it recorded, and closes its digest chains."""

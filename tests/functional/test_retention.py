@@ -1,0 +1,114 @@
+"""Retention on a running server whose wall clock moves 100 days on: records past event
+history's 90 days leave the store once every trail has delivered them, and not before; their
+log files stay valid in the bucket."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from searchtrail.audit.delivery import UNCLAIMED_RECORDS
+from tests.functional.server import ServerProcess
+from tests.functional.trails import counts, searchtrail_cli, wait_for
+from tests.reliability.faketime import SteppedClock, faketime_library
+
+DAYS_ON = 100
+KEPT, LATE = "kept-bucket", "late-bucket"
+
+
+def scalar(server: ServerProcess, sql: str, *params: object) -> int:
+    with closing(server.store()) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def delivered(server: ServerProcess) -> bool:
+    return scalar(server, "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
+                  + UNCLAIMED_RECORDS) == 0
+
+
+def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clock = SteppedClock(tmp_path / "faketime")
+    env = {**clock.env(faketime_library()), "SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0.5"}
+    args = ["--delivery-interval", "1", "--digest-interval", "2"]
+    data = tmp_path / "data"
+    server = ServerProcess(data, env=env, args=args).start()
+    try:
+        for bucket in (KEPT, LATE):
+            searchtrail_cli("buckets", "create", bucket, "--data-dir", str(data))
+        cloudtrail = server.client("cloudtrail")
+        kept_arn = cloudtrail.create_trail(Name="kept", S3BucketName=KEPT,
+                                           EnableLogFileValidation=True)["TrailARN"]
+        late_arn = cloudtrail.create_trail(Name="late", S3BucketName=LATE)["TrailARN"]
+        # its deliveries fail until its settings are back
+        (data / "bucket-meta" / LATE).rename(tmp_path / "late-bucket-meta")
+        cloudtrail.start_logging(Name="kept")
+        cloudtrail.start_logging(Name="late")
+        aoss = server.client("opensearchserverless")
+        for _ in range(20):
+            aoss.list_collections()
+        wait_for(lambda: "LatestDeliveryError" in cloudtrail.get_trail_status(Name="late"),
+                 seconds=30, what="the late trail's delivery error")
+        old_last = scalar(server, "SELECT max(seq) FROM events")
+        late_first = scalar(server, "SELECT min(seq) FROM outbox WHERE trail_arn = ?", late_arn)
+        assert late_first > 1  # before the late trail logged, records went to the kept one
+        old_lookups = scalar(server, "SELECT count(*) FROM event_lookup")
+    finally:
+        server.stop()
+
+    clock.set_offset(DAYS_ON * 86_400)
+    # the test's clients sign with the real clock, 100 days behind the server's
+    env["SEARCHTRAIL_CLOCK_SKEW_SECONDS"] = str((DAYS_ON + 1) * 86_400)
+    server = ServerProcess(data, env=env, args=args).start()
+    try:
+        cloudtrail = server.client("cloudtrail")
+        aoss = server.client("opensearchserverless")
+        # The records from before the late trail logged (creating the trails, starting the
+        # kept one) were delivered: they leave. The late trail's stay while its bucket is away.
+        wait_for(lambda: scalar(server, "SELECT count(*) FROM events WHERE seq < ?",
+                                late_first) == 0, seconds=30, what="the first records removed")
+        # each pass looks for expired records after delivering: once the kept trail has
+        # delivered a record of today twice over, a pass has looked since they left
+        for _ in range(2):
+            aoss.list_collections()
+            wait_for(lambda: delivered_by(server, kept_arn), seconds=30,
+                     what="the kept trail's records of today")
+        assert scalar(server, "SELECT count(*) FROM events WHERE seq <= ?",
+                      old_last) == old_last - late_first + 1
+        assert scalar(server, "SELECT pruned_through FROM retention") == late_first - 1
+
+        # back: the late trail delivers, then the records leave
+        (tmp_path / "late-bucket-meta").rename(data / "bucket-meta" / LATE)
+        wait_for(lambda: scalar(server, "SELECT count(*) FROM events WHERE seq <= ?",
+                                old_last) == 0, seconds=60, what="the expired records removed")
+        wait_for(lambda: delivered(server), seconds=30, what="every record delivered")
+        assert scalar(server, "SELECT count(*) FROM event_lookup WHERE seq <= ?", old_last) == 0
+        assert scalar(server, "SELECT count(*) FROM outbox WHERE seq <= ?", old_last) == 0
+        assert 0 < scalar(server, "SELECT count(*) FROM event_lookup") < old_lookups
+        assert scalar(server, "SELECT pruned_through FROM retention") >= old_last
+        # today's records are all there, and found
+        events = cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])["Events"]
+        assert len(events) == 2
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with closing(sqlite3.connect(data / "searchtrail.sqlite3", timeout=30)) as conn:
+                conn.execute("DELETE FROM events WHERE seq = (SELECT min(seq) FROM events)")
+        # the removed records' log files stay in the bucket, and the trail still validates
+        validated = searchtrail_cli("trail", "validate", "--trail-arn", kept_arn,
+                                    "--start-time", "2020-01-01T00:00:00Z",
+                                    "--data-dir", str(data), env=env)
+        assert validated.returncode == 0, validated.stdout + validated.stderr
+        digests, log_files = counts(validated.stdout)
+        assert log_files and log_files.split("/")[0] == log_files.split("/")[1] != "0", (
+            validated.stdout)
+    finally:
+        server.stop()
+
+
+def delivered_by(server: ServerProcess, arn: str) -> bool:
+    """Every record of the trail is in a stored log file."""
+    return scalar(server, "SELECT (SELECT count(*) FROM log_files WHERE trail_arn = ?1 "
+                  "AND delivered_at IS NULL) + (SELECT count(*) FROM outbox WHERE trail_arn = ?1 "
+                  "AND seq > coalesce((SELECT through_seq FROM outbox_claims "
+                  "WHERE trail_arn = ?1), 0))", arn) == 0

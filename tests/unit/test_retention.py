@@ -1,0 +1,224 @@
+"""Retention on a real SQLite store: expired records leave with their lookup and outbox rows,
+never before every trail has delivered them, and migration 0011's triggers hold the rest."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from searchtrail.audit import retention
+from searchtrail.audit.delivery import DeliveryWorker
+from searchtrail.audit.record import lookup_values
+from searchtrail.audit.retention import EventRetention
+from searchtrail.config import load_settings
+from searchtrail.store import kinds
+from searchtrail.store.sqlite.connection import migrate, open_connection
+from searchtrail.store.sqlite.events import EventRow
+from searchtrail.store.sqlite.resources import SqliteResources
+from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+ACCOUNT = "111122223333"
+ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/audit"
+GONE_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/deleted"
+# The triggers read SQLite's own clock, so the records' ages are taken from the real one.
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+OLD = NOW - timedelta(days=100)
+RECENT = NOW - timedelta(hours=1)
+
+
+class Store:
+    """A migrated store (SQLite, or PostgreSQL's connections), its writer, a reader, and
+    records appended at chosen times."""
+
+    def __init__(self, conn: sqlite3.Connection, reader: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.writer = GroupCommitWriter(self.conn)
+        self.writer.start()
+        self.reader = reader
+        self.path: Path | None = None  # SQLite's file, for a delivery worker's reader
+
+    def append(self, *times: datetime, trails: tuple[str, ...] = ()) -> None:
+        rows = []
+        for when in times:
+            record = {"eventID": str(uuid.uuid4()), "eventName": "ListCollections",
+                      "eventSource": "aoss.amazonaws.com", "readOnly": True,
+                      "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "userIdentity": {"type": "IAMUser", "userName": "alice",
+                                       "accessKeyId": "AKIAEXAMPLE"},
+                      "resources": [{"type": "AWS::AOSS::Collection",
+                                     "ARN": f"arn:aws:aoss:us-east-1:{ACCOUNT}:collection/c"}]}
+            rows.append(EventRow(ACCOUNT, "us-east-1", int(when.timestamp()),
+                                 orjson.dumps(record).decode(), lookup_values(record),
+                                 deliveries=tuple((arn, ACCOUNT) for arn in trails)))
+        self.writer.run_blocking(lambda conn: (None, rows))
+
+    def seqs(self, table: str) -> list[int]:
+        return [seq for (seq,) in self.conn.execute(f"SELECT DISTINCT seq FROM {table} ORDER BY seq")]
+
+    def mark(self) -> int:
+        return self.conn.execute("SELECT pruned_through FROM retention").fetchone()[0]
+
+    def prune(self, trails: tuple[str, ...] = (), days: int = 90) -> int:
+        return EventRetention(days, lambda: NOW).prune_batch(self.reader, self.writer, trails)
+
+    def close(self) -> None:
+        self.writer.stop()
+        self.reader.close()
+        self.conn.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    conn = open_connection(tmp_path / "db.sqlite3")
+    migrate(conn)
+    opened = Store(conn, open_connection(tmp_path / "db.sqlite3", read_only=True))
+    opened.path = tmp_path / "db.sqlite3"
+    yield opened
+    opened.close()
+
+
+def test_expired_records_leave_with_their_lookup_rows_and_recent_ones_stay(store) -> None:  # type: ignore[no-untyped-def]
+    store.append(OLD, OLD, OLD + timedelta(days=5), RECENT, RECENT)
+    lookups_per_record = len(store.conn.execute("SELECT * FROM event_lookup").fetchall()) // 5
+    assert lookups_per_record >= 6  # EventId, name, read-only, source, user, key, resource...
+
+    assert store.prune() == 3
+
+    assert store.seqs("events") == [4, 5] and store.seqs("event_lookup") == [4, 5]
+    assert len(store.conn.execute("SELECT * FROM event_lookup").fetchall()) == 2 * lookups_per_record
+    assert store.mark() == 3
+    assert store.prune() == 0  # nothing else has expired
+
+
+def test_the_newest_record_stays_however_old_so_seqs_keep_growing(store) -> None:  # type: ignore[no-untyped-def]
+    store.append(OLD, OLD, OLD)
+    assert store.prune() == 2
+    assert store.seqs("events") == [3]
+    store.append(RECENT)
+    assert store.seqs("events") == [3, 4]
+
+
+def test_a_record_older_than_a_younger_one_before_it_waits_its_turn(store) -> None:  # type: ignore[no-untyped-def]
+    # the wall clock stepped back between the second and the third record
+    store.append(OLD, RECENT, OLD, RECENT)
+    assert store.prune() == 1
+    assert store.seqs("events") == [2, 3, 4]
+
+
+def test_records_leave_a_batch_per_unit_and_a_full_batch_looks_again_at_once(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(retention, "PRUNE_BATCH", 2)
+    store.append(OLD, OLD, OLD, OLD, OLD, RECENT)
+    ticks = [0.0]
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
+    assert pruner.run_due(store.reader, store.writer, ()) == 2
+    assert pruner.run_due(store.reader, store.writer, ()) == 2  # full: again at once
+    assert pruner.run_due(store.reader, store.writer, ()) == 1
+    assert pruner.run_due(store.reader, store.writer, ()) == 0  # caught up: waits an interval
+    store.append(OLD)  # (the clock stepped back) an expired record after the recent one
+    ticks[0] = retention.PRUNE_INTERVAL_SECONDS - 1
+    store.append(RECENT)
+    assert pruner.run_due(store.reader, store.writer, ()) == 0
+    assert store.seqs("events") == [6, 7, 8]
+
+
+def test_a_pass_removes_its_records_in_units_of_a_few_each(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    store.append(OLD, OLD, OLD, OLD, OLD, RECENT)
+    units = store.writer.stats.units
+    assert store.prune() == 5
+    assert store.writer.stats.units - units == 3  # 2 + 2 + 1, each committed on its own
+    assert store.seqs("events") == [6] and store.seqs("event_lookup") == [6]
+
+
+def test_a_retention_of_days_keeps_records_younger_than_that(store) -> None:  # type: ignore[no-untyped-def]
+    store.append(NOW - timedelta(days=40), NOW - timedelta(days=20), RECENT)
+    assert store.prune(days=30) == 1
+    assert store.seqs("events") == [2, 3]
+
+
+def test_a_trail_keeps_its_records_until_their_log_file_is_delivered(store) -> None:  # type: ignore[no-untyped-def]
+    SqliteResources(store.conn, ACCOUNT, "").put(kinds.TRAIL, ARN, {
+        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
+        "IsLogging": True})
+    store.append(OLD, OLD, OLD, trails=(ARN,))
+    store.append(RECENT, trails=(ARN,))
+    assert store.prune((ARN,)) == 0  # not even claimed by a log file
+    stored: list[str] = []
+
+    class FailingThenWorkingStore:
+        def put_object(self, bucket: str, key: str, body: bytes, **_: object) -> None:
+            if not stored:
+                stored.append("refused")
+                raise_error()
+            stored.append(key)
+
+    def raise_error() -> None:
+        from searchtrail.audit.objectstore import ObjectStoreError
+        raise ObjectStoreError("SlowDown", "try again")
+
+    ticks = [0.0]
+    worker = DeliveryWorker(
+        reader=lambda: open_connection(store.path, read_only=True), writer=store.writer,
+        store=FailingThenWorkingStore(), notifier=None,  # type: ignore[arg-type]
+        signing_keys=None, delivery_interval=1, digest_interval=3600,  # type: ignore[arg-type]
+        org_id=None, clock=lambda: NOW, ticks=lambda: ticks[0],
+        retention=EventRetention(90, lambda: NOW, ticks=lambda: ticks[0]))
+    worker.run_once()  # claims the four records into a log file whose upload fails
+    assert stored == ["refused"]
+    assert store.conn.execute("SELECT count(*) FROM log_files WHERE delivered_at IS NULL"
+                              ).fetchone()[0] == 1
+    assert store.seqs("events") == [1, 2, 3, 4] and store.mark() == 0
+    ticks[0] += 120  # past the back-off and the pruner's interval
+    worker.run_once()  # stored, then the three expired records leave
+    assert len(stored) == 2
+    assert store.seqs("events") == [4] and store.seqs("outbox") == [4]
+    assert store.seqs("event_lookup") == [4]
+
+
+def test_a_deleted_trails_undelivered_rows_do_not_hold_records(store) -> None:  # type: ignore[no-untyped-def]
+    store.append(OLD, OLD, trails=(GONE_ARN,))
+    store.append(RECENT, trails=(GONE_ARN,))
+    assert store.prune((GONE_ARN,)) == 0  # were the trail still there, they would stay
+    assert store.prune(()) == 2  # it no longer exists: its rows go with their records
+    assert store.seqs("outbox") == [3]
+
+
+TAMPERING = (
+    "DELETE FROM events",
+    "DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)",
+    "DELETE FROM event_lookup",
+    "DELETE FROM outbox",
+    "UPDATE retention SET pruned_through = 0",  # back below what is gone
+    "UPDATE retention SET pruned_through = (SELECT max(seq) FROM events) - 1",  # over recent
+    "UPDATE retention SET pruned_through = (SELECT max(seq) FROM events)",  # the newest
+    "DELETE FROM retention",
+    "INSERT OR REPLACE INTO retention (id, pruned_through) VALUES (1, 1000000)",
+    "UPDATE events SET record = '{}' WHERE seq = 3",
+)
+
+
+@pytest.mark.parametrize("sql", TAMPERING)
+def test_the_mark_only_moves_forward_over_old_records_and_nothing_above_it_can_be_deleted(store, sql) -> None:  # type: ignore[no-untyped-def]
+    store.append(OLD, OLD, RECENT, RECENT, trails=(GONE_ARN,))
+    assert store.prune() == 2
+    store.writer.stop()
+    before = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall()
+              for table in ("events", "event_lookup", "outbox", "retention")}
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with store.conn:
+            store.conn.execute(sql)
+    after = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in before}
+    assert after == before
+    store.writer = GroupCommitWriter(store.conn)
+    store.writer.start()
+
+
+def test_retention_days_must_be_a_day_or_more() -> None:
+    assert load_settings({"retention_days": "7"}, environ={}, config_file=Path("/nonexistent.toml")).retention_days == 7
+    with pytest.raises(ValueError, match="retention_days '0': give the days"):
+        load_settings({"retention_days": "0"}, environ={}, config_file=Path("/nonexistent.toml"))
