@@ -3,6 +3,7 @@ never before every trail has delivered them, and migration 0011's triggers hold 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -133,6 +134,15 @@ def test_a_pass_removes_its_records_in_units_of_a_few_each(store, monkeypatch) -
     assert store.prune() == 5
     assert store.writer.stats.units - units == 3  # 2 + 2 + 1, each committed on its own
     assert store.seqs("events") == [6] and store.seqs("event_lookup") == [6]
+
+
+def test_a_store_clock_behind_this_nodes_is_a_warning_and_nothing_is_removed(store, caplog) -> None:  # type: ignore[no-untyped-def]
+    store.append(RECENT, RECENT, RECENT)
+    ahead = EventRetention(90, lambda: NOW + timedelta(days=100))  # SQLite's clock is real
+    with caplog.at_level(logging.WARNING, logger="searchtrail.retention"):
+        assert ahead.run_due(store.reader, store.writer, ()) == 0
+    assert "database server's clock a day or more behind" in caplog.text
+    assert store.seqs("events") == [1, 2, 3] and store.mark() == 0
 
 
 def test_a_retention_of_days_keeps_records_younger_than_that(store) -> None:  # type: ignore[no-untyped-def]

@@ -66,7 +66,14 @@ class EventRetention:
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed batch waits as long
-        removed = self.prune_batch(conn, writer, trail_arns)
+        try:
+            removed = self.prune_batch(conn, writer, trail_arns)
+        except sqlite3.IntegrityError as exc:
+            # the store's trigger judged a record too young: its clock is behind this node's
+            log.warning("expired records were not removed: the store refused (%s); is the "
+                        "database server's clock a day or more behind this node's?", exc,
+                        extra={"error": str(exc)})
+            return 0
         if removed >= PRUNE_BATCH:
             self._next_check = ticks
         return removed
