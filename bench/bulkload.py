@@ -334,6 +334,7 @@ def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
     found = None if database_url else reusable(data_dir, events)
     if found:
         log(f"reusing {data_dir} ({events:,} events)")
+        keep_every_record(data_dir)  # stores built before retention have no such setting
         return found
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -342,8 +343,20 @@ def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
         (data_dir / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
     else:
         check_free_space(data_dir, events)
+    keep_every_record(data_dir)
     ensure_default_account(_settings(data_dir))
     return load_events(data_dir, events, seed=seed, log=log)
+
+
+def keep_every_record(data_dir: Path) -> None:
+    """Servers on this store remove no expired record. A kept store's records reach back
+    SPAN_DAYS + STALE_DAYS, past event history's 90 days: retention would remove the oldest
+    while a benchmark measures, and the store would no longer hold what its manifest says."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / CONFIG_FILE_NAME
+    text = config.read_text() if config.exists() else ""
+    if "retention_check_seconds" not in text:
+        config.write_text(text + "retention_check_seconds = 0\n")
 
 
 def store_kinds(servers: str) -> list[str]:

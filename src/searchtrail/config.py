@@ -27,7 +27,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     retention_days: int = 90  # event history's window; older records leave once delivered
-    retention_check_seconds: float = 60.0  # how often expired records are looked for
+    # how often expired records are looked for; 0: never removed (the store keeps them all)
+    retention_check_seconds: float = 60.0
     delivery_interval: float = 300.0
     digest_interval: float = 3600.0
     s3_endpoint_url: str | None = None  # trails deliver here; None: the local bucket folder
@@ -100,6 +101,9 @@ def _coerce(name: str, raw: Any) -> Any:
         raise ValueError(f"retention_days {raw!r}: give the days event history keeps, 1 or "
                          "more (records older than that leave the store once every trail has "
                          "delivered them)")
+    if name == "retention_check_seconds" and float(raw) < 0:
+        raise ValueError(f"retention_check_seconds {raw!r}: give how often to look for expired "
+                         "records, in seconds, or 0 to keep every record")
     if name in ("s3_endpoint_url", "sns_endpoint_url", "database_url"):
         return raw or None
     if name == "trusted_proxies":

@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from searchtrail.audit import retention
 from searchtrail.store.api import Conflict, StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, STUCK_HOLDER_MS,
@@ -795,6 +796,21 @@ def test_an_insert_and_a_delete_are_answered_at_once(store_conn) -> None:
     assert docs.delete("aoss.security-policy", "network/a") is False
     assert [text.split(" ")[0] for text in sent] == ["DELETE", "DELETE"]
     conn.execute("COMMIT")
+
+
+def test_retentions_lookup_deletions_go_with_the_next_statement_in_one_round_trip(
+        store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    for value in ("ListCollections", "CreateCollection", "DeleteCollection"):
+        conn.execute(retention._DELETE_LOOKUP, ("111122223333", "us-east-1", "EventName", value,
+                                                0, 1, 0, 0))
+    assert sent == []
+    conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (0, 0))
+    assert sent[0] == PIPELINE and sent[-1] == SYNC
+    assert [text.split(" ")[0] for text in sent[1:-1]] == ["DELETE"] * 4
+    conn.execute("ROLLBACK")
 
 
 def test_an_insert_of_a_key_just_read_as_absent_is_held(store_conn) -> None:

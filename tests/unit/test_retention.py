@@ -65,7 +65,7 @@ class Store:
         return self.conn.execute("SELECT pruned_through FROM retention").fetchone()[0]
 
     def prune(self, trails: tuple[str, ...] = (), days: int = 90) -> int:
-        return EventRetention(days, lambda: NOW).prune_batch(self.reader, self.writer, trails)
+        return EventRetention(days, lambda: NOW).prune_batch(self.reader, self.writer, trails)[0]
 
     def close(self) -> None:
         self.writer.stop()
@@ -143,6 +143,30 @@ def test_a_store_clock_behind_this_nodes_is_a_warning_and_nothing_is_removed(sto
         assert ahead.run_due(store.reader, store.writer, ()) == 0
     assert "database server's clock a day or more behind" in caplog.text
     assert store.seqs("events") == [1, 2, 3] and store.mark() == 0
+
+
+class BusyWriter:
+    """The store's writer, with an API call committed before each of the pruner's units."""
+
+    def __init__(self, writer: GroupCommitWriter) -> None:
+        self.writer = writer
+        self.stats = writer.stats
+
+    def run_blocking(self, unit):  # type: ignore[no-untyped-def]
+        self.writer.run_blocking(lambda conn: (None, []))
+        return self.writer.run_blocking(unit)
+
+
+def test_a_pass_yields_to_the_api_after_a_few_units_and_the_next_pass_goes_on(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    store.append(*[OLD] * 20, RECENT)
+    ticks = [0.0]
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
+    busy = BusyWriter(store.writer)
+    assert pruner.run_due(store.reader, busy, ()) == 2 * retention.PRUNE_UNITS_WHILE_BUSY
+    assert pruner.run_due(store.reader, busy, ()) == 2 * retention.PRUNE_UNITS_WHILE_BUSY
+    assert pruner.run_due(store.reader, store.writer, ()) == 20 - 4 * retention.PRUNE_UNITS_WHILE_BUSY
+    assert store.seqs("events") == [21]
 
 
 def test_a_retention_of_days_keeps_records_younger_than_that(store) -> None:  # type: ignore[no-untyped-def]
@@ -232,3 +256,6 @@ def test_retention_days_must_be_a_day_or_more() -> None:
     assert load_settings({"retention_days": "7"}, environ={}, config_file=Path("/nonexistent.toml")).retention_days == 7
     with pytest.raises(ValueError, match="retention_days '0': give the days"):
         load_settings({"retention_days": "0"}, environ={}, config_file=Path("/nonexistent.toml"))
+    with pytest.raises(ValueError, match="retention_check_seconds '-1': .* or 0 to keep every"):
+        load_settings({"retention_check_seconds": "-1"}, environ={},
+                      config_file=Path("/nonexistent.toml"))

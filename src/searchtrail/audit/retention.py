@@ -18,16 +18,22 @@ log = logging.getLogger("searchtrail.retention")
 
 # Records removed per pass, at most: the oldest expired ones.
 PRUNE_BATCH = 2_000
+# Units per pass while the API is committing too: removing a record costs about what recording
+# it did (bench/README.md, "Store size per recorded call"), so a backlog yields to the API.
+PRUNE_UNITS_WHILE_BUSY = 1
 # Records removed per writer unit. Each takes its lookup rows (~8, at ~8 us each to delete from
 # their scattered index pages on a slow host) and outbox rows with it, so a unit holds the
 # API's commits for under ~10 ms; the API's batches take their turns between units.
 PRUNE_UNIT = 100
 # How often the store is asked whether records have expired, once it has caught up (default).
 PRUNE_INTERVAL_SECONDS = 60.0
-# Lookup rows deleted per statement (six parameters each), by their whole primary key.
-_LOOKUP_CHUNK = 50
-_LOOKUP_KEY = "(account = ? AND region = ? AND attr = ? AND value = ? AND event_time = ? AND seq = ?)"
-_DELETE_LOOKUP = "DELETE FROM event_lookup WHERE " + " OR ".join([_LOOKUP_KEY] * _LOOKUP_CHUNK)
+# A record's lookup rows sit in their attribute value's range of the primary key, in time order,
+# so a unit's rows of one value are deleted as one range: a seek, not a search per row. (An OR
+# of whole keys also works on SQLite, as a multi-index OR, but PostgreSQL plans it as a scan of
+# the account and Region's rows.) On PostgreSQL these statements go in one round trip
+# (store/postgres/connection.py).
+_DELETE_LOOKUP = ("DELETE FROM event_lookup WHERE account = ? AND region = ? AND attr = ? "
+                  "AND value = ? AND event_time BETWEEN ? AND ? AND seq > ? AND seq <= ?")
 _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
@@ -60,59 +66,67 @@ class EventRetention:
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                 trail_arns: Iterable[str]) -> int:
-        """Prune one batch if it is time to look; returns the records removed. A full batch
-        means more may wait, so the next pass looks again at once."""
+        """Remove expired records if it is time to look; returns how many. When more may wait
+        (a full pass, or one cut short for the API), the next pass looks again at once."""
         ticks = self._ticks()
         if self._next_check is not None and ticks < self._next_check:
             return 0
-        self._next_check = ticks + self._interval  # a failed batch waits as long
+        self._next_check = ticks + self._interval  # a failed pass waits as long
         try:
-            removed = self.prune_batch(conn, writer, trail_arns)
+            removed, more = self.prune_batch(conn, writer, trail_arns)
         except sqlite3.IntegrityError as exc:
             # the store's trigger judged a record too young: its clock is behind this node's
             log.warning("expired records were not removed: the store refused (%s); is the "
                         "database server's clock a day or more behind this node's?", exc,
                         extra={"error": str(exc)})
             return 0
-        if removed >= PRUNE_BATCH:
+        if more:
             self._next_check = ticks
         return removed
 
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                    trail_arns: Iterable[str]) -> int:
-        """Remove up to PRUNE_BATCH of the oldest expired records, read on ``conn`` (a reader),
-        in units of ``writer`` of PRUNE_UNIT records each. A record stays while an existing
-        trail has not delivered it: unclaimed, or in a log file not stored yet (a retry reads
-        its records again)."""
+                    trail_arns: Iterable[str]) -> tuple[int, bool]:
+        """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
+        PRUNE_UNIT records each, read on ``conn`` (a reader); (records removed, whether more
+        may wait). After PRUNE_UNITS_WHILE_BUSY units that the API's commits came between,
+        the rest waits for the next pass.
+
+        A record stays while an existing trail has not delivered it: unclaimed, or in a log
+        file not stored yet (a retry reads its records again)."""
         mark = conn.execute(_MARK).fetchone()[0]
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
         if oldest is None or oldest[0] >= cutoff:
-            return 0  # the usual answer: one seek, no record read
+            return 0, False  # the usual answer: one seek, no record read
         bound = conn.execute(_NEWEST).fetchone()[0] - 1  # the newest stays: seqs follow it
         for arn in trail_arns:
             bound = min(bound, self._undelivered_from(conn, arn) - 1)
-        if bound <= mark:
-            return 0
-        expired = []
-        for row in conn.execute(_OLDEST, (mark, bound, PRUNE_BATCH)).fetchall():
-            if row[3] >= cutoff:
-                break  # a later record may be older (a clock stepped back): it waits its turn
-            expired.append(row)
-        if not expired:
-            return 0
         outbox_trails = [arn for (arn,) in conn.execute(_OUTBOX_TRAILS).fetchall()]
-        for start in range(0, len(expired), PRUNE_UNIT):
-            unit_rows = expired[start:start + PRUNE_UNIT]
+        removed, busy_units, more = 0, 0, True
+        seen_units = writer.stats.units
+        while more and removed < PRUNE_BATCH:
+            unit_rows, limit = [], min(PRUNE_UNIT, PRUNE_BATCH - removed)
+            for row in conn.execute(_OLDEST, (mark, bound, limit)).fetchall():
+                if row[3] >= cutoff:
+                    break  # a later record may be older (a clock stepped back): it waits
+                unit_rows.append(row)
+            more = len(unit_rows) == limit
+            if not unit_rows:
+                break
             through = unit_rows[-1][0]
-            lookup_keys = [(account, region, attr, value, event_time, seq)
-                           for seq, account, region, event_time, record in unit_rows
-                           for attr, value in dict.fromkeys(lookup_values(orjson.loads(record)))]
-            writer.run_blocking(_prune_unit(mark, through, lookup_keys, outbox_trails))
-            mark = through
-        log.info("removed %d records older than the retention window", len(expired),
-                 extra={"records": len(expired), "through_seq": mark})
-        return len(expired)
+            writer.run_blocking(_prune_unit(mark, through, _lookup_spans(unit_rows),
+                                            outbox_trails))
+            mark, removed = through, removed + len(unit_rows)
+            units = writer.stats.units
+            busy = units - seen_units > 1  # the API committed since our last unit
+            seen_units = units
+            busy_units += busy
+            if busy_units >= PRUNE_UNITS_WHILE_BUSY:
+                break
+        if removed:
+            log.info("removed %d records older than the retention window", removed,
+                     extra={"records": removed, "through_seq": mark})
+        return removed, more
 
     @staticmethod
     def _undelivered_from(conn: sqlite3.Connection, arn: str) -> float:
@@ -123,9 +137,22 @@ class EventRetention:
         return min((seq for seq in candidates if seq is not None), default=float("inf"))
 
 
-def _prune_unit(mark: int, through: int, lookup_keys: list[tuple], outbox_trails: list[str]
-                ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
-    """A writer unit moving the mark to ``through`` and deleting what lies at or below it:
+def _lookup_spans(rows: list[tuple]) -> dict[tuple[str, str, str, str], tuple[int, int]]:
+    """The lookup rows of these records (seq, account, region, event time, record): for each
+    (account, region, attribute, value), the first and last event time among them."""
+    spans: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+    for _, account, region, event_time, record in rows:
+        for attr, value in lookup_values(orjson.loads(record)):
+            key = (account, region, attr, value)
+            first, last = spans.get(key, (event_time, event_time))
+            spans[key] = (min(first, event_time), max(last, event_time))
+    return spans
+
+
+def _prune_unit(mark: int, through: int,
+                lookup_spans: dict[tuple[str, str, str, str], tuple[int, int]],
+                outbox_trails: list[str]) -> Callable[[sqlite3.Connection], tuple[None, list]]:
+    """A writer unit moving the mark to ``through`` and deleting what lies in (mark, through]:
     outbox rows first (they refer to the records), then lookup rows, then the records."""
 
     def unit(conn: sqlite3.Connection) -> tuple[None, list]:
@@ -135,10 +162,9 @@ def _prune_unit(mark: int, through: int, lookup_keys: list[tuple], outbox_trails
         for arn in outbox_trails:
             conn.execute("DELETE FROM outbox WHERE trail_arn = ? AND seq > ? AND seq <= ?",
                          (arn, mark, through))
-        for start in range(0, len(lookup_keys), _LOOKUP_CHUNK):
-            chunk = lookup_keys[start:start + _LOOKUP_CHUNK]
-            chunk += [chunk[-1]] * (_LOOKUP_CHUNK - len(chunk))  # one statement text for all
-            conn.execute(_DELETE_LOOKUP, [value for key in chunk for value in key])
+        for (account, region, attr, value), (first, last) in lookup_spans.items():
+            conn.execute(_DELETE_LOOKUP, (account, region, attr, value, first, last, mark,
+                                          through))
         conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (mark, through))
         return None, []
 

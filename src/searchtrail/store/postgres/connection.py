@@ -68,6 +68,11 @@ _UNREAD_WRITES = re.compile(
     r"^\s*INSERT(?: OR IGNORE)? INTO (events|event_lookup|outbox)\b"
     r"|^\s*INSERT INTO resources\b.*\bON CONFLICT\b.*\bDO UPDATE\b(?!.*\bRETURNING\b)",
     re.IGNORECASE | re.DOTALL)
+# Retention's deletions of lookup rows, a value's range of keys each (audit/retention.py):
+# many a unit, their row counts unread, and below the retention mark they fail only when the
+# store does. Held the same way. Any other DELETE is sent at once, and refused at once.
+_UNREAD_DELETES = re.compile(r"^DELETE FROM event_lookup WHERE account = \? AND region = \? "
+                             r"AND attr = \? AND value = \? AND event_time BETWEEN")
 # Writes held at most before they are sent on their own (one round trip for all of them).
 MAX_HELD_WRITES = 64
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
@@ -118,7 +123,7 @@ class _Statement:
         self.reads_last_seq = sql.strip() == LAST_SEQ
         self.reads_versions = sql.strip() == RESOURCE_VERSIONS
         unread = _UNREAD_WRITES.match(sql)
-        self.unread = unread is not None
+        self.unread = unread is not None or _UNREAD_DELETES.match(sql) is not None
         appended = (unread.group(1) or "").lower() if unread else ""
         self.appends_events = appended == "events"
         self.upserts = unread is not None and not appended  # a document's: exactly one row

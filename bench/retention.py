@@ -1,0 +1,148 @@
+"""Retention: how fast records past event history's 90 days leave the store, and what their
+removal costs the API meanwhile. Bulk-loads N expired records into a fresh store and starts a
+server that removes them. searchtrail only (the peers keep nothing); no target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import base_parser, now_iso, write_result
+from bench import servers
+from bench.bulkload import load_events
+from bench.presigned import Signer, read_mix, replay
+
+EXPIRED_DAYS = 100  # the loaded records' newest is this old; the oldest SPAN_DAYS older
+KEEP = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0"}  # while the store is being made
+REMOVE = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0.5"}
+# One pass every half second (the worker's tick at this delivery interval), as a server whose
+# trails deliver every second runs it.
+ARGS = ("--delivery-interval", "1")
+POLL_SECONDS = 0.2
+
+
+def prepare(workdir: Path, records: int) -> int:
+    """A fresh data dir holding ``records`` expired records; the last one's seq."""
+    with servers.running("searchtrail", workdir, ARGS, KEEP):
+        pass  # the store, its account and keys
+    load_events(workdir / "data", records, newest=int(time.time()) - EXPIRED_DAYS * 86_400,
+                log=lambda *_: None)
+    with contextlib.closing(_store(workdir)) as conn:
+        return conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+
+
+def _store(workdir: Path) -> sqlite3.Connection:
+    """The data dir's SQLite store, read-only (the server may be running)."""
+    path = workdir / "data" / "searchtrail.sqlite3"
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+
+def _left(workdir: Path, last_seq: int) -> int:
+    """Loaded records not removed yet (the newest, ``last_seq``, always stays)."""
+    with contextlib.closing(_store(workdir)) as conn:
+        return conn.execute("SELECT count(*) FROM events WHERE seq < ?", (last_seq,)).fetchone()[0]
+
+
+def removal_alone(workdir: Path, records: int, log: Any) -> dict[str, Any]:
+    """Records/s removed by a server answering nothing: from the first removal to the last
+    removable record (the newest stays: the next seqs follow it)."""
+    last = prepare(workdir, records)
+    loaded = _left(workdir, last)
+    deadline = time.monotonic() + 3_600
+    with servers.running("searchtrail", workdir, ARGS, REMOVE) as server:
+        while _left(workdir, last) == loaded and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)  # polling the store with a deadline
+        started, cpu_before, before = time.monotonic(), server.cpu_seconds(), _left(workdir, last)
+        left = before
+        while left and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+            left = _left(workdir, last)
+        took, cpu = time.monotonic() - started, server.cpu_seconds() - cpu_before
+    removed = before - left  # timed from the first removal seen: the first batch is not
+    log(f"retention: {removed:,} records removed in {took:.1f} s "
+        f"({removed / took:,.0f} records/s, {cpu / removed * 1e6:.0f} µs server CPU each)")
+    return {"run": "removal alone", "records": removed, "seconds": round(took, 2),
+            "records_per_second": round(removed / took) if took else None,
+            "server_cpu_us_per_record": round(cpu / removed * 1e6) if removed else None,
+            "complete": left == 0}
+
+
+def api_while_removing(workdir: Path, records: int, seconds: float, calls: int,
+                       log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read-mix calls/s in one run of ``seconds`` while the records are being removed, and in
+    one as long once they all are; with the server's CPU per call. One unbroken run each: in a
+    pause between runs the server would remove at the idle pace, which no sustained load lets
+    it do."""
+    last = prepare(workdir, records)
+    loaded = _left(workdir, last)
+    with servers.running("searchtrail", workdir, ARGS, REMOVE) as server:
+        signer = Signer(server.host_header, *server.credentials())
+        requests = read_mix(signer, calls)
+        replay(server, requests, min(seconds, 5))  # warm-up: the server's caches, the key's
+        before = _left(workdir, last)  # the first passes, before the load, go at the idle pace
+        removing = _run(server, requests, seconds)
+        left = _left(workdir, last)
+        if not left:
+            raise RuntimeError(f"every record was removed before the {seconds:.0f} s run "
+                               "ended: load more (--records)")
+        deadline = time.monotonic() + 3_600
+        while _left(workdir, last) and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)  # the rest goes at the idle pace; polled with a deadline
+        after = _run(server, requests, seconds)
+        complete = _left(workdir, last) == 0
+        described = server.describe()
+    drop = 100 * (1 - removing[0] / after[0])
+    log(f"retention: {before - left:,} records removed in {removing[2]:.0f} s of answering calls")
+    log(f"retention: API {removing[0]:,.0f} calls/s while removing, {after[0]:,.0f} after "
+        f"({drop:.1f}% drop); server CPU per call {removing[1]:.0f} and {after[1]:.0f} µs")
+    return {"run": "API while removing", "records": loaded, "seconds_per_run": seconds,
+            "removed_while_answering": before - left,
+            "removed_per_second_while_answering": round((before - left) / removing[2]),
+            "removing_calls_per_second": round(removing[0]),
+            "after_calls_per_second": round(after[0]),
+            "drop_percent": round(drop, 1),
+            "server_cpu_us_per_call": {"removing": round(removing[1]),
+                                       "after": round(after[1])},
+            "complete": complete}, described
+
+
+def _run(server: servers.Server, requests: list[bytes],
+         seconds: float) -> tuple[float, float, float]:
+    """One replay of the read mix: (calls/s, server CPU µs per call, seconds it took)."""
+    cpu_before = server.cpu_seconds()
+    answered, took = replay(server, requests, seconds)
+    return answered / took, (server.cpu_seconds() - cpu_before) / answered * 1e6, took
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser("retention", __doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int,
+                        help="expired records loaded for each run (default 200,000; quick 4,000 and "
+                        "10,000)")
+    parser.add_argument("--seconds", type=float,
+                        help="seconds of each API run (default 60; quick 2)")
+    args = parser.parse_args(argv)
+    records = args.records or (10_000 if args.quick else 200_000)
+    seconds = args.seconds or (2.0 if args.quick else 60.0)
+    if records < 2:
+        parser.error("--records must be at least 2 (the newest record always stays)")
+    started = now_iso()
+    with tempfile.TemporaryDirectory(prefix="bench-retention-") as work:
+        alone = removal_alone(Path(work) / "alone", 4_000 if args.quick else records, print)
+        api, described = api_while_removing(Path(work) / "api", records, seconds,
+                                            1_000 if args.quick else 20_000, print)
+    write_result(args.out, "retention", started, {"searchtrail": described}, [alone, api], [],
+                 notes=[f"records dated {EXPIRED_DAYS} days ago and older, bulk-loaded; the "
+                        "server looks for expired records every 0.5 s and removes up to 2,000 "
+                        "a pass in writer units of 100; no target"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
