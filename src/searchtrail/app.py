@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator
 
 from searchtrail.audit.delivery import DeliveryWorker
-from searchtrail.audit.retention import EventRetention
 from searchtrail.audit.notify import Notifier
 from searchtrail.audit.objectstore import ObjectStore
 from searchtrail.audit.query import EventHistory, PageTokens
 from searchtrail.audit.record import CONSOLE_ENRICHERS, RecordBuilder
+from searchtrail.audit.retention import EventRetention
 from searchtrail.audit.routing import TrailRouter
 from searchtrail.audit.signing import SpareKeyMaterial
 from searchtrail.audit.stores.local import LocalFolderStore

@@ -74,6 +74,9 @@ def serve(
         None, min=1, help="Seconds between log file deliveries per trail [default: 300]"),
     digest_interval: Optional[float] = typer.Option(
         None, min=1, help="Seconds between digest files per trail and region [default: 3600]"),
+    retention_days: Optional[int] = typer.Option(
+        None, min=1, help="Days of event history; older records leave the store once every "
+                          "trail has delivered them [default: 90]"),
     s3_endpoint_url: Optional[str] = typer.Option(
         None, help="Deliver trails to this S3-compatible endpoint (credentials from the standard "
                    "AWS chain) instead of the local bucket folder"),
@@ -96,6 +99,7 @@ def serve(
                                 tls_key=tls_key, log_level=log_level,
                                 delivery_interval=delivery_interval,
                                 digest_interval=digest_interval,
+                                retention_days=retention_days,
                                 s3_endpoint_url=s3_endpoint_url,
                                 sns_endpoint_url=sns_endpoint_url, database_url=database_url,
                                 workers=workers)

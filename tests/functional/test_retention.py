@@ -112,3 +112,11 @@ def delivered_by(server: ServerProcess, arn: str) -> bool:
                   "AND delivered_at IS NULL) + (SELECT count(*) FROM outbox WHERE trail_arn = ?1 "
                   "AND seq > coalesce((SELECT through_seq FROM outbox_claims "
                   "WHERE trail_arn = ?1), 0))", arn) == 0
+
+
+def test_serve_takes_the_days_of_history_and_refuses_fewer_than_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert "--retention-days" in searchtrail_cli("serve", "--help").stdout
+    refused = searchtrail_cli("serve", "--retention-days", "0", "--data-dir", str(tmp_path),
+                              env={"COLUMNS": "200"})  # the error box on one line
+    assert refused.returncode == 2
+    assert "--retention-days" in refused.stderr and "greater than or equal" in refused.stderr

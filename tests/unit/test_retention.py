@@ -157,15 +157,18 @@ class BusyWriter:
         return self.writer.run_blocking(unit)
 
 
-def test_a_pass_yields_to_the_api_after_a_few_units_and_the_next_pass_goes_on(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_beside_a_busy_api_a_unit_goes_every_pause_and_a_quiet_one_takes_the_rest(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
     store.append(*[OLD] * 20, RECENT)
     ticks = [0.0]
     pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
     busy = BusyWriter(store.writer)
-    assert pruner.run_due(store.reader, busy, ()) == 2 * retention.PRUNE_UNITS_WHILE_BUSY
-    assert pruner.run_due(store.reader, busy, ()) == 2 * retention.PRUNE_UNITS_WHILE_BUSY
-    assert pruner.run_due(store.reader, store.writer, ()) == 20 - 4 * retention.PRUNE_UNITS_WHILE_BUSY
+    assert pruner.run_due(store.reader, busy, ()) == 2  # one unit, then it yields
+    assert pruner.run_due(store.reader, busy, ()) == 0  # until the pause is over
+    ticks[0] += retention.BUSY_PAUSE_SECONDS
+    assert pruner.run_due(store.reader, busy, ()) == 2
+    ticks[0] += retention.BUSY_PAUSE_SECONDS
+    assert pruner.run_due(store.reader, store.writer, ()) == 16  # quiet: the rest in one pass
     assert store.seqs("events") == [21]
 
 

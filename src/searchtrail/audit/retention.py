@@ -1,5 +1,5 @@
 """Retention: records older than the event-history window leave the store once every trail
-that takes them has them in a delivered log file; the oldest first, a batch per writer unit."""
+that takes them has them in a delivered log file; the oldest first, a few per writer unit."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 log = logging.getLogger("searchtrail.retention")
 
-# Records removed per pass, at most: the oldest expired ones.
+# Records removed per pass, at most: the oldest expired ones (a pass a second by default).
 PRUNE_BATCH = 2_000
-# Units per pass while the API is committing too: removing a record costs about what recording
-# it did (bench/README.md, "Store size per recorded call"), so a backlog yields to the API.
-PRUNE_UNITS_WHILE_BUSY = 1
-# Records removed per writer unit. Each takes its lookup rows (~8, at ~8 us each to delete from
-# their scattered index pages on a slow host) and outbox rows with it, so a unit holds the
-# API's commits for under ~10 ms; the API's batches take their turns between units.
+# While the API commits too, one unit per this many seconds: removing a record costs about
+# what recording it did (bench/README.md, "Retention"), so a backlog yields to a busy API and
+# catches up when it is quiet.
+BUSY_PAUSE_SECONDS = 1.0
+# Records removed per writer unit. Each takes its lookup rows (~7, ~10 µs each to delete on a
+# slow host) and outbox rows with it, so a unit holds the API's commits for ~10 ms; the API's
+# batches take their turns between units.
 PRUNE_UNIT = 100
 # How often the store is asked whether records have expired, once it has caught up (default).
 PRUNE_INTERVAL_SECONDS = 60.0
@@ -66,30 +67,30 @@ class EventRetention:
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                 trail_arns: Iterable[str]) -> int:
-        """Remove expired records if it is time to look; returns how many. When more may wait
-        (a full pass, or one cut short for the API), the next pass looks again at once."""
+        """Remove expired records if it is time to look; returns how many. When more wait, the
+        next pass looks again at once, or after BUSY_PAUSE_SECONDS if the API was busy."""
         ticks = self._ticks()
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
         try:
-            removed, more = self.prune_batch(conn, writer, trail_arns)
+            removed, pause = self.prune_batch(conn, writer, trail_arns)
         except sqlite3.IntegrityError as exc:
             # the store's trigger judged a record too young: its clock is behind this node's
             log.warning("expired records were not removed: the store refused (%s); is the "
                         "database server's clock a day or more behind this node's?", exc,
                         extra={"error": str(exc)})
             return 0
-        if more:
-            self._next_check = ticks
+        if pause is not None:
+            self._next_check = ticks + pause
         return removed
 
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                    trail_arns: Iterable[str]) -> tuple[int, bool]:
+                    trail_arns: Iterable[str]) -> tuple[int, float | None]:
         """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
-        PRUNE_UNIT records each, read on ``conn`` (a reader); (records removed, whether more
-        may wait). After PRUNE_UNITS_WHILE_BUSY units that the API's commits came between,
-        the rest waits for the next pass.
+        PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
+        the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when the API
+        committed beside a unit (the pass stops there), None once caught up.
 
         A record stays while an existing trail has not delivered it: unclaimed, or in a log
         file not stored yet (a retry reads its records again)."""
@@ -97,12 +98,12 @@ class EventRetention:
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
         if oldest is None or oldest[0] >= cutoff:
-            return 0, False  # the usual answer: one seek, no record read
+            return 0, None  # the usual answer: one seek, no record read
         bound = conn.execute(_NEWEST).fetchone()[0] - 1  # the newest stays: seqs follow it
         for arn in trail_arns:
             bound = min(bound, self._undelivered_from(conn, arn) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_OUTBOX_TRAILS).fetchall()]
-        removed, busy_units, more = 0, 0, True
+        removed, more, busy = 0, True, False
         seen_units = writer.stats.units
         while more and removed < PRUNE_BATCH:
             unit_rows, limit = [], min(PRUNE_UNIT, PRUNE_BATCH - removed)
@@ -120,13 +121,14 @@ class EventRetention:
             units = writer.stats.units
             busy = units - seen_units > 1  # the API committed since our last unit
             seen_units = units
-            busy_units += busy
-            if busy_units >= PRUNE_UNITS_WHILE_BUSY:
+            if busy:
                 break
         if removed:
-            log.info("removed %d records older than the retention window", removed,
-                     extra={"records": removed, "through_seq": mark})
-        return removed, more
+            log.debug("removed %d records older than the retention window", removed,
+                      extra={"records": removed, "through_seq": mark})
+        if not more:
+            return removed, None
+        return removed, BUSY_PAUSE_SECONDS if busy else 0.0
 
     @staticmethod
     def _undelivered_from(conn: sqlite3.Connection, arn: str) -> float:
