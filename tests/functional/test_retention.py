@@ -4,7 +4,9 @@ log files stay valid in the bucket."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import urllib.request
 from contextlib import closing
 
 import pytest
@@ -87,6 +89,10 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         assert scalar(server, "SELECT count(*) FROM outbox WHERE seq <= ?", old_last) == 0
         assert 0 < scalar(server, "SELECT count(*) FROM event_lookup") < old_lookups
         assert scalar(server, "SELECT pruned_through FROM retention") >= old_last
+        with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as answer:
+            metrics = answer.read().decode()
+        removed = re.search(r"^searchtrail_records_removed_total (\S+)$", metrics, re.M)
+        assert removed and float(removed.group(1)) >= old_last - late_first + 1, metrics[:300]
         # today's records are all there, and found
         events = cloudtrail.lookup_events(LookupAttributes=[
             {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])["Events"]

@@ -111,15 +111,21 @@ def test_a_record_older_than_a_younger_one_before_it_waits_its_turn(store) -> No
     assert store.seqs("events") == [2, 3, 4]
 
 
-def test_records_leave_a_batch_per_unit_and_a_full_batch_looks_again_at_once(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_records_leave_a_batch_per_unit_and_a_full_batch_looks_again_at_once(store, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(retention, "PRUNE_BATCH", 2)
     store.append(OLD, OLD, OLD, OLD, OLD, RECENT)
     ticks = [0.0]
-    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
-    assert pruner.run_due(store.reader, store.writer, ()) == 2
-    assert pruner.run_due(store.reader, store.writer, ()) == 2  # full: again at once
-    assert pruner.run_due(store.reader, store.writer, ()) == 1
-    assert pruner.run_due(store.reader, store.writer, ()) == 0  # caught up: waits an interval
+    counted: list[int] = []
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0], removed=counted.append)
+    with caplog.at_level(logging.INFO, logger="searchtrail.retention"):
+        assert pruner.run_due(store.reader, store.writer, ()) == 2
+        assert pruner.run_due(store.reader, store.writer, ()) == 2  # full: again at once
+        assert pruner.run_due(store.reader, store.writer, ()) == 1
+        assert pruner.run_due(store.reader, store.writer, ()) == 0  # caught up: waits
+    assert counted == [2, 2, 1]  # for /metrics
+    assert [record.getMessage() for record in caplog.records] == [
+        "removing records older than 90 days, the oldest first",
+        "removed 5 records older than 90 days; nothing more to remove for now"]
     store.append(OLD)  # (the clock stepped back) an expired record after the recent one
     ticks[0] = retention.PRUNE_INTERVAL_SECONDS - 1
     store.append(RECENT)

@@ -58,12 +58,17 @@ class EventRetention:
 
     def __init__(self, retention_days: int, clock: Callable[[], datetime],
                  ticks: Callable[[], float] = time.monotonic,
-                 interval_seconds: float = PRUNE_INTERVAL_SECONDS) -> None:
+                 interval_seconds: float = PRUNE_INTERVAL_SECONDS,
+                 removed: Callable[[int], None] | None = None) -> None:
+        """``removed`` is told how many records each pass removed (the /metrics counter)."""
+        self._days = retention_days
         self._keep_seconds = retention_days * 86_400
         self._interval = interval_seconds
         self._clock = clock
         self._ticks = ticks
+        self._removed = removed
         self._next_check: float | None = None
+        self._backlog_removed = 0  # since expired records were last found waiting
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                 trail_arns: Iterable[str]) -> int:
@@ -83,7 +88,22 @@ class EventRetention:
             return 0
         if pause is not None:
             self._next_check = ticks + pause
+        self._account(removed, caught_up=pause is None)
         return removed
+
+    def _account(self, removed: int, *, caught_up: bool) -> None:
+        """Count what a pass removed; a line in the log when a backlog starts and ends."""
+        if removed and self._removed is not None:
+            self._removed(removed)
+        if removed and not self._backlog_removed:
+            log.info("removing records older than %d days, the oldest first", self._days,
+                     extra={"retention_days": self._days})
+        self._backlog_removed += removed
+        if caught_up and self._backlog_removed:
+            log.info("removed %d records older than %d days; nothing more to remove for now",
+                     self._backlog_removed, self._days,
+                     extra={"records": self._backlog_removed, "retention_days": self._days})
+            self._backlog_removed = 0
 
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                     trail_arns: Iterable[str]) -> tuple[int, float | None]:

@@ -40,6 +40,9 @@ class Metrics:
                                      registry=self.registry, multiprocess_mode="livesum")
         self._writer_units = Gauge("searchtrail_writer_units", "Units of work committed",
                                    registry=self.registry, multiprocess_mode="livesum")
+        self._records_removed = Counter("searchtrail_records_removed",
+                                        "Records removed from the store past event history's "
+                                        "window (retention)", registry=self.registry)
         self._capacity_used = Gauge("searchtrail_store_capacity_used_ratio",
                                     "Used share of the event store's filesystem (0..1)",
                                     registry=self.registry, multiprocess_mode="max")
@@ -55,6 +58,9 @@ class Metrics:
     def store_capacity(self, reading: CapacityReading, warning: bool) -> None:
         self._capacity_used.set(reading.used_ratio)
         self._capacity_warning.set(1 if warning else 0)
+
+    def records_removed(self, count: int) -> None:
+        self._records_removed.inc(count)
 
     def call(self, service: str, operation: str, error_code: str) -> None:
         key = (service, operation, error_code)
