@@ -6,7 +6,6 @@ server that removes them. searchtrail only (the peers keep nothing); no target.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import sys
 import tempfile
 import time
@@ -27,42 +26,38 @@ ARGS = ("--delivery-interval", "1")
 POLL_SECONDS = 0.2
 
 
-def prepare(workdir: Path, records: int) -> int:
-    """A fresh data dir holding ``records`` expired records; the last one's seq."""
+def prepare(workdir: Path, records: int) -> tuple[servers.Server, int]:
+    """A fresh data dir holding ``records`` expired records; the server (not started yet)
+    that removes them, and the last record's seq."""
     with servers.running("searchtrail", workdir, ARGS, KEEP):
         pass  # the store, its account and keys
     load_events(workdir / "data", records, newest=int(time.time()) - EXPIRED_DAYS * 86_400,
                 log=lambda *_: None)
-    with contextlib.closing(_store(workdir)) as conn:
-        return conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+    server = servers.make("searchtrail", workdir, ARGS, REMOVE)
+    with contextlib.closing(server.read_only_database()) as conn:
+        return server, conn.execute("SELECT max(seq) FROM events").fetchone()[0]
 
 
-def _store(workdir: Path) -> sqlite3.Connection:
-    """The data dir's SQLite store, read-only (the server may be running)."""
-    path = workdir / "data" / "searchtrail.sqlite3"
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-
-
-def _left(workdir: Path, last_seq: int) -> int:
+def _left(server: servers.Server, last_seq: int) -> int:
     """Loaded records not removed yet (the newest, ``last_seq``, always stays)."""
-    with contextlib.closing(_store(workdir)) as conn:
+    with contextlib.closing(server.read_only_database()) as conn:
         return conn.execute("SELECT count(*) FROM events WHERE seq < ?", (last_seq,)).fetchone()[0]
 
 
 def removal_alone(workdir: Path, records: int, log: Any) -> dict[str, Any]:
     """Records/s removed by a server answering nothing: from the first removal to the last
     removable record (the newest stays: the next seqs follow it)."""
-    last = prepare(workdir, records)
-    loaded = _left(workdir, last)
+    server, last = prepare(workdir, records)
+    loaded = _left(server, last)
     deadline = time.monotonic() + 3_600
-    with servers.running("searchtrail", workdir, ARGS, REMOVE) as server:
-        while _left(workdir, last) == loaded and time.monotonic() < deadline:
+    with servers.serving(server):
+        while _left(server, last) == loaded and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)  # polling the store with a deadline
-        started, cpu_before, before = time.monotonic(), server.cpu_seconds(), _left(workdir, last)
+        started, cpu_before, before = time.monotonic(), server.cpu_seconds(), _left(server, last)
         left = before
         while left and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            left = _left(workdir, last)
+            left = _left(server, last)
         took, cpu = time.monotonic() - started, server.cpu_seconds() - cpu_before
     removed = before - left  # timed from the first removal seen: the first batch is not
     log(f"retention: {removed:,} records removed in {took:.1f} s "
@@ -79,23 +74,23 @@ def api_while_removing(workdir: Path, records: int, seconds: float, calls: int,
     one as long once they all are; with the server's CPU per call. One unbroken run each: in a
     pause between runs the server would remove at the idle pace, which no sustained load lets
     it do."""
-    last = prepare(workdir, records)
-    loaded = _left(workdir, last)
-    with servers.running("searchtrail", workdir, ARGS, REMOVE) as server:
+    server, last = prepare(workdir, records)
+    loaded = _left(server, last)
+    with servers.serving(server):
         signer = Signer(server.host_header, *server.credentials())
         requests = read_mix(signer, calls)
         replay(server, requests, min(seconds, 5))  # warm-up: the server's caches, the key's
-        before = _left(workdir, last)  # the first passes, before the load, go at the idle pace
+        before = _left(server, last)  # the first passes, before the load, go at the idle pace
         removing = _run(server, requests, seconds)
-        left = _left(workdir, last)
+        left = _left(server, last)
         if not left:
             raise RuntimeError(f"every record was removed before the {seconds:.0f} s run "
                                "ended: load more (--records)")
         deadline = time.monotonic() + 3_600
-        while _left(workdir, last) and time.monotonic() < deadline:
+        while _left(server, last) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)  # the rest goes at the idle pace; polled with a deadline
         after = _run(server, requests, seconds)
-        complete = _left(workdir, last) == 0
+        complete = _left(server, last) == 0
         described = server.describe()
     drop = 100 * (1 - removing[0] / after[0])
     log(f"retention: {before - left:,} records removed in {removing[2]:.0f} s of answering calls")

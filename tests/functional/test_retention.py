@@ -13,20 +13,15 @@ import pytest
 
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 from tests.functional.server import ServerProcess
-from tests.functional.trails import counts, searchtrail_cli, wait_for
+from tests.functional.trails import counts, searchtrail_cli, stored_count, wait_for
 from tests.reliability.faketime import SteppedClock, faketime_library
 
 DAYS_ON = 100
 KEPT, LATE = "kept-bucket", "late-bucket"
 
 
-def scalar(server: ServerProcess, sql: str, *params: object) -> int:
-    with closing(server.store()) as conn:
-        return conn.execute(sql, params).fetchone()[0]
-
-
 def delivered(server: ServerProcess) -> bool:
-    return scalar(server, "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
+    return stored_count(server, "SELECT (SELECT count(*) FROM log_files WHERE delivered_at IS NULL) + "
                   + UNCLAIMED_RECORDS) == 0
 
 
@@ -52,10 +47,10 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
             aoss.list_collections()
         wait_for(lambda: "LatestDeliveryError" in cloudtrail.get_trail_status(Name="late"),
                  seconds=30, what="the late trail's delivery error")
-        old_last = scalar(server, "SELECT max(seq) FROM events")
-        late_first = scalar(server, "SELECT min(seq) FROM outbox WHERE trail_arn = ?", late_arn)
+        old_last = stored_count(server, "SELECT max(seq) FROM events")
+        late_first = stored_count(server, "SELECT min(seq) FROM outbox WHERE trail_arn = ?", late_arn)
         assert late_first > 1  # before the late trail logged, records went to the kept one
-        old_lookups = scalar(server, "SELECT count(*) FROM event_lookup")
+        old_lookups = stored_count(server, "SELECT count(*) FROM event_lookup")
     finally:
         server.stop()
 
@@ -68,7 +63,7 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         aoss = server.client("opensearchserverless")
         # The records from before the late trail logged (creating the trails, starting the
         # kept one) were delivered: they leave. The late trail's stay while its bucket is away.
-        wait_for(lambda: scalar(server, "SELECT count(*) FROM events WHERE seq < ?",
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM events WHERE seq < ?",
                                 late_first) == 0, seconds=30, what="the first records removed")
         # each pass looks for expired records after delivering: once the kept trail has
         # delivered a record of today twice over, a pass has looked since they left
@@ -76,19 +71,19 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
             aoss.list_collections()
             wait_for(lambda: delivered_by(server, kept_arn), seconds=30,
                      what="the kept trail's records of today")
-        assert scalar(server, "SELECT count(*) FROM events WHERE seq <= ?",
+        assert stored_count(server, "SELECT count(*) FROM events WHERE seq <= ?",
                       old_last) == old_last - late_first + 1
-        assert scalar(server, "SELECT pruned_through FROM retention") == late_first - 1
+        assert stored_count(server, "SELECT pruned_through FROM retention") == late_first - 1
 
         # back: the late trail delivers, then the records leave
         (tmp_path / "late-bucket-meta").rename(data / "bucket-meta" / LATE)
-        wait_for(lambda: scalar(server, "SELECT count(*) FROM events WHERE seq <= ?",
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM events WHERE seq <= ?",
                                 old_last) == 0, seconds=60, what="the expired records removed")
         wait_for(lambda: delivered(server), seconds=30, what="every record delivered")
-        assert scalar(server, "SELECT count(*) FROM event_lookup WHERE seq <= ?", old_last) == 0
-        assert scalar(server, "SELECT count(*) FROM outbox WHERE seq <= ?", old_last) == 0
-        assert 0 < scalar(server, "SELECT count(*) FROM event_lookup") < old_lookups
-        assert scalar(server, "SELECT pruned_through FROM retention") >= old_last
+        assert stored_count(server, "SELECT count(*) FROM event_lookup WHERE seq <= ?", old_last) == 0
+        assert stored_count(server, "SELECT count(*) FROM outbox WHERE seq <= ?", old_last) == 0
+        assert 0 < stored_count(server, "SELECT count(*) FROM event_lookup") < old_lookups
+        assert stored_count(server, "SELECT pruned_through FROM retention") >= old_last
         with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as answer:
             metrics = answer.read().decode()
         removed = re.search(r"^searchtrail_records_removed_total (\S+)$", metrics, re.M)
@@ -114,7 +109,7 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
 
 def delivered_by(server: ServerProcess, arn: str) -> bool:
     """Every record of the trail is in a stored log file."""
-    return scalar(server, "SELECT (SELECT count(*) FROM log_files WHERE trail_arn = ?1 "
+    return stored_count(server, "SELECT (SELECT count(*) FROM log_files WHERE trail_arn = ?1 "
                   "AND delivered_at IS NULL) + (SELECT count(*) FROM outbox WHERE trail_arn = ?1 "
                   "AND seq > coalesce((SELECT through_seq FROM outbox_claims "
                   "WHERE trail_arn = ?1), 0))", arn) == 0

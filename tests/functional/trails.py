@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable
 
@@ -46,6 +47,12 @@ def read_bucket(s3, bucket: str) -> Delivered:  # type: ignore[no-untyped-def]
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         records[key] = json.loads(gzip.decompress(body))["Records"]
     return Delivered(logs, digests, records)
+
+
+def stored_count(server, sql: str, *params: object) -> int:  # type: ignore[no-untyped-def]
+    """A count (or any one value) read from the server's own store."""
+    with closing(server.store()) as conn:
+        return conn.execute(sql, params).fetchone()[0]
 
 
 def wait_for(condition: Callable[[], object], *, seconds: float, what: str, step: float = 0.5):  # type: ignore[no-untyped-def]

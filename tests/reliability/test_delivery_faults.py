@@ -8,14 +8,15 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.functional.server import ServerProcess
-from tests.functional.trails import chain_closed, counts, read_bucket, validate_both, wait_for
+from tests.functional.trails import (chain_closed, counts, read_bucket, stored_count,
+                                     validate_both, wait_for)
 from tests.peers import MOTO_CREDENTIALS, MotoServer
 from tests.reliability.checkers import (CheckResult, bucket_etags, check_delivery, check_store,
                                         read_digests, stored_records)
@@ -328,12 +329,6 @@ def test_d6_deleted_newest_digest_is_reported_by_searchtrail_only(faulty_store, 
 
 
 STEP_BACK = 3600  # the plan's one hour
-
-
-def stored_count(server: ServerProcess, sql: str, *params: object) -> int:
-    """A count read from the server's own store."""
-    with closing(server.store()) as conn:
-        return conn.execute(sql, params).fetchone()[0]
 
 
 def claimed_behind(server: ServerProcess, stepped_at: float) -> int:

@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 import orjson
 
@@ -28,11 +28,13 @@ from searchtrail.audit.digest import DigestLogEntry, PreviousDigest, build_diges
 from searchtrail.audit.logfile import LogFile, log_file_key, log_file_of_joined, unique_suffix
 from searchtrail.audit.notify import NotificationError, Notifier, delivery_message
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError
-from searchtrail.audit.retention import EventRetention
 from searchtrail.audit.signing import SIGNATURE_ALGORITHM, SigningKeys
 from searchtrail.store import kinds
 from searchtrail.store.sqlite.resources import SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
+
+if TYPE_CHECKING:  # retention reads a trail's claim mark from here
+    from searchtrail.audit.retention import EventRetention
 
 log = logging.getLogger("searchtrail.delivery")
 
@@ -334,7 +336,7 @@ class DeliveryWorker:
         Two seeks. Rows committed after this read have larger seqs, so they wait for the next
         pass instead of being half-claimed by this one."""
         conn = self._conn()
-        through = _claimed_through(conn, arn) or 0
+        through = claimed_through(conn, arn) or 0
         newest = conn.execute(_NEWEST_ROW, (arn,)).fetchone()[0]
         return None if newest is None or newest <= through else (through, newest)
 
@@ -384,7 +386,7 @@ class DeliveryWorker:
         bucket = trail["S3BucketName"]
 
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
-            mark = _claimed_through(conn, arn)
+            mark = claimed_through(conn, arn)
             if (mark or 0) != through:
                 return None, []  # claimed since it was read: the next pass reads afresh
             for account, region, count, first_seq, last_seq in parts:
@@ -687,7 +689,7 @@ def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -
     repo.put(kinds.TRAIL_STATUS, arn, status)
 
 
-def _claimed_through(conn: sqlite3.Connection, arn: str) -> int | None:
+def claimed_through(conn: sqlite3.Connection, arn: str) -> int | None:
     """The trail's mark in outbox_claims; None before its first claim."""
     row = conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone()
     return row[0] if row else None

@@ -11,7 +11,9 @@ from typing import Callable, Iterable
 
 import orjson
 
+from searchtrail.audit.delivery import claimed_through
 from searchtrail.audit.record import lookup_values
+from searchtrail.store.sqlite.events import last_event_seq
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
 log = logging.getLogger("searchtrail.retention")
@@ -39,7 +41,6 @@ _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
 _OLDEST_TIME = "SELECT event_time FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
-_NEWEST = "SELECT coalesce(max(seq), 0) FROM events"
 # The trails whose outbox rows may wait, by the UNIQUE (trail_arn, seq) index: one seek each.
 _OUTBOX_TRAILS = """WITH RECURSIVE trails(arn) AS (
     SELECT min(trail_arn) FROM outbox
@@ -47,7 +48,6 @@ _OUTBOX_TRAILS = """WITH RECURSIVE trails(arn) AS (
     SELECT (SELECT min(trail_arn) FROM outbox WHERE trail_arn > trails.arn)
     FROM trails WHERE arn IS NOT NULL)
 SELECT arn FROM trails WHERE arn IS NOT NULL"""
-_CLAIMED_THROUGH = "SELECT through_seq FROM outbox_claims WHERE trail_arn = ?"
 _OLDEST_UNCLAIMED = "SELECT min(seq) FROM outbox WHERE trail_arn = ? AND seq > ?"
 _OLDEST_UNDELIVERED = ("SELECT min(first_seq) FROM log_files WHERE trail_arn = ? "
                        "AND delivered_at IS NULL")
@@ -119,7 +119,7 @@ class EventRetention:
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
         if oldest is None or oldest[0] >= cutoff:
             return 0, None  # the usual answer: one seek, no record read
-        bound = conn.execute(_NEWEST).fetchone()[0] - 1  # the newest stays: seqs follow it
+        bound = last_event_seq(conn) - 1  # the newest stays: seqs follow it
         for arn in trail_arns:
             bound = min(bound, self._undelivered_from(conn, arn) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_OUTBOX_TRAILS).fetchall()]
@@ -153,7 +153,7 @@ class EventRetention:
     @staticmethod
     def _undelivered_from(conn: sqlite3.Connection, arn: str) -> float:
         """The trail's oldest record not yet in a delivered log file (infinity: none)."""
-        through = (conn.execute(_CLAIMED_THROUGH, (arn,)).fetchone() or (0,))[0]
+        through = claimed_through(conn, arn) or 0
         candidates = [conn.execute(_OLDEST_UNCLAIMED, (arn, through)).fetchone()[0],
                       conn.execute(_OLDEST_UNDELIVERED, (arn,)).fetchone()[0]]
         return min((seq for seq in candidates if seq is not None), default=float("inf"))
