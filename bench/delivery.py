@@ -271,7 +271,7 @@ def _organization_runs(accounts: int, s3_delay_ms: float, quick: bool) -> set[st
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("delivery", __doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, help="backlog size (default 500,000; quick 20,000)")
+    parser.add_argument("--records", type=int, help="backlog size (default 500,000; quick 5,000)")
     parser.add_argument("--calls", type=int,
                         help="pre-signed requests per API run (default 20,000; quick 1,000)")
     parser.add_argument("--seconds", type=float, help="seconds per API run with wrk "
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                         "organization trail's delivery runs (default 50; quick 5, to the "
                         "distant S3 only; 0 or 1 skips them)")
     args = parser.parse_args(argv)
-    records = args.records or (20_000 if args.quick else 500_000)
+    records = args.records or (5_000 if args.quick else 500_000)
     calls = args.calls or (1_000 if args.quick else 20_000)
     rounds = args.rounds or (2 if args.quick else 15)  # quick: both orders of the phases
     seconds = args.seconds or (2 if args.quick else 6)

@@ -185,14 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser("memory", __doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="0,1000000,10000000",
                         type=count_list(0, "store sizes (events)", "0,1000000,10000000"),
-                        help="comma-separated store sizes (events); --quick uses 0,20000")
+                        help="comma-separated store sizes (events); --quick uses 20000")
     parser.add_argument("--soak-minutes", type=float, default=3.0,
                         help="minutes of sustained load on a fresh store, RSS read after each "
                              "round (default 3; 0 skips it; --quick runs one round)")
     args = parser.parse_args(argv)
     if args.soak_minutes < 0:
         parser.error(f"--soak-minutes: expected 0 or more minutes, got {args.soak_minutes}")
-    sizes = [0, 20_000] if args.quick else args.sizes
+    sizes = [20_000] if args.quick else args.sizes
     if args.skip_large:
         sizes = [size for size in sizes if size <= LARGE]
     kinds = store_kinds(args.servers)

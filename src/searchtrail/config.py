@@ -32,6 +32,8 @@ class Settings:
     delivery_interval: float = 300.0
     digest_interval: float = 3600.0
     s3_endpoint_url: str | None = None  # trails deliver here; None: the local bucket folder
+    # to connect to the S3 endpoint, and for each read; a failed attempt is tried twice more
+    s3_timeout_seconds: float = 5.0
     # postgresql://user@host/db: state and events in PostgreSQL, shared by several nodes;
     # None: the embedded SQLite file in data_dir
     database_url: str | None = None
@@ -104,6 +106,9 @@ def _coerce(name: str, raw: Any) -> Any:
     if name == "retention_check_seconds" and float(raw) < 0:
         raise ValueError(f"retention_check_seconds {raw!r}: give how often to look for expired "
                          "records, in seconds, or 0 to keep every record")
+    if name == "s3_timeout_seconds" and not float(raw) > 0:
+        raise ValueError(f"s3_timeout_seconds {raw!r}: give how long delivery waits for the S3 "
+                         "endpoint to connect and for each read, in seconds (more than 0)")
     if name in ("s3_endpoint_url", "sns_endpoint_url", "database_url"):
         return raw or None
     if name == "trusted_proxies":

@@ -88,7 +88,9 @@ def object_store(settings: Settings) -> ObjectStore:
     if settings.s3_endpoint_url:
         from searchtrail.audit.stores.s3 import S3Store  # boto3 only when S3 is used
 
-        return S3Store(settings.s3_endpoint_url, region=settings.default_region)
+        return S3Store(settings.s3_endpoint_url, region=settings.default_region,
+                       connect_timeout=settings.s3_timeout_seconds,
+                       read_timeout=settings.s3_timeout_seconds)
     from searchtrail.audit.stores.local import LocalFolderStore
 
     return LocalFolderStore(settings.data_dir)

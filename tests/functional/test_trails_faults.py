@@ -18,9 +18,9 @@ from tests.peers import MOTO_CREDENTIALS, MotoServer
 BUCKET = "fault-bucket"
 
 
-def start(tmp_path, moto: MotoServer) -> ServerProcess:  # type: ignore[no-untyped-def]
+def start(tmp_path, moto: MotoServer, env: dict[str, str] | None = None) -> ServerProcess:  # type: ignore[no-untyped-def]
     moto.client("s3").create_bucket(Bucket=BUCKET)
-    server = ServerProcess(tmp_path / "data", env=dict(MOTO_CREDENTIALS), args=[
+    server = ServerProcess(tmp_path / "data", env={**MOTO_CREDENTIALS, **(env or {})}, args=[
         "--s3-endpoint-url", moto.endpoint, "--delivery-interval", "1", "--digest-interval", "3"])
     server.start()
     cloudtrail = server.client("cloudtrail")
@@ -36,7 +36,8 @@ def delivered_request_ids(moto: MotoServer) -> Counter:
 
 def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
     moto = MotoServer(tmp_path).start()
-    server = start(tmp_path, moto)
+    # 1 s S3 timeouts (5 s by default): a delivery fails ~3 s into the outage, not 15
+    server = start(tmp_path, moto, env={"SEARCHTRAIL_S3_TIMEOUT_SECONDS": "1"})
     try:
         aoss = server.client("opensearchserverless")
         cloudtrail = server.client("cloudtrail")
@@ -44,7 +45,7 @@ def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
         wait_for(lambda: set(request_ids) <= set(delivered_request_ids(moto)), seconds=30,
                  what="deliveries before the outage")
 
-        # The outage lasts until a delivery has failed (S3's timeouts and retries take ~15 s)
+        # The outage lasts until a delivery has failed (S3's timeouts and retries take ~3 s)
         # and calls have kept coming after that, so their records wait for S3 to come back.
         moto.pause()
         saw_error, after_error = None, 0

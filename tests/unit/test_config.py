@@ -41,3 +41,15 @@ def test_workers_default_to_one_and_a_count_out_of_range_is_told(tmp_path) -> No
     (tmp_path / "searchtrail.toml").write_text("workers = 0\n")
     with pytest.raises(ValueError, match="workers 0: give a number of server processes from 1"):
         load_settings({"data_dir": tmp_path}, environ={})
+
+
+def test_the_s3_timeout_reaches_the_trails_s3_client_and_must_be_positive(tmp_path) -> None:
+    from searchtrail.installation import object_store
+
+    settings = load_settings({"data_dir": tmp_path, "s3_endpoint_url": "http://127.0.0.1:9"},
+                             environ={"SEARCHTRAIL_S3_TIMEOUT_SECONDS": "1.5"})
+    config = object_store(settings).client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (1.5, 1.5)
+    assert load_settings({"data_dir": tmp_path}, environ={}).s3_timeout_seconds == 5.0
+    with pytest.raises(ValueError, match="s3_timeout_seconds '0': give how long delivery waits"):
+        load_settings({"data_dir": tmp_path}, environ={"SEARCHTRAIL_S3_TIMEOUT_SECONDS": "0"})
