@@ -25,8 +25,14 @@ install-test: $(TEST_STAMP)
 serve: $(STAMP)
 	$(BIN)/searchtrail serve $(ARGS)
 
+# The unit and conformance tests measure nothing and share nothing, so they run on both cores
+# (pytest-xdist); the rest run one at a time, since several measure latency or wait on timers.
+# PYTEST_ARGS go to both runs (options such as --durations=20); for a subset, call
+# .venv/bin/pytest with its paths.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) tests/unit tests/conformance $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e tests/functional tests/reliability $(PYTEST_ARGS)
 
 # The reliability suite at full size (tests/reliability, README "Reliability"); `make test`
 # runs the same scenarios CI-sized. Writes test-artifacts/reliability-summary-full.json.
