@@ -407,9 +407,9 @@ def _default_account(conn: sqlite3.Connection) -> str:
     return account
 
 
-def _event_times(count: int, newest: int) -> Iterator[int]:
-    """Non-decreasing epoch seconds over SPAN_DAYS ending at ``newest`` (commit order)."""
-    oldest = newest - SPAN_DAYS * 86400
+def _event_times(count: int, newest: int, span_days: float) -> Iterator[int]:
+    """Non-decreasing epoch seconds over ``span_days`` ending at ``newest`` (commit order)."""
+    oldest = newest - int(span_days * 86400)
     span = newest - oldest
     for index in range(count):
         yield oldest + (span * index) // max(1, count - 1)
@@ -426,13 +426,14 @@ def _progress(done: int, total: int, elapsed: float) -> str:
 def load_events(data_dir: Path, events: int, *, seed: int = 7,
                 deliveries: tuple[tuple[str, str], ...] = (), members: int = MEMBER_ACCOUNTS,
                 organization: bool = False, newest: int | None = None,
-                log: Any = print) -> Store:
+                span_days: float = SPAN_DAYS, log: Any = print) -> Store:
     """Append ``events`` records to an existing data dir (made by the server or ensure_store).
 
     ``deliveries`` are (trail ARN, account folder) pairs given to every record of the
     default account, as the trail router would. With ``organization`` the records are spread
     evenly over the default account and ``members`` others, and each goes to every trail
     named in ``deliveries`` in its own account's folder, as for an organization trail.
+    The records' times spread evenly over the ``span_days`` before ``newest`` (default now).
     """
     settings = _settings(data_dir)
     postgres = settings.database_url is not None
@@ -453,7 +454,7 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
     lookup_rows = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for index, when in enumerate(_event_times(events, newest)):
+        for index, when in enumerate(_event_times(events, newest, span_days)):
             row_account, row_region = factory.placement()
             region, record = factory.record(row_account, row_region, when)
             values = lookup_values(record)
@@ -504,7 +505,7 @@ def load_events(data_dir: Path, events: int, *, seed: int = 7,
     total_seconds = time.monotonic() - started
     manifest = {
         "version": MANIFEST_VERSION, "events": events, "account": account,
-        "region": DEFAULT_REGION, "newest": newest, "oldest": newest - SPAN_DAYS * 86400,
+        "region": DEFAULT_REGION, "newest": newest, "oldest": newest - int(span_days * 86400),
         "deliveries": [list(d) for d in deliveries], "seed": seed,
         "member_accounts": members, "organization": organization,
         "load_seconds": round(load_seconds, 1), "total_seconds": round(total_seconds, 1),

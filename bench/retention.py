@@ -14,10 +14,18 @@ from typing import Any
 
 from bench import base_parser, now_iso, write_result
 from bench import servers
-from bench.bulkload import load_events
+from bench.bulkload import SPAN_DAYS, load_events
 from bench.presigned import Signer, read_mix, replay
 
-EXPIRED_DAYS = 100  # the loaded records' newest is this old; the oldest SPAN_DAYS older
+# The backlogs the API is measured beside: (the newest record's age, the days the records
+# span, in days). Retention removes one unit a second beside a busy API while its oldest
+# expired record is under a day past the window, and more the later it is (MAX_BUSY_UNITS).
+BACKLOGS = {
+    "under a day late": (90 + 1 / 24, 0.5),  # 90 days and an hour old to 90.5 days and an hour
+    "days late": (100, SPAN_DAYS),  # 100 to 185 days old: at the cap
+}
+WINDOW_DAYS = 90  # event history's, retention_days' default
+ALONE = "days late"  # removal alone goes at the idle pace whatever the backlog's age
 KEEP = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0"}  # while the store is being made
 REMOVE = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0.5"}
 # One pass every half second (the worker's tick at this delivery interval), as a server whose
@@ -26,16 +34,19 @@ ARGS = ("--delivery-interval", "1")
 POLL_SECONDS = 0.2
 
 
-def prepare(workdir: Path, records: int) -> tuple[servers.Server, int]:
-    """A fresh data dir holding ``records`` expired records; the server (not started yet)
-    that removes them, and the last record's seq."""
+def prepare(workdir: Path, records: int, backlog: str) -> tuple[servers.Server, int, float]:
+    """A fresh data dir holding ``records`` expired records as old as ``backlog`` says; the
+    server (not started yet) that removes them, the last record's seq, and how many days the
+    oldest record is past event history's window."""
     with servers.running("searchtrail", workdir, ARGS, KEEP):
         pass  # the store, its account and keys
-    load_events(workdir / "data", records, newest=int(time.time()) - EXPIRED_DAYS * 86_400,
-                log=lambda *_: None)
+    newest_age_days, span_days = BACKLOGS[backlog]
+    load_events(workdir / "data", records, newest=int(time.time() - newest_age_days * 86_400),
+                span_days=span_days, log=lambda *_: None)
     server = servers.make("searchtrail", workdir, ARGS, REMOVE)
     with contextlib.closing(server.read_only_database()) as conn:
-        return server, conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        last, oldest = conn.execute("SELECT max(seq), min(event_time) FROM events").fetchone()
+    return server, last, (time.time() - oldest) / 86_400 - WINDOW_DAYS
 
 
 def _left(server: servers.Server, last_seq: int) -> int:
@@ -47,7 +58,7 @@ def _left(server: servers.Server, last_seq: int) -> int:
 def removal_alone(workdir: Path, records: int, log: Any) -> dict[str, Any]:
     """Records/s removed by a server answering nothing: from the first removal to the last
     removable record (the newest stays: the next seqs follow it)."""
-    server, last = prepare(workdir, records)
+    server, last, _ = prepare(workdir, records, ALONE)
     loaded = _left(server, last)
     deadline = time.monotonic() + 3_600
     with servers.serving(server):
@@ -68,13 +79,13 @@ def removal_alone(workdir: Path, records: int, log: Any) -> dict[str, Any]:
             "complete": left == 0}
 
 
-def api_while_removing(workdir: Path, records: int, seconds: float, calls: int,
+def api_while_removing(workdir: Path, records: int, seconds: float, calls: int, backlog: str,
                        log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read-mix calls/s in one run of ``seconds`` while the records are being removed, and in
-    one as long once they all are; with the server's CPU per call. One unbroken run each: in a
-    pause between runs the server would remove at the idle pace, which no sustained load lets
-    it do."""
-    server, last = prepare(workdir, records)
+    """Read-mix calls/s in one run of ``seconds`` while the ``backlog`` records are being
+    removed, and in one as long once they all are; with the server's CPU per call. One
+    unbroken run each: in a pause between runs the server would remove at the idle pace,
+    which no sustained load lets it do."""
+    server, last, days_late = prepare(workdir, records, backlog)
     loaded = _left(server, last)
     with servers.serving(server):
         signer = Signer(server.host_header, *server.credentials())
@@ -93,10 +104,12 @@ def api_while_removing(workdir: Path, records: int, seconds: float, calls: int,
         complete = _left(server, last) == 0
         described = server.describe()
     drop = 100 * (1 - removing[0] / after[0])
-    log(f"retention: {before - left:,} records removed in {removing[2]:.0f} s of answering calls")
-    log(f"retention: API {removing[0]:,.0f} calls/s while removing, {after[0]:,.0f} after "
-        f"({drop:.1f}% drop); server CPU per call {removing[1]:.0f} and {after[1]:.0f} µs")
-    return {"run": "API while removing", "records": loaded, "seconds_per_run": seconds,
+    log(f"retention: {backlog}: {before - left:,} records removed in {removing[2]:.0f} s of "
+        "answering calls")
+    log(f"retention: {backlog}: API {removing[0]:,.0f} calls/s while removing, {after[0]:,.0f} "
+        f"after ({drop:.1f}% drop); server CPU per call {removing[1]:.0f} and {after[1]:.0f} µs")
+    return {"run": f"API while removing a backlog {backlog}", "records": loaded,
+            "oldest_days_past_window": round(days_late, 2), "seconds_per_run": seconds,
             "removed_while_answering": before - left,
             "removed_per_second_while_answering": round((before - left) / removing[2]),
             "removing_calls_per_second": round(removing[0]),
@@ -129,13 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--records must be at least 2 (the newest record always stays)")
     started = now_iso()
     with tempfile.TemporaryDirectory(prefix="bench-retention-") as work:
-        alone = removal_alone(Path(work) / "alone", 4_000 if args.quick else records, print)
-        api, described = api_while_removing(Path(work) / "api", records, seconds,
-                                            1_000 if args.quick else 20_000, print)
-    write_result(args.out, "retention", started, {"searchtrail": described}, [alone, api], [],
-                 notes=[f"records dated {EXPIRED_DAYS} days ago and older, bulk-loaded; the "
-                        "server looks for expired records every 0.5 s and removes up to 2,000 "
-                        "a pass in writer units of 100; no target"])
+        rows = [removal_alone(Path(work) / "alone", 4_000 if args.quick else records, print)]
+        for number, backlog in enumerate(BACKLOGS):
+            api, described = api_while_removing(Path(work) / f"api-{number}", records, seconds,
+                                                1_000 if args.quick else 20_000, backlog, print)
+            rows.append(api)
+    ages = "; ".join(f"{name}: the newest {age:g} days old, over {span:g} days"
+                     for name, (age, span) in BACKLOGS.items())
+    write_result(args.out, "retention", started, {"searchtrail": described}, rows, [],
+                 notes=[f"bulk-loaded expired records ({ages}); removal alone from the "
+                        f"backlog {ALONE}; the server looks for expired records every 0.5 s "
+                        "and removes up to 2,000 a pass in writer units of 100; beside a busy "
+                        "API one unit a second, one more for each day the oldest is past the "
+                        "window (audit/retention.py, MAX_BUSY_UNITS); no target"])
     return 0
 
 

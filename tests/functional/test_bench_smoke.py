@@ -21,7 +21,8 @@ from bench import capacity, compare, servers, wrk
 from tests.needs import unavailable
 
 # each has a test of its own below (lookup and memory: on both stores, the PostgreSQL tests)
-OWN = ("workload", "capacity", "latency", "validate", "storage", "delivery", "lookup", "memory")
+OWN = ("workload", "capacity", "latency", "validate", "storage", "delivery", "lookup", "memory",
+       "retention")
 MODULE_TIMEOUT = 240
 # Four bench.callcost processes under callgrind, side by side on the cores, each instrumented
 # only for its counted calls: ~25 s in all here (82 s when whole processes were instrumented,
@@ -267,6 +268,21 @@ def test_delivery_quick_delivers_an_organization_trails_backlog_by_account_and_r
     assert default_rows and all(row["account_regions"] == 4 and row["records"] < 5_000
                                 for row in default_rows)  # the default account's four Regions
     assert sum("organization trail" in goal["target"] for goal in document["targets"]) == 1
+
+
+def test_retention_removes_every_backlog_and_measures_the_api_beside_each(
+        tmp_path: Path) -> None:
+    document = run_module("retention", tmp_path / "retention.json")
+    alone, *beside = document["results"]
+    assert alone["run"] == "removal alone" and alone["complete"] and alone["records"] > 0
+    assert [row["run"] for row in beside] == ["API while removing a backlog under a day late",
+                                              "API while removing a backlog days late"]
+    # the backlogs retention paces apart: one unit a second, and more for each day late
+    assert 0 < beside[0]["oldest_days_past_window"] < 1 <= 10 <= beside[1][
+        "oldest_days_past_window"]
+    for row in beside:
+        assert row["complete"] and row["removed_while_answering"] > 0, row
+        assert row["removing_calls_per_second"] > 0 and row["after_calls_per_second"] > 0
 
 
 def test_storage_reports_the_bytes_each_recorded_call_adds(tmp_path: Path) -> None:

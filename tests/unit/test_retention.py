@@ -29,6 +29,7 @@ GONE_ARN = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/deleted"
 # The triggers read SQLite's own clock, so the records' ages are taken from the real one.
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 OLD = NOW - timedelta(days=100)
+JUST_EXPIRED = NOW - timedelta(days=90, hours=1)  # less than a day past a 90-day window
 RECENT = NOW - timedelta(hours=1)
 
 
@@ -165,7 +166,7 @@ class BusyWriter:
 
 def test_beside_a_busy_api_a_unit_goes_every_pause_and_a_quiet_one_takes_the_rest(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
-    store.append(*[OLD] * 20, RECENT)
+    store.append(*[JUST_EXPIRED] * 20, RECENT)
     ticks = [0.0]
     pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
     busy = BusyWriter(store.writer)
@@ -176,6 +177,21 @@ def test_beside_a_busy_api_a_unit_goes_every_pause_and_a_quiet_one_takes_the_res
     ticks[0] += retention.BUSY_PAUSE_SECONDS
     assert pruner.run_due(store.reader, store.writer, ()) == 16  # quiet: the rest in one pass
     assert store.seqs("events") == [21]
+
+
+@pytest.mark.parametrize("days_late, units", [(0, 1), (3, 4), (30, retention.MAX_BUSY_UNITS)])
+def test_beside_a_busy_api_a_backlog_days_late_goes_a_unit_more_a_pause_for_each_day(store, monkeypatch, days_late, units) -> None:  # type: ignore[no-untyped-def]
+    """An API busy around the clock leaves no quiet spell: retention keeps up by going faster
+    the further behind it is, up to a cap."""
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    store.append(*[JUST_EXPIRED - timedelta(days=days_late)] * (4 * units + 1), RECENT)
+    ticks = [0.0]
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
+    busy = BusyWriter(store.writer)
+    assert pruner.run_due(store.reader, busy, ()) == 2 * units  # then it yields
+    assert pruner.run_due(store.reader, busy, ()) == 0  # until the pause is over
+    ticks[0] += retention.BUSY_PAUSE_SECONDS
+    assert pruner.run_due(store.reader, busy, ()) == 2 * units
 
 
 def test_a_retention_of_days_keeps_records_younger_than_that(store) -> None:  # type: ignore[no-untyped-def]

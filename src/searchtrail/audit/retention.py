@@ -20,10 +20,16 @@ log = logging.getLogger("searchtrail.retention")
 
 # Records removed per pass, at most: the oldest expired ones (a pass a second by default).
 PRUNE_BATCH = 2_000
-# While the API commits too, one unit per this many seconds: removing a record costs about
+# While the API commits too, a few units per this many seconds: removing a record costs about
 # what recording it did (bench/README.md, "Retention"), so a backlog yields to a busy API and
 # catches up when it is quiet.
 BUSY_PAUSE_SECONDS = 1.0
+# The units per pause beside a busy API: one while the oldest expired record is less than a day
+# past the window, one more for each further day, up to this many (1,000 records a second). An
+# API busy around the clock leaves no quiet spell to catch up in: retention falls behind until
+# its pace matches the rate records expire (at 500 calls/s, ~4 days behind), so the store stays
+# bounded; the cap bounds what that costs the API.
+MAX_BUSY_UNITS = 10
 # Records removed per writer unit. Each takes its lookup rows (~7, ~10 µs each to delete on a
 # slow host) and outbox rows with it, so a unit holds the API's commits for ~10 ms; the API's
 # batches take their turns between units.
@@ -110,7 +116,8 @@ class EventRetention:
         """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
         PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
         the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when the API
-        committed beside a unit (the pass stops there), None once caught up.
+        committed beside as many units as the backlog's lateness allows (the pass stops
+        there; see MAX_BUSY_UNITS), None once caught up.
 
         A record stays while an existing trail has not delivered it: unclaimed, or in a log
         file not stored yet (a retry reads its records again)."""
@@ -123,7 +130,8 @@ class EventRetention:
         for arn in trail_arns:
             bound = min(bound, self._undelivered_from(conn, arn) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_OUTBOX_TRAILS).fetchall()]
-        removed, more, busy = 0, True, False
+        busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
+        removed, more, busy_units = 0, True, 0
         seen_units = writer.stats.units
         while more and removed < PRUNE_BATCH:
             unit_rows, limit = [], min(PRUNE_UNIT, PRUNE_BATCH - removed)
@@ -139,16 +147,16 @@ class EventRetention:
                                             outbox_trails))
             mark, removed = through, removed + len(unit_rows)
             units = writer.stats.units
-            busy = units - seen_units > 1  # the API committed since our last unit
+            busy_units += units - seen_units > 1  # the API committed since our last unit
             seen_units = units
-            if busy:
+            if busy_units >= busy_allowance:
                 break
         if removed:
             log.debug("removed %d records older than the retention window", removed,
                       extra={"records": removed, "through_seq": mark})
         if not more:
             return removed, None
-        return removed, BUSY_PAUSE_SECONDS if busy else 0.0
+        return removed, BUSY_PAUSE_SECONDS if busy_units >= busy_allowance else 0.0
 
     @staticmethod
     def _undelivered_from(conn: sqlite3.Connection, arn: str) -> float:
