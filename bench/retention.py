@@ -1,6 +1,7 @@
 """Retention: how fast records past event history's 90 days leave the store, and what their
 removal costs the API meanwhile. Bulk-loads N expired records into a fresh store and starts a
-server that removes them. searchtrail only (the peers keep nothing); no target.
+server that removes them. searchtrail only (the peers keep nothing), on SQLite and, when
+named, on a private PostgreSQL server (searchtrail-postgres); no target.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 from bench import base_parser, now_iso, write_result
 from bench import servers
-from bench.bulkload import SPAN_DAYS, load_events
+from bench.bulkload import SPAN_DAYS, load_events, store_kinds
+from bench.postgres import start_postgres
+from searchtrail.config import CONFIG_FILE_NAME
 from bench.presigned import Signer, read_mix, replay
 
 # The backlogs the API is measured beside: (the newest record's age, the days the records
@@ -34,18 +37,34 @@ ARGS = ("--delivery-interval", "1")
 POLL_SECONDS = 0.2
 
 
-def prepare(workdir: Path, records: int, backlog: str) -> tuple[servers.Server, int, float]:
+def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False
+            ) -> tuple[servers.Server, int, float]:
     """A fresh data dir holding ``records`` expired records as old as ``backlog`` says; the
     server (not started yet) that removes them, the last record's seq, and how many days the
-    oldest record is past event history's window."""
-    with servers.running("searchtrail", workdir, ARGS, KEEP):
-        pass  # the store, its account and keys
-    newest_age_days, span_days = BACKLOGS[backlog]
-    load_events(workdir / "data", records, newest=int(time.time() - newest_age_days * 86_400),
-                span_days=span_days, log=lambda *_: None)
-    server = servers.make("searchtrail", workdir, ARGS, REMOVE)
-    with contextlib.closing(server.read_only_database()) as conn:
-        last, oldest = conn.execute("SELECT max(seq), min(event_time) FROM events").fetchone()
+    oldest record is past event history's window. ``on_postgres``: the store is in a private
+    PostgreSQL server of its own, named in the data dir's searchtrail.toml (the server, the
+    loader and read_only_database all find it there); the server's CPU includes its, and
+    stopping the server stops it."""
+    postgres = start_postgres() if on_postgres else None
+    try:
+        if postgres:
+            (workdir / "data").mkdir(parents=True)
+            (workdir / "data" / CONFIG_FILE_NAME).write_text(
+                f'database_url = "{postgres.database()}"\n')
+        with servers.running("searchtrail", workdir, ARGS, KEEP):
+            pass  # the store, its account and keys
+        newest_age_days, span_days = BACKLOGS[backlog]
+        load_events(workdir / "data", records,
+                    newest=int(time.time() - newest_age_days * 86_400), span_days=span_days,
+                    log=lambda *_: None)
+        server = servers.make("searchtrail", workdir, ARGS, REMOVE)
+        with contextlib.closing(server.read_only_database()) as conn:
+            last, oldest = conn.execute("SELECT max(seq), min(event_time) FROM events").fetchone()
+    except BaseException:
+        if postgres:
+            postgres.stop()
+        raise
+    server.postgres = postgres
     return server, last, (time.time() - oldest) / 86_400 - WINDOW_DAYS
 
 
@@ -55,10 +74,11 @@ def _left(server: servers.Server, last_seq: int) -> int:
         return conn.execute("SELECT count(*) FROM events WHERE seq < ?", (last_seq,)).fetchone()[0]
 
 
-def removal_alone(workdir: Path, records: int, log: Any) -> dict[str, Any]:
+def removal_alone(workdir: Path, records: int, log: Any,
+                  on_postgres: bool = False) -> dict[str, Any]:
     """Records/s removed by a server answering nothing: from the first removal to the last
     removable record (the newest stays: the next seqs follow it)."""
-    server, last, _ = prepare(workdir, records, ALONE)
+    server, last, _ = prepare(workdir, records, ALONE, on_postgres)
     loaded = _left(server, last)
     deadline = time.monotonic() + 3_600
     with servers.serving(server):
@@ -80,12 +100,13 @@ def removal_alone(workdir: Path, records: int, log: Any) -> dict[str, Any]:
 
 
 def api_while_removing(workdir: Path, records: int, seconds: float, calls: int, backlog: str,
-                       log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+                       log: Any, on_postgres: bool = False
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read-mix calls/s in one run of ``seconds`` while the ``backlog`` records are being
     removed, and in one as long once they all are; with the server's CPU per call. One
     unbroken run each: in a pause between runs the server would remove at the idle pace,
     which no sustained load lets it do."""
-    server, last, days_late = prepare(workdir, records, backlog)
+    server, last, days_late = prepare(workdir, records, backlog, on_postgres)
     loaded = _left(server, last)
     with servers.serving(server):
         signer = Signer(server.host_header, *server.credentials())
@@ -128,33 +149,50 @@ def _run(server: servers.Server, requests: list[bytes],
     return answered / took, (server.cpu_seconds() - cpu_before) / answered * 1e6, took
 
 
+def _runs(work: Path, records: int, seconds: float, quick: bool,
+          on_postgres: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Removal alone, then the API beside each backlog, each on a fresh store."""
+    rows = [removal_alone(work / "alone", 4_000 if quick else records, print, on_postgres)]
+    described: dict[str, Any] = {}
+    for number, backlog in enumerate(BACKLOGS):
+        api, described = api_while_removing(work / f"api-{number}", records, seconds,
+                                            1_000 if quick else 20_000, backlog, print,
+                                            on_postgres)
+        rows.append(api)
+    return rows, described
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("retention", __doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int,
                         help="expired records loaded for each run (default 200,000; quick 4,000 and "
                         "10,000)")
     parser.add_argument("--seconds", type=float,
-                        help="seconds of each API run (default 60; quick 2)")
+                        help="seconds of each API run (default 60; quick 1)")
     args = parser.parse_args(argv)
     records = args.records or (10_000 if args.quick else 200_000)
-    seconds = args.seconds or (2.0 if args.quick else 60.0)
+    seconds = args.seconds or (1.0 if args.quick else 60.0)
     if records < 2:
         parser.error("--records must be at least 2 (the newest record always stays)")
     started = now_iso()
+    rows: list[dict[str, Any]] = []
+    described: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-retention-") as work:
-        rows = [removal_alone(Path(work) / "alone", 4_000 if args.quick else records, print)]
-        for number, backlog in enumerate(BACKLOGS):
-            api, described = api_while_removing(Path(work) / f"api-{number}", records, seconds,
-                                                1_000 if args.quick else 20_000, backlog, print)
-            rows.append(api)
+        for kind in store_kinds(args.servers):
+            print(f"retention: {kind}")
+            kind_rows, described[kind] = _runs(Path(work) / kind, records, seconds, args.quick,
+                                               kind == "searchtrail-postgres")
+            rows += [{"server": kind, **row} for row in kind_rows]
     ages = "; ".join(f"{name}: the newest {age:g} days old, over {span:g} days"
                      for name, (age, span) in BACKLOGS.items())
-    write_result(args.out, "retention", started, {"searchtrail": described}, rows, [],
+    write_result(args.out, "retention", started, described, rows, [],
                  notes=[f"bulk-loaded expired records ({ages}); removal alone from the "
                         f"backlog {ALONE}; the server looks for expired records every 0.5 s "
                         "and removes up to 2,000 a pass in writer units of 100; beside a busy "
                         "API one unit a second, one more for each day the oldest is past the "
-                        "window (audit/retention.py, MAX_BUSY_UNITS); no target"])
+                        "window (audit/retention.py, MAX_BUSY_UNITS); no target",
+                        "searchtrail-postgres: each run's store in a private PostgreSQL server "
+                        "of its own, whose processes' CPU is counted in the server's"])
     return 0
 
 

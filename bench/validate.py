@@ -191,11 +191,11 @@ def compare(server: servers.Server, arn: str, s3_endpoint: str, ours_endpoint: s
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("validate", __doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, help="how long calls are made (default 150; "
-                        "one log file a second, quick 4)")
+                        "one log file a second, quick 2)")
     parser.add_argument("--repeat", type=int,
                         help=f"runs of each validator (default {REPEAT}; quick 1)")
     args = parser.parse_args(argv)
-    seconds = args.seconds or (4 if args.quick else 150)
+    seconds = args.seconds or (2 if args.quick else 150)
     repeat = args.repeat or (1 if args.quick else REPEAT)
     digest_interval = 2 if args.quick else 10
     started = now_iso()
