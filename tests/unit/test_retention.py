@@ -153,15 +153,16 @@ def test_a_store_clock_behind_this_nodes_is_a_warning_and_nothing_is_removed(sto
 
 
 class BusyWriter:
-    """The store's writer, with an API call committed before each of the pruner's units."""
+    """The store's writer, with an API call recorded (its event appended) before each of the
+    pruner's units."""
 
-    def __init__(self, writer: GroupCommitWriter) -> None:
-        self.writer = writer
-        self.stats = writer.stats
+    def __init__(self, store: Store, recorder: Store | None = None) -> None:
+        self.store = store
+        self.recorder = recorder or store  # another worker's, or this one's
 
     def run_blocking(self, unit):  # type: ignore[no-untyped-def]
-        self.writer.run_blocking(lambda conn: (None, []))
-        return self.writer.run_blocking(unit)
+        self.recorder.append(RECENT)
+        return self.store.writer.run_blocking(unit)
 
 
 def test_beside_a_busy_api_a_unit_goes_every_pause_and_a_quiet_one_takes_the_rest(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -169,14 +170,27 @@ def test_beside_a_busy_api_a_unit_goes_every_pause_and_a_quiet_one_takes_the_res
     store.append(*[JUST_EXPIRED] * 20, RECENT)
     ticks = [0.0]
     pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
-    busy = BusyWriter(store.writer)
+    busy = BusyWriter(store)
     assert pruner.run_due(store.reader, busy, ()) == 2  # one unit, then it yields
     assert pruner.run_due(store.reader, busy, ()) == 0  # until the pause is over
     ticks[0] += retention.BUSY_PAUSE_SECONDS
     assert pruner.run_due(store.reader, busy, ()) == 2
     ticks[0] += retention.BUSY_PAUSE_SECONDS
     assert pruner.run_due(store.reader, store.writer, ()) == 16  # quiet: the rest in one pass
-    assert store.seqs("events") == [21]
+    assert store.seqs("events") == [21, 22, 23]  # the recent record and the two busy calls
+
+
+def test_calls_another_worker_records_count_as_a_busy_api(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Another worker process (or node) commits through its own writer: its calls show in the
+    store, not in this writer's counts."""
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    store.append(*[JUST_EXPIRED] * 10, RECENT)
+    other = Store(open_connection(store.path), open_connection(store.path, read_only=True))
+    try:
+        pruner = EventRetention(90, lambda: NOW, ticks=lambda: 0.0)
+        assert pruner.run_due(store.reader, BusyWriter(store, other), ()) == 2  # then it yields
+    finally:
+        other.close()
 
 
 @pytest.mark.parametrize("days_late, units", [(0, 1), (3, 4), (30, retention.MAX_BUSY_UNITS)])
@@ -187,7 +201,7 @@ def test_beside_a_busy_api_a_backlog_days_late_goes_a_unit_more_a_pause_for_each
     store.append(*[JUST_EXPIRED - timedelta(days=days_late)] * (4 * units + 1), RECENT)
     ticks = [0.0]
     pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
-    busy = BusyWriter(store.writer)
+    busy = BusyWriter(store)
     assert pruner.run_due(store.reader, busy, ()) == 2 * units  # then it yields
     assert pruner.run_due(store.reader, busy, ()) == 0  # until the pause is over
     ticks[0] += retention.BUSY_PAUSE_SECONDS

@@ -20,7 +20,7 @@ log = logging.getLogger("searchtrail.retention")
 
 # Records removed per pass, at most: the oldest expired ones (a pass a second by default).
 PRUNE_BATCH = 2_000
-# While the API commits too, a few units per this many seconds: removing a record costs about
+# While calls are recorded too, a few units per this many seconds: removing a record costs about
 # what recording it did (bench/README.md, "Retention"), so a backlog yields to a busy API and
 # catches up when it is quiet.
 BUSY_PAUSE_SECONDS = 1.0
@@ -115,8 +115,8 @@ class EventRetention:
                     trail_arns: Iterable[str]) -> tuple[int, float | None]:
         """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
         PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
-        the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when the API
-        committed beside as many units as the backlog's lateness allows (the pass stops
+        the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when calls were
+        recorded beside as many units as the backlog's lateness allows (the pass stops
         there; see MAX_BUSY_UNITS), None once caught up.
 
         A record stays while an existing trail has not delivered it: unclaimed, or in a log
@@ -126,13 +126,13 @@ class EventRetention:
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
         if oldest is None or oldest[0] >= cutoff:
             return 0, None  # the usual answer: one seek, no record read
-        bound = last_event_seq(conn) - 1  # the newest stays: seqs follow it
+        newest = last_event_seq(conn)
+        bound = newest - 1  # the newest stays: seqs follow it
         for arn in trail_arns:
             bound = min(bound, self._undelivered_from(conn, arn) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_OUTBOX_TRAILS).fetchall()]
         busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
         removed, more, busy_units = 0, True, 0
-        seen_units = writer.stats.units
         while more and removed < PRUNE_BATCH:
             unit_rows, limit = [], min(PRUNE_UNIT, PRUNE_BATCH - removed)
             for row in conn.execute(_OLDEST, (mark, bound, limit)).fetchall():
@@ -146,9 +146,11 @@ class EventRetention:
             writer.run_blocking(_prune_unit(mark, through, _lookup_spans(unit_rows),
                                             outbox_trails))
             mark, removed = through, removed + len(unit_rows)
-            units = writer.stats.units
-            busy_units += units - seen_units > 1  # the API committed since our last unit
-            seen_units = units
+            # Calls recorded since the last unit, on any worker or node: the API is busy (this
+            # process's writer sees only its own commits)
+            latest = last_event_seq(conn)
+            busy_units += latest > newest
+            newest = latest
             if busy_units >= busy_allowance:
                 break
         if removed:
