@@ -25,14 +25,20 @@ install-test: $(TEST_STAMP)
 serve: $(STAMP)
 	$(BIN)/searchtrail serve $(ARGS)
 
-# The unit and conformance tests measure nothing and share nothing, so they run on both cores
-# (pytest-xdist); the rest run one at a time, since several measure latency or wait on timers.
-# PYTEST_ARGS go to both runs (options such as --durations=20); for a subset, call
-# .venv/bin/pytest with its paths.
+# Tests that measure nothing and wait out no timer run on both cores (pytest-xdist, each file
+# on one worker); the rest run one at a time, since several measure latency or wait on timers
+# (a new functional test file joins them until it is listed here). PYTEST_ARGS go to both runs
+# (options such as --durations=20); for a subset, call .venv/bin/pytest with its paths.
 TEST_WORKERS ?= 2
+PARALLEL_FUNCTIONAL := acceptance_flow aoss_operations authentication authorization cli \
+	console_actions console_history console_security durability every_operation http_direct \
+	identities lookup_events s3api sessions trails_local trails_notifications \
+	trails_organization trails_s3
+PARALLEL_TESTS := tests/unit tests/conformance $(PARALLEL_FUNCTIONAL:%=tests/functional/test_%.py)
 test: $(TEST_STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) tests/unit tests/conformance $(PYTEST_ARGS)
-	$(BIN)/pytest tests/e2e tests/functional tests/reliability $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PARALLEL_TESTS) $(PYTEST_ARGS)
+	$(BIN)/pytest tests/e2e tests/functional tests/reliability \
+		$(PARALLEL_FUNCTIONAL:%=--ignore=tests/functional/test_%.py) $(PYTEST_ARGS)
 
 # The reliability suite at full size (tests/reliability, README "Reliability"); `make test`
 # runs the same scenarios CI-sized. Writes test-artifacts/reliability-summary-full.json.
