@@ -339,13 +339,19 @@ def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
     if data_dir.exists():
         shutil.rmtree(data_dir)
     if database_url:
-        data_dir.mkdir(parents=True)
-        (data_dir / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
+        name_database(data_dir, database_url)
     else:
         check_free_space(data_dir, events)
     keep_every_record(data_dir)
     ensure_default_account(_settings(data_dir))
     return load_events(data_dir, events, seed=seed, log=log)
+
+
+def name_database(data_dir: Path, database_url: str) -> None:
+    """A new data dir whose searchtrail.toml names ``database_url``, a PostgreSQL store: the
+    server, the CLI and the bulk loader all find it there."""
+    data_dir.mkdir(parents=True)
+    (data_dir / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
 
 
 def keep_every_record(data_dir: Path) -> None:

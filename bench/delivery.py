@@ -22,12 +22,11 @@ import boto3
 
 from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
-from bench.bulkload import MEMBER_ACCOUNTS, load_events
+from bench.bulkload import MEMBER_ACCOUNTS, load_events, name_database
 from bench.postgres import start_postgres
 from bench.presigned import Signer, read_mix, replay
 from bench.slowlink import measured_delay, slow_link
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
-from searchtrail.config import CONFIG_FILE_NAME
 
 BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
@@ -72,9 +71,8 @@ def prepare(workdir: Path, records: int, s3: str | None, log: Any,
     organization = accounts > 1
     if workdir.exists():
         shutil.rmtree(workdir)
-    if database_url:  # named in searchtrail.toml: the server, the CLI and the loader find it
-        (workdir / "data").mkdir(parents=True)
-        (workdir / "data" / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
+    if database_url:
+        name_database(workdir / "data", database_url)
     if s3 is not None:
         boto3.session.Session().client(
             "s3", region_name="us-east-1", endpoint_url=s3,

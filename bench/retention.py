@@ -15,19 +15,20 @@ from typing import Any
 
 from bench import base_parser, now_iso, write_result
 from bench import servers
-from bench.bulkload import SPAN_DAYS, load_events, store_kinds
+from bench.bulkload import SPAN_DAYS, load_events, name_database, store_kinds
 from bench.postgres import start_postgres
-from searchtrail.config import CONFIG_FILE_NAME
+from searchtrail.config import Settings
 from bench.presigned import Signer, read_mix, replay
 
 # The backlogs the API is measured beside: (the newest record's age, the days the records
 # span, in days). Retention removes one unit a second beside a busy API while its oldest
 # expired record is under a day past the window, and more the later it is (MAX_BUSY_UNITS).
+WINDOW_DAYS = Settings.retention_days  # event history's: the default the server runs with
 BACKLOGS = {
-    "under a day late": (90 + 1 / 24, 0.5),  # 90 days and an hour old to 90.5 days and an hour
-    "days late": (100, SPAN_DAYS),  # 100 to 185 days old: at the cap
+    # 90 days and an hour old to 90.5 days and an hour
+    "under a day late": (WINDOW_DAYS + 1 / 24, 0.5),
+    "days late": (WINDOW_DAYS + 10, SPAN_DAYS),  # 100 to 185 days old: at the cap
 }
-WINDOW_DAYS = 90  # event history's, retention_days' default
 ALONE = "days late"  # removal alone goes at the idle pace whatever the backlog's age
 KEEP = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0"}  # while the store is being made
 REMOVE = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0.5"}
@@ -48,9 +49,7 @@ def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False
     postgres = start_postgres() if on_postgres else None
     try:
         if postgres:
-            (workdir / "data").mkdir(parents=True)
-            (workdir / "data" / CONFIG_FILE_NAME).write_text(
-                f'database_url = "{postgres.database()}"\n')
+            name_database(workdir / "data", postgres.database())
         with servers.running("searchtrail", workdir, ARGS, KEEP):
             pass  # the store, its account and keys
         newest_age_days, span_days = BACKLOGS[backlog]
