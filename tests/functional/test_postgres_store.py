@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import urllib.request
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -33,7 +34,7 @@ from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
-from tests.unit.test_retention import GONE_ARN, OLD, RECENT
+from tests.unit.test_retention import ARN, GONE_ARN, OLD, RECENT, UNDELIVERED, ts
 from tests.unit.test_retention import Store as RetentionStore
 
 BUCKET = "pg-trail-bucket"
@@ -315,6 +316,36 @@ def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_c
                     other.execute(statement)
                 other.execute("ROLLBACK")
         assert store.seqs("events") == [3, 4] and store.mark() == 2
+    finally:
+        store.close()
+
+
+def test_expired_log_file_and_digest_rows_leave_but_each_chains_newest_and_young_ones_stay(
+        postgres) -> None:
+    postgres_url = postgres.database()
+    conn = PostgresConnection(postgres_url)
+    migrate(conn)
+    store = RetentionStore(conn, PostgresConnection(postgres_url, read_only=True))
+    try:
+        store.add_log_file(ARN, OLD, 1)
+        store.add_log_file(ARN, OLD + timedelta(hours=1), 2)
+        store.add_log_file(ARN, None, 3)
+        store.add_log_file(ARN, RECENT, 4)
+        for end in (OLD, OLD + timedelta(hours=1), RECENT):
+            store.add_digest(ARN, end)  # each names the one before as its previous
+
+        assert store.prune_bookkeeping(validating=(ARN,)) == (2, 2, False)
+
+        assert store.times("log_files") == ts(UNDELIVERED, RECENT)
+        assert store.times("digests") == ts(RECENT)
+        for statement in ("DELETE FROM log_files", "DELETE FROM digests",
+                          "DELETE FROM log_files WHERE delivered_at IS NULL"):
+            with contextlib.closing(PostgresConnection(postgres_url)) as other:
+                other.execute("BEGIN IMMEDIATE")
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    other.execute(statement)
+                other.execute("ROLLBACK")
+        assert store.times("log_files") == ts(UNDELIVERED, RECENT)
     finally:
         store.close()
 

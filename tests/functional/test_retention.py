@@ -1,11 +1,12 @@
 """Retention on a running server whose wall clock moves 100 days on: records past event
-history's 90 days leave the store once every trail has delivered them, and not before; their
-log files stay valid in the bucket."""
+history's 90 days leave the store once every trail has delivered them, and not before, then
+their log-file and digest rows; their log files stay valid in the bucket."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import time
 import urllib.request
 from contextlib import closing
 
@@ -51,6 +52,13 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         late_first = stored_count(server, "SELECT min(seq) FROM outbox WHERE trail_arn = ?", late_arn)
         assert late_first > 1  # before the late trail logged, records went to the kept one
         old_lookups = stored_count(server, "SELECT count(*) FROM event_lookup")
+        before_step = time.time() + 86_400
+        old_rows = ("SELECT (SELECT count(*) FROM log_files WHERE delivered_at < ?1) + "
+                    "(SELECT count(*) FROM digests WHERE end_time < ?1)")
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ? "
+                                      "AND delivered_at IS NOT NULL", kept_arn) >= 2,
+                 seconds=30, what="the kept trail's digests")
+        assert stored_count(server, old_rows, before_step) >= 3  # a log file, two digests
     finally:
         server.stop()
 
@@ -95,6 +103,16 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             with closing(sqlite3.connect(data / "searchtrail.sqlite3", timeout=30)) as conn:
                 conn.execute("DELETE FROM events WHERE seq = (SELECT min(seq) FROM events)")
+    finally:
+        server.stop()
+
+    # Log-file and digest rows are looked at once an hour, and first as a server starts: by
+    # now each chain has newer ones, so the rows of 100 days ago go.
+    server = ServerProcess(data, env=env, args=args).start()
+    try:
+        wait_for(lambda: stored_count(server, old_rows, before_step) == 0, seconds=30,
+                 what="the log-file and digest rows of 100 days ago removed")
+        assert stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ?", kept_arn)
         # the removed records' log files stay in the bucket, and the trail still validates
         validated = searchtrail_cli("trail", "validate", "--trail-arn", kept_arn,
                                     "--start-time", "2020-01-01T00:00:00Z",

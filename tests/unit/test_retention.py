@@ -68,6 +68,37 @@ class Store:
     def prune(self, trails: tuple[str, ...] = (), days: int = 90) -> int:
         return EventRetention(days, lambda: NOW).prune_batch(self.reader, self.writer, trails)[0]
 
+    def add_log_file(self, arn: str, delivered: datetime | None, last_seq: int, *,
+                     notified: bool = True, region: str = "us-east-1") -> None:
+        """A log-file row of (arn, ACCOUNT, region) holding seqs up to ``last_seq``."""
+        at = None if delivered is None else delivered.timestamp()
+        self.writer.run_blocking(lambda conn: (conn.execute(
+            "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, records, "
+            "sha256, newest_event, oldest_event, delivered_at, notified_at, first_seq, last_seq) "
+            "VALUES (?, ?, ?, 'bucket', ?, ?, 1, 'ab', 0, 0, ?, ?, ?, ?)",
+            (arn, ACCOUNT, region, f"file-{uuid.uuid4()}", at or 0.0, at,
+             at if notified else None, last_seq, last_seq)) and None, []))
+
+    def add_digest(self, arn: str, end: datetime, *, delivered: bool = True) -> None:
+        """A digest row of (arn, ACCOUNT, us-east-1) ending at ``end``, the trail's last one
+        before it as its previous."""
+        self.writer.run_blocking(lambda conn: (conn.execute(
+            "INSERT INTO digests (trail_arn, account, region, bucket, key, start_time, end_time, "
+            "previous_id, sha256, signature, body, delivered_at) "
+            "VALUES (?, ?, 'us-east-1', 'bucket', ?, ?, ?, "
+            "(SELECT max(id) FROM digests WHERE trail_arn = ?), 'ab', 'cd', ?, ?)",
+            (arn, ACCOUNT, f"digest-{uuid.uuid4()}", end.timestamp() - 3600, end.timestamp(),
+             arn, b"gzip", end.timestamp() if delivered else None)) and None, []))
+
+    def times(self, table: str) -> list[int]:
+        """Each row's delivery time (log files) or end time (digests), whole seconds, in order."""
+        column = {"log_files": "delivered_at", "digests": "end_time"}[table]
+        return sorted(int(at or 0) for (at,) in self.conn.execute(f"SELECT {column} FROM {table}"))
+
+    def prune_bookkeeping(self, validating: tuple[str, ...] = ()) -> tuple[int, int, bool]:
+        return EventRetention(90, lambda: NOW).prune_bookkeeping(self.reader, self.writer,
+                                                                 validating)
+
     def close(self) -> None:
         self.writer.stop()
         self.reader.close()
@@ -259,6 +290,104 @@ def test_a_deleted_trails_undelivered_rows_do_not_hold_records(store) -> None:  
     assert store.prune((GONE_ARN,)) == 0  # were the trail still there, they would stay
     assert store.prune(()) == 2  # it no longer exists: its rows go with their records
     assert store.seqs("outbox") == [3]
+
+
+UNDELIVERED = datetime.fromtimestamp(0, timezone.utc)  # Store.times's 0
+
+
+def ts(*moments: datetime) -> list[int]:
+    return sorted(int(moment.timestamp()) for moment in moments)
+
+
+def test_log_file_and_digest_rows_past_the_window_leave_and_each_chains_newest_stays(store) -> None:  # type: ignore[no-untyped-def]
+    store.add_log_file(ARN, OLD, 1)
+    store.add_log_file(ARN, OLD + timedelta(hours=1), 2)
+    store.add_log_file(ARN, RECENT, 3)
+    store.add_log_file(ARN, OLD, 1, region="eu-west-1")  # a chain's only file, however old
+    for end in (OLD, OLD + timedelta(hours=1), RECENT):
+        store.add_digest(ARN, end)
+    store.add_digest(GONE_ARN, OLD)  # a deleted trail's last digest
+    store.add_digest(GONE_ARN, OLD - timedelta(hours=1))
+
+    assert store.prune_bookkeeping(validating=(ARN,)) == (2, 3, False)
+
+    assert store.times("log_files") == ts(OLD, RECENT)
+    assert store.times("digests") == ts(OLD, RECENT)
+    assert store.prune_bookkeeping(validating=(ARN,)) == (0, 0, False)
+
+
+def test_a_log_file_stays_while_undelivered_unnotified_or_listed_in_no_digest_of_a_validating_trail(store) -> None:  # type: ignore[no-untyped-def]
+    store.add_log_file(ARN, None, 1)
+    store.add_log_file(ARN, OLD, 2, notified=False)  # its notification is still owed
+    store.add_log_file(ARN, OLD + timedelta(hours=2), 3)  # after the last digest's end
+    store.add_log_file(ARN, RECENT, 4)
+    store.add_digest(ARN, OLD + timedelta(hours=1))
+    store.add_digest(ARN, OLD + timedelta(hours=1, minutes=1), delivered=False)
+
+    # the older digest goes: its successor's row, still to be stored, is fixed already
+    assert store.prune_bookkeeping(validating=(ARN,)) == (0, 1, False)
+    assert store.times("log_files") == ts(UNDELIVERED, OLD, OLD + timedelta(hours=2), RECENT)
+    assert store.times("digests") == ts(OLD + timedelta(hours=1, minutes=1))
+    # the trail no longer writes digests: the listed-or-not check no longer holds its files
+    assert store.prune_bookkeeping(validating=()) == (1, 0, False)
+    assert store.times("log_files") == ts(UNDELIVERED, OLD, RECENT)
+
+
+def test_bookkeeping_leaves_a_unit_a_chain_at_a_time_and_looks_again_while_more_wait(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(retention, "BOOKKEEPING_UNIT", 2)
+    for hour in range(5):
+        store.add_digest(ARN, OLD + timedelta(hours=hour))
+    store.add_digest(ARN, RECENT)
+    ticks = [0.0]
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0], interval_seconds=60)
+    pruner.run_due(store.reader, store.writer, (ARN,))
+    assert len(store.times("digests")) == 4  # two went; more wait
+    ticks[0] += 60
+    pruner.run_due(store.reader, store.writer, (ARN,))
+    ticks[0] += 60
+    pruner.run_due(store.reader, store.writer, (ARN,))
+    assert store.times("digests") == ts(RECENT)
+    store.add_digest(ARN, OLD)  # found only at the next hour's look
+    ticks[0] += 60
+    pruner.run_due(store.reader, store.writer, (ARN,))
+    assert len(store.times("digests")) == 2
+    ticks[0] += retention.BOOKKEEPING_INTERVAL_SECONDS
+    pruner.run_due(store.reader, store.writer, (ARN,))
+    assert store.times("digests") == ts(RECENT)
+
+
+BOOKKEEPING_TAMPERING = (
+    "DELETE FROM log_files",
+    "DELETE FROM log_files WHERE last_seq = 3",  # the chain's newest
+    "DELETE FROM log_files WHERE last_seq = 2",  # delivered less than a day ago
+    "DELETE FROM log_files WHERE delivered_at IS NULL",
+    "DELETE FROM digests",
+    "DELETE FROM digests WHERE end_time = (SELECT max(end_time) FROM digests)",
+    "DELETE FROM digests WHERE delivered_at IS NULL",
+    "UPDATE digests SET previous_id = 1",
+)
+
+
+@pytest.mark.parametrize("sql", BOOKKEEPING_TAMPERING)
+def test_only_expired_delivered_log_file_and_digest_rows_below_their_chains_newest_can_be_deleted(store, sql) -> None:  # type: ignore[no-untyped-def]
+    store.add_log_file(ARN, OLD, 1)
+    store.add_log_file(ARN, None, 0)
+    store.add_log_file(ARN, RECENT, 2)
+    store.add_log_file(ARN, OLD, 3)
+    store.add_digest(ARN, OLD, delivered=False)
+    store.add_digest(ARN, OLD + timedelta(hours=1))
+    store.writer.stop()
+    before = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall()
+              for table in ("log_files", "digests")}
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with store.conn:
+            store.conn.execute(sql)
+    after = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in before}
+    assert after == before
+    with store.conn:  # what may go does
+        assert store.conn.execute("DELETE FROM log_files WHERE last_seq = 1").rowcount == 1
+    store.writer = GroupCommitWriter(store.conn)
+    store.writer.start()
 
 
 TAMPERING = (

@@ -280,7 +280,9 @@ class DeliveryWorker:
             if trail.get("LogFileValidationEnabled"):
                 self._write_digests(arn, trail, state)
         if self._retention is not None and not self._stop.is_set():
-            self._retention.run_due(self._conn(), self._writer, [arn for arn, _ in every_trail])
+            self._retention.run_due(
+                self._conn(), self._writer, [arn for arn, _ in every_trail],
+                {arn for arn, trail in every_trail if trail.get("LogFileValidationEnabled")})
 
     def _conn(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -525,10 +527,7 @@ class DeliveryWorker:
     def _chains(self, arn: str, trail: dict[str, Any]) -> list[tuple[str, str]]:
         """Every (account, region) the trail has delivered for, plus its own home region."""
         owner, home = arn.split(":")[4], trail["HomeRegion"]
-        conn = self._conn()
-        rows = [*conn.execute(_TRAIL_CHAINS["log_files"], (arn,)),
-                *conn.execute(_TRAIL_CHAINS["digests"], (arn,))]
-        return sorted({(owner, home), *((a, r) for a, r in rows)})
+        return sorted({(owner, home), *trail_chains(self._conn(), arn)})
 
     def _next_digest(self, arn: str, trail: dict[str, Any], account: str, region: str,
                      now: datetime) -> None:
@@ -687,6 +686,19 @@ def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -
         else:
             status[name] = value
     repo.put(kinds.TRAIL_STATUS, arn, status)
+
+
+def trail_chains(conn: sqlite3.Connection, arn: str) -> set[tuple[str, str]]:
+    """The (account, region) pairs a trail has log files or digests for."""
+    return {(account, region) for table in ("log_files", "digests")
+            for account, region in conn.execute(_TRAIL_CHAINS[table], (arn,))}
+
+
+def chain_ends(conn: sqlite3.Connection, arn: str, account: str,
+               region: str) -> tuple[int | None, float | None]:
+    """A chain's newest log file's last seq and its newest digest's end time (None: none)."""
+    return (conn.execute(_GROUP_MARK, (arn, account, region)).fetchone()[0],
+            conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0])
 
 
 def claimed_through(conn: sqlite3.Connection, arn: str) -> int | None:

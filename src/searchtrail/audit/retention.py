@@ -1,5 +1,6 @@
 """Retention: records older than the event-history window leave the store once every trail
-that takes them has them in a delivered log file; the oldest first, a few per writer unit."""
+that takes them has them in a delivered log file, the oldest first, a few per writer unit; the
+log-file and digest rows of that age follow."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import logging
 import sqlite3
 import time
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable
 
 import orjson
 
-from searchtrail.audit.delivery import claimed_through
+from searchtrail.audit.delivery import chain_ends, claimed_through, trail_chains
 from searchtrail.audit.record import lookup_values
 from searchtrail.store.sqlite.events import last_event_seq
 from searchtrail.store.sqlite.writer import GroupCommitWriter
@@ -47,13 +48,27 @@ _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
 _OLDEST_TIME = "SELECT event_time FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
-# The trails whose outbox rows may wait, by the UNIQUE (trail_arn, seq) index: one seek each.
-_OUTBOX_TRAILS = """WITH RECURSIVE trails(arn) AS (
-    SELECT min(trail_arn) FROM outbox
+# The trails a table has rows for, by its index led by trail_arn: one seek each. (The outbox's
+# rows may wait for a trail deleted since; so may its log-file and digest rows.)
+_TRAILS_OF = {table: f"""WITH RECURSIVE trails(arn) AS (
+    SELECT min(trail_arn) FROM {table}
     UNION ALL
-    SELECT (SELECT min(trail_arn) FROM outbox WHERE trail_arn > trails.arn)
+    SELECT (SELECT min(trail_arn) FROM {table} WHERE trail_arn > trails.arn)
     FROM trails WHERE arn IS NOT NULL)
-SELECT arn FROM trails WHERE arn IS NOT NULL"""
+SELECT arn FROM trails WHERE arn IS NOT NULL""" for table in ("outbox", "log_files", "digests")}
+# Delivery bookkeeping (migration 0012): a chain's log-file rows delivered (and notified) before
+# ?4 except its newest file's, and its digest rows ended before ?4 except its newest, the oldest
+# ?5 of each. The objects stay in their bucket; the rows only served delivery and the next
+# digest. Found on the reader, deleted by the writer.
+_CHAIN_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
+                "AND delivered_at < ?4 AND last_seq < ?6 AND notified_at IS NOT NULL "
+                "ORDER BY delivered_at LIMIT ?5")
+_CHAIN_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
+                  "AND end_time < ?4 AND delivered_at IS NOT NULL ORDER BY end_time LIMIT ?5")
+# Bookkeeping is looked at once an hour (a chain gains a digest row an hour, and a log-file row
+# per delivery), and again at the next check while a chain has more than a unit's worth.
+BOOKKEEPING_INTERVAL_SECONDS = 3_600.0
+BOOKKEEPING_UNIT = 500
 _OLDEST_UNCLAIMED = "SELECT min(seq) FROM outbox WHERE trail_arn = ? AND seq > ?"
 _OLDEST_UNDELIVERED = ("SELECT min(first_seq) FROM log_files WHERE trail_arn = ? "
                        "AND delivered_at IS NULL")
@@ -74,20 +89,25 @@ class EventRetention:
         self._ticks = ticks
         self._removed = removed
         self._next_check: float | None = None
+        self._next_bookkeeping: float | None = None
         self._backlog_removed = 0  # since expired records were last found waiting
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                trail_arns: Iterable[str]) -> int:
+                trail_arns: Iterable[str], validating: Collection[str] = ()) -> int:
         """Remove expired records if it is time to look; returns how many. When more wait, the
-        next pass looks again at once, or after BUSY_PAUSE_SECONDS if the API was busy."""
+        next pass looks again at once, or after BUSY_PAUSE_SECONDS if the API was busy. Expired
+        log-file and digest rows go once an hour (``validating``: the trails writing digests)."""
         ticks = self._ticks()
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
         try:
             removed, pause = self.prune_batch(conn, writer, trail_arns)
+            if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
+                more = self.prune_bookkeeping(conn, writer, validating)[2]
+                self._next_bookkeeping = ticks + (0 if more else BOOKKEEPING_INTERVAL_SECONDS)
         except sqlite3.IntegrityError as exc:
-            # the store's trigger judged a record too young: its clock is behind this node's
+            # the store's trigger judged a row too young: its clock is behind this node's
             log.warning("expired records were not removed: the store refused (%s); is the "
                         "database server's clock a day or more behind this node's?", exc,
                         extra={"error": str(exc)})
@@ -130,7 +150,7 @@ class EventRetention:
         bound = newest - 1  # the newest stays: seqs follow it
         for arn in trail_arns:
             bound = min(bound, self._undelivered_from(conn, arn) - 1)
-        outbox_trails = [arn for (arn,) in conn.execute(_OUTBOX_TRAILS).fetchall()]
+        outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
         busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
         removed, more, busy_units = 0, True, 0
         while more and removed < PRUNE_BATCH:
@@ -159,6 +179,40 @@ class EventRetention:
         if not more:
             return removed, None
         return removed, BUSY_PAUSE_SECONDS if busy_units >= busy_allowance else 0.0
+
+    def prune_bookkeeping(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
+                          validating: Collection[str]) -> tuple[int, int, bool]:
+        """Remove the log-file and digest rows past the window, up to BOOKKEEPING_UNIT of each
+        per chain (trail, account, region) in a writer unit of its own, read on ``conn``.
+        Returns the log-file rows and digest rows removed, and whether a chain has more.
+
+        A chain keeps its newest log file's row (its claimed-through mark) and its newest
+        digest's (the next one's previous), and, while its trail writes digests (a trail in
+        ``validating``), every file no digest lists yet."""
+        cutoff = int(self._clock().timestamp()) - self._keep_seconds
+        arns = {arn for table in ("log_files", "digests")
+                for (arn,) in conn.execute(_TRAILS_OF[table]).fetchall()}
+        files = digests = 0
+        more = False
+        for arn in sorted(arns):
+            for account, region in sorted(trail_chains(conn, arn)):
+                last_seq, last_end = chain_ends(conn, arn, account, region)
+                files_before: float = cutoff
+                if arn in validating:  # files delivered since its last digest ended wait
+                    files_before = 0 if last_end is None else min(cutoff, last_end)
+                chain = (arn, account, region)
+                file_args = (*chain, files_before, BOOKKEEPING_UNIT, last_seq or 0)
+                digest_args = (*chain, min(cutoff, last_end or cutoff), BOOKKEEPING_UNIT)
+                if not (conn.execute(f"SELECT 1 {_CHAIN_FILES}", file_args).fetchone()
+                        or conn.execute(f"SELECT 1 {_CHAIN_DIGESTS}", digest_args).fetchone()):
+                    continue  # the usual answer: nothing of this chain has expired
+                gone = writer.run_blocking(_prune_bookkeeping_unit(file_args, digest_args))
+                files, digests = files + gone[0], digests + gone[1]
+                more = more or BOOKKEEPING_UNIT in gone
+        if files or digests:
+            log.debug("removed %d log-file and %d digest rows older than %d days", files,
+                      digests, self._days, extra={"log_files": files, "digests": digests})
+        return files, digests, more
 
     @staticmethod
     def _undelivered_from(conn: sqlite3.Connection, arn: str) -> float:
@@ -199,5 +253,20 @@ def _prune_unit(mark: int, through: int,
                                           through))
         conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (mark, through))
         return None, []
+
+    return unit
+
+
+def _prune_bookkeeping_unit(file_args: tuple, digest_args: tuple
+                            ) -> Callable[[sqlite3.Connection], tuple[tuple[int, int], list]]:
+    """A writer unit deleting a chain's expired log-file and digest rows (the statements'
+    bounds were read before it; the store's triggers check each row again)."""
+
+    def unit(conn: sqlite3.Connection) -> tuple[tuple[int, int], list]:
+        files = conn.execute(f"DELETE FROM log_files WHERE id IN (SELECT id {_CHAIN_FILES})",
+                             file_args).rowcount
+        digests = conn.execute(f"DELETE FROM digests WHERE id IN (SELECT id {_CHAIN_DIGESTS})",
+                               digest_args).rowcount
+        return (files, digests), []
 
     return unit
