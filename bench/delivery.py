@@ -1,5 +1,6 @@
 """Delivery throughput: records/s from the outbox into gzip log files, to the local bucket folder
-and to S3 (moto), and the API's throughput while a trail logs and delivers against without.
+and to S3 (moto), with a notification per file through SNS (moto), and the API's throughput
+while a trail logs and delivers against without.
 
 A backlog is made by the bulk loader (outbox rows for a multi-region trail, as the router
 writes them); the server's delivery worker then drains it, timed from the database's own
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 
@@ -30,6 +31,7 @@ from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 
 BUCKET = "bench-delivery"
 TRAIL = "bench-delivery"
+TOPIC = "bench-delivery"  # each run's topic and its SQS queue: this, then the run's folder
 GOAL_RECORDS_PER_SECOND = 50_000
 GOAL_DROP_PERCENT = 10.0
 # An organization trail's backlog, spread evenly over this many accounts and four Regions: a
@@ -47,9 +49,35 @@ UNDELIVERED = (f"{UNCLAIMED_RECORDS} + "
                "(SELECT count(*) FROM digests WHERE delivered_at IS NULL)")
 
 
-def _searchtrail_args(s3: str | None) -> tuple[str, ...]:
+def _searchtrail_args(s3: str | None, sns: str | None = None) -> tuple[str, ...]:
     args = ("--delivery-interval", "1", "--digest-interval", "3600")
-    return args + (("--s3-endpoint-url", s3) if s3 else ())
+    return (args + (("--s3-endpoint-url", s3) if s3 else ())
+            + (("--sns-endpoint-url", sns) if sns else ()))
+
+
+def _moto_client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
+    return boto3.session.Session().client(
+        service, region_name="us-east-1", endpoint_url=endpoint,
+        aws_access_key_id=servers.PEER_KEY[0], aws_secret_access_key=servers.PEER_KEY[1])
+
+
+def _notification_topic(sns: str, name: str) -> tuple[str, Callable[[], int]]:
+    """A topic ``name`` on the SNS endpoint ``sns`` (moto's) with an SQS queue subscribed, as
+    a notified consumer would; its ARN and a count of the messages the queue holds."""
+    topic = _moto_client("sns", sns).create_topic(Name=name)["TopicArn"]
+    sqs = _moto_client("sqs", sns)
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    _moto_client("sns", sns).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                                       Attributes={"RawMessageDelivery": "true"})
+
+    def queued() -> int:
+        return int(sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"])
+
+    return topic, queued
 
 
 def _moto_env(s3: str | None) -> dict[str, str]:
@@ -61,32 +89,32 @@ def _moto_env(s3: str | None) -> dict[str, str]:
 
 
 def prepare(workdir: Path, records: int, s3: str | None, log: Any,
-            database_url: str | None = None, accounts: int = 1) -> str:
+            database_url: str | None = None, accounts: int = 1,
+            topic_arn: str | None = None) -> str:
     """A data dir with a logging trail and ``records`` bulk-loaded records; the trail's ARN.
     The bucket is in the local folder, or on the S3 endpoint ``s3`` (moto's, or a slow link
     to it).
     With ``database_url`` (an empty database) the data dir's store is that PostgreSQL one.
     With ``accounts`` > 1 the trail is an organization trail and the records are spread
-    evenly over that many accounts and the loader's four Regions."""
+    evenly over that many accounts and the loader's four Regions. With ``topic_arn`` the
+    trail notifies that SNS topic of each log file."""
     organization = accounts > 1
     if workdir.exists():
         shutil.rmtree(workdir)
     if database_url:
         name_database(workdir / "data", database_url)
     if s3 is not None:
-        boto3.session.Session().client(
-            "s3", region_name="us-east-1", endpoint_url=s3,
-            aws_access_key_id=servers.PEER_KEY[0],
-            aws_secret_access_key=servers.PEER_KEY[1]).create_bucket(Bucket=BUCKET)
+        _moto_client("s3", s3).create_bucket(Bucket=BUCKET)
     args, env = _searchtrail_args(s3), _moto_env(s3)
     with servers.running("searchtrail", workdir, args, env) as server:
         if s3 is None:
             subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create", BUCKET,
                             "--data-dir", str(server.data_dir)], check=True, capture_output=True)
         cloudtrail = server.client("cloudtrail")
+        notify = {"SnsTopicName": topic_arn} if topic_arn else {}
         arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET, IsMultiRegionTrail=True,
                                       EnableLogFileValidation=True,
-                                      IsOrganizationTrail=organization)["TrailARN"]
+                                      IsOrganizationTrail=organization, **notify)["TrailARN"]
         cloudtrail.start_logging(Name=TRAIL)
         account = arn.split(":")[4]
     spread = f", spread over {accounts} accounts" if organization else ""
@@ -130,6 +158,40 @@ def drain(server: servers.Server, pending: int, after_file: int, log: Any) -> di
             "wall_seconds_from_ready": round(wall, 2)}
 
 
+def await_notifications(server: servers.Server, after_file: int, records: int,
+                        queued: Callable[[], int], log: Any) -> dict[str, Any]:
+    """Wait (bounded) until every log file above ``after_file`` is notified and each
+    notification is in the subscribed queue; the notifications' figures (``records``: the
+    files' records)."""
+    conn = server.read_only_database()
+    deadline = time.monotonic() + 120
+    try:
+        while conn.execute("SELECT count(*) FROM log_files WHERE id > ? AND "
+                           "notified_at IS NULL", (after_file,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("log files were still waiting for their notification")
+            time.sleep(POLL_SECONDS)  # polling the store with a deadline
+        lags = [float(notified) - float(delivered) for delivered, notified in conn.execute(
+            "SELECT delivered_at, notified_at FROM log_files WHERE id > ?", (after_file,))]
+        first, last = conn.execute("SELECT min(created_at), max(notified_at) FROM log_files "
+                                   "WHERE id > ?", (after_file,)).fetchone()
+    finally:
+        conn.close()
+    while queued() < len(lags):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {queued()} of {len(lags)} notifications reached the queue")
+        time.sleep(POLL_SECONDS)  # polling the queue with a deadline
+    seconds = float(last) - float(first)
+    log(f"delivery: {len(lags)} notifications, the last begun {seconds:.2f}s after the first "
+        f"file was fixed; median {statistics.median(lags) * 1000:.0f} ms after its upload began")
+    return {"notifications": len(lags), "queued_messages": queued(),
+            "seconds_to_last_notification": round(seconds, 3),
+            "records_per_second_notified": round(records / seconds) if seconds > 0 else None,
+            "notification_after_upload_ms": {
+                "median": round(statistics.median(lags) * 1000, 1),
+                "max": round(max(lags) * 1000, 1)}}
+
+
 def wait_until_delivered(server: servers.Server) -> None:
     """Wait (bounded) until the server's trails have delivered all they recorded (after a
     trail stops, a "no trail" run would otherwise carry the tail of the delivering run)."""
@@ -157,16 +219,23 @@ def _backlog(server: servers.Server) -> tuple[int, int]:
 
 def delivery_run(workdir: Path, records: int, s3: str | None,
                  log: Any, database_url: str | None = None, accounts: int = 1,
-                 where: str = "S3 (moto server)") -> tuple[dict[str, Any], servers.Server]:
+                 where: str = "S3 (moto server)", notify: bool = False
+                 ) -> tuple[dict[str, Any], servers.Server]:
     """Drain a bulk-loaded backlog to the local folder (``s3`` None) or the S3 endpoint ``s3``,
-    described in the row as ``where``."""
-    prepare(workdir, records, s3, log, database_url, accounts)
-    args, env = _searchtrail_args(s3), _moto_env(s3)
+    described in the row as ``where``. With ``notify``, the trail notifies a topic on the same
+    endpoint's SNS of each file, and the run waits for every notification."""
+    topic_arn, queued = (_notification_topic(s3, f"{TOPIC}-{workdir.name}") if notify and s3
+                         else (None, None))
+    prepare(workdir, records, s3, log, database_url, accounts, topic_arn)
+    args, env = _searchtrail_args(s3, s3 if topic_arn else None), _moto_env(s3)
     server = servers.make("searchtrail", workdir, args, env)
     pending, after_file = _backlog(server)  # read before it starts delivering
     with servers.serving(server):
         row = drain(server, pending, after_file, log)
+        if queued is not None:
+            row.update(await_notifications(server, after_file, row["records"], queued, log))
     row["destination"] = (where if s3 else "local bucket folder") + (
+        ", notifying SNS (moto) there" if topic_arn else "") + (
         ", PostgreSQL store" if database_url else "") + (
         f", organization trail over {accounts} accounts" if accounts > 1 else "")
     bucket = workdir / "data" / "buckets" / BUCKET
@@ -257,14 +326,14 @@ def _account_count(text: str) -> int:
 
 
 def _organization_runs(accounts: int, s3_delay_ms: float, quick: bool) -> set[str]:
-    """Where an organization trail's backlog is delivered: the local folder, S3, S3 far away.
-    A quick run makes one of them: to the distant S3, or to the local folder without it."""
+    """Where an organization trail's backlog is delivered: the local folder, S3, S3 far away,
+    and S3 (far away, unless the delay is 0) with each file notified through SNS there. A
+    quick run makes the last one only."""
     if accounts <= 1:
         return set()
-    distant = {"distant s3"} if s3_delay_ms else set()
     if quick:
-        return distant or {"local"}
-    return {"local", "s3"} | distant
+        return {"notifying"}
+    return {"local", "s3", "notifying"} | ({"distant s3"} if s3_delay_ms else set())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,13 +379,19 @@ def main(argv: list[str] | None = None) -> int:
             if "s3" in org_runs:
                 org_rows.append(("S3 (moto)", delivery_run(
                     root / "org-s3", records, moto.endpoint, print, accounts=org_accounts)[0]))
-            if "distant s3" in org_runs:
-                where = f"S3 (moto) {s3_delay_ms:g} ms away"
-                with slow_link(("127.0.0.1", moto.port), s3_delay_ms / 1000) as link:
-                    distant, _ = delivery_run(root / "org-s3-far", records, link.endpoint, print,
-                                              accounts=org_accounts, where=where)
-                    distant["measured_request_ms"] = round(measured_delay(link) * 1000, 1)
-                org_rows.append((where, distant))
+            for run in ("distant s3", "notifying"):
+                if run not in org_runs:
+                    continue
+                notify = run == "notifying"
+                delay = s3_delay_ms if (run == "distant s3" or s3_delay_ms) else 0.0
+                where = f"S3 (moto) {delay:g} ms away" if delay else "S3 (moto)"
+                with slow_link(("127.0.0.1", moto.port), delay / 1000) as link:
+                    far, _ = delivery_run(root / f"org-s3-{run.replace(' ', '-')}", records,
+                                          link.endpoint, print, accounts=org_accounts,
+                                          where=where, notify=notify)
+                    if delay:
+                        far["measured_request_ms"] = round(measured_delay(link) * 1000, 1)
+                org_rows.append((where + (", notifying SNS (moto) there" if notify else ""), far))
             described["moto"] = moto.describe()
         rows.append(remote)
         rows += [row for _, row in org_rows]
@@ -326,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
             postgres_row = _delivery_on_postgres(root / "local-postgres", records)
             rows.append(postgres_row)
     finally:
-        for name in ("local", "s3", "org", "org-s3", "org-s3-far", "local-postgres"):
+        for name in ("local", "s3", "org", "org-s3", "org-s3-distant-s3", "org-s3-notifying",
+                     "local-postgres"):
             shutil.rmtree(root / name / "data", ignore_errors=True)
     targets = [
         target("delivery to the local bucket folder (records/s)", local["records_per_second"],
@@ -336,9 +412,10 @@ def main(argv: list[str] | None = None) -> int:
         target("API throughput drop while a trail delivers (%)", api["drop_percent"],
                GOAL_DROP_PERCENT, higher_is_better=False),
     ]
-    for where, org_row in org_rows:
+    for where, org_row in org_rows:  # a notifying run: records/s until the last is notified
         targets.append(target(f"delivery to {where}, organization trail over {org_accounts} "
-                              "accounts (records/s)", org_row["records_per_second"],
+                              "accounts (records/s)", org_row.get(
+                                  "records_per_second_notified", org_row["records_per_second"]),
                               GOAL_RECORDS_PER_SECOND))
     if on_postgres:
         targets.append(target("delivery to the local bucket folder, PostgreSQL store "
@@ -353,6 +430,13 @@ def main(argv: list[str] | None = None) -> int:
                         "'ms away' row: the server's S3 requests pass a loopback proxy that "
                         "holds each request that long before moto sees it (bench/slowlink.py); "
                         "measured_request_ms is a HEAD's round trip through it",
+                        "'notifying' row: the trail publishes a notification per log file to "
+                        "an SNS topic on the same endpoint (moto's, through the proxy when "
+                        "'ms away'), with an SQS queue subscribed; the row waits until every "
+                        "file is notified and every message is queued; "
+                        "notification_after_upload_ms is from a file's upload beginning to its "
+                        "notification's; its target is records_per_second_notified, the "
+                        "records / (last notification begun − first log file fixed)",
                         "API throughput: pre-signed ListCollections/BatchGetCollection "
                         "replayed over 16 keep-alive connections; 'delivering' = the trail "
                         "logs every call and the worker delivers every second; 'no trail' = "

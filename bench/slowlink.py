@@ -54,6 +54,9 @@ class SlowLink:
         self._thread = threading.Thread(target=self._loop.run_forever, name="slowlink",
                                         daemon=True)
         self._server: asyncio.base_events.Server | None = None
+        # asyncio holds tasks weakly: a connection whose client has gone while its upstream
+        # half waits would be collected mid-await (and reported) without this reference
+        self._connections: set[asyncio.Task] = set()
 
     @property
     def endpoint(self) -> str:
@@ -61,6 +64,10 @@ class SlowLink:
 
     async def _serve(self, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -92,10 +99,15 @@ class SlowLink:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        # A connection accepted as the link closes starts its task after a first sweep: sweep
+        # until none is left (a few rounds at most), or the loop closes on pending tasks.
+        for _ in range(10):
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            if not others:
+                break
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
 
 @contextlib.contextmanager

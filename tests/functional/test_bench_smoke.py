@@ -255,10 +255,16 @@ def test_delivery_quick_delivers_an_organization_trails_backlog_by_account_and_r
     document = run_module("delivery", tmp_path / "delivery.json")
     org_rows = [row for row in document["results"]
                 if "organization trail over 5 accounts" in row.get("destination", "")]
-    assert [row["destination"].split(",")[0] for row in org_rows] == [
-        "S3 (moto) 25 ms away"]  # quick: the organization trail's run to the distant S3 only
+    # quick: the organization trail's run to the distant S3 only, notifying SNS there
+    assert [row["destination"].split(",")[:2] for row in org_rows] == [
+        ["S3 (moto) 25 ms away", " notifying SNS (moto) there"]]
     # each request through the link waits its 25 ms
     assert org_rows[0]["measured_request_ms"] >= 25
+    # a notification per log file, each in the subscribed queue
+    assert org_rows[0]["notifications"] == org_rows[0]["log_files"] == org_rows[0][
+        "queued_messages"], org_rows[0]
+    assert 0 <= org_rows[0]["notification_after_upload_ms"]["median"] <= org_rows[0][
+        "notification_after_upload_ms"]["max"]
     for row in org_rows:  # every record of every account, a file per (account, Region); and
         # StartLogging's own record unless the server delivered it before the backlog was loaded
         assert row["records"] in (5_000, 5_001) and row["account_regions"] == 5 * 4, row
