@@ -326,6 +326,60 @@ class MeetingNotifier:
             self.messages.append(json.loads(message))
 
 
+class NotifiedFirstStore(MemoryStore):
+    """The put of the ``after``-th file waits (bounded) until a notification was published."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+        self.notified = threading.Event()
+        self.waited: bool | None = None
+        self._lock = threading.Lock()
+        self._started = 0
+
+    def put_object(self, bucket: str, key: str, body: bytes, *, content_type: str,
+                   metadata: dict[str, str] | None = None) -> None:
+        with self._lock:
+            self._started += 1
+            last = self._started == self.after
+        if last:
+            self.waited = self.notified.wait(timeout=5)
+        super().put_object(bucket, key, body, content_type=content_type, metadata=metadata)
+
+
+class RecordingNotifier:
+    def __init__(self, store: NotifiedFirstStore) -> None:
+        self.store = store
+        self.keys: list[str] = []
+        self._lock = threading.Lock()
+
+    def publish(self, topic_arn: str, message: str) -> None:
+        with self._lock:
+            self.keys.append(json.loads(message)["s3ObjectKey"][0])
+        self.store.notified.set()
+
+
+def test_a_stored_files_notification_goes_while_later_files_of_the_pass_are_stored(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(delivery, "UPLOADS_IN_FLIGHT", 2)
+    conn, writer, worker, _ = store
+    regions = ["us-east-1", "eu-west-1", "ap-south-1", "sa-east-1", "us-west-2"]
+    writer.run_blocking(lambda c: (SqliteResources(c, ACCOUNT, "").put(kinds.TRAIL, ARN, {
+        "Name": "audit", "TrailARN": ARN, "S3BucketName": "bucket", "HomeRegion": "us-east-1",
+        "IsLogging": True, "SnsTopicARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:audit"}), []))
+    worker._store = objects = NotifiedFirstStore(after=len(regions))
+    worker._notifier = notifier = RecordingNotifier(objects)
+    append(writer, regions)
+
+    worker.run_once()
+
+    # the last file's put waited for a notification, which an earlier file's stored mark sent
+    assert objects.waited is True
+    keys = sorted(key for (key,) in conn.execute("SELECT key FROM log_files"))
+    assert len(keys) == 5 and sorted(notifier.keys) == keys
+    assert conn.execute("SELECT count(*) FROM log_files WHERE notified_at IS NULL "
+                        "OR delivered_at IS NULL").fetchone()[0] == 0
+
+
 def test_a_passes_notifications_are_published_several_at_once(store) -> None:  # type: ignore[no-untyped-def]
     conn, writer, worker, _ = store
     regions = ["us-east-1", "eu-west-1", "ap-south-1", "sa-east-1"]

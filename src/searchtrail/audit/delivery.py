@@ -146,12 +146,16 @@ class _InFlight(Generic[Sent]):
         self._failures = failures
         self._sent: deque[tuple[Sent, int, Future[None]]] = deque()
         self._held_bytes = 0
+        self.sent = 0  # calls started
         self.failure: tuple[Sent, Any] | None = None
 
     def send(self, what: Sent, call: Callable[[], None], held_bytes: int = 0) -> bool:
         """Start ``call`` (holding ``held_bytes`` until it ends); False once a call has failed
         (send nothing more)."""
+        if self.failure is not None:
+            return False
         self._sent.append((what, held_bytes, self._pool.submit(call)))
+        self.sent += 1
         self._held_bytes += held_bytes
         if len(self._sent) >= UPLOADS_IN_FLIGHT or self._held_bytes >= UPLOAD_BYTES_IN_FLIGHT:
             self._settle(everything=False)
@@ -185,6 +189,7 @@ class _SentLogFile:
     """A log file sent to the store: what its delivered mark needs."""
 
     file_id: int
+    bucket: str
     key: str
     account: str
     region: str
@@ -414,26 +419,38 @@ class DeliveryWorker:
         """Store the trail's fixed, undelivered log files, several at once, oldest first.
 
         Each file's records are read and compressed here while earlier ones are being stored;
-        those stored are marked delivered together. At the first failure no more are sent."""
+        those stored are marked delivered together, and their notifications (if the trail has
+        a topic) published while later files are stored. At the first failure no more are
+        sent."""
         if self._ticks() < state.upload.next_attempt:
             return
         conn = self._conn()
         pending = conn.execute(
             "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
             "WHERE trail_arn = ? AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
-        uploads: _InFlight[_SentLogFile] = _InFlight(
-            self._upload_pool,
-            lambda stored: self._writer.run_blocking(self._delivered_unit(arn, trail, stored)),
-            ObjectStoreError)
+        notices = (self._notifications(arn) if pending and trail.get("SnsTopicARN")
+                   and self._ticks() >= state.notify.next_attempt else None)
+
+        def mark_stored(stored: list[_SentLogFile]) -> None:
+            self._writer.run_blocking(self._delivered_unit(arn, trail, stored))
+            if notices is not None:  # marked stored first: a crash never notifies a file unstored
+                for sent in stored:
+                    if not self._notify(notices, trail, sent.file_id, sent.bucket, sent.key):
+                        break
+
+        uploads: _InFlight[_SentLogFile] = _InFlight(self._upload_pool, mark_stored,
+                                                     ObjectStoreError)
         for file_id, bucket, key, account, region, first_seq, last_seq in pending:
             if self._stop.is_set():
                 break
             log_file = log_file_of_joined(*conn.execute(
                 _FILE_RECORDS, (account, region, first_seq, last_seq, arn)).fetchone())
-            sent = _SentLogFile(file_id, key, account, region, log_file, self._clock())
+            sent = _SentLogFile(file_id, bucket, key, account, region, log_file, self._clock())
             if not uploads.send(sent, self._put(bucket, key, log_file.body), len(log_file.body)):
                 break
         failure = uploads.finish()
+        if notices is not None:
+            self._notifications_done(arn, state, notices)
         if failure is not None:
             failed, exc = failure
             log.warning("log file delivery failed", extra={"trail": arn, "key": failed.key,
@@ -473,29 +490,47 @@ class DeliveryWorker:
                                  content_type="application/json", metadata=metadata)
 
     def _notify_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
-        """Publish a notification for each delivered file not yet notified, several at once."""
+        """Publish a notification for each delivered file not yet notified, several at once
+        (files stored in an earlier pass: a failed or interrupted notification's retry)."""
         if self._ticks() < state.notify.next_attempt:
             return
         pending = self._conn().execute(
             "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NOT NULL "
             "AND notified_at IS NULL ORDER BY id", (arn,)).fetchall()
-        notifications: _InFlight[tuple[int, float]] = _InFlight(
+        if not pending:
+            return
+        notices = self._notifications(arn)
+        for file_id, bucket, key in pending:
+            if not self._notify(notices, trail, file_id, bucket, key):
+                break
+        self._notifications_done(arn, state, notices)
+
+    def _notifications(self, arn: str) -> _InFlight[tuple[int, float]]:
+        """Notifications in flight on the upload threads, each marked once published."""
+        return _InFlight(
             self._upload_pool,
             lambda notified: self._writer.run_blocking(self._notified_unit(arn, notified)),
             NotificationError)
-        for file_id, bucket, key in pending:
-            publish = functools.partial(self._notifier.publish, trail["SnsTopicARN"],
-                                        delivery_message(bucket, [key]))
-            if not notifications.send((file_id, self._clock().timestamp()), publish):
-                break
-        failure = notifications.finish()
+
+    def _notify(self, notices: _InFlight[tuple[int, float]], trail: dict[str, Any],
+                file_id: int, bucket: str, key: str) -> bool:
+        """Publish a stored file's notification; False once one has failed (send no more)."""
+        publish = functools.partial(self._notifier.publish, trail["SnsTopicARN"],
+                                    delivery_message(bucket, [key]))
+        return notices.send((file_id, self._clock().timestamp()), publish)
+
+    def _notifications_done(self, arn: str, state: _TrailState,
+                            notices: _InFlight[tuple[int, float]]) -> None:
+        """Wait for the notifications in flight; a failure backs the trail's off and shows in
+        its status."""
+        failure = notices.finish()
         if failure is not None:
             (_, attempt), exc = failure
             log.warning("notification failed", extra={"trail": arn, "code": exc.code})
             state.notify.failed(self._ticks())
             self._update_status(arn, {"LatestNotificationAttemptTime": attempt,
                                       "LatestNotificationError": exc.code})
-        elif pending:
+        elif notices.sent:
             state.notify.succeeded()
 
     @staticmethod
