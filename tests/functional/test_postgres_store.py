@@ -863,6 +863,23 @@ def test_an_insert_of_a_key_just_read_as_absent_is_held(store_conn) -> None:
     conn.execute("ROLLBACK")
 
 
+def test_a_creates_name_check_and_quota_count_are_one_round_trip_and_its_insert_is_held(
+        store_conn) -> None:
+    conn = store_conn
+    docs = _docs(conn, ResourceChanges())
+    conn.execute("BEGIN IMMEDIATE")
+    docs.insert("aoss.security-policy", "network/a", {"name": "a"})
+    sent = _sent_texts(conn)
+    assert docs.get_and_count("aoss.security-policy", "network/b", "network/") == (None, 1)
+    assert docs.get_and_count("aoss.security-policy", "network/a", "network/") == (
+        {"name": "a"}, 1)
+    assert len(sent) == 2 and all(text.startswith("SELECT (SELECT doc") for text in sent)
+    docs.insert("aoss.security-policy", "network/b", {"name": "b"})  # read as absent: held
+    assert len(sent) == 2
+    assert docs.count("aoss.security-policy", "network/") == 2  # sent with the held upsert
+    conn.execute("ROLLBACK")
+
+
 def test_a_held_upsert_moves_the_connections_changes_at_once(store_conn) -> None:
     """A write made without the change counters (console sessions, signing keys) is seen by
     the transaction's read cache through total_changes, held or not."""

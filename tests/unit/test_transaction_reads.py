@@ -135,6 +135,28 @@ def test_only_a_key_read_as_absent_since_the_last_write_is_inserted_without_a_ch
     conn.execute("ROLLBACK")
 
 
+def test_a_get_and_count_is_one_read_and_answers_the_get_and_the_count_after_it(
+        conn, repo, statements) -> None:
+    """A create's name check and quota count in one statement; the get and count it stands
+    for are answered from it, and its absent key is inserted without a check."""
+    def last_insert() -> str:
+        return [sql for sql in statements if sql.startswith("INSERT INTO resources")][-1]
+
+    conn.execute("BEGIN IMMEDIATE")
+    assert repo.get_and_count(KIND, "c", "") == (None, 2)
+    assert repo.get_and_count(KIND, "a", "a") == ({"name": "a", "status": "CREATING"}, 1)
+    assert repo.get_and_count(KIND, "b", "x") == ({"name": "b", "status": "ACTIVE"}, 0)
+    assert selects(statements) == 3
+    assert repo.get(KIND, "c") is None and repo.count(KIND) == 2 and repo.count(KIND, "a") == 1
+    assert repo.get(KIND, "a") == {"name": "a", "status": "CREATING"}
+    assert selects(statements) == 3
+    repo.insert(KIND, "c", {"name": "c"})
+    assert last_insert().endswith("DO UPDATE SET doc = excluded.doc")
+    assert repo.get_and_count(KIND, "c", "") == ({"name": "c"}, 3)  # after a write: read again
+    assert selects(statements) == 4
+    conn.execute("ROLLBACK")
+
+
 def test_a_rollback_to_a_savepoint_needs_forget_reads(conn, repo) -> None:
     """What the gateway does when an operation fails after writing: the rows read after its
     write were cached, and ROLLBACK TO moves no counter, so it must forget them."""

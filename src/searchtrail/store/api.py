@@ -44,5 +44,9 @@ class ResourceRepository(Protocol):
     def count(self, kind: str, prefix: str = "") -> int:
         """How many documents of a kind have a key starting with prefix."""
 
+    def get_and_count(self, kind: str, key: str, prefix: str) -> tuple[dict[str, Any] | None, int]:
+        """get(kind, key) and count(kind, prefix) in one read (one round trip): a create's
+        check that its name is free and its quota count."""
+
     def scoped(self, account_id: str, region: str) -> "ResourceRepository":
         """The same repository, looking at another account/region (region '' = global)."""

@@ -133,11 +133,13 @@ class PolicyFamily:
         policy_type, name = params["type"], params["name"]
         key = f"{policy_type}/{name}"
         self.reference(call, policy_type, name)
-        if call.resources.get(self.kind, key) is not None:
+        # the name's check and the quota's count in one read: on PostgreSQL a round trip each
+        existing, count = call.resources.get_and_count(self.kind, key, f"{policy_type}/")
+        if existing is not None:
             raise conflict(f"Policy with name {name} and type {policy_type} already exists")
         doc, resources = self.parse(call, policy_type, name, params["policy"])
         quota = self.quotas[policy_type]
-        if self.count(call, policy_type) >= quota:
+        if count >= quota:
             raise quota_exceeded(
                 f"You have reached the quota of {quota} {policy_type} policies for this account "
                 "and Region. Delete a policy you no longer need, or request a quota increase.",

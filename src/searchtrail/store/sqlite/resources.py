@@ -84,10 +84,19 @@ class ResourceChanges:
         rows = self._reads.get(query, _UNREAD)
         if rows is _UNREAD:
             rows = fetch()
-            if len(self._reads) < MAX_CACHED_READS:
-                self._reads[query] = rows
-                self._text += _text_of(rows)
+            self._keep(query, rows)
         return rows
+
+    def remember(self, conn: sqlite3.Connection, query: tuple, rows: Any) -> None:
+        """What ``query`` answers now, read as part of another statement in this transaction:
+        kept as if it had been read itself."""
+        if conn.in_transaction and (id(conn), conn.total_changes) == self._reads_of:
+            self._keep(query, rows)
+
+    def _keep(self, query: tuple, rows: Any) -> None:
+        if len(self._reads) < MAX_CACHED_READS:
+            self._reads[query] = rows
+            self._text += _text_of(rows)
 
 
 def _text_of(rows: Any) -> int:
@@ -202,10 +211,22 @@ class SqliteResources:
         return [orjson.loads(row[0]) for row in rows]
 
     def count(self, kind: str, prefix: str = "") -> int:
+        return self._read(*self._count_query(kind, prefix), one=True)[0]
+
+    def _count_query(self, kind: str, prefix: str) -> tuple[str, tuple]:
         where, bounds = _key_prefix(prefix)
-        return self._read(
-            f"SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?{where}",
-            (self.account, self.region, kind, *bounds), one=True)[0]
+        return (f"SELECT count(*) FROM resources WHERE account=? AND region=? AND kind=?{where}",
+                (self.account, self.region, kind, *bounds))
+
+    def get_and_count(self, kind: str, key: str, prefix: str) -> tuple[dict[str, Any] | None, int]:
+        get_params = (self.account, self.region, kind, key)
+        count_sql, count_params = self._count_query(kind, prefix)
+        doc, count = self._read(f"SELECT ({_GET}), ({count_sql})", (*get_params, *count_params),
+                                one=True)
+        if self._changes is not None:  # as get and count would have read them
+            self._changes.remember(self._conn, (_GET, get_params), None if doc is None else (doc,))
+            self._changes.remember(self._conn, (count_sql, count_params), (count,))
+        return (None if doc is None else orjson.loads(doc)), count
 
 
 def _key_prefix(prefix: str) -> tuple[str, tuple[str, ...]]:
