@@ -293,61 +293,60 @@ def store_conn(postgres):  # type: ignore[no-untyped-def]
     conn.close()
 
 
-def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_can(
-        postgres) -> None:
+@pytest.fixture
+def retention_store(postgres):  # type: ignore[no-untyped-def]
+    """tests/unit/test_retention.py's store on a migrated PostgreSQL database, and its URL."""
     postgres_url = postgres.database()
     conn = PostgresConnection(postgres_url)
     migrate(conn)
     store = RetentionStore(conn, PostgresConnection(postgres_url, read_only=True))
-    try:
-        store.append(OLD, OLD, RECENT, RECENT, trails=(GONE_ARN,))
-        lookups = store.conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0]
-        assert store.prune() == 2
-        assert store.seqs("events") == [3, 4] and store.seqs("outbox") == [3, 4]
-        assert store.seqs("event_lookup") == [3, 4]
-        assert store.conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == lookups // 2
-        assert store.mark() == 2
-        for statement in ("DELETE FROM events WHERE seq = 3", "DELETE FROM event_lookup",
-                          "DELETE FROM outbox", "UPDATE retention SET pruned_through = 1",
-                          "UPDATE retention SET pruned_through = 3"):
-            with contextlib.closing(PostgresConnection(postgres_url)) as other:
-                other.execute("BEGIN IMMEDIATE")
-                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                    other.execute(statement)
-                other.execute("ROLLBACK")
-        assert store.seqs("events") == [3, 4] and store.mark() == 2
-    finally:
-        store.close()
+    yield store, postgres_url
+    store.close()
+
+
+def assert_refused(postgres_url: str, *statements: str) -> None:
+    """Each statement, on a connection of its own, is refused as rewriting history."""
+    for statement in statements:
+        with contextlib.closing(PostgresConnection(postgres_url)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                other.execute(statement)
+            other.execute("ROLLBACK")
+
+
+def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_can(
+        retention_store) -> None:
+    store, postgres_url = retention_store
+    store.append(OLD, OLD, RECENT, RECENT, trails=(GONE_ARN,))
+    lookups = store.conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0]
+    assert store.prune() == 2
+    assert store.seqs("events") == [3, 4] and store.seqs("outbox") == [3, 4]
+    assert store.seqs("event_lookup") == [3, 4]
+    assert store.conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == lookups // 2
+    assert store.mark() == 2
+    assert_refused(postgres_url, "DELETE FROM events WHERE seq = 3", "DELETE FROM event_lookup",
+                   "DELETE FROM outbox", "UPDATE retention SET pruned_through = 1",
+                   "UPDATE retention SET pruned_through = 3")
+    assert store.seqs("events") == [3, 4] and store.mark() == 2
 
 
 def test_expired_log_file_and_digest_rows_leave_but_each_chains_newest_and_young_ones_stay(
-        postgres) -> None:
-    postgres_url = postgres.database()
-    conn = PostgresConnection(postgres_url)
-    migrate(conn)
-    store = RetentionStore(conn, PostgresConnection(postgres_url, read_only=True))
-    try:
-        store.add_log_file(ARN, OLD, 1)
-        store.add_log_file(ARN, OLD + timedelta(hours=1), 2)
-        store.add_log_file(ARN, None, 3)
-        store.add_log_file(ARN, RECENT, 4)
-        for end in (OLD, OLD + timedelta(hours=1), RECENT):
-            store.add_digest(ARN, end)  # each names the one before as its previous
+        retention_store) -> None:
+    store, postgres_url = retention_store
+    store.add_log_file(ARN, OLD, 1)
+    store.add_log_file(ARN, OLD + timedelta(hours=1), 2)
+    store.add_log_file(ARN, None, 3)
+    store.add_log_file(ARN, RECENT, 4)
+    for end in (OLD, OLD + timedelta(hours=1), RECENT):
+        store.add_digest(ARN, end)  # each names the one before as its previous
 
-        assert store.prune_bookkeeping(validating=(ARN,)) == (2, 2, False)
+    assert store.prune_bookkeeping(validating=(ARN,)) == (2, 2, False)
 
-        assert store.times("log_files") == ts(UNDELIVERED, RECENT)
-        assert store.times("digests") == ts(RECENT)
-        for statement in ("DELETE FROM log_files", "DELETE FROM digests",
-                          "DELETE FROM log_files WHERE delivered_at IS NULL"):
-            with contextlib.closing(PostgresConnection(postgres_url)) as other:
-                other.execute("BEGIN IMMEDIATE")
-                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                    other.execute(statement)
-                other.execute("ROLLBACK")
-        assert store.times("log_files") == ts(UNDELIVERED, RECENT)
-    finally:
-        store.close()
+    assert store.times("log_files") == ts(UNDELIVERED, RECENT)
+    assert store.times("digests") == ts(RECENT)
+    assert_refused(postgres_url, "DELETE FROM log_files", "DELETE FROM digests",
+                   "DELETE FROM log_files WHERE delivered_at IS NULL")
+    assert store.times("log_files") == ts(UNDELIVERED, RECENT)
 
 
 def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(
