@@ -201,7 +201,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
         leadership=lease.held if lease is not None else None,
         retention=EventRetention(settings.retention_days, utc_now,
                                  interval_seconds=settings.retention_check_seconds,
-                                 removed=metrics.records_removed)
+                                 removed=metrics.records_removed,
+                                 rows_removed=metrics.delivery_rows_removed)
         if settings.retention_check_seconds > 0 else None)
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),
                                warning_ratio=settings.capacity_warning_ratio,

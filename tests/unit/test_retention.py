@@ -309,8 +309,11 @@ def test_log_file_and_digest_rows_past_the_window_leave_and_each_chains_newest_s
     store.add_digest(GONE_ARN, OLD)  # a deleted trail's last digest
     store.add_digest(GONE_ARN, OLD - timedelta(hours=1))
 
-    assert store.prune_bookkeeping(validating=(ARN,)) == (2, 3, False)
+    counted: list[tuple[str, int]] = []
+    pruner = EventRetention(90, lambda: NOW, rows_removed=lambda *row: counted.append(row))
+    assert pruner.prune_bookkeeping(store.reader, store.writer, (ARN,)) == (2, 3, False)
 
+    assert counted == [("log_files", 2), ("digests", 3)]  # the /metrics counters
     assert store.times("log_files") == ts(OLD, RECENT)
     assert store.times("digests") == ts(OLD, RECENT)
     assert store.prune_bookkeeping(validating=(ARN,)) == (0, 0, False)

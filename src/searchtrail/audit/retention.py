@@ -80,14 +80,17 @@ class EventRetention:
     def __init__(self, retention_days: int, clock: Callable[[], datetime],
                  ticks: Callable[[], float] = time.monotonic,
                  interval_seconds: float = PRUNE_INTERVAL_SECONDS,
-                 removed: Callable[[int], None] | None = None) -> None:
-        """``removed`` is told how many records each pass removed (the /metrics counter)."""
+                 removed: Callable[[int], None] | None = None,
+                 rows_removed: Callable[[str, int], None] | None = None) -> None:
+        """``removed`` is told how many records each pass removed, ``rows_removed`` how many
+        rows of log_files and of digests (the /metrics counters)."""
         self._days = retention_days
         self._keep_seconds = retention_days * 86_400
         self._interval = interval_seconds
         self._clock = clock
         self._ticks = ticks
         self._removed = removed
+        self._rows_removed = rows_removed
         self._next_check: float | None = None
         self._next_bookkeeping: float | None = None
         self._backlog_removed = 0  # since expired records were last found waiting
@@ -212,6 +215,9 @@ class EventRetention:
         if files or digests:
             log.debug("removed %d log-file and %d digest rows older than %d days", files,
                       digests, self._days, extra={"log_files": files, "digests": digests})
+            if self._rows_removed is not None:
+                self._rows_removed("log_files", files)
+                self._rows_removed("digests", digests)
         return files, digests, more
 
     @staticmethod

@@ -43,6 +43,9 @@ class Metrics:
         self._records_removed = Counter("searchtrail_records_removed",
                                         "Records removed from the store past event history's "
                                         "window (retention)", registry=self.registry)
+        self._delivery_rows_removed = Counter(
+            "searchtrail_delivery_rows_removed", "Log-file and digest rows removed from the "
+            "store past event history's window (retention)", ["table"], registry=self.registry)
         self._capacity_used = Gauge("searchtrail_store_capacity_used_ratio",
                                     "Used share of the event store's filesystem (0..1)",
                                     registry=self.registry, multiprocess_mode="max")
@@ -61,6 +64,9 @@ class Metrics:
 
     def records_removed(self, count: int) -> None:
         self._records_removed.inc(count)
+
+    def delivery_rows_removed(self, table: str, count: int) -> None:
+        self._delivery_rows_removed.labels(table).inc(count)
 
     def call(self, service: str, operation: str, error_code: str) -> None:
         key = (service, operation, error_code)
