@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import boto3
 
 from bench import base_parser, now_iso, target, write_result
 from bench import servers, wrk
@@ -55,22 +54,16 @@ def _searchtrail_args(s3: str | None, sns: str | None = None) -> tuple[str, ...]
             + (("--sns-endpoint-url", sns) if sns else ()))
 
 
-def _moto_client(service: str, endpoint: str):  # type: ignore[no-untyped-def]
-    return boto3.session.Session().client(
-        service, region_name="us-east-1", endpoint_url=endpoint,
-        aws_access_key_id=servers.PEER_KEY[0], aws_secret_access_key=servers.PEER_KEY[1])
-
-
 def _notification_topic(sns: str, name: str) -> tuple[str, Callable[[], int]]:
     """A topic ``name`` on the SNS endpoint ``sns`` (moto's) with an SQS queue subscribed, as
     a notified consumer would; its ARN and a count of the messages the queue holds."""
-    topic = _moto_client("sns", sns).create_topic(Name=name)["TopicArn"]
-    sqs = _moto_client("sqs", sns)
+    topics, sqs = servers.endpoint_client(sns, "sns"), servers.endpoint_client(sns, "sqs")
+    topic = topics.create_topic(Name=name)["TopicArn"]
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
-    _moto_client("sns", sns).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
-                                       Attributes={"RawMessageDelivery": "true"})
+    topics.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                     Attributes={"RawMessageDelivery": "true"})
 
     def queued() -> int:
         return int(sqs.get_queue_attributes(
@@ -104,7 +97,7 @@ def prepare(workdir: Path, records: int, s3: str | None, log: Any,
     if database_url:
         name_database(workdir / "data", database_url)
     if s3 is not None:
-        _moto_client("s3", s3).create_bucket(Bucket=BUCKET)
+        servers.endpoint_client(s3, "s3").create_bucket(Bucket=BUCKET)
     args, env = _searchtrail_args(s3), _moto_env(s3)
     with servers.running("searchtrail", workdir, args, env) as server:
         if s3 is None:
@@ -382,14 +375,13 @@ def main(argv: list[str] | None = None) -> int:
             for run in ("distant s3", "notifying"):
                 if run not in org_runs:
                     continue
-                notify = run == "notifying"
-                delay = s3_delay_ms if (run == "distant s3" or s3_delay_ms) else 0.0
-                where = f"S3 (moto) {delay:g} ms away" if delay else "S3 (moto)"
-                with slow_link(("127.0.0.1", moto.port), delay / 1000) as link:
+                notify = run == "notifying"  # through the link too, unless its delay is 0
+                where = f"S3 (moto) {s3_delay_ms:g} ms away" if s3_delay_ms else "S3 (moto)"
+                with slow_link(("127.0.0.1", moto.port), s3_delay_ms / 1000) as link:
                     far, _ = delivery_run(root / f"org-s3-{run.replace(' ', '-')}", records,
                                           link.endpoint, print, accounts=org_accounts,
                                           where=where, notify=notify)
-                    if delay:
+                    if s3_delay_ms:
                         far["measured_request_ms"] = round(measured_delay(link) * 1000, 1)
                 org_rows.append((where + (", notifying SNS (moto) there" if notify else ""), far))
             described["moto"] = moto.describe()

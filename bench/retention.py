@@ -17,8 +17,8 @@ from bench import base_parser, now_iso, write_result
 from bench import servers
 from bench.bulkload import SPAN_DAYS, load_events, name_database, store_kinds
 from bench.postgres import start_postgres
-from searchtrail.config import Settings
 from bench.presigned import Signer, read_mix, replay
+from searchtrail.config import Settings
 
 # The backlogs the API is measured beside: (the newest record's age, the days the records
 # span, in days). Retention removes one unit a second beside a busy API while its oldest

@@ -130,13 +130,7 @@ class Server:
 
     def client(self, service: str, region: str = "us-east-1"):  # type: ignore[no-untyped-def]
         """A boto3 client of this server, signed with ``credentials()``."""
-        import boto3  # only the benchmarks that drive a server through boto3 pay its import
-
-        access_key, secret = self.credentials()
-        return boto3.session.Session().client(service, region_name=region,
-                                              endpoint_url=self.endpoint,
-                                              aws_access_key_id=access_key,
-                                              aws_secret_access_key=secret)
+        return endpoint_client(self.endpoint, service, self.credentials(), region)
 
     def start(self) -> "Server":
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -212,6 +206,16 @@ def _searchtrail_version() -> str:
     revision = git("rev-parse", "--short", "HEAD")
     dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no", "src") else ""
     return f"{searchtrail.__version__} ({revision}{dirty})" if revision else searchtrail.__version__
+
+
+def endpoint_client(endpoint: str, service: str, key: tuple[str, str] = PEER_KEY,
+                    region: str = "us-east-1"):  # type: ignore[no-untyped-def]
+    """A boto3 client of ``endpoint`` signed with ``key``: a server's, or a peer's through a
+    link to it (bench/slowlink.py), with the keys peers accept by default."""
+    import boto3  # only the benchmarks that drive a server through boto3 pay its import
+
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint,
+                                          aws_access_key_id=key[0], aws_secret_access_key=key[1])
 
 
 def make(kind: str, workdir: Path, extra_args: tuple[str, ...] = (),

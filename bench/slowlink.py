@@ -99,15 +99,10 @@ class SlowLink:
     async def _close(self) -> None:
         if self._server is not None:
             self._server.close()
-        # A connection accepted as the link closes starts its task after a first sweep: sweep
-        # until none is left (a few rounds at most), or the loop closes on pending tasks.
-        for _ in range(10):
-            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            if not others:
-                break
-            for task in others:
-                task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 
 import searchtrail
 from bench import base_parser, compile_sources, now_iso, ratio, target, write_result
@@ -43,11 +42,6 @@ COUNTS = {"digests": re.compile(r"(\d+)/(\d+) digest files valid"),
           "log_files": re.compile(r"(\d+)/(\d+) log files valid")}
 
 
-def _client(endpoint: str, key: tuple[str, str], service: str):  # type: ignore[no-untyped-def]
-    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint,
-                                          aws_access_key_id=key[0], aws_secret_access_key=key[1])
-
-
 def produce(server: servers.Server, seconds: float, rate: float, digest_interval: float,
             moto: servers.Server | None, log: Any) -> tuple[str, dict[str, int]]:
     """Calls at a steady rate while the trail delivers every second; then StopLogging and
@@ -55,7 +49,7 @@ def produce(server: servers.Server, seconds: float, rate: float, digest_interval
     if moto is None:
         subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create", BUCKET,
                         "--data-dir", str(server.data_dir)], check=True, capture_output=True)
-    cloudtrail = _client(server.endpoint, server.credentials(), "cloudtrail")
+    cloudtrail = server.client("cloudtrail", REGION)
     arn = cloudtrail.create_trail(Name=TRAIL, S3BucketName=BUCKET,
                                   EnableLogFileValidation=True)["TrailARN"]
     cloudtrail.start_logging(Name=TRAIL)
@@ -82,7 +76,7 @@ def run_destination(workdir: Path, seconds: float, digest_interval: float, repea
         args += ("--s3-endpoint-url", moto.endpoint)
         env = {"AWS_ACCESS_KEY_ID": servers.PEER_KEY[0],
                "AWS_SECRET_ACCESS_KEY": servers.PEER_KEY[1]}
-        _client(moto.endpoint, servers.PEER_KEY, "s3").create_bucket(Bucket=BUCKET)
+        moto.client("s3", REGION).create_bucket(Bucket=BUCKET)
     with servers.running("searchtrail", workdir, args, env) as server:
         arn, counts = produce(server, seconds, CALLS_PER_SECOND, digest_interval, moto, log)
         s3_endpoint = moto.endpoint if moto else server.endpoint + "/_s3"  # the AWS CLI's
