@@ -92,8 +92,7 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         assert stored_count(server, "SELECT count(*) FROM outbox WHERE seq <= ?", old_last) == 0
         assert 0 < stored_count(server, "SELECT count(*) FROM event_lookup") < old_lookups
         assert stored_count(server, "SELECT pruned_through FROM retention") >= old_last
-        with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as answer:
-            metrics = answer.read().decode()
+        metrics = scraped(server)
         removed = re.search(r"^searchtrail_records_removed_total (\S+)$", metrics, re.M)
         assert removed and float(removed.group(1)) >= old_last - late_first + 1, metrics[:300]
         # today's records are all there, and found
@@ -107,11 +106,16 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         server.stop()
 
     # Log-file and digest rows are looked at once an hour, and first as a server starts: by
-    # now each chain has newer ones, so the rows of 100 days ago go.
+    # now each chain has newer ones, so the rows of 100 days ago go, counted in /metrics.
+    left = stored_count(server, old_rows, before_step)
+    assert left  # at least each chain's newest of then, which the last server kept
     server = ServerProcess(data, env=env, args=args).start()
     try:
-        wait_for(lambda: stored_count(server, old_rows, before_step) == 0, seconds=30,
-                 what="the log-file and digest rows of 100 days ago removed")
+        # the tables' counts follow the pass's last unit, one after the other
+        counted = wait_for(lambda: len(found := rows_removed(server)) == 2 and found,
+                           seconds=30, what="the log-file and digest rows of 100 days ago removed")
+        assert stored_count(server, old_rows, before_step) == 0
+        assert sum(counted.values()) == left, counted
         assert stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ?", kept_arn)
         # the removed records' log files stay in the bucket, and the trail still validates
         validated = searchtrail_cli("trail", "validate", "--trail-arn", kept_arn,
@@ -123,6 +127,18 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
             validated.stdout)
     finally:
         server.stop()
+
+
+def scraped(server: ServerProcess) -> str:
+    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
+def rows_removed(server: ServerProcess) -> dict[str, float]:
+    """/metrics' count of removed log-file and digest rows, by table (empty before any)."""
+    found = re.findall(r'^searchtrail_delivery_rows_removed_total\{table="(\w+)"\} (\S+)$',
+                       scraped(server), re.M)
+    return {table: float(value) for table, value in found}
 
 
 def delivered_by(server: ServerProcess, arn: str) -> bool:
