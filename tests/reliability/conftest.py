@@ -18,7 +18,11 @@ def profile() -> Profile:
 
 
 @pytest.fixture(scope="session")
-def ledger(profile: Profile):  # type: ignore[no-untyped-def]
+def ledger(profile: Profile, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     tally = Ledger(profile)
     yield tally
-    tally.write(Path(os.environ.get("SEARCHTRAIL_RELIABILITY_SUMMARY", DEFAULT_SUMMARY)))
+    # One summary from several processes: `make test` names its runs; xdist's workers share
+    # their session's run id.
+    run = os.environ.get("SEARCHTRAIL_RELIABILITY_RUN") or getattr(
+        request.config, "workerinput", {}).get("testrunuid")
+    tally.write(Path(os.environ.get("SEARCHTRAIL_RELIABILITY_SUMMARY", DEFAULT_SUMMARY)), run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -68,6 +69,39 @@ class Ledger:
         return {"profile": self.profile.name, "seconds": round(time.time() - self.started, 1),
                 "totals": self.totals, "scenarios": self.scenarios}
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, run: str | None = None) -> None:
+        """Write the summary to ``path``. A ``run`` names the pytest processes that share one
+        summary (`make test`'s parallel and serial runs, or one run's xdist workers): a
+        summary already there from the same run is added to, not replaced."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.summary(), indent=2, sort_keys=False) + "\n")
+        document = dict(self.summary(), run=run, started=self.started)
+        with open(path.with_name(path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+            if run is not None:
+                document = _merged(_read_summary(path), document)
+            path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    try:
+        found = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _merged(earlier: dict[str, Any] | None, document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with an earlier summary of the same run added in (counters summed, the
+    scenarios' lines joined); an earlier summary of another run is replaced."""
+    if earlier is None or earlier.get("run") != document["run"]:
+        return document
+    started = min(earlier.get("started", document["started"]), document["started"])
+    totals = {name: earlier["totals"].get(name, 0) + value
+              for name, value in document["totals"].items()}
+    scenarios = {name: dict(line) for name, line in earlier["scenarios"].items()}
+    for name, line in document["scenarios"].items():
+        joined = scenarios.setdefault(name, {})
+        for key, value in line.items():
+            joined[key] = joined.get(key, 0) + value if key in COUNTERS else value
+    return dict(document, started=started, seconds=round(time.time() - started, 1),
+                totals=totals, scenarios=scenarios)
