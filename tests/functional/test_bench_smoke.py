@@ -276,9 +276,16 @@ def test_delivery_quick_delivers_an_organization_trails_backlog_by_account_and_r
     assert sum("organization trail" in goal["target"] for goal in document["targets"]) == 1
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 def test_retention_removes_every_backlog_and_measures_the_api_beside_each(
-        tmp_path: Path) -> None:
-    document = run_module("retention", tmp_path / "retention.json")
+        store: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    server = "searchtrail"
+    if store == "postgresql":  # each run's store on a private PostgreSQL server of its own
+        request.getfixturevalue("postgres")  # (PostgreSQL is installed, or the test says so)
+        server = "searchtrail-postgres"
+    document = run_module("retention", tmp_path / "retention.json", "--servers", server,
+                          "--records", "4000")
+    assert {row["server"] for row in document["results"]} == {server}
     alone, *beside = document["results"]
     assert alone["run"] == "removal alone" and alone["complete"] and alone["records"] > 0
     assert [row["run"] for row in beside] == ["API while removing a backlog under a day late",
