@@ -11,7 +11,9 @@ import sqlite3
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Callable
 
 import psycopg
 import pytest
@@ -1013,3 +1015,80 @@ def test_a_reader_opened_while_postgresql_is_unreachable_fails_as_the_store_bein
         assert not reader.in_transaction
     finally:
         reader.close()
+
+
+def _round_trips(sent: list[str]) -> int:
+    """The round trips of ``_sent_texts``: a pipeline is one, as is each statement outside."""
+    trips, inside = 0, False
+    for text in sent:
+        trips += not inside and text != SYNC
+        inside = (inside or text == PIPELINE) and text != SYNC
+    return trips
+
+
+def test_a_batchs_token_records_are_read_ahead_in_one_round_trip_until_each_is_written(
+        store_conn) -> None:
+    conn = store_conn
+    changes = ResourceChanges()
+    docs = _docs(conn, changes)
+    kind = "aoss.idempotency"
+    conn.execute("BEGIN IMMEDIATE")
+    docs.put(kind, "k1", {"n": 1})
+    conn.execute("COMMIT")
+    scope = (docs.account, docs.region, kind)
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    changes.read_ahead(conn, [(*scope, key) for key in ("k1", "k2", "k3")])
+    assert len(sent) == 1 and sent[0].count("UNION ALL") == 3  # three probes padded to four
+    assert docs.get_many(kind, ["k1", "k2"]) == {"k1": {"n": 1}}  # from the read ahead
+    docs.put(kind, "k2", {"n": 2})  # held, and k2's read ahead forgotten
+    assert docs.get_many(kind, ["k3", "k1"]) == {"k1": {"n": 1}}
+    assert _round_trips(sent) == 1
+    assert docs.get_many(kind, ["k2"]) == {"k2": {"n": 2}}  # read, with the held upsert
+    assert _round_trips(sent) == 2
+    assert docs.get_many(kind, ["k1", "k4"]) == {"k1": {"n": 1}}  # k4 was not read ahead
+    assert _round_trips(sent) == 3
+    docs.delete_below(kind, "k9")  # a range: every read ahead of the kind forgotten
+    assert docs.get_many(kind, ["k3"]) == {}
+    assert _round_trips(sent) == 5  # the delete waits for its count, then the read
+    conn.execute("ROLLBACK")
+
+
+def test_calls_of_one_batch_sharing_a_token_make_one_policy_and_conflict_when_they_differ(
+        pg_server) -> None:
+    """Calls that arrive together run in one batch, whose token records the writer reads
+    ahead in one statement: each call still sees the records written before it in the batch.
+    Pairs of calls share a token (the first call of a burst commits alone; pairs of later
+    ones meet in the next batches)."""
+    pairs = 12
+    clients = [pg_server.client("opensearchserverless") for _ in range(2 * pairs)]
+    barrier = threading.Barrier(len(clients))
+    policy = json.dumps([{"Rules": [{"ResourceType": "collection", "Resource": ["collection/a*"]}],
+                          "AllowFromPublic": True}])
+
+    def together(round_name: str, described: Callable[[int], str]) -> list[list[dict | str]]:
+        def create(index: int) -> dict | str:
+            name = f"{round_name}-{index // 2}"  # the pair's policy and token
+            barrier.wait(timeout=30)
+            try:
+                return clients[index].create_security_policy(
+                    name=name, type="network", policy=policy, description=described(index),
+                    clientToken=f"token-of-{name}")["securityPolicyDetail"]
+            except ClientError as error:
+                return error.response["Error"]["Message"]
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = list(pool.map(create, range(len(clients))))
+        return [answers[index:index + 2] for index in range(0, len(answers), 2)]
+
+    for pair in together("same", lambda index: "the same request"):
+        assert all(isinstance(answer, dict) for answer in pair), pair
+        assert pair[0] == pair[1]  # the second call answered with the first's response
+    for index, pair in enumerate(together("differing", lambda index: f"request {index}")):
+        made = [answer for answer in pair if isinstance(answer, dict)]
+        refused = [answer for answer in pair if not isinstance(answer, dict)]
+        assert len(made) == 1, pair  # the other is refused for its token, not for the name
+        assert refused[0].startswith(f"The client token token-of-differing-{index} was "
+                                     "already used"), refused
+    listed = clients[0].list_security_policies(type="network", maxResults=100)
+    assert len(listed["securityPolicySummaries"]) == 2 * pairs

@@ -258,6 +258,13 @@ class AwsCallHandler:
 
         unit.read_only = not guarded  # type: ignore[attr-defined]
         unit.undoes_itself = guarded  # type: ignore[attr-defined]
+        read_ahead = self._registry.read_ahead(ctx.operation)
+        wanted = read_ahead(ctx.params, self._clock()) if (
+            read_ahead is not None and ctx.error is None and ctx.principal) else None
+        if wanted is not None:  # the writer may read a batch's in one statement
+            kind, keys = wanted
+            unit.reads_ahead = [(ctx.principal.account_id, ctx.region, kind, key)  # type: ignore[attr-defined]
+                                for key in keys]
         return unit
 
     def _operate_and_record(self, conn: sqlite3.Connection, ctx: RequestContext,

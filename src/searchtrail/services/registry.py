@@ -3,6 +3,7 @@ every other operation is refused cleanly."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
 from searchtrail.protocol.errors import ServiceError
@@ -11,6 +12,8 @@ from searchtrail.services.call import Call
 Handler = Callable[[Call, dict], dict]
 # params -> what the handler finds in call.prepared, worked out before the unit of work
 Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# (params, now) -> the (kind, keys) of documents the unit reads first, or None
+ReadAhead = Callable[[dict[str, Any], datetime], "tuple[str, list[str]] | None"]
 
 # Modelled client errors to answer an unimplemented operation with, best first.
 _UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",
@@ -28,6 +31,7 @@ class ServiceRegistry:
     def __init__(self, service_models: Iterable[Any], providers: dict[str, Any]) -> None:
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._preparers: dict[tuple[str, str], Preparer] = {}
+        self._reads_ahead: dict[tuple[str, str], ReadAhead] = {}
         self._implemented: dict[str, set[str]] = {}
         self._providers = providers
         for service_model in service_models:
@@ -45,6 +49,9 @@ class ServiceRegistry:
                                    f"it does not handle: {sorted(unhandled)}")
             for name, preparer in preparers.items():
                 self._preparers[(service_model.service_name, name)] = preparer
+            reads_ahead = provider.reads_ahead() if hasattr(provider, "reads_ahead") else {}
+            for name, read_ahead in reads_ahead.items():
+                self._reads_ahead[(service_model.service_name, name)] = read_ahead
             for name in service_model.operation_names:
                 operation = service_model.operation_model(name)
                 handler = handlers.get(name)
@@ -64,6 +71,11 @@ class ServiceRegistry:
         """What works out, before the operation's unit of work and off the event loop, what
         its handler finds in ``call.prepared`` (a password's hash); None for most."""
         return self._preparers.get((operation.service_model.service_name, operation.name))
+
+    def read_ahead(self, operation: Any) -> ReadAhead | None:
+        """What tells, before the operation's unit runs, which documents it reads first (so a
+        batch's can be read in one statement); None for most."""
+        return self._reads_ahead.get((operation.service_model.service_name, operation.name))
 
     def violation_error(self, operation: Any, violations: list[Any]) -> ServiceError | None:
         """A service-specific error for model violations (CloudTrail has its own), or None."""

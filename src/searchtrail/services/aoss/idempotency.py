@@ -17,6 +17,7 @@ remembers how far they went (each process remembers what it read of it, see ``Pr
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any, Callable
 
 import orjson
@@ -43,6 +44,20 @@ def fingerprint(params: dict[str, Any]) -> str:
 
 def _key(day: int, operation: str, token: str) -> str:
     return f"{day:06d}/{operation}/{token}"
+
+
+def _keys(operation: str, token: str, now_ms: int) -> list[str]:
+    """The keys a token's record may have: today's, then yesterday's."""
+    today = now_ms // DAY_MS
+    return [_key(day, operation, token) for day in (today, today - 1)]
+
+
+def token_records(operation: str, params: dict[str, Any],
+                  now: datetime) -> tuple[str, list[str]] | None:
+    """The (kind, keys) of the records a call of ``operation`` reads first, when it carries a
+    token: what the writer may read ahead for a batch of calls in one statement."""
+    token = params.get("clientToken")
+    return None if token is None else (KIND_IDEMPOTENCY, _keys(operation, token, epoch_ms(now)))
 
 
 class PrunedDays:
@@ -87,8 +102,7 @@ def idempotent(operation: str, handler: Handler, pruned: PrunedDays) -> Handler:
             return handler(call, params)
         digest = fingerprint(params)
         now_ms = epoch_ms(call.now)
-        today = now_ms // DAY_MS
-        keys = [_key(day, operation, token) for day in (today, today - 1)]
+        keys = _keys(operation, token, now_ms)
         found = call.resources.get_many(KIND_IDEMPOTENCY, keys)
         for key in keys:
             seen = found.get(key)

@@ -44,7 +44,7 @@ from . import (
     vpc_endpoints,
 )
 from .common import Timing
-from .idempotency import PrunedDays, idempotent
+from .idempotency import PrunedDays, idempotent, token_records
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
@@ -105,6 +105,11 @@ class OpenSearchServerlessProvider:
         self.timing = Timing(create_seconds, delete_seconds)
         # shared by every idempotent operation's handler
         self.pruned = pruned if pruned is not None else PrunedDays()
+
+    def reads_ahead(self) -> dict[str, Callable[..., Any]]:
+        """What a call's unit reads first, known before it runs (ServiceRegistry.read_ahead):
+        an idempotent operation's token records."""
+        return {name: partial(token_records, name) for name in IDEMPOTENT}
 
     def handlers(self) -> dict[str, Handler]:
         timing = self.timing

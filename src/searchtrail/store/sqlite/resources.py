@@ -20,6 +20,11 @@ RESOURCE_VERSIONS = "SELECT kind, version FROM resource_versions"
 _UNREAD = object()
 _GET = "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?"
 _INSERT = "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?)"
+# A read ahead's probes per statement, at most; fewer are padded to a power of two (repeating
+# the last), so PostgreSQL prepares a few statements, not one per batch size.
+READ_AHEAD_CHUNK = 64
+_PROBE = ("SELECT account, region, kind, key, doc FROM resources "
+          "WHERE account=? AND region=? AND kind=? AND key=?")
 _PUT = _INSERT + " ON CONFLICT (account, region, kind, key) DO UPDATE SET doc = excluded.doc"
 
 
@@ -34,19 +39,74 @@ class ResourceChanges:
     ``total_changes`` (a write made some other way) forget them; the writer keeps them for
     its next transaction only while no kind's resource version has moved."""
 
-    __slots__ = ("_generations", "_reads", "_reads_of", "_text")
+    __slots__ = ("_generations", "_reads", "_reads_of", "_text", "_ahead", "_ahead_of")
 
     def __init__(self) -> None:
         self._generations: dict[str, int] = {}
         self._reads: dict[tuple, Any] = {}
         self._reads_of: tuple[int, int] = (0, -1)  # (id of the connection, its total_changes)
         self._text = 0  # characters of the documents in _reads
+        # Documents read ahead for a batch's units: (account, region, kind, key) -> the doc's
+        # text or None (absent), each valid until written; on the connection with this id.
+        self._ahead: dict[tuple[str, str, str, str], str | None] = {}
+        self._ahead_of = 0
 
     def bump(self, kind: str | None = None) -> None:
         """A write to ``kind``; None (a rolled-back transaction) invalidates every kind."""
         key = "" if kind is None else kind  # "" is part of every generation
         self._generations[key] = self._generations.get(key, 0) + 1
         self.forget_reads()
+        if kind is None:
+            self._ahead.clear()
+
+    def read_ahead(self, conn: sqlite3.Connection,
+                   wanted: list[tuple[str, str, str, str]]) -> None:
+        """Read the documents ``wanted`` (account, region, kind, key) in the open write
+        transaction, READ_AHEAD_CHUNK to a statement: a batch's units then find what they read
+        first without a round trip each (``ahead``). Each stays valid until a write to its key
+        (``written``) or a rollback; all are forgotten as the next transaction begins."""
+        self._ahead.clear()
+        self._ahead_of = id(conn)
+        distinct = list(dict.fromkeys(wanted))
+        for start in range(0, len(distinct), READ_AHEAD_CHUNK):
+            chunk = distinct[start:start + READ_AHEAD_CHUNK]
+            size = 1 << (len(chunk) - 1).bit_length()
+            probes = chunk + chunk[-1:] * (size - len(chunk))
+            rows = conn.execute(" UNION ALL ".join([_PROBE] * size),
+                                tuple(value for scope in probes for value in scope)).fetchall()
+            found = {tuple(row[:4]): row[4] for row in rows}
+            for scope in chunk:
+                self._ahead[scope] = found.get(scope)
+
+    def ahead(self, conn: sqlite3.Connection, account: str, region: str, kind: str,
+              keys: list[str]) -> dict[str, str] | None:
+        """The texts of the documents ``keys`` read ahead in this transaction and not written
+        since, the absent ones left out; None unless every key was."""
+        if not self._ahead or id(conn) != self._ahead_of or not conn.in_transaction:
+            return None
+        found = {}
+        for key in keys:
+            doc = self._ahead.get((account, region, kind, key), _UNREAD)
+            if doc is _UNREAD:
+                return None
+            if doc is not None:
+                found[key] = doc
+        return found
+
+    def written(self, account: str, region: str, kind: str, key: str | None) -> None:
+        """A write to the document ``key`` (None: to a range of the kind's keys): what was
+        read ahead of it no longer holds."""
+        if not self._ahead:
+            return
+        if key is not None:
+            self._ahead.pop((account, region, kind, key), None)
+            return
+        for scope in [scope for scope in self._ahead if scope[:3] == (account, region, kind)]:
+            del self._ahead[scope]
+
+    def forget_ahead(self) -> None:
+        """A new transaction begins: what was read ahead in the last one may have changed."""
+        self._ahead.clear()
 
     def generation(self, *kinds: str) -> tuple[int, ...]:
         found = self._generations
@@ -123,9 +183,11 @@ class SqliteResources:
     def scoped(self, account_id: str, region: str) -> "SqliteResources":
         return SqliteResources(self._conn, account_id, region, self._changes)
 
-    def _changed(self, kind: str) -> None:
+    def _changed(self, kind: str, key: str | None = None) -> None:
+        """A write to the document ``key`` of ``kind`` (None: to a range of its keys)."""
         if self._changes is not None:
             self._changes.bump(kind)
+            self._changes.written(self.account, self.region, kind, key)
 
     def _read(self, sql: str, params: tuple, *, one: bool = False) -> Any:
         """A read's rows (``one``: its first row or None). Repositories of the write
@@ -149,6 +211,10 @@ class SqliteResources:
     def get_many(self, kind: str, keys: list[str]) -> dict[str, dict[str, Any]]:
         if not keys:
             return {}
+        if self._changes is not None:  # read ahead for the batch (the writer's read_ahead)
+            texts = self._changes.ahead(self._conn, self.account, self.region, kind, keys)
+            if texts is not None:
+                return {key: orjson.loads(doc) for key, doc in texts.items()}
         if getattr(self._conn, "dialect", None) == "postgresql":
             return self._get_each(kind, keys)
         marks = ",".join("?" * len(keys))
@@ -173,19 +239,19 @@ class SqliteResources:
         # statement instead of waiting for an answer that can only be success.
         absent = self._changes is not None and self._changes.found_nothing(
             self._conn, (_GET, scope))
-        self._changed(kind)
+        self._changed(kind, key)
         with translated():
             self._conn.execute(_PUT if absent else _INSERT,
                                (*scope, orjson.dumps(doc).decode()))
 
     def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
-        self._changed(kind)
+        self._changed(kind, key)
         with translated():
             self._conn.execute(_PUT, (self.account, self.region, kind, key,
                                       orjson.dumps(doc).decode()))
 
     def delete(self, kind: str, key: str) -> bool:
-        return self._delete(kind, "key = ?", (key,)) > 0
+        return self._delete(kind, "key = ?", (key,), key) > 0
 
     def delete_below(self, kind: str, key: str, limit: int | None = None) -> int:
         if limit is None:
@@ -195,8 +261,8 @@ class SqliteResources:
                   "AND key < ? ORDER BY key LIMIT ?)",
             (self.account, self.region, kind, key, limit))
 
-    def _delete(self, kind: str, condition: str, params: tuple) -> int:
-        self._changed(kind)
+    def _delete(self, kind: str, condition: str, params: tuple, key: str | None = None) -> int:
+        self._changed(kind, key)
         with translated():
             return self._conn.execute(
                 f"DELETE FROM resources WHERE account=? AND region=? AND kind=? AND {condition}",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
+import itertools
 import logging
 import os
 import queue
@@ -157,6 +158,9 @@ class GroupCommitWriter:
         self._conn = conn
         self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
+        # On PostgreSQL every read is a round trip: what a batch's queued units read first
+        # (their token records) is read for all of them in one statement (_read_ahead).
+        self._reads_ahead = changes is not None and getattr(conn, "dialect", "") == "postgresql"
         # Each kind's resource version as the last write transaction began: other processes
         # and nodes write between our transactions, and caches of a kind outlive one only
         # while its version has not moved since (see _begin_write).
@@ -270,6 +274,7 @@ class GroupCommitWriter:
                 conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         self._last_seq = None
         if self._changes is not None:
+            self._changes.forget_ahead()
             # Every change to a resource row moves its kind's version (triggers, whoever
             # writes): a kind whose version has not moved since the last transaction began has
             # nothing stale cached. Our own writes move them too, so the kinds a transaction
@@ -358,9 +363,35 @@ class GroupCommitWriter:
         assert self._loop is not None
         self._state = _Batch.OPEN
         self._loop.call_soon(self._flush)  # after the units this turn of the loop brings
+        self._read_ahead()
         while self._queued and self._state is _Batch.OPEN and len(self._batch) < self._max_batch:
             unit, future = self._queued.popleft()
             self._execute(unit, future)
+
+    def _read_ahead(self) -> None:
+        """Read what the queued units of the batch read first (a unit's ``reads_ahead``), in
+        one statement, when two or more say. A failure only costs the units their own reads:
+        the statement runs in a savepoint of its own."""
+        if not self._reads_ahead:
+            return
+        units = [unit for unit, _ in itertools.islice(self._queued, self._max_batch)
+                 if getattr(unit, "reads_ahead", None)]
+        if len(units) < 2:
+            return
+        conn = self._conn
+        try:
+            conn.execute("SAVEPOINT read_ahead")
+            self._changes.read_ahead(conn, [scope for unit in units  # type: ignore[union-attr]
+                                            for scope in unit.reads_ahead])
+            conn.execute("RELEASE read_ahead")
+        except sqlite3.Error as exc:
+            log.warning("reading ahead for a batch failed: %s", exc)
+            self._changes.forget_ahead()  # type: ignore[union-attr]
+            try:
+                conn.execute("ROLLBACK TO read_ahead")
+                conn.execute("RELEASE read_ahead")
+            except sqlite3.Error:
+                pass  # the transaction is gone: the units' own statements fail the batch
 
     def _execute(self, unit: Unit, future: asyncio.Future) -> None:
         try:
