@@ -283,8 +283,7 @@ def test_retention_removes_every_backlog_and_measures_the_api_beside_each(
     if store == "postgresql":  # each run's store on a private PostgreSQL server of its own
         request.getfixturevalue("postgres")  # (PostgreSQL is installed, or the test says so)
         server = "searchtrail-postgres"
-    document = run_module("retention", tmp_path / "retention.json", "--servers", server,
-                          "--records", "4000")
+    document = run_module("retention", tmp_path / "retention.json", "--servers", server)
     assert {row["server"] for row in document["results"]} == {server}
     alone, *beside = document["results"]
     assert alone["run"] == "removal alone" and alone["complete"] and alone["records"] > 0
