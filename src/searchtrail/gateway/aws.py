@@ -258,7 +258,7 @@ class AwsCallHandler:
 
         unit.read_only = not guarded  # type: ignore[attr-defined]
         unit.undoes_itself = guarded  # type: ignore[attr-defined]
-        read_ahead = self._registry.read_ahead(ctx.operation)
+        read_ahead = self._registry.read_ahead(ctx.operation) if self._writer.reads_ahead else None
         wanted = read_ahead(ctx.params, self._clock()) if (
             read_ahead is not None and ctx.error is None and ctx.principal) else None
         if wanted is not None:  # the writer may read a batch's in one statement

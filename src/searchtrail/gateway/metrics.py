@@ -40,6 +40,10 @@ class Metrics:
                                      registry=self.registry, multiprocess_mode="livesum")
         self._writer_units = Gauge("searchtrail_writer_units", "Units of work committed",
                                    registry=self.registry, multiprocess_mode="livesum")
+        self._writer_units_read_ahead = Gauge(
+            "searchtrail_writer_units_read_ahead", "Units whose first reads (token records) "
+            "were read ahead with their batch's (PostgreSQL)", registry=self.registry,
+            multiprocess_mode="livesum")
         self._records_removed = Counter("searchtrail_records_removed",
                                         "Records removed from the store past event history's "
                                         "window (retention)", registry=self.registry)
@@ -57,6 +61,7 @@ class Metrics:
     def writer_committed(self, stats: WriterStats) -> None:
         self._writer_commits.set(stats.commits)
         self._writer_units.set(stats.units)
+        self._writer_units_read_ahead.set(stats.units_read_ahead)
 
     def store_capacity(self, reading: CapacityReading, warning: bool) -> None:
         self._capacity_used.set(reading.used_ratio)

@@ -47,6 +47,7 @@ Unit = Callable[[sqlite3.Connection], tuple[Any, list[EventRow]]]
 class WriterStats:
     units: int = 0
     commits: int = 0
+    units_read_ahead: int = 0  # units whose first reads a batch's read ahead answered
     failed_commits: int = 0
     max_batch: int = 0
 
@@ -159,8 +160,9 @@ class GroupCommitWriter:
         self._busy_timeout_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
         self._changes = changes  # told when writes roll back, so caches of them are dropped
         # On PostgreSQL every read is a round trip: what a batch's queued units read first
-        # (their token records) is read for all of them in one statement (_read_ahead).
-        self._reads_ahead = changes is not None and getattr(conn, "dialect", "") == "postgresql"
+        # (their token records) is read for all of them in one statement (_read_ahead). Units
+        # need say so (``reads_ahead``) only when this is true.
+        self.reads_ahead = changes is not None and getattr(conn, "dialect", "") == "postgresql"
         # Each kind's resource version as the last write transaction began: other processes
         # and nodes write between our transactions, and caches of a kind outlive one only
         # while its version has not moved since (see _begin_write).
@@ -372,7 +374,7 @@ class GroupCommitWriter:
         """Read what the queued units of the batch read first (a unit's ``reads_ahead``), in
         one statement, when two or more say. A failure only costs the units their own reads:
         the statement runs in a savepoint of its own."""
-        if not self._reads_ahead:
+        if not self.reads_ahead:
             return
         units = [unit for unit, _ in itertools.islice(self._queued, self._max_batch)
                  if getattr(unit, "reads_ahead", None)]
@@ -384,6 +386,7 @@ class GroupCommitWriter:
             self._changes.read_ahead(conn, [scope for unit in units  # type: ignore[union-attr]
                                             for scope in unit.reads_ahead])
             conn.execute("RELEASE read_ahead")
+            self.stats.units_read_ahead += len(units)
         except sqlite3.Error as exc:
             log.warning("reading ahead for a batch failed: %s", exc)
             self._changes.forget_ahead()  # type: ignore[union-attr]
