@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -88,6 +89,16 @@ class ServerProcess:
     @property
     def endpoint(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def metrics(self) -> str:
+        """The server's /metrics text (Prometheus exposition)."""
+        with urllib.request.urlopen(self.endpoint + "/metrics", timeout=10) as answer:
+            return answer.read().decode()
+
+    def metric(self, name: str) -> float | None:
+        """The value of an unlabelled sample in /metrics; None while it is not there."""
+        found = re.search(rf"^{name} (\S+)$", self.metrics(), re.M)
+        return float(found.group(1)) if found else None
 
     def start(self) -> "ServerProcess":
         if os.environ.get(SWEEP_VARIABLE) == "postgresql" and self.database_url is None:

@@ -46,8 +46,7 @@ def test_failed_authentication_is_logged_and_counted_without_secrets(server) -> 
     key_id, secret = server.credentials()
     with pytest.raises(ClientError):
         server.client("opensearchserverless", key=(key_id, "z" * 40)).list_collections()
-    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as response:
-        metrics = response.read().decode()
+    metrics = server.metrics()
     assert 'searchtrail_rejected_requests_total{error_code="InvalidSignatureException"}' in metrics
     log_lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
     refused = [line for line in log_lines if line.get("code") == "InvalidSignatureException"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import secrets
 import sqlite3
 import threading
@@ -1093,7 +1092,5 @@ def test_calls_of_one_batch_sharing_a_token_make_one_policy_and_conflict_when_th
                                      "already used"), refused
     listed = clients[0].list_security_policies(type="network", maxResults=100)
     assert len(listed["securityPolicySummaries"]) == 2 * pairs
-    with urllib.request.urlopen(pg_server.endpoint + "/metrics", timeout=10) as answer:
-        metrics = answer.read().decode()
-    read_ahead = re.search(r"^searchtrail_writer_units_read_ahead (\S+)$", metrics, re.M)
-    assert read_ahead and float(read_ahead.group(1)) > 0, metrics[:300]  # batches read ahead
+    read_ahead = pg_server.metric("searchtrail_writer_units_read_ahead")
+    assert read_ahead is not None and read_ahead > 0, read_ahead  # batches read ahead

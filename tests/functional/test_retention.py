@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-import urllib.request
 from contextlib import closing
 
 import pytest
@@ -92,9 +91,8 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         assert stored_count(server, "SELECT count(*) FROM outbox WHERE seq <= ?", old_last) == 0
         assert 0 < stored_count(server, "SELECT count(*) FROM event_lookup") < old_lookups
         assert stored_count(server, "SELECT pruned_through FROM retention") >= old_last
-        metrics = scraped(server)
-        removed = re.search(r"^searchtrail_records_removed_total (\S+)$", metrics, re.M)
-        assert removed and float(removed.group(1)) >= old_last - late_first + 1, metrics[:300]
+        removed = server.metric("searchtrail_records_removed_total")
+        assert removed is not None and removed >= old_last - late_first + 1, removed
         # today's records are all there, and found
         events = cloudtrail.lookup_events(LookupAttributes=[
             {"AttributeKey": "EventName", "AttributeValue": "ListCollections"}])["Events"]
@@ -129,15 +127,10 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         server.stop()
 
 
-def scraped(server: ServerProcess) -> str:
-    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as answer:
-        return answer.read().decode()
-
-
 def rows_removed(server: ServerProcess) -> dict[str, float]:
     """/metrics' count of removed log-file and digest rows, by table (empty before any)."""
     found = re.findall(r'^searchtrail_delivery_rows_removed_total\{table="(\w+)"\} (\S+)$',
-                       scraped(server), re.M)
+                       server.metrics(), re.M)
     return {table: float(value) for table, value in found}
 
 

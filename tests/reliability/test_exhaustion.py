@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import selectors
 import socket
 import subprocess
@@ -90,11 +89,6 @@ def _get(server: ServerProcess, path: str) -> bytes:
         return response.read()
 
 
-def _metric(server: ServerProcess, name: str) -> float | None:
-    found = re.search(rf"^{name} (\S+)$", _get(server, "/metrics").decode(), re.M)
-    return float(found.group(1)) if found else None
-
-
 def _log_lines(server: ServerProcess) -> list[dict]:
     return [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
 
@@ -107,13 +101,13 @@ def test_f1_disk_full_fails_closed_warns_early_and_recovers_without_restart(
     history = History()
     aoss = history.wrap(server.client("opensearchserverless", validate=False))
     setup = F1.start(server, history, kept=KEPT_POLICIES)
-    assert _metric(server, "searchtrail_store_capacity_warning") == 0
+    assert server.metric("searchtrail_store_capacity_warning") == 0
 
     # AU-5(1): a warning well before the store is full.
     filler = fill(small_filesystem, leave_ratio=0.2)
-    wait_for(lambda: _metric(server, "searchtrail_store_capacity_warning") == 1, seconds=10,
+    wait_for(lambda: server.metric("searchtrail_store_capacity_warning") == 1, seconds=10,
              what="the capacity warning metric")
-    used = _metric(server, "searchtrail_store_capacity_used_ratio")
+    used = server.metric("searchtrail_store_capacity_used_ratio")
     assert 0.75 <= used < 0.95
     assert json.loads(_get(server, "/_searchtrail/health"))["capacity"]["warning"] is True
     warnings = [line for line in _log_lines(server) if line.get("level") == "warning"

@@ -57,7 +57,7 @@ class ResourceChanges:
         self._generations[key] = self._generations.get(key, 0) + 1
         self.forget_reads()
         if kind is None:
-            self._ahead.clear()
+            self.forget_ahead()
 
     def read_ahead(self, conn: sqlite3.Connection,
                    wanted: list[tuple[str, str, str, str]]) -> None:
