@@ -36,7 +36,8 @@ from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
-from tests.unit.test_retention import ARN, GONE_ARN, OLD, RECENT, UNDELIVERED, ts
+from tests.unit.test_retention import (ARN, GONE_ARN, OLD, RECENT, UNDELIVERED,
+                                        deleted_trail_bookkeeping, ts)
 from tests.unit.test_retention import Store as RetentionStore
 
 BUCKET = "pg-trail-bucket"
@@ -349,6 +350,26 @@ def test_expired_log_file_and_digest_rows_leave_but_each_chains_newest_and_young
     assert_refused(postgres_url, "DELETE FROM log_files", "DELETE FROM digests",
                    "DELETE FROM log_files WHERE delivered_at IS NULL")
     assert store.times("log_files") == ts(UNDELIVERED, RECENT)
+
+
+def test_a_deleted_trails_last_rows_and_mark_leave_once_its_records_have_and_no_sooner(
+        retention_store) -> None:
+    store, postgres_url = retention_store
+    deleted_trail_bookkeeping(store)  # ARN exists; GONE_ARN, deleted, has a record left
+    assert store.prune_bookkeeping(existing=(ARN,)) == (0, 0, False)
+    assert_refused(postgres_url, f"DELETE FROM log_files WHERE trail_arn = '{GONE_ARN}'",
+                   f"DELETE FROM digests WHERE trail_arn = '{GONE_ARN}'",
+                   f"DELETE FROM outbox_claims WHERE trail_arn = '{GONE_ARN}'")
+    assert store.prune((ARN,)) == 1
+    assert_refused(postgres_url, f"DELETE FROM log_files WHERE trail_arn = '{ARN}'",
+                   f"DELETE FROM digests WHERE trail_arn = '{ARN}'",
+                   f"DELETE FROM outbox_claims WHERE trail_arn = '{ARN}'")
+
+    assert store.prune_bookkeeping(existing=(ARN,)) == (1, 1, False)
+
+    for table in ("log_files", "digests"):
+        assert [arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")] == [ARN]
+    assert store.claims() == [ARN]
 
 
 def test_a_dropped_connection_fails_its_transaction_and_reopens_after_it(

@@ -1,6 +1,7 @@
 """Retention on a running server whose wall clock moves 100 days on: records past event
 history's 90 days leave the store once every trail has delivered them, and not before, then
-their log-file and digest rows; their log files stay valid in the bucket."""
+their log-file and digest rows, and all a deleted trail left; their log files stay valid in
+the bucket."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.functional.trails import counts, searchtrail_cli, stored_count, wait_
 from tests.reliability.faketime import SteppedClock, faketime_library
 
 DAYS_ON = 100
-KEPT, LATE = "kept-bucket", "late-bucket"
+KEPT, LATE, GONE = "kept-bucket", "late-bucket", "gone-bucket"
 
 
 def delivered(server: ServerProcess) -> bool:
@@ -32,16 +33,19 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
     data = tmp_path / "data"
     server = ServerProcess(data, env=env, args=args).start()
     try:
-        for bucket in (KEPT, LATE):
+        for bucket in (KEPT, LATE, GONE):
             searchtrail_cli("buckets", "create", bucket, "--data-dir", str(data))
         cloudtrail = server.client("cloudtrail")
         kept_arn = cloudtrail.create_trail(Name="kept", S3BucketName=KEPT,
                                            EnableLogFileValidation=True)["TrailARN"]
         late_arn = cloudtrail.create_trail(Name="late", S3BucketName=LATE)["TrailARN"]
+        gone_arn = cloudtrail.create_trail(Name="gone", S3BucketName=GONE,
+                                           EnableLogFileValidation=True)["TrailARN"]
         # its deliveries fail until its settings are back
         (data / "bucket-meta" / LATE).rename(tmp_path / "late-bucket-meta")
         cloudtrail.start_logging(Name="kept")
         cloudtrail.start_logging(Name="late")
+        cloudtrail.start_logging(Name="gone")
         aoss = server.client("opensearchserverless")
         for _ in range(20):
             aoss.list_collections()
@@ -58,6 +62,11 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
                                       "AND delivered_at IS NOT NULL", kept_arn) >= 2,
                  seconds=30, what="the kept trail's digests")
         assert stored_count(server, old_rows, before_step) >= 3  # a log file, two digests
+        # a trail deleted after delivering: its records wait for the late trail like any
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ? "
+                                      "AND delivered_at IS NOT NULL", gone_arn) >= 1,
+                 seconds=30, what="the deleted trail's digest")
+        cloudtrail.delete_trail(Name="gone")
     finally:
         server.stop()
 
@@ -110,10 +119,15 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
     server = ServerProcess(data, env=env, args=args).start()
     try:
         # the tables' counts follow the pass's last unit, one after the other
-        counted = wait_for(lambda: len(found := rows_removed(server)) == 2 and found,
+        counted = wait_for(lambda: len(found := rows_removed(server)) == 3 and found,
                            seconds=30, what="the log-file and digest rows of 100 days ago removed")
         assert stored_count(server, old_rows, before_step) == 0
+        assert counted.pop("outbox_claims") == 1  # the deleted trail's mark, its rows before it
         assert sum(counted.values()) == left, counted
+        assert not stored_count(server, "SELECT (SELECT count(*) FROM log_files WHERE trail_arn "
+                                "= ?1) + (SELECT count(*) FROM digests WHERE trail_arn = ?1) + "
+                                "(SELECT count(*) FROM outbox_claims WHERE trail_arn = ?1)",
+                                gone_arn)
         assert stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ?", kept_arn)
         # the removed records' log files stay in the bucket, and the trail still validates
         validated = searchtrail_cli("trail", "validate", "--trail-arn", kept_arn,
@@ -128,7 +142,8 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
 
 
 def rows_removed(server: ServerProcess) -> dict[str, float]:
-    """/metrics' count of removed log-file and digest rows, by table (empty before any)."""
+    """/metrics' count of removed log-file, digest and claim-mark rows, by table (empty before
+    any)."""
     found = re.findall(r'^searchtrail_delivery_rows_removed_total\{table="(\w+)"\} (\S+)$',
                        server.metrics(), re.M)
     return {table: float(value) for table, value in found}

@@ -90,14 +90,30 @@ class Store:
             (arn, ACCOUNT, f"digest-{uuid.uuid4()}", end.timestamp() - 3600, end.timestamp(),
              arn, b"gzip", end.timestamp() if delivered else None)) and None, []))
 
+    def add_trail(self, arn: str) -> None:
+        """The trail's resource row: it exists (a trail without one has been deleted)."""
+        self.writer.run_blocking(lambda conn: (conn.execute(
+            "INSERT INTO resources (account, region, kind, key, doc) VALUES (?, '', ?, ?, '{}')",
+            (ACCOUNT, kinds.TRAIL, arn)) and None, []))
+
+    def add_claim(self, arn: str, through: int) -> None:
+        self.writer.run_blocking(lambda conn: (conn.execute(
+            "INSERT INTO outbox_claims (trail_arn, through_seq) VALUES (?, ?)",
+            (arn, through)) and None, []))
+
+    def claims(self) -> list[str]:
+        return [arn for (arn,) in self.conn.execute(
+            "SELECT trail_arn FROM outbox_claims ORDER BY trail_arn")]
+
     def times(self, table: str) -> list[int]:
         """Each row's delivery time (log files) or end time (digests), whole seconds, in order."""
         column = {"log_files": "delivered_at", "digests": "end_time"}[table]
         return sorted(int(at or 0) for (at,) in self.conn.execute(f"SELECT {column} FROM {table}"))
 
-    def prune_bookkeeping(self, validating: tuple[str, ...] = ()) -> tuple[int, int, bool]:
+    def prune_bookkeeping(self, validating: tuple[str, ...] = (),
+                          existing: tuple[str, ...] | None = None) -> tuple[int, int, bool]:
         return EventRetention(90, lambda: NOW).prune_bookkeeping(self.reader, self.writer,
-                                                                 validating)
+                                                                 validating, existing)
 
     def close(self) -> None:
         self.writer.stop()
@@ -336,6 +352,45 @@ def test_a_log_file_stays_while_undelivered_unnotified_or_listed_in_no_digest_of
     assert store.times("log_files") == ts(UNDELIVERED, OLD, RECENT)
 
 
+def deleted_trail_bookkeeping(store: Store) -> None:
+    """ARN exists; GONE_ARN was deleted. Each has a claim mark and an old log file and digest
+    (its chain's newest) over record 1 (OLD), still in the store; record 2 is recent."""
+    store.add_trail(ARN)
+    store.append(OLD, trails=(ARN, GONE_ARN))
+    store.append(RECENT)
+    for arn in (ARN, GONE_ARN):
+        store.add_log_file(arn, OLD, 1)
+        store.add_digest(arn, OLD)
+        store.add_claim(arn, 1)
+
+
+def test_a_deleted_trails_newest_rows_and_claim_mark_leave_once_its_records_have(store) -> None:  # type: ignore[no-untyped-def]
+    deleted_trail_bookkeeping(store)
+    counted: list[tuple[str, int]] = []
+    pruner = EventRetention(90, lambda: NOW, rows_removed=lambda *row: counted.append(row))
+    # its record is still in the outbox: a claim could still follow its rows
+    assert pruner.prune_bookkeeping(store.reader, store.writer, (), (ARN,)) == (0, 0, False)
+    assert store.claims() == sorted((ARN, GONE_ARN))
+
+    assert store.prune((ARN,)) == 1  # ARN delivered it; the deleted trail holds nothing back
+    assert pruner.prune_bookkeeping(store.reader, store.writer, (), (ARN,)) == (1, 1, False)
+
+    assert counted == [("log_files", 1), ("digests", 1), ("outbox_claims", 1)]
+    for table in ("log_files", "digests"):  # the existing trail's newest rows stay
+        assert [arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")] == [ARN]
+    assert store.claims() == [ARN]
+    # without the existing trails named, every trail with rows counts as existing
+    assert store.prune_bookkeeping() == (0, 0, False)
+
+
+def test_a_deleted_trails_rows_delivered_in_the_last_day_stay(store) -> None:  # type: ignore[no-untyped-def]
+    store.add_log_file(GONE_ARN, RECENT, 1)
+    store.add_digest(GONE_ARN, RECENT)
+    store.add_claim(GONE_ARN, 1)
+    assert store.prune_bookkeeping(existing=()) == (0, 0, False)
+    assert store.times("log_files") == ts(RECENT) and store.claims() == [GONE_ARN]
+
+
 def test_bookkeeping_leaves_a_unit_a_chain_at_a_time_and_looks_again_while_more_wait(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(retention, "BOOKKEEPING_UNIT", 2)
     for hour in range(5):
@@ -373,6 +428,7 @@ BOOKKEEPING_TAMPERING = (
 
 @pytest.mark.parametrize("sql", BOOKKEEPING_TAMPERING)
 def test_only_expired_delivered_log_file_and_digest_rows_below_their_chains_newest_can_be_deleted(store, sql) -> None:  # type: ignore[no-untyped-def]
+    store.add_trail(ARN)
     store.add_log_file(ARN, OLD, 1)
     store.add_log_file(ARN, None, 0)
     store.add_log_file(ARN, RECENT, 2)
@@ -389,6 +445,41 @@ def test_only_expired_delivered_log_file_and_digest_rows_below_their_chains_newe
     assert after == before
     with store.conn:  # what may go does
         assert store.conn.execute("DELETE FROM log_files WHERE last_seq = 1").rowcount == 1
+    store.writer = GroupCommitWriter(store.conn)
+    store.writer.start()
+
+
+DELETED_TRAIL_TAMPERING = (
+    f"DELETE FROM outbox_claims WHERE trail_arn = '{ARN}'",  # the trail exists
+    f"DELETE FROM log_files WHERE trail_arn = '{ARN}'",  # so its newest rows stay
+    f"DELETE FROM digests WHERE trail_arn = '{ARN}'",
+    f"DELETE FROM log_files WHERE trail_arn = '{GONE_ARN}'",  # its record is in the outbox
+    f"DELETE FROM digests WHERE trail_arn = '{GONE_ARN}'",
+    f"DELETE FROM outbox_claims WHERE trail_arn = '{GONE_ARN}'",  # and its log file's row
+)
+
+
+@pytest.mark.parametrize("sql", DELETED_TRAIL_TAMPERING)
+def test_a_trails_last_rows_and_mark_can_be_deleted_only_once_it_and_its_records_are_gone(store, sql) -> None:  # type: ignore[no-untyped-def]
+    deleted_trail_bookkeeping(store)
+    store.writer.stop()
+    tables = ("log_files", "digests", "outbox_claims")
+    before = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables}
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with store.conn:
+            store.conn.execute(sql)
+    after = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables}
+    assert after == before
+    store.writer = GroupCommitWriter(store.conn)
+    store.writer.start()
+    assert store.prune((ARN,)) == 1
+    store.writer.stop()
+    with store.conn:  # its record gone, what the deleted trail left may go, the mark last
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            store.conn.execute(f"DELETE FROM outbox_claims WHERE trail_arn = '{GONE_ARN}'")
+        for table in tables:
+            assert store.conn.execute(f"DELETE FROM {table} WHERE trail_arn = ?",
+                                      (GONE_ARN,)).rowcount == 1
     store.writer = GroupCommitWriter(store.conn)
     store.writer.start()
 

@@ -1,6 +1,6 @@
 """Retention: records older than the event-history window leave the store once every trail
 that takes them has them in a delivered log file, the oldest first, a few per writer unit; the
-log-file and digest rows of that age follow."""
+log-file and digest rows of that age follow, and a deleted trail's last ones with them."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ _TRAILS_OF = {table: f"""WITH RECURSIVE trails(arn) AS (
     UNION ALL
     SELECT (SELECT min(trail_arn) FROM {table} WHERE trail_arn > trails.arn)
     FROM trails WHERE arn IS NOT NULL)
-SELECT arn FROM trails WHERE arn IS NOT NULL""" for table in ("outbox", "log_files", "digests")}
+SELECT arn FROM trails WHERE arn IS NOT NULL"""
+              for table in ("outbox", "log_files", "digests", "outbox_claims")}
 # Delivery bookkeeping (migration 0012): a chain's log-file rows delivered (and notified) before
 # ?4 except its newest file's, and its digest rows ended before ?4 except its newest, the oldest
 # ?5 of each. The objects stay in their bucket; the rows only served delivery and the next
@@ -70,6 +71,9 @@ _CHAIN_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region
 BOOKKEEPING_INTERVAL_SECONDS = 3_600.0
 BOOKKEEPING_UNIT = 500
 _OLDEST_UNCLAIMED = "SELECT min(seq) FROM outbox WHERE trail_arn = ? AND seq > ?"
+_HAS_RECORDS = "SELECT 1 FROM outbox WHERE trail_arn = ? LIMIT 1"
+_HAS_LOG_FILES = "SELECT 1 FROM log_files WHERE trail_arn = ? LIMIT 1"
+_HAS_CLAIMS = "SELECT 1 FROM outbox_claims WHERE trail_arn = ?"
 _OLDEST_UNDELIVERED = ("SELECT min(first_seq) FROM log_files WHERE trail_arn = ? "
                        "AND delivered_at IS NULL")
 
@@ -104,10 +108,11 @@ class EventRetention:
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
+        trail_arns = set(trail_arns)
         try:
             removed, pause = self.prune_batch(conn, writer, trail_arns)
             if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
-                more = self.prune_bookkeeping(conn, writer, validating)[2]
+                more = self.prune_bookkeeping(conn, writer, validating, trail_arns)[2]
                 self._next_bookkeeping = ticks + (0 if more else BOOKKEEPING_INTERVAL_SECONDS)
         except sqlite3.IntegrityError as exc:
             # the store's trigger judged a row too young: its clock is behind this node's
@@ -184,22 +189,30 @@ class EventRetention:
         return removed, BUSY_PAUSE_SECONDS if busy_units >= busy_allowance else 0.0
 
     def prune_bookkeeping(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                          validating: Collection[str]) -> tuple[int, int, bool]:
+                          validating: Collection[str],
+                          existing: Collection[str] | None = None) -> tuple[int, int, bool]:
         """Remove the log-file and digest rows past the window, up to BOOKKEEPING_UNIT of each
         per chain (trail, account, region) in a writer unit of its own, read on ``conn``.
         Returns the log-file rows and digest rows removed, and whether a chain has more.
 
         A chain keeps its newest log file's row (its claimed-through mark) and its newest
         digest's (the next one's previous), and, while its trail writes digests (a trail in
-        ``validating``), every file no digest lists yet."""
+        ``validating``), every file no digest lists yet. A trail not in ``existing`` (the
+        trails there are; None: every trail with rows) has been deleted: once it has no
+        outbox rows left, its newest rows go too, and then its claim mark."""
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
-        arns = {arn for table in ("log_files", "digests")
+        arns = {arn for table in ("log_files", "digests", "outbox_claims")
                 for (arn,) in conn.execute(_TRAILS_OF[table]).fetchall()}
-        files = digests = 0
+        files = digests = marks = 0
         more = False
         for arn in sorted(arns):
+            # deleted, and none of its records left to claim: nothing follows its newest rows
+            gone = (existing is not None and arn not in existing
+                    and conn.execute(_HAS_RECORDS, (arn,)).fetchone() is None)
             for account, region in sorted(trail_chains(conn, arn)):
                 last_seq, last_end = chain_ends(conn, arn, account, region)
+                if gone:
+                    last_seq, last_end = (last_seq or 0) + 1, None
                 files_before: float = cutoff
                 if arn in validating:  # files delivered since its last digest ended wait
                     files_before = 0 if last_end is None else min(cutoff, last_end)
@@ -209,15 +222,21 @@ class EventRetention:
                 if not (conn.execute(f"SELECT 1 {_CHAIN_FILES}", file_args).fetchone()
                         or conn.execute(f"SELECT 1 {_CHAIN_DIGESTS}", digest_args).fetchone()):
                     continue  # the usual answer: nothing of this chain has expired
-                gone = writer.run_blocking(_prune_bookkeeping_unit(file_args, digest_args))
-                files, digests = files + gone[0], digests + gone[1]
-                more = more or BOOKKEEPING_UNIT in gone
-        if files or digests:
-            log.debug("removed %d log-file and %d digest rows older than %d days", files,
-                      digests, self._days, extra={"log_files": files, "digests": digests})
+                removed = writer.run_blocking(_prune_bookkeeping_unit(file_args, digest_args))
+                files, digests = files + removed[0], digests + removed[1]
+                more = more or BOOKKEEPING_UNIT in removed
+            if (gone and conn.execute(_HAS_LOG_FILES, (arn,)).fetchone() is None
+                    and conn.execute(_HAS_CLAIMS, (arn,)).fetchone() is not None):
+                marks += writer.run_blocking(_forget_claims_unit(arn))
+        if files or digests or marks:
+            log.debug("removed %d log-file, %d digest and %d claim-mark rows older than %d days",
+                      files, digests, marks, self._days,
+                      extra={"log_files": files, "digests": digests, "outbox_claims": marks})
             if self._rows_removed is not None:
                 self._rows_removed("log_files", files)
                 self._rows_removed("digests", digests)
+                if marks:
+                    self._rows_removed("outbox_claims", marks)
         return files, digests, more
 
     @staticmethod
@@ -259,6 +278,16 @@ def _prune_unit(mark: int, through: int,
                                           through))
         conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (mark, through))
         return None, []
+
+    return unit
+
+
+def _forget_claims_unit(arn: str) -> Callable[[sqlite3.Connection], tuple[int, list]]:
+    """A writer unit deleting a deleted trail's claim mark (the store's trigger checks again
+    that the trail, its outbox rows and its log-file rows are gone)."""
+
+    def unit(conn: sqlite3.Connection) -> tuple[int, list]:
+        return conn.execute("DELETE FROM outbox_claims WHERE trail_arn = ?", (arn,)).rowcount, []
 
     return unit
 

@@ -48,8 +48,9 @@ class Metrics:
                                         "Records removed from the store past event history's "
                                         "window (retention)", registry=self.registry)
         self._delivery_rows_removed = Counter(
-            "searchtrail_delivery_rows_removed", "Log-file and digest rows removed from the "
-            "store past event history's window (retention)", ["table"], registry=self.registry)
+            "searchtrail_delivery_rows_removed", "Log-file, digest and (deleted trails') claim-"
+            "mark rows removed from the store past event history's window (retention)", ["table"],
+            registry=self.registry)
         self._capacity_used = Gauge("searchtrail_store_capacity_used_ratio",
                                     "Used share of the event store's filesystem (0..1)",
                                     registry=self.registry, multiprocess_mode="max")
