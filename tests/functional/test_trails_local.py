@@ -11,7 +11,8 @@ import pytest
 
 from tests.functional.server import ServerProcess
 from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, local_s3,
-                                     read_bucket, searchtrail_cli, validate_both, wait_for)
+                                     read_bucket, searchtrail_cli, stored_count, validate_both,
+                                     wait_for)
 
 BUCKET = "local-trail"
 
@@ -44,8 +45,7 @@ def local(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 def _delivered(server: ServerProcess) -> set[str]:
-    content = read_bucket(local_s3(server), BUCKET)
-    return {r["requestID"] for records in content.records_by_key.values() for r in records}
+    return set(read_bucket(local_s3(server), BUCKET).request_ids())
 
 
 def _digests(server: ServerProcess) -> list[str]:
@@ -168,3 +168,35 @@ def test_validate_on_a_terminal_draws_progress_and_gives_the_same_answer(local) 
     assert counts(stdout) == (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
                               f"{len(content.log_keys)}/{len(content.log_keys)}")
     assert b"checking" in drawn, drawn
+
+
+def test_a_trail_made_again_under_its_name_delivers_only_what_it_logged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The default delivery interval (300 s): a trail claims its records as it starts, then
+    # not for minutes, so the first trail's last calls are still unclaimed when it goes.
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        for bucket in ("first-bucket", "second-bucket"):
+            made = searchtrail_cli("buckets", "create", bucket, "--data-dir", str(server.data_dir))
+            assert made.returncode == 0, made.stderr
+        cloudtrail = server.client("cloudtrail")
+        s3 = local_s3(server)
+        cloudtrail.create_trail(Name="reused", S3BucketName="first-bucket")
+        cloudtrail.start_logging(Name="reused")
+        wait_for(lambda: read_bucket(s3, "first-bucket").log_keys, seconds=30,
+                 what="the first trail's first log file")
+        aoss = server.client("opensearchserverless")
+        earlier = {aoss.list_collections()["ResponseMetadata"]["RequestId"] for _ in range(3)}
+        cloudtrail.delete_trail(Name="reused")
+        arn = cloudtrail.create_trail(Name="reused", S3BucketName="second-bucket")["TrailARN"]
+        started = cloudtrail.start_logging(Name="reused")["ResponseMetadata"]["RequestId"]
+
+        second = wait_for(lambda: read_bucket(s3, "second-bucket").log_keys and read_bucket(
+            s3, "second-bucket"), seconds=30, what="the second trail's first log file")
+        assert set(second.request_ids()) == {started}
+        assert not earlier & set(read_bucket(s3, "first-bucket").request_ids())
+        # the first trail's records were passed over, not left waiting for a claim
+        assert stored_count(server, "SELECT count(*) FROM outbox WHERE trail_arn = ?1 AND seq > "
+                            "(SELECT through_seq FROM outbox_claims WHERE trail_arn = ?1)",
+                            arn) == 0
+    finally:
+        server.stop()

@@ -35,6 +35,9 @@ class Delivered:
     def event_ids(self) -> list[str]:
         return [r["eventID"] for records in self.records_by_key.values() for r in records]
 
+    def request_ids(self) -> list[str]:
+        return [r["requestID"] for records in self.records_by_key.values() for r in records]
+
 
 def read_bucket(s3, bucket: str) -> Delivered:  # type: ignore[no-untyped-def]
     keys: list[str] = []

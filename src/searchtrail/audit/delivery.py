@@ -238,7 +238,8 @@ class DeliveryWorker:
         self._leadership = leadership
         # Expired records leave the store on the delivering node, once every trail has them
         self._retention = retention
-        self._states: dict[str, _TrailState] = {}
+        # by trail ARN and creation time: a trail made again under its ARN starts afresh
+        self._states: dict[tuple[str, Any], _TrailState] = {}
         self._upload_pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT,
                                                thread_name_prefix="searchtrail-upload")
         self._stop = threading.Event()
@@ -275,7 +276,7 @@ class DeliveryWorker:
         for arn, trail in every_trail:
             if not (trail.get("IsLogging") or self._has_work(arn, trail)):
                 continue
-            state = self._states.setdefault(arn, _TrailState())
+            state = self._states.setdefault((arn, trail.get("CreatedTime")), _TrailState())
             if state.last_assigned is None or ticks - state.last_assigned >= self._delivery_interval:
                 self._assign(arn, trail, now)
                 state.last_assigned = ticks
@@ -284,6 +285,9 @@ class DeliveryWorker:
                 self._notify_pending(arn, trail, state)
             if trail.get("LogFileValidationEnabled"):
                 self._write_digests(arn, trail, state)
+        existing = {(arn, trail.get("CreatedTime")) for arn, trail in every_trail}
+        for gone in self._states.keys() - existing:  # deleted trails' back-offs and claim times
+            del self._states[gone]
         if self._retention is not None and not self._stop.is_set():
             self._retention.run_due(
                 self._conn(), self._writer, [arn for arn, _ in every_trail],
@@ -358,7 +362,9 @@ class DeliveryWorker:
         if bounds is None:
             return
         through, newest = bounds
-        parts = self._next_files(arn, through, newest)
+        # Rows up to the trail's creation were routed to a deleted trail under the same ARN:
+        # the mark moves over them, into no file.
+        parts = self._next_files(arn, max(through, trail.get("RecordsAfterSeq") or 0), newest)
         if not self._stop.is_set():
             self._writer.run_blocking(self._claim_unit(arn, trail, through, newest, parts, now))
 

@@ -241,7 +241,8 @@ class AwsCallHandler:
                         request_id=ctx.request_id, operation=ctx.operation_name,
                         resources=SqliteResources(conn, account, ctx.region, self._changes),
                         settings=self._settings, principal=ctx.principal,
-                        events=self._history.bind(conn), prepared=ctx.prepared)
+                        events=self._history.bind(conn), prepared=ctx.prepared,
+                        next_seq=self._writer.next_seq)
             if guarded:
                 conn.execute("SAVEPOINT operation")
             try:

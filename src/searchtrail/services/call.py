@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from searchtrail.store.api import ResourceRepository
 
@@ -37,3 +37,6 @@ class Call:
     # Other accounts that get a copy of this call's record (cross-account AssumeRole), each
     # copy sharing one sharedEventID, as CloudTrail does.
     shared_with_accounts: list[str] = field(default_factory=list)
+    # Allocates a store sequence number above every record's so far, this transaction's
+    # included (a new trail delivers only the records stored after it).
+    next_seq: Callable[[], int] | None = None

@@ -351,6 +351,9 @@ class TrailsHandlers:
             "EventSelectors": [dict(s) for s in selectors.DEFAULT_EVENT_SELECTORS],
             "Tags": tags,
             "CreatedTime": _epoch(call.now),
+            # Records stored before it under its ARN were a deleted trail's of the same name:
+            # the delivery worker never puts them in this one's files.
+            "RecordsAfterSeq": call.next_seq() if call.next_seq is not None else 0,
         })
         try:
             self._scope(call).insert(kinds.TRAIL, arn, doc)
