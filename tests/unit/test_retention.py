@@ -3,11 +3,13 @@ never before every trail has delivered them, and migration 0011's triggers hold 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import orjson
 import pytest
@@ -114,6 +116,27 @@ class Store:
                           existing: tuple[str, ...] | None = None) -> tuple[int, int, bool]:
         return EventRetention(90, lambda: NOW).prune_bookkeeping(self.reader, self.writer,
                                                                  validating, existing)
+
+    @contextlib.contextmanager
+    def direct(self) -> Iterator[sqlite3.Connection]:
+        """The store's connection itself, as another program would write, the writer stopped
+        meanwhile."""
+        self.writer.stop()
+        try:
+            yield self.conn
+        finally:
+            self.writer = GroupCommitWriter(self.conn)
+            self.writer.start()
+
+    def assert_refused(self, sql: str, tables: Iterable[str]) -> None:
+        """``sql`` is refused as rewriting history, and ``tables`` stay as they were."""
+        with self.direct() as conn:
+            before = {table: conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables}
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                with conn:
+                    conn.execute(sql)
+            assert {table: conn.execute(f"SELECT * FROM {table}").fetchall()
+                    for table in before} == before
 
     def close(self) -> None:
         self.writer.stop()
@@ -435,18 +458,9 @@ def test_only_expired_delivered_log_file_and_digest_rows_below_their_chains_newe
     store.add_log_file(ARN, OLD, 3)
     store.add_digest(ARN, OLD, delivered=False)
     store.add_digest(ARN, OLD + timedelta(hours=1))
-    store.writer.stop()
-    before = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall()
-              for table in ("log_files", "digests")}
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with store.conn:
-            store.conn.execute(sql)
-    after = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in before}
-    assert after == before
-    with store.conn:  # what may go does
-        assert store.conn.execute("DELETE FROM log_files WHERE last_seq = 1").rowcount == 1
-    store.writer = GroupCommitWriter(store.conn)
-    store.writer.start()
+    store.assert_refused(sql, ("log_files", "digests"))
+    with store.direct() as conn, conn:  # what may go does
+        assert conn.execute("DELETE FROM log_files WHERE last_seq = 1").rowcount == 1
 
 
 DELETED_TRAIL_TAMPERING = (
@@ -462,26 +476,14 @@ DELETED_TRAIL_TAMPERING = (
 @pytest.mark.parametrize("sql", DELETED_TRAIL_TAMPERING)
 def test_a_trails_last_rows_and_mark_can_be_deleted_only_once_it_and_its_records_are_gone(store, sql) -> None:  # type: ignore[no-untyped-def]
     deleted_trail_bookkeeping(store)
-    store.writer.stop()
     tables = ("log_files", "digests", "outbox_claims")
-    before = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables}
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with store.conn:
-            store.conn.execute(sql)
-    after = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in tables}
-    assert after == before
-    store.writer = GroupCommitWriter(store.conn)
-    store.writer.start()
+    store.assert_refused(sql, tables)
     assert store.prune((ARN,)) == 1
-    store.writer.stop()
-    with store.conn:  # its record gone, what the deleted trail left may go, the mark last
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            store.conn.execute(f"DELETE FROM outbox_claims WHERE trail_arn = '{GONE_ARN}'")
+    store.assert_refused(f"DELETE FROM outbox_claims WHERE trail_arn = '{GONE_ARN}'", tables)
+    with store.direct() as conn, conn:  # its record gone, what it left may go, the mark last
         for table in tables:
-            assert store.conn.execute(f"DELETE FROM {table} WHERE trail_arn = ?",
-                                      (GONE_ARN,)).rowcount == 1
-    store.writer = GroupCommitWriter(store.conn)
-    store.writer.start()
+            assert conn.execute(f"DELETE FROM {table} WHERE trail_arn = ?",
+                                (GONE_ARN,)).rowcount == 1
 
 
 TAMPERING = (
@@ -502,16 +504,7 @@ TAMPERING = (
 def test_the_mark_only_moves_forward_over_old_records_and_nothing_above_it_can_be_deleted(store, sql) -> None:  # type: ignore[no-untyped-def]
     store.append(OLD, OLD, RECENT, RECENT, trails=(GONE_ARN,))
     assert store.prune() == 2
-    store.writer.stop()
-    before = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall()
-              for table in ("events", "event_lookup", "outbox", "retention")}
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        with store.conn:
-            store.conn.execute(sql)
-    after = {table: store.conn.execute(f"SELECT * FROM {table}").fetchall() for table in before}
-    assert after == before
-    store.writer = GroupCommitWriter(store.conn)
-    store.writer.start()
+    store.assert_refused(sql, ("events", "event_lookup", "outbox", "retention"))
 
 
 def test_retention_days_must_be_a_day_or_more() -> None:
