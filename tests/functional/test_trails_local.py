@@ -200,3 +200,52 @@ def test_a_trail_made_again_under_its_name_delivers_only_what_it_logged(tmp_path
                             arn) == 0
     finally:
         server.stop()
+
+
+def test_a_trail_made_again_under_its_name_leaves_the_deleted_ones_unstored_files_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = ServerProcess(tmp_path / "data",
+                           args=["--delivery-interval", "1", "--digest-interval", "2"]).start()
+    try:
+        made = searchtrail_cli("buckets", "create", "kept-bucket", "--data-dir", str(server.data_dir))
+        assert made.returncode == 0, made.stderr
+        cloudtrail = server.client("cloudtrail")
+        s3 = local_s3(server)
+        arn = cloudtrail.create_trail(Name="reused", S3BucketName="kept-bucket",
+                                      EnableLogFileValidation=True)["TrailARN"]
+        meta = server.data_dir / "bucket-meta" / "kept-bucket"
+        meta.rename(tmp_path / "kept-bucket-meta")  # its deliveries fail while it is away
+        cloudtrail.start_logging(Name="reused")
+        aoss = server.client("opensearchserverless")
+        earlier = {aoss.list_collections()["ResponseMetadata"]["RequestId"] for _ in range(3)}
+        unstored = ("SELECT count(*) FROM log_files WHERE trail_arn = ?1 AND delivered_at IS NULL "
+                    "AND last_seq >= (SELECT max(seq) FROM outbox WHERE trail_arn = ?1)")
+        wait_for(lambda: stored_count(server, unstored, arn), seconds=30,
+                 what="the first trail's last records in a file it could not store")
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ?",
+                                      arn), seconds=30, what="a digest it could not store")
+        cloudtrail.delete_trail(Name="reused")
+        (tmp_path / "kept-bucket-meta").rename(meta)
+        cloudtrail.create_trail(Name="reused", S3BucketName="kept-bucket",
+                                EnableLogFileValidation=True)
+        started = cloudtrail.start_logging(Name="reused")["ResponseMetadata"]["RequestId"]
+
+        stored = wait_for(lambda: read_bucket(s3, "kept-bucket").log_keys and read_bucket(
+            s3, "kept-bucket"), seconds=30, what="the second trail's first log file")
+        assert set(stored.request_ids()) == {started}
+        assert "LatestDeliveryError" not in cloudtrail.get_trail_status(Name="reused")
+        assert stored_count(server, "SELECT count(*) FROM log_files WHERE delivered_at IS NULL "
+                            "AND trail_arn = ?", arn)  # the deleted trail's, as it left them
+        # its digests begin a chain of their own, listing its own files only
+        first = wait_for(lambda: read_bucket(s3, "kept-bucket").digest_keys, seconds=30,
+                         what="the second trail's first digest")[0]
+        digest = json.loads(gzip.decompress(s3.get_object(Bucket="kept-bucket",
+                                                          Key=first)["Body"].read()))
+        assert digest["previousDigestSignature"] is None
+        assert {entry["s3Bucket"] for entry in digest["logFiles"]} <= {"kept-bucket"}
+        validated = searchtrail_cli("trail", "validate", "--trail-arn", arn, "--start-time",
+                                    "2020-01-01T00:00:00Z", "--data-dir", str(server.data_dir))
+        assert validated.returncode == 0, validated.stdout + validated.stderr
+        assert stored_count(server, "SELECT count(*) FROM digests WHERE delivered_at IS NULL "
+                            "AND trail_arn = ?", arn)  # the deleted trail's, never stored
+    finally:
+        server.stop()

@@ -892,3 +892,41 @@ def test_a_stop_and_start_within_one_tick_leave_no_file_out_of_a_digest(validati
     newest = max(digests)  # keys end in the digest's end time
     body = json.loads(gzip.decompress(objects.objects[("bucket", newest)]))
     assert body["previousDigestSignature"] is None  # a new chain, as AWS begins one
+
+
+def test_a_trail_made_again_under_its_arn_begins_a_chain_listing_none_of_the_deleted_ones_files(validating) -> None:  # type: ignore[no-untyped-def]
+    """As a stop and a start within one tick, but the trail was deleted and created again: the
+    file the deleted one delivered after its last digest is not the new one's to list."""
+    conn, writer, worker, objects, clocks = validating
+    worker.run_once()  # the first trail's first digest, ending at T0
+    append(writer, ["us-east-1"])
+    clocks.advance(1)
+    worker.run_once()  # its file, delivered at T0 + 1, in no digest yet
+    newest = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+    set_trail(writer, IsLogging=True, CreatedTime=T0 + 2, StartLoggingTime=T0 + 2,
+              RecordsAfterSeq=newest + 1)
+    clocks.advance(12)
+    worker.run_once()
+    listed, delivered, digests = listed_and_delivered(conn, objects)
+    assert len(digests) == 2 and len(delivered) == 1 and listed == []
+    body = json.loads(gzip.decompress(objects.objects[("bucket", max(digests))]))
+    assert body["previousDigestSignature"] is None
+
+
+def test_a_trail_made_again_under_its_arn_writes_digests_only_for_its_own_chains(store) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _ = store
+
+    def fill(c: sqlite3.Connection) -> tuple[None, list]:
+        for region, last_seq in (("eu-west-1", 5), ("us-west-2", 12)):  # the deleted trail's, ours
+            c.execute("INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
+                      "records, first_seq, last_seq) VALUES (?, ?, ?, 'bucket', ?, 0, 1, ?, ?)",
+                      (ARN, ACCOUNT, region, f"file-{region}", last_seq, last_seq))
+        _digest(c, ARN, "sa-east-1", 100, delivered=True)  # ended before the trail was created
+        _digest(c, ARN, "ap-south-1", 300, delivered=True)
+        return None, []
+
+    writer.run_blocking(fill)
+    made_again = {"HomeRegion": "us-east-1", "RecordsAfterSeq": 10, "CreatedTime": 200}
+    assert worker._chains(ARN, made_again) == [
+        (ACCOUNT, "ap-south-1"), (ACCOUNT, "us-east-1"), (ACCOUNT, "us-west-2")]
+    assert len(worker._chains(ARN, {"HomeRegion": "us-east-1"})) == 5  # a trail of before

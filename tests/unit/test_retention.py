@@ -67,7 +67,7 @@ class Store:
     def mark(self) -> int:
         return self.conn.execute("SELECT pruned_through FROM retention").fetchone()[0]
 
-    def prune(self, trails: tuple[str, ...] = (), days: int = 90) -> int:
+    def prune(self, trails: tuple[str, ...] | dict[str, int] = (), days: int = 90) -> int:
         return EventRetention(days, lambda: NOW).prune_batch(self.reader, self.writer, trails)[0]
 
     def add_log_file(self, arn: str, delivered: datetime | None, last_seq: int, *,
@@ -329,6 +329,14 @@ def test_a_deleted_trails_undelivered_rows_do_not_hold_records(store) -> None:  
     assert store.prune((GONE_ARN,)) == 0  # were the trail still there, they would stay
     assert store.prune(()) == 2  # it no longer exists: its rows go with their records
     assert store.seqs("outbox") == [3]
+
+
+def test_a_trail_made_again_under_its_arn_is_not_held_back_by_what_the_deleted_one_left(store) -> None:  # type: ignore[no-untyped-def]
+    store.append(OLD, OLD, trails=(ARN,))  # the deleted trail's: one never stored, one unclaimed
+    store.add_log_file(ARN, None, 1)
+    store.append(RECENT)
+    assert store.prune({ARN: 0}) == 0  # were it the same trail, both would wait
+    assert store.prune({ARN: 2}) == 2  # the trail there now logs records after seq 2
 
 
 UNDELIVERED = datetime.fromtimestamp(0, timezone.utc)  # Store.times's 0

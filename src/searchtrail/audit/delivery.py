@@ -107,6 +107,11 @@ _FILES_TO_LIST = (
     "SELECT bucket, key, sha256, newest_event, oldest_event FROM log_files "
     "WHERE trail_arn = ? AND account = ? AND region = ? AND delivered_at >= ? "
     "AND delivered_at < ? ORDER BY id")
+# A trail deleted and created again under its ARN starts afresh (records_after): the deleted
+# one's log files hold only records up to its successor's RecordsAfterSeq, and its digests
+# ended before its successor's CreatedTime. Its files and digests never stored stay so.
+OWN_LOG_FILE = "coalesce(last_seq, 1) > ?"
+OWN_DIGEST = "end_time > ?"
 # A log file of the chain delivered at or after its last digest's end: no digest covers it yet.
 _UNCOVERED_FILE = ("SELECT 1 FROM log_files WHERE trail_arn = ? AND account = ? AND region = ? "
                    "AND delivered_at >= ? LIMIT 1")
@@ -276,7 +281,7 @@ class DeliveryWorker:
         for arn, trail in every_trail:
             if not (trail.get("IsLogging") or self._has_work(arn, trail)):
                 continue
-            state = self._states.setdefault((arn, trail.get("CreatedTime")), _TrailState())
+            state = self._states.setdefault((arn, created_at(trail)), _TrailState())
             if state.last_assigned is None or ticks - state.last_assigned >= self._delivery_interval:
                 self._assign(arn, trail, now)
                 state.last_assigned = ticks
@@ -285,12 +290,13 @@ class DeliveryWorker:
                 self._notify_pending(arn, trail, state)
             if trail.get("LogFileValidationEnabled"):
                 self._write_digests(arn, trail, state)
-        existing = {(arn, trail.get("CreatedTime")) for arn, trail in every_trail}
+        existing = {(arn, created_at(trail)) for arn, trail in every_trail}
         for gone in self._states.keys() - existing:  # deleted trails' back-offs and claim times
             del self._states[gone]
         if self._retention is not None and not self._stop.is_set():
             self._retention.run_due(
-                self._conn(), self._writer, [arn for arn, _ in every_trail],
+                self._conn(), self._writer,
+                {arn: records_after(trail) for arn, trail in every_trail},
                 {arn for arn, trail in every_trail if trail.get("LogFileValidationEnabled")})
 
     def _conn(self) -> sqlite3.Connection:
@@ -310,13 +316,13 @@ class DeliveryWorker:
             return True
         # Not delivered, or delivered and not notified: a file is notified only once delivered.
         if conn.execute("SELECT 1 FROM log_files WHERE trail_arn = ? AND notified_at IS NULL "
-                        "LIMIT 1", (arn,)).fetchone():
+                        f"AND {OWN_LOG_FILE} LIMIT 1", (arn, records_after(trail))).fetchone():
             return True
         stopped = trail.get("StopLoggingTime")
         # A digest fixed but not stored yet (the final one's upload failed): keep retrying it.
         if trail.get("LogFileValidationEnabled") and conn.execute(
-                "SELECT 1 FROM digests WHERE trail_arn = ? AND delivered_at IS NULL LIMIT 1",
-                (arn,)).fetchone():
+                f"SELECT 1 FROM digests WHERE trail_arn = ? AND delivered_at IS NULL "
+                f"AND {OWN_DIGEST} LIMIT 1", (arn, created_at(trail))).fetchone():
             return True
         started = trail.get("StartLoggingTime")
         if trail.get("LogFileValidationEnabled") and stopped and started is not None:
@@ -324,6 +330,8 @@ class DeliveryWorker:
             # seeks each: a stopped trail is asked this on every tick while it exists.
             for account, region in self._chains(arn, trail):
                 end = conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
+                if end is not None and end <= created_at(trail):
+                    end = None  # a deleted trail's, under the same ARN (see _next_digest)
                 if self._closing_due(arn, account, region, _digest_start(started, end),
                                      _listed_from(started, end), stopped):
                     return True
@@ -364,7 +372,7 @@ class DeliveryWorker:
         through, newest = bounds
         # Rows up to the trail's creation were routed to a deleted trail under the same ARN:
         # the mark moves over them, into no file.
-        parts = self._next_files(arn, max(through, trail.get("RecordsAfterSeq") or 0), newest)
+        parts = self._next_files(arn, max(through, records_after(trail)), newest)
         if not self._stop.is_set():
             self._writer.run_blocking(self._claim_unit(arn, trail, through, newest, parts, now))
 
@@ -433,7 +441,8 @@ class DeliveryWorker:
         conn = self._conn()
         pending = conn.execute(
             "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
-            "WHERE trail_arn = ? AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
+            f"WHERE trail_arn = ? AND delivered_at IS NULL AND {OWN_LOG_FILE} ORDER BY id",
+            (arn, records_after(trail))).fetchall()
         notices = (self._notifications(arn) if pending and trail.get("SnsTopicARN")
                    and self._ticks() >= state.notify.next_attempt else None)
 
@@ -502,7 +511,8 @@ class DeliveryWorker:
             return
         pending = self._conn().execute(
             "SELECT id, bucket, key FROM log_files WHERE trail_arn = ? AND delivered_at IS NOT NULL "
-            "AND notified_at IS NULL ORDER BY id", (arn,)).fetchall()
+            f"AND notified_at IS NULL AND {OWN_LOG_FILE} ORDER BY id",
+            (arn, records_after(trail))).fetchall()
         if not pending:
             return
         notices = self._notifications(arn)
@@ -560,15 +570,23 @@ class DeliveryWorker:
         if self._ticks() < state.digest.next_attempt:
             return
         now = self._clock()
-        if self._upload_pending_digests(arn, state):
+        if self._upload_pending_digests(arn, trail, state):
             for account, region in self._chains(arn, trail):
                 self._next_digest(arn, trail, account, region, now)
-            self._upload_pending_digests(arn, state)
+            self._upload_pending_digests(arn, trail, state)
 
     def _chains(self, arn: str, trail: dict[str, Any]) -> list[tuple[str, str]]:
-        """Every (account, region) the trail has delivered for, plus its own home region."""
+        """Every (account, region) the trail has delivered for, plus its own home region; not
+        those only a deleted trail under its ARN delivered for (two seeks a chain)."""
         owner, home = arn.split(":")[4], trail["HomeRegion"]
-        return sorted({(owner, home), *trail_chains(self._conn(), arn)})
+        conn = self._conn()
+        after, created = records_after(trail), created_at(trail)
+        own = set()
+        for account, region in trail_chains(conn, arn):
+            last_seq, last_end = chain_ends(conn, arn, account, region)
+            if (last_seq or 1) > after or (last_end is not None and last_end > created):
+                own.add((account, region))
+        return sorted({(owner, home), *own})
 
     def _next_digest(self, arn: str, trail: dict[str, Any], account: str, region: str,
                      now: datetime) -> None:
@@ -581,6 +599,9 @@ class DeliveryWorker:
             "SELECT id, bucket, key, end_time, sha256, signature FROM digests WHERE trail_arn = ? "
             "AND account = ? AND region = ? ORDER BY end_time DESC LIMIT 1",
             (arn, account, region)).fetchone()
+        stored_end = None if last is None else last[3]
+        if stored_end is not None and stored_end <= created_at(trail):
+            last = None  # a deleted trail's, under the same ARN: this one's chain begins anew
         last_end = None if last is None else last[3]
         start = _digest_start(started, last_end)
         listed_from = _listed_from(started, last_end)
@@ -594,10 +615,10 @@ class DeliveryWorker:
                 return
         # A stopped trail: the final digest of a chain closed by StopLogging, once everything
         # recorded before the stop is delivered, so it covers every last file.
-        elif stopped is None or self._undelivered(arn) or \
+        elif stopped is None or self._undelivered(arn, trail) or \
                 not self._closing_due(arn, account, region, start, listed_from, stopped):
             return
-        if end <= start or (last_end is not None and int(end) <= int(last_end)):
+        if end <= start or (stored_end is not None and int(end) <= int(stored_end)):
             # Wait for the wall clock to pass the chain's last digest (it stepped back), into a
             # later second: a digest's key carries its end to the second, and the store refuses
             # a second digest under one key (the whole pass would fail until the second turned).
@@ -615,7 +636,7 @@ class DeliveryWorker:
         prepared = self._signing_keys(conn).prepare(account, region, end_at)
 
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
-            if conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0] != last_end:
+            if conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0] != stored_end:
                 return None, []  # another node's worker went on with the chain meanwhile
             # The files, read under the write lock: none can be marked delivered inside this
             # window after the read (a mark dates its file from the chain's end, in its unit).
@@ -637,18 +658,20 @@ class DeliveryWorker:
 
         self._writer.run_blocking(unit)
 
-    def _undelivered(self, arn: str) -> bool:
+    def _undelivered(self, arn: str, trail: dict[str, Any]) -> bool:
         if self._unclaimed_bounds(arn) is not None:
             return True
-        return self._conn().execute("SELECT 1 FROM log_files WHERE trail_arn = ? "
-                                    "AND delivered_at IS NULL LIMIT 1", (arn,)).fetchone() is not None
+        return self._conn().execute(
+            "SELECT 1 FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL "
+            f"AND {OWN_LOG_FILE} LIMIT 1", (arn, records_after(trail))).fetchone() is not None
 
-    def _upload_pending_digests(self, arn: str, state: _TrailState) -> bool:
+    def _upload_pending_digests(self, arn: str, trail: dict[str, Any], state: _TrailState) -> bool:
         """Upload digests fixed but not yet stored, several at once; False when the store is
         failing."""
         pending = self._conn().execute(
             "SELECT id, bucket, key, signature, body FROM digests WHERE trail_arn = ? "
-            "AND delivered_at IS NULL ORDER BY id", (arn,)).fetchall()
+            f"AND delivered_at IS NULL AND {OWN_DIGEST} ORDER BY id",
+            (arn, created_at(trail))).fetchall()
         uploads: _InFlight[int] = _InFlight(
             self._upload_pool,
             lambda stored: self._writer.run_blocking(self._digests_stored_unit(arn, stored)),
@@ -683,6 +706,18 @@ class DeliveryWorker:
 
     def _update_status(self, arn: str, changes: dict[str, Any]) -> None:
         self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, changes), []))
+
+
+def records_after(trail: dict[str, Any]) -> int:
+    """The store seq after which the trail's own records begin: those before it under its ARN
+    were a deleted trail's of the same name (0 for trails created before this was kept)."""
+    return trail.get("RecordsAfterSeq") or 0
+
+
+def created_at(trail: dict[str, Any]) -> float:
+    """When the trail was created (0 for trails created before this was kept): digests that
+    ended before it are a deleted trail's under the same ARN."""
+    return trail.get("CreatedTime") or 0
 
 
 def _delivery_time(conn: sqlite3.Connection, arn: str, trail: dict[str, Any], account: str,

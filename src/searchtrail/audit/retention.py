@@ -8,11 +8,11 @@ import logging
 import sqlite3
 import time
 from datetime import datetime
-from typing import Callable, Collection, Iterable
+from typing import Callable, Collection, Iterable, Mapping
 
 import orjson
 
-from searchtrail.audit.delivery import chain_ends, claimed_through, trail_chains
+from searchtrail.audit.delivery import OWN_LOG_FILE, chain_ends, claimed_through, trail_chains
 from searchtrail.audit.record import lookup_values
 from searchtrail.store.sqlite.events import last_event_seq
 from searchtrail.store.sqlite.writer import GroupCommitWriter
@@ -75,7 +75,7 @@ _HAS_RECORDS = "SELECT 1 FROM outbox WHERE trail_arn = ? LIMIT 1"
 _HAS_LOG_FILES = "SELECT 1 FROM log_files WHERE trail_arn = ? LIMIT 1"
 _HAS_CLAIMS = "SELECT 1 FROM outbox_claims WHERE trail_arn = ?"
 _OLDEST_UNDELIVERED = ("SELECT min(first_seq) FROM log_files WHERE trail_arn = ? "
-                       "AND delivered_at IS NULL")
+                       f"AND delivered_at IS NULL AND {OWN_LOG_FILE}")
 
 
 class EventRetention:
@@ -100,19 +100,23 @@ class EventRetention:
         self._backlog_removed = 0  # since expired records were last found waiting
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                trail_arns: Iterable[str], validating: Collection[str] = ()) -> int:
+                trail_arns: Iterable[str] | Mapping[str, int],
+                validating: Collection[str] = ()) -> int:
         """Remove expired records if it is time to look; returns how many. When more wait, the
         next pass looks again at once, or after BUSY_PAUSE_SECONDS if the API was busy. Expired
-        log-file and digest rows go once an hour (``validating``: the trails writing digests)."""
+        log-file and digest rows go once an hour (``validating``: the trails writing digests).
+        ``trail_arns``: the existing trails, or a mapping of each to the store seq its own
+        records begin after (delivery.records_after)."""
         ticks = self._ticks()
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
-        trail_arns = set(trail_arns)
+        trails = (trail_arns if isinstance(trail_arns, Mapping)
+                  else dict.fromkeys(trail_arns, 0))
         try:
-            removed, pause = self.prune_batch(conn, writer, trail_arns)
+            removed, pause = self.prune_batch(conn, writer, trails)
             if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
-                more = self.prune_bookkeeping(conn, writer, validating, trail_arns)[2]
+                more = self.prune_bookkeeping(conn, writer, validating, trails.keys())[2]
                 self._next_bookkeeping = ticks + (0 if more else BOOKKEEPING_INTERVAL_SECONDS)
         except sqlite3.IntegrityError as exc:
             # the store's trigger judged a row too young: its clock is behind this node's
@@ -140,7 +144,7 @@ class EventRetention:
             self._backlog_removed = 0
 
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                    trail_arns: Iterable[str]) -> tuple[int, float | None]:
+                    trail_arns: Iterable[str] | Mapping[str, int]) -> tuple[int, float | None]:
         """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
         PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
         the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when calls were
@@ -148,7 +152,8 @@ class EventRetention:
         there; see MAX_BUSY_UNITS), None once caught up.
 
         A record stays while an existing trail has not delivered it: unclaimed, or in a log
-        file not stored yet (a retry reads its records again)."""
+        file not stored yet (a retry reads its records again). ``trail_arns`` as in
+        ``run_due``."""
         mark = conn.execute(_MARK).fetchone()[0]
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
@@ -156,8 +161,9 @@ class EventRetention:
             return 0, None  # the usual answer: one seek, no record read
         newest = last_event_seq(conn)
         bound = newest - 1  # the newest stays: seqs follow it
+        starts = trail_arns if isinstance(trail_arns, Mapping) else {}
         for arn in trail_arns:
-            bound = min(bound, self._undelivered_from(conn, arn) - 1)
+            bound = min(bound, self._undelivered_from(conn, arn, starts.get(arn, 0)) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
         busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
         removed, more, busy_units = 0, True, 0
@@ -240,11 +246,12 @@ class EventRetention:
         return files, digests, more
 
     @staticmethod
-    def _undelivered_from(conn: sqlite3.Connection, arn: str) -> float:
-        """The trail's oldest record not yet in a delivered log file (infinity: none)."""
-        through = claimed_through(conn, arn) or 0
+    def _undelivered_from(conn: sqlite3.Connection, arn: str, records_after: int) -> float:
+        """The trail's oldest record not yet in a delivered log file (infinity: none). Records
+        up to ``records_after`` were a deleted trail's under the same ARN (delivery.py)."""
+        through = max(claimed_through(conn, arn) or 0, records_after)
         candidates = [conn.execute(_OLDEST_UNCLAIMED, (arn, through)).fetchone()[0],
-                      conn.execute(_OLDEST_UNDELIVERED, (arn,)).fetchone()[0]]
+                      conn.execute(_OLDEST_UNDELIVERED, (arn, records_after)).fetchone()[0]]
         return min((seq for seq in candidates if seq is not None), default=float("inf"))
 
 
