@@ -715,8 +715,8 @@ def records_after(trail: dict[str, Any]) -> int:
 
 
 def created_at(trail: dict[str, Any]) -> float:
-    """When the trail was created (0 for trails created before this was kept): digests that
-    ended before it are a deleted trail's under the same ARN."""
+    """When the trail was created: digests that ended before it are a deleted trail's under
+    the same ARN."""
     return trail.get("CreatedTime") or 0
 
 
