@@ -111,8 +111,7 @@ class EventRetention:
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
-        trails = (trail_arns if isinstance(trail_arns, Mapping)
-                  else dict.fromkeys(trail_arns, 0))
+        trails = _with_starts(trail_arns)
         try:
             removed, pause = self.prune_batch(conn, writer, trails)
             if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
@@ -161,9 +160,8 @@ class EventRetention:
             return 0, None  # the usual answer: one seek, no record read
         newest = last_event_seq(conn)
         bound = newest - 1  # the newest stays: seqs follow it
-        starts = trail_arns if isinstance(trail_arns, Mapping) else {}
-        for arn in trail_arns:
-            bound = min(bound, self._undelivered_from(conn, arn, starts.get(arn, 0)) - 1)
+        for arn, records_after in _with_starts(trail_arns).items():
+            bound = min(bound, self._undelivered_from(conn, arn, records_after) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
         busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
         removed, more, busy_units = 0, True, 0
@@ -253,6 +251,12 @@ class EventRetention:
         candidates = [conn.execute(_OLDEST_UNCLAIMED, (arn, through)).fetchone()[0],
                       conn.execute(_OLDEST_UNDELIVERED, (arn, records_after)).fetchone()[0]]
         return min((seq for seq in candidates if seq is not None), default=float("inf"))
+
+
+def _with_starts(trail_arns: Iterable[str] | Mapping[str, int]) -> Mapping[str, int]:
+    """Each existing trail's ARN and the store seq its own records begin after (0 when only
+    the ARNs are given)."""
+    return trail_arns if isinstance(trail_arns, Mapping) else dict.fromkeys(trail_arns, 0)
 
 
 def _lookup_spans(rows: list[tuple]) -> dict[tuple[str, str, str, str], tuple[int, int]]:
