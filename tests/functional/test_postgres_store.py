@@ -37,7 +37,7 @@ from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
 from tests.unit.test_retention import (ARN, GONE_ARN, OLD, RECENT, UNDELIVERED,
-                                        deleted_trail_bookkeeping, ts)
+                                        deleted_trail_bookkeeping, ts, unstored_bookkeeping)
 from tests.unit.test_retention import Store as RetentionStore
 
 BUCKET = "pg-trail-bucket"
@@ -336,6 +336,7 @@ def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_c
 def test_expired_log_file_and_digest_rows_leave_but_each_chains_newest_and_young_ones_stay(
         retention_store) -> None:
     store, postgres_url = retention_store
+    store.add_trail(ARN)  # it exists: each chain's newest and unstored rows stay
     store.add_log_file(ARN, OLD, 1)
     store.add_log_file(ARN, OLD + timedelta(hours=1), 2)
     store.add_log_file(ARN, None, 3)
@@ -369,6 +370,22 @@ def test_a_deleted_trails_last_rows_and_mark_leave_once_its_records_have_and_no_
 
     for table in ("log_files", "digests"):
         assert [arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")] == [ARN]
+    assert store.claims() == [ARN]
+
+
+def test_a_deleted_trails_rows_never_stored_leave_once_its_records_have(retention_store) -> None:
+    store, postgres_url = retention_store
+    unstored_bookkeeping(store)  # ARN exists; GONE_ARN, deleted, has a record left
+    assert_refused(postgres_url, f"DELETE FROM log_files WHERE trail_arn = '{GONE_ARN}'",
+                   f"DELETE FROM digests WHERE trail_arn = '{GONE_ARN}'")
+    assert store.prune(()) == 1
+    assert_refused(postgres_url, f"DELETE FROM log_files WHERE trail_arn = '{ARN}'",
+                   f"DELETE FROM digests WHERE trail_arn = '{ARN}'")
+
+    assert store.prune_bookkeeping(existing=(ARN,)) == (2, 1, False)
+
+    for table in ("log_files", "digests"):
+        assert {arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")} == {ARN}
     assert store.claims() == [ARN]
 
 

@@ -414,6 +414,35 @@ def test_a_deleted_trails_newest_rows_and_claim_mark_leave_once_its_records_have
     assert store.prune_bookkeeping() == (0, 0, False)
 
 
+def unstored_bookkeeping(store: Store) -> None:
+    """ARN exists; GONE_ARN was deleted, its record 1 (OLD) still in the store. Each has a log
+    file never stored, one stored but never notified and a digest never stored (their bucket
+    and topic failed), and a claim mark; record 2 is recent."""
+    store.add_trail(ARN)
+    store.append(OLD, trails=(GONE_ARN,))
+    store.append(RECENT)
+    for arn in (ARN, GONE_ARN):
+        store.add_log_file(arn, None, 1)
+        store.add_log_file(arn, OLD, 1, notified=False, region="eu-west-1")
+        store.add_digest(arn, OLD, delivered=False)
+        store.add_claim(arn, 1)
+
+
+def test_a_deleted_trails_rows_never_stored_or_notified_leave_too_once_its_records_have(store) -> None:  # type: ignore[no-untyped-def]
+    unstored_bookkeeping(store)
+    tables = ("log_files", "digests", "outbox_claims")
+    # its record is still in the store: its rows fall under the existing trails' rules
+    store.assert_refused(f"DELETE FROM log_files WHERE trail_arn = '{GONE_ARN}'", tables)
+    store.assert_refused(f"DELETE FROM digests WHERE trail_arn = '{GONE_ARN}'", tables)
+    assert store.prune(()) == 1
+
+    assert store.prune_bookkeeping(existing=(ARN,)) == (2, 1, False)
+
+    for table in ("log_files", "digests"):  # the existing trail keeps what waits for a retry
+        assert {arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")} == {ARN}
+    assert store.claims() == [ARN]
+
+
 def test_a_deleted_trails_rows_delivered_in_the_last_day_stay(store) -> None:  # type: ignore[no-untyped-def]
     store.add_log_file(GONE_ARN, RECENT, 1)
     store.add_digest(GONE_ARN, RECENT)

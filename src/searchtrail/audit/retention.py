@@ -66,6 +66,12 @@ _CHAIN_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region
                 "ORDER BY delivered_at LIMIT ?5")
 _CHAIN_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
                   "AND end_time < ?4 AND delivered_at IS NOT NULL ORDER BY end_time LIMIT ?5")
+# A deleted trail's, once it has no outbox rows left (migration 0013): every row made, or
+# digest ended, before ?4, stored or not; no claim, upload or digest follows them any more.
+_GONE_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
+               "AND created_at < ?4 ORDER BY id LIMIT ?5")
+_GONE_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
+                 "AND end_time < ?4 ORDER BY end_time LIMIT ?5")
 # Bookkeeping is looked at once an hour (a chain gains a digest row an hour, and a log-file row
 # per delivery), and again at the next check while a chain has more than a unit's worth.
 BOOKKEEPING_INTERVAL_SECONDS = 3_600.0
@@ -203,7 +209,8 @@ class EventRetention:
         digest's (the next one's previous), and, while its trail writes digests (a trail in
         ``validating``), every file no digest lists yet. A trail not in ``existing`` (the
         trails there are; None: every trail with rows) has been deleted: once it has no
-        outbox rows left, its newest rows go too, and then its claim mark."""
+        outbox rows left, all its rows past the window go, stored or not, and then its claim
+        mark."""
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         arns = {arn for table in ("log_files", "digests", "outbox_claims")
                 for (arn,) in conn.execute(_TRAILS_OF[table]).fetchall()}
@@ -214,19 +221,24 @@ class EventRetention:
             gone = (existing is not None and arn not in existing
                     and conn.execute(_HAS_RECORDS, (arn,)).fetchone() is None)
             for account, region in sorted(trail_chains(conn, arn)):
-                last_seq, last_end = chain_ends(conn, arn, account, region)
-                if gone:
-                    last_seq, last_end = (last_seq or 0) + 1, None
-                files_before: float = cutoff
-                if arn in validating:  # files delivered since its last digest ended wait
-                    files_before = 0 if last_end is None else min(cutoff, last_end)
                 chain = (arn, account, region)
-                file_args = (*chain, files_before, BOOKKEEPING_UNIT, last_seq or 0)
-                digest_args = (*chain, min(cutoff, last_end or cutoff), BOOKKEEPING_UNIT)
-                if not (conn.execute(f"SELECT 1 {_CHAIN_FILES}", file_args).fetchone()
-                        or conn.execute(f"SELECT 1 {_CHAIN_DIGESTS}", digest_args).fetchone()):
+                if gone:
+                    files_from, file_args = _GONE_FILES, (*chain, cutoff, BOOKKEEPING_UNIT)
+                    digests_from, digest_args = _GONE_DIGESTS, (*chain, cutoff, BOOKKEEPING_UNIT)
+                else:
+                    last_seq, last_end = chain_ends(conn, arn, account, region)
+                    files_before: float = cutoff
+                    if arn in validating:  # files delivered since its last digest ended wait
+                        files_before = 0 if last_end is None else min(cutoff, last_end)
+                    files_from, file_args = _CHAIN_FILES, (*chain, files_before,
+                                                           BOOKKEEPING_UNIT, last_seq or 0)
+                    digests_from, digest_args = _CHAIN_DIGESTS, (
+                        *chain, min(cutoff, last_end or cutoff), BOOKKEEPING_UNIT)
+                if not (conn.execute(f"SELECT 1 {files_from}", file_args).fetchone()
+                        or conn.execute(f"SELECT 1 {digests_from}", digest_args).fetchone()):
                     continue  # the usual answer: nothing of this chain has expired
-                removed = writer.run_blocking(_prune_bookkeeping_unit(file_args, digest_args))
+                removed = writer.run_blocking(_prune_bookkeeping_unit(
+                    files_from, file_args, digests_from, digest_args))
                 files, digests = files + removed[0], digests + removed[1]
                 more = more or BOOKKEEPING_UNIT in removed
             if (gone and conn.execute(_HAS_LOG_FILES, (arn,)).fetchone() is None
@@ -303,15 +315,16 @@ def _forget_claims_unit(arn: str) -> Callable[[sqlite3.Connection], tuple[int, l
     return unit
 
 
-def _prune_bookkeeping_unit(file_args: tuple, digest_args: tuple
+def _prune_bookkeeping_unit(files_from: str, file_args: tuple, digests_from: str,
+                            digest_args: tuple
                             ) -> Callable[[sqlite3.Connection], tuple[tuple[int, int], list]]:
     """A writer unit deleting a chain's expired log-file and digest rows (the statements'
     bounds were read before it; the store's triggers check each row again)."""
 
     def unit(conn: sqlite3.Connection) -> tuple[tuple[int, int], list]:
-        files = conn.execute(f"DELETE FROM log_files WHERE id IN (SELECT id {_CHAIN_FILES})",
+        files = conn.execute(f"DELETE FROM log_files WHERE id IN (SELECT id {files_from})",
                              file_args).rowcount
-        digests = conn.execute(f"DELETE FROM digests WHERE id IN (SELECT id {_CHAIN_DIGESTS})",
+        digests = conn.execute(f"DELETE FROM digests WHERE id IN (SELECT id {digests_from})",
                                digest_args).rowcount
         return (files, digests), []
 

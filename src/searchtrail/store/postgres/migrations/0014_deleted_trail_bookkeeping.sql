@@ -1,8 +1,9 @@
--- As SQLite's 0013: a deleted trail's last delivery bookkeeping may leave too
+-- As SQLite's 0013: a deleted trail's delivery bookkeeping leaves in full
 -- (audit/retention.py). Once the trail's resource row is gone and it has no outbox rows left,
---   * its chains' newest log-file and digest rows go on 0013's other conditions (delivered,
---     notified, a day or more ago);
---   * its outbox_claims row goes once it has no log-file rows either.
+--   * any of its log-file rows made, and digest rows ended, a day or more ago go, stored or
+--     not;
+--   * its outbox_claims row goes once it has no log-file rows.
+-- Rows of a trail that exists, or still has outbox rows, keep 0013's rules.
 
 CREATE FUNCTION trail_is_gone(arn TEXT) RETURNS BOOLEAN LANGUAGE sql STABLE AS $$
     SELECT NOT EXISTS (SELECT 1 FROM resources WHERE account = split_part(arn, ':', 5)
@@ -16,19 +17,23 @@ DECLARE
     day_ago DOUBLE PRECISION := extract(epoch FROM now()) - 86400;
     expired BOOLEAN;
 BEGIN
-    IF TG_TABLE_NAME = 'log_files' THEN
+    IF trail_is_gone(OLD.trail_arn) THEN
+        IF TG_TABLE_NAME = 'log_files' THEN
+            expired := OLD.created_at <= day_ago;
+        ELSE
+            expired := OLD.end_time <= day_ago;
+        END IF;
+    ELSIF TG_TABLE_NAME = 'log_files' THEN
         expired := OLD.delivered_at IS NOT NULL AND OLD.notified_at IS NOT NULL
             AND OLD.last_seq IS NOT NULL AND OLD.delivered_at <= day_ago
-            AND (EXISTS (SELECT 1 FROM log_files WHERE trail_arn = OLD.trail_arn
-                         AND account = OLD.account AND region = OLD.region
-                         AND last_seq > OLD.last_seq)
-                 OR trail_is_gone(OLD.trail_arn));
+            AND EXISTS (SELECT 1 FROM log_files WHERE trail_arn = OLD.trail_arn
+                        AND account = OLD.account AND region = OLD.region
+                        AND last_seq > OLD.last_seq);
     ELSE
         expired := OLD.delivered_at IS NOT NULL AND OLD.end_time <= day_ago
-            AND (EXISTS (SELECT 1 FROM digests WHERE trail_arn = OLD.trail_arn
-                         AND account = OLD.account AND region = OLD.region
-                         AND end_time > OLD.end_time)
-                 OR trail_is_gone(OLD.trail_arn));
+            AND EXISTS (SELECT 1 FROM digests WHERE trail_arn = OLD.trail_arn
+                        AND account = OLD.account AND region = OLD.region
+                        AND end_time > OLD.end_time);
     END IF;
     IF expired THEN
         RETURN OLD;
