@@ -930,3 +930,28 @@ def test_a_trail_made_again_under_its_arn_writes_digests_only_for_its_own_chains
     assert worker._chains(ARN, made_again) == [
         (ACCOUNT, "ap-south-1"), (ACCOUNT, "us-east-1"), (ACCOUNT, "us-west-2")]
     assert len(worker._chains(ARN, {"HomeRegion": "us-east-1"})) == 5  # a trail of before
+
+
+def test_a_status_that_arrives_after_its_trail_was_deleted_or_made_again_is_dropped(store) -> None:  # type: ignore[no-untyped-def]
+    """An upload can end after DeleteTrail: its outcome must not leave a status behind, nor
+    show on a new trail under the same ARN (a test suite's next trail of the same name)."""
+    conn, writer, worker, _ = store
+    read = SqliteResources(conn, ACCOUNT, "")
+    deleted = read.get(kinds.TRAIL, ARN)
+    made_again = {**deleted, "CreatedTime": T0}
+    writer.run_blocking(lambda c: (SqliteResources(c, ACCOUNT, "").put(kinds.TRAIL, ARN,
+                                                                       made_again), []))
+    worker._update_status(ARN, deleted, {"LatestDeliveryError": "NoSuchBucket"})
+    assert read.get(kinds.TRAIL_STATUS, ARN) is None
+    worker._update_status(ARN, made_again, {"LatestDeliveryError": "AccessDenied"})
+    assert read.get(kinds.TRAIL_STATUS, ARN) == {"LatestDeliveryError": "AccessDenied"}
+
+    def delete(c: sqlite3.Connection) -> tuple[None, list]:
+        repo = SqliteResources(c, ACCOUNT, "")
+        repo.delete(kinds.TRAIL, ARN)
+        repo.delete(kinds.TRAIL_STATUS, ARN)  # as DeleteTrail does
+        return None, []
+
+    writer.run_blocking(delete)
+    worker._update_status(ARN, made_again, {"LatestDeliveryError": "AccessDenied"})
+    assert read.get(kinds.TRAIL_STATUS, ARN) is None

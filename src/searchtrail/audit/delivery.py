@@ -443,7 +443,7 @@ class DeliveryWorker:
             "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
             f"WHERE trail_arn = ? AND delivered_at IS NULL AND {OWN_LOG_FILE} ORDER BY id",
             (arn, records_after(trail))).fetchall()
-        notices = (self._notifications(arn) if pending and trail.get("SnsTopicARN")
+        notices = (self._notifications(arn, trail) if pending and trail.get("SnsTopicARN")
                    and self._ticks() >= state.notify.next_attempt else None)
 
         def mark_stored(stored: list[_SentLogFile]) -> None:
@@ -465,14 +465,15 @@ class DeliveryWorker:
                 break
         failure = uploads.finish()
         if notices is not None:
-            self._notifications_done(arn, state, notices)
+            self._notifications_done(arn, trail, state, notices)
         if failure is not None:
             failed, exc = failure
             log.warning("log file delivery failed", extra={"trail": arn, "key": failed.key,
                                                            "code": exc.code})
             state.upload.failed(self._ticks())
-            self._update_status(arn, {"LatestDeliveryAttemptTime": failed.attempt.timestamp(),
-                                      "LatestDeliveryError": exc.code})
+            self._update_status(arn, trail, {
+                "LatestDeliveryAttemptTime": failed.attempt.timestamp(),
+                "LatestDeliveryError": exc.code})
         elif pending:
             state.upload.succeeded()
 
@@ -492,9 +493,9 @@ class DeliveryWorker:
                      None if notifies else attempt, sent.log_file.sha256,
                      int(sent.log_file.newest_event_time.timestamp()),
                      int(sent.log_file.oldest_event_time.timestamp()), sent.file_id))
-            _merge_status(conn, arn, {"LatestDeliveryTime": latest,
-                                      "LatestDeliveryAttemptTime": latest,
-                                      "LatestDeliveryError": None})
+            _merge_status(conn, arn, trail, {"LatestDeliveryTime": latest,
+                                             "LatestDeliveryAttemptTime": latest,
+                                             "LatestDeliveryError": None})
             return None, []
 
         return mark
@@ -515,17 +516,17 @@ class DeliveryWorker:
             (arn, records_after(trail))).fetchall()
         if not pending:
             return
-        notices = self._notifications(arn)
+        notices = self._notifications(arn, trail)
         for file_id, bucket, key in pending:
             if not self._notify(notices, trail, file_id, bucket, key):
                 break
-        self._notifications_done(arn, state, notices)
+        self._notifications_done(arn, trail, state, notices)
 
-    def _notifications(self, arn: str) -> _InFlight[tuple[int, float]]:
+    def _notifications(self, arn: str, trail: dict[str, Any]) -> _InFlight[tuple[int, float]]:
         """Notifications in flight on the upload threads, each marked once published."""
         return _InFlight(
             self._upload_pool,
-            lambda notified: self._writer.run_blocking(self._notified_unit(arn, notified)),
+            lambda notified: self._writer.run_blocking(self._notified_unit(arn, trail, notified)),
             NotificationError)
 
     def _notify(self, notices: _InFlight[tuple[int, float]], trail: dict[str, Any],
@@ -535,7 +536,7 @@ class DeliveryWorker:
                                     delivery_message(bucket, [key]))
         return notices.send((file_id, self._clock().timestamp()), publish)
 
-    def _notifications_done(self, arn: str, state: _TrailState,
+    def _notifications_done(self, arn: str, trail: dict[str, Any], state: _TrailState,
                             notices: _InFlight[tuple[int, float]]) -> None:
         """Wait for the notifications in flight; a failure backs the trail's off and shows in
         its status."""
@@ -544,22 +545,22 @@ class DeliveryWorker:
             (_, attempt), exc = failure
             log.warning("notification failed", extra={"trail": arn, "code": exc.code})
             state.notify.failed(self._ticks())
-            self._update_status(arn, {"LatestNotificationAttemptTime": attempt,
-                                      "LatestNotificationError": exc.code})
+            self._update_status(arn, trail, {"LatestNotificationAttemptTime": attempt,
+                                             "LatestNotificationError": exc.code})
         elif notices.sent:
             state.notify.succeeded()
 
     @staticmethod
-    def _notified_unit(arn: str, notified: list[tuple[int, float]]
+    def _notified_unit(arn: str, trail: dict[str, Any], notified: list[tuple[int, float]]
                        ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
         latest = max(attempt for _, attempt in notified)
 
         def mark(conn: sqlite3.Connection) -> tuple[None, list]:
             for file_id, attempt in notified:
                 conn.execute("UPDATE log_files SET notified_at = ? WHERE id = ?", (attempt, file_id))
-            _merge_status(conn, arn, {"LatestNotificationTime": latest,
-                                      "LatestNotificationAttemptTime": latest,
-                                      "LatestNotificationError": None})
+            _merge_status(conn, arn, trail, {"LatestNotificationTime": latest,
+                                             "LatestNotificationAttemptTime": latest,
+                                             "LatestNotificationError": None})
             return None, []
 
         return mark
@@ -674,7 +675,8 @@ class DeliveryWorker:
             (arn, created_at(trail))).fetchall()
         uploads: _InFlight[int] = _InFlight(
             self._upload_pool,
-            lambda stored: self._writer.run_blocking(self._digests_stored_unit(arn, stored)),
+            lambda stored: self._writer.run_blocking(
+                self._digests_stored_unit(arn, trail, stored)),
             ObjectStoreError)
         for digest_id, bucket, key, signature, body in pending:
             put = self._put(bucket, key, bytes(body), {
@@ -684,13 +686,13 @@ class DeliveryWorker:
         failure = uploads.finish()
         if failure is not None:
             state.digest.failed(self._ticks())
-            self._update_status(arn, {"LatestDigestDeliveryError": failure[1].code})
+            self._update_status(arn, trail, {"LatestDigestDeliveryError": failure[1].code})
             return False
         if pending:
             state.digest.succeeded()
         return True
 
-    def _digests_stored_unit(self, arn: str, stored: list[int]
+    def _digests_stored_unit(self, arn: str, trail: dict[str, Any], stored: list[int]
                              ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
         stored_at = self._clock().timestamp()
 
@@ -698,14 +700,14 @@ class DeliveryWorker:
             for digest_id in stored:  # (the PostgreSQL connection has no executemany)
                 conn.execute("UPDATE digests SET delivered_at = ? WHERE id = ?",
                              (stored_at, digest_id))
-            _merge_status(conn, arn, {"LatestDigestDeliveryTime": stored_at,
-                                      "LatestDigestDeliveryError": None})
+            _merge_status(conn, arn, trail, {"LatestDigestDeliveryTime": stored_at,
+                                             "LatestDigestDeliveryError": None})
             return None, []
 
         return mark
 
-    def _update_status(self, arn: str, changes: dict[str, Any]) -> None:
-        self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, changes), []))
+    def _update_status(self, arn: str, trail: dict[str, Any], changes: dict[str, Any]) -> None:
+        self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, trail, changes), []))
 
 
 def records_after(trail: dict[str, Any]) -> int:
@@ -753,8 +755,15 @@ def _utc(epoch_seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch_seconds, timezone.utc)
 
 
-def _merge_status(conn: sqlite3.Connection, arn: str, changes: dict[str, Any]) -> None:
+def _merge_status(conn: sqlite3.Connection, arn: str, trail: dict[str, Any],
+                  changes: dict[str, Any]) -> None:
+    """Merge ``changes`` into the status of ``trail`` (its document as the pass read it), unless
+    it was deleted or created again since: an upload that ends after DeleteTrail must not
+    leave a status behind, nor give its outcome to a new trail under the same ARN."""
     repo = SqliteResources(conn, arn.split(":")[4], "")
+    current = repo.get(kinds.TRAIL, arn)
+    if current is None or created_at(current) != created_at(trail):
+        return
     status = repo.get(kinds.TRAIL_STATUS, arn) or {}
     for name, value in changes.items():
         if value is None:
