@@ -329,9 +329,8 @@ class DeliveryWorker:
             # Every chain the trail has files or digests for, and its home chain, a few index
             # seeks each: a stopped trail is asked this on every tick while it exists.
             for account, region in self._chains(arn, trail):
-                end = conn.execute(_LAST_DIGEST_END, (arn, account, region)).fetchone()[0]
-                if end is not None and end <= created_at(trail):
-                    end = None  # a deleted trail's, under the same ARN (see _next_digest)
+                end = own_digest_end(trail, conn.execute(
+                    _LAST_DIGEST_END, (arn, account, region)).fetchone()[0])
                 if self._closing_due(arn, account, region, _digest_start(started, end),
                                      _listed_from(started, end), stopped):
                     return True
@@ -581,11 +580,10 @@ class DeliveryWorker:
         those only a deleted trail under its ARN delivered for (two seeks a chain)."""
         owner, home = arn.split(":")[4], trail["HomeRegion"]
         conn = self._conn()
-        after, created = records_after(trail), created_at(trail)
         own = set()
         for account, region in trail_chains(conn, arn):
             last_seq, last_end = chain_ends(conn, arn, account, region)
-            if (last_seq or 1) > after or (last_end is not None and last_end > created):
+            if (last_seq or 1) > records_after(trail) or own_digest_end(trail, last_end):
                 own.add((account, region))
         return sorted({(owner, home), *own})
 
@@ -601,9 +599,9 @@ class DeliveryWorker:
             "AND account = ? AND region = ? ORDER BY end_time DESC LIMIT 1",
             (arn, account, region)).fetchone()
         stored_end = None if last is None else last[3]
-        if stored_end is not None and stored_end <= created_at(trail):
-            last = None  # a deleted trail's, under the same ARN: this one's chain begins anew
-        last_end = None if last is None else last[3]
+        last_end = own_digest_end(trail, stored_end)
+        if last_end is None:
+            last = None  # none, or a deleted trail's under the same ARN: the chain begins anew
         start = _digest_start(started, last_end)
         listed_from = _listed_from(started, last_end)
         # The chain goes on from its last digest only when this one begins where that one ended.
@@ -720,6 +718,12 @@ def created_at(trail: dict[str, Any]) -> float:
     """When the trail was created: digests that ended before it are a deleted trail's under
     the same ARN."""
     return trail.get("CreatedTime") or 0
+
+
+def own_digest_end(trail: dict[str, Any], end: float | None) -> float | None:
+    """A chain's last digest's end, if that digest is the trail's own: None when the chain has
+    none, or only a deleted trail's under the same ARN (it ended before this one was created)."""
+    return end if end is not None and end > created_at(trail) else None
 
 
 def _delivery_time(conn: sqlite3.Connection, arn: str, trail: dict[str, Any], account: str,
