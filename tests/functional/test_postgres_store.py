@@ -36,8 +36,9 @@ from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
-from tests.unit.test_retention import (ARN, GONE_ARN, OLD, RECENT, UNDELIVERED,
-                                        deleted_trail_bookkeeping, ts, unstored_bookkeeping)
+from tests.unit.test_retention import (ARN, GONE_ARN, MADE_AGAIN, OLD, RECENT, UNDELIVERED,
+                                        deleted_trail_bookkeeping, recreated_trail_bookkeeping,
+                                        ts, unstored_bookkeeping)
 from tests.unit.test_retention import Store as RetentionStore
 
 BUCKET = "pg-trail-bucket"
@@ -386,6 +387,24 @@ def test_a_deleted_trails_rows_never_stored_leave_once_its_records_have(retentio
 
     for table in ("log_files", "digests"):
         assert {arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")} == {ARN}
+    assert store.claims() == [ARN]
+
+
+def test_what_a_deleted_trail_left_under_a_trail_made_again_leaves_once_its_records_have(
+        retention_store) -> None:
+    store, postgres_url = retention_store
+    recreated_trail_bookkeeping(store)  # ARN deleted, made again; the old record 1 is left
+    assert_refused(postgres_url, "DELETE FROM log_files WHERE last_seq = 1",
+                   f"DELETE FROM digests WHERE end_time < {MADE_AGAIN.created}")
+    assert store.prune_bookkeeping(existing={ARN: MADE_AGAIN}) == (0, 1, False)
+    assert store.prune({ARN: MADE_AGAIN}) == 1
+    assert_refused(postgres_url, "DELETE FROM log_files WHERE last_seq = 2",
+                   f"DELETE FROM digests WHERE end_time >= {MADE_AGAIN.created}",
+                   "DELETE FROM outbox_claims")
+
+    assert store.prune_bookkeeping(existing={ARN: MADE_AGAIN}) == (2, 1, False)
+
+    assert store.times("log_files") == ts(RECENT) and store.times("digests") == ts(RECENT)
     assert store.claims() == [ARN]
 
 

@@ -41,11 +41,15 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         late_arn = cloudtrail.create_trail(Name="late", S3BucketName=LATE)["TrailARN"]
         gone_arn = cloudtrail.create_trail(Name="gone", S3BucketName=GONE,
                                            EnableLogFileValidation=True)["TrailARN"]
+        # deleted too, then made again under its name (not logging)
+        again_arn = cloudtrail.create_trail(Name="again", S3BucketName=KEPT,
+                                            EnableLogFileValidation=True)["TrailARN"]
         # its deliveries fail until its settings are back
         (data / "bucket-meta" / LATE).rename(tmp_path / "late-bucket-meta")
         cloudtrail.start_logging(Name="kept")
         cloudtrail.start_logging(Name="late")
         cloudtrail.start_logging(Name="gone")
+        cloudtrail.start_logging(Name="again")
         aoss = server.client("opensearchserverless")
         for _ in range(20):
             aoss.list_collections()
@@ -62,11 +66,13 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
                                       "AND delivered_at IS NOT NULL", kept_arn) >= 2,
                  seconds=30, what="the kept trail's digests")
         assert stored_count(server, old_rows, before_step) >= 3  # a log file, two digests
-        # a trail deleted after delivering: its records wait for the late trail like any
-        wait_for(lambda: stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ? "
-                                      "AND delivered_at IS NOT NULL", gone_arn) >= 1,
-                 seconds=30, what="the deleted trail's digest")
-        cloudtrail.delete_trail(Name="gone")
+        # trails deleted after delivering: their records wait for the late trail like any
+        for name, arn in (("gone", gone_arn), ("again", again_arn)):
+            wait_for(lambda: stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn "
+                                          "= ? AND delivered_at IS NOT NULL", arn) >= 1,
+                     seconds=30, what=f"the {name} trail's digest")
+            cloudtrail.delete_trail(Name=name)
+        assert cloudtrail.create_trail(Name="again", S3BucketName=KEPT)["TrailARN"] == again_arn
     finally:
         server.stop()
 
@@ -128,6 +134,12 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
                                 "= ?1) + (SELECT count(*) FROM digests WHERE trail_arn = ?1) + "
                                 "(SELECT count(*) FROM outbox_claims WHERE trail_arn = ?1)",
                                 gone_arn)
+        # the trail made again keeps its mark; the deleted one's rows under its ARN went
+        assert not stored_count(server, "SELECT (SELECT count(*) FROM log_files WHERE trail_arn "
+                                "= ?1) + (SELECT count(*) FROM digests WHERE trail_arn = ?1)",
+                                again_arn)
+        assert stored_count(server, "SELECT count(*) FROM outbox_claims WHERE trail_arn = ?",
+                            again_arn) == 1
         assert stored_count(server, "SELECT count(*) FROM digests WHERE trail_arn = ?", kept_arn)
         # the removed records' log files stay in the bucket, and the trail still validates
         validated = searchtrail_cli("trail", "validate", "--trail-arn", kept_arn,

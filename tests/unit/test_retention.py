@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from searchtrail.audit import retention
-from searchtrail.audit.delivery import DeliveryWorker
+from searchtrail.audit.delivery import DeliveryWorker, TrailStart
 from searchtrail.audit.record import lookup_values
 from searchtrail.audit.retention import EventRetention
 from searchtrail.config import load_settings
@@ -67,7 +67,7 @@ class Store:
     def mark(self) -> int:
         return self.conn.execute("SELECT pruned_through FROM retention").fetchone()[0]
 
-    def prune(self, trails: tuple[str, ...] | dict[str, int] = (), days: int = 90) -> int:
+    def prune(self, trails: tuple[str, ...] | dict[str, TrailStart] = (), days: int = 90) -> int:
         return EventRetention(days, lambda: NOW).prune_batch(self.reader, self.writer, trails)[0]
 
     def add_log_file(self, arn: str, delivered: datetime | None, last_seq: int, *,
@@ -92,11 +92,14 @@ class Store:
             (arn, ACCOUNT, f"digest-{uuid.uuid4()}", end.timestamp() - 3600, end.timestamp(),
              arn, b"gzip", end.timestamp() if delivered else None)) and None, []))
 
-    def add_trail(self, arn: str) -> None:
-        """The trail's resource row: it exists (a trail without one has been deleted)."""
+    def add_trail(self, arn: str, start: TrailStart | None = None) -> None:
+        """The trail's resource row: it exists (a trail without one has been deleted), made
+        after ``start``'s seq and time (a trail of the same ARN deleted before it)."""
+        doc = {} if start is None else {"RecordsAfterSeq": start.records_after,
+                                        "CreatedTime": start.created}
         self.writer.run_blocking(lambda conn: (conn.execute(
-            "INSERT INTO resources (account, region, kind, key, doc) VALUES (?, '', ?, ?, '{}')",
-            (ACCOUNT, kinds.TRAIL, arn)) and None, []))
+            "INSERT INTO resources (account, region, kind, key, doc) VALUES (?, '', ?, ?, ?)",
+            (ACCOUNT, kinds.TRAIL, arn, orjson.dumps(doc).decode())) and None, []))
 
     def add_claim(self, arn: str, through: int) -> None:
         self.writer.run_blocking(lambda conn: (conn.execute(
@@ -113,7 +116,8 @@ class Store:
         return sorted(int(at or 0) for (at,) in self.conn.execute(f"SELECT {column} FROM {table}"))
 
     def prune_bookkeeping(self, validating: tuple[str, ...] = (),
-                          existing: tuple[str, ...] | None = None) -> tuple[int, int, bool]:
+                          existing: tuple[str, ...] | dict[str, TrailStart] | None = None
+                          ) -> tuple[int, int, bool]:
         return EventRetention(90, lambda: NOW).prune_bookkeeping(self.reader, self.writer,
                                                                  validating, existing)
 
@@ -335,8 +339,8 @@ def test_a_trail_made_again_under_its_arn_is_not_held_back_by_what_the_deleted_o
     store.append(OLD, OLD, trails=(ARN,))  # the deleted trail's: one never stored, one unclaimed
     store.add_log_file(ARN, None, 1)
     store.append(RECENT)
-    assert store.prune({ARN: 0}) == 0  # were it the same trail, both would wait
-    assert store.prune({ARN: 2}) == 2  # the trail there now logs records after seq 2
+    assert store.prune({ARN: TrailStart(0)}) == 0  # were it the same trail, both would wait
+    assert store.prune({ARN: TrailStart(2)}) == 2  # the trail there now logs records after seq 2
 
 
 UNDELIVERED = datetime.fromtimestamp(0, timezone.utc)  # Store.times's 0
@@ -441,6 +445,66 @@ def test_a_deleted_trails_rows_never_stored_or_notified_leave_too_once_its_recor
     for table in ("log_files", "digests"):  # the existing trail keeps what waits for a retry
         assert {arn for (arn,) in store.conn.execute(f"SELECT trail_arn FROM {table}")} == {ARN}
     assert store.claims() == [ARN]
+
+
+# The trail there now was made after seq 1, 95 days ago; a trail of its ARN was deleted before.
+MADE_AGAIN = TrailStart(records_after=1, created=(NOW - timedelta(days=95)).timestamp())
+
+
+def recreated_trail_bookkeeping(store: Store) -> None:
+    """ARN was deleted and made again (MADE_AGAIN). The deleted trail's record 1 (OLD) is still
+    in the store; it left a log file never stored, its eu-west-1 chain's only file, a digest
+    never stored and its last digest. The trail there now has record 2, a log file and a
+    digest of its own, each its chain's newest."""
+    store.append(OLD, trails=(ARN,))
+    store.add_log_file(ARN, None, 1)
+    store.add_log_file(ARN, OLD, 1, region="eu-west-1")
+    store.add_digest(ARN, OLD - timedelta(hours=1), delivered=False)
+    store.add_digest(ARN, OLD)
+    store.add_trail(ARN, MADE_AGAIN)
+    store.add_claim(ARN, 1)
+    store.append(RECENT, trails=(ARN,))
+    store.add_log_file(ARN, RECENT, 2)
+    store.add_digest(ARN, RECENT)
+
+
+def test_what_a_deleted_trail_left_under_the_arn_of_one_made_again_leaves_once_its_records_have(store) -> None:  # type: ignore[no-untyped-def]
+    recreated_trail_bookkeeping(store)
+    tables = ("log_files", "digests", "outbox_claims")
+    # its record is still in the store: the rows it left fall under the existing trail's rules
+    store.assert_refused("DELETE FROM log_files WHERE last_seq = 1", tables)
+    store.assert_refused(f"DELETE FROM digests WHERE end_time < {RECENT.timestamp()}", tables)
+    # (its stored last digest is below the chain's newest: that one may go already)
+    assert store.prune_bookkeeping(existing={ARN: MADE_AGAIN}) == (0, 1, False)
+    assert store.prune({ARN: MADE_AGAIN}) == 1  # the trail there now does not hold it
+
+    assert store.prune_bookkeeping(existing={ARN: MADE_AGAIN}) == (2, 1, False)
+
+    assert store.times("log_files") == ts(RECENT)  # the trail's own newest rows stay
+    assert store.times("digests") == ts(RECENT)
+    assert store.claims() == [ARN]
+    # named without where it begins, the trail there now owns every row under its ARN
+    store.add_log_file(ARN, OLD, 1, region="eu-central-1")
+    assert store.prune_bookkeeping(existing=(ARN,)) == (0, 0, False)
+
+
+RECREATED_TRAIL_TAMPERING = (
+    f"DELETE FROM log_files WHERE last_seq = 2",  # the trail's own newest rows
+    f"DELETE FROM digests WHERE end_time >= {RECENT.timestamp()}",
+    f"DELETE FROM outbox_claims",  # the trail exists
+)
+
+
+@pytest.mark.parametrize("sql", RECREATED_TRAIL_TAMPERING)
+def test_a_trail_made_again_keeps_its_own_rows_when_the_deleted_ones_may_go(store, sql) -> None:  # type: ignore[no-untyped-def]
+    recreated_trail_bookkeeping(store)
+    assert store.prune({ARN: MADE_AGAIN}) == 1
+    tables = ("log_files", "digests", "outbox_claims")
+    store.assert_refused(sql, tables)
+    with store.direct() as conn, conn:  # what the deleted trail left may go
+        assert conn.execute("DELETE FROM log_files WHERE last_seq = 1").rowcount == 2
+        assert conn.execute("DELETE FROM digests WHERE end_time < ?",
+                            (MADE_AGAIN.created,)).rowcount == 2
 
 
 def test_a_deleted_trails_rows_delivered_in_the_last_day_stay(store) -> None:  # type: ignore[no-untyped-def]

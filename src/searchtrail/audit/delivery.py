@@ -20,7 +20,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, NamedTuple, TypeVar
 
 import orjson
 
@@ -109,7 +109,8 @@ _FILES_TO_LIST = (
     "AND delivered_at < ? ORDER BY id")
 # A trail deleted and created again under its ARN starts afresh (records_after): the deleted
 # one's log files hold only records up to its successor's RecordsAfterSeq, and its digests
-# ended before its successor's CreatedTime. Its files and digests never stored stay so.
+# ended before its successor's CreatedTime. Its files and digests never stored stay so, until
+# retention removes its rows (migration 0014).
 OWN_LOG_FILE = "coalesce(last_seq, 1) > ?"
 OWN_DIGEST = "end_time > ?"
 # A log file of the chain delivered at or after its last digest's end: no digest covers it yet.
@@ -296,7 +297,7 @@ class DeliveryWorker:
         if self._retention is not None and not self._stop.is_set():
             self._retention.run_due(
                 self._conn(), self._writer,
-                {arn: records_after(trail) for arn, trail in every_trail},
+                {arn: trail_start(trail) for arn, trail in every_trail},
                 {arn for arn, trail in every_trail if trail.get("LogFileValidationEnabled")})
 
     def _conn(self) -> sqlite3.Connection:
@@ -706,6 +707,18 @@ class DeliveryWorker:
 
     def _update_status(self, arn: str, trail: dict[str, Any], changes: dict[str, Any]) -> None:
         self._writer.run_blocking(lambda conn: (_merge_status(conn, arn, trail, changes), []))
+
+
+class TrailStart(NamedTuple):
+    """Where an existing trail's own rows begin: what lies before was a deleted trail's under
+    the same ARN (0: from the start)."""
+
+    records_after: int = 0  # its records are those after this store seq (records_after)
+    created: float = 0.0  # its digests end after this time (created_at)
+
+
+def trail_start(trail: dict[str, Any]) -> TrailStart:
+    return TrailStart(records_after(trail), created_at(trail))
 
 
 def records_after(trail: dict[str, Any]) -> int:

@@ -12,7 +12,8 @@ from typing import Callable, Collection, Iterable, Mapping
 
 import orjson
 
-from searchtrail.audit.delivery import OWN_LOG_FILE, chain_ends, claimed_through, trail_chains
+from searchtrail.audit.delivery import (OWN_LOG_FILE, TrailStart, chain_ends, claimed_through,
+                                        trail_chains)
 from searchtrail.audit.record import lookup_values
 from searchtrail.store.sqlite.events import last_event_seq
 from searchtrail.store.sqlite.writer import GroupCommitWriter
@@ -72,16 +73,29 @@ _GONE_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region 
                "AND created_at < ?4 ORDER BY id LIMIT ?5")
 _GONE_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
                  "AND end_time < ?4 ORDER BY end_time LIMIT ?5")
+# The same for a deleted trail under the ARN of one that exists again (migration 0014): its log
+# files hold records up to the new trail's RecordsAfterSeq (?6), its digests ended by the new
+# trail's CreatedTime (?6).
+_OLDER_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
+                "AND last_seq <= ?6 AND created_at < ?4 ORDER BY id LIMIT ?5")
+_OLDER_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
+                  "AND end_time < ?4 AND end_time <= ?6 ORDER BY end_time LIMIT ?5")
 # Bookkeeping is looked at once an hour (a chain gains a digest row an hour, and a log-file row
 # per delivery), and again at the next check while a chain has more than a unit's worth.
 BOOKKEEPING_INTERVAL_SECONDS = 3_600.0
 BOOKKEEPING_UNIT = 500
 _OLDEST_UNCLAIMED = "SELECT min(seq) FROM outbox WHERE trail_arn = ? AND seq > ?"
-_HAS_RECORDS = "SELECT 1 FROM outbox WHERE trail_arn = ? LIMIT 1"
+_HAS_RECORDS_THROUGH = "SELECT 1 FROM outbox WHERE trail_arn = ? AND seq <= ? LIMIT 1"
 _HAS_LOG_FILES = "SELECT 1 FROM log_files WHERE trail_arn = ? LIMIT 1"
 _HAS_CLAIMS = "SELECT 1 FROM outbox_claims WHERE trail_arn = ?"
 _OLDEST_UNDELIVERED = ("SELECT min(first_seq) FROM log_files WHERE trail_arn = ? "
                        f"AND delivered_at IS NULL AND {OWN_LOG_FILE}")
+
+
+# Where a trail that is gone begins: all its rows are a deleted trail's.
+_GONE = TrailStart(records_after=2**63 - 1, created=float("inf"))
+# A bookkeeping DELETE's table, its rows' FROM clause and the clause's parameters.
+_Statement = tuple[str, str, tuple]
 
 
 class EventRetention:
@@ -106,13 +120,13 @@ class EventRetention:
         self._backlog_removed = 0  # since expired records were last found waiting
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                trail_arns: Iterable[str] | Mapping[str, int],
+                trail_arns: Iterable[str] | Mapping[str, TrailStart],
                 validating: Collection[str] = ()) -> int:
         """Remove expired records if it is time to look; returns how many. When more wait, the
         next pass looks again at once, or after BUSY_PAUSE_SECONDS if the API was busy. Expired
         log-file and digest rows go once an hour (``validating``: the trails writing digests).
-        ``trail_arns``: the existing trails, or a mapping of each to the store seq its own
-        records begin after (delivery.records_after)."""
+        ``trail_arns``: the existing trails, or a mapping of each to where its own rows
+        begin."""
         ticks = self._ticks()
         if self._next_check is not None and ticks < self._next_check:
             return 0
@@ -121,7 +135,7 @@ class EventRetention:
         try:
             removed, pause = self.prune_batch(conn, writer, trails)
             if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
-                more = self.prune_bookkeeping(conn, writer, validating, trails.keys())[2]
+                more = self.prune_bookkeeping(conn, writer, validating, trails)[2]
                 self._next_bookkeeping = ticks + (0 if more else BOOKKEEPING_INTERVAL_SECONDS)
         except sqlite3.IntegrityError as exc:
             # the store's trigger judged a row too young: its clock is behind this node's
@@ -149,7 +163,8 @@ class EventRetention:
             self._backlog_removed = 0
 
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                    trail_arns: Iterable[str] | Mapping[str, int]) -> tuple[int, float | None]:
+                    trail_arns: Iterable[str] | Mapping[str, TrailStart]
+                    ) -> tuple[int, float | None]:
         """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
         PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
         the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when calls were
@@ -166,8 +181,8 @@ class EventRetention:
             return 0, None  # the usual answer: one seek, no record read
         newest = last_event_seq(conn)
         bound = newest - 1  # the newest stays: seqs follow it
-        for arn, records_after in _with_starts(trail_arns).items():
-            bound = min(bound, self._undelivered_from(conn, arn, records_after) - 1)
+        for arn, start in _with_starts(trail_arns).items():
+            bound = min(bound, self._undelivered_from(conn, arn, start.records_after) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
         busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
         removed, more, busy_units = 0, True, 0
@@ -200,7 +215,8 @@ class EventRetention:
 
     def prune_bookkeeping(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                           validating: Collection[str],
-                          existing: Collection[str] | None = None) -> tuple[int, int, bool]:
+                          existing: Iterable[str] | Mapping[str, TrailStart] | None = None
+                          ) -> tuple[int, int, bool]:
         """Remove the log-file and digest rows past the window, up to BOOKKEEPING_UNIT of each
         per chain (trail, account, region) in a writer unit of its own, read on ``conn``.
         Returns the log-file rows and digest rows removed, and whether a chain has more.
@@ -208,39 +224,43 @@ class EventRetention:
         A chain keeps its newest log file's row (its claimed-through mark) and its newest
         digest's (the next one's previous), and, while its trail writes digests (a trail in
         ``validating``), every file no digest lists yet. A trail not in ``existing`` (the
-        trails there are; None: every trail with rows) has been deleted: once it has no
-        outbox rows left, all its rows past the window go, stored or not, and then its claim
-        mark."""
+        trails there are, with where their own rows begin; None: every trail with rows) has
+        been deleted: once it has no outbox rows left, all its rows past the window go, stored
+        or not, and then its claim mark. So do the rows a deleted trail left under the ARN of
+        one made again, once its records have left (a trail whose start is not known, 0, owns
+        every row under its ARN)."""
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
+        starts = None if existing is None else _with_starts(existing)
         arns = {arn for table in ("log_files", "digests", "outbox_claims")
                 for (arn,) in conn.execute(_TRAILS_OF[table]).fetchall()}
         files = digests = marks = 0
         more = False
         for arn in sorted(arns):
-            # deleted, and none of its records left to claim: nothing follows its newest rows
-            gone = (existing is not None and arn not in existing
-                    and conn.execute(_HAS_RECORDS, (arn,)).fetchone() is None)
+            start = None if starts is None else starts.get(arn, _GONE)
+            # a deleted trail's rows under this ARN, none of its records left to claim: nothing
+            # follows its newest rows any more
+            older = (start is not None and start.records_after > 0 and conn.execute(
+                _HAS_RECORDS_THROUGH, (arn, start.records_after)).fetchone() is None)
+            gone = older and start is _GONE
             for account, region in sorted(trail_chains(conn, arn)):
                 chain = (arn, account, region)
-                if gone:
-                    files_from, file_args = _GONE_FILES, (*chain, cutoff, BOOKKEEPING_UNIT)
-                    digests_from, digest_args = _GONE_DIGESTS, (*chain, cutoff, BOOKKEEPING_UNIT)
-                else:
-                    last_seq, last_end = chain_ends(conn, arn, account, region)
-                    files_before: float = cutoff
-                    if arn in validating:  # files delivered since its last digest ended wait
-                        files_before = 0 if last_end is None else min(cutoff, last_end)
-                    files_from, file_args = _CHAIN_FILES, (*chain, files_before,
-                                                           BOOKKEEPING_UNIT, last_seq or 0)
-                    digests_from, digest_args = _CHAIN_DIGESTS, (
-                        *chain, min(cutoff, last_end or cutoff), BOOKKEEPING_UNIT)
-                if not (conn.execute(f"SELECT 1 {files_from}", file_args).fetchone()
-                        or conn.execute(f"SELECT 1 {digests_from}", digest_args).fetchone()):
+                statements = (self._gone_statements(chain, cutoff) if gone
+                              else self._chain_statements(conn, chain, cutoff, arn in validating))
+                if older and not gone:
+                    assert start is not None
+                    statements += [
+                        ("log_files", _OLDER_FILES,
+                         (*chain, cutoff, BOOKKEEPING_UNIT, start.records_after)),
+                        ("digests", _OLDER_DIGESTS,
+                         (*chain, cutoff, BOOKKEEPING_UNIT, start.created))]
+                statements = [(table, rows_from, args) for table, rows_from, args in statements
+                              if conn.execute(f"SELECT 1 {rows_from}", args).fetchone()]
+                if not statements:
                     continue  # the usual answer: nothing of this chain has expired
-                removed = writer.run_blocking(_prune_bookkeeping_unit(
-                    files_from, file_args, digests_from, digest_args))
-                files, digests = files + removed[0], digests + removed[1]
-                more = more or BOOKKEEPING_UNIT in removed
+                removed_files, removed_digests, full = writer.run_blocking(
+                    _prune_bookkeeping_unit(statements))
+                files, digests = files + removed_files, digests + removed_digests
+                more = more or full
             if (gone and conn.execute(_HAS_LOG_FILES, (arn,)).fetchone() is None
                     and conn.execute(_HAS_CLAIMS, (arn,)).fetchone() is not None):
                 marks += writer.run_blocking(_forget_claims_unit(arn))
@@ -256,6 +276,26 @@ class EventRetention:
         return files, digests, more
 
     @staticmethod
+    def _gone_statements(chain: tuple[str, str, str], cutoff: int) -> list[_Statement]:
+        """A deleted trail's chain: every row made, or digest ended, before ``cutoff``."""
+        return [("log_files", _GONE_FILES, (*chain, cutoff, BOOKKEEPING_UNIT)),
+                ("digests", _GONE_DIGESTS, (*chain, cutoff, BOOKKEEPING_UNIT))]
+
+    @staticmethod
+    def _chain_statements(conn: sqlite3.Connection, chain: tuple[str, str, str], cutoff: int,
+                          validating: bool) -> list[_Statement]:
+        """An existing trail's chain: its rows before ``cutoff`` but its newest ones, and, while
+        it writes digests, the files no digest lists yet."""
+        last_seq, last_end = chain_ends(conn, *chain)
+        files_before: float = cutoff
+        if validating:  # files delivered since its last digest ended wait
+            files_before = 0 if last_end is None else min(cutoff, last_end)
+        return [("log_files", _CHAIN_FILES,
+                 (*chain, files_before, BOOKKEEPING_UNIT, last_seq or 0)),
+                ("digests", _CHAIN_DIGESTS,
+                 (*chain, min(cutoff, last_end or cutoff), BOOKKEEPING_UNIT))]
+
+    @staticmethod
     def _undelivered_from(conn: sqlite3.Connection, arn: str, records_after: int) -> float:
         """The trail's oldest record not yet in a delivered log file (infinity: none). Records
         up to ``records_after`` were a deleted trail's under the same ARN (delivery.py)."""
@@ -265,10 +305,13 @@ class EventRetention:
         return min((seq for seq in candidates if seq is not None), default=float("inf"))
 
 
-def _with_starts(trail_arns: Iterable[str] | Mapping[str, int]) -> Mapping[str, int]:
-    """Each existing trail's ARN and the store seq its own records begin after (0 when only
-    the ARNs are given)."""
-    return trail_arns if isinstance(trail_arns, Mapping) else dict.fromkeys(trail_arns, 0)
+def _with_starts(trail_arns: Iterable[str] | Mapping[str, TrailStart]
+                 ) -> Mapping[str, TrailStart]:
+    """Each existing trail's ARN and where its own rows begin (from the start when only the
+    ARNs are given)."""
+    if isinstance(trail_arns, Mapping):
+        return trail_arns
+    return dict.fromkeys(trail_arns, TrailStart())
 
 
 def _lookup_spans(rows: list[tuple]) -> dict[tuple[str, str, str, str], tuple[int, int]]:
@@ -315,17 +358,20 @@ def _forget_claims_unit(arn: str) -> Callable[[sqlite3.Connection], tuple[int, l
     return unit
 
 
-def _prune_bookkeeping_unit(files_from: str, file_args: tuple, digests_from: str,
-                            digest_args: tuple
-                            ) -> Callable[[sqlite3.Connection], tuple[tuple[int, int], list]]:
+def _prune_bookkeeping_unit(statements: list[_Statement]
+                            ) -> Callable[[sqlite3.Connection], tuple[tuple[int, int, bool], list]]:
     """A writer unit deleting a chain's expired log-file and digest rows (the statements'
-    bounds were read before it; the store's triggers check each row again)."""
+    bounds were read before it; the store's triggers check each row again). Returns the
+    log-file and digest rows removed, and whether a statement removed as many as it may."""
 
-    def unit(conn: sqlite3.Connection) -> tuple[tuple[int, int], list]:
-        files = conn.execute(f"DELETE FROM log_files WHERE id IN (SELECT id {files_from})",
-                             file_args).rowcount
-        digests = conn.execute(f"DELETE FROM digests WHERE id IN (SELECT id {digests_from})",
-                               digest_args).rowcount
-        return (files, digests), []
+    def unit(conn: sqlite3.Connection) -> tuple[tuple[int, int, bool], list]:
+        removed = {"log_files": 0, "digests": 0}
+        full = False
+        for table, rows_from, args in statements:
+            count = conn.execute(f"DELETE FROM {table} WHERE id IN (SELECT id {rows_from})",
+                                 args).rowcount
+            removed[table] += count
+            full = full or count >= BOOKKEEPING_UNIT
+        return (removed["log_files"], removed["digests"], full), []
 
     return unit
