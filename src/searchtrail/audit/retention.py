@@ -237,22 +237,22 @@ class EventRetention:
         more = False
         for arn in sorted(arns):
             start = None if starts is None else starts.get(arn, _GONE)
-            # a deleted trail's rows under this ARN, none of its records left to claim: nothing
-            # follows its newest rows any more
-            older = (start is not None and start.records_after > 0 and conn.execute(
-                _HAS_RECORDS_THROUGH, (arn, start.records_after)).fetchone() is None)
-            gone = older and start is _GONE
+            # where a deleted trail's rows under this ARN end, once none of its records are
+            # left to claim: nothing follows its newest rows any more
+            older = (start if start is not None and start.records_after > 0
+                     and conn.execute(_HAS_RECORDS_THROUGH,
+                                      (arn, start.records_after)).fetchone() is None else None)
+            gone = older is _GONE
             for account, region in sorted(trail_chains(conn, arn)):
                 chain = (arn, account, region)
                 statements = (self._gone_statements(chain, cutoff) if gone
                               else self._chain_statements(conn, chain, cutoff, arn in validating))
-                if older and not gone:
-                    assert start is not None
+                if older is not None and not gone:
                     statements += [
                         ("log_files", _OLDER_FILES,
-                         (*chain, cutoff, BOOKKEEPING_UNIT, start.records_after)),
+                         (*chain, cutoff, BOOKKEEPING_UNIT, older.records_after)),
                         ("digests", _OLDER_DIGESTS,
-                         (*chain, cutoff, BOOKKEEPING_UNIT, start.created))]
+                         (*chain, cutoff, BOOKKEEPING_UNIT, older.created))]
                 statements = [(table, rows_from, args) for table, rows_from, args in statements
                               if conn.execute(f"SELECT 1 {rows_from}", args).fetchone()]
                 if not statements:
