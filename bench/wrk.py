@@ -3,7 +3,7 @@
 The Lua script loads `<length>\\n<bytes>` records (bench.presigned.write_request_file) and
 replays them in order, one distinct request per call. In fixed-count mode its `delay()` lets
 exactly N requests out and then parks every connection, so the server's row count can be
-compared with the number of 2xx answers.
+compared with the number of 2xx answers; it marks the moment all N are answered with a file.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ function init(args)
   end
   npool = #reqs
   limit = tonumber(args[2]) or 0
+  answered_file = args[3]
   issued = 0
   verifying = true
   granted = 0
@@ -70,6 +71,9 @@ end
 """
 
 # Only in fixed-count mode: defining delay()/response() costs wrk time on every request.
+# How long wrk may still take to read the last answers once the server has recorded every
+# request (they are committed before they are answered).
+ANSWERS_GRACE_SECONDS = 10.0
 _LUA_FIXED_COUNT = r"""
 function delay()
   granted = granted + 1
@@ -80,6 +84,9 @@ end
 function response(status, headers, body)
   answered = answered + 1
   if status >= 200 and status < 300 then ok = ok + 1 end
+  -- every request answered: tell the runner, which stops wrk (its main thread sleeps out the
+  -- duration whatever its threads do)
+  if answered == limit then assert(io.open(answered_file, "w")):close() end
 end
 """ % PARKED_MS
 
@@ -96,7 +103,9 @@ def write_script(path: Path, fixed_count: bool) -> Path:
 def run(endpoint: str, request_file: Path, workdir: Path, *, seconds: float, connections: int,
         limit: int = 0,
         until: Callable[[], bool] | None = None) -> dict:
-    """Run wrk; with `limit`, send exactly that many requests and stop once `until()` is true.
+    """Run wrk; with `limit`, send exactly that many requests and stop once all are answered,
+    or once `until()` is true and the answers still on their way have had
+    ANSWERS_GRACE_SECONDS, or at the deadline.
 
     Returns wrk's counters (see the Lua `done`), plus `wall_s` and `wrk_cpu_s` (from the
     rusage of reaped children, which is wrk alone while it runs).
@@ -106,20 +115,26 @@ def run(endpoint: str, request_file: Path, workdir: Path, *, seconds: float, con
     script = write_script(workdir / ("fixed.lua" if limit else "replay.lua"), bool(limit))
     # One thread: a single Lua state orders the requests (creates before their deletes) and
     # counts them; the prototype found -t1 enough to keep wrk far from being the bottleneck.
+    answered_file = workdir / "answered"
+    answered_file.unlink(missing_ok=True)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                "--timeout", "10s", "-s", str(script), endpoint, "--", str(request_file),
-               str(limit)]
+               str(limit), str(answered_file)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        if until is not None:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline and process.poll() is None:
-                if until():
-                    process.send_signal(signal.SIGINT)  # wrk stops and prints its summary
-                    break
-                time.sleep(0.05)  # polling the server's row count, bounded by the deadline
+        if limit:
+            deadline, recorded = time.monotonic() + seconds, False
+            while (time.monotonic() < deadline and process.poll() is None
+                   and not answered_file.exists()):
+                if not recorded and until is not None and until():
+                    # all recorded, so the answers are on their way to wrk (or lost)
+                    deadline, recorded = min(deadline,
+                                             time.monotonic() + ANSWERS_GRACE_SECONDS), True
+                time.sleep(0.05)  # polling wrk's file and the row count, bounded by the deadline
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # wrk stops and prints its summary
         stdout, stderr = process.communicate(timeout=seconds + 60)
     except BaseException:
         process.kill()
