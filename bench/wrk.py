@@ -19,6 +19,9 @@ from typing import Callable
 
 INSTALL_HINT = "wrk is missing: apt-get install wrk (Debian's package), or use --generator asyncio"
 PARKED_MS = 86_400_000  # a day: a parked connection never sends again within a run
+# How long wrk may still take to read the last answers once the server has recorded every
+# request (they are committed before they are answered).
+ANSWERS_GRACE_SECONDS = 10.0
 
 _LUA_COMMON = r"""
 local threads = {}
@@ -71,9 +74,6 @@ end
 """
 
 # Only in fixed-count mode: defining delay()/response() costs wrk time on every request.
-# How long wrk may still take to read the last answers once the server has recorded every
-# request (they are committed before they are answered).
-ANSWERS_GRACE_SECONDS = 10.0
 _LUA_FIXED_COUNT = r"""
 function delay()
   granted = granted + 1

@@ -584,7 +584,8 @@ class DeliveryWorker:
         own = set()
         for account, region in trail_chains(conn, arn):
             last_seq, last_end = chain_ends(conn, arn, account, region)
-            if (last_seq or 1) > records_after(trail) or own_digest_end(trail, last_end):
+            if ((last_seq or 1) > records_after(trail)
+                    or own_digest_end(trail, last_end) is not None):
                 own.add((account, region))
         return sorted({(owner, home), *own})
 

@@ -245,14 +245,12 @@ class EventRetention:
             gone = older is _GONE
             for account, region in sorted(trail_chains(conn, arn)):
                 chain = (arn, account, region)
-                statements = (self._gone_statements(chain, cutoff) if gone
-                              else self._chain_statements(conn, chain, cutoff, arn in validating))
-                if older is not None and not gone:
-                    statements += [
-                        ("log_files", _OLDER_FILES,
-                         (*chain, cutoff, BOOKKEEPING_UNIT, older.records_after)),
-                        ("digests", _OLDER_DIGESTS,
-                         (*chain, cutoff, BOOKKEEPING_UNIT, older.created))]
+                if gone:
+                    statements = self._gone_statements(chain, cutoff)
+                else:
+                    statements = self._chain_statements(conn, chain, cutoff, arn in validating)
+                    if older is not None:
+                        statements += self._older_statements(chain, cutoff, older)
                 statements = [(table, rows_from, args) for table, rows_from, args in statements
                               if conn.execute(f"SELECT 1 {rows_from}", args).fetchone()]
                 if not statements:
@@ -280,6 +278,15 @@ class EventRetention:
         """A deleted trail's chain: every row made, or digest ended, before ``cutoff``."""
         return [("log_files", _GONE_FILES, (*chain, cutoff, BOOKKEEPING_UNIT)),
                 ("digests", _GONE_DIGESTS, (*chain, cutoff, BOOKKEEPING_UNIT))]
+
+    @staticmethod
+    def _older_statements(chain: tuple[str, str, str], cutoff: int,
+                          start: TrailStart) -> list[_Statement]:
+        """An existing trail's chain: what a deleted trail of its ARN left before ``start``,
+        made, or ended, before ``cutoff``."""
+        return [("log_files", _OLDER_FILES,
+                 (*chain, cutoff, BOOKKEEPING_UNIT, start.records_after)),
+                ("digests", _OLDER_DIGESTS, (*chain, cutoff, BOOKKEEPING_UNIT, start.created))]
 
     @staticmethod
     def _chain_statements(conn: sqlite3.Connection, chain: tuple[str, str, str], cutoff: int,
