@@ -24,11 +24,20 @@ from searchtrail.config import Settings
 # span, in days). Retention removes one unit a second beside a busy API while its oldest
 # expired record is under a day past the window, and more the later it is (MAX_BUSY_UNITS).
 WINDOW_DAYS = Settings.retention_days  # event history's: the default the server runs with
+KEEPING_PACE = "a day late, records expiring meanwhile"
 BACKLOGS = {
     # 90 days and an hour old to 90.5 days and an hour
     "under a day late": (WINDOW_DAYS + 1 / 24, 0.5),
     "days late": (WINDOW_DAYS + 10, SPAN_DAYS),  # 100 to 185 days old: at the cap
+    # 91 days and an hour old to 91.5 days and an hour, with records expiring all along the runs
+    # (EXPIRING_PER_SECOND): retention keeps pace with those (KEEP_PACE_SPAN_SECONDS)
+    KEEPING_PACE: (WINDOW_DAYS + 1 + 1 / 24, 0.5),
 }
+# Records a second expiring beside KEEPING_PACE's backlog: twice what MAX_BUSY_UNITS removes
+EXPIRING_PER_SECOND = 2_000
+# Seconds of a server's start and of the time after the removing run, at most (the expiring
+# records must outlast the run)
+START_AND_MARGIN_SECONDS = 30
 ALONE = "days late"  # removal alone goes at the idle pace whatever the backlog's age
 KEEP = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0"}  # while the store is being made
 REMOVE = {"SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0.5"}
@@ -38,14 +47,16 @@ ARGS = ("--delivery-interval", "1")
 POLL_SECONDS = 0.2
 
 
-def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False
-            ) -> tuple[servers.Server, int, float]:
+def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False,
+            expiring: tuple[int, float] = (0, 0.0)) -> tuple[servers.Server, int, float]:
     """A fresh data dir holding ``records`` expired records as old as ``backlog`` says; the
     server (not started yet) that removes them, the last record's seq, and how many days the
     oldest record is past event history's window. ``on_postgres``: the store is in a private
     PostgreSQL server of its own, named in the data dir's searchtrail.toml (the server, the
     loader and read_only_database all find it there); the server's CPU includes its, and
-    stopping the server stops it."""
+    stopping the server stops it. ``expiring``: (records a second, seconds) that expire from
+    a minute before the server starts until that many seconds after it has, loaded after the
+    backlog."""
     postgres = start_postgres() if on_postgres else None
     try:
         if postgres:
@@ -53,9 +64,12 @@ def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False
         with servers.running("searchtrail", workdir, ARGS, KEEP):
             pass  # the store, its account and keys
         newest_age_days, span_days = BACKLOGS[backlog]
+        started = time.monotonic()
         load_events(workdir / "data", records,
                     newest=int(time.time() - newest_age_days * 86_400), span_days=span_days,
                     log=lambda *_: None)
+        if expiring[0]:
+            _load_expiring(workdir / "data", *expiring, records / (time.monotonic() - started))
         server = servers.make("searchtrail", workdir, ARGS, REMOVE)
         with contextlib.closing(server.read_only_database()) as conn:
             last, oldest = conn.execute("SELECT max(seq), min(event_time) FROM events").fetchone()
@@ -65,6 +79,21 @@ def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False
         raise
     server.postgres = postgres
     return server, last, (time.time() - oldest) / 86_400 - WINDOW_DAYS
+
+
+def _load_expiring(data_dir: Path, per_second: int, seconds: float, load_rate: float) -> None:
+    """Records stored ``per_second`` over the minute before the window's edge and the
+    ``seconds`` after it, counted from when the server will have started: loading them takes
+    time too, at ``load_rate`` records a second (the backlog's)."""
+    if per_second >= load_rate:
+        raise RuntimeError(f"the loader stores {load_rate:,.0f} records a second: it cannot "
+                           f"load {per_second:,} a second ahead of the clock")
+    # until the edge passes the newest: the load, the server's start and ``seconds``
+    ahead = (START_AND_MARGIN_SECONDS + seconds + 60 * per_second / load_rate) / (
+        1 - per_second / load_rate)
+    edge = time.time() - WINDOW_DAYS * 86_400
+    load_events(data_dir, int(per_second * (60 + ahead)), newest=int(edge + ahead),
+                span_days=(60 + ahead) / 86_400, log=lambda *_: None)
 
 
 def _left(server: servers.Server, last_seq: int) -> int:
@@ -99,18 +128,21 @@ def removal_alone(workdir: Path, records: int, log: Any,
 
 
 def api_while_removing(workdir: Path, records: int, seconds: float, calls: int, backlog: str,
-                       log: Any, on_postgres: bool = False
+                       log: Any, on_postgres: bool = False, expiring_per_second: int = 0
                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read-mix calls/s in one run of ``seconds`` while the ``backlog`` records are being
     removed, and in one as long once they all are; with the server's CPU per call. One
     unbroken run each: in a pause between runs the server would remove at the idle pace,
-    which no sustained load lets it do."""
-    server, last, days_late = prepare(workdir, records, backlog, on_postgres)
+    which no sustained load lets it do. ``expiring_per_second``: records that also expire
+    during the warm-up and the first run (``prepare``)."""
+    warmup = min(seconds, 5)
+    server, last, days_late = prepare(workdir, records, backlog, on_postgres,
+                                      (expiring_per_second, warmup + seconds))
     loaded = _left(server, last)
     with servers.serving(server):
         signer = Signer(server.host_header, *server.credentials())
         requests = read_mix(signer, calls)
-        replay(server, requests, min(seconds, 5))  # warm-up: the server's caches, the key's
+        replay(server, requests, warmup)  # warm-up: the server's caches, the key's
         before = _left(server, last)  # the first passes, before the load, go at the idle pace
         removing = _run(server, requests, seconds)
         left = _left(server, last)
@@ -130,6 +162,7 @@ def api_while_removing(workdir: Path, records: int, seconds: float, calls: int, 
         f"after ({drop:.1f}% drop); server CPU per call {removing[1]:.0f} and {after[1]:.0f} µs")
     return {"run": f"API while removing a backlog {backlog}", "records": loaded,
             "oldest_days_past_window": round(days_late, 2), "seconds_per_run": seconds,
+            "expiring_per_second": expiring_per_second,
             "removed_while_answering": before - left,
             "removed_per_second_while_answering": round((before - left) / removing[2]),
             "removing_calls_per_second": round(removing[0]),
@@ -154,9 +187,10 @@ def _runs(work: Path, records: int, seconds: float, quick: bool,
     rows = [removal_alone(work / "alone", 4_000 if quick else records, print, on_postgres)]
     described: dict[str, Any] = {}
     for number, backlog in enumerate(BACKLOGS):
+        expiring = 0 if backlog != KEEPING_PACE else 100 if quick else EXPIRING_PER_SECOND
         api, described = api_while_removing(work / f"api-{number}", records, seconds,
                                             1_000 if quick else 20_000, backlog, print,
-                                            on_postgres)
+                                            on_postgres, expiring)
         rows.append(api)
     return rows, described
 
@@ -189,7 +223,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"backlog {ALONE}; the server looks for expired records every 0.5 s "
                         "and removes up to 2,000 a pass in writer units of 100; beside a busy "
                         "API one unit a second, one more for each day the oldest is past the "
-                        "window (audit/retention.py, MAX_BUSY_UNITS); no target",
+                        "window (audit/retention.py, MAX_BUSY_UNITS), and once it is a day or "
+                        "more, at least as many as keep pace with the records expiring then "
+                        f"(KEEP_PACE_SPAN_SECONDS; {KEEPING_PACE}: {EXPIRING_PER_SECOND:,} a "
+                        "second, 100 when quick); no target",
                         "searchtrail-postgres: each run's store in a private PostgreSQL server "
                         "of its own, whose processes' CPU is counted in the server's"])
     return 0

@@ -287,11 +287,15 @@ def test_retention_removes_every_backlog_and_measures_the_api_beside_each(
     assert {row["server"] for row in document["results"]} == {server}
     alone, *beside = document["results"]
     assert alone["run"] == "removal alone" and alone["complete"] and alone["records"] > 0
-    assert [row["run"] for row in beside] == ["API while removing a backlog under a day late",
-                                              "API while removing a backlog days late"]
-    # the backlogs retention paces apart: one unit a second, and more for each day late
+    assert [row["run"] for row in beside] == [
+        "API while removing a backlog under a day late", "API while removing a backlog days late",
+        "API while removing a backlog a day late, records expiring meanwhile"]
+    # the backlogs retention paces apart: one unit a second, and more for each day late; a day
+    # late, at least as many as keep pace with the records expiring meanwhile
     assert 0 < beside[0]["oldest_days_past_window"] < 1 <= 10 <= beside[1][
         "oldest_days_past_window"]
+    assert 1 <= beside[2]["oldest_days_past_window"] < 2
+    assert [row["expiring_per_second"] for row in beside] == [0, 0, 100]
     for row in beside:
         assert row["complete"] and row["removed_while_answering"] > 0, row
         assert row["removing_calls_per_second"] > 0 and row["after_calls_per_second"] > 0

@@ -37,8 +37,8 @@ from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
 from tests.unit.test_retention import (ARN, GONE_ARN, MADE_AGAIN, OLD, RECENT, UNDELIVERED,
-                                        deleted_trail_bookkeeping, recreated_trail_bookkeeping,
-                                        ts, unstored_bookkeeping)
+                                        busy_backlog_keeps_pace, deleted_trail_bookkeeping,
+                                        recreated_trail_bookkeeping, ts, unstored_bookkeeping)
 from tests.unit.test_retention import Store as RetentionStore
 
 BUCKET = "pg-trail-bucket"
@@ -332,6 +332,11 @@ def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_c
                    "DELETE FROM outbox", "UPDATE retention SET pruned_through = 1",
                    "UPDATE retention SET pruned_through = 3")
     assert store.seqs("events") == [3, 4] and store.mark() == 2
+
+
+def test_beside_a_busy_api_a_backlog_a_day_late_keeps_pace_with_the_records_expiring_now(
+        retention_store, monkeypatch) -> None:
+    busy_backlog_keeps_pace(retention_store[0], monkeypatch)
 
 
 def test_expired_log_file_and_digest_rows_leave_but_each_chains_newest_and_young_ones_stay(

@@ -282,6 +282,38 @@ def test_beside_a_busy_api_a_backlog_days_late_goes_a_unit_more_a_pause_for_each
     assert pruner.run_due(store.reader, busy, ()) == 2 * units
 
 
+def test_beside_a_busy_api_a_backlog_a_day_late_also_keeps_pace_with_the_records_expiring_now(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Quiet spells have not been enough once the oldest is a day late: each pause then takes
+    as many units as records expire per pause now (stored per second just before the
+    window's edge), one more, beyond MAX_BUSY_UNITS, so an API busy around the clock cannot
+    grow the store for ever."""
+    busy_backlog_keeps_pace(store, monkeypatch)
+
+
+def busy_backlog_keeps_pace(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above, on any store (PostgreSQL's too)."""
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    monkeypatch.setattr(retention, "MAX_BUSY_UNITS", 2)
+    monkeypatch.setattr(retention, "KEEP_PACE_SPAN_SECONDS", 10)
+    edge = NOW - timedelta(days=90)
+    # 5 days late (the cap alone: 2 units), then 16 records a second expiring at the edge:
+    # 8 units a second keep pace, 9 gain on it
+    expiring = [edge - timedelta(seconds=10 - i // 16) for i in range(160)]
+    store.append(*[JUST_EXPIRED - timedelta(days=5)] * 60, *expiring, RECENT)
+    ticks = [0.0]
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
+    busy = BusyWriter(store)
+    assert pruner.run_due(store.reader, busy, ()) == 2 * 9  # then it yields
+    assert pruner.run_due(store.reader, busy, ()) == 0  # until the pause is over
+    ticks[0] += 2 * retention.BUSY_PAUSE_SECONDS  # a pass and the worker's tick stretch it
+    assert pruner.run_due(store.reader, busy, ()) == 2 * 17  # pace for the seconds gone by
+    ticks[0] += retention.BUSY_PAUSE_SECONDS
+    assert pruner.run_due(store.reader, busy, ()) == 2 * 9
+    ticks[0] += retention.BUSY_PAUSE_SECONDS
+    # under a day late now (the rest are at the edge): the backlog yields, one unit a pause
+    assert pruner.run_due(store.reader, busy, ()) == 2
+
+
 def test_a_retention_of_days_keeps_records_younger_than_that(store) -> None:  # type: ignore[no-untyped-def]
     store.append(NOW - timedelta(days=40), NOW - timedelta(days=20), RECENT)
     assert store.prune(days=30) == 1

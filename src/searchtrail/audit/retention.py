@@ -5,6 +5,7 @@ log-file and digest rows of that age follow, and a deleted trail's last ones wit
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from datetime import datetime
@@ -27,11 +28,19 @@ PRUNE_BATCH = 2_000
 # catches up when it is quiet.
 BUSY_PAUSE_SECONDS = 1.0
 # The units per pause beside a busy API: one while the oldest expired record is less than a day
-# past the window, one more for each further day, up to this many (1,000 records a second). An
-# API busy around the clock leaves no quiet spell to catch up in: retention falls behind until
-# its pace matches the rate records expire (at 500 calls/s, ~4 days behind), so the store stays
-# bounded; the cap bounds what that costs the API.
+# past the window, one more for each further day, up to this many (1,000 records a second): a
+# backlog yields to the API and catches up in its quiet spells.
 MAX_BUSY_UNITS = 10
+# Once the oldest expired record is a day or more past the window, quiet spells have not been
+# enough: the units per pause also keep pace with the records expiring now (those stored per
+# second in the last this-many seconds before the window's edge), one unit more, uncapped. An
+# API busy around the clock faster than MAX_BUSY_UNITS removes would otherwise grow the store
+# until its disk is full, where every call fails closed; so retention takes its share of the
+# API's time instead, and the store stays about a day past the window.
+KEEP_PACE_SPAN_SECONDS = 60
+# Keeping pace counts the seconds since the last look, which a pass's own length and the delivery
+# worker's tick stretch past BUSY_PAUSE_SECONDS, up to this many.
+KEEP_PACE_MAX_PERIOD_SECONDS = 5.0
 # Records removed per writer unit. Each takes its lookup rows (~7, ~10 µs each to delete on a
 # slow host) and outbox rows with it, so a unit holds the API's commits for ~10 ms; the API's
 # batches take their turns between units.
@@ -49,6 +58,7 @@ _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
 _OLDEST_TIME = "SELECT event_time FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
+_TIME_FROM = "SELECT event_time FROM events WHERE seq >= ? ORDER BY seq LIMIT 1"
 # The trails a table has rows for, by its index led by trail_arn: one seek each. (The outbox's
 # rows may wait for a trail deleted since; so may its log-file and digest rows.)
 _TRAILS_OF = {table: f"""WITH RECURSIVE trails(arn) AS (
@@ -117,6 +127,7 @@ class EventRetention:
         self._rows_removed = rows_removed
         self._next_check: float | None = None
         self._next_bookkeeping: float | None = None
+        self._last_look: float | None = None
         self._backlog_removed = 0  # since expired records were last found waiting
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
@@ -132,8 +143,12 @@ class EventRetention:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
         trails = _with_starts(trail_arns)
+        since = BUSY_PAUSE_SECONDS if self._last_look is None else ticks - self._last_look
+        self._last_look = ticks
         try:
-            removed, pause = self.prune_batch(conn, writer, trails)
+            removed, pause = self.prune_batch(
+                conn, writer, trails,
+                period=min(max(since, BUSY_PAUSE_SECONDS), KEEP_PACE_MAX_PERIOD_SECONDS))
             if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
                 more = self.prune_bookkeeping(conn, writer, validating, trails)[2]
                 self._next_bookkeeping = ticks + (0 if more else BOOKKEEPING_INTERVAL_SECONDS)
@@ -163,17 +178,17 @@ class EventRetention:
             self._backlog_removed = 0
 
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                    trail_arns: Iterable[str] | Mapping[str, TrailStart]
-                    ) -> tuple[int, float | None]:
+                    trail_arns: Iterable[str] | Mapping[str, TrailStart],
+                    period: float = BUSY_PAUSE_SECONDS) -> tuple[int, float | None]:
         """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
         PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
         the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when calls were
         recorded beside as many units as the backlog's lateness allows (the pass stops
-        there; see MAX_BUSY_UNITS), None once caught up.
+        there; see MAX_BUSY_UNITS and KEEP_PACE_SPAN_SECONDS), None once caught up.
 
         A record stays while an existing trail has not delivered it: unclaimed, or in a log
         file not stored yet (a retry reads its records again). ``trail_arns`` as in
-        ``run_due``."""
+        ``run_due``; ``period``: the seconds since the last pass began, for keeping pace."""
         mark = conn.execute(_MARK).fetchone()[0]
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
@@ -184,10 +199,16 @@ class EventRetention:
         for arn, start in _with_starts(trail_arns).items():
             bound = min(bound, self._undelivered_from(conn, arn, start.records_after) - 1)
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
-        busy_allowance = min(MAX_BUSY_UNITS, 1 + (cutoff - oldest[0]) // 86_400)
+        days_late = (cutoff - oldest[0]) // 86_400
+        busy_allowance = min(MAX_BUSY_UNITS, 1 + days_late)
+        most = PRUNE_BATCH
+        expiring = _expiring_units(conn, mark, newest, cutoff, period) if days_late >= 1 else 0
+        if expiring:
+            busy_allowance = max(busy_allowance, 1 + expiring)
+            most = max(most, (1 + expiring) * PRUNE_UNIT)  # a quiet API's pass no shorter
         removed, more, busy_units = 0, True, 0
-        while more and removed < PRUNE_BATCH:
-            unit_rows, limit = [], min(PRUNE_UNIT, PRUNE_BATCH - removed)
+        while more and removed < most:
+            unit_rows, limit = [], min(PRUNE_UNIT, most - removed)
             for row in conn.execute(_OLDEST, (mark, bound, limit)).fetchall():
                 if row[3] >= cutoff:
                     break  # a later record may be older (a clock stepped back): it waits
@@ -319,6 +340,29 @@ def _with_starts(trail_arns: Iterable[str] | Mapping[str, TrailStart]
     if isinstance(trail_arns, Mapping):
         return trail_arns
     return dict.fromkeys(trail_arns, TrailStart())
+
+
+def _expiring_units(conn: sqlite3.Connection, mark: int, newest: int, cutoff: int,
+                    period: float) -> int:
+    """The units per ``period`` seconds that remove records as fast as they expire now: those
+    stored per second in the KEEP_PACE_SPAN_SECONDS before ``cutoff``, counted by seqs."""
+    first = _seq_stored_from(conn, mark + 1, newest + 1, cutoff - KEEP_PACE_SPAN_SECONDS)
+    edge = _seq_stored_from(conn, first, newest + 1, cutoff)
+    per_second = (edge - first) / KEEP_PACE_SPAN_SECONDS
+    return math.ceil(per_second * period / PRUNE_UNIT)
+
+
+def _seq_stored_from(conn: sqlite3.Connection, low: int, high: int, moment: int) -> int:
+    """The least seq in [low, high] from which records were stored at ``moment`` or later,
+    by bisection: seqs follow event times, near enough (a batch's calls share a commit)."""
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute(_TIME_FROM, (middle,)).fetchone()
+        if row is None or row[0] >= moment:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def _lookup_spans(rows: list[tuple]) -> dict[tuple[str, str, str, str], tuple[int, int]]:
