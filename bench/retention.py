@@ -22,7 +22,8 @@ from searchtrail.config import Settings
 
 # The backlogs the API is measured beside: (the newest record's age, the days the records
 # span, in days). Retention removes one unit a second beside a busy API while its oldest
-# expired record is under a day past the window, and more the later it is (MAX_BUSY_UNITS).
+# expired record is under a day past the window, and more the later it is (MAX_BUSY_UNITS);
+# from a day late, at least as many as keep pace with the records expiring meanwhile.
 WINDOW_DAYS = Settings.retention_days  # event history's: the default the server runs with
 KEEPING_PACE = "a day late, records expiring meanwhile"
 BACKLOGS = {
@@ -152,7 +153,8 @@ def api_while_removing(workdir: Path, records: int, seconds: float, calls: int, 
         deadline = time.monotonic() + 3_600
         while _left(server, last) and time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)  # the rest goes at the idle pace; polled with a deadline
-        after = _run(server, requests, seconds)
+        # signed afresh: draining may outlast the 5 minutes of clock skew SigV4 allows
+        after = _run(server, read_mix(signer, calls), seconds)
         complete = _left(server, last) == 0
         described = server.describe()
     drop = 100 * (1 - removing[0] / after[0])
