@@ -1116,6 +1116,60 @@ def test_a_batchs_token_records_are_read_ahead_in_one_round_trip_until_each_is_w
     conn.execute("ROLLBACK")
 
 
+def test_a_document_read_ahead_is_deleted_with_the_next_statement_and_its_answer_known(
+        store_conn) -> None:
+    conn = store_conn
+    changes = ResourceChanges()
+    docs = _docs(conn, changes)
+    kind = "aoss.policy"
+    conn.execute("BEGIN IMMEDIATE")
+    docs.put(kind, "network/a", {"n": 1})
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    changes.read_ahead(conn, [(docs.account, docs.region, kind, key)
+                              for key in ("network/a", "network/b")])
+    assert _round_trips(sent) == 1
+    assert docs.delete(kind, "network/b") is False  # absent: nothing sent
+    assert docs.delete(kind, "network/a") is True  # held: it removes exactly that row
+    assert _round_trips(sent) == 1
+    assert docs.get(kind, "network/a") is None  # read with the held delete
+    assert _round_trips(sent) == 2 and sum("DELETE" in text for text in sent) == 1
+    assert docs.delete(kind, "network/a") is False  # written since: asked, and gone
+    assert _round_trips(sent) == 3
+    conn.execute("COMMIT")
+    assert docs.list(kind) == []
+
+
+def test_deletes_of_one_batch_remove_each_policy_once_and_find_it_gone_after(pg_server) -> None:
+    """Deletes that arrive together run in one batch, whose policies (and tokens) the writer
+    reads ahead in one statement: the first delete of each policy removes it, a second one in
+    the same batch finds it gone."""
+    pairs = 12
+    clients = [pg_server.client("opensearchserverless") for _ in range(2 * pairs)]
+    policy = json.dumps([{"Rules": [{"ResourceType": "collection", "Resource": ["collection/d*"]}],
+                          "AllowFromPublic": True}])
+    for index in range(pairs):
+        clients[0].create_security_policy(name=f"gone-{index}", type="network", policy=policy)
+    barrier = threading.Barrier(len(clients))
+
+    def delete(index: int) -> str:
+        barrier.wait(timeout=30)
+        try:
+            clients[index].delete_security_policy(name=f"gone-{index // 2}", type="network")
+            return "deleted"
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(delete, range(len(clients))))
+    for index in range(0, len(answers), 2):
+        assert sorted(answers[index:index + 2]) == ["ResourceNotFoundException", "deleted"]
+    assert clients[0].list_security_policies(type="network")["securityPolicySummaries"] == []
+    read_ahead = pg_server.metric("searchtrail_writer_units_read_ahead")
+    assert read_ahead is not None and read_ahead > 0, read_ahead  # batches read ahead
+
+
 def test_calls_of_one_batch_sharing_a_token_make_one_policy_and_conflict_when_they_differ(
         pg_server) -> None:
     """Calls that arrive together run in one batch, whose token records the writer reads

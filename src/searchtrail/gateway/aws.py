@@ -262,10 +262,9 @@ class AwsCallHandler:
         read_ahead = self._registry.read_ahead(ctx.operation) if self._writer.reads_ahead else None
         wanted = read_ahead(ctx.params, self._clock()) if (
             read_ahead is not None and ctx.error is None and ctx.principal) else None
-        if wanted is not None:  # the writer may read a batch's in one statement
-            kind, keys = wanted
+        if wanted:  # the writer may read a batch's in one statement
             unit.reads_ahead = [(ctx.principal.account_id, ctx.region, kind, key)  # type: ignore[attr-defined]
-                                for key in keys]
+                                for kind, key in wanted]
         return unit
 
     def _operate_and_record(self, conn: sqlite3.Connection, ctx: RequestContext,

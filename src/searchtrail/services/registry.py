@@ -13,7 +13,7 @@ Handler = Callable[[Call, dict], dict]
 # params -> what the handler finds in call.prepared, worked out before the unit of work
 Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # (params, now) -> the (kind, keys) of documents the unit reads first, or None
-ReadAhead = Callable[[dict[str, Any], datetime], "tuple[str, list[str]] | None"]
+ReadAhead = Callable[[dict[str, Any], datetime], "list[tuple[str, str]]"]
 
 # Modelled client errors to answer an unimplemented operation with, best first.
 _UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",

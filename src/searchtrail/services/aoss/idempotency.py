@@ -53,11 +53,13 @@ def _keys(operation: str, token: str, now_ms: int) -> list[str]:
 
 
 def token_records(operation: str, params: dict[str, Any],
-                  now: datetime) -> tuple[str, list[str]] | None:
-    """The (kind, keys) of the records a call of ``operation`` reads first, when it carries a
+                  now: datetime) -> list[tuple[str, str]]:
+    """The (kind, key) of each record a call of ``operation`` reads first, when it carries a
     token: what the writer may read ahead for a batch of calls in one statement."""
     token = params.get("clientToken")
-    return None if token is None else (KIND_IDEMPOTENCY, _keys(operation, token, epoch_ms(now)))
+    if token is None:
+        return []
+    return [(KIND_IDEMPOTENCY, key) for key in _keys(operation, token, epoch_ms(now))]
 
 
 class PrunedDays:

@@ -65,6 +65,10 @@ class PolicyFamily:
         """ARN-like identifier for CloudTrail `resources` (AWS defines no ARN for policies)."""
         return aoss_arn(call.region, call.account_id, f"{self.arn_word}/{policy_type}/{name}")
 
+    def document(self, params: dict[str, Any]) -> tuple[str, str]:
+        """The (kind, key) of the policy a call's ``type`` and ``name`` name."""
+        return self.kind, f"{params['type']}/{params['name']}"
+
     def reference(self, call: Any, policy_type: str, name: str) -> None:
         reference(call, self.arn(call, policy_type, name), self.resource_type)
 
@@ -198,7 +202,7 @@ class PolicyFamily:
 
     def delete(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
         policy_type, name = params["type"], params["name"]
-        if not call.resources.delete(self.kind, f"{policy_type}/{name}"):
+        if not call.resources.delete(*self.document(params)):
             raise self._not_found(policy_type, name)
         self.reference(call, policy_type, name)
         return {}

@@ -27,6 +27,7 @@ Cancel, Tag/Untag/ListTags), also when the call then fails a later check:
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any, Callable
 
@@ -47,6 +48,13 @@ from .common import Timing
 from .idempotency import PrunedDays, idempotent, token_records
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+# The deletes of one policy document, by operation
+POLICY_DELETES = {
+    "DeleteSecurityPolicy": policies.SECURITY_POLICIES,
+    "DeleteAccessPolicy": access_policies.ACCESS_POLICIES,
+    "DeleteLifecyclePolicy": lifecycle.LIFECYCLE_POLICIES,
+}
 
 # Operations whose `clientToken` makes retries idempotent: every one that takes it.
 IDEMPOTENT = frozenset(
@@ -108,8 +116,9 @@ class OpenSearchServerlessProvider:
 
     def reads_ahead(self) -> dict[str, Callable[..., Any]]:
         """What a call's unit reads first, known before it runs (ServiceRegistry.read_ahead):
-        an idempotent operation's token records."""
-        return {name: partial(token_records, name) for name in IDEMPOTENT}
+        an idempotent operation's token records, and the policy a delete removes (its DELETE's
+        row count is then known beforehand: PostgreSQL sends it with the next statement)."""
+        return {name: partial(_reads_first, name) for name in IDEMPOTENT}
 
     def handlers(self) -> dict[str, Handler]:
         timing = self.timing
@@ -184,3 +193,13 @@ class OpenSearchServerlessProvider:
             name: idempotent(name, handler, self.pruned) if name in IDEMPOTENT else handler
             for name, handler in table.items()
         }
+
+
+def _reads_first(operation: str, params: dict[str, Any],
+                 now: datetime) -> list[tuple[str, str]]:
+    """The (kind, key) of the documents a call of ``operation`` reads first."""
+    scopes = token_records(operation, params, now)
+    family = POLICY_DELETES.get(operation)
+    if family is not None:
+        scopes.append(family.document(params))
+    return scopes

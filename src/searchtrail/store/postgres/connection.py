@@ -22,7 +22,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
 from searchtrail.store.migrations import announce_upgrade, numbered_scripts
-from searchtrail.store.sqlite.resources import RESOURCE_VERSIONS
+from searchtrail.store.sqlite.resources import DELETE_READ_AHEAD, RESOURCE_VERSIONS
 
 # The advisory lock every write transaction holds (any constant shared by all nodes).
 WRITE_LOCK_KEY = 0x5EA4C47A11
@@ -93,7 +93,7 @@ class _Statement:
 
     __slots__ = ("text", "numbered", "writes", "ends", "rolls_back", "pragma", "begins",
                  "rows_into", "_columns", "_ignore", "binary", "reads_last_seq", "reads_versions",
-                 "appends_events", "unread", "upserts", "control", "marks")
+                 "appends_events", "unread", "one_document", "control", "marks")
 
     def __init__(self, sql: str) -> None:
         # what the connection answers itself: PRAGMA (name, value) and BEGIN [IMMEDIATE]
@@ -123,10 +123,13 @@ class _Statement:
         self.reads_last_seq = sql.strip() == LAST_SEQ
         self.reads_versions = sql.strip() == RESOURCE_VERSIONS
         unread = _UNREAD_WRITES.match(sql)
-        self.unread = unread is not None or _UNREAD_DELETES.match(sql) is not None
+        deletes_read_ahead = sql == DELETE_READ_AHEAD
+        self.unread = (unread is not None or deletes_read_ahead
+                       or _UNREAD_DELETES.match(sql) is not None)
         appended = (unread.group(1) or "").lower() if unread else ""
         self.appends_events = appended == "events"
-        self.upserts = unread is not None and not appended  # a document's: exactly one row
+        # a document's upsert, or its delete once read ahead: exactly one row
+        self.one_document = (unread is not None and not appended) or deletes_read_ahead
         ends = _ENDS.match(sql)  # COMMIT or ROLLBACK of the whole transaction
         self.ends = ends is not None
         self.rolls_back = ends is not None and ends.group(1).upper() == "ROLLBACK"
@@ -274,7 +277,7 @@ class PostgresConnection:
                 arguments = statement.parameters(params) if params else None
                 if statement.unread and self._began:
                     self._held.append((statement, arguments))
-                    if statement.upserts:  # one row, counted now: caches see the change
+                    if statement.one_document:  # one row, counted now: caches see the change
                         self.total_changes += 1
                     if len(self._held) >= MAX_HELD_WRITES:
                         self._send_held()
@@ -332,7 +335,7 @@ class PostgresConnection:
             if then is not None:
                 cursor = self._conn.execute(then.text, arguments, binary=then.binary)
         self.total_changes += sum(done.rowcount for statement, done in sent
-                                  if done.rowcount > 0 and not statement.upserts)
+                                  if done.rowcount > 0 and not statement.one_document)
         return cursor
 
     def _types_of(self, table: str) -> dict[str, str]:

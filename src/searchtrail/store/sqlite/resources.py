@@ -26,6 +26,11 @@ READ_AHEAD_CHUNK = 64
 _PROBE = ("SELECT account, region, kind, key, doc FROM resources "
           "WHERE account=? AND region=? AND kind=? AND key=?")
 _PUT = _INSERT + " ON CONFLICT (account, region, kind, key) DO UPDATE SET doc = excluded.doc"
+# A document's DELETE once it was read ahead in the transaction and not written since: it
+# removes exactly that row, so PostgreSQL sends it with the next statement
+# (store/postgres/connection.py), as it does an upsert.
+DELETE_READ_AHEAD = ("DELETE FROM resources WHERE (account, region, kind, key) = "
+                     "(?, ?, ?, ?)")
 
 
 class ResourceChanges:
@@ -251,6 +256,15 @@ class SqliteResources:
                                       orjson.dumps(doc).decode()))
 
     def delete(self, kind: str, key: str) -> bool:
+        if self._changes is not None:  # read ahead for the batch: its row count is known
+            texts = self._changes.ahead(self._conn, self.account, self.region, kind, [key])
+            if texts is not None:
+                if key not in texts:
+                    return False  # absent, and not written since: nothing to delete
+                self._changed(kind, key)
+                with translated():
+                    self._conn.execute(DELETE_READ_AHEAD, (self.account, self.region, kind, key))
+                return True
         return self._delete(kind, "key = ?", (key,), key) > 0
 
     def delete_below(self, kind: str, key: str, limit: int | None = None) -> int:
