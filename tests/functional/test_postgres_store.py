@@ -1088,18 +1088,25 @@ def _round_trips(sent: list[str]) -> int:
     return trips
 
 
+def _stored_then_begun(conn: PostgresConnection, kind: str, key: str
+                       ) -> tuple[SqliteResources, ResourceChanges, list[str]]:
+    """A repository with its read cache, ``key`` of ``kind`` stored as {"n": 1}, and a write
+    transaction begun whose texts sent from then on are spied (``_sent_texts``)."""
+    changes = ResourceChanges()
+    docs = _docs(conn, changes)
+    conn.execute("BEGIN IMMEDIATE")
+    docs.put(kind, key, {"n": 1})
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    return docs, changes, _sent_texts(conn)
+
+
 def test_a_batchs_token_records_are_read_ahead_in_one_round_trip_until_each_is_written(
         store_conn) -> None:
     conn = store_conn
-    changes = ResourceChanges()
-    docs = _docs(conn, changes)
     kind = "aoss.idempotency"
-    conn.execute("BEGIN IMMEDIATE")
-    docs.put(kind, "k1", {"n": 1})
-    conn.execute("COMMIT")
+    docs, changes, sent = _stored_then_begun(conn, kind, "k1")
     scope = (docs.account, docs.region, kind)
-    conn.execute("BEGIN IMMEDIATE")
-    sent = _sent_texts(conn)
     changes.read_ahead(conn, [(*scope, key) for key in ("k1", "k2", "k3")])
     assert len(sent) == 1 and sent[0].count("UNION ALL") == 3  # three probes padded to four
     assert docs.get_many(kind, ["k1", "k2"]) == {"k1": {"n": 1}}  # from the read ahead
@@ -1119,14 +1126,8 @@ def test_a_batchs_token_records_are_read_ahead_in_one_round_trip_until_each_is_w
 def test_a_document_read_ahead_is_deleted_with_the_next_statement_and_its_answer_known(
         store_conn) -> None:
     conn = store_conn
-    changes = ResourceChanges()
-    docs = _docs(conn, changes)
     kind = "aoss.policy"
-    conn.execute("BEGIN IMMEDIATE")
-    docs.put(kind, "network/a", {"n": 1})
-    conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")
-    sent = _sent_texts(conn)
+    docs, changes, sent = _stored_then_begun(conn, kind, "network/a")
     changes.read_ahead(conn, [(docs.account, docs.region, kind, key)
                               for key in ("network/a", "network/b")])
     assert _round_trips(sent) == 1
