@@ -12,7 +12,7 @@ from searchtrail.services.call import Call
 Handler = Callable[[Call, dict], dict]
 # params -> what the handler finds in call.prepared, worked out before the unit of work
 Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-# (params, now) -> the (kind, keys) of documents the unit reads first, or None
+# (params, now) -> the (kind, key) of each document the unit reads first (none: [])
 ReadAhead = Callable[[dict[str, Any], datetime], "list[tuple[str, str]]"]
 
 # Modelled client errors to answer an unimplemented operation with, best first.

@@ -70,7 +70,8 @@ _UNREAD_WRITES = re.compile(
     re.IGNORECASE | re.DOTALL)
 # Retention's deletions of lookup rows, a value's range of keys each (audit/retention.py):
 # many a unit, their row counts unread, and below the retention mark they fail only when the
-# store does. Held the same way. Any other DELETE is sent at once, and refused at once.
+# store does. Held the same way, as is a document's DELETE once read ahead (DELETE_READ_AHEAD:
+# exactly one row). Any other DELETE is sent at once, and refused at once.
 _UNREAD_DELETES = re.compile(r"^DELETE FROM event_lookup WHERE account = \? AND region = \? "
                              r"AND attr = \? AND value = \? AND event_time BETWEEN")
 # Writes held at most before they are sent on their own (one round trip for all of them).
