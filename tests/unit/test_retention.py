@@ -290,19 +290,34 @@ def test_beside_a_busy_api_a_backlog_a_day_late_also_keeps_pace_with_the_records
     busy_backlog_keeps_pace(store, monkeypatch)
 
 
-def busy_backlog_keeps_pace(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test above, on any store (PostgreSQL's too)."""
+def test_keeping_pace_takes_at_most_its_cap_of_units_a_second(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Records out of time order can make the count a wild guess: it cannot make a pass go on
+    without end (the delivery worker's thread runs it)."""
+    monkeypatch.setattr(retention, "KEEP_PACE_MAX_UNITS_PER_SECOND", 3)
+    pruner, busy, _ = late_backlog_beside_expiring_records(store, monkeypatch)
+    assert pruner.run_due(store.reader, busy, ()) == 2 * (1 + 3)
+
+
+def late_backlog_beside_expiring_records(store: Store, monkeypatch: pytest.MonkeyPatch
+                                         ) -> tuple[EventRetention, BusyWriter, list[float]]:
+    """60 records 5 days late (MAX_BUSY_UNITS alone: 2 units of 2), then 16 records a second
+    expiring over the 10 s (KEEP_PACE_SPAN_SECONDS) before the window's edge: 8 units a
+    second keep pace with them, 9 gain on it. A pruner, a writer that records a call before
+    each unit, and the pruner's clock ticks (to move on)."""
     monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
     monkeypatch.setattr(retention, "MAX_BUSY_UNITS", 2)
     monkeypatch.setattr(retention, "KEEP_PACE_SPAN_SECONDS", 10)
     edge = NOW - timedelta(days=90)
-    # 5 days late (the cap alone: 2 units), then 16 records a second expiring at the edge:
-    # 8 units a second keep pace, 9 gain on it
     expiring = [edge - timedelta(seconds=10 - i // 16) for i in range(160)]
     store.append(*[JUST_EXPIRED - timedelta(days=5)] * 60, *expiring, RECENT)
     ticks = [0.0]
     pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
-    busy = BusyWriter(store)
+    return pruner, BusyWriter(store), ticks
+
+
+def busy_backlog_keeps_pace(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test above, on any store (PostgreSQL's too)."""
+    pruner, busy, ticks = late_backlog_beside_expiring_records(store, monkeypatch)
     assert pruner.run_due(store.reader, busy, ()) == 2 * 9  # then it yields
     assert pruner.run_due(store.reader, busy, ()) == 0  # until the pause is over
     ticks[0] += 2 * retention.BUSY_PAUSE_SECONDS  # a pass and the worker's tick stretch it

@@ -33,14 +33,18 @@ BUSY_PAUSE_SECONDS = 1.0
 MAX_BUSY_UNITS = 10
 # Once the oldest expired record is a day or more past the window, quiet spells have not been
 # enough: the units per pause also keep pace with the records expiring now (those stored per
-# second in the last this-many seconds before the window's edge), one unit more, uncapped. An
-# API busy around the clock faster than MAX_BUSY_UNITS removes would otherwise grow the store
-# until its disk is full, where every call fails closed; so retention takes its share of the
-# API's time instead, and the store stays about a day past the window.
+# second in the last this-many seconds before the window's edge), one unit more. An API busy
+# around the clock faster than MAX_BUSY_UNITS removes would otherwise grow the store until its
+# disk is full, where every call fails closed; so retention takes its share of the API's time
+# instead, and the store stays about a day past the window.
 KEEP_PACE_SPAN_SECONDS = 60
 # Keeping pace counts the seconds since the last look, which a pass's own length and the delivery
 # worker's tick stretch past BUSY_PAUSE_SECONDS, up to this many.
 KEEP_PACE_MAX_PERIOD_SECONDS = 5.0
+# Units a second at most while keeping pace: 20,000 records, more than a node records. Records
+# stored out of time order (imported, or a clock stepped) can make the count by seqs a guess; a
+# wild one must not keep the delivery worker, whose thread runs the passes, for long.
+KEEP_PACE_MAX_UNITS_PER_SECOND = 200
 # Records removed per writer unit. Each takes its lookup rows (~7, ~10 µs each to delete on a
 # slow host) and outbox rows with it, so a unit holds the API's commits for ~10 ms; the API's
 # batches take their turns between units.
@@ -349,7 +353,7 @@ def _expiring_units(conn: sqlite3.Connection, mark: int, newest: int, cutoff: in
     first = _seq_stored_from(conn, mark + 1, newest + 1, cutoff - KEEP_PACE_SPAN_SECONDS)
     edge = _seq_stored_from(conn, first, newest + 1, cutoff)
     per_second = (edge - first) / KEEP_PACE_SPAN_SECONDS
-    return math.ceil(per_second * period / PRUNE_UNIT)
+    return math.ceil(min(per_second / PRUNE_UNIT, KEEP_PACE_MAX_UNITS_PER_SECOND) * period)
 
 
 def _seq_stored_from(conn: sqlite3.Connection, low: int, high: int, moment: int) -> int:
