@@ -41,10 +41,11 @@ KEEP_PACE_SPAN_SECONDS = 60
 # Keeping pace counts the seconds since the last look, which a pass's own length and the delivery
 # worker's tick stretch past BUSY_PAUSE_SECONDS, up to this many.
 KEEP_PACE_MAX_PERIOD_SECONDS = 5.0
-# Units a second at most while keeping pace: 20,000 records, more than a node records. Records
-# stored out of time order (imported, or a clock stepped) can make the count by seqs a guess; a
-# wild one must not keep the delivery worker, whose thread runs the passes, for long.
-KEEP_PACE_MAX_UNITS_PER_SECOND = 200
+# Units a pass at most while keeping pace: 20,000 records, more than a node records in a
+# second. Records stored out of time order (imported, or a clock stepped) can make the count by
+# seqs a guess; a wild one must not keep the delivery worker, whose thread runs the passes, for
+# long.
+KEEP_PACE_MAX_UNITS = 200
 # Records removed per writer unit. Each takes its lookup rows (~7, ~10 µs each to delete on a
 # slow host) and outbox rows with it, so a unit holds the API's commits for ~10 ms; the API's
 # batches take their turns between units.
@@ -208,8 +209,9 @@ class EventRetention:
         most = PRUNE_BATCH
         expiring = _expiring_units(conn, mark, newest, cutoff, period) if days_late >= 1 else 0
         if expiring:
-            busy_allowance = max(busy_allowance, 1 + expiring)
-            most = max(most, (1 + expiring) * PRUNE_UNIT)  # a quiet API's pass no shorter
+            keeping_pace = min(1 + expiring, KEEP_PACE_MAX_UNITS)
+            busy_allowance = max(busy_allowance, keeping_pace)
+            most = max(most, keeping_pace * PRUNE_UNIT)  # a quiet API's pass no shorter
         removed, more, busy_units = 0, True, 0
         while more and removed < most:
             unit_rows, limit = [], min(PRUNE_UNIT, most - removed)
@@ -353,7 +355,7 @@ def _expiring_units(conn: sqlite3.Connection, mark: int, newest: int, cutoff: in
     first = _seq_stored_from(conn, mark + 1, newest + 1, cutoff - KEEP_PACE_SPAN_SECONDS)
     edge = _seq_stored_from(conn, first, newest + 1, cutoff)
     per_second = (edge - first) / KEEP_PACE_SPAN_SECONDS
-    return math.ceil(min(per_second / PRUNE_UNIT, KEEP_PACE_MAX_UNITS_PER_SECOND) * period)
+    return math.ceil(per_second * period / PRUNE_UNIT)
 
 
 def _seq_stored_from(conn: sqlite3.Connection, low: int, high: int, moment: int) -> int:
