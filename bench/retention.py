@@ -18,6 +18,7 @@ from bench import servers
 from bench.bulkload import SPAN_DAYS, load_events, name_database, store_kinds
 from bench.postgres import start_postgres
 from bench.presigned import Signer, read_mix, replay
+from searchtrail.audit.retention import KEEP_PACE_SPAN_SECONDS
 from searchtrail.config import Settings
 
 # The backlogs the API is measured beside: (the newest record's age, the days the records
@@ -83,18 +84,19 @@ def prepare(workdir: Path, records: int, backlog: str, on_postgres: bool = False
 
 
 def _load_expiring(data_dir: Path, per_second: int, seconds: float, load_rate: float) -> None:
-    """Records stored ``per_second`` over the minute before the window's edge and the
-    ``seconds`` after it, counted from when the server will have started: loading them takes
-    time too, at ``load_rate`` records a second (the backlog's)."""
+    """Records stored ``per_second`` over the KEEP_PACE_SPAN_SECONDS before the window's edge
+    and the ``seconds`` after it, counted from when the server will have started: loading them
+    takes time too, at ``load_rate`` records a second (the backlog's)."""
     if per_second >= load_rate:
         raise RuntimeError(f"the loader stores {load_rate:,.0f} records a second: it cannot "
                            f"load {per_second:,} a second ahead of the clock")
+    before = KEEP_PACE_SPAN_SECONDS  # what keeping pace counts from the start
     # until the edge passes the newest: the load, the server's start and ``seconds``
-    ahead = (START_AND_MARGIN_SECONDS + seconds + 60 * per_second / load_rate) / (
+    ahead = (START_AND_MARGIN_SECONDS + seconds + before * per_second / load_rate) / (
         1 - per_second / load_rate)
     edge = time.time() - WINDOW_DAYS * 86_400
-    load_events(data_dir, int(per_second * (60 + ahead)), newest=int(edge + ahead),
-                span_days=(60 + ahead) / 86_400, log=lambda *_: None)
+    load_events(data_dir, int(per_second * (before + ahead)), newest=int(edge + ahead),
+                span_days=(before + ahead) / 86_400, log=lambda *_: None)
 
 
 def _left(server: servers.Server, last_seq: int) -> int:

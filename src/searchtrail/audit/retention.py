@@ -185,11 +185,12 @@ class EventRetention:
     def prune_batch(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                     trail_arns: Iterable[str] | Mapping[str, TrailStart],
                     period: float = BUSY_PAUSE_SECONDS) -> tuple[int, float | None]:
-        """Remove up to PRUNE_BATCH of the oldest expired records, in units of ``writer`` of
-        PRUNE_UNIT records each, read on ``conn`` (a reader). Returns the records removed and
-        the seconds until the next look: 0 when more wait, BUSY_PAUSE_SECONDS when calls were
-        recorded beside as many units as the backlog's lateness allows (the pass stops
-        there; see MAX_BUSY_UNITS and KEEP_PACE_SPAN_SECONDS), None once caught up.
+        """Remove up to PRUNE_BATCH of the oldest expired records (more while keeping pace),
+        in units of ``writer`` of PRUNE_UNIT records each, read on ``conn`` (a reader).
+        Returns the records removed and the seconds until the next look: 0 when more wait,
+        BUSY_PAUSE_SECONDS when calls were recorded beside as many units as the backlog's
+        lateness allows (the pass stops there; see MAX_BUSY_UNITS and
+        KEEP_PACE_SPAN_SECONDS), None once caught up.
 
         A record stays while an existing trail has not delivered it: unclaimed, or in a log
         file not stored yet (a retry reads its records again). ``trail_arns`` as in

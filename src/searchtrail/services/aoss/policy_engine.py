@@ -65,9 +65,10 @@ class PolicyFamily:
         """ARN-like identifier for CloudTrail `resources` (AWS defines no ARN for policies)."""
         return aoss_arn(call.region, call.account_id, f"{self.arn_word}/{policy_type}/{name}")
 
-    def document(self, params: dict[str, Any]) -> tuple[str, str]:
-        """The (kind, key) of the policy a call's ``type`` and ``name`` name."""
-        return self.kind, f"{params['type']}/{params['name']}"
+    @staticmethod
+    def key(policy_type: str, name: str) -> str:
+        """A policy's key under the family's kind."""
+        return f"{policy_type}/{name}"
 
     def reference(self, call: Any, policy_type: str, name: str) -> None:
         reference(call, self.arn(call, policy_type, name), self.resource_type)
@@ -135,7 +136,7 @@ class PolicyFamily:
 
     def create(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
         policy_type, name = params["type"], params["name"]
-        key = f"{policy_type}/{name}"
+        key = self.key(policy_type, name)
         self.reference(call, policy_type, name)
         # the name's check and the quota's count in one read: on PostgreSQL a round trip each
         existing, count = call.resources.get_and_count(self.kind, key, f"{policy_type}/")
@@ -168,7 +169,7 @@ class PolicyFamily:
 
     def get(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
         policy_type, name = params["type"], params["name"]
-        stored = call.resources.get(self.kind, f"{policy_type}/{name}")
+        stored = call.resources.get(self.kind, self.key(policy_type, name))
         if stored is None:
             raise self._not_found(policy_type, name)
         self.reference(call, policy_type, name)
@@ -176,7 +177,7 @@ class PolicyFamily:
 
     def update(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
         policy_type, name = params["type"], params["name"]
-        key = f"{policy_type}/{name}"
+        key = self.key(policy_type, name)
         stored = call.resources.get(self.kind, key)
         if stored is None:
             raise self._not_found(policy_type, name)
@@ -202,7 +203,7 @@ class PolicyFamily:
 
     def delete(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
         policy_type, name = params["type"], params["name"]
-        if not call.resources.delete(*self.document(params)):
+        if not call.resources.delete(self.kind, self.key(policy_type, name)):
             raise self._not_found(policy_type, name)
         self.reference(call, policy_type, name)
         return {}
@@ -227,7 +228,7 @@ class PolicyFamily:
         details, errors = [], []
         unique = dict.fromkeys((ident["type"], ident["name"]) for ident in identifiers)
         for policy_type, name in unique:
-            stored = call.resources.get(self.kind, f"{policy_type}/{name}")
+            stored = call.resources.get(self.kind, self.key(policy_type, name))
             if stored is None:
                 errors.append(not_found_detail(what, type=policy_type, name=name))
                 continue

@@ -201,5 +201,5 @@ def _reads_first(operation: str, params: dict[str, Any],
     scopes = token_records(operation, params, now)
     family = POLICY_DELETES.get(operation)
     if family is not None:
-        scopes.append(family.document(params))
+        scopes.append((family.kind, family.key(params["type"], params["name"])))
     return scopes
