@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from searchtrail.audit import retention
-from searchtrail.store.api import Conflict, StoreUnavailable
+from searchtrail.store.api import Conflict, KeysCounted, StoreUnavailable
 from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, STUCK_HOLDER_MS,
                                                     WRITE_LOCK_KEY, PostgresConnection, migrate)
@@ -1140,6 +1140,81 @@ def test_a_document_read_ahead_is_deleted_with_the_next_statement_and_its_answer
     assert _round_trips(sent) == 3
     conn.execute("COMMIT")
     assert docs.list(kind) == []
+
+
+def test_a_create_finds_its_name_and_count_read_ahead_and_the_count_follows_its_writes(
+        store_conn) -> None:
+    conn = store_conn
+    kind = "aoss.policy"
+    docs, changes, sent = _stored_then_begun(conn, kind, "network/a")
+    scope = (docs.account, docs.region, kind)
+    counted = KeysCounted(kind, "network/", docs.account, docs.region)
+    changes.read_ahead(conn, [(*scope, "network/b"), (*scope, "network/c"),
+                              (*scope, "network/a"), counted])
+    assert _round_trips(sent) == 2  # the documents, then the count
+    assert docs.get_and_count(kind, "network/b", "network/") == (None, 1)
+    docs.insert(kind, "network/b", {"n": 2})  # held: the name was read ahead as free
+    assert docs.get_and_count(kind, "network/c", "network/") == (None, 2)
+    assert docs.delete(kind, "network/a") is True  # held, and one fewer
+    assert docs.get_and_count(kind, "network/c", "network/") == (None, 1)
+    assert _round_trips(sent) == 2  # nothing asked since the read ahead
+    docs.put(kind, "network/c", {"n": 3})  # adds a document or replaces one: not known
+    assert docs.get_and_count(kind, "network/d", "network/") == (None, 2)  # asked
+    assert _round_trips(sent) == 3
+    conn.execute("ROLLBACK")
+
+
+def test_a_count_read_ahead_is_forgotten_when_part_of_the_transaction_rolls_back(
+        store_conn) -> None:
+    conn = store_conn
+    kind = "aoss.policy"
+    docs, changes, sent = _stored_then_begun(conn, kind, "network/a")
+    scope = (docs.account, docs.region, kind)
+    changes.read_ahead(conn, [(*scope, "network/b"), (*scope, "network/c"),
+                              KeysCounted(kind, "network/", docs.account, docs.region)])
+    conn.execute("SAVEPOINT operation")
+    docs.insert(kind, "network/b", {"n": 2})
+    conn.execute("ROLLBACK TO operation")
+    changes.rolled_back()  # as the gateway does for a failed operation
+    assert docs.get_and_count(kind, "network/c", "network/") == (None, 1)  # asked, not 2
+    assert "count(*)" in sent[-1]
+    conn.execute("ROLLBACK")
+
+
+def test_creates_of_one_batch_stop_at_the_quota_however_many_arrive_together(
+        pg_server) -> None:
+    """Creates that arrive together run in one batch, whose writer reads the quota's count
+    ahead once: each create still counts the policies the batch created before it."""
+    quota, stored, arriving = 50, 44, 16  # 50 encryption policies per account and Region
+    clients = [pg_server.client("opensearchserverless") for _ in range(arriving)]
+
+    def policy(name: str) -> str:
+        return json.dumps({"Rules": [{"ResourceType": "collection",
+                                      "Resource": [f"collection/{name}"]}],
+                           "AWSOwnedKey": True})
+
+    for index in range(stored):
+        clients[0].create_security_policy(name=f"kept-{index}", type="encryption",
+                                           policy=policy(f"kept-{index}"))
+    barrier = threading.Barrier(arriving)
+
+    def create(index: int) -> str:
+        barrier.wait(timeout=30)
+        try:
+            clients[index].create_security_policy(name=f"late-{index}", type="encryption",
+                                                  policy=policy(f"late-{index}"))
+            return "created"
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(arriving) as pool:
+        answers = list(pool.map(create, range(arriving)))
+    assert answers.count("created") == quota - stored, answers
+    assert answers.count("ServiceQuotaExceededException") == arriving - (quota - stored)
+    listed = clients[0].list_security_policies(type="encryption", maxResults=100)
+    assert len(listed["securityPolicySummaries"]) == quota
+    read_ahead = pg_server.metric("searchtrail_writer_units_read_ahead")
+    assert read_ahead is not None and read_ahead > 0, read_ahead  # batches read ahead
 
 
 def test_deletes_of_one_batch_remove_each_policy_once_and_find_it_gone_after(pg_server) -> None:

@@ -30,7 +30,7 @@ from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.protocol.errors import InternalError, ServiceError
 from searchtrail.services.call import Call
 from searchtrail.services.registry import ServiceRegistry
-from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.api import KeysCounted, StoreUnavailable
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
@@ -263,8 +263,11 @@ class AwsCallHandler:
         wanted = read_ahead(ctx.params, self._clock()) if (
             read_ahead is not None and ctx.error is None and ctx.principal) else None
         if wanted:  # the writer may read a batch's in one statement
-            unit.reads_ahead = [(ctx.principal.account_id, ctx.region, kind, key)  # type: ignore[attr-defined]
-                                for kind, key in wanted]
+            account = ctx.principal.account_id  # type: ignore[union-attr]
+            unit.reads_ahead = [  # type: ignore[attr-defined]
+                scope._replace(account=account, region=ctx.region)
+                if isinstance(scope, KeysCounted) else (account, ctx.region, *scope)
+                for scope in wanted]
         return unit
 
     def _operate_and_record(self, conn: sqlite3.Connection, ctx: RequestContext,
@@ -303,10 +306,11 @@ class AwsCallHandler:
     def _undo(self, conn: sqlite3.Connection, guarded: bool, written_before: int) -> None:
         if guarded:
             # kept open (emptied) until the record is made. Trails are routed after the
-            # operation and its writes bumped their kinds, so only the reads since go.
+            # operation and its writes bumped their kinds, so only the reads since go (and
+            # the counts read ahead, which its writes moved).
             conn.execute("ROLLBACK TO operation")
             if self._changes is not None:
-                self._changes.forget_reads()
+                self._changes.rolled_back()
         elif conn.total_changes != written_before:
             # a read that wrote, then failed: only failing its whole batch undoes the writes
             raise StoreUnavailable("a read-only call wrote, then failed, without a savepoint")

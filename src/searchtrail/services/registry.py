@@ -7,13 +7,15 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Iterable
 
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.store.api import KeysCounted
 from searchtrail.services.call import Call
 
 Handler = Callable[[Call, dict], dict]
 # params -> what the handler finds in call.prepared, worked out before the unit of work
 Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-# (params, now) -> the (kind, key) of each document the unit reads first (none: [])
-ReadAhead = Callable[[dict[str, Any], datetime], "list[tuple[str, str]]"]
+# (params, now) -> the (kind, key) of each document the unit reads first, and each count
+# (KeysCounted) it reads first (none: [])
+ReadAhead = Callable[[dict[str, Any], datetime], "list[tuple[str, str] | KeysCounted]"]
 
 # Modelled client errors to answer an unimplemented operation with, best first.
 _UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",
@@ -73,8 +75,8 @@ class ServiceRegistry:
         return self._preparers.get((operation.service_model.service_name, operation.name))
 
     def read_ahead(self, operation: Any) -> ReadAhead | None:
-        """What tells, before the operation's unit runs, which documents it reads first (so a
-        batch's can be read in one statement); None for most."""
+        """What tells, before the operation's unit runs, which documents and counts it reads
+        first (so a batch's can be read in one statement); None for most."""
         return self._reads_ahead.get((operation.service_model.service_name, operation.name))
 
     def violation_error(self, operation: Any, violations: list[Any]) -> ServiceError | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class Conflict(Exception):
@@ -11,6 +11,17 @@ class Conflict(Exception):
 
 class StoreUnavailable(Exception):
     """The store cannot write: the call must fail closed before any side effect."""
+
+
+class KeysCounted(NamedTuple):
+    """A count a unit reads first, which the writer may read ahead for its batch: how many
+    documents of ``kind`` in (account, region) have a key starting with ``prefix``. A
+    provider names it with account and region empty; the gateway fills in the call's."""
+
+    kind: str
+    prefix: str
+    account: str = ""
+    region: str = ""
 
 
 class ResourceRepository(Protocol):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from searchtrail.store.api import Conflict
+from searchtrail.store.api import Conflict, KeysCounted
 
 from .common import (
     Schema,
@@ -70,6 +70,22 @@ class PolicyFamily:
         """A policy's key under the family's kind."""
         return f"{policy_type}/{name}"
 
+    @staticmethod
+    def prefix(policy_type: str) -> str:
+        """How the keys of a type's policies start."""
+        return f"{policy_type}/"
+
+    def reads_first(self, creates: bool, params: dict[str, Any]
+                    ) -> list[tuple[str, str] | KeysCounted]:
+        """What a create (its name's document and its type's count) or a delete (its
+        document) reads first: the writer may read them ahead for a batch of calls."""
+        policy_type = params["type"]
+        scopes: list[tuple[str, str] | KeysCounted] = [
+            (self.kind, self.key(policy_type, params["name"]))]
+        if creates:
+            scopes.append(KeysCounted(self.kind, self.prefix(policy_type)))
+        return scopes
+
     def reference(self, call: Any, policy_type: str, name: str) -> None:
         reference(call, self.arn(call, policy_type, name), self.resource_type)
 
@@ -78,10 +94,10 @@ class PolicyFamily:
 
     def stored(self, call: Any, policy_type: str) -> list[dict[str, Any]]:
         """Every policy of a type, ordered by name."""
-        return call.resources.list(self.kind, f"{policy_type}/")
+        return call.resources.list(self.kind, self.prefix(policy_type))
 
     def count(self, call: Any, policy_type: str) -> int:
-        return call.resources.count(self.kind, f"{policy_type}/")  # no documents parsed
+        return call.resources.count(self.kind, self.prefix(policy_type))  # no documents parsed
 
     def detail(self, stored: dict[str, Any], with_policy: bool = True) -> dict[str, Any]:
         return without_none(
@@ -139,7 +155,7 @@ class PolicyFamily:
         key = self.key(policy_type, name)
         self.reference(call, policy_type, name)
         # the name's check and the quota's count in one read: on PostgreSQL a round trip each
-        existing, count = call.resources.get_and_count(self.kind, key, f"{policy_type}/")
+        existing, count = call.resources.get_and_count(self.kind, key, self.prefix(policy_type))
         if existing is not None:
             raise conflict(f"Policy with name {name} and type {policy_type} already exists")
         doc, resources = self.parse(call, policy_type, name, params["policy"])

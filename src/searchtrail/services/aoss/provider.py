@@ -44,15 +44,20 @@ from . import (
     tags,
     vpc_endpoints,
 )
+from searchtrail.store.api import KeysCounted
+
 from .common import Timing
 from .idempotency import PrunedDays, idempotent, token_records
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
-# The deletes of one policy document, by operation
-POLICY_DELETES = {
+# The creates and deletes of one policy document, by operation
+POLICY_WRITES = {
+    "CreateSecurityPolicy": policies.SECURITY_POLICIES,
     "DeleteSecurityPolicy": policies.SECURITY_POLICIES,
+    "CreateAccessPolicy": access_policies.ACCESS_POLICIES,
     "DeleteAccessPolicy": access_policies.ACCESS_POLICIES,
+    "CreateLifecyclePolicy": lifecycle.LIFECYCLE_POLICIES,
     "DeleteLifecyclePolicy": lifecycle.LIFECYCLE_POLICIES,
 }
 
@@ -116,8 +121,9 @@ class OpenSearchServerlessProvider:
 
     def reads_ahead(self) -> dict[str, Callable[..., Any]]:
         """What a call's unit reads first, known before it runs (ServiceRegistry.read_ahead):
-        an idempotent operation's token records, and the policy a delete removes (its DELETE's
-        row count is then known beforehand: PostgreSQL sends it with the next statement)."""
+        an idempotent operation's token records; the policy a delete removes (its DELETE's
+        row count is then known beforehand: PostgreSQL sends it with the next statement); a
+        policy create's name check and quota count."""
         return {name: partial(_reads_first, name) for name in IDEMPOTENT}
 
     def handlers(self) -> dict[str, Handler]:
@@ -196,10 +202,11 @@ class OpenSearchServerlessProvider:
 
 
 def _reads_first(operation: str, params: dict[str, Any],
-                 now: datetime) -> list[tuple[str, str]]:
-    """The (kind, key) of the documents a call of ``operation`` reads first."""
-    scopes = token_records(operation, params, now)
-    family = POLICY_DELETES.get(operation)
+                 now: datetime) -> list[tuple[str, str] | KeysCounted]:
+    """The (kind, key) of the documents a call of ``operation`` reads first, and the counts
+    (KeysCounted)."""
+    scopes: list[tuple[str, str] | KeysCounted] = list(token_records(operation, params, now))
+    family = POLICY_WRITES.get(operation)
     if family is not None:
-        scopes.append((family.kind, family.key(params["type"], params["name"])))
+        scopes.extend(family.reads_first(operation.startswith("Create"), params))
     return scopes

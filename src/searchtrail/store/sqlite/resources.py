@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from searchtrail.store.api import KeysCounted
 from searchtrail.store.errors import translated
 
 MAX_CACHED_READS = 512  # a batch holds at most 256 calls
@@ -44,7 +45,8 @@ class ResourceChanges:
     ``total_changes`` (a write made some other way) forget them; the writer keeps them for
     its next transaction only while no kind's resource version has moved."""
 
-    __slots__ = ("_generations", "_reads", "_reads_of", "_text", "_ahead", "_ahead_of")
+    __slots__ = ("_generations", "_reads", "_reads_of", "_text", "_ahead", "_ahead_of",
+                 "_counts")
 
     def __init__(self) -> None:
         self._generations: dict[str, int] = {}
@@ -55,6 +57,9 @@ class ResourceChanges:
         # text or None (absent), each valid until written; on the connection with this id.
         self._ahead: dict[tuple[str, str, str, str], str | None] = {}
         self._ahead_of = 0
+        # Counts read ahead (KeysCounted, scoped) -> how many such keys the transaction has
+        # now: kept right by the writes whose effect on it is known, forgotten by any other.
+        self._counts: dict[KeysCounted, int] = {}
 
     def bump(self, kind: str | None = None) -> None:
         """A write to ``kind``; None (a rolled-back transaction) invalidates every kind."""
@@ -65,14 +70,20 @@ class ResourceChanges:
             self.forget_ahead()
 
     def read_ahead(self, conn: sqlite3.Connection,
-                   wanted: list[tuple[str, str, str, str]]) -> None:
-        """Read the documents ``wanted`` (account, region, kind, key) in the open write
-        transaction, READ_AHEAD_CHUNK to a statement: a batch's units then find what they read
-        first without a round trip each (``ahead``). Each stays valid until a write to its key
-        (``written``) or a rollback; all are forgotten as the next transaction begins."""
-        self._ahead.clear()
+                   wanted: list[tuple[str, str, str, str] | KeysCounted]) -> None:
+        """Read the documents ``wanted`` (account, region, kind, key) and the counts wanted
+        (KeysCounted) in the open write transaction, READ_AHEAD_CHUNK to a statement: a
+        batch's units then find what they read first without a round trip each (``ahead``,
+        ``counted``). A document stays valid until a write to its key (``written``) or a
+        rollback; a count while every write to its keys says what it adds or removes. All are
+        forgotten as the next transaction begins."""
+        self.forget_ahead()
         self._ahead_of = id(conn)
-        distinct = list(dict.fromkeys(wanted))
+        scopes = dict.fromkeys(wanted)
+        counts = [scope for scope in scopes if isinstance(scope, KeysCounted)]
+        distinct = [scope for scope in scopes if not isinstance(scope, KeysCounted)]
+        for start in range(0, len(counts), READ_AHEAD_CHUNK):
+            self._read_counts(conn, counts[start:start + READ_AHEAD_CHUNK])
         for start in range(0, len(distinct), READ_AHEAD_CHUNK):
             chunk = distinct[start:start + READ_AHEAD_CHUNK]
             size = 1 << (len(chunk) - 1).bit_length()
@@ -82,6 +93,25 @@ class ResourceChanges:
             found = {tuple(row[:4]): row[4] for row in rows}
             for scope in chunk:
                 self._ahead[scope] = found.get(scope)
+
+    def _read_counts(self, conn: sqlite3.Connection, counts: list[KeysCounted]) -> None:
+        """The counts in one statement, each row led by its place in ``counts``."""
+        texts, params = [], []
+        for place, scope in enumerate(counts):
+            where, bounds = _key_prefix(scope.prefix)
+            texts.append(f"SELECT {place}, count(*) FROM resources "
+                         f"WHERE account=? AND region=? AND kind=?{where}")
+            params.extend((scope.account, scope.region, scope.kind, *bounds))
+        for place, count in conn.execute(" UNION ALL ".join(texts), tuple(params)).fetchall():
+            self._counts[counts[place]] = count
+
+    def counted(self, conn: sqlite3.Connection, account: str, region: str, kind: str,
+                prefix: str) -> int | None:
+        """How many documents of ``kind`` have a key starting with ``prefix`` now, from a count
+        read ahead in this transaction; None unless it was and still holds."""
+        if not self._counts or id(conn) != self._ahead_of or not conn.in_transaction:
+            return None
+        return self._counts.get(KeysCounted(kind, prefix, account, region))
 
     def ahead(self, conn: sqlite3.Connection, account: str, region: str, kind: str,
               keys: list[str]) -> dict[str, str] | None:
@@ -98,9 +128,20 @@ class ResourceChanges:
                 found[key] = doc
         return found
 
-    def written(self, account: str, region: str, kind: str, key: str | None) -> None:
+    def written(self, account: str, region: str, kind: str, key: str | None,
+                added: int | None = None) -> None:
         """A write to the document ``key`` (None: to a range of the kind's keys): what was
-        read ahead of it no longer holds."""
+        read ahead of it no longer holds. ``added`` is the documents it adds (1), removes (-1)
+        or neither (0), when known: the counts read ahead that include the key move by it;
+        unknown, they are forgotten."""
+        if self._counts:
+            for scope in [scope for scope in self._counts
+                          if (scope.account, scope.region, scope.kind) == (account, region, kind)
+                          and (key is None or key.startswith(scope.prefix))]:
+                if added is None or key is None:
+                    del self._counts[scope]
+                else:
+                    self._counts[scope] += added
         if not self._ahead:
             return
         if key is not None:
@@ -112,6 +153,14 @@ class ResourceChanges:
     def forget_ahead(self) -> None:
         """A new transaction begins: what was read ahead in the last one may have changed."""
         self._ahead.clear()
+        self._counts.clear()
+
+    def rolled_back(self) -> None:
+        """Part of the transaction was rolled back: its reads may have changed, and so may
+        the counts read ahead, which its writes had moved. (A document read ahead is still
+        valid: every write forgot the one it changed.)"""
+        self.forget_reads()
+        self._counts.clear()
 
     def generation(self, *kinds: str) -> tuple[int, ...]:
         found = self._generations
@@ -188,11 +237,12 @@ class SqliteResources:
     def scoped(self, account_id: str, region: str) -> "SqliteResources":
         return SqliteResources(self._conn, account_id, region, self._changes)
 
-    def _changed(self, kind: str, key: str | None = None) -> None:
-        """A write to the document ``key`` of ``kind`` (None: to a range of its keys)."""
+    def _changed(self, kind: str, key: str | None = None, added: int | None = None) -> None:
+        """A write to the document ``key`` of ``kind`` (None: to a range of its keys) that
+        adds ``added`` documents (1), removes one (-1), or None: not known."""
         if self._changes is not None:
             self._changes.bump(kind)
-            self._changes.written(self.account, self.region, kind, key)
+            self._changes.written(self.account, self.region, kind, key, added)
 
     def _read(self, sql: str, params: tuple, *, one: bool = False) -> Any:
         """A read's rows (``one``: its first row or None). Repositories of the write
@@ -242,9 +292,10 @@ class SqliteResources:
         # A key this transaction has just read as absent cannot conflict (no other writer
         # runs meanwhile): written as an upsert, which PostgreSQL sends with the next
         # statement instead of waiting for an answer that can only be success.
-        absent = self._changes is not None and self._changes.found_nothing(
-            self._conn, (_GET, scope))
-        self._changed(kind, key)
+        absent = self._changes is not None and (
+            self._changes.found_nothing(self._conn, (_GET, scope))
+            or self._changes.ahead(self._conn, *scope[:3], [key]) == {})
+        self._changed(kind, key, 1)  # one more, or it fails and its unit is rolled back
         with translated():
             self._conn.execute(_PUT if absent else _INSERT,
                                (*scope, orjson.dumps(doc).decode()))
@@ -261,7 +312,7 @@ class SqliteResources:
             if texts is not None:
                 if key not in texts:
                     return False  # absent, and not written since: nothing to delete
-                self._changed(kind, key)
+                self._changed(kind, key, -1)
                 with translated():
                     self._conn.execute(DELETE_READ_AHEAD, (self.account, self.region, kind, key))
                 return True
@@ -299,6 +350,13 @@ class SqliteResources:
                 (self.account, self.region, kind, *bounds))
 
     def get_and_count(self, kind: str, key: str, prefix: str) -> tuple[dict[str, Any] | None, int]:
+        if self._changes is not None:  # both read ahead for the batch: no round trip
+            count = self._changes.counted(self._conn, self.account, self.region, kind, prefix)
+            texts = None if count is None else self._changes.ahead(
+                self._conn, self.account, self.region, kind, [key])
+            if texts is not None:
+                text = texts.get(key)
+                return (None if text is None else orjson.loads(text)), count
         get_params = (self.account, self.region, kind, key)
         count_sql, count_params = self._count_query(kind, prefix)
         doc, count = self._read(f"SELECT ({_GET}), ({count_sql})", (*get_params, *count_params),
