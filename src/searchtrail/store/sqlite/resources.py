@@ -21,8 +21,7 @@ RESOURCE_VERSIONS = "SELECT kind, version FROM resource_versions"
 _UNREAD = object()
 _GET = "SELECT doc FROM resources WHERE account=? AND region=? AND kind=? AND key=?"
 _INSERT = "INSERT INTO resources (account, region, kind, key, doc) VALUES (?,?,?,?,?)"
-# A read ahead's probes per statement, at most; fewer are padded to a power of two (repeating
-# the last), so PostgreSQL prepares a few statements, not one per batch size.
+# A read ahead's document probes per statement, at most (and as many counts).
 READ_AHEAD_CHUNK = 64
 _PROBE = ("SELECT account, region, kind, key, doc FROM resources "
           "WHERE account=? AND region=? AND kind=? AND key=?")
@@ -72,8 +71,8 @@ class ResourceChanges:
     def read_ahead(self, conn: sqlite3.Connection,
                    wanted: list[tuple[str, str, str, str] | KeysCounted]) -> None:
         """Read the documents ``wanted`` (account, region, kind, key) and the counts wanted
-        (KeysCounted) in the open write transaction, READ_AHEAD_CHUNK to a statement: a
-        batch's units then find what they read first without a round trip each (``ahead``,
+        (KeysCounted) in the open write transaction, READ_AHEAD_CHUNK of each to a statement:
+        a batch's units then find what they read first without a round trip each (``ahead``,
         ``counted``). A document stays valid until a write to its key (``written``) or a
         rollback; a count while every write to its keys says what it adds or removes. All are
         forgotten as the next transaction begins."""
@@ -81,29 +80,33 @@ class ResourceChanges:
         self._ahead_of = id(conn)
         scopes = dict.fromkeys(wanted)
         counts = [scope for scope in scopes if isinstance(scope, KeysCounted)]
-        distinct = [scope for scope in scopes if not isinstance(scope, KeysCounted)]
-        for start in range(0, len(counts), READ_AHEAD_CHUNK):
-            self._read_counts(conn, counts[start:start + READ_AHEAD_CHUNK])
-        for start in range(0, len(distinct), READ_AHEAD_CHUNK):
-            chunk = distinct[start:start + READ_AHEAD_CHUNK]
-            size = 1 << (len(chunk) - 1).bit_length()
-            probes = chunk + chunk[-1:] * (size - len(chunk))
-            rows = conn.execute(" UNION ALL ".join([_PROBE] * size),
-                                tuple(value for scope in probes for value in scope)).fetchall()
-            found = {tuple(row[:4]): row[4] for row in rows}
-            for scope in chunk:
-                self._ahead[scope] = found.get(scope)
+        docs = [scope for scope in scopes if not isinstance(scope, KeysCounted)]
+        for start in range(0, max(len(docs), len(counts)), READ_AHEAD_CHUNK):
+            self._read_chunk(conn, docs[start:start + READ_AHEAD_CHUNK],
+                             counts[start:start + READ_AHEAD_CHUNK])
 
-    def _read_counts(self, conn: sqlite3.Connection, counts: list[KeysCounted]) -> None:
-        """The counts in one statement, each row led by its place in ``counts``."""
-        texts, params = [], []
+    def _read_chunk(self, conn: sqlite3.Connection, docs: list[tuple[str, str, str, str]],
+                    counts: list[KeysCounted]) -> None:
+        """Documents and counts in one statement. The documents' probes are padded to a power
+        of two (repeating the last), so PostgreSQL prepares a few statements, not one per
+        batch size; a count's row has no account, and its place in ``counts`` as its key."""
+        size = 1 << (len(docs) - 1).bit_length() if docs else 0
+        probes = docs + docs[-1:] * (size - len(docs))
+        texts = [_PROBE] * size
+        params = [value for scope in probes for value in scope]
         for place, scope in enumerate(counts):
             where, bounds = _key_prefix(scope.prefix)
-            texts.append(f"SELECT {place}, count(*) FROM resources "
-                         f"WHERE account=? AND region=? AND kind=?{where}")
+            texts.append(f"SELECT NULL, NULL, NULL, '{place}', CAST(count(*) AS TEXT) "
+                         f"FROM resources WHERE account=? AND region=? AND kind=?{where}")
             params.extend((scope.account, scope.region, scope.kind, *bounds))
-        for place, count in conn.execute(" UNION ALL ".join(texts), tuple(params)).fetchall():
-            self._counts[counts[place]] = count
+        found = {}
+        for row in conn.execute(" UNION ALL ".join(texts), tuple(params)).fetchall():
+            if row[0] is None:
+                self._counts[counts[int(row[3])]] = int(row[4])
+            else:
+                found[tuple(row[:4])] = row[4]
+        for scope in docs:
+            self._ahead[scope] = found.get(scope)
 
     def counted(self, conn: sqlite3.Connection, account: str, region: str, kind: str,
                 prefix: str) -> int | None:

@@ -372,8 +372,8 @@ class GroupCommitWriter:
 
     def _read_ahead(self) -> None:
         """Read what the queued units of the batch read first (a unit's ``reads_ahead``:
-        documents, and counts), a statement for each, when two or more say. A failure only
-        costs the units their own reads: the statements run in a savepoint of their own."""
+        documents, and counts) in one statement, when two or more say. A failure only costs
+        the units their own reads: the statement runs in a savepoint of its own."""
         if not self.reads_ahead:
             return
         units = [unit for unit, _ in itertools.islice(self._queued, self._max_batch)
