@@ -1079,6 +1079,9 @@ def test_a_reader_opened_while_postgresql_is_unreachable_fails_as_the_store_bein
         reader.close()
 
 
+POLICY_KIND = "aoss.policy"
+
+
 def _round_trips(sent: list[str]) -> int:
     """The round trips of ``_sent_texts``: a pipeline is one, as is each statement outside."""
     trips, inside = 0, False
@@ -1123,13 +1126,22 @@ def test_a_batchs_token_records_are_read_ahead_in_one_round_trip_until_each_is_w
     conn.execute("ROLLBACK")
 
 
+def _policies_read_ahead(conn: PostgresConnection, keys: list[str], *, counted: bool = False
+                         ) -> tuple[SqliteResources, ResourceChanges, list[str]]:
+    """The policy network/a stored, a write transaction begun and the policies ``keys`` read
+    ahead in it (``counted``: and the count of network policies), the texts sent spied."""
+    docs, changes, sent = _stored_then_begun(conn, POLICY_KIND, "network/a")
+    wanted: list = [(docs.account, docs.region, POLICY_KIND, key) for key in keys]
+    if counted:
+        wanted.append(KeysCounted(POLICY_KIND, "network/", docs.account, docs.region))
+    changes.read_ahead(conn, wanted)
+    return docs, changes, sent
+
+
 def test_a_document_read_ahead_is_deleted_with_the_next_statement_and_its_answer_known(
         store_conn) -> None:
-    conn = store_conn
-    kind = "aoss.policy"
-    docs, changes, sent = _stored_then_begun(conn, kind, "network/a")
-    changes.read_ahead(conn, [(docs.account, docs.region, kind, key)
-                              for key in ("network/a", "network/b")])
+    conn, kind = store_conn, POLICY_KIND
+    docs, changes, sent = _policies_read_ahead(conn, ["network/a", "network/b"])
     assert _round_trips(sent) == 1
     assert docs.delete(kind, "network/b") is False  # absent: nothing sent
     assert docs.delete(kind, "network/a") is True  # held: it removes exactly that row
@@ -1144,13 +1156,9 @@ def test_a_document_read_ahead_is_deleted_with_the_next_statement_and_its_answer
 
 def test_a_create_finds_its_name_and_count_read_ahead_and_the_count_follows_its_writes(
         store_conn) -> None:
-    conn = store_conn
-    kind = "aoss.policy"
-    docs, changes, sent = _stored_then_begun(conn, kind, "network/a")
-    scope = (docs.account, docs.region, kind)
-    counted = KeysCounted(kind, "network/", docs.account, docs.region)
-    changes.read_ahead(conn, [(*scope, "network/b"), (*scope, "network/c"),
-                              (*scope, "network/a"), counted])
+    conn, kind = store_conn, POLICY_KIND
+    docs, changes, sent = _policies_read_ahead(conn, ["network/b", "network/c", "network/a"],
+                                               counted=True)
     assert _round_trips(sent) == 1 and len(sent) == 1  # the documents and the count
     assert docs.get_and_count(kind, "network/b", "network/") == (None, 1)
     docs.insert(kind, "network/b", {"n": 2})  # held: the name was read ahead as free
@@ -1166,12 +1174,8 @@ def test_a_create_finds_its_name_and_count_read_ahead_and_the_count_follows_its_
 
 def test_a_count_read_ahead_is_forgotten_when_part_of_the_transaction_rolls_back(
         store_conn) -> None:
-    conn = store_conn
-    kind = "aoss.policy"
-    docs, changes, sent = _stored_then_begun(conn, kind, "network/a")
-    scope = (docs.account, docs.region, kind)
-    changes.read_ahead(conn, [(*scope, "network/b"), (*scope, "network/c"),
-                              KeysCounted(kind, "network/", docs.account, docs.region)])
+    conn, kind = store_conn, POLICY_KIND
+    docs, changes, sent = _policies_read_ahead(conn, ["network/b", "network/c"], counted=True)
     conn.execute("SAVEPOINT operation")
     docs.insert(kind, "network/b", {"n": 2})
     conn.execute("ROLLBACK TO operation")
