@@ -108,11 +108,15 @@ class ResourceChanges:
         for scope in docs:
             self._ahead[scope] = found.get(scope)
 
+    def _read_ahead_on(self, conn: sqlite3.Connection) -> bool:
+        """Whether what is read ahead was read on ``conn``, in its open transaction."""
+        return id(conn) == self._ahead_of and conn.in_transaction
+
     def counted(self, conn: sqlite3.Connection, account: str, region: str, kind: str,
                 prefix: str) -> int | None:
         """How many documents of ``kind`` have a key starting with ``prefix`` now, from a count
         read ahead in this transaction; None unless it was and still holds."""
-        if not self._counts or id(conn) != self._ahead_of or not conn.in_transaction:
+        if not self._counts or not self._read_ahead_on(conn):
             return None
         return self._counts.get(KeysCounted(kind, prefix, account, region))
 
@@ -120,7 +124,7 @@ class ResourceChanges:
               keys: list[str]) -> dict[str, str] | None:
         """The texts of the documents ``keys`` read ahead in this transaction and not written
         since, the absent ones left out; None unless every key was."""
-        if not self._ahead or id(conn) != self._ahead_of or not conn.in_transaction:
+        if not self._ahead or not self._read_ahead_on(conn):
             return None
         found = {}
         for key in keys:
