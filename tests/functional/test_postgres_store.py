@@ -4,6 +4,7 @@ store refuses to rewrite history, and a store it cannot reach is a clear error."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -27,6 +28,7 @@ from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, STUCK_HOLDER
                                                     WRITE_LOCK_KEY, PostgresConnection, migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
+from searchtrail.store.sqlite.writer import RECORDS_SENT_AHEAD, GroupCommitWriter
 from searchtrail.store.sqlite.resources import (RESOURCE_VERSIONS, ResourceChanges,
                                                 SqliteResources)
 from tests.clients import boto3_client
@@ -984,17 +986,124 @@ def test_a_held_upsert_that_cannot_be_stored_fails_the_commit_and_stores_nothing
     assert conn.execute("SELECT count(*) FROM resources").fetchone()[0] == 1
 
 
-def test_at_most_a_bounded_number_of_rows_statements_are_held(store_conn) -> None:
+def test_at_most_a_bounded_number_of_rows_statements_are_held_then_they_are_sent_ahead(
+        store_conn) -> None:
     conn = store_conn
     conn.execute("BEGIN IMMEDIATE")
     sent = _sent_texts(conn)
     for seq in range(1, MAX_HELD_WRITES):
         append_events(conn, [_event(seq)])
     assert sent == []
-    append_events(conn, [_event(MAX_HELD_WRITES)])  # sent alone, in one round trip
-    assert sent[0] == PIPELINE and sent[-1] == SYNC and len(sent) == MAX_HELD_WRITES + 2
+    append_events(conn, [_event(MAX_HELD_WRITES)])  # sent, their answers not waited for
+    assert sent[0] == PIPELINE and len(sent) == MAX_HELD_WRITES + 1 and SYNC not in sent
+    append_events(conn, [_event(MAX_HELD_WRITES + 1)])  # held again
+    assert len(sent) == MAX_HELD_WRITES + 1
+    conn.execute("COMMIT")  # it and the held row join them: their answers in its round trip
+    assert sent[-2:] == ["COMMIT", SYNC] and _round_trips(sent) == 1
+    assert len(sent) == MAX_HELD_WRITES + 4
+    assert _stored_seqs(conn) == list(range(1, MAX_HELD_WRITES + 2))
+
+
+def test_a_read_after_rows_sent_ahead_sees_them_and_takes_their_answers_in_its_round_trip(
+        store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    append_events(conn, [_event(1, lookups=2)])  # the connection learns the column types once
+    conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    sent = _sent_texts(conn)
+    append_events(conn, [_event(1, lookups=2)])
+    conn.send_ahead()
+    assert sent[0] == PIPELINE and len(sent) == 3 and SYNC not in sent  # events, lookups
+    conn.send_ahead()  # nothing held: nothing sent
+    assert len(sent) == 3
+    assert conn.execute("SELECT count(*) FROM event_lookup").fetchone()[0] == 2
+    assert sent[-2:] == ["SELECT count(*) FROM event_lookup", SYNC] and _round_trips(sent) == 1
+    append_events(conn, [_event(2)])
+    conn.send_ahead()
+    conn.execute("ROLLBACK")  # undoes every row of the transaction, those sent ahead too
+    assert not conn.in_transaction and _stored_seqs(conn) == []
+    conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
+    append_events(conn, [_event(3)])
+    conn.send_ahead()
     conn.execute("COMMIT")
-    assert _stored_seqs(conn) == list(range(1, MAX_HELD_WRITES + 1))
+    assert _stored_seqs(conn) == [3]
+
+
+def test_rows_sent_ahead_that_cannot_be_stored_fail_the_commit_and_store_nothing(
+        store_conn) -> None:
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    append_events(conn, [_event(1)])
+    conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
+    append_events(conn, [_event(2), _event(1)])  # seq 1 is taken
+    conn.send_ahead()  # the failure is not known yet
+    append_events(conn, [_event(3)])
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("COMMIT")
+    assert not conn.in_transaction
+    assert _stored_seqs(conn) == [1]
+    assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'").fetchone()[0] == 0
+    conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
+    append_events(conn, [_event(2)])
+    conn.execute("COMMIT")
+    assert _stored_seqs(conn) == [1, 2]
+
+
+def test_rows_that_cannot_be_sent_ahead_end_the_transaction_and_store_nothing(
+        store_conn) -> None:
+    """Some of the held statements may not have gone: none of the transaction may stay."""
+    conn = store_conn
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
+    append_events(conn, [_event(1)])
+    append_events(conn, [EventRow("111122223333", "us-east-1", 1002, '{"n":"\x00"}', seq=2)])
+    with pytest.raises(sqlite3.Error):  # PostgreSQL's text has no NUL: psycopg refuses it
+        conn.send_ahead()
+    assert not conn.in_transaction
+    assert _stored_seqs(conn) == []
+    assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'").fetchone()[0] == 0
+    conn.execute("BEGIN IMMEDIATE")
+    append_events(conn, [_event(1)])
+    conn.execute("COMMIT")
+    assert _stored_seqs(conn) == [1]
+
+
+def test_a_batchs_rows_go_to_postgresql_as_its_units_make_them(store_conn) -> None:
+    """Every RECORDS_SENT_AHEAD records, the batch's rows are sent without waiting for their
+    answers, so that PostgreSQL inserts them while the next units run; COMMIT reads them."""
+    conn = store_conn
+    writer = GroupCommitWriter(conn)
+    units = 2 * RECORDS_SENT_AHEAD + 3
+    sent = _sent_texts(conn)
+    seen_by_the_last: list[str] = []
+
+    def unit(n: int) -> Callable:
+        def work(c: PostgresConnection) -> tuple[int, list[EventRow]]:
+            if n == units - 1:
+                seen_by_the_last.extend(sent)
+            return n, [EventRow("111122223333", "us-east-1", 1000 + n, f'{{"n":{n}}}',
+                                seq=writer.next_seq())]
+        return work
+
+    async def together() -> list[int]:
+        return await asyncio.gather(*(writer.run(unit(n)) for n in range(units)))
+
+    writer.start()
+    try:
+        results = asyncio.run(together())
+    finally:
+        writer.stop()
+    assert results == list(range(units))
+    assert writer.stats.commits == 1
+    # two lots of rows sent before the batch ended, their answers not read yet
+    rows_sent = [index for index, text in enumerate(seen_by_the_last)
+                 if text.startswith("INSERT INTO events")]
+    assert len(rows_sent) == 2 and SYNC not in seen_by_the_last[rows_sent[0]:]
+    assert sent[-2:] == ["COMMIT", SYNC]
+    assert _stored_seqs(conn) == list(range(1, units + 1))
 
 
 def test_a_commit_that_postgresql_turns_into_a_rollback_fails(store_conn) -> None:

@@ -74,7 +74,7 @@ _UNREAD_WRITES = re.compile(
 # exactly one row). Any other DELETE is sent at once, and refused at once.
 _UNREAD_DELETES = re.compile(r"^DELETE FROM event_lookup WHERE account = \? AND region = \? "
                              r"AND attr = \? AND value = \? AND event_time BETWEEN")
-# Writes held at most before they are sent on their own (one round trip for all of them).
+# Writes held at most before they are sent ahead (send_ahead: no waiting for their answers).
 MAX_HELD_WRITES = 64
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
 _NUMBERED = re.compile(r"\?(\d+)")
@@ -227,6 +227,9 @@ class PostgresConnection:
         self._held: list[tuple[_Statement, Any]] = []
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
+        # The pipeline held statements were sent ahead in (send_ahead), left open until the
+        # next statement whose answer is read: their answers come in its round trip.
+        self._ahead: psycopg.Pipeline | None = None
 
     def _connect(self) -> psycopg.Connection:
         try:
@@ -264,6 +267,7 @@ class PostgresConnection:
                 return _Rows([])
             if not self._usable():
                 self._held.clear()  # gone with the transaction
+                self._ahead = None
                 if not self._began:
                     self._conn = self._connect()
                 else:  # the server ended the transaction with the connection: undone
@@ -281,10 +285,11 @@ class PostgresConnection:
                     if statement.one_document:  # one row, counted now: caches see the change
                         self.total_changes += 1
                     if len(self._held) >= MAX_HELD_WRITES:
-                        self._send_held()
+                        self.send_ahead()
                     return _Rows([])
                 if statement.rolls_back:
                     self._held.clear()  # the whole transaction is undone: nothing to send
+                    self._drop_ahead()
                 cursor = self._send(statement, arguments)
             except psycopg.Error as exc:
                 self._held.clear()
@@ -309,8 +314,51 @@ class PostgresConnection:
             self.total_changes += cursor.rowcount
         return cursor
 
+    def send_ahead(self) -> None:
+        """Send the held statements now without waiting for their answers: PostgreSQL runs
+        them while this process goes on, and their answers (a failure fails the statement
+        that reads them) come with the next statement whose answer is read. Their rows are
+        not counted in ``total_changes``: the rows a batch appends and retention's lookup
+        deletions change no resource, and counted mid-call they would make a read-only call
+        look as if it had written."""
+        with self._lock:
+            if not self._held or not self._began or not self._usable():
+                return
+            held, self._held = self._held, []
+            try:
+                if self._ahead is None:
+                    self._ahead = self._conn.pipeline()
+                    self._ahead.__enter__()
+                for statement, arguments in held:
+                    self._conn.execute(statement.text, arguments, binary=statement.binary)
+            except psycopg.Error as exc:
+                # Some of them may not have gone: the transaction ends here, so that none of
+                # its calls counts as stored (its writer sees it gone and fails the batch).
+                self._drop_ahead()
+                self._rollback_quietly()
+                self._began = False
+                raise _as_sqlite_error(exc) from exc
+
+    def _answers_ahead(self) -> None:
+        """Wait for the answers of what was sent ahead; raises the first failure."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.__exit__(None, None, None)
+
+    def _drop_ahead(self) -> None:
+        """Before a ROLLBACK or a BEGIN: what was sent ahead is undone, its failures too."""
+        try:
+            self._answers_ahead()
+        except psycopg.Error:
+            pass
+
     def _send(self, statement: _Statement, arguments: Any) -> psycopg.Cursor:
         """Send the held statements, then ``statement``, in one round trip; its cursor."""
+        if self._ahead is not None:  # the held and this one join it: one round trip for all
+            self.send_ahead()
+            cursor = self._conn.execute(statement.text, arguments, binary=statement.binary)
+            self._answers_ahead()
+            return cursor
         held = self._held
         if not held:
             return self._conn.execute(statement.text, arguments, binary=statement.binary)
@@ -369,6 +417,7 @@ class PostgresConnection:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
             self._last_seq = self._versions = None
             self._held.clear()  # none outlives its transaction
+            self._drop_ahead()
             if not self._usable():
                 self._conn = self._connect()
             try:
