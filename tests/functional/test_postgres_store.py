@@ -830,7 +830,9 @@ def test_a_rollback_drops_held_rows_unsent(store_conn) -> None:
     assert _stored_seqs(conn) == []
 
 
-def test_held_rows_that_cannot_be_stored_fail_the_commit_and_store_nothing(store_conn) -> None:
+@pytest.mark.parametrize("sent_ahead", [False, True], ids=["held", "sent ahead"])
+def test_rows_that_cannot_be_stored_fail_the_commit_and_store_nothing(store_conn,
+                                                                      sent_ahead) -> None:
     conn = store_conn
     conn.execute("BEGIN IMMEDIATE")
     append_events(conn, [_event(1)])
@@ -838,6 +840,9 @@ def test_held_rows_that_cannot_be_stored_fail_the_commit_and_store_nothing(store
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
     append_events(conn, [_event(2), _event(1)])  # seq 1 is taken
+    if sent_ahead:
+        conn.send_ahead()  # the failure is not known yet
+        append_events(conn, [_event(3)])
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute("COMMIT")
     assert not conn.in_transaction
@@ -1028,28 +1033,6 @@ def test_a_read_after_rows_sent_ahead_sees_them_and_takes_their_answers_in_its_r
     conn.send_ahead()
     conn.execute("COMMIT")
     assert _stored_seqs(conn) == [3]
-
-
-def test_rows_sent_ahead_that_cannot_be_stored_fail_the_commit_and_store_nothing(
-        store_conn) -> None:
-    conn = store_conn
-    conn.execute("BEGIN IMMEDIATE")
-    append_events(conn, [_event(1)])
-    conn.execute("COMMIT")
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", ("doomed", b"x"))
-    append_events(conn, [_event(2), _event(1)])  # seq 1 is taken
-    conn.send_ahead()  # the failure is not known yet
-    append_events(conn, [_event(3)])
-    with pytest.raises(sqlite3.IntegrityError):
-        conn.execute("COMMIT")
-    assert not conn.in_transaction
-    assert _stored_seqs(conn) == [1]
-    assert conn.execute("SELECT count(*) FROM secrets WHERE name = 'doomed'").fetchone()[0] == 0
-    conn.execute("BEGIN IMMEDIATE")  # the next transaction is unharmed
-    append_events(conn, [_event(2)])
-    conn.execute("COMMIT")
-    assert _stored_seqs(conn) == [1, 2]
 
 
 def test_rows_that_cannot_be_sent_ahead_end_the_transaction_and_store_nothing(
