@@ -28,9 +28,9 @@ from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, STUCK_HOLDER
                                                     WRITE_LOCK_KEY, PostgresConnection, migrate)
 from searchtrail.store.postgres.notify import PostgresSignal
 from searchtrail.store.sqlite.events import EventRow, append_events, last_event_seq
-from searchtrail.store.sqlite.writer import RECORDS_SENT_AHEAD, GroupCommitWriter
 from searchtrail.store.sqlite.resources import (RESOURCE_VERSIONS, ResourceChanges,
                                                 SqliteResources)
+from searchtrail.store.sqlite.writer import RECORDS_SENT_AHEAD, GroupCommitWriter
 from tests.clients import boto3_client
 from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
                                     set_console_password)
