@@ -225,6 +225,11 @@ class PostgresConnection:
         # first read, COMMIT): a write call's savepoint pair, its idempotency record and a
         # batch's rows then cost no round trip of their own.
         self._held: list[tuple[_Statement, Any]] = []
+        # Rows changed by the statements whose answers are read, and a document's held upsert
+        # or delete (one row, counted as it is held: caches see the change). The held rows a
+        # batch appends and retention's lookup deletions are not counted, whenever they are
+        # sent: they change no resource, and counted mid-call they would make a read-only call
+        # look as if it had written.
         self.total_changes = 0
         self._conn: psycopg.Connection | None = None
         # The pipeline held statements were sent ahead in (send_ahead), left open until the
@@ -317,10 +322,7 @@ class PostgresConnection:
     def send_ahead(self) -> None:
         """Send the held statements now without waiting for their answers: PostgreSQL runs
         them while this process goes on, and their answers (a failure fails the statement
-        that reads them) come with the next statement whose answer is read. Their rows are
-        not counted in ``total_changes``: the rows a batch appends and retention's lookup
-        deletions change no resource, and counted mid-call they would make a read-only call
-        look as if it had written."""
+        that reads them) come with the next statement whose answer is read."""
         with self._lock:
             if not self._held or not self._began or not self._usable():
                 return
@@ -334,7 +336,6 @@ class PostgresConnection:
             except psycopg.Error as exc:
                 # Some of them may not have gone: the transaction ends here, so that none of
                 # its calls counts as stored (its writer sees it gone and fails the batch).
-                self._drop_ahead()
                 self._rollback_quietly()
                 self._began = False
                 raise _as_sqlite_error(exc) from exc
@@ -354,15 +355,9 @@ class PostgresConnection:
 
     def _send(self, statement: _Statement, arguments: Any) -> psycopg.Cursor:
         """Send the held statements, then ``statement``, in one round trip; its cursor."""
-        if self._ahead is not None:  # the held and this one join it: one round trip for all
-            self.send_ahead()
-            cursor = self._conn.execute(statement.text, arguments, binary=statement.binary)
-            self._answers_ahead()
-            return cursor
         held = self._held
-        if not held:
-            return self._conn.execute(statement.text, arguments, binary=statement.binary)
-        if statement.control and arguments is None and all(args is None for _, args in held):
+        if held and self._ahead is None and statement.control and arguments is None and all(
+                args is None for _, args in held):
             # parameterless: one simple query, its results in order
             self._held = []
             cursor = self._conn.execute("; ".join([*(done.text for done, _ in held),
@@ -370,21 +365,15 @@ class PostgresConnection:
             for _ in held:
                 cursor.nextset()  # to this statement's own result
             return cursor
-        return self._send_held(statement, arguments)
-
-    def _send_held(self, then: _Statement | None = None,
-                   arguments: Any = None) -> psycopg.Cursor | None:
-        """Send the held statements (and ``then``, if given) in one pipeline: one round trip.
-        Returns ``then``'s cursor."""
-        held, self._held = self._held, []
-        cursor = None
-        with self._conn.pipeline():
-            sent = [(statement, self._conn.execute(statement.text, args))
-                    for statement, args in held]
-            if then is not None:
-                cursor = self._conn.execute(then.text, arguments, binary=then.binary)
-        self.total_changes += sum(done.rowcount for statement, done in sent
-                                  if done.rowcount > 0 and not statement.one_document)
+        if not held and self._ahead is None:
+            return self._conn.execute(statement.text, arguments, binary=statement.binary)
+        self.send_ahead()  # the held, then this one, in one pipeline: its answer reads all
+        try:
+            cursor = self._conn.execute(statement.text, arguments, binary=statement.binary)
+        except psycopg.Error:  # an answer that came in meanwhile failed, or this one
+            self._drop_ahead()  # closed: the caller's ROLLBACK must not join it
+            raise
+        self._answers_ahead()
         return cursor
 
     def _types_of(self, table: str) -> dict[str, str]:
@@ -405,8 +394,8 @@ class PostgresConnection:
                 self._held.clear()
                 self._conn = self._connect()
             try:
-                if self._held:
-                    self._send_held()
+                self.send_ahead()
+                self._answers_ahead()
                 self._conn.execute(script)
             except psycopg.Error as exc:
                 raise _as_sqlite_error(exc) from exc
@@ -487,6 +476,7 @@ class PostgresConnection:
                         pid, client, STUCK_HOLDER_MS)
 
     def _rollback_quietly(self) -> None:
+        self._drop_ahead()  # a ROLLBACK sent inside a failed pipeline would be refused
         if self._usable() and self._conn.info.transaction_status != _IDLE:
             try:
                 self._conn.execute("ROLLBACK")
