@@ -737,6 +737,14 @@ def _sent_texts(conn: PostgresConnection) -> list[str]:
     return sent
 
 
+def _learn_column_types(conn: PostgresConnection) -> None:
+    """Rows appended and rolled back: the connection learns the tables' column types, which
+    it reads once, so that the sends a test counts afterwards are the rows' alone."""
+    conn.execute("BEGIN IMMEDIATE")
+    append_events(conn, [_event(1, lookups=2), _event(2)])  # rows of two or more: spelled
+    conn.execute("ROLLBACK")
+
+
 def _event(seq: int, lookups: int = 0) -> EventRow:
     return EventRow("111122223333", "us-east-1", 1000 + seq, f'{{"n":{seq}}}',
                     lookup_values=tuple(("EventName", f"E{n}") for n in range(lookups)), seq=seq)
@@ -781,10 +789,8 @@ def test_a_savepoint_and_its_release_go_with_the_next_statement_in_one_round_tri
 
 def test_a_batchs_rows_go_with_its_commit_in_one_round_trip(store_conn) -> None:
     conn = store_conn
-    conn.execute("BEGIN IMMEDIATE")
     batch = [_event(1, lookups=2), _event(2, lookups=1)]
-    append_events(conn, batch)  # the connection learns the tables' column types once
-    conn.execute("ROLLBACK")
+    _learn_column_types(conn)
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("SAVEPOINT operation")  # a call's, before its batch's rows
     sent = _sent_texts(conn)
@@ -1018,9 +1024,7 @@ def test_at_most_a_bounded_number_of_rows_statements_are_held_then_they_are_sent
 def test_a_read_after_rows_sent_ahead_sees_them_and_takes_their_answers_in_its_round_trip(
         store_conn) -> None:
     conn = store_conn
-    conn.execute("BEGIN IMMEDIATE")
-    append_events(conn, [_event(1, lookups=2)])  # the connection learns the column types once
-    conn.execute("ROLLBACK")
+    _learn_column_types(conn)
     conn.execute("BEGIN IMMEDIATE")
     sent = _sent_texts(conn)
     append_events(conn, [_event(1, lookups=2)])
