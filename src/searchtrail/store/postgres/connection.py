@@ -356,17 +356,17 @@ class PostgresConnection:
     def _send(self, statement: _Statement, arguments: Any) -> psycopg.Cursor:
         """Send the held statements, then ``statement``, in one round trip; its cursor."""
         held = self._held
-        if held and self._ahead is None and statement.control and arguments is None and all(
-                args is None for _, args in held):
-            # parameterless: one simple query, its results in order
-            self._held = []
-            cursor = self._conn.execute("; ".join([*(done.text for done, _ in held),
-                                                   statement.text]))
-            for _ in held:
-                cursor.nextset()  # to this statement's own result
-            return cursor
-        if not held and self._ahead is None:
-            return self._conn.execute(statement.text, arguments, binary=statement.binary)
+        if self._ahead is None:
+            if not held:
+                return self._conn.execute(statement.text, arguments, binary=statement.binary)
+            if statement.control and arguments is None and all(args is None for _, args in held):
+                # parameterless: one simple query, its results in order
+                self._held = []
+                cursor = self._conn.execute("; ".join([*(done.text for done, _ in held),
+                                                       statement.text]))
+                for _ in held:
+                    cursor.nextset()  # to this statement's own result
+                return cursor
         self.send_ahead()  # the held, then this one, in one pipeline: its answer reads all
         try:
             cursor = self._conn.execute(statement.text, arguments, binary=statement.binary)
