@@ -203,7 +203,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                  interval_seconds=settings.retention_check_seconds,
                                  removed=metrics.records_removed,
                                  rows_removed=metrics.delivery_rows_removed)
-        if settings.retention_check_seconds > 0 else None)
+        if settings.retention_check_seconds > 0 else None,
+        backlog=metrics.delivery_backlog)
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),
                                warning_ratio=settings.capacity_warning_ratio,
                                interval=settings.capacity_check_seconds,

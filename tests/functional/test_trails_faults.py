@@ -4,6 +4,7 @@ server killed -9 mid-delivery, and a trail created while S3 answers nothing."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -34,6 +35,18 @@ def delivered_request_ids(moto: MotoServer) -> Counter:
     return Counter(r["requestID"] for records in content.records_by_key.values() for r in records)
 
 
+def backlog(server: ServerProcess, arn: str) -> tuple[float, float] | None:
+    """The trail's delivery lag and waiting log files in /metrics; None until both are there."""
+    text = server.metrics()
+    values = []
+    for name in ("searchtrail_delivery_lag_seconds", "searchtrail_delivery_waiting_log_files"):
+        found = re.search(rf'^{name}{{trail="{re.escape(arn)}"}} (\S+)$', text, re.M)
+        if found is None:
+            return None
+        values.append(float(found[1]))
+    return values[0], values[1]
+
+
 def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
     moto = MotoServer(tmp_path).start()
     # 1 s S3 timeouts (5 s by default): a delivery fails ~3 s into the outage, not 15
@@ -45,13 +58,15 @@ def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
         wait_for(lambda: set(request_ids) <= set(delivered_request_ids(moto)), seconds=30,
                  what="deliveries before the outage")
 
-        # The outage lasts until a delivery has failed (S3's timeouts and retries take ~3 s)
-        # and calls have kept coming after that, so their records wait for S3 to come back.
+        arn = cloudtrail.get_trail(Name="faults")["Trail"]["TrailARN"]
+        # The outage lasts until a delivery has failed (S3's timeouts and retries take ~3 s),
+        # calls have kept coming after that, so their records wait for S3 to come back, and
+        # /metrics has shown the trail's files waiting.
         moto.pause()
-        saw_error, after_error = None, 0
+        saw_error, after_error, waiting = None, 0, None
         outage_end = time.monotonic() + 45
         try:
-            while time.monotonic() < outage_end and after_error < 8:
+            while time.monotonic() < outage_end and (after_error < 8 or waiting is None):
                 # every call during the outage succeeds (an exception here fails the test)
                 request_ids.append(aoss.list_collections()["ResponseMetadata"]["RequestId"])
                 if saw_error is None:
@@ -59,14 +74,21 @@ def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
                     saw_error = status.get("LatestDeliveryError")
                 else:
                     after_error += 1
+                    seen = backlog(server, arn)
+                    if seen is not None and seen[1] >= 1:
+                        waiting = seen
                 time.sleep(0.25)  # calls keep coming at a steady pace during the outage
         finally:
             moto.resume()
         assert saw_error, "GetTrailStatus never showed the delivery error"
-        assert after_error == 8
+        assert after_error >= 8
+        assert waiting is not None, "/metrics never showed the trail's log files waiting"
+        assert waiting[0] >= 1  # its oldest record has waited since the first failure at least
 
         wait_for(lambda: set(request_ids) <= set(delivered_request_ids(moto)), seconds=90,
                  what="every record after the outage")
+        wait_for(lambda: backlog(server, arn) == (0.0, 0.0), seconds=30,
+                 what="/metrics showing nothing left to deliver")
         delivered = delivered_request_ids(moto)
         assert all(delivered[rid] == 1 for rid in request_ids)
         assert max(delivered.values()) == 1

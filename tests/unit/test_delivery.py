@@ -605,6 +605,11 @@ def test_the_questions_of_every_tick_read_only_what_still_waits(store) -> None: 
             ("SELECT 1 FROM digests WHERE trail_arn = ? AND delivered_at IS NULL LIMIT 1",
              "digests_undelivered")):
         assert f"USING INDEX {index} (trail_arn=?)" in _plan(conn, sql, (ARN,)), sql
+    # the backlog /metrics is told after each pass: seeks to what still waits
+    assert "USING INDEX log_files_pending (trail_arn=? AND delivered_at=?)" in _plan(
+        conn, delivery._WAITING_FILES, (ARN, 0))
+    assert "INDEX sqlite_autoindex_outbox_1 (trail_arn=? AND seq>?)" in _plan(
+        conn, delivery._OLDEST_UNCLAIMED, (ARN, 0))
 
 
 def test_a_stopped_trail_waits_for_a_digest_after_its_stop_read_by_seeks(store) -> None:  # type: ignore[no-untyped-def]
@@ -955,3 +960,58 @@ def test_a_status_that_arrives_after_its_trail_was_deleted_or_made_again_is_drop
     writer.run_blocking(delete)
     worker._update_status(ARN, made_again, {"LatestDeliveryError": "AccessDenied"})
     assert read.get(kinds.TRAIL_STATUS, ARN) is None
+
+
+class DownStore(MemoryStore):
+    """Refuses every put while ``down``."""
+
+    down = True
+
+    def put_object(self, bucket: str, key: str, body: bytes, *, content_type: str,
+                   metadata: dict[str, str] | None = None) -> None:
+        if self.down:
+            raise ObjectStoreError("ServiceUnavailable", "the store is down")
+        super().put_object(bucket, key, body, content_type=content_type, metadata=metadata)
+
+
+def test_each_pass_tells_every_trails_backlog_until_its_records_are_stored(validating) -> None:  # type: ignore[no-untyped-def]
+    conn, writer, worker, _, clocks = validating
+    told: list[dict[str, delivery.Backlog]] = []
+    worker._backlog = told.append
+    worker._store = objects = DownStore()
+    SqliteResources(conn, ACCOUNT, "").put(kinds.TRAIL, OTHER_ARN, {
+        "Name": "other", "TrailARN": OTHER_ARN, "S3BucketName": "bucket",
+        "HomeRegion": "us-east-1", "IsLogging": False})
+
+    def record_at(seconds_ago: int, count: int) -> None:
+        rows = [EventRow(ACCOUNT, "us-east-1", int(clocks.wall) - seconds_ago,
+                         record(n, "us-east-1"), deliveries=((ARN, ACCOUNT),))
+                for n in range(count)]
+        writer.run_blocking(lambda c: (None, rows))
+
+    worker.run_once()
+    assert told[-1] == {ARN: (0.0, 0), OTHER_ARN: (0.0, 0)}
+
+    record_at(60, 2)  # rows no file has claimed yet count from their eventTime
+    trail = SqliteResources(conn, ACCOUNT, "").get(kinds.TRAIL, ARN)
+    assert worker._trail_backlog(ARN, trail, clocks.wall) == (60.0, 0)
+
+    clocks.advance(5)
+    worker.run_once()  # claimed into a file whose upload fails: it waits, and so does its lag
+    assert told[-1] == {ARN: (65.0, 1), OTHER_ARN: (0.0, 0)}
+
+    clocks.advance(5)
+    record_at(1, 3)  # newer rows do not hide the oldest record's age
+    worker.run_once()
+    assert told[-1][ARN] == (70.0, 2)
+
+    objects.down = False
+    clocks.advance(30)  # past the back-off
+    worker.run_once()
+    assert told[-1][ARN] == (0.0, 0)
+    assert len(objects.objects) >= 2
+
+    # A node that does not deliver tells no trail's backlog: the one that delivers does.
+    worker._leadership = lambda: False
+    worker.run_once()
+    assert told[-1] == {}

@@ -116,6 +116,23 @@ OWN_DIGEST = "end_time > ?"
 # A log file of the chain delivered at or after its last digest's end: no digest covers it yet.
 _UNCOVERED_FILE = ("SELECT 1 FROM log_files WHERE trail_arn = ? AND account = ? AND region = ? "
                    "AND delivered_at >= ? LIMIT 1")
+# What a trail still has to store, for /metrics: its log files fixed and not yet stored (the
+# log_files_pending index), its oldest row no file has claimed yet (the UNIQUE (trail_arn, seq)
+# index) and the eventTime of the oldest record of either (by seq).
+_WAITING_FILES = ("SELECT count(*), min(first_seq) FROM log_files WHERE trail_arn = ? "
+                  f"AND delivered_at IS NULL AND {OWN_LOG_FILE}")
+_OLDEST_UNCLAIMED = "SELECT min(seq) FROM outbox WHERE trail_arn = ? AND seq > ?"
+_EVENT_TIME = "SELECT event_time FROM events WHERE seq = ?"
+
+
+class Backlog(NamedTuple):
+    """What a trail has recorded and not yet stored in its bucket."""
+
+    lag_seconds: float  # the oldest such record's age (its eventTime); 0 when there is none
+    waiting_log_files: int  # log files fixed and not yet stored (a failing bucket's sign)
+
+
+NO_BACKLOG = Backlog(0.0, 0)
 
 
 @dataclass
@@ -228,7 +245,8 @@ class DeliveryWorker:
                  clock: Callable[[], datetime],
                  ticks: Callable[[], float] = time.monotonic,
                  leadership: Callable[[], bool] | None = None,
-                 retention: EventRetention | None = None) -> None:
+                 retention: EventRetention | None = None,
+                 backlog: Callable[[dict[str, Backlog]], None] | None = None) -> None:
         self._reader_factory = reader
         self._reader: sqlite3.Connection | None = None
         self._writer = writer
@@ -244,6 +262,8 @@ class DeliveryWorker:
         self._leadership = leadership
         # Expired records leave the store on the delivering node, once every trail has them
         self._retention = retention
+        # Told after each pass every trail's backlog (none on a node that does not deliver)
+        self._backlog = backlog
         # by trail ARN and creation time: a trail made again under its ARN starts afresh
         self._states: dict[tuple[str, Any], _TrailState] = {}
         self._upload_pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT,
@@ -276,11 +296,15 @@ class DeliveryWorker:
     def run_once(self) -> None:
         if self._leadership is not None and not self._leadership():
             self._states.clear()  # back-offs and claim times start afresh on taking over
+            if self._backlog is not None:
+                self._backlog({})  # the node that delivers tells them
             return
         now, ticks = self._clock(), self._ticks()
         every_trail = self._every_trail()
+        idle: set[str] = set()
         for arn, trail in every_trail:
             if not (trail.get("IsLogging") or self._has_work(arn, trail)):
+                idle.add(arn)
                 continue
             state = self._states.setdefault((arn, created_at(trail)), _TrailState())
             if state.last_assigned is None or ticks - state.last_assigned >= self._delivery_interval:
@@ -294,11 +318,28 @@ class DeliveryWorker:
         existing = {(arn, created_at(trail)) for arn, trail in every_trail}
         for gone in self._states.keys() - existing:  # deleted trails' back-offs and claim times
             del self._states[gone]
+        if self._backlog is not None:
+            measured = self._clock().timestamp()
+            self._backlog({arn: NO_BACKLOG if arn in idle else self._trail_backlog(
+                arn, trail, measured) for arn, trail in every_trail})
         if self._retention is not None and not self._stop.is_set():
             self._retention.run_due(
                 self._conn(), self._writer,
                 {arn: trail_start(trail) for arn, trail in every_trail},
                 {arn for arn, trail in every_trail if trail.get("LogFileValidationEnabled")})
+
+    def _trail_backlog(self, arn: str, trail: dict[str, Any], now: float) -> Backlog:
+        """The trail's log files waiting for their upload, and the age of the oldest record it
+        has not stored yet: the first of such a file's, or of its rows no file has claimed."""
+        conn = self._conn()
+        after = records_after(trail)
+        files, first_in_files = conn.execute(_WAITING_FILES, (arn, after)).fetchone()
+        first_unclaimed = conn.execute(
+            _OLDEST_UNCLAIMED, (arn, max(claimed_through(conn, arn) or 0, after))).fetchone()[0]
+        oldest = min((seq for seq in (first_in_files, first_unclaimed) if seq is not None),
+                     default=None)
+        found = None if oldest is None else conn.execute(_EVENT_TIME, (oldest,)).fetchone()
+        return Backlog(max(0.0, now - found[0]) if found else 0.0, files)
 
     def _conn(self) -> sqlite3.Connection:
         if self._reader is None:

@@ -15,6 +15,7 @@ from searchtrail.store.capacity import CapacityReading
 from searchtrail.workers import MULTIPROCESS_VARIABLE
 
 if TYPE_CHECKING:
+    from searchtrail.audit.delivery import Backlog
     from searchtrail.store.sqlite.writer import WriterStats
 
 
@@ -59,6 +60,17 @@ class Metrics:
                                        "warning level", registry=self.registry,
                                        multiprocess_mode="max")
 
+        # Set by the delivering worker after each delivery pass, one series per trail
+        self._delivery_lag = Gauge(
+            "searchtrail_delivery_lag_seconds", "Age (by eventTime) of the oldest record a "
+            "trail has recorded and not yet stored in its bucket; 0 when none waits",
+            ["trail"], registry=self.registry, multiprocess_mode="livemax")
+        self._delivery_waiting_files = Gauge(
+            "searchtrail_delivery_waiting_log_files", "Log files a trail has fixed and not yet "
+            "stored in its bucket (they wait for a retry when it fails)", ["trail"],
+            registry=self.registry, multiprocess_mode="livemax")
+        self._backlog_trails: set[str] = set()
+
     def writer_committed(self, stats: WriterStats) -> None:
         self._writer_commits.set(stats.commits)
         self._writer_units.set(stats.units)
@@ -73,6 +85,20 @@ class Metrics:
 
     def delivery_rows_removed(self, table: str, count: int) -> None:
         self._delivery_rows_removed.labels(table).inc(count)
+
+    def delivery_backlog(self, trails: dict[str, Backlog]) -> None:
+        """Every trail's backlog after a delivery pass; trails not named (deleted, or all of
+        them on a node that does not deliver) leave /metrics."""
+        for arn in self._backlog_trails - trails.keys():
+            for gauge in (self._delivery_lag, self._delivery_waiting_files):
+                if self._shared_folder is None:
+                    gauge.remove(arn)
+                else:  # prometheus_client cannot remove a series from the workers' files
+                    gauge.labels(arn).set(0)
+        for arn, backlog in trails.items():
+            self._delivery_lag.labels(arn).set(backlog.lag_seconds)
+            self._delivery_waiting_files.labels(arn).set(backlog.waiting_log_files)
+        self._backlog_trails = set(trails)
 
     def call(self, service: str, operation: str, error_code: str) -> None:
         key = (service, operation, error_code)
