@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -203,6 +205,16 @@ def wait_until_delivered(server: servers.Server) -> None:
         conn.close()
 
 
+def delivery_lag(server: servers.Server) -> float | None:
+    """The bench trail's delivery lag in the server's /metrics, as of the worker's last pass
+    (the age of the oldest record it had not stored yet); None before its first pass."""
+    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    series = rf'^searchtrail_delivery_lag_seconds{{trail="[^"]*:trail/{TRAIL}"}} (\S+)$'
+    found = re.search(series, text, re.M)
+    return round(float(found[1]), 2) if found else None
+
+
 def _backlog(server: servers.Server) -> tuple[int, int]:
     """(outbox rows no log file has claimed yet, the highest log file id so far)."""
     with contextlib.closing(server.read_only_database()) as conn:
@@ -265,6 +277,7 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
             replay(server, read_mix(signer, min(calls, 2_000)), 1)
         rates: dict[str, list[float]] = {phase: [] for phase in PHASES}
         cpu: dict[str, list[float]] = {phase: [] for phase in PHASES}
+        lags: list[float | None] = []  # at the end of each delivering run
         for number in range(rounds):
             for phase in PHASES if number % 2 == 0 else PHASES[::-1]:
                 enter(phase)
@@ -272,8 +285,12 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
                 answered, took = replay(server, read_mix(signer, calls), seconds)
                 rates[phase].append(answered / took)
                 cpu[phase].append((server.cpu_seconds() - cpu_before) / answered * 1e6)
+                lag = ""
+                if phase == "delivering":
+                    lags.append(delivery_lag(server))
+                    lag = f", delivery lag {lags[-1]} s"
                 log(f"delivery: API {phase}: {answered / took:,.0f} calls/s, "
-                    f"{cpu[phase][-1]:.0f} µs server CPU per call")
+                    f"{cpu[phase][-1]:.0f} µs server CPU per call{lag}")
         cloudtrail.stop_logging(Name=TRAIL)
         with contextlib.closing(server.read_only_database()) as conn:
             delivered = conn.execute("SELECT coalesce(sum(records), 0) FROM log_files "
@@ -292,6 +309,7 @@ def api_throughput(workdir: Path, calls: int, seconds: float, rounds: int,
             "server_cpu_us_per_call": {"no trail": round(cpu_no_trail),
                                        "delivering": round(cpu_delivering)},
             "cpu_increase_percent": round(100 * (cpu_delivering / cpu_no_trail - 1), 1),
+            "delivery_lag_seconds_after_delivering_runs": lags,
             "records_delivered_in_total": delivered,
             "drop_percent": round(statistics.median(drops), 1)}
 
@@ -435,7 +453,10 @@ def main(argv: list[str] | None = None) -> int:
                         "the same trail stopped; the drop is the median of the rounds' "
                         "drops (each round compares its own two runs)",
                         "server CPU per call: the server's user + system CPU time during a "
-                        "run / calls answered (median of the rounds)"])
+                        "run / calls answered (median of the rounds)",
+                        "delivery lag: the trail's searchtrail_delivery_lag_seconds in /metrics "
+                        "at the end of each delivering run, as of the worker's last pass (the "
+                        "age of the oldest record it had not stored yet)"])
     return 0
 
 

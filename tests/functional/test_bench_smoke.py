@@ -274,6 +274,10 @@ def test_delivery_quick_delivers_an_organization_trails_backlog_by_account_and_r
     assert default_rows and all(row["account_regions"] == 4 and row["records"] < 5_000
                                 for row in default_rows)  # the default account's four Regions
     assert sum("organization trail" in goal["target"] for goal in document["targets"]) == 1
+    api = next(row for row in document["results"] if "drop_percent" in row)
+    # the trail's lag in /metrics, read after each delivering run (two rounds in quick)
+    lags = api["delivery_lag_seconds_after_delivering_runs"]
+    assert len(lags) == 2 and all(lag is not None and lag >= 0 for lag in lags), lags
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])
