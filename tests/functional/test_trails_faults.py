@@ -89,6 +89,7 @@ def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:
                  what="every record after the outage")
         wait_for(lambda: backlog(server, arn) == (0.0, 0.0), seconds=30,
                  what="/metrics showing nothing left to deliver")
+        assert server.metric("searchtrail_delivery_last_pass_timestamp_seconds") > 0
         delivered = delivered_request_ids(moto)
         assert all(delivered[rid] == 1 for rid in request_ids)
         assert max(delivered.values()) == 1

@@ -246,7 +246,7 @@ class DeliveryWorker:
                  ticks: Callable[[], float] = time.monotonic,
                  leadership: Callable[[], bool] | None = None,
                  retention: EventRetention | None = None,
-                 backlog: Callable[[dict[str, Backlog]], None] | None = None) -> None:
+                 backlog: Callable[[dict[str, Backlog] | None], None] | None = None) -> None:
         self._reader_factory = reader
         self._reader: sqlite3.Connection | None = None
         self._writer = writer
@@ -262,7 +262,7 @@ class DeliveryWorker:
         self._leadership = leadership
         # Expired records leave the store on the delivering node, once every trail has them
         self._retention = retention
-        # Told after each pass every trail's backlog (none on a node that does not deliver)
+        # Told after each pass every trail's backlog; None on a node that does not deliver
         self._backlog = backlog
         # by trail ARN and creation time: a trail made again under its ARN starts afresh
         self._states: dict[tuple[str, Any], _TrailState] = {}
@@ -297,7 +297,7 @@ class DeliveryWorker:
         if self._leadership is not None and not self._leadership():
             self._states.clear()  # back-offs and claim times start afresh on taking over
             if self._backlog is not None:
-                self._backlog({})  # the node that delivers tells them
+                self._backlog(None)  # the node that delivers tells them
             return
         now, ticks = self._clock(), self._ticks()
         every_trail = self._every_trail()

@@ -4,6 +4,7 @@ several worker processes, every worker's values summed from their files in a sha
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,11 @@ class Metrics:
             "searchtrail_delivery_waiting_log_files", "Log files a trail has fixed and not yet "
             "stored in its bucket (they wait for a retry when it fails)", ["trail"],
             registry=self.registry, multiprocess_mode="livemax")
+        # A pass that never ends (the store unreachable) leaves the two above as they were
+        self._delivery_pass = Gauge(
+            "searchtrail_delivery_last_pass_timestamp_seconds", "When this node last ended a "
+            "delivery pass (Unix time); 0 on a node that does not deliver",
+            registry=self.registry, multiprocess_mode="livemax")
         self._backlog_trails: set[str] = set()
 
     def writer_committed(self, stats: WriterStats) -> None:
@@ -86,9 +92,14 @@ class Metrics:
     def delivery_rows_removed(self, table: str, count: int) -> None:
         self._delivery_rows_removed.labels(table).inc(count)
 
-    def delivery_backlog(self, trails: dict[str, Backlog]) -> None:
-        """Every trail's backlog after a delivery pass; trails not named (deleted, or all of
-        them on a node that does not deliver) leave /metrics."""
+    def delivery_backlog(self, trails: dict[str, Backlog] | None) -> None:
+        """Every trail's backlog after a delivery pass, or None on a node that does not
+        deliver; trails not named (deleted, or all of them then) leave /metrics."""
+        if trails is None:
+            trails = {}
+            self._delivery_pass.set(0)
+        else:
+            self._delivery_pass.set(time.time())
         for arn in self._backlog_trails - trails.keys():
             for gauge in (self._delivery_lag, self._delivery_waiting_files):
                 if self._shared_folder is None:
