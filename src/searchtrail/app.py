@@ -107,7 +107,7 @@ def build_console(settings: Settings, *, calls: ConsoleCalls, history: EventHist
         EventPages(ui, HistoryReader(ui, history, reads, utc_now), exports, utc_now),
         CollectionPages(ui),
         PolicyPages(ui),
-        TrailPages(ui, store),
+        TrailPages(ui, store, reads, utc_now),
     ])
 
 

@@ -167,6 +167,9 @@ def test_trails(page, console_server, shoot) -> None:  # type: ignore[no-untyped
         page.wait_for_timeout(500)
     expect(page.get_by_test_id("trail-files")).to_contain_text("_CloudTrail_")
     expect(page.get_by_test_id("trail-status")).to_contain_text("UTC")
+    # the page's own calls are records the trail has not delivered yet, or it has them all
+    expect(page.get_by_test_id("trail-backlog")).to_have_text(
+        re.compile(r"Nothing|Oldest record \d+ s old"))
     shoot(page, "trail-detail")
     page.get_by_role("button", name="Stop logging").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Logging stopped")

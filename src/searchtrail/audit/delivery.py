@@ -329,17 +329,7 @@ class DeliveryWorker:
                 {arn for arn, trail in every_trail if trail.get("LogFileValidationEnabled")})
 
     def _trail_backlog(self, arn: str, trail: dict[str, Any], now: float) -> Backlog:
-        """The trail's log files waiting for their upload, and the age of the oldest record it
-        has not stored yet: the first of such a file's, or of its rows no file has claimed."""
-        conn = self._conn()
-        after = records_after(trail)
-        files, first_in_files = conn.execute(_WAITING_FILES, (arn, after)).fetchone()
-        first_unclaimed = conn.execute(
-            _OLDEST_UNCLAIMED, (arn, max(claimed_through(conn, arn) or 0, after))).fetchone()[0]
-        oldest = min((seq for seq in (first_in_files, first_unclaimed) if seq is not None),
-                     default=None)
-        found = None if oldest is None else conn.execute(_EVENT_TIME, (oldest,)).fetchone()
-        return Backlog(max(0.0, now - found[0]) if found else 0.0, files)
+        return trail_backlog(self._conn(), arn, trail, now)
 
     def _conn(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -761,6 +751,21 @@ class TrailStart(NamedTuple):
 
 def trail_start(trail: dict[str, Any]) -> TrailStart:
     return TrailStart(records_after(trail), created_at(trail))
+
+
+def trail_backlog(conn: sqlite3.Connection, arn: str, trail: dict[str, Any],
+                  now: float) -> Backlog:
+    """The trail's log files waiting for their upload, and the age at ``now`` (Unix time) of
+    the oldest record it has not stored yet: the first of such a file's, or of its rows no file
+    has claimed. ``trail`` is its stored document."""
+    after = records_after(trail)
+    files, first_in_files = conn.execute(_WAITING_FILES, (arn, after)).fetchone()
+    first_unclaimed = conn.execute(
+        _OLDEST_UNCLAIMED, (arn, max(claimed_through(conn, arn) or 0, after))).fetchone()[0]
+    oldest = min((seq for seq in (first_in_files, first_unclaimed) if seq is not None),
+                 default=None)
+    found = None if oldest is None else conn.execute(_EVENT_TIME, (oldest,)).fetchone()
+    return Backlog(max(0.0, now - found[0]) if found else 0.0, files)
 
 
 def records_after(trail: dict[str, Any]) -> int:

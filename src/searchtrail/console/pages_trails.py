@@ -4,7 +4,8 @@ and notification with their errors — and the files it delivered."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +14,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from searchtrail.audit.delivery import Backlog, trail_backlog
 from searchtrail.audit.objectstore import ObjectStore, ObjectStoreError, ObjectSummary
 from searchtrail.console.links import resource_events
+from searchtrail.console.readers import ThreadConnections
 from searchtrail.console.ui import PREFIX, Outcome, Ui, Viewer
+from searchtrail.services.cloudtrail import naming
+from searchtrail.store import kinds
+from searchtrail.store.sqlite.resources import SqliteResources
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,127}$")
 FILES_SHOWN = 50
@@ -23,9 +29,12 @@ FILES_SCANNED = 5000
 
 
 class TrailPages:
-    def __init__(self, ui: Ui, store: ObjectStore) -> None:
+    def __init__(self, ui: Ui, store: ObjectStore, reads: ThreadConnections,
+                 clock: Callable[[], datetime]) -> None:
         self._ui = ui
         self._store = store
+        self._reads = reads  # the trail's backlog, read from the store
+        self._clock = clock
 
     def routes(self) -> list[Route]:
         page, action = self._ui.page, self._ui.action
@@ -102,23 +111,32 @@ class TrailPages:
             return self._ui.render(request, "error.html", {
                 "title": "Trail not found", "nav": "trails",
                 "message": f"No trail {name} in this region."}, status=404)
-        status = files = None
+        status = files = backlog = None
         files_error = ""
         if trail is not None:
             status = await self._ui.call(request, viewer, "GetTrailStatus", {"Name": name},
                                          service="cloudtrail")
-            if status.ok:  # the files are shown to those who may see the trail's status
+            if status.ok:  # files and backlog: for those who may see the trail's status
                 try:
                     files = await run_in_threadpool(self._files, trail, viewer.session.account_id)
                 except ObjectStoreError as exc:
                     files_error = f"{exc.code}: {exc.message}"
+                backlog = await run_in_threadpool(self._backlog, trail["TrailARN"])
         return self._ui.render(request, "trail.html", {
             "title": name, "nav": "trails", "outcome": outcome, "trail": trail,
-            "status": status, "files": files, "files_error": files_error,
+            "status": status, "files": files, "files_error": files_error, "backlog": backlog,
             "files_shown": FILES_SHOWN,
             "events_url": resource_events(trail["TrailARN"]) if trail else "",
             "notice": request.query_params.get("notice", "")[:300]},
             status=403 if outcome.denied else 200)
+
+    def _backlog(self, arn: str) -> Backlog | None:
+        """What the trail has recorded and not yet stored in its bucket (None once deleted)."""
+        conn = self._reads.get()
+        _, account, _ = naming.parse_trail_arn(arn)
+        stored = SqliteResources(conn, account, "").get(kinds.TRAIL, arn)
+        return None if stored is None else trail_backlog(conn, arn, stored,
+                                                         self._clock().timestamp())
 
     def _files(self, trail: dict[str, Any], account_id: str) -> list[ObjectSummary]:
         """The newest delivered log and digest files of this trail for this account."""
