@@ -1,5 +1,5 @@
 """Trail pages: the list, creation, start/stop, and a trail's status — latest delivery, digest
-and notification with their errors — and the files it delivered."""
+and notification with their errors, what waits to be delivered — and the files it delivered."""
 
 from __future__ import annotations
 
