@@ -95,9 +95,12 @@ class ServerProcess:
         with urllib.request.urlopen(self.endpoint + "/metrics", timeout=10) as answer:
             return answer.read().decode()
 
-    def metric(self, name: str) -> float | None:
-        """The value of an unlabelled sample in /metrics; None while it is not there."""
-        found = re.search(rf"^{name} (\S+)$", self.metrics(), re.M)
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The value of the sample in /metrics with exactly these labels (none: unlabelled);
+        None while it is not there."""
+        spelled = ",".join(f'{key}="{re.escape(value)}"' for key, value in labels.items())
+        series = rf"{name}\{{{spelled}\}}" if labels else name
+        found = re.search(rf"^{series} (\S+)$", self.metrics(), re.M)
         return float(found.group(1)) if found else None
 
     def start(self) -> "ServerProcess":

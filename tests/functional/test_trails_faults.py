@@ -4,7 +4,6 @@ server killed -9 mid-delivery, and a trail created while S3 answers nothing."""
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 import time
@@ -37,14 +36,9 @@ def delivered_request_ids(moto: MotoServer) -> Counter:
 
 def backlog(server: ServerProcess, arn: str) -> tuple[float, float] | None:
     """The trail's delivery lag and waiting log files in /metrics; None until both are there."""
-    text = server.metrics()
-    values = []
-    for name in ("searchtrail_delivery_lag_seconds", "searchtrail_delivery_waiting_log_files"):
-        found = re.search(rf'^{name}{{trail="{re.escape(arn)}"}} (\S+)$', text, re.M)
-        if found is None:
-            return None
-        values.append(float(found[1]))
-    return values[0], values[1]
+    lag = server.metric("searchtrail_delivery_lag_seconds", trail=arn)
+    waiting = server.metric("searchtrail_delivery_waiting_log_files", trail=arn)
+    return None if lag is None or waiting is None else (lag, waiting)
 
 
 def test_s3_outage_does_not_touch_the_api_and_loses_nothing(tmp_path) -> None:

@@ -319,9 +319,10 @@ def test_m3_a_node_frozen_past_its_lease_hands_delivery_over_and_wakes_up_withou
                      seconds=TAKEOVER_SECONDS, what="the woken node's backlog gone from /metrics",
                      step=0.1)
             assert trail_arn not in cluster.nodes[frozen].metrics()
-            wait_for(lambda: f'searchtrail_delivery_lag_seconds{{trail="{trail_arn}"}}' in (
-                cluster.nodes[other].metrics()), seconds=TAKEOVER_SECONDS,
-                what="the delivering node's backlog in /metrics", step=0.1)
+            wait_for(lambda: cluster.nodes[other].metric(
+                "searchtrail_delivery_lag_seconds", trail=trail_arn) is not None,
+                seconds=TAKEOVER_SECONDS, what="the delivering node's backlog in /metrics",
+                step=0.1)
             assert cluster.nodes[other].metric(last_pass) > 0
             load.stop()
         found = catch_up_and_check(cluster, trail_arn)

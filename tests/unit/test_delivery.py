@@ -994,7 +994,7 @@ def test_each_pass_tells_every_trails_backlog_until_its_records_are_stored(valid
 
     record_at(60, 2)  # rows no file has claimed yet count from their eventTime
     trail = SqliteResources(conn, ACCOUNT, "").get(kinds.TRAIL, ARN)
-    assert worker._trail_backlog(ARN, trail, clocks.wall) == (60.0, 0)
+    assert delivery.trail_backlog(conn, ARN, trail, clocks.wall) == (60.0, 0)
 
     clocks.advance(5)
     worker.run_once()  # claimed into a file whose upload fails: it waits, and so does its lag

@@ -320,16 +320,13 @@ class DeliveryWorker:
             del self._states[gone]
         if self._backlog is not None:
             measured = self._clock().timestamp()
-            self._backlog({arn: NO_BACKLOG if arn in idle else self._trail_backlog(
-                arn, trail, measured) for arn, trail in every_trail})
+            self._backlog({arn: NO_BACKLOG if arn in idle else trail_backlog(
+                self._conn(), arn, trail, measured) for arn, trail in every_trail})
         if self._retention is not None and not self._stop.is_set():
             self._retention.run_due(
                 self._conn(), self._writer,
                 {arn: trail_start(trail) for arn, trail in every_trail},
                 {arn for arn, trail in every_trail if trail.get("LogFileValidationEnabled")})
-
-    def _trail_backlog(self, arn: str, trail: dict[str, Any], now: float) -> Backlog:
-        return trail_backlog(self._conn(), arn, trail, now)
 
     def _conn(self) -> sqlite3.Connection:
         if self._reader is None:
