@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.exceptions import ClientError
 
+from searchtrail.store.lookupkeys import lookup_key
+
 
 def error_code(call) -> str:  # type: ignore[no-untyped-def]
     with pytest.raises(ClientError) as error:
@@ -128,11 +130,15 @@ def test_an_event_id_needs_no_lookup_row_and_a_made_up_one_finds_nothing(server,
     record = json.loads(cloudtrail.lookup_events(MaxResults=1)["Events"][0]["CloudTrailEvent"])
     conn = server.store()
     try:
-        indexed = conn.execute("SELECT count(*) FROM event_lookup WHERE attr = 'EventId' "
-                               "AND value = ?", (record["eventID"],)).fetchone()[0]
+        indexed = {name: conn.execute(
+            "SELECT count(*) FROM event_lookup WHERE value_key = ?",
+            (lookup_key(record["recipientAccountId"], "eu-west-3", name, value),)).fetchone()[0]
+            for name, value in (("EventId", record["eventID"]),
+                                ("EventName", record["eventName"]))}
     finally:
         conn.close()
-    assert indexed == 0  # the id names its row (audit/eventid.py)
+    assert indexed["EventId"] == 0  # the id names its row (audit/eventid.py)
+    assert indexed["EventName"] >= 1  # while its other values have their rows
     found = cloudtrail.lookup_events(LookupAttributes=[
         {"AttributeKey": "EventId", "AttributeValue": record["eventID"]}])["Events"]
     assert [e["EventId"] for e in found] == [record["eventID"]]

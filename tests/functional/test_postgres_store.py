@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from searchtrail.audit import retention
 from searchtrail.store.api import Conflict, KeysCounted, StoreUnavailable
+from searchtrail.store.lookupkeys import lookup_key
 from searchtrail.store.migrations import numbered_scripts
 from searchtrail.store.postgres.connection import (MAX_HELD_WRITES, STUCK_HOLDER_MS,
                                                     WRITE_LOCK_KEY, PostgresConnection, migrate)
@@ -39,6 +40,8 @@ from tests.functional.server import ServerProcess, free_port
 from tests.functional.trails import (chain_closed, counts, local_s3, read_bucket, searchtrail_cli,
                                      validate_both, wait_for)
 from tests.postgres import start_postgres
+from tests.unit.test_lookup_keys import (TRICKY_VALUES, assert_keyed_and_found,
+                                         fill_text_keyed_store)
 from tests.unit.test_retention import (ARN, GONE_ARN, MADE_AGAIN, OLD, RECENT, UNDELIVERED,
                                         busy_backlog_keeps_pace, deleted_trail_bookkeeping,
                                         recreated_trail_bookkeeping, ts, unstored_bookkeeping)
@@ -710,6 +713,28 @@ def test_an_upgrade_moves_every_kinds_version_past_its_old_counter(postgres) -> 
         conn.close()
 
 
+def test_lookup_keys_are_the_same_in_sql_and_the_upgrade_keys_older_rows(postgres) -> None:
+    """Migration 0016's lookup_key() gives store/lookupkeys.py's keys, and it turns a store's
+    text-keyed lookup rows into keyed ones that event history finds."""
+    conn = PostgresConnection(postgres.database())
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for number, script in numbered_scripts("searchtrail.store.postgres"):
+            if number <= 15:
+                conn.executescript(script)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        conn.execute("COMMIT")
+        fill_text_keyed_store(conn)
+        migrate(conn)
+        for values in TRICKY_VALUES:
+            assert conn.execute("SELECT lookup_key(?, ?, ?, ?)", values).fetchone()[0] == \
+                lookup_key(*values), values
+        assert_keyed_and_found(conn)
+    finally:
+        conn.close()
+
+
 def _transaction_id(conn: PostgresConnection) -> int:
     return conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0]
 
@@ -917,8 +942,8 @@ def test_retentions_lookup_deletions_go_with_the_next_statement_in_one_round_tri
     conn.execute("BEGIN IMMEDIATE")
     sent = _sent_texts(conn)
     for value in ("ListCollections", "CreateCollection", "DeleteCollection"):
-        conn.execute(retention._DELETE_LOOKUP, ("111122223333", "us-east-1", "EventName", value,
-                                                0, 1, 0, 0))
+        key = lookup_key("111122223333", "us-east-1", "EventName", value)
+        conn.execute(retention._DELETE_LOOKUP, (key, 0, 1, 0, 0))
     assert sent == []
     conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (0, 0))
     assert sent[0] == PIPELINE and sent[-1] == SYNC

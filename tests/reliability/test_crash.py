@@ -384,7 +384,7 @@ EVENT_TAMPERING = (
     "INSERT OR REPLACE INTO events SELECT seq, account, region, event_time, '{}' FROM events",
     "REPLACE INTO events (seq, account, region, event_time, record) "
     "SELECT seq, account, region, event_time, '{}' FROM events LIMIT 1",
-    "UPDATE event_lookup SET value = 'x'",
+    "UPDATE event_lookup SET event_time = 0",
     "DELETE FROM event_lookup",
     # retention's mark (migration 0011) never moves over records younger than a day
     "UPDATE retention SET pruned_through = (SELECT max(seq) FROM events) - 1",

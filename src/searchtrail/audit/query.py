@@ -7,11 +7,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
 from searchtrail.audit.eventid import EventIdCodec
+from searchtrail.audit.record import lookup_values
 from searchtrail.store.sqlite.events import StoredEvent, query_events
 
 LOOKUP_ATTRIBUTES = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType",
@@ -97,7 +98,8 @@ class EventHistory:
         events = query_events(conn, account=flt.account, region=flt.region,
                               start=int(start.timestamp()), end=end,
                               attribute=flt.attribute, before=before, limit=limit + 1,
-                              event_seq=event_seq)
+                              event_seq=event_seq,
+                              carries=_carrying(flt.attribute) if flt.attribute else None)
         next_token = None
         if len(events) > limit:
             events = events[:limit]
@@ -114,6 +116,15 @@ class BoundHistory:
 
     def page(self, flt: EventFilter, *, limit: int, token: str | None, now: datetime) -> EventPage:
         return self._history.page(self._conn, flt, limit=limit, token=token, now=now)
+
+
+def _carrying(attribute: tuple[str, str]) -> Callable[[str], bool]:
+    """Whether a record's text carries the attribute's value: what its lookup rows were made
+    from (audit/record.py), so a record another value's key found is left out."""
+    name, value = attribute
+    if name == "EventId":
+        return lambda record: orjson.loads(record).get("eventID") == value
+    return lambda record: attribute in lookup_values(orjson.loads(record), event_id=False)
 
 
 def utc(value: datetime) -> datetime:

@@ -16,6 +16,7 @@ import orjson
 from searchtrail.audit.delivery import (OWN_LOG_FILE, TrailStart, chain_ends, claimed_through,
                                         trail_chains)
 from searchtrail.audit.record import lookup_values
+from searchtrail.store.lookupkeys import lookup_key
 from searchtrail.store.sqlite.events import last_event_seq
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 
@@ -52,13 +53,13 @@ KEEP_PACE_MAX_UNITS = 200
 PRUNE_UNIT = 100
 # How often the store is asked whether records have expired, once it has caught up (default).
 PRUNE_INTERVAL_SECONDS = 60.0
-# A record's lookup rows sit in their attribute value's range of the primary key, in time order,
-# so a unit's rows of one value are deleted as one range: a seek, not a search per row. (An OR
-# of whole keys also works on SQLite, as a multi-index OR, but PostgreSQL plans it as a scan of
-# the account and Region's rows.) On PostgreSQL these statements go in one round trip
-# (store/postgres/connection.py).
-_DELETE_LOOKUP = ("DELETE FROM event_lookup WHERE account = ? AND region = ? AND attr = ? "
-                  "AND value = ? AND event_time BETWEEN ? AND ? AND seq > ? AND seq <= ?")
+# A record's lookup rows sit in their attribute value's range of the primary key (its
+# store/lookupkeys.py key), in time order, so a unit's rows of one value are deleted as one
+# range: a seek, not a search per row. (An OR of whole keys also works on SQLite, as a
+# multi-index OR, but PostgreSQL plans it as a scan.) On PostgreSQL these statements go in one
+# round trip (store/postgres/connection.py).
+_DELETE_LOOKUP = ("DELETE FROM event_lookup WHERE value_key = ? AND event_time BETWEEN ? AND ? "
+                  "AND seq > ? AND seq <= ?")
 _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
@@ -372,20 +373,20 @@ def _seq_stored_from(conn: sqlite3.Connection, low: int, high: int, moment: int)
     return low
 
 
-def _lookup_spans(rows: list[tuple]) -> dict[tuple[str, str, str, str], tuple[int, int]]:
+def _lookup_spans(rows: list[tuple]) -> dict[int, tuple[int, int]]:
     """The lookup rows of these records (seq, account, region, event time, record): for each
-    (account, region, attribute, value), the first and last event time among them."""
-    spans: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+    key (account, Region, attribute and value), the first and last event time among them."""
+    spans: dict[int, tuple[int, int]] = {}
     for _, account, region, event_time, record in rows:
         for attr, value in lookup_values(orjson.loads(record)):
-            key = (account, region, attr, value)
+            key = lookup_key(account, region, attr, value)
             first, last = spans.get(key, (event_time, event_time))
             spans[key] = (min(first, event_time), max(last, event_time))
     return spans
 
 
 def _prune_unit(mark: int, through: int,
-                lookup_spans: dict[tuple[str, str, str, str], tuple[int, int]],
+                lookup_spans: dict[int, tuple[int, int]],
                 outbox_trails: list[str]) -> Callable[[sqlite3.Connection], tuple[None, list]]:
     """A writer unit moving the mark to ``through`` and deleting what lies in (mark, through]:
     outbox rows first (they refer to the records), then lookup rows, then the records."""
@@ -397,9 +398,8 @@ def _prune_unit(mark: int, through: int,
         for arn in outbox_trails:
             conn.execute("DELETE FROM outbox WHERE trail_arn = ? AND seq > ? AND seq <= ?",
                          (arn, mark, through))
-        for (account, region, attr, value), (first, last) in lookup_spans.items():
-            conn.execute(_DELETE_LOOKUP, (account, region, attr, value, first, last, mark,
-                                          through))
+        for key, (first, last) in lookup_spans.items():
+            conn.execute(_DELETE_LOOKUP, (key, first, last, mark, through))
         conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (mark, through))
         return None, []
 

@@ -72,8 +72,8 @@ _UNREAD_WRITES = re.compile(
 # many a unit, their row counts unread, and below the retention mark they fail only when the
 # store does. Held the same way, as is a document's DELETE once read ahead (DELETE_READ_AHEAD:
 # exactly one row). Any other DELETE is sent at once, and refused at once.
-_UNREAD_DELETES = re.compile(r"^DELETE FROM event_lookup WHERE account = \? AND region = \? "
-                             r"AND attr = \? AND value = \? AND event_time BETWEEN")
+_UNREAD_DELETES = re.compile(r"^DELETE FROM event_lookup WHERE value_key = \? "
+                             r"AND event_time BETWEEN")
 # Writes held at most before they are sent ahead (send_ahead: no waiting for their answers).
 MAX_HELD_WRITES = 64
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from searchtrail.store.lookupkeys import lookup_key
 from searchtrail.store.migrations import announce_upgrade, numbered_scripts
 
 BUSY_TIMEOUT_MS = 10_000
@@ -32,6 +33,7 @@ def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration newer than the database's user_version; returns the version."""
+    conn.create_function("lookup_key", 4, lookup_key, deterministic=True)  # 0015's
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Callable
 
 import orjson
 
 from searchtrail.store.errors import translated
+from searchtrail.store.lookupkeys import lookup_key
 
 EVENT_CHUNK = 150  # rows per multi-row INSERT (5 parameters each, well under SQLite's limit)
 LOOKUP_CHUNK = 150
@@ -61,13 +63,14 @@ def append_events(conn: sqlite3.Connection, rows: list[EventRow]) -> None:
                 seq = last
             event_params.extend((seq, row.account, row.region, row.event_time, row.record))
             for attr, value in row.lookup_values:
-                lookup_params.extend((row.account, row.region, attr, value, row.event_time, seq))
+                lookup_params.extend((lookup_key(row.account, row.region, attr, value),
+                                      row.event_time, seq))
             for trail_arn, folder_account in row.deliveries:
                 outbox_params.extend((trail_arn, folder_account, row.region, seq))
         _insert_chunked(conn, "events", "(seq, account, region, event_time, record)", 5,
                         event_params, EVENT_CHUNK)
-        _insert_chunked(conn, "event_lookup", "(account, region, attr, value, event_time, seq)",
-                        6, lookup_params, LOOKUP_CHUNK)
+        _insert_chunked(conn, "event_lookup", "(value_key, event_time, seq)", 3, lookup_params,
+                        LOOKUP_CHUNK)
         _insert_chunked(conn, "outbox", "(trail_arn, account, region, seq)", 4, outbox_params,
                         LOOKUP_CHUNK)
 
@@ -86,8 +89,12 @@ def _insert_chunked(conn: sqlite3.Connection, table: str, columns: str, width: i
 
 def query_events(conn: sqlite3.Connection, *, account: str, region: str, start: int, end: int,
                  attribute: tuple[str, str] | None, before: tuple[int, int] | None,
-                 limit: int, event_seq: int | None = None) -> list[StoredEvent]:
-    """Newest first (event_time, then seq), within [start, end], after the cursor `before`."""
+                 limit: int, event_seq: int | None = None,
+                 carries: Callable[[str], bool] | None = None) -> list[StoredEvent]:
+    """Newest first (event_time, then seq), within [start, end], after the cursor `before`.
+
+    With an ``attribute``, the records its lookup rows name; ``carries(record)`` says whether
+    a record found so does carry it (see ``_found_by_key``)."""
     # (end + 1, 0) sorts after every row of the range: the first page has no cursor.
     cursor_time, cursor_seq = before if before else (end + 1, 0)
     # The cursor also bounds event_time, so a later page seeks straight to its first row
@@ -104,21 +111,42 @@ def query_events(conn: sqlite3.Connection, *, account: str, region: str, start: 
             ).fetchall()
         else:
             attr, value = attribute
-            rows = conn.execute(
-                "SELECT e.seq, e.event_time, e.record FROM ("
-                "  SELECT seq FROM event_lookup "
-                "  WHERE account=? AND region=? AND attr=? AND value=? "
-                "  AND event_time >= ? AND event_time <= ? AND (event_time, seq) < (?, ?) "
-                "  ORDER BY event_time DESC, seq DESC LIMIT ?"
-                ") AS hit JOIN events AS e ON e.seq = hit.seq "
-                "ORDER BY e.event_time DESC, e.seq DESC",
-                (account, region, attr, value, start, end, cursor_time,
-                 cursor_seq, limit),
-            ).fetchall()
+            rows = _found_by_key(conn, lookup_key(account, region, attr, value), account, region,
+                                 start, end, (cursor_time, cursor_seq), limit, carries)
             if event_seq is not None:  # an EventId that names its row (audit/eventid.py)
                 rows = _with_named_event(conn, rows, value, event_seq, account, region, start,
                                          end, (cursor_time, cursor_seq), limit)
     return [StoredEvent(seq, event_time, record) for seq, event_time, record in rows]
+
+
+# A key's lookup rows newest first from a cursor, with their records.
+_BY_KEY = ("SELECT e.seq, e.event_time, e.record, e.account, e.region FROM ("
+           "  SELECT seq, event_time FROM event_lookup "
+           "  WHERE value_key=? AND event_time >= ? AND event_time <= ? "
+           "  AND (event_time, seq) < (?, ?) ORDER BY event_time DESC, seq DESC LIMIT ?"
+           ") AS hit JOIN events AS e ON e.seq = hit.seq "
+           "ORDER BY hit.event_time DESC, hit.seq DESC")
+
+
+def _found_by_key(conn: sqlite3.Connection, key: int, account: str, region: str, start: int,
+                  end: int, cursor: tuple[int, int], limit: int,
+                  carries: Callable[[str], bool] | None) -> list[tuple[int, int, str]]:
+    """Up to ``limit`` records of ``key``'s lookup rows in the account's Region history that
+    ``carries`` accepts. Another value whose key is the same (~2^-64) would bring records that
+    do not carry this one: they are skipped and as many more read in their place."""
+    found: list[tuple[int, int, str]] = []
+    while len(found) < limit:
+        wanted = limit - len(found)
+        rows = conn.execute(_BY_KEY, (key, start, min(end, cursor[0]), *cursor, wanted)
+                            ).fetchall()
+        for seq, event_time, record, row_account, row_region in rows:
+            if (row_account == account and row_region == region
+                    and (carries is None or carries(record))):
+                found.append((seq, event_time, record))
+        if len(rows) < wanted:
+            break
+        cursor = (rows[-1][1], rows[-1][0])
+    return found
 
 
 def _with_named_event(conn: sqlite3.Connection, rows: list, event_id: str, seq: int,
