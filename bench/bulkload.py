@@ -335,6 +335,7 @@ def ensure_store(events: int, data_dir: Path | None = None, *, seed: int = 7,
     if found:
         log(f"reusing {data_dir} ({events:,} events)")
         keep_every_record(data_dir)  # stores built before retention have no such setting
+        upgrade_schema(data_dir, log)
         return found
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -352,6 +353,17 @@ def name_database(data_dir: Path, database_url: str) -> None:
     server, the CLI and the bulk loader all find it there."""
     data_dir.mkdir(parents=True)
     (data_dir / CONFIG_FILE_NAME).write_text(f'database_url = "{database_url}"\n')
+
+
+def upgrade_schema(data_dir: Path, log: Any) -> None:
+    """Bring a reused store's schema up to date here, before any server starts on it: a
+    migration that rewrites its lookup rows takes minutes on 10M events, longer than a server's
+    start is waited for."""
+    started = time.perf_counter()
+    open_database(_settings(data_dir)).close()
+    took = time.perf_counter() - started
+    if took > 1:
+        log(f"upgraded the schema of {data_dir} in {took:.0f}s")
 
 
 def keep_every_record(data_dir: Path) -> None:
