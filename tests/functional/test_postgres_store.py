@@ -691,12 +691,8 @@ def test_an_upgrade_moves_every_kinds_version_past_its_old_counter(postgres) -> 
     than the ids to come (one step per row), so every version starts at the upgrade's own."""
     conn = PostgresConnection(postgres.database())
     try:
+        _migrate_to(conn, 9)
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for number, script in numbered_scripts("searchtrail.store.postgres"):
-            if number <= 9:
-                conn.executescript(script)
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
         _docs(conn).put("thing", "k", {"v": 1})
         conn.execute("UPDATE resource_versions SET version = 10000000")  # many rows ago
         conn.execute("COMMIT")
@@ -718,13 +714,7 @@ def test_lookup_keys_are_the_same_in_sql_and_the_upgrade_keys_older_rows(postgre
     text-keyed lookup rows into keyed ones that event history finds."""
     conn = PostgresConnection(postgres.database())
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for number, script in numbered_scripts("searchtrail.store.postgres"):
-            if number <= 15:
-                conn.executescript(script)
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-        conn.execute("COMMIT")
+        _migrate_to(conn, 15)
         fill_text_keyed_store(conn)
         migrate(conn)
         for values in TRICKY_VALUES:
@@ -733,6 +723,17 @@ def test_lookup_keys_are_the_same_in_sql_and_the_upgrade_keys_older_rows(postgre
         assert_keyed_and_found(conn)
     finally:
         conn.close()
+
+
+def _migrate_to(conn: PostgresConnection, version: int) -> None:
+    """Apply the migrations up to ``version`` only, as an older server left the store."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, script in numbered_scripts("searchtrail.store.postgres"):
+        if number <= version:
+            conn.executescript(script)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+    conn.execute("COMMIT")
 
 
 def _transaction_id(conn: PostgresConnection) -> int:
