@@ -7,6 +7,7 @@ import itertools
 import sqlite3
 import threading
 from importlib import resources as package_files
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,35 @@ def test_connection_is_durable(database) -> None:
     newest = max(int(entry.name.split("_", 1)[0]) for entry in MIGRATIONS.iterdir()
                  if entry.name.endswith(".sql"))
     assert migrate(conn) == newest  # idempotent: already at the newest migration
+
+
+def test_a_deleted_document_leaves_no_copy_in_the_file_whatever_the_builds_default(
+        tmp_path, monkeypatch) -> None:
+    """Debian's SQLite overwrites deleted content by default and upstream's does not: the
+    store asks for it, so a deleted access key's secret is not left in the file's free space."""
+    connect = sqlite3.connect
+
+    def build_that_keeps_deleted_content(*args, **kwargs):  # type: ignore[no-untyped-def]
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA secure_delete = OFF")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", build_that_keeps_deleted_content)
+    path = tmp_path / "db.sqlite3"
+    conn = open_connection(path)
+    migrate(conn)
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzSECRETKEY0123"
+    resources = SqliteResources(conn, "111122223333", "us-east-1")
+    resources.put("iam.access-key", "AKIAEXAMPLE", {"SecretAccessKey": secret})
+    resources.put("iam.access-key", "AKIAKEPT", {"SecretAccessKey": "kept"})  # page stays used
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert secret.encode() in path.read_bytes()  # the check below can see it
+    assert resources.delete("iam.access-key", "AKIAEXAMPLE")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert secret.encode() not in path.read_bytes()
+    assert not Path(f"{path}-wal").exists() or secret.encode() not in Path(
+        f"{path}-wal").read_bytes()
 
 
 def test_concurrent_units_share_commits_and_each_sees_its_own_result(database) -> None:

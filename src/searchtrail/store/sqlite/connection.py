@@ -18,6 +18,9 @@ def open_connection(path: Path | str, *, read_only: bool = False) -> sqlite3.Con
     conn.execute("PRAGMA journal_mode = WAL")
     # FULL: a commit survives power loss, not only a process kill (NORMAL would not).
     conn.execute("PRAGMA synchronous = FULL")
+    # Deleted rows (access keys, session credentials, expired records) are overwritten in
+    # the file, whatever the SQLite build's default (Debian's is ON, upstream's OFF).
+    conn.execute("PRAGMA secure_delete = ON")
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     return conn
