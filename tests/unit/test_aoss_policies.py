@@ -156,6 +156,11 @@ INVALID_ENCRYPTION = [
     ('{"Rules": [], "AWSOwnedKey": true,}', "Policy json is invalid, error: [Expecting property name"),
     ('{"AWSOwnedKey": true, "AWSOwnedKey": false, "Rules": []}',
      "Policy json is invalid, error: [duplicate key 'AWSOwnedKey']"),
+    ('{"Rules": [{"ResourceType": "collection", "Resource": ["collection/a", "collection/a"],'
+     ' "ResourceType": "collection"}], "AWSOwnedKey": true}',
+     "Policy json is invalid, error: [duplicate key 'ResourceType']"),
+    ('\ufeff{"Rules": [], "AWSOwnedKey": true}',
+     "Policy json is invalid, error: [Unexpected UTF-8 BOM (decode using utf-8-sig) at line 1"),
     ('{"Rules": [{"ResourceType": "collection", "Resource": ["collection/a"]}], "AWSOwnedKey": NaN}',
      "Policy json is invalid, error: [NaN is not valid JSON]"),
     (json.dumps([{"Rules": [RULE], "AWSOwnedKey": True}]),

@@ -14,6 +14,7 @@ import orjson
 from botocore.model import OperationModel, Shape
 
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.protocol.strictjson import DuplicateMember, unique_members
 from searchtrail.protocol.validate import TYPE, Violation, violation, violations_error
 
 # convert(value, path, errors) returns the native value; a wrong-typed value adds a
@@ -56,22 +57,7 @@ def parse_request(operation_model: OperationModel, body: bytes) -> dict[str, Any
     return params
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        seen: set[str] = set()
-        for name, _ in pairs:
-            if name in seen:
-                raise _DuplicateKey(name)
-            seen.add(name)
-    return members
-
-
-_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=_unique_members)
+_PAIRS_DECODER = json.JSONDecoder(object_pairs_hook=unique_members)
 
 
 def _reject_duplicate_keys(body: bytes) -> None:
@@ -85,7 +71,7 @@ def _reject_duplicate_keys(body: bytes) -> None:
         return  # every member name is followed by a colon: fewer than two, no repeats
     try:
         _PAIRS_DECODER.decode(body.decode("utf-8"))
-    except _DuplicateKey as duplicate:
+    except DuplicateMember as duplicate:
         raise ServiceError("SerializationException", "Request body is not valid JSON: the "
                            f"member name {str(duplicate)!r} appears twice in one object",
                            status=400) from None

@@ -21,6 +21,7 @@ import orjson
 
 from searchtrail.arns import partition
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.protocol.strictjson import DuplicateMember, unique_members
 
 SERVICE_CODE = "aoss"
 
@@ -443,21 +444,13 @@ class Object(Schema):
             rule(value, path, errors)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in doc:
-            raise _DuplicateKey(key)
-        doc[key] = value
-    return doc
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every policy text (json.loads would build one, with its scanner, a call).
+_POLICY_DECODER = json.JSONDecoder(object_pairs_hook=unique_members,
+                                   parse_constant=_reject_constant)
 
 
 def invalid_policy(errors: list[str]) -> ServiceError:
@@ -467,8 +460,10 @@ def invalid_policy(errors: list[str]) -> ServiceError:
 def parse_document(text: str, schema: Schema) -> Any:
     """The policy text as JSON, or a ValidationException that says what is wrong with it."""
     try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
-    except _DuplicateKey as exc:
+        if text.startswith("\ufeff"):  # refused as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        doc = _POLICY_DECODER.decode(text)
+    except DuplicateMember as exc:
         raise invalid_policy([f"duplicate key {exc.args[0]!r}"]) from None
     except json.JSONDecodeError as exc:
         raise invalid_policy([f"{exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
