@@ -33,6 +33,8 @@ MAX_POOL = 200_000  # requests signed per run (about 14 s of signing at ~70 us e
 QUICK_POOL = 4000
 GOALS = {"read": 5000, "create_delete": 1500}
 PEER_FACTOR = 4
+SETTLED_SECONDS = 0.5  # a count unchanged this long: no call of an earlier run still in flight
+SETTLE_DEADLINE_SECONDS = 30.0
 
 
 class EventRows:
@@ -43,6 +45,24 @@ class EventRows:
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def settled_count(self) -> int:
+        """The count once the calls still in flight from an earlier run are recorded.
+
+        A timed run ends with wrk closing connections whose requests the server has read and
+        still records; with worker processes they land after wrk has gone.
+        """
+        deadline = time.monotonic() + SETTLE_DEADLINE_SECONDS
+        count, since = self.count(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the table, bounded by the deadline
+            latest = self.count()
+            if latest != count:
+                count, since = latest, time.monotonic()
+            elif time.monotonic() - since >= SETTLED_SECONDS:
+                return count
+        raise RuntimeError(f"the events table kept growing for {SETTLE_DEADLINE_SECONDS:.0f} s "
+                           "with no requests sent")
 
     def close(self) -> None:
         self.db.close()
@@ -197,7 +217,7 @@ def fixed_count_check(server: servers.Server, runner: MixRunner, generator: Gene
     requests = runner.build(count)[:count]
     rows = EventRows(server)
     try:
-        before = rows.count()
+        before = rows.settled_count()
         result = generator.run(server, requests, max(60.0, count / 200), args.connections[0],
                                limit=len(requests), until=lambda: rows.count() >= before + count)
         added = rows.count() - before
