@@ -33,7 +33,7 @@ MAX_POOL = 200_000  # requests signed per run (about 14 s of signing at ~70 us e
 QUICK_POOL = 4000
 GOALS = {"read": 5000, "create_delete": 1500}
 PEER_FACTOR = 4
-SETTLED_SECONDS = 0.5  # a count unchanged this long: no call of an earlier run still in flight
+SETTLED_SECONDS = 1.0  # unchanged this long: no earlier call in flight (a slow fsync is ~0.1 s)
 SETTLE_DEADLINE_SECONDS = 30.0
 
 
