@@ -95,6 +95,7 @@ def serve(
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
 
+    from searchtrail.endpoint import advertise, is_wildcard
     from searchtrail.workers import listening_socket, share_metrics, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
@@ -123,7 +124,17 @@ def serve(
         account, new_key = ensure_default_account(settings)
     except sqlite3.Error as exc:
         exit_store_unavailable(settings, exc)
-    print(f"searchtrail listening on {settings.endpoint_url}", flush=True)
+    # Bound before any worker starts: a port in use is told once, and the workers share it.
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: {exc.strerror}")
+        raise typer.Exit(1) from None
+    # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
+    endpoint = advertise(settings, sock.getsockname()[1])
+    print(f"searchtrail listening on {endpoint.url}" + (
+        f" (and every other address: --host {settings.host})" if is_wildcard(settings.host)
+        else ""), flush=True)
     if new_key or settings.credentials_path.exists():
         print(f"default account {account}; credentials in {settings.credentials_path}"
               + (" (created)" if new_key else ""), flush=True)
@@ -138,12 +149,6 @@ def serve(
     # the default 5 ms switch interval makes them wait behind the event loop
     # (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    # Bound before any worker starts: a port in use is told once, and the workers share it.
-    try:
-        sock = listening_socket(settings.host, settings.port)
-    except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: {exc.strerror}")
-        raise typer.Exit(1) from None
 
     def run_worker(worker: int) -> None:
         server = build_app(settings, worker=worker)
@@ -182,15 +187,20 @@ def env(data_dir: Optional[Path] = DataDir,
                   "server once with `searchtrail serve` to create them.")
         raise typer.Exit(1)
     import configparser  # here: ~6 ms of import that `trail validate` need not pay
+    import shlex
+
+    from searchtrail.endpoint import current
 
     profile = configparser.ConfigParser()
     profile.read(settings.credentials_path)
-    endpoint = settings.endpoint_url
+    endpoint = current(settings)  # where the running server said it listens
     for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM"):
-        print(f"export AWS_ENDPOINT_URL_{service}={endpoint}")
+        print(f"export AWS_ENDPOINT_URL_{service}={endpoint.url}")
     print(f"export AWS_ACCESS_KEY_ID={profile['default']['aws_access_key_id']}")
     print(f"export AWS_SECRET_ACCESS_KEY={profile['default']['aws_secret_access_key']}")
-    print(f"export AWS_ENDPOINT_URL_S3={settings.s3_endpoint_url or endpoint + '/_s3'}")
+    print(f"export AWS_ENDPOINT_URL_S3={settings.s3_endpoint_url or endpoint.url + '/_s3'}")
+    if endpoint.ca_bundle:  # a self-signed certificate: clients verify it as their CA
+        print(f"export AWS_CA_BUNDLE={shlex.quote(endpoint.ca_bundle)}")
     print(f"export AWS_DEFAULT_REGION={region}")
     print(f"export AWS_REGION={region}")
 

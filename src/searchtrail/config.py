@@ -77,6 +77,11 @@ class Settings:
         return self.data_dir / "credentials"
 
     @property
+    def endpoint_path(self) -> Path:
+        """Where a running server records the URL clients reach it at (`endpoint.py`)."""
+        return self.data_dir / "endpoint.json"
+
+    @property
     def endpoint_url(self) -> str:
         scheme = "https" if self.tls_cert else "http"
         host = f"[{self.host}]" if ":" in self.host else self.host

@@ -6,9 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
+
+from bench.servers import stop_process
 
 
 def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -28,17 +32,44 @@ def test_env_prints_exports_that_boto3_and_the_cli_use(server) -> None:
     result = searchtrail("env", "--data-dir", str(server.data_dir))
     assert result.returncode == 0, result.stderr
     exports = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+    # The server was started with --port: env names that port without being told it.
     for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM"):
-        assert exports[f"AWS_ENDPOINT_URL_{service}"] == "http://127.0.0.1:4680"
+        assert exports[f"AWS_ENDPOINT_URL_{service}"] == f"http://127.0.0.1:{server.port}"
+    assert exports["AWS_ENDPOINT_URL_S3"] == f"http://127.0.0.1:{server.port}/_s3"
     assert exports["AWS_ACCESS_KEY_ID"] == server.credentials()[0]
-    # The exports work with the real AWS CLI when the port matches this server.
-    exports = {k: v.replace("4680", str(server.port)) for k, v in exports.items()}
+    assert "AWS_CA_BUNDLE" not in exports  # plain HTTP
     aws = subprocess.run([sys.executable, "-m", "awscli", "opensearchserverless",
                           "list-collections", "--output", "json"], capture_output=True, text=True,
                          timeout=60, env={**os.environ, **exports, "AWS_CONFIG_FILE": "/dev/null",
                                           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
     assert aws.returncode == 0, aws.stderr
     assert "collectionSummaries" in json.loads(aws.stdout)
+
+
+def test_serve_on_port_0_takes_a_free_port_and_env_names_it(tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
+                                "--data-dir", str(data_dir)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = process.stdout.readline()  # the first line, printed once the port is bound
+        assert banner.startswith("searchtrail listening on http://127.0.0.1:"), banner
+        url = banner.split()[-1]
+        assert not url.endswith(":0")
+        exports = searchtrail("env", "--data-dir", str(data_dir)).stdout
+        assert f"export AWS_ENDPOINT_URL_OPENSEARCHSERVERLESS={url}\n" in exports
+        deadline = time.monotonic() + 30
+        while True:  # the port is bound before the app has started: poll until it answers
+            try:
+                with urllib.request.urlopen(url + "/_searchtrail/health", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "never answered"
+                time.sleep(0.05)
+    finally:
+        stop_process(process)
+        process.stdout.close()
 
 
 def test_env_without_credentials_explains_what_to_do(tmp_path) -> None:
@@ -118,7 +149,7 @@ def test_readme_boto3_example_runs_as_pasted(fresh_server) -> None:
     exports = searchtrail("env", "--data-dir", str(server.data_dir)).stdout
     for line in exports.splitlines():
         key, value = line.removeprefix("export ").split("=", 1)
-        env[key] = value.replace("4680", str(server.port))
+        env[key] = value
     env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
     run = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
                          timeout=60, env=env)

@@ -74,6 +74,28 @@ def test_tls_details_are_recorded(tmp_path) -> None:
         server.stop()
 
 
+def test_env_sets_up_the_aws_cli_for_https_with_the_self_signed_certificate(tmp_path) -> None:
+    server, cert = tls_server(tmp_path)
+    try:
+        server.start()
+        printed = subprocess.run([sys.executable, "-m", "searchtrail", "env", "--data-dir",
+                                  str(server.data_dir)], capture_output=True, text=True,
+                                 timeout=60, check=True).stdout
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in printed.splitlines())
+        assert exports["AWS_ENDPOINT_URL_OPENSEARCHSERVERLESS"] == server.endpoint  # https
+        assert exports["AWS_CA_BUNDLE"] == str(cert.resolve())
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        aws = subprocess.run([sys.executable, "-m", "awscli", "opensearchserverless",
+                              "list-collections", "--output", "json"], capture_output=True,
+                             text=True, timeout=60,
+                             env={**env, **exports, "AWS_CONFIG_FILE": "/dev/null",
+                                  "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+        assert aws.returncode == 0, aws.stderr  # verified against the bundle, no warnings off
+        assert "collectionSummaries" in json.loads(aws.stdout)
+    finally:
+        server.stop()
+
+
 # uvicorn's graceful-shutdown timeout: a TLS close that waits for the client's close_notify
 # held the exit this long.
 GRACEFUL_SHUTDOWN_SECONDS = 10

@@ -1,0 +1,75 @@
+"""Where the server last started on a data directory answers, recorded there so that
+`searchtrail env` points clients at the address, port and certificate it was started with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from searchtrail.config import Settings
+from searchtrail.workers import replace_shared_file
+
+# A wildcard address is where the server listens, never where a client should connect.
+_LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    ca_bundle: Optional[str] = None  # a self-signed certificate clients must trust, if any
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether listening on ``host`` means listening on every address."""
+    return host in _LOOPBACK_FOR
+
+
+def client_url(settings: Settings, port: int | None = None) -> str:
+    """The URL a client on this host uses for a server started with ``settings`` (listening on
+    ``port`` when given: the one it bound, which may differ from a ``--port 0``)."""
+    scheme = "https" if settings.tls_cert else "http"
+    host = _LOOPBACK_FOR.get(settings.host, settings.host)
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{settings.port if port is None else port}"
+
+
+def advertise(settings: Settings, port: int) -> Endpoint:
+    """Record where this server answers, replacing what an earlier start left. Best effort:
+    the server runs on whether or not the data directory takes the file."""
+    endpoint = Endpoint(client_url(settings, port), _self_signed(settings.tls_cert))
+    document = {"url": endpoint.url, "ca_bundle": endpoint.ca_bundle}
+    try:
+        replace_shared_file(settings.endpoint_path, json.dumps(document).encode() + b"\n")
+    except OSError:
+        pass
+    return endpoint
+
+
+def current(settings: Settings) -> Endpoint:
+    """Where the server of this data directory answers: as the last one started recorded
+    (kept after it stops, for the next start to replace), else as the settings say."""
+    try:
+        document = json.loads(settings.endpoint_path.read_text())
+    except (OSError, ValueError):
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("url"), str) \
+            and document["url"].startswith(("http://", "https://")):
+        bundle = document.get("ca_bundle")
+        return Endpoint(document["url"], bundle if isinstance(bundle, str) else None)
+    return Endpoint(client_url(settings), _self_signed(settings.tls_cert))
+
+
+def _self_signed(cert_path: Path | None) -> Optional[str]:
+    """``cert_path`` (absolute) when its first certificate signs itself: clients can trust it
+    as their CA bundle. A certificate from a CA is left to the clients' own trust store."""
+    if cert_path is None:
+        return None
+    from cryptography import x509  # only when serving TLS
+
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return str(cert_path.resolve()) if cert.issuer == cert.subject else None
