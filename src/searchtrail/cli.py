@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
+import os
 import sqlite3
 import sys
 from datetime import datetime, timezone
@@ -128,7 +130,11 @@ def serve(
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: {exc.strerror}")
+        hint = (" Another server (searchtrail or not) holds it: stop that one, or give this one "
+                "--port N (--port 0 takes any free port; `searchtrail env` follows)."
+                if exc.errno == errno.EADDRINUSE else "")
+        err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: "
+                  f"{os.strerror(exc.errno) if exc.errno else exc}.{hint}")
         raise typer.Exit(1) from None
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
     endpoint = advertise(settings, sock.getsockname()[1])

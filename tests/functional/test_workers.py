@@ -267,6 +267,7 @@ def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
             server.start()
         server.stop()
     assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
+    assert "--port 0 takes any free port" in " ".join(server.log().split())  # what to do
 
 
 def _alive(pid: int) -> bool:
