@@ -141,10 +141,12 @@ def serve(
     print(f"searchtrail listening on {endpoint.url}" + (
         f" (and every other address: --host {settings.host})" if is_wildcard(settings.host)
         else ""), flush=True)
+    command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
+    print(f"web console at {endpoint.url}/console; a root password for it: {command} iam "
+          f"set-console-password --root --data-dir {settings.data_dir}", flush=True)
     if new_key or settings.credentials_path.exists():
         print(f"default account {account}; credentials in {settings.credentials_path}"
               + (" (created)" if new_key else ""), flush=True)
-        command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
         print(f"set up your shell with: eval \"$({command} env --data-dir "
               f"{settings.data_dir})\"", flush=True)
     else:  # another node made the account in the shared store and holds its credentials file

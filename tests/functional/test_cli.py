@@ -56,6 +56,7 @@ def test_serve_on_port_0_takes_a_free_port_and_env_names_it(tmp_path) -> None:
         assert banner.startswith("searchtrail listening on http://127.0.0.1:"), banner
         url = banner.split()[-1]
         assert not url.endswith(":0")
+        assert process.stdout.readline().startswith(f"web console at {url}/console; ")
         exports = searchtrail("env", "--data-dir", str(data_dir)).stdout
         assert f"export AWS_ENDPOINT_URL_OPENSEARCHSERVERLESS={url}\n" in exports
         deadline = time.monotonic() + 30
