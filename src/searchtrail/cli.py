@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import inspect
 import os
+import socket
 import sqlite3
 import sys
 from datetime import datetime, timezone
@@ -98,7 +99,7 @@ def serve(
     import gc
 
     from searchtrail.endpoint import advertise, is_wildcard
-    from searchtrail.workers import listening_socket, share_metrics, supervise
+    from searchtrail.workers import listening_sockets, share_metrics, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
                                 tls_key=tls_key, log_level=log_level,
@@ -128,7 +129,7 @@ def serve(
         exit_store_unavailable(settings, exc)
     # Bound before any worker starts: a port in use is told once, and the workers share it.
     try:
-        sock = listening_socket(settings.host, settings.port)
+        socks = listening_sockets(settings.host, settings.port, settings.workers)
     except OSError as exc:
         hint = (" Another server (searchtrail or not) holds it: stop that one, or give this one "
                 "--port N (--port 0 takes any free port; `searchtrail env` follows)."
@@ -137,7 +138,7 @@ def serve(
                   f"{os.strerror(exc.errno) if exc.errno else exc}.{hint}")
         raise typer.Exit(1) from None
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
-    endpoint = advertise(settings, sock.getsockname()[1])
+    endpoint = advertise(settings, socks[0].getsockname()[1])
     print(f"searchtrail listening on {endpoint.url}" + (
         f" (and every other address: --host {settings.host})" if is_wildcard(settings.host)
         else ""), flush=True)
@@ -158,7 +159,7 @@ def serve(
     # (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
-    def run_worker(worker: int) -> None:
+    def run_worker(worker: int, sock: socket.socket) -> None:
         server = build_app(settings, worker=worker)
         # What start-up built (~64,000 objects: service models, compiled shapes, the console)
         # lives as long as the server: frozen out of the cyclic collector, whose full
@@ -180,9 +181,9 @@ def serve(
         uvicorn.Server(config).run(sockets=[sock])
 
     if settings.workers == 1:
-        run_worker(0)
+        run_worker(0, socks[0])
     else:
-        raise typer.Exit(supervise(settings.workers, sock, run_worker))
+        raise typer.Exit(supervise(socks, run_worker))
 
 
 @app.command()

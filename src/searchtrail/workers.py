@@ -1,5 +1,5 @@
-"""Several server processes on one listening socket (`serve --workers N`): a supervisor forks
-them, passes a stop on to each once, and stops them all as soon as one of them ends.
+"""Several server processes on one port (`serve --workers N`, a listening socket each): a
+supervisor forks them, passes a stop on to each once, and stops them all as soon as one ends.
 
 Each worker has its own event loop and GIL, so the HTTP edge, SigV4 and the records of
 different connections run on different cores; their writes still take turns on the store.
@@ -8,6 +8,7 @@ different connections run on different cores; their writes still take turns on t
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -25,18 +26,24 @@ MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _PR_SET_PDEATHSIG = 1
 
 
-def supervise(count: int, sock: socket.socket, run_worker: Callable[[int], None]) -> int:
-    """Fork ``count`` workers, each running ``run_worker(index)`` on the inherited ``sock``;
-    return the supervisor's exit status once every worker has ended: 0 after a requested
-    stop in which each worker exited cleanly, 1 when one ended by itself or failed."""
+def supervise(socks: list[socket.socket],
+              run_worker: Callable[[int, socket.socket], None]) -> int:
+    """Fork a worker per socket of ``socks`` (`listening_sockets`), worker i running
+    ``run_worker(i, socks[i])``; return the supervisor's exit status once every worker has
+    ended: 0 after a requested stop in which each worker exited cleanly, 1 when one ended by
+    itself or failed."""
     children: dict[int, int] = {}  # pid -> worker index
     supervisor = os.getpid()
-    for index in range(count):
+    for index, sock in enumerate(socks):
         pid = os.fork()
         if pid == 0:
-            os._exit(_worker(index, supervisor, run_worker))
+            for other in socks:  # a worker holds its own socket only: when it ends, the
+                if other is not sock:  # kernel spreads new connections over the others
+                    other.close()
+            os._exit(_worker(index, supervisor, functools.partial(run_worker, index, sock)))
         children[pid] = index
-    sock.close()  # the workers hold it; the supervisor accepts nothing
+    for sock in socks:  # the workers hold them; the supervisor accepts nothing
+        sock.close()
 
     stopping = False
 
@@ -69,7 +76,7 @@ def supervise(count: int, sock: socket.socket, run_worker: Callable[[int], None]
     return status
 
 
-def _worker(index: int, supervisor: int, run_worker: Callable[[int], None]) -> int:
+def _worker(index: int, supervisor: int, run_worker: Callable[[], None]) -> int:
     """A forked worker's life; its exit status."""
     # Its own process group: a terminal's Ctrl-C reaches the supervisor alone, which passes
     # one SIGTERM on (a second signal would make uvicorn skip its graceful shutdown).
@@ -81,7 +88,7 @@ def _worker(index: int, supervisor: int, run_worker: Callable[[int], None]) -> i
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
     try:
-        run_worker(index)
+        run_worker()
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -114,10 +121,27 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on (host, port), as uvicorn would bind it."""
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening TCP sockets on (host, port), one per worker; ``port`` 0 takes a
+    free port for them all. Raises OSError (the port is taken) before any worker starts.
+
+    Several share the port with SO_REUSEPORT, and the kernel hashes each new connection to
+    one of them: every worker gets an even share of the connections. On one shared socket,
+    whichever worker woke first took each one, and a worker holding ~3/4 of them sat at 90%
+    of a core while the other idled at 40% (bench/README.md, "Worker processes")."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    shared = count > 1
+    socks = [socket.create_server((host, port), family=family, backlog=2048,
+                                  reuse_port=shared)]
+    try:
+        port = socks[0].getsockname()[1]
+        socks += [socket.create_server((host, port), family=family, backlog=2048,
+                                       reuse_port=True) for _ in range(count - 1)]
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def share_metrics(folder: Path) -> None:

@@ -125,6 +125,57 @@ def test_both_workers_serve_the_port_and_every_call_gets_exactly_one_record(two_
     assert found == 200
 
 
+def _listening_inodes(port: int) -> set[str]:
+    """The socket inodes listening on ``port`` (Linux's /proc/net/tcp: state 0A)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+CONNECTIONS_TO_SPREAD = 64
+FEWEST_PER_WORKER = 12  # of 64 hashed evenly: fewer happens with probability ~2e-8
+
+
+def test_each_worker_listens_on_a_socket_of_its_own_and_gets_a_fair_share(two_workers) -> None:
+    """SO_REUSEPORT: the kernel hashes each connection to one worker's socket. On one shared
+    socket the first worker to wake took each connection, and one could hold most of them."""
+    server = two_workers
+    workers = _one_connection_per_worker(server)
+    pids = {worker: _health(conn)["pid"] for worker, conn in workers.items()}
+    listening = _listening_inodes(server.port)
+    owned = {worker: _socket_inodes(pid) & listening for worker, pid in pids.items()}
+    assert all(len(inodes) == 1 for inodes in owned.values()), owned
+    assert owned[0] != owned[1]
+    assert listening == owned[0] | owned[1]  # and the supervisor holds none
+    for conn in workers.values():
+        conn.close()
+
+    conns = [RawConnection(server.port, timeout=30) for _ in range(CONNECTIONS_TO_SPREAD)]
+    try:
+        served = Counter(_health(conn)["worker"] for conn in conns)
+    finally:
+        for conn in conns:
+            conn.close()
+    assert min(served[0], served[1]) >= FEWEST_PER_WORKER, served
+
+
 def test_a_trail_made_through_one_worker_takes_the_calls_the_other_serves(two_workers) -> None:
     """Each worker caches the trails it routed to; the other's writes must end that cache
     (the store is shared), and the first worker delivers what both wrote."""
