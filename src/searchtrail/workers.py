@@ -130,13 +130,18 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     whichever worker woke first took each one, and a worker holding ~3/4 of them sat at 90%
     of a core while the other idled at 40% (bench/README.md, "Worker processes")."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    shared = count > 1
-    socks = [socket.create_server((host, port), family=family, backlog=2048,
-                                  reuse_port=shared)]
+    if count == 1:
+        return [socket.create_server((host, port), family=family, backlog=2048)]
+    # A socket without SO_REUSEPORT first: it cannot bind a port that anything holds, even
+    # another SO_REUSEPORT group (an earlier `serve --workers` on the same port), which ours
+    # would otherwise join and split its connections with.
+    with socket.create_server((host, port), family=family) as probe:
+        port = probe.getsockname()[1]
+    socks: list[socket.socket] = []
     try:
-        port = socks[0].getsockname()[1]
-        socks += [socket.create_server((host, port), family=family, backlog=2048,
-                                       reuse_port=True) for _ in range(count - 1)]
+        for _ in range(count):
+            socks.append(socket.create_server((host, port), family=family, backlog=2048,
+                                              reuse_port=True))
     except OSError:
         for sock in socks:
             sock.close()

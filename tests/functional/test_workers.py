@@ -321,6 +321,21 @@ def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
     assert "--port 0 takes any free port" in " ".join(server.log().split())  # what to do
 
 
+def test_a_port_another_reuse_port_group_holds_is_refused_not_shared(tmp_path) -> None:
+    """SO_REUSEPORT would let the workers join a group already on the port (say an earlier
+    `serve --workers 2`) and take half of its connections; they must refuse it instead."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            server.start()
+        server.stop()
+    assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
