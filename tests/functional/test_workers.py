@@ -314,9 +314,11 @@ def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
         taken.bind(("127.0.0.1", port))
         taken.listen()
         server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
-        with pytest.raises(RuntimeError, match="exited with 1"):
-            server.start()
-        server.stop()
+        try:
+            with pytest.raises(RuntimeError, match="exited with 1"):
+                server.start()
+        finally:
+            server.stop()  # also when it started after all and the test failed
     assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
     assert "--port 0 takes any free port" in " ".join(server.log().split())  # what to do
 
@@ -330,9 +332,11 @@ def test_a_port_another_reuse_port_group_holds_is_refused_not_shared(tmp_path) -
         taken.listen()
         port = taken.getsockname()[1]
         server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
-        with pytest.raises(RuntimeError, match="exited with 1"):
-            server.start()
-        server.stop()
+        try:
+            with pytest.raises(RuntimeError, match="exited with 1"):
+                server.start()
+        finally:
+            server.stop()  # also when it started after all and the test failed
     assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
 
 
