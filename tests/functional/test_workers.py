@@ -308,19 +308,25 @@ def test_a_worker_that_dies_stops_the_server_with_an_error(two_workers) -> None:
     assert not _alive(pids[0])
 
 
+def _refused(tmp_path, port: int) -> str:  # type: ignore[no-untyped-def]
+    """Start `serve --workers 2` on ``port``, which it must refuse; its log."""
+    server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
+    try:
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            server.start()
+    finally:
+        server.stop()  # also when it started after all and the test failed
+    return server.log()
+
+
 def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
     with socket.socket() as taken:
         port = free_port()
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
-        try:
-            with pytest.raises(RuntimeError, match="exited with 1"):
-                server.start()
-        finally:
-            server.stop()  # also when it started after all and the test failed
-    assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
-    assert "--port 0 takes any free port" in " ".join(server.log().split())  # what to do
+        log = _refused(tmp_path, port)
+    assert log.count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
+    assert "--port 0 takes any free port" in " ".join(log.split())  # what to do
 
 
 def test_a_port_another_reuse_port_group_holds_is_refused_not_shared(tmp_path) -> None:
@@ -331,13 +337,8 @@ def test_a_port_another_reuse_port_group_holds_is_refused_not_shared(tmp_path) -
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = ServerProcess(tmp_path / "data", port=port, args=["--workers", "2"])
-        try:
-            with pytest.raises(RuntimeError, match="exited with 1"):
-                server.start()
-        finally:
-            server.stop()  # also when it started after all and the test failed
-    assert server.log().count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
+        log = _refused(tmp_path, port)
+    assert log.count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
 
 
 def _alive(pid: int) -> bool:
