@@ -198,7 +198,7 @@ def env(data_dir: Optional[Path] = DataDir,
     import configparser  # here: ~6 ms of import that `trail validate` need not pay
     import shlex
 
-    from searchtrail.endpoint import current
+    from searchtrail.endpoint import answers, current
 
     profile = configparser.ConfigParser()
     profile.read(settings.credentials_path)
@@ -212,6 +212,9 @@ def env(data_dir: Optional[Path] = DataDir,
         print(f"export AWS_CA_BUNDLE={shlex.quote(endpoint.ca_bundle)}")
     print(f"export AWS_DEFAULT_REGION={region}")
     print(f"export AWS_REGION={region}")
+    if not answers(endpoint.url):  # told on stderr: the exports above still eval
+        err.print(f"[yellow]warning:[/yellow] nothing answers at {endpoint.url} now; start the "
+                  f"server with `searchtrail serve --data-dir {settings.data_dir}`.")
 
 
 def _with_identities(settings: Settings, action):  # type: ignore[no-untyped-def]

@@ -61,6 +61,19 @@ def current(settings: Settings) -> Endpoint:
     return Endpoint(client_url(settings), _self_signed(settings.tls_cert))
 
 
+def answers(url: str, timeout: float = 0.5) -> bool:
+    """Whether anything accepts TCP connections at ``url``'s host and port now."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _self_signed(cert_path: Path | None) -> Optional[str]:
     """``cert_path`` (absolute) when its first certificate signs itself: clients can trust it
     as their CA bundle. A certificate from a CA is left to the clients' own trust store."""

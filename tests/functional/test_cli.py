@@ -46,6 +46,17 @@ def test_env_prints_exports_that_boto3_and_the_cli_use(server) -> None:
     assert "collectionSummaries" in json.loads(aws.stdout)
 
 
+def test_env_of_a_stopped_server_still_prints_its_exports_and_warns(fresh_server) -> None:
+    server = fresh_server.start()
+    running = searchtrail("env", "--data-dir", str(server.data_dir))
+    assert running.returncode == 0 and running.stderr == ""
+    server.stop()
+    stopped = searchtrail("env", "--data-dir", str(server.data_dir))
+    assert stopped.returncode == 0
+    assert stopped.stdout == running.stdout  # the last server's address, still evaluable
+    assert f"nothing answers at http://127.0.0.1:{server.port}" in " ".join(stopped.stderr.split())
+
+
 def test_serve_on_port_0_takes_a_free_port_and_env_names_it(tmp_path) -> None:
     data_dir = tmp_path / "data"
     process = subprocess.Popen([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
