@@ -118,7 +118,7 @@ def serve(
     import uvicorn
 
     from searchtrail.app import build_app, ensure_default_account
-    from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
+    from searchtrail.gateway.httpserver import GracefulServer, SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
     from searchtrail.malloc import fix_mmap_threshold
 
@@ -178,7 +178,7 @@ def serve(
                                 ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
                                 timeout_graceful_shutdown=10,
                                 proxy_headers=False)  # the gateway applies --trusted-proxies
-        uvicorn.Server(config).run(sockets=[sock])
+        GracefulServer(config).run(sockets=[sock])
 
     if settings.workers == 1:
         run_worker(0, socks[0])

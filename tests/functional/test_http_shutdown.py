@@ -5,11 +5,13 @@ socket buffer when the server stops is answered, then the connection closes."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import uvicorn
+import uvloop
 from uvicorn.server import ServerState
 
-from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
+from searchtrail.gateway.httpserver import GracefulServer, SearchtrailHttpProtocol
 
 REQUEST = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 ANSWER_SECONDS = 5.0  # bounds every read: a hang fails the test instead of stalling it
@@ -68,3 +70,42 @@ def test_a_request_waiting_unread_at_shutdown_is_answered_then_the_connection_cl
 
 def test_an_idle_connection_is_closed_at_shutdown() -> None:
     assert asyncio.run(_shutdown_with(b"")) == b""
+
+
+def _read_until_closed(client: socket.socket) -> bytes:
+    received = b""
+    while chunk := client.recv(65536):  # the socket's timeout bounds each read
+        received += chunk
+    return received
+
+
+async def _shutdown_with_a_queued_connection(server_class: type) -> bytes:
+    """A connection the kernel has accepted for the listening socket but the loop has not
+    yet taken (its request sent), when the server shuts down; what that client receives."""
+    config = uvicorn.Config(ping, http=SearchtrailHttpProtocol, lifespan="off",
+                            log_level="warning")
+    config.load()
+    server = server_class(config)
+    server.lifespan = config.lifespan_class(config)
+    listener = socket.create_server(("127.0.0.1", 0))
+    await server.startup(sockets=[listener])
+    # No await between here and the shutdown: the loop gets no turn to accept it.
+    client = socket.create_connection(listener.getsockname(), timeout=ANSWER_SECONDS)
+    try:
+        client.sendall(REQUEST)
+        reading = asyncio.ensure_future(asyncio.to_thread(_read_until_closed, client))
+        await server.shutdown(sockets=[listener])
+        try:
+            return await asyncio.wait_for(reading, ANSWER_SECONDS)
+        except ConnectionResetError:
+            return b"(reset)"
+    finally:
+        client.close()
+
+
+def test_a_connection_still_queued_on_the_listener_at_shutdown_is_answered() -> None:
+    """On uvloop, the server's loop, which accepts within its poll."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        rest = runner.run(_shutdown_with_a_queued_connection(GracefulServer))
+    assert rest.startswith(b"HTTP/1.1 200"), rest
+    assert b"connection: close" in rest.lower() and rest.endswith(b"pong")

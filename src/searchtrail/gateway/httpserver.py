@@ -10,11 +10,13 @@ the GIL.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any, Callable, Protocol
 from urllib.parse import unquote
 
 import httptools
 import orjson
+import uvicorn
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -29,6 +31,8 @@ TLS_CLOSE_WAIT_SECONDS = 0.5
 # At shutdown, how long an idle keep-alive connection stays open so that a request already in
 # its socket buffer is read (and answered, then the connection closed) rather than dropped.
 SHUTDOWN_READ_GRACE_SECONDS = 0.01
+# At shutdown, loop turns before the listening socket closes (see GracefulServer).
+ACCEPT_TURNS_BEFORE_CLOSE = 2
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
 
@@ -86,6 +90,17 @@ class OneWriteTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, except that its shutdown first gives the loop turns to accept the
+    connections the kernel has already queued on the listening socket: closing it resets them,
+    requests and all, and with a socket per worker (SO_REUSEPORT) no other worker takes them."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for _ in range(ACCEPT_TURNS_BEFORE_CLOSE):
+            await asyncio.sleep(0)  # the loop's poll accepts what is queued; then they close
+        await super().shutdown(sockets=sockets)
 
 
 class SearchtrailHttpProtocol(HttpToolsProtocol):
