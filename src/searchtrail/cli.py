@@ -127,7 +127,8 @@ def serve(
         account, new_key = ensure_default_account(settings)
     except sqlite3.Error as exc:
         exit_store_unavailable(settings, exc)
-    # Bound before any worker starts: a port in use is told once, and the workers share it.
+    # Bound before any worker starts: a port in use is told once, and the workers share it
+    # (a socket each).
     try:
         socks = listening_sockets(settings.host, settings.port, settings.workers)
     except OSError as exc:

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 from searchtrail.config import Settings
 from searchtrail.workers import replace_shared_file
@@ -29,10 +31,8 @@ def is_wildcard(host: str) -> bool:
 def client_url(settings: Settings, port: int | None = None) -> str:
     """The URL a client on this host uses for a server started with ``settings`` (listening on
     ``port`` when given: the one it bound, which may differ from a ``--port 0``)."""
-    scheme = "https" if settings.tls_cert else "http"
-    host = _LOOPBACK_FOR.get(settings.host, settings.host)
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}:{settings.port if port is None else port}"
+    return replace(settings, host=_LOOPBACK_FOR.get(settings.host, settings.host),
+                   port=settings.port if port is None else port).endpoint_url
 
 
 def advertise(settings: Settings, port: int) -> Endpoint:
@@ -63,9 +63,6 @@ def current(settings: Settings) -> Endpoint:
 
 def answers(url: str, timeout: float = 0.5) -> bool:
     """Whether anything accepts TCP connections at ``url``'s host and port now."""
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
