@@ -7,6 +7,8 @@ import json
 import time
 import uuid
 
+import botocore.exceptions
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -145,3 +147,47 @@ def test_federation_token_is_a_federated_user(server) -> None:
     assert identity["arn"] == f"arn:aws:sts::{account}:federated-user/bob"
     assert identity["sessionContext"]["sessionIssuer"]["type"] == "IAMUser"
     assert identity["sessionContext"]["sessionIssuer"]["userName"] == name
+
+
+def test_deeply_nested_documents_are_malformed_not_internal_errors(server) -> None:
+    """JSON nested past Python's recursion limit, in a web identity token or a policy: the
+    caller's error, refused as such and recorded (it was a 500 from a RecursionError)."""
+    import botocore.exceptions
+    import pytest
+
+    def refused(call, **params) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+        with pytest.raises(botocore.exceptions.ClientError) as error:
+            call(**params)
+        return error.value.response["Error"]["Code"], \
+            error.value.response["ResponseMetadata"]["RequestId"]
+
+    account = server.client("sts").get_caller_identity()["Account"]
+    deep_claims = _b64(b"[" * 3000 + b"]" * 3000)
+    unsigned = boto3_client("sts", region_name="us-east-1", endpoint_url=server.endpoint,
+                            aws_access_key_id="unused", aws_secret_access_key="unused")
+    code, request_id = refused(unsigned.assume_role_with_web_identity,
+                               RoleArn=f"arn:aws:iam::{account}:role/any", RoleSessionName="web",
+                               WebIdentityToken=f"{_b64(b'{}')}.{deep_claims}.{_b64(b'sig')}")
+    assert code == "InvalidIdentityToken"
+    assert [r["errorCode"] for r in records(server, "AssumeRoleWithWebIdentity")
+            if r["requestID"] == request_id] == ["InvalidIdentityToken"]
+
+    def deep_policy(levels: int) -> str:
+        return '{"Version":"2012-10-17","Statement":' + "[" * levels + "]" * levels + "}"
+
+    iam = server.client("iam")
+    code, request_id = refused(iam.create_policy, PolicyName="deep-" + uuid.uuid4().hex[:6],
+                               PolicyDocument=deep_policy(3000))
+    assert code == "MalformedPolicyDocument"
+    assert [r["errorCode"] for r in records(server, "CreatePolicy")
+            if r["requestID"] == request_id] == ["MalformedPolicyDocument"]
+    name = "deep-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:*",
+                                                "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    sts = server.client("sts", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    # 2,037 characters: within a session policy's 2,048, so it is parsed
+    code, _ = refused(sts.get_federation_token, Name="bob", Policy=deep_policy(1000))
+    assert code == "MalformedPolicyDocument"

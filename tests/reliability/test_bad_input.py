@@ -164,6 +164,9 @@ MALFORMED_JSON = {
     "nested-duplicate-keys": b'{"collectionFilters": {"name": "a", "name": "b"}}',
     "deep-arrays": b"[" * 10_000 + b"]" * 10_000,
     "deep-objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    # Deeper than a record can hold (orjson writes 254 levels back out), in an unknown member
+    "deep-unknown-member": b'{"x":' + b"[" * 300 + b"]" * 300 + b"}",
+    "101-levels": b'{"x":' + b"[" * 100 + b"]" * 100 + b"}",
     "huge-exponent": b'{"maxResults": 1e999999}',
     "nan": b'{"maxResults": NaN}',
     "infinity": b'{"maxResults": Infinity}',

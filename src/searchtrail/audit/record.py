@@ -248,8 +248,12 @@ def _sensitive_below(shape: Any, seen: set[int]) -> bool:
 def _within_limit(value: Any) -> Any:
     if value is None:
         return None
-    if len(orjson.dumps(value)) > MAX_FIELD_BYTES:
-        return {"omitted": True, "originalSize": len(orjson.dumps(value))}
+    try:
+        size = len(orjson.dumps(value))
+    except orjson.JSONEncodeError:  # nested past what orjson writes (the parsers refuse it)
+        return {"omitted": True}
+    if size > MAX_FIELD_BYTES:
+        return {"omitted": True, "originalSize": size}
     return value
 
 

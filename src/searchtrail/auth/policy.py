@@ -715,6 +715,8 @@ def _compile_statement(raw: Any, allow_variables: bool) -> _Statement:
 def _compile_text(text: str) -> CompiledPolicy:
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise MalformedPolicyError("Syntax errors in policy: nested too deeply") from None
     except ValueError as exc:
         raise MalformedPolicyError(f"Syntax errors in policy: {exc}") from None
     return _compile_document(document)
@@ -1182,7 +1184,7 @@ def validate_policy_document(text: str | bytes | Mapping[str, Any],
             return [f"Cannot exceed quota for PolicySize: {max_size}"]
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return ["Syntax errors in policy."]
     else:
         document = text

@@ -86,7 +86,7 @@ def parse(token: str) -> Token:
         header = json.loads(_b64url(parts[0]))
         claims = json.loads(_b64url(parts[1]))
         signature = _b64url(parts[2])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, RecursionError, binascii.Error, UnicodeDecodeError):
         raise invalid_token(NOT_A_JWT) from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise invalid_token(NOT_A_JWT)

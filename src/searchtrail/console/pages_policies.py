@@ -54,6 +54,8 @@ def json_problem(text: str) -> str:
         json.loads(text)
     except json.JSONDecodeError as exc:
         return f"Not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}."
+    except RecursionError:
+        return "Not valid JSON: arrays and objects nest too deeply."
     return ""
 
 

@@ -14,6 +14,7 @@ from searchtrail.gateway.http import header
 from searchtrail.protocol import parser, query, serializer, validate
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.protocol.errors import ServiceError, UnknownOperationError
+from searchtrail.protocol.strictjson import nested_too_deeply
 
 Headers = list[tuple[bytes, bytes]]
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -50,7 +51,9 @@ class JsonCodec:
             wire = orjson.loads(body) if body.strip() else {}
         except orjson.JSONDecodeError:
             return None
-        return wire if isinstance(wire, dict) else None
+        if not isinstance(wire, dict) or nested_too_deeply(body, wire):
+            return None
+        return wire
 
     def violations_error(self, operation: Any, violations: list) -> ServiceError:
         return validate.violations_error(violations)

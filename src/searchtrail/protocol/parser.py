@@ -14,7 +14,8 @@ import orjson
 from botocore.model import OperationModel, Shape
 
 from searchtrail.protocol.errors import ServiceError
-from searchtrail.protocol.strictjson import DuplicateMember, unique_members
+from searchtrail.protocol.strictjson import (MAX_DEPTH, DuplicateMember,
+                                             nested_too_deeply, unique_members)
 from searchtrail.protocol.validate import TYPE, Violation, violation, violations_error
 
 # convert(value, path, errors) returns the native value; a wrong-typed value adds a
@@ -44,6 +45,8 @@ def parse_request(operation_model: OperationModel, body: bytes) -> dict[str, Any
             f"Request body must be a JSON object, not {_json_type_name(document)}",
             status=400,
         )
+    if nested_too_deeply(body, document):
+        raise _too_deep()
     _reject_duplicate_keys(body)
     convert = _compiled_operations.get(operation_model, _MISSING)
     if convert is _MISSING:
@@ -76,8 +79,12 @@ def _reject_duplicate_keys(body: bytes) -> None:
                            f"member name {str(duplicate)!r} appears twice in one object",
                            status=400) from None
     except RecursionError:
-        raise ServiceError("SerializationException", "Request body is not valid JSON: "
-                           "nested too deeply", status=400) from None
+        raise _too_deep() from None
+
+
+def _too_deep() -> ServiceError:
+    return ServiceError("SerializationException", "Request body is not valid JSON: arrays and "
+                        f"objects nest more than {MAX_DEPTH} levels deep", status=400)
 
 
 def prepare(operation_model: OperationModel) -> Convert | None:
