@@ -32,7 +32,7 @@ def _store(settings: Settings) -> tuple[Any, Any]:
 
 def open_database(settings: Settings) -> sqlite3.Connection:
     """The store's connection for writes, its schema brought up to date."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: ours alone
     module, where = _store(settings)
     conn = module.open_connection(where)
     module.migrate(conn)

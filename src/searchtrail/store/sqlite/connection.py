@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -9,10 +11,16 @@ from searchtrail.store.lookupkeys import lookup_key
 from searchtrail.store.migrations import announce_upgrade, numbered_scripts
 
 BUSY_TIMEOUT_MS = 10_000
+# The store holds secret access keys, password hashes and the digests' signing keys.
+OWNER_ONLY = 0o600
+
+log = logging.getLogger("searchtrail.store")
 
 
 def open_connection(path: Path | str, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode: transactions are always explicit (BEGIN IMMEDIATE)."""
+    if not read_only:
+        _owner_only(Path(path))
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
@@ -24,6 +32,26 @@ def open_connection(path: Path | str, *, read_only: bool = False) -> sqlite3.Con
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     return conn
+
+
+def _owner_only(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite gives the -wal and -shm
+    files it makes the database's mode), and take group and other access away from an older
+    store's files."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, OWNER_ONLY))
+        return
+    except FileExistsError:
+        pass
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = name.stat().st_mode & 0o777
+            if mode & ~OWNER_ONLY:
+                os.chmod(name, mode & OWNER_ONLY)
+                log.warning("made %s readable by its owner only (it was %o): it holds secret "
+                            "keys", name, mode)
+        except FileNotFoundError:
+            pass
 
 
 def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
