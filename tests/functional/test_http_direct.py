@@ -4,6 +4,9 @@ bodies arriving in pieces, and the requests it leaves to the ASGI path."""
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 
 from tests.functional.server import ServerProcess
@@ -102,3 +105,31 @@ def test_expect_continue_and_query_strings_take_the_asgi_path(server: ServerProc
         response = connection.response()
     # the query string is part of what was signed: botocore signed none
     assert response.error == (403, "InvalidSignatureException")
+
+
+BROKEN_CHUNKED = (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"zz\r\n")  # a chunk size that is not hexadecimal
+
+
+@pytest.mark.parametrize("after", ["garbage", "a broken chunked request"])
+@pytest.mark.parametrize("valid", [1, 2])
+def test_requests_before_bytes_the_parser_refuses_are_answered_first(
+        server: ServerProcess, valid: int, after: str) -> None:
+    """Requests ahead of malformed bytes on a connection may already have run (and been
+    recorded): each gets its answer, then the 400, then the connection closes. The first
+    answer used to be dropped when the 400 went out at once."""
+    name = "pipe-" + uuid.uuid4().hex[:8]
+    policy = json.dumps({"Rules": [{"ResourceType": "collection",
+                                    "Resource": [f"collection/{name}*"]}], "AWSOwnedKey": True})
+    create = signed(server, "CreateSecurityPolicy", body=json.dumps(
+        {"name": name, "type": "encryption", "policy": policy}).encode())
+    requests = [create] + [signed(server)] * (valid - 1)
+    bad = b"GARBAGE\r\n\r\n" if after == "garbage" else BROKEN_CHUNKED
+    with RawConnection(server.port) as connection:
+        connection.send(b"".join(request.encode() for request in requests) + bad)
+        answers = [connection.response() for _ in range(valid + 1)]
+        assert connection.closed_by_server()
+    assert [a.status for a in answers[:valid]] == [200] * valid, answers[0].body
+    assert answers[0].json()["securityPolicyDetail"]["name"] == name
+    assert answers[-1].error == (400, "SerializationException")
+    assert answers[-1].header("Connection") == "close"

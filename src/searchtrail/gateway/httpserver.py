@@ -114,6 +114,9 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
     _tls_close_wait: asyncio.TimerHandle | None = None
     _tls: dict[str, str] | None = None
     _stopping = False  # the server is shutting down: every request is the connection's last
+    _reading_body = False  # a request's head was parsed, its body is still arriving
+    # The 400 for bytes the parser refused, owed once the requests before them are answered.
+    _refusal: bytes | None = None
 
     @classmethod
     def configured(cls, *, client_timeout: float = CLIENT_TIMEOUT_SECONDS,
@@ -128,15 +131,40 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
             transport, on_close=self._bound_tls_close if self.scheme == "https" else None)
         self._arm_request_deadline()  # a client that connects and sends nothing
 
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is None:  # after bytes the parser refused, nothing more is read
+            super().data_received(data)
+
     def send_400_response(self, msg: str) -> None:
-        """A request the HTTP parser refused (bad framing, smuggling): an AWS-shaped error."""
+        """Bytes the HTTP parser refused (bad framing, smuggling): an AWS-shaped 400, then the
+        connection closes. The complete requests before them are answered first: each may
+        have run and been recorded, and its client must learn how it ended."""
         body = orjson.dumps({"__type": "SerializationException",
                              "message": f"The HTTP request is malformed: {msg}"})
-        self.transport.write(encode_response(
+        self._refusal = encode_response(
             400, self.server_state.default_headers,
             [(b"content-type", b"application/x-amz-json-1.1"),
-             (b"x-amzn-errortype", b"SerializationException")], body, close=True))
-        self.transport.close()
+             (b"x-amzn-errortype", b"SerializationException")], body, close=True)
+        self._disarm_request_deadline()
+        waiting = self.cycle is not None and not self.cycle.response_complete
+        if self._reading_body and waiting:  # the refused bytes are this request's: never run
+            queued = self.pipeline and self.pipeline[0][0] is self.cycle
+            if queued:
+                self.pipeline.popleft()
+            waiting = bool(queued)  # queued only behind a request still running
+        if not waiting:
+            self._send_refusal()
+
+    def on_response_complete(self) -> None:
+        last = not self.pipeline
+        super().on_response_complete()
+        if last and self._refusal is not None:
+            self._send_refusal()
+
+    def _send_refusal(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(self._refusal)  # type: ignore[arg-type]
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -179,6 +207,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         return self.cycle is None or self.cycle.response_complete
 
     def on_headers_complete(self) -> None:
+        self._reading_body = True
         direct = self._direct_request()
         if direct is None:
             super().on_headers_complete()
@@ -237,6 +266,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._reading_body = False
         self._disarm_request_deadline()
         if isinstance(self.cycle, DirectCall):
             self.cycle.body_complete()
