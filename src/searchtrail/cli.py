@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import inspect
-import os
 import socket
 import sqlite3
 import sys
@@ -112,6 +111,8 @@ def serve(
     if bool(settings.tls_cert) != bool(settings.tls_key):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together.")
         raise typer.Exit(2)
+    if settings.tls_cert:
+        _check_tls_files(settings.tls_cert, settings.tls_key)  # type: ignore[arg-type]
     if settings.workers > 1:
         share_metrics(settings.metrics_folder)  # before the imports below load the metrics
 
@@ -136,7 +137,7 @@ def serve(
                 "--port N (--port 0 takes any free port; `searchtrail env` follows)."
                 if exc.errno == errno.EADDRINUSE else "")
         err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: "
-                  f"{os.strerror(exc.errno) if exc.errno else exc}.{hint}")
+                  f"{exc.strerror or exc}.{hint}")  # a host that does not resolve: gaierror's
         raise typer.Exit(1) from None
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
     endpoint = advertise(settings, socks[0].getsockname()[1])
@@ -185,6 +186,21 @@ def serve(
         run_worker(0, socks[0])
     else:
         raise typer.Exit(supervise(socks, run_worker))
+
+
+def _check_tls_files(cert: Path, key: Path) -> None:
+    """Exit with the reason when the certificate and key cannot serve TLS, before anything
+    is bound or advertised."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError among them: files that are not PEM, or not a pair
+        reason = ("they are not a PEM certificate and its private key"
+                  if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc))
+        err.print(f"[red]error:[/red] cannot serve HTTPS with --tls-cert {cert} and --tls-key "
+                  f"{key}: {reason}.")
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -46,7 +46,9 @@ class _ErrorConsole:
         return self._console
 
     def print(self, *objects: Any) -> None:
-        self.console.print(*objects)
+        # Unwrapped: a message's ARNs and paths stay whole for whoever copies them, and a log
+        # or a pipe gets one line per message (rich would wrap at 80 columns there).
+        self.console.print(*objects, soft_wrap=True)
 
 
 err = _ErrorConsole()

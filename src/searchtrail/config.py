@@ -88,6 +88,18 @@ class Settings:
         return f"{scheme}://{host}:{self.port}"
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _number(name: str, raw: Any, kind: type) -> Any:
+    """``raw`` as an int or a float; a ValueError naming the setting when it is not one."""
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} {raw!r}: give " + (
+            "a whole number" if kind is int else "a number")) from None
+
+
 def _coerce(name: str, raw: Any) -> Any:
     default = getattr(Settings, name, None)
     if name in ("data_dir", "tls_cert", "tls_key"):
@@ -101,19 +113,27 @@ def _coerce(name: str, raw: Any) -> Any:
                                                                     "postgres://")):
         raise ValueError(f"database_url {raw!r}: give a postgresql://user@host:port/database "
                          "URL, or leave it unset for the embedded SQLite store")
-    if name == "workers" and not 1 <= int(raw) <= MAX_WORKERS:
+    if name == "workers" and not 1 <= _number(name, raw, int) <= MAX_WORKERS:
         raise ValueError(f"workers {raw!r}: give a number of server processes from 1 to "
                          f"{MAX_WORKERS}")
-    if name == "retention_days" and int(raw) < 1:
+    if name == "retention_days" and _number(name, raw, int) < 1:
         raise ValueError(f"retention_days {raw!r}: give the days event history keeps, 1 or "
                          "more (records older than that leave the store once every trail has "
                          "delivered them)")
-    if name == "retention_check_seconds" and float(raw) < 0:
+    if name == "retention_check_seconds" and _number(name, raw, float) < 0:
         raise ValueError(f"retention_check_seconds {raw!r}: give how often to look for expired "
                          "records, in seconds, or 0 to keep every record")
-    if name == "s3_timeout_seconds" and not float(raw) > 0:
+    if name == "s3_timeout_seconds" and not _number(name, raw, float) > 0:
         raise ValueError(f"s3_timeout_seconds {raw!r}: give how long delivery waits for the S3 "
                          "endpoint to connect and for each read, in seconds (more than 0)")
+    if name == "port" and not 0 <= _number(name, raw, int) <= 65535:
+        raise ValueError(f"port {raw!r}: give a TCP port from 1 to 65535, or 0 for any free "
+                         "port")
+    if name == "log_level":
+        if str(raw).lower() not in LOG_LEVELS:
+            raise ValueError(f"log_level {raw!r}: give {', '.join(LOG_LEVELS[:-1])} or "
+                             f"{LOG_LEVELS[-1]}")
+        return str(raw).lower()
     if name in ("s3_endpoint_url", "sns_endpoint_url", "database_url"):
         return raw or None
     if name == "trusted_proxies":
@@ -123,9 +143,9 @@ def _coerce(name: str, raw: Any) -> Any:
     if isinstance(default, bool):
         return str(raw).lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):
-        return int(raw)
+        return _number(name, raw, int)
     if isinstance(default, float):
-        return float(raw)
+        return _number(name, raw, float)
     return raw
 
 

@@ -187,3 +187,25 @@ def test_accounts_are_isolated(server) -> None:
     assert record["userIdentity"]["arn"] == f"arn:aws:iam::{other['AccountId']}:root"
     theirs = server.client("cloudtrail", region="me-south-1").lookup_events()["Events"]
     assert request_id not in {json.loads(e["CloudTrailEvent"])["requestID"] for e in theirs}
+
+
+@pytest.mark.parametrize(("args", "env", "told"), [
+    (["--log-level", "loud"], {}, "log_level 'loud': give debug, info, warning or error"),
+    (["--port", "70000"], {}, "port 70000: give a TCP port from 1 to 65535"),
+    ([], {"SEARCHTRAIL_WORKERS": "abc"}, "workers 'abc': give a whole number"),
+    (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], {},
+     "cannot serve HTTPS with --tls-cert /nonexistent.pem and --tls-key /nonexistent.key: "
+     "No such file or directory"),
+    (["--tls-cert", "{dir}/junk.pem", "--tls-key", "{dir}/junk.pem"], {},
+     "they are not a PEM certificate and its private key"),
+])
+def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, args, env,
+                                                                   told) -> None:
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    data_dir = tmp_path / "data"
+    result = searchtrail("serve", "--data-dir", str(data_dir),
+                         *(arg.format(dir=tmp_path) for arg in args), env=env)
+    assert result.returncode == 2, result.stderr
+    assert told in result.stderr  # on one line, however long: whoever reads a log copies it
+    assert "Traceback" not in result.stderr
+    assert not (data_dir / "endpoint.json").exists()  # nothing advertised that never listened
