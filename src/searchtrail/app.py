@@ -131,6 +131,11 @@ def key_change_signal(settings: Settings, several_workers: bool) -> ChangeSignal
     return FileSignal(settings.credential_changes_path) if several_workers else None
 
 
+# How long /_searchtrail/health waits for the store to answer its read before saying it is
+# unavailable (a PostgreSQL host that drops packets would otherwise hold it ~10 s).
+HEALTH_STORE_SECONDS = 2.0
+
+
 def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     """The server of one process; ``worker`` is its index among ``settings.workers``."""
     conn = open_database(settings)
@@ -217,8 +222,26 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     # connection may be busy on the commit thread (waiting for another node's write turn).
     durability = durability_settings(settings, conn)
 
-    def health() -> dict[str, Any]:
-        return {"status": "ok",
+    def read_store() -> None:
+        """One read on a connection of its own: raises when the store cannot answer."""
+        probe = read_only_connection()
+        try:
+            probe.execute("SELECT 1").fetchone()
+        finally:
+            probe.close()
+
+    async def health() -> dict[str, Any]:
+        """A load balancer's view: 503 while the store cannot answer (calls then fail closed),
+        found by a read of its own, so the answer follows the store back up with no calls."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(read_store), HEALTH_STORE_SECONDS)
+            store_error = None
+        except sqlite3.Error as exc:
+            store_error = str(exc)
+        except TimeoutError:
+            store_error = f"no answer within {HEALTH_STORE_SECONDS:g} s"
+        return {"status": "ok" if store_error is None else "unavailable",
+                **({"storeError": store_error} if store_error is not None else {}),
                 "store": "postgresql" if on_postgres else "sqlite",
                 "worker": worker, "workers": settings.workers, "pid": os.getpid(),
                 **durability,

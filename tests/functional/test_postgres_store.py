@@ -12,6 +12,7 @@ import select
 import sqlite3
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -1155,6 +1156,15 @@ def _refusal(call) -> dict | None:  # type: ignore[no-untyped-def]
     return None
 
 
+def _health(server: ServerProcess) -> tuple[int, str]:
+    """/_searchtrail/health's status code and status."""
+    try:
+        with urllib.request.urlopen(server.endpoint + "/_searchtrail/health", timeout=10) as got:
+            return got.status, json.loads(got.read())["status"]
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())["status"]
+
+
 def test_with_postgresql_down_both_apis_fail_closed_with_a_503_and_recover(tmp_path) -> None:
     """The AWS API and the read-only S3 API look callers' keys up in the store: with the
     store gone they answer 503 (never 500), and serve again once it is back, unrestarted."""
@@ -1171,14 +1181,20 @@ def test_with_postgresql_down_both_apis_fail_closed_with_a_503_and_recover(tmp_p
         aoss = server.client("opensearchserverless")
         listing = lambda: s3.list_objects_v2(Bucket=BUCKET)  # noqa: E731
         assert _refusal(listing) is None and _refusal(aoss.list_collections) is None
+        assert _health(server) == (200, "ok")
         own.crash()
         try:  # each API's cached key expires within a second or so: then it asks the store
             s3_error = wait_for(lambda: _refusal(listing), seconds=30,
                                 what="the S3 API refusing", step=0.1)
             aoss_error = wait_for(lambda: _refusal(aoss.list_collections), seconds=30,
                                   what="the AWS API refusing", step=0.1)
+            # a load balancer sees it too
+            assert _health(server) == (503, "unavailable")
         finally:
             own.restart()
+        # ...and sees the store back before any call has succeeded again
+        wait_for(lambda: _health(server) == (200, "ok"), seconds=30, what="health ok again",
+                 step=0.1)
         assert (s3_error["ResponseMetadata"]["HTTPStatusCode"], s3_error["Error"]["Code"]) == (
             503, "ServiceUnavailable"), s3_error
         assert (aoss_error["ResponseMetadata"]["HTTPStatusCode"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import orjson
 from starlette.applications import Starlette
@@ -38,11 +38,11 @@ class EdgeRouter:
 CONSOLE_PREFIX = "/console"
 
 
-def web_app(*, health: Callable[[], dict[str, Any]], metrics: Metrics, lifespan: Any,
-            console: Callable | None = None) -> Starlette:
+def web_app(*, health: Callable[[], Awaitable[dict[str, Any]]], metrics: Metrics,
+            lifespan: Any, console: Callable | None = None) -> Starlette:
     """Health, metrics and, when given, the web console (an ASGI app) under /console."""
     async def health_route(request: Request) -> Response:
-        report = health()
+        report = await health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
     async def metrics_route(request: Request) -> Response:
