@@ -15,7 +15,8 @@ import orjson
 import typer
 
 from searchtrail.cli_common import (DATA_DIR, Option, err, exit_store_unavailable,
-                                    open_store_or_exit, parse_time, settings_or_exit)
+                                    open_store_or_exit, parse_time, settings_or_exit,
+                                    store_location)
 from searchtrail.cli_validate import OPTIONS as VALIDATE_OPTIONS, validate_trail_files
 from searchtrail.config import MAX_WORKERS, Settings
 
@@ -145,6 +146,8 @@ def serve(
         f" (and every other address: --host {settings.host})" if is_wildcard(settings.host)
         else ""), flush=True)
     command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
+    if database_url:  # the flag is this process's alone: another command needs it said again
+        command = f"SEARCHTRAIL_DATABASE_URL='{store_location(settings)}' {command}"
     print(f"web console at {endpoint.url}/console; a root password for it: {command} iam "
           f"set-console-password --root --data-dir {settings.data_dir}", flush=True)
     if new_key or settings.credentials_path.exists():

@@ -89,6 +89,14 @@ def open_store_or_exit(settings: Settings) -> Any:
 
     from searchtrail.installation import open_database
 
+    if not settings.database_url and not settings.database_path.exists():
+        # Opening would make an empty store here, and the command would then report what
+        # that empty store lacks instead of the real problem.
+        err.print(f"[red]error:[/red] no store in {settings.data_dir}: give the --data-dir of "
+                  "a server (`searchtrail serve` makes its store there as it starts). For a "
+                  "server on PostgreSQL, set SEARCHTRAIL_DATABASE_URL (or database_url in "
+                  f"{settings.data_dir / 'searchtrail.toml'}) to its URL.")
+        raise SystemExit(1)
     try:
         return open_database(settings)
     except sqlite3.Error as exc:

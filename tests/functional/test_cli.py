@@ -209,3 +209,21 @@ def test_serve_refuses_bad_settings_with_a_message_not_a_traceback(tmp_path, arg
     assert told in result.stderr  # on one line, however long: whoever reads a log copies it
     assert "Traceback" not in result.stderr
     assert not (data_dir / "endpoint.json").exists()  # nothing advertised that never listened
+
+
+@pytest.mark.parametrize("command", [
+    ["iam", "create-user", "alice"],
+    ["events", "lookup"],
+    ["trail", "validate", "--trail-arn", "arn:aws:cloudtrail:us-east-1:123456789012:trail/t",
+     "--start-time", "2026-01-01T00:00:00Z"],
+])
+def test_commands_on_a_data_dir_without_a_store_say_so_and_create_none(tmp_path,
+                                                                        command) -> None:
+    """They used to make an empty store there, then report what it lacked (no default
+    account, no such trail) instead."""
+    data_dir = tmp_path / "nothing-here"
+    result = searchtrail(*command, "--data-dir", str(data_dir))
+    assert result.returncode == 1, result.stderr
+    assert f"no store in {data_dir}: give the --data-dir of a server" in result.stderr
+    assert "SEARCHTRAIL_DATABASE_URL" in result.stderr
+    assert not data_dir.exists()

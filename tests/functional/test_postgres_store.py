@@ -1434,3 +1434,22 @@ def test_calls_of_one_batch_sharing_a_token_make_one_policy_and_conflict_when_th
     assert len(listed["securityPolicySummaries"]) == 2 * pairs
     read_ahead = pg_server.metric("searchtrail_writer_units_read_ahead")
     assert read_ahead is not None and read_ahead > 0, read_ahead  # batches read ahead
+
+
+def test_the_banner_of_a_server_given_its_store_by_flag_names_it_for_other_commands(
+        tmp_path, postgres) -> None:
+    """--database-url is the serve process's alone: the command the banner suggests (a root
+    console password) carries it, or it would open an empty SQLite store in the data dir."""
+    url = postgres.database()
+    server = ServerProcess(tmp_path / "data", args=["--database-url", url])
+    try:
+        server.start()
+        banner = next(line for line in server.log().splitlines()
+                      if "set-console-password" in line)
+    finally:
+        server.stop()
+    assert f"SEARCHTRAIL_DATABASE_URL='{url}' " in banner, banner
+    lookup = searchtrail_cli("events", "lookup", "--data-dir", str(server.data_dir),
+                             env={"SEARCHTRAIL_DATABASE_URL": url})
+    assert lookup.returncode == 0, lookup.stderr
+    assert not (server.data_dir / "searchtrail.sqlite3").exists()
