@@ -227,7 +227,7 @@ def env(data_dir: Optional[Path] = DataDir,
         print(f"export AWS_ENDPOINT_URL_{service}={endpoint.url}")
     print(f"export AWS_ACCESS_KEY_ID={profile['default']['aws_access_key_id']}")
     print(f"export AWS_SECRET_ACCESS_KEY={profile['default']['aws_secret_access_key']}")
-    print(f"export AWS_ENDPOINT_URL_S3={settings.s3_endpoint_url or endpoint.url + '/_s3'}")
+    print(f"export AWS_ENDPOINT_URL_S3={endpoint.buckets_url}")
     if endpoint.ca_bundle:  # a self-signed certificate: clients verify it as their CA
         print(f"export AWS_CA_BUNDLE={shlex.quote(endpoint.ca_bundle)}")
     print(f"export AWS_DEFAULT_REGION={region}")

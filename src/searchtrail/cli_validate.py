@@ -4,6 +4,7 @@ start-up is timed against `aws cloudtrail validate-logs`: it imports only what i
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -19,7 +20,8 @@ OPTIONS = (
     Option("account_id", "Member account (organization trails)"),
     Option("verbose", "Also list every valid file", switch=True),
     Option("s3_endpoint_url", "The S3-compatible endpoint the trail delivers to [default: the "
-                              "server's setting; without one, the local bucket folder]"),
+                              "one the server last started on the data dir delivered to; "
+                              "without one, the local bucket folder]"),
     DATA_DIR,
 )
 
@@ -50,6 +52,10 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
         raise SystemExit(2)
     home, owner, name = match.groups()
     settings = settings_or_exit(data_dir=data_dir, s3_endpoint_url=s3_endpoint_url)
+    if not settings.s3_endpoint_url:  # the S3 endpoint the server last started there used
+        from searchtrail.endpoint import current
+
+        settings = replace(settings, s3_endpoint_url=current(settings).s3_endpoint_url)
     now = datetime.now(timezone.utc)
     start = parse_time(start_time, "--start-time")
     end = parse_time(end_time, "--end-time") or now

@@ -1,5 +1,6 @@
 """Where the server last started on a data directory answers, recorded there so that
-`searchtrail env` points clients at the address, port and certificate it was started with."""
+`searchtrail env` points clients at the address, port, certificate and S3 endpoint it was
+started with."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ _LOOPBACK_FOR = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 class Endpoint:
     url: str
     ca_bundle: Optional[str] = None  # a self-signed certificate clients must trust, if any
+    # The S3-compatible endpoint trails deliver to (the server's --s3-endpoint-url); None: the
+    # local bucket folder, read through the server's own /_s3 API.
+    s3_endpoint_url: Optional[str] = None
+
+    @property
+    def buckets_url(self) -> str:
+        """Where S3 clients read the trails' buckets."""
+        return self.s3_endpoint_url or self.url + "/_s3"
 
 
 def is_wildcard(host: str) -> bool:
@@ -38,8 +47,10 @@ def client_url(settings: Settings, port: int | None = None) -> str:
 def advertise(settings: Settings, port: int) -> Endpoint:
     """Record where this server answers, replacing what an earlier start left. Best effort:
     the server runs on whether or not the data directory takes the file."""
-    endpoint = Endpoint(client_url(settings, port), _self_signed(settings.tls_cert))
-    document = {"url": endpoint.url, "ca_bundle": endpoint.ca_bundle}
+    endpoint = Endpoint(client_url(settings, port), _self_signed(settings.tls_cert),
+                        settings.s3_endpoint_url)
+    document = {"url": endpoint.url, "ca_bundle": endpoint.ca_bundle,
+                "s3_endpoint_url": endpoint.s3_endpoint_url}
     try:
         replace_shared_file(settings.endpoint_path, json.dumps(document).encode() + b"\n")
     except OSError:
@@ -56,9 +67,11 @@ def current(settings: Settings) -> Endpoint:
         document = None
     if isinstance(document, dict) and isinstance(document.get("url"), str) \
             and document["url"].startswith(("http://", "https://")):
-        bundle = document.get("ca_bundle")
-        return Endpoint(document["url"], bundle if isinstance(bundle, str) else None)
-    return Endpoint(client_url(settings), _self_signed(settings.tls_cert))
+        bundle, s3 = document.get("ca_bundle"), document.get("s3_endpoint_url")
+        return Endpoint(document["url"], bundle if isinstance(bundle, str) else None,
+                        s3 if isinstance(s3, str) else settings.s3_endpoint_url)
+    return Endpoint(client_url(settings), _self_signed(settings.tls_cert),
+                    settings.s3_endpoint_url)
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
 from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, read_bucket,
-                                     validate_both, wait_for)
+                                     searchtrail_cli, validate_both, wait_for)
 from tests.peers import MOTO_CREDENTIALS, MotoServer
 
 BUCKET = "trail-bucket"
@@ -222,3 +222,19 @@ def test_a_deleted_newest_digest_is_flagged_by_searchtrail_only(delivered) -> No
         assert "newest digest missing" in ours.stderr
     finally:
         original.restore()
+
+
+def test_env_and_trail_validate_follow_the_s3_endpoint_the_server_was_started_with(
+        delivered) -> None:
+    """The server got --s3-endpoint-url on its command line: `env` points S3 clients there
+    (it pointed them at the server's /_s3, which does not serve those buckets) and `trail
+    validate` reads the buckets there without being told again."""
+    server, moto = delivered["server"], delivered["moto"]
+    exports = searchtrail_cli("env", "--data-dir", str(server.data_dir))
+    assert f"export AWS_ENDPOINT_URL_S3={moto.endpoint}\n" in exports.stdout, exports.stdout
+    ours = searchtrail_cli("trail", "validate", "--trail-arn", delivered["trail_arn"],
+                           "--start-time", "2020-01-01T00:00:00Z", "--data-dir",
+                           str(server.data_dir), env=dict(MOTO_CREDENTIALS))
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    digests, logs = counts(ours.stdout)
+    assert digests and logs and not digests.startswith("0/"), ours.stdout
