@@ -424,8 +424,11 @@ def lookup(
     chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_id_codec(conn))
-    flt = EventFilter(chosen, region, attr, parse_time(start_time, "--start-time"),
-                      parse_time(end_time, "--end-time"))
+    start, end = parse_time(start_time, "--start-time"), parse_time(end_time, "--end-time")
+    if start is not None and end is not None and start > end:  # as LookupEvents refuses it
+        err.print("[red]error:[/red] --start-time must be before --end-time.")
+        raise typer.Exit(2)
+    flt = EventFilter(chosen, region, attr, start, end)
     now = datetime.now(timezone.utc)
     records, token = [], None
     while len(records) < max_items:

@@ -145,7 +145,9 @@ def test_events_lookup_pages_for_the_user(server) -> None:
 
 
 @pytest.mark.parametrize("args", [["--attribute", "Colour=red"], ["--start-time", "yesterday"],
-                                  ["--output", "xml"]])
+                                  ["--output", "xml"],
+                                  ["--start-time", "2026-12-07T07:31:00Z",
+                                   "--end-time", "2026-12-07T07:30:00Z"]])
 def test_events_lookup_rejects_bad_options(server, args) -> None:
     result = searchtrail("events", "lookup", *args, "--data-dir", str(server.data_dir))
     assert result.returncode == 2

@@ -184,6 +184,9 @@ def test_policies_are_edited_with_errors_shown_beside_the_editor(console_server,
     check = root.post("/console/policies/validate", {"policy": "[1, 2"},
                       headers={"HX-Request": "true"})
     assert check.status_code == 200 and "Not valid JSON" in check.text
+    listing = root.get("/console/policies")
+    headings = re.findall(r'<h2 id="[a-z]+-title">([^<]+)</h2>', listing.text)
+    assert headings == ["Encryption policies", "Network policies", "Data access policies"]
 
 
 def test_a_collection_is_deleted_after_confirmation(console_server, root) -> None:

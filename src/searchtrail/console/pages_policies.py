@@ -87,7 +87,8 @@ class PolicyPages:
             operation = "ListSecurityPolicies" if family == "security" else "ListAccessPolicies"
             outcome = await self._ui.call(request, viewer, operation, {"type": kind})
             key = "securityPolicySummaries" if family == "security" else "accessPolicySummaries"
-            sections.append({"kind": kind, "label": label, "outcome": outcome,
+            sections.append({"kind": kind, "heading": label.removesuffix("y") + "ies",
+                             "outcome": outcome,
                              "items": (outcome.result or {}).get(key, [])})
         return self._ui.render(request, "policies.html", {
             "title": "Policies", "nav": "policies", "sections": sections,
