@@ -293,10 +293,24 @@ def list_accounts(data_dir: Optional[Path] = DataDir) -> None:
         print(account + ("  (default)" if account == default else ""))
 
 
+def _valid_for(service: str, operation: str, params: dict[str, Any]) -> None:
+    """Exit 2 with the API's own message when ``params`` break ``operation``'s model: what
+    these commands make, the API must be able to name and manage."""
+    from searchtrail.protocol.catalog import ServiceCatalog
+    from searchtrail.protocol.validate import find_violations, violations_error
+
+    model = ServiceCatalog.load([service]).service(service).operation_model(operation)
+    violations = find_violations(model, params)
+    if violations:
+        err.print(f"[red]ValidationError:[/red] {violations_error(violations).message}")
+        raise typer.Exit(2)
+
+
 @iam_app.command("create-user")
 def create_user(name: str, account: Optional[str] = typer.Option(None, help="Account id "
                 "[default: the default account]"), data_dir: Optional[Path] = DataDir) -> None:
     """Create an IAM user (prints its JSON)."""
+    _valid_for("iam", "CreateUser", {"UserName": name})
     now = datetime.now(timezone.utc)
     user = _with_identities(settings_or_exit(data_dir=data_dir),
                             lambda ids: ids.create_user(_account(ids, account), name, now))

@@ -229,3 +229,13 @@ def test_commands_on_a_data_dir_without_a_store_say_so_and_create_none(tmp_path,
     assert f"no store in {data_dir}: give the --data-dir of a server" in result.stderr
     assert "SEARCHTRAIL_DATABASE_URL" in result.stderr
     assert not data_dir.exists()
+
+
+def test_iam_create_user_refuses_a_name_the_api_could_not_manage(server) -> None:
+    result = searchtrail("iam", "create-user", "bad name!", "--data-dir", str(server.data_dir))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ValidationError: 1 validation error detected: Value 'bad name!' at 'UserName' failed "
+        "to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+")
+    users = server.client("iam").list_users()["Users"]
+    assert "bad name!" not in [user["UserName"] for user in users]
