@@ -86,7 +86,9 @@ def serve(
         None, help="Deliver trails to this S3-compatible endpoint (credentials from the standard "
                    "AWS chain) instead of the local bucket folder"),
     sns_endpoint_url: Optional[str] = typer.Option(
-        None, help="SNS-compatible endpoint for delivery notifications"),
+        None, help="SNS-compatible endpoint for delivery notifications [default: AWS SNS in "
+                   "the topic's Region, credentials from the standard AWS chain; a topic with a "
+                   "webhook (SEARCHTRAIL_NOTIFICATION_WEBHOOKS) is POSTed to instead]"),
     database_url: Optional[str] = typer.Option(
         None, help="postgresql://user@host:port/database: keep state and events in PostgreSQL, "
                    "shared by every node given the same URL [default: SQLite in --data-dir]"),

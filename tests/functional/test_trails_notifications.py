@@ -65,6 +65,9 @@ def test_webhook_failures_surface_and_are_retried(tmp_path) -> None:
 
         wait_for(lambda: cloudtrail.get_trail_status(Name="hooked").get("LatestNotificationError"),
                  seconds=30, what="the notification error in GetTrailStatus")
+        failed = [json.loads(line) for line in server.log().splitlines()
+                  if '"notification failed"' in line]
+        assert failed and failed[0]["detail"].startswith("HTTP500"), failed  # with its reason
         wait_for(lambda: hook.received and "LatestNotificationError" not in
                  cloudtrail.get_trail_status(Name="hooked"), seconds=60, what="a retried notification")
         status = cloudtrail.get_trail_status(Name="hooked")

@@ -571,7 +571,8 @@ class DeliveryWorker:
         failure = notices.finish()
         if failure is not None:
             (_, attempt), exc = failure
-            log.warning("notification failed", extra={"trail": arn, "code": exc.code})
+            log.warning("notification failed", extra={"trail": arn, "code": exc.code,
+                                                      "detail": str(exc)})
             state.notify.failed(self._ticks())
             self._update_status(arn, trail, {"LatestNotificationAttemptTime": attempt,
                                              "LatestNotificationError": exc.code})
