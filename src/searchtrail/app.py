@@ -163,7 +163,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 delete_seconds=settings.collection_delete_seconds),
             "cloudtrail": CloudTrailProvider(
                 bucket_exists=store.bucket_exists,
-                signing_keys=lambda repo: signing_keys_in(repo, key_material.take)),
+                signing_keys=lambda repo: signing_keys_in(repo, key_material.take),
+                key_prefix_problem=store.key_prefix_problem),
             "iam": IamProvider(changed=credentials.forget, password_threads=password_threads),
             "sts": StsProvider(),
         },

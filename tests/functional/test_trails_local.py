@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
 from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, local_s3,
@@ -249,3 +250,18 @@ def test_a_trail_made_again_under_its_name_leaves_the_deleted_ones_unstored_file
                             "AND trail_arn = ?", arn)  # the deleted trail's, never stored
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("prefix", ["logs/", "../../escape", "/absolute", "a/./b", "a\u0000b"])
+def test_a_key_prefix_the_local_folder_cannot_hold_is_refused_up_front(local, prefix) -> None:
+    """Such a trail was accepted, then every delivery failed with InvalidArgument."""
+    cloudtrail = local["server"].client("cloudtrail")
+    with pytest.raises(ClientError) as refused:
+        cloudtrail.create_trail(Name="bad-prefix", S3BucketName=BUCKET, S3KeyPrefix=prefix)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidS3PrefixException", error
+    assert "cannot be used with the local bucket folder" in error["Message"]
+    with pytest.raises(ClientError) as refused:
+        cloudtrail.update_trail(Name="local", S3KeyPrefix=prefix)
+    assert refused.value.response["Error"]["Code"] == "InvalidS3PrefixException"
+    assert cloudtrail.get_trail(Name="local")["Trail"]["S3KeyPrefix"] == "audit"

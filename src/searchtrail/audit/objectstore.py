@@ -60,6 +60,9 @@ class ObjectStore(Protocol):
 
     def bucket_exists(self, bucket: str) -> bool: ...
 
+    def key_prefix_problem(self, prefix: str) -> str | None:
+        """Why keys under ``prefix/`` cannot be stored here (a trail's S3KeyPrefix), or None."""
+
     def bucket_region(self, bucket: str) -> str | None:
         """The bucket's region (GetBucketLocation); None means us-east-1."""
 

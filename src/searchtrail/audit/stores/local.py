@@ -339,6 +339,13 @@ class LocalFolderStore:
     def bucket_exists(self, bucket: str) -> bool:
         return self._bucket_info(bucket) is not None
 
+    def key_prefix_problem(self, prefix: str) -> str | None:
+        try:
+            _key_bytes(f"{prefix}/AWSLogs")  # as a trail's keys begin (audit/logfile.py)
+        except ObjectStoreError as refused:
+            return refused.message
+        return None
+
     def bucket_owner(self, name: str) -> str | None:
         info = self._bucket_info(name)
         return info.owner_account if info else None

@@ -120,6 +120,9 @@ class S3Store:
 
     # ------------------------------------------------------------------ buckets
 
+    def key_prefix_problem(self, prefix: str) -> str | None:
+        return None  # S3 keys are any UTF-8 up to 1,024 bytes; CloudTrail caps the prefix at 200
+
     def bucket_exists(self, bucket: str) -> bool:
         try:
             self._call(f"HeadBucket {bucket}", lambda: self._client.head_bucket(Bucket=bucket))

@@ -50,8 +50,10 @@ class CloudTrailProvider:
     ``signing_keys(repo).public_keys(account, region, start, end, now)`` answers ListPublicKeys,
     with the keys kept in the calling unit's repository."""
 
-    def __init__(self, bucket_exists: BucketExists | None = None, signing_keys: Any = None) -> None:
-        self.trails = TrailsHandlers(bucket_exists=bucket_exists, signing_keys=signing_keys)
+    def __init__(self, bucket_exists: BucketExists | None = None, signing_keys: Any = None,
+                 key_prefix_problem: Callable[[str], str | None] | None = None) -> None:
+        self.trails = TrailsHandlers(bucket_exists=bucket_exists, signing_keys=signing_keys,
+                                     key_prefix_problem=key_prefix_problem)
 
     def handlers(self) -> dict[str, Callable[[Call, dict], dict]]:
         return {"LookupEvents": self.lookup_events, **self.trails.handlers()}

@@ -128,8 +128,10 @@ class TrailsHandlers:
     """The trail operations as ``handler(call, params) -> output``."""
 
     def __init__(self, bucket_exists: BucketExists | None = None, signing_keys: Any = None,
-                 list_page_size: int = LIST_TRAILS_PAGE) -> None:
+                 list_page_size: int = LIST_TRAILS_PAGE,
+                 key_prefix_problem: Callable[[str], str | None] | None = None) -> None:
         self.bucket_exists: BucketExists = bucket_exists or (lambda _bucket: True)
+        self.key_prefix_problem = key_prefix_problem or (lambda _prefix: None)
         self.signing_keys = signing_keys
         self.list_page_size = list_page_size
 
@@ -275,8 +277,7 @@ class TrailsHandlers:
                             f"User: {call.account_id} already has {MAX_TRAILS_PER_REGION} "
                             f"trails in {region}.")
 
-    @staticmethod
-    def _apply_settings(doc: dict[str, Any], params: dict[str, Any]) -> None:
+    def _apply_settings(self, doc: dict[str, Any], params: dict[str, Any]) -> None:
         """Validate and apply the optional settings Create and Update share.
 
         On update an empty string removes an optional setting (prefix, SNS, KMS, CloudWatch).
@@ -286,6 +287,10 @@ class TrailsHandlers:
             doc["S3BucketName"] = naming.check_bucket_name(params["S3BucketName"])
         if "S3KeyPrefix" in params:
             prefix = naming.check_prefix(params["S3KeyPrefix"])
+            problem = self.key_prefix_problem(prefix) if prefix else None
+            if problem:  # no delivery could ever store the trail's files
+                raise naming.error("InvalidS3PrefixException", f"S3 key prefix {prefix!r} "
+                                   f"cannot be used with the local bucket folder: {problem}")
             _set_or_clear(doc, "S3KeyPrefix", prefix)
         if "SnsTopicName" in params:
             topic = params["SnsTopicName"]
