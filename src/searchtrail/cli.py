@@ -24,16 +24,16 @@ SWITCH_INTERVAL_SECONDS = 0.0005
 # Net allocations that start a young collection (Python's default is 700).
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
+# Plain help: rich markup would eat the "[default: ...]" at the end of each option's help.
+PLAIN: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None}
 app = typer.Typer(help="searchtrail: an OpenSearch Serverless control plane with a CloudTrail "
-                       "audit trail.", no_args_is_help=True, add_completion=False)
-iam_app = typer.Typer(help="Manage IAM users and access keys in the data directory.",
-                      no_args_is_help=True)
-events_app = typer.Typer(help="Read event history (the same query as LookupEvents).",
-                         no_args_is_help=True)
+                       "audit trail.", add_completion=False, **PLAIN)
+iam_app = typer.Typer(help="Manage IAM users and access keys in the data directory.", **PLAIN)
+events_app = typer.Typer(help="Read event history (the same query as LookupEvents).", **PLAIN)
 buckets_app = typer.Typer(help="Local buckets that trails can deliver to (the embedded store).",
-                          no_args_is_help=True)
-trail_app = typer.Typer(help="Work with trails' delivered files.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Accounts served by this installation.", no_args_is_help=True)
+                          **PLAIN)
+trail_app = typer.Typer(help="Work with trails' delivered files.", **PLAIN)
+accounts_app = typer.Typer(help="Accounts served by this installation.", **PLAIN)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(iam_app, name="iam")
 app.add_typer(buckets_app, name="buckets")

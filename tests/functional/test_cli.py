@@ -239,3 +239,13 @@ def test_iam_create_user_refuses_a_name_the_api_could_not_manage(server) -> None
         "to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+")
     users = server.client("iam").list_users()["Users"]
     assert "bad name!" not in [user["UserName"] for user in users]
+
+
+def test_help_shows_each_options_default() -> None:
+    """rich's markup used to swallow the "[default: ...]" that ends an option's help."""
+    serve = searchtrail("serve", "--help", env={"COLUMNS": "100"}).stdout
+    for shown in ("Port [default: 4680]", "Address to listen on [default: 127.0.0.1]",
+                  "Data directory [default: ./.searchtrail]"):
+        assert shown in serve, serve
+    validate = " ".join(searchtrail("trail", "validate", "--help").stdout.split())
+    assert "Data directory [default: ./.searchtrail]" in validate, validate
