@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+# What a region name looks like (us-east-1, ap-southeast-2, us-gov-west-1); calls signed for
+# anything else are refused, as AWS refuses them.
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+
+
+def is_region(name: str) -> bool:
+    return REGION.fullmatch(name) is not None
+
 
 def partition(region: str) -> str:
     """The AWS partition a region belongs to (aws, aws-cn, aws-us-gov)."""

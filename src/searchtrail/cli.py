@@ -212,6 +212,12 @@ def _check_tls_files(cert: Path, key: Path) -> None:
 def env(data_dir: Optional[Path] = DataDir,
         region: str = typer.Option("us-east-1", help="Region to sign requests for")) -> None:
     """Print export lines that point boto3 and the AWS CLI at this server."""
+    from searchtrail.arns import is_region
+
+    if not is_region(region):  # the server would refuse every call signed for it
+        err.print(f"[red]error:[/red] --region {region!r} is not a region name such as "
+                  "us-east-1 or eu-west-3.")
+        raise typer.Exit(2)
     settings = settings_or_exit(data_dir=data_dir)
     if not settings.credentials_path.is_file():
         err.print(f"[red]error:[/red] no credentials at {settings.credentials_path}: start the "

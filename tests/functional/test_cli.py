@@ -249,3 +249,9 @@ def test_help_shows_each_options_default() -> None:
         assert shown in serve, serve
     validate = " ".join(searchtrail("trail", "validate", "--help").stdout.split())
     assert "Data directory [default: ./.searchtrail]" in validate, validate
+
+
+def test_env_refuses_a_region_the_server_would_refuse(server) -> None:
+    result = searchtrail("env", "--region", "bogus", "--data-dir", str(server.data_dir))
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--region 'bogus' is not a region name such as us-east-1" in result.stderr

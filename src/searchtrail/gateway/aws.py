@@ -8,13 +8,13 @@ recorded; the wire format (awsJson or query) is the codec's business.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 import orjson
 
+from searchtrail.arns import is_region
 from searchtrail.audit.record import EventIds, RecordBuilder, event_row, shared_copy
 from searchtrail.audit.routing import TrailRouter
 from searchtrail.auth import sigv4
@@ -39,7 +39,6 @@ log = logging.getLogger("searchtrail.gateway")
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 DRAIN_FACTOR = 16  # oversized bodies up to 16x the cap are read and dropped before the 413
 GLOBAL_SERVICE_REGION = "us-east-1"  # where AWS records global services' (IAM's) events
 GLOBAL_SERVICES = frozenset({"iam"})
@@ -211,7 +210,7 @@ class AwsCallHandler:
         verified = sigv4.verify(signed, lookup=self._credentials.lookup, now=self._clock(),
                                 max_skew=self._max_skew,
                                 service=operation.service_model.signing_name,
-                                region_check=_REGION.match)
+                                region_check=is_region)
         ctx.region = (GLOBAL_SERVICE_REGION if ctx.service_name in GLOBAL_SERVICES
                       else verified.region)
         ctx.principal = verified.credential.owner

@@ -27,6 +27,7 @@ from email.utils import format_datetime
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
+from searchtrail.arns import is_region
 from searchtrail.audit.objectstore import (S3_MAX_LIST_KEYS, ObjectStoreError, ObjectSummary,
                                            StoredObject)
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
@@ -47,7 +48,6 @@ MAX_BUCKETS = 10000
 MAX_REQUEST_BODY = 64 * 1024  # GET/HEAD carry no body; anything bigger is refused
 STORE_PAGE = 1000
 _HIGHEST = "\U0010ffff"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -384,7 +384,7 @@ class ReadOnlyS3Api:
         )
         try:
             verified = sigv4.verify_s3(signed, lookup=self._lookup, now=self._clock(),
-                                       max_skew=self._max_skew, region_check=_REGION.match)
+                                       max_skew=self._max_skew, region_check=is_region)
         except sigv4.SigV4Error as error:
             extra = {}
             if error.claimed_access_key_id and error.code in ("SignatureDoesNotMatch",

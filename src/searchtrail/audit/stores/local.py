@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from searchtrail.arns import is_region
 from searchtrail.audit.objectstore import (
     S3_MAX_LIST_KEYS,
     ObjectNotFound,
@@ -273,7 +274,7 @@ class LocalFolderStore:
         if not re.fullmatch(r"[0-9]{12}", owner_account or ""):
             raise ObjectStoreError("InvalidArgument", f"The owner account must be a 12-digit "
                                    f"account id, not {owner_account!r}.")
-        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}", region or ""):
+        if not is_region(region or ""):
             raise ObjectStoreError("InvalidLocationConstraint",
                                    f"The specified location-constraint is not valid: {region!r}.")
         try:
