@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import uvicorn
 import uvloop
@@ -45,16 +46,18 @@ async def _kept_alive_connection(port: int) -> tuple[asyncio.StreamReader, async
     return reader, writer
 
 
-async def _shutdown_with(waiting: bytes) -> bytes:
+async def _shutdown_with(waiting: bytes, busy_seconds: float = 0.0) -> bytes:
     """Stop a kept-alive connection right after ``waiting`` reached the server's socket buffer,
-    before the loop has had a turn to read it (as when a busy server stops); what the client
-    then receives until the connection closes."""
+    before the loop has had a turn to read it (as when a busy server stops), the loop then
+    kept busy for ``busy_seconds``; what the client then receives until the connection
+    closes."""
     server, state, port = await _serving()
     try:
         reader, writer = await _kept_alive_connection(port)
         [connection] = state.connections
         writer.write(waiting)
         connection.shutdown()
+        time.sleep(busy_seconds)  # holds the loop: other calls' work, as under load
         rest = await asyncio.wait_for(reader.read(), ANSWER_SECONDS)  # until the close
         writer.close()
         return rest
@@ -64,6 +67,15 @@ async def _shutdown_with(waiting: bytes) -> bytes:
 
 def test_a_request_waiting_unread_at_shutdown_is_answered_then_the_connection_closes() -> None:
     rest = asyncio.run(_shutdown_with(REQUEST))
+    assert rest.startswith(b"HTTP/1.1 200"), rest
+    assert b"connection: close" in rest.lower() and rest.endswith(b"pong")
+
+
+def test_a_request_waiting_unread_is_answered_however_long_the_loop_was_busy() -> None:
+    """On uvloop, the server's loop: a loop kept busy past the shutdown's read grace still
+    reads the waiting request before the grace's timer closes the connection."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        rest = runner.run(_shutdown_with(REQUEST, busy_seconds=0.1))
     assert rest.startswith(b"HTTP/1.1 200"), rest
     assert b"connection: close" in rest.lower() and rest.endswith(b"pong")
 

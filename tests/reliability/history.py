@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from botocore.awsrequest import AWSConnection
 from botocore.exceptions import (ClientError, ConnectTimeoutError, EndpointConnectionError,
                                  ParamValidationError)
 
@@ -40,7 +41,10 @@ class Op:
     subject: str | None
     start: float
     seq: int  # start order across threads
-    sent: float | None = None  # when the request went to the socket (None: never)
+    sent: float | None = None  # when botocore began sending it (None: never)
+    # when its last bytes were handed to the kernel: under a loaded host, a thread can wait
+    # tens of ms between botocore's before-send and the socket write (None: never written)
+    on_wire: float | None = None
     end: float = 0.0
     outcome: str = ""  # ok | fail | info
     status: int | None = None
@@ -56,6 +60,26 @@ class Op:
 
 class ResendRefused(Exception):
     """Raised into botocore when it tries to send an op a second time."""
+
+
+_WRITING = threading.local()  # .op: the call whose request this thread's botocore is writing
+
+
+def _stamp_writes(send: Callable[..., Any]) -> Callable[..., Any]:
+    """botocore's connection ``send``, noting when each write of an op's request returned."""
+    def stamped(connection: Any, data: Any) -> Any:
+        sent = send(connection, data)
+        op = getattr(_WRITING, "op", None)
+        if op is not None:
+            op.on_wire = time.time()
+        return sent
+
+    stamped.stamps_writes = True  # type: ignore[attr-defined]
+    return stamped
+
+
+if not getattr(AWSConnection.send, "stamps_writes", False):
+    AWSConnection.send = _stamp_writes(AWSConnection.send)  # type: ignore[method-assign]
 
 
 class History:
@@ -99,7 +123,7 @@ class History:
                 subject=subject, start=time.time(), seq=next(self._order))
         with self._lock:
             self._ops.append(op)
-        self._current.op = op
+        self._current.op = _WRITING.op = op
         try:
             response = getattr(client, method)(**params)
         except ClientError as exc:
@@ -113,7 +137,7 @@ class History:
             self._answered(op, response)
             op.result = response
         finally:
-            self._current.op = None
+            self._current.op = _WRITING.op = None
             op.end = time.time()
         return op
 
