@@ -100,7 +100,7 @@ def serve(
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
 
-    from searchtrail.endpoint import advertise, is_wildcard
+    from searchtrail.endpoint import advertise, answers, current, is_wildcard
     from searchtrail.workers import listening_sockets, share_metrics, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
@@ -143,7 +143,12 @@ def serve(
                   f"{exc.strerror or exc}.{hint}")  # a host that does not resolve: gaierror's
         raise typer.Exit(1) from None
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
+    earlier = current(settings) if settings.endpoint_path.exists() else None
     endpoint = advertise(settings, socks[0].getsockname()[1])
+    if earlier is not None and earlier.url != endpoint.url and answers(earlier.url):
+        err.print(f"[yellow]warning:[/yellow] another server on {settings.data_dir} answers at "
+                  f"{earlier.url}; both share its store. `searchtrail env` now points at this "
+                  f"one, {endpoint.url}.")
     print(f"searchtrail listening on {endpoint.url}" + (
         f" (and every other address: --host {settings.host})" if is_wildcard(settings.host)
         else ""), flush=True)

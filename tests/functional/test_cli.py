@@ -255,3 +255,20 @@ def test_env_refuses_a_region_the_server_would_refuse(server) -> None:
     result = searchtrail("env", "--region", "bogus", "--data-dir", str(server.data_dir))
     assert result.returncode == 2 and result.stdout == ""
     assert "--region 'bogus' is not a region name such as us-east-1" in result.stderr
+
+
+def test_a_second_server_on_a_data_dir_says_another_one_answers_there(tmp_path) -> None:
+    from tests.functional.server import ServerProcess
+
+    first = ServerProcess(tmp_path / "data").start()
+    second = ServerProcess(tmp_path / "data")
+    try:
+        second.start()
+        told = " ".join(second.log().split())
+        assert (f"warning: another server on {first.data_dir} answers at {first.endpoint}; "
+                f"both share its store. `searchtrail env` now points at this one, "
+                f"{second.endpoint}.") in told, told
+        assert "another server" not in first.log()
+    finally:
+        second.stop()
+        first.stop()
