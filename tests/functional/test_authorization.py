@@ -206,3 +206,54 @@ def test_trust_conditions_see_the_request(server) -> None:
     denied(lambda: sts.assume_role(RoleArn=role["Arn"], RoleSessionName="wrong", ExternalId="guess"))
     assert sts.assume_role(RoleArn=role["Arn"], RoleSessionName="right",
                            ExternalId="s3cret")["Credentials"]["AccessKeyId"].startswith("ASIA")
+
+
+def test_iam_calls_are_judged_on_the_entitys_own_arn_with_its_path_and_case(server) -> None:
+    """The resource of an IAM call naming a user or role is that entity's ARN as stored: a
+    Deny on its path, or on its name in its own case, holds however the request spells it.
+    (It was the ARN written from the request: no path, the caller's case.)"""
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    tag = uuid.uuid4().hex[:6]
+    boss = iam.create_user(UserName=f"boss-{tag}", Path="/admins/")["User"]
+    role = iam.create_role(RoleName=f"adminrole-{tag}", Path="/admins/",
+                           AssumeRolePolicyDocument=document({
+                               "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                               "Action": "sts:AssumeRole"}))["Role"]
+    plain = iam.create_user(UserName=f"plain-{tag}")["User"]
+    user = User(server, statement("Allow", "iam:*"),
+                statement("Deny", "iam:*", [f"arn:aws:iam::{account}:user/admins/*",
+                                            f"arn:aws:iam::{account}:role/admins/*",
+                                            plain["Arn"]]))
+    mine = user.client("iam")
+    error = denied(lambda: mine.create_access_key(UserName=boss["UserName"]))
+    assert f"on resource: {boss['Arn']}" in error.response["Error"]["Message"]
+    denied(lambda: mine.put_role_policy(RoleName=role["RoleName"], PolicyName="pwn",
+                                        PolicyDocument=document(statement("Allow", "*"))))
+    denied(lambda: mine.update_assume_role_policy(RoleName=role["RoleName"].upper(),
+                                                  PolicyDocument=document()))
+    denied(lambda: mine.put_user_policy(UserName=plain["UserName"].upper(), PolicyName="pwn",
+                                        PolicyDocument=document(statement("Allow", "*"))))
+    assert iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"] == []
+    assert iam.list_user_policies(UserName=plain["UserName"])["PolicyNames"] == []
+    assert iam.list_access_keys(UserName=boss["UserName"])["AccessKeyMetadata"] == []
+
+
+def test_a_tag_call_naming_a_resource_in_another_partition_does_not_reach_it(server) -> None:
+    """arn:aws-cn:... is not this collection's ARN: a Deny on the real one must not be
+    stepped around by spelling another partition. (The tags were applied before.)"""
+    root = server.client("opensearchserverless", region=REGION)
+    root.create_security_policy(name="part-policy", type="encryption",
+                                policy=encryption_policy("part"))
+    collection = root.create_collection(name="part-one")["createCollectionDetail"]
+    user = User(server, statement("Allow", "aoss:*"),
+                statement("Deny", "aoss:*", collection["arn"]))
+    aoss = user.client("opensearchserverless")
+    denied(lambda: aoss.tag_resource(resourceArn=collection["arn"],
+                                     tags=[{"key": "k", "value": "v"}]))
+    for partition in ("aws-cn", "aws-us-gov", "xyz"):
+        spoofed = collection["arn"].replace("arn:aws:", f"arn:{partition}:", 1)
+        with pytest.raises(ClientError) as refused:
+            aoss.tag_resource(resourceArn=spoofed, tags=[{"key": "k", "value": "v"}])
+        assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert root.list_tags_for_resource(resourceArn=collection["arn"])["tags"] == []

@@ -31,6 +31,8 @@ class Authorizer:
         resources = actions.resource_arns(service, operation, ctx.params or {},
                                           principal.account_id, ctx.region,
                                           caller_arn=principal.arn)
+        if service == "iam":
+            resources = [_stored_entity_arn(repo, arn) for arn in resources]
         identity, boundary = policies_for(repo, principal)
         policies = policy.PolicySet(identity=identity, session=principal.session_policies,
                                     boundary=boundary, is_root=principal.is_root)
@@ -74,6 +76,20 @@ class Authorizer:
             userid=principal.userid, now=now, region=ctx.region, source_ip=ctx.source_ip,
             secure_transport=ctx.tls is not None, username=principal.username,
             mfa_present=principal.mfa if temporary else None, principal_tags=principal.tags)
+
+
+def _stored_entity_arn(repo: ResourceRepository, arn: str) -> str:
+    """The ARN of the IAM user or role a request names by name, as stored: with its path and
+    its name's own case (names are looked up whatever their case), which is what a policy's
+    Resource names. ``arn`` as it is when it names no such entity (the call then fails as
+    NoSuchEntity, or creates it)."""
+    parts = arn.split(":", 5)
+    kind, _, name = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
+    if kind not in ("user", "role") or not name or "/" in name:
+        return arn
+    identities = Identities(repo)
+    entity = (identities.get_user if kind == "user" else identities.get_role)(parts[4], name)
+    return entity.get("Arn", arn) if entity else arn
 
 
 def _role(repo: ResourceRepository, role_arn: str) -> dict | None:

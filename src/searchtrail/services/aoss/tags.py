@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .common import conflict, not_found, parse_arn, quota_exceeded, reference, validation
+from .common import (aoss_arn, conflict, not_found, parse_arn, quota_exceeded, reference,
+                     validation)
 
 MAX_TAGS = 50
 RESERVED_PREFIX = "aws:"
@@ -39,7 +40,10 @@ def resolve(call: Any, arn: str, finders: Sequence[tuple["re.Pattern[str]", Find
     another account or Region, an unknown or deleted resource) a ResourceNotFoundException.
     """
     region, account, resource = parse_arn(arn)
-    if region == call.region and account == call.account_id:
+    # Only the ARN the resource itself has names it: another partition's (arn:aws-cn:...) is
+    # another resource, which a policy's Deny on the real ARN would not match.
+    if aoss_arn(region, account, resource) == arn and (region, account) == (call.region,
+                                                                             call.account_id):
         for pattern, find in finders:
             match = pattern.fullmatch(resource)
             if match is not None:
