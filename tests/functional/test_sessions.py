@@ -63,6 +63,11 @@ def test_cross_account_assume_role_is_recorded_in_both_accounts(server) -> None:
     assert ours[0]["eventID"] != theirs[0]["eventID"]
     assert ours[0]["recipientAccountId"] == account
     assert theirs[0]["recipientAccountId"] == other["AccountId"]
+    # the role's account sees who called as an account and a principal id, nothing more
+    assert ours[0]["userIdentity"]["arn"].endswith(f":user/{name}")
+    assert theirs[0]["userIdentity"] == {"type": "AWSAccount",
+                                         "principalId": ours[0]["userIdentity"]["principalId"],
+                                         "accountId": account}
 
     # The session acts in the other account, and its records land there.
     aoss = session_client(server, "opensearchserverless", assumed["Credentials"])

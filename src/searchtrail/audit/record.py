@@ -195,6 +195,12 @@ def shared_copy(record: dict[str, Any], account: str, builder: RecordBuilder,
     copy["eventID"] = builder.event_id(seq)
     copy["recipientAccountId"] = account
     copy["sharedEventID"] = shared
+    identity = record.get("userIdentity") or {}
+    if identity.get("accountId") not in (None, account):
+        # Another account's caller: its recipient sees the account and principal id only
+        # (CloudTrail's AWSAccount identity), never the caller's name, ARN or access key.
+        copy["userIdentity"] = {"type": "AWSAccount", "principalId": identity.get("principalId"),
+                                "accountId": identity["accountId"]}
     return copy
 
 
