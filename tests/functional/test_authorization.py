@@ -257,3 +257,26 @@ def test_a_tag_call_naming_a_resource_in_another_partition_does_not_reach_it(ser
             aoss.tag_resource(resourceArn=spoofed, tags=[{"key": "k", "value": "v"}])
         assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert root.list_tags_for_resource(resourceArn=collection["arn"])["tags"] == []
+
+
+def test_session_token_credentials_without_mfa_call_no_iam_api(server) -> None:
+    """AWS: credentials from GetSessionToken cannot call any IAM API operation unless MFA
+    information was given for them (they could: ListUsers, CreateUser)."""
+    user = User(server, statement("Allow", "*"))
+    credentials = user.client("sts").get_session_token()["Credentials"]
+
+    def session(service: str):  # type: ignore[no-untyped-def]
+        return boto3_client(service, region_name=REGION, endpoint_url=server.endpoint,
+                            aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"])
+
+    iam = session("iam")
+    for call in (iam.list_users, lambda: iam.create_user(UserName="via-session")):
+        error = denied(call)
+        assert error.response["Error"]["Code"] == "AccessDenied"
+        assert "GetSessionToken without MFA" in error.response["Error"]["Message"]
+    assert session("opensearchserverless").list_collections()[
+        "ResponseMetadata"]["HTTPStatusCode"] == 200  # other services as the user's policies say
+    names = [u["UserName"] for u in server.client("iam").list_users()["Users"]]
+    assert "via-session" not in names

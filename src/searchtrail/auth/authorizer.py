@@ -12,7 +12,8 @@ from typing import Any
 
 from searchtrail.auth import actions, policy
 from searchtrail.auth.identities import Identities, policies_for
-from searchtrail.auth.principals import Principal
+from searchtrail.auth.principals import SESSION_TOKEN, Principal
+from searchtrail.protocol.errors import ServiceError
 from searchtrail.store.api import ResourceRepository
 
 # Callable by anyone authenticated, as on AWS.
@@ -28,6 +29,11 @@ class Authorizer:
             return
         principal: Principal = ctx.principal
         action = actions.action_name(service, operation)
+        if service == "iam" and principal.credential_source == SESSION_TOKEN and not principal.mfa:
+            # AWS: GetSessionToken credentials call no IAM API unless MFA was given for them
+            raise ServiceError("AccessDenied", f"User: {principal.arn} is not authorized to "
+                               f"perform: {action} with credentials from GetSessionToken "
+                               "without MFA authentication", status=403)
         resources = actions.resource_arns(service, operation, ctx.params or {},
                                           principal.account_id, ctx.region,
                                           caller_arn=principal.arn)
