@@ -280,3 +280,37 @@ def test_session_token_credentials_without_mfa_call_no_iam_api(server) -> None:
         "ResponseMetadata"]["HTTPStatusCode"] == 200  # other services as the user's policies say
     names = [u["UserName"] for u in server.client("iam").list_users()["Users"]]
     assert "via-session" not in names
+
+
+def test_conditions_on_what_the_request_itself_sets(server) -> None:
+    """iam:PolicyARN, aws:RequestTag/<key> and aws:TagKeys come from the request's members
+    (they were never set: a Deny on them never applied, an Allow never granted)."""
+    iam = server.client("iam")
+    admin = iam.create_policy(PolicyName="admin-" + uuid.uuid4().hex[:6],
+                              PolicyDocument=document(statement("Allow", "*")))["Policy"]["Arn"]
+    reader = iam.create_policy(PolicyName="reader-" + uuid.uuid4().hex[:6],
+                               PolicyDocument=document(statement("Allow", "aoss:List*")))[
+        "Policy"]["Arn"]
+    user = User(server, statement("Allow", ["iam:*", "aoss:*"]),
+                statement("Deny", "iam:AttachUserPolicy",
+                          Condition={"ArnEquals": {"iam:PolicyARN": admin}}),
+                statement("Deny", ["aoss:CreateCollection", "aoss:TagResource"],
+                          Condition={"ForAnyValue:StringEquals": {"aws:TagKeys": ["forbidden"]}}),
+                statement("Deny", "aoss:CreateCollection",
+                          Condition={"Null": {"aws:RequestTag/owner": "true"}}))
+    mine = user.client("iam")
+    denied(lambda: mine.attach_user_policy(UserName=user.name, PolicyArn=admin))
+    mine.attach_user_policy(UserName=user.name, PolicyArn=reader)
+    attached = iam.list_attached_user_policies(UserName=user.name)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [reader]
+
+    root = server.client("opensearchserverless", region=REGION)
+    root.create_security_policy(name="cond-policy", type="encryption",
+                                policy=encryption_policy("cond"))
+    aoss = user.client("opensearchserverless")
+    denied(lambda: aoss.create_collection(name="cond-one", tags=[
+        {"key": "owner", "value": "me"}, {"key": "forbidden", "value": "x"}]))
+    denied(lambda: aoss.create_collection(name="cond-one"))  # no owner tag
+    made = aoss.create_collection(name="cond-one", tags=[{"key": "owner", "value": "me"}])
+    denied(lambda: aoss.tag_resource(resourceArn=made["createCollectionDetail"]["arn"],
+                                     tags=[{"key": "forbidden", "value": "x"}]))

@@ -77,11 +77,39 @@ class Authorizer:
     def _context(principal: Principal, ctx: Any, now: datetime) -> dict[str, Any]:
         temporary = principal.session is not None
         return policy.request_context(
+            extra=request_keys(ctx.operation_name, ctx.params or {}),
             principal_arn=principal.issuer_arn if principal.kind == "AssumedRole" else principal.arn,
             principal_account=principal.account_id, principal_type=principal.principal_type,
             userid=principal.userid, now=now, region=ctx.region, source_ip=ctx.source_ip,
             secure_transport=ctx.tls is not None, username=principal.username,
             mfa_present=principal.mfa if temporary else None, principal_tags=principal.tags)
+
+
+# IAM actions whose request names a managed policy by iam:PolicyARN.
+_POLICY_ARN_ACTIONS = frozenset({"AttachUserPolicy", "DetachUserPolicy", "AttachRolePolicy",
+                                 "DetachRolePolicy", "AttachGroupPolicy", "DetachGroupPolicy"})
+
+
+def request_keys(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The condition keys a request's own members give: the tags it sets (aws:RequestTag/<key>,
+    aws:TagKeys) or removes (aws:TagKeys), the managed policy it attaches or detaches
+    (iam:PolicyARN) and the permissions boundary it sets (iam:PermissionsBoundary). Keys a
+    resource's stored state would give (aws:ResourceTag/<key>) are not among them."""
+    keys: dict[str, Any] = {}
+    tags = params.get("Tags", params.get("tags", params.get("TagsList")))
+    if isinstance(tags, list):
+        pairs = [(tag.get("Key", tag.get("key")), tag.get("Value", tag.get("value", "")))
+                 for tag in tags if isinstance(tag, dict)]
+        keys.update({f"aws:RequestTag/{key}": value for key, value in pairs if key is not None})
+        keys["aws:TagKeys"] = [key for key, _ in pairs if key is not None]
+    removed = params.get("TagKeys", params.get("tagKeys"))
+    if isinstance(removed, list):
+        keys["aws:TagKeys"] = list(removed)
+    if operation in _POLICY_ARN_ACTIONS and params.get("PolicyArn"):
+        keys["iam:PolicyARN"] = params["PolicyArn"]
+    if params.get("PermissionsBoundary"):
+        keys["iam:PermissionsBoundary"] = params["PermissionsBoundary"]
+    return keys
 
 
 def _stored_entity_arn(repo: ResourceRepository, arn: str) -> str:
