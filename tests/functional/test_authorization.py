@@ -314,3 +314,26 @@ def test_conditions_on_what_the_request_itself_sets(server) -> None:
     made = aoss.create_collection(name="cond-one", tags=[{"key": "owner", "value": "me"}])
     denied(lambda: aoss.tag_resource(resourceArn=made["createCollectionDetail"]["arn"],
                                      tags=[{"key": "forbidden", "value": "x"}]))
+
+
+@pytest.mark.parametrize("condition", [
+    {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+    {"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}},
+    {"StringEquals": {"aws:RequestedRegion": REGION}},
+    {"Bool": {"aws:SecureTransport": "false"}},
+])
+def test_a_trust_policy_sees_the_requests_global_keys(server, condition) -> None:
+    """They were missing where the STS provider checks the trust policy itself, so any
+    condition on them denied."""
+    user = User(server, statement("Allow", "sts:AssumeRole"))
+    role = server.client("iam").create_role(
+        RoleName="global-" + uuid.uuid4().hex[:6], AssumeRolePolicyDocument=document({
+            "Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole",
+            "Condition": condition}))["Role"]
+    assumed = user.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="global")
+    assert assumed["Credentials"]["AccessKeyId"].startswith("ASIA")
+    role = server.client("iam").create_role(
+        RoleName="elsewhere-" + uuid.uuid4().hex[:6], AssumeRolePolicyDocument=document({
+            "Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole",
+            "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}))["Role"]
+    denied(lambda: user.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="no"))

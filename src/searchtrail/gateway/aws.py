@@ -241,7 +241,8 @@ class AwsCallHandler:
                         resources=SqliteResources(conn, account, ctx.region, self._changes),
                         settings=self._settings, principal=ctx.principal,
                         events=self._history.bind(conn), prepared=ctx.prepared,
-                        next_seq=self._writer.next_seq)
+                        next_seq=self._writer.next_seq, source_ip=ctx.source_ip,
+                        secure_transport=ctx.tls is not None)
             if guarded:
                 conn.execute("SAVEPOINT operation")
             try:

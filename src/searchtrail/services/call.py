@@ -40,3 +40,7 @@ class Call:
     # Allocates a store sequence number above every record's so far, this transaction's
     # included (a new trail delivers only the records stored after it).
     next_seq: Callable[[], int] | None = None
+    # The request's address and transport, for the condition keys a provider evaluates
+    # itself (a role's trust policy: aws:SourceIp, aws:SecureTransport).
+    source_ip: str | None = None
+    secure_transport: bool = False

@@ -88,6 +88,15 @@ def _record_role_use(call: Any, account_id: str, role: dict[str, Any]) -> None:
     Identities(call.resources).put_role(account_id, role)
 
 
+def _request_context(call: Any) -> list[tuple[str, Any]]:
+    """The global condition keys of the request itself, for the trust policy."""
+    now = call.now
+    return [("aws:SourceIp", call.source_ip), ("aws:RequestedRegion", call.region),
+            ("aws:CurrentTime", now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            ("aws:EpochTime", int(now.timestamp())),
+            ("aws:SecureTransport", call.secure_transport)]
+
+
 def _request_tag_context(tags: dict[str, str]) -> list[tuple[str, Any]]:
     pairs: list[tuple[str, Any]] = [(f"aws:RequestTag/{key}", value) for key, value in tags.items()]
     if tags:
@@ -199,6 +208,7 @@ def assume_role(call: Any, params: dict[str, Any]) -> dict[str, Any]:
         *[(f"aws:PrincipalTag/{key}", value) for key, value in caller.tags.items()],
         *_request_tag_context({**inherited, **tags}),
         ("sts:TransitiveTagKeys", transitive or None),
+        *_request_context(call),
     ])
     document = _json(role["AssumeRolePolicyDocument"])
     for action in _trust_actions("sts:AssumeRole", {**inherited, **tags}, source_identity):
@@ -278,6 +288,7 @@ def assume_role_with_web_identity(call: Any, params: dict[str, Any],
         ("sts:RoleSessionName", session_name),
         ("sts:SourceIdentity", source_identity),
         *_request_tag_context(tags),
+        *_request_context(call),
     ])
     document = _json(role["AssumeRolePolicyDocument"])
     for action in _trust_actions("sts:AssumeRoleWithWebIdentity", tags, source_identity):
