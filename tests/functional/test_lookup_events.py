@@ -119,7 +119,7 @@ def test_lookups_are_recorded_too(server, seeded) -> None:
     assert len(mine) == 1
     assert mine[0]["eventSource"] == "cloudtrail.amazonaws.com"
     assert mine[0]["readOnly"] is True
-    assert mine[0]["requestParameters"] == {"MaxResults": 1}
+    assert mine[0]["requestParameters"] == {"maxResults": 1}  # lower camel, as CloudTrail's own
 
 
 def test_an_event_id_needs_no_lookup_row_and_a_made_up_one_finds_nothing(server,

@@ -265,3 +265,28 @@ def test_a_key_prefix_the_local_folder_cannot_hold_is_refused_up_front(local, pr
         cloudtrail.update_trail(Name="local", S3KeyPrefix=prefix)
     assert refused.value.response["Error"]["Code"] == "InvalidS3PrefixException"
     assert cloudtrail.get_trail(Name="local")["Trail"]["S3KeyPrefix"] == "audit"
+
+
+def test_cloudtrails_own_calls_are_recorded_in_lower_camel_case(local) -> None:
+    """As AWS records them (name, s3BucketName, trailARN), like IAM's and STS's; they were
+    recorded as the JSON API spells them (Name, S3BucketName, TrailARN)."""
+    cloudtrail = local["server"].client("cloudtrail")
+    events = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "CreateTrail"}])["Events"]
+    record = next(r for r in (json.loads(e["CloudTrailEvent"]) for e in events)
+                  if r["requestParameters"]["name"] == "local")
+    assert record["requestParameters"] == {"name": "local", "s3BucketName": BUCKET,
+                                           "s3KeyPrefix": "audit",
+                                           "enableLogFileValidation": True}
+    assert record["responseElements"]["trailARN"] == local["trail_arn"]
+    assert record["responseElements"]["s3BucketName"] == BUCKET
+    asked = cloudtrail.lookup_events(StartTime="2026-01-01T00:00:00Z", MaxResults=3,
+                                     LookupAttributes=[{"AttributeKey": "EventName",
+                                                        "AttributeValue": "StartLogging"}])
+    found = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "LookupEvents"}])["Events"]
+    mine = next(r for r in (json.loads(e["CloudTrailEvent"]) for e in found)
+                if r["requestID"] == asked["ResponseMetadata"]["RequestId"])
+    assert mine["requestParameters"] == {
+        "lookupAttributes": [{"attributeKey": "EventName", "attributeValue": "StartLogging"}],
+        "startTime": "2026-01-01T00:00:00Z", "maxResults": 3}

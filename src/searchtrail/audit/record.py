@@ -13,6 +13,7 @@ import orjson
 
 from searchtrail.audit.eventid import EventIdCodec, RandomPool
 from searchtrail.gateway.context import RequestContext
+from searchtrail.protocol.query import query_input_wire, query_output_wire
 from searchtrail.store.sqlite.events import EventRow
 
 EVENT_VERSION = "1.11"
@@ -82,8 +83,16 @@ def error_fields(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+# CloudTrail records its own calls' members in lower camel case (name, s3BucketName,
+# trailARN), as it records IAM's and STS's, not as its JSON API spells them (Name).
+CLOUDTRAIL_SOURCE = "cloudtrail.amazonaws.com"
+
+
 def request_parameters(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
-    params = redact(ctx.operation.input_shape, ctx.wire_params) if ctx.wire_params else None
+    if ctx.event_source == CLOUDTRAIL_SOURCE and ctx.params is not None:
+        params = query_input_wire(ctx.operation, ctx.params, HIDDEN) or None
+    else:
+        params = redact(ctx.operation.input_shape, ctx.wire_params) if ctx.wire_params else None
     if params is not None and ctx.event_source == "aoss.amazonaws.com":
         # AWS injects the caller's account into aoss requestParameters (see the seed example).
         params = {"accountId": ctx.principal.account_id, **params} if ctx.principal else params
@@ -103,8 +112,10 @@ def response_elements(ctx: RequestContext, record: dict[str, Any]) -> dict[str, 
     # AWS leaves responseElements null on failures and on (most) read-only calls.
     kept = not ctx.read_only or (ctx.service_name, ctx.operation_name) in RESPONSE_KEPT_WHEN_READ_ONLY
     if ctx.error is None and kept and ctx.output_wire:
-        record["responseElements"] = _within_limit(redact(ctx.operation.output_shape,
-                                                          ctx.output_wire))
+        record["responseElements"] = _within_limit(
+            query_output_wire(ctx.operation, ctx.result, HIDDEN) or None
+            if ctx.event_source == CLOUDTRAIL_SOURCE else
+            redact(ctx.operation.output_shape, ctx.output_wire))
     else:
         record["responseElements"] = None
     return record
