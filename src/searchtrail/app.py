@@ -233,17 +233,17 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
 
     # The store read in flight, which health checks meanwhile wait for too: a store that
     # does not answer holds one thread, however often a load balancer asks.
-    store_reads: list[asyncio.Task] = []
+    reading: asyncio.Future | None = None
 
     async def health() -> dict[str, Any]:
         """A load balancer's view: 503 while the store cannot answer (calls then fail closed),
         found by a read of its own, so the answer follows the store back up with no calls."""
-        if not store_reads or store_reads[0].done():
+        nonlocal reading
+        if reading is None or reading.done():
             reading = asyncio.ensure_future(asyncio.to_thread(read_store))
             reading.add_done_callback(lambda done: done.cancelled() or done.exception())
-            store_reads[:] = [reading]
         try:
-            await asyncio.wait_for(asyncio.shield(store_reads[0]), HEALTH_STORE_SECONDS)
+            await asyncio.wait_for(asyncio.shield(reading), HEALTH_STORE_SECONDS)
             store_error = None
         except sqlite3.Error as exc:
             store_error = str(exc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
@@ -49,10 +49,8 @@ def advertise(settings: Settings, port: int) -> Endpoint:
     the server runs on whether or not the data directory takes the file."""
     endpoint = Endpoint(client_url(settings, port), _self_signed(settings.tls_cert),
                         settings.s3_endpoint_url)
-    document = {"url": endpoint.url, "ca_bundle": endpoint.ca_bundle,
-                "s3_endpoint_url": endpoint.s3_endpoint_url}
     try:
-        replace_shared_file(settings.endpoint_path, json.dumps(document).encode() + b"\n")
+        replace_shared_file(settings.endpoint_path, json.dumps(asdict(endpoint)).encode() + b"\n")
     except OSError:
         pass
     return endpoint
