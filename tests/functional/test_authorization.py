@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from tests.clients import boto3_client
 from tests.functional.server import ServerProcess
+from tests.functional.trails import searchtrail_cli
 
 REGION = "ca-west-1"  # this file's own region
 
@@ -337,3 +338,92 @@ def test_a_trust_policy_sees_the_requests_global_keys(server, condition) -> None
             "Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole",
             "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}))["Role"]
     denied(lambda: user.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="no"))
+
+
+def test_the_aws_guides_collection_name_condition_scopes_a_user_to_its_collections(server) -> None:
+    """The AWS guide's example ("Configuring permissions for collections"): aoss:* on "*" under
+    StringEquals aoss:collection. The key was never filled, so the guide's policy allowed
+    nothing; now it allows exactly the named collection, by name in the request or from the
+    stored collection an id names."""
+    suffix = uuid.uuid4().hex[:6]
+    mine, other = f"logs{suffix}", f"other{suffix}"
+    root = server.client("opensearchserverless", region=REGION)
+    for name in (mine, other):
+        root.create_security_policy(name=f"enc-{name}", type="encryption",
+                                    policy=encryption_policy(name))
+    theirs = root.create_collection(name=other)["createCollectionDetail"]
+    user = User(server, statement("Allow", "aoss:*",
+                                  Condition={"StringEquals": {"aoss:collection": mine}}))
+    aoss = user.client("opensearchserverless")
+    made = aoss.create_collection(name=mine)["createCollectionDetail"]
+    denied(lambda: aoss.create_collection(name=other + "x"))
+    got = aoss.batch_get_collection(names=[mine])["collectionDetails"]
+    assert [c["name"] for c in got] == [mine]
+    assert [c["id"] for c in aoss.batch_get_collection(ids=[made["id"]])["collectionDetails"]] \
+        == [made["id"]]
+    denied(lambda: aoss.batch_get_collection(names=[mine, other]))  # each one must be allowed
+    denied(lambda: aoss.batch_get_collection(ids=[made["id"], theirs["id"]]))
+    aoss.tag_resource(resourceArn=made["arn"], tags=[{"key": "team", "value": "search"}])
+    denied(lambda: aoss.tag_resource(resourceArn=theirs["arn"],
+                                     tags=[{"key": "team", "value": "search"}]))
+    denied(lambda: aoss.delete_collection(id=theirs["id"]))
+    assert root.batch_get_collection(ids=[theirs["id"]])["collectionDetails"][0]["status"] in (
+        "CREATING", "ACTIVE")
+    assert root.list_tags_for_resource(resourceArn=theirs["arn"])["tags"] == []
+
+
+def test_a_deny_on_a_resources_stored_tags_applies(server) -> None:
+    """aws:ResourceTag/<key> (and iam:ResourceTag/<key>) come from the resource's stored tags:
+    a Deny on them used to never apply, so tagging a resource protected nothing."""
+    suffix = uuid.uuid4().hex[:6]
+    root = server.client("opensearchserverless", region=REGION)
+    root.create_security_policy(name=f"enc-tags{suffix}", type="encryption",
+                                policy=encryption_policy(f"tags{suffix}"))
+    prod = root.create_collection(name=f"tags{suffix}p", tags=[
+        {"key": "stage", "value": "prod"}])["createCollectionDetail"]
+    dev = root.create_collection(name=f"tags{suffix}d", tags=[
+        {"key": "stage", "value": "dev"}])["createCollectionDetail"]
+    iam = server.client("iam")
+    guarded = iam.create_role(RoleName=f"guarded{suffix}", Tags=[
+        {"Key": "protected", "Value": "true"}],
+        AssumeRolePolicyDocument=document({"Effect": "Allow", "Principal": {"Service": "x"},
+                                           "Action": "sts:AssumeRole"}))["Role"]["RoleName"]
+    plain = iam.create_role(RoleName=f"plain{suffix}", AssumeRolePolicyDocument=document({
+        "Effect": "Allow", "Principal": {"Service": "x"}, "Action": "sts:AssumeRole"}))[
+        "Role"]["RoleName"]
+    user = User(server, statement("Allow", ["aoss:*", "iam:*"]),
+                statement("Deny", ["aoss:DeleteCollection", "aoss:UntagResource"],
+                          Condition={"StringEquals": {"aws:ResourceTag/stage": "prod"}}),
+                statement("Deny", "iam:PutRolePolicy",
+                          Condition={"StringEquals": {"iam:ResourceTag/protected": "true"}}))
+    aoss = user.client("opensearchserverless")
+    denied(lambda: aoss.delete_collection(id=prod["id"]))
+    denied(lambda: aoss.untag_resource(resourceArn=prod["arn"], tagKeys=["stage"]))
+    aoss.untag_resource(resourceArn=dev["arn"], tagKeys=["stage"])
+    assert root.list_tags_for_resource(resourceArn=prod["arn"])["tags"] == [
+        {"key": "stage", "value": "prod"}]
+    assert root.list_tags_for_resource(resourceArn=dev["arn"])["tags"] == []
+    admin = document(statement("Allow", "*"))
+    mine = user.client("iam")
+    denied(lambda: mine.put_role_policy(RoleName=guarded, PolicyName="a", PolicyDocument=admin))
+    mine.put_role_policy(RoleName=plain, PolicyName="a", PolicyDocument=admin)
+    assert iam.list_role_policies(RoleName=guarded)["PolicyNames"] == []
+    assert iam.list_role_policies(RoleName=plain)["PolicyNames"] == ["a"]
+
+
+def test_a_deny_on_a_trails_stored_tags_applies(server) -> None:
+    bucket = "authz-tags-" + uuid.uuid4().hex[:6]
+    made = searchtrail_cli("buckets", "create", bucket, "--data-dir", str(server.data_dir))
+    assert made.returncode == 0, made.stderr
+    root = server.client("cloudtrail", region=REGION)
+    kept = root.create_trail(Name=bucket + "-kept", S3BucketName=bucket,
+                             TagsList=[{"Key": "keep", "Value": "yes"}])["TrailARN"]
+    spare = root.create_trail(Name=bucket + "-spare", S3BucketName=bucket)["TrailARN"]
+    user = User(server, statement("Allow", "cloudtrail:*"),
+                statement("Deny", "cloudtrail:DeleteTrail",
+                          Condition={"StringEquals": {"aws:ResourceTag/keep": "yes"}}))
+    trails = user.client("cloudtrail")
+    denied(lambda: trails.delete_trail(Name=kept))
+    trails.delete_trail(Name=spare)
+    assert [t["TrailARN"] for t in root.describe_trails()["trailList"]
+            if t["S3BucketName"] == bucket] == [kept]

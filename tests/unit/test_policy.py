@@ -23,6 +23,7 @@ from searchtrail.auth.policy import (
     compile_policy,
     evaluate,
     evaluate_trust,
+    names_key,
     request_context,
     validate_policy_document,
 )
@@ -998,3 +999,21 @@ def test_table_and_evaluator_together() -> None:
         action = actions.action_name("opensearchserverless", operation)
         arn = actions.resource_arn("opensearchserverless", operation, params, ACCT, REGION)
         assert evaluate(policies, AuthorizationRequest(action, arn, ALICE, ACCT)).allowed is expected
+
+
+def test_names_key_sees_condition_keys_and_variables_in_any_policy_of_the_set() -> None:
+    """The authorizer reads a resource's stored state only when some policy can ask for it."""
+    plain = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",
+                                                      "Resource": "*"}]}
+    tagged = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/Stage": "prod"}}}]}
+    variable = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "*", "Resource": "arn:aws:aoss:*:*:${aoss:collection}"}]}
+    prefixes = ("aws:resourcetag/", "aoss:collection")
+    assert not names_key(PolicySet(identity=[plain]), prefixes)
+    assert names_key(PolicySet(identity=[plain, tagged]), prefixes)
+    assert names_key(PolicySet(identity=[plain], session=[variable]), prefixes)
+    assert names_key(PolicySet(identity=[plain], boundary=tagged), prefixes)
+    assert not names_key(PolicySet(identity=[{**variable, "Version": "2008-10-17"}]),
+                                prefixes)  # no variables before 2012-10-17

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from searchtrail.auth import actions, policy
 from searchtrail.auth.identities import Identities, policies_for
@@ -20,9 +20,20 @@ from searchtrail.store.api import ResourceRepository
 UNGUARDED = frozenset({("sts", "GetCallerIdentity")})
 # Unsigned: the role's trust policy, checked by the STS provider, is the whole decision.
 TRUST_ONLY = frozenset({("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")})
+# Condition keys a resource's stored state gives (its tags; a collection's name and id). They
+# cost a store read, so they are read only when one of the caller's policies names one.
+RESOURCE_STATE_KEYS = ("aws:resourcetag/", "iam:resourcetag/", "aoss:collection")
+
+# (repo, service, operation, params, resource ARN) -> one dict of condition keys per resource
+# the call acts on there (ServiceRegistry.resource_condition_keys).
+ResourceKeys = Callable[[ResourceRepository, str, str, Mapping[str, Any], str],
+                        list[dict[str, Any]]]
 
 
 class Authorizer:
+    def __init__(self, resource_keys: ResourceKeys | None = None) -> None:
+        self._resource_keys = resource_keys
+
     def check(self, repo: ResourceRepository, ctx: Any, now: datetime) -> None:
         service, operation = ctx.service_name, ctx.operation_name
         if (service, operation) in UNGUARDED or (service, operation) in TRUST_ONLY:
@@ -46,15 +57,27 @@ class Authorizer:
         # The root in its own account is allowed without conditions: skip building them.
         context = ({} if policies.is_root and not assume_role
                    else self._context(principal, ctx, now))
+        stored_state = False
+        if not policies.is_root:
+            policies = policy.compiled(policies)  # once, not at each resource's evaluation
+            stored_state = (self._resource_keys is not None
+                            and policy.names_key(policies, RESOURCE_STATE_KEYS))
         for resource in resources:
-            request = policy.AuthorizationRequest(action, resource, principal.arn,
-                                                  principal.account_id, context=context)
-            if assume_role:
-                decision = self._assume_role(repo, principal, policies, request, ctx.params or {})
-            else:
-                decision = policy.evaluate(policies, request)
-            if not decision.allowed:
-                raise policy.access_denied(principal.arn, action, resource, decision)
+            contexts = [context]
+            if stored_state:
+                # one question per resource the call acts on (a batch's every collection)
+                contexts = [{**context, **keys} for keys in self._resource_keys(
+                    repo, service, operation, ctx.params or {}, resource)] or contexts
+            for each in contexts:
+                request = policy.AuthorizationRequest(action, resource, principal.arn,
+                                                      principal.account_id, context=each)
+                if assume_role:
+                    decision = self._assume_role(repo, principal, policies, request,
+                                                 ctx.params or {})
+                else:
+                    decision = policy.evaluate(policies, request)
+                if not decision.allowed:
+                    raise policy.access_denied(principal.arn, action, resource, decision)
 
     def _assume_role(self, repo: ResourceRepository, principal: Principal,
                      policies: policy.PolicySet, request: policy.AuthorizationRequest,
@@ -94,7 +117,8 @@ def request_keys(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     """The condition keys a request's own members give: the tags it sets (aws:RequestTag/<key>,
     aws:TagKeys) or removes (aws:TagKeys), the managed policy it attaches or detaches
     (iam:PolicyARN) and the permissions boundary it sets (iam:PermissionsBoundary). Keys a
-    resource's stored state would give (aws:ResourceTag/<key>) are not among them."""
+    resource's stored state gives (aws:ResourceTag/<key>) come from its provider instead
+    (ServiceRegistry.resource_condition_keys)."""
     keys: dict[str, Any] = {}
     tags = params.get("Tags", params.get("tags", params.get("TagsList")))
     if isinstance(tags, list):
@@ -112,18 +136,40 @@ def request_keys(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     return keys
 
 
+def resource_tag_keys(tags: list[dict[str, str]] | None, *, iam: bool = False) -> dict[str, str]:
+    """aws:ResourceTag/<key> (and iam:ResourceTag/<key> for IAM entities) of a resource's
+    stored tags, a list of {Key, Value} or {key, value}."""
+    keys: dict[str, str] = {}
+    for tag in tags or ():
+        key, value = tag.get("Key", tag.get("key")), tag.get("Value", tag.get("value", ""))
+        if key is not None:
+            keys[f"aws:ResourceTag/{key}"] = value
+            if iam:
+                keys[f"iam:ResourceTag/{key}"] = value
+    return keys
+
+
 def _stored_entity_arn(repo: ResourceRepository, arn: str) -> str:
     """The ARN of the IAM user or role a request names by name, as stored: with its path and
     its name's own case (names are looked up whatever their case), which is what a policy's
     Resource names. ``arn`` as it is when it names no such entity (the call then fails as
     NoSuchEntity, or creates it)."""
     parts = arn.split(":", 5)
-    kind, _, name = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
-    if kind not in ("user", "role") or not name or "/" in name:
-        return arn
-    identities = Identities(repo)
-    entity = (identities.get_user if kind == "user" else identities.get_role)(parts[4], name)
+    if len(parts) == 6 and parts[5].count("/") != 1:
+        return arn  # a request's ARN has no path; a stored one is kept as it is
+    entity = named_entity(repo, arn)
     return entity.get("Arn", arn) if entity else arn
+
+
+def named_entity(repo: ResourceRepository, arn: str) -> dict[str, Any] | None:
+    """The stored IAM user or role an ARN names (by its last name segment, any case)."""
+    parts = arn.split(":", 5)
+    kind, _, name = parts[5].partition("/") if len(parts) == 6 else ("", "", "")
+    name = name.rsplit("/", 1)[-1]
+    if kind not in ("user", "role") or not name:
+        return None
+    identities = Identities(repo)
+    return (identities.get_user if kind == "user" else identities.get_role)(parts[4], name)
 
 
 def _role(repo: ResourceRepository, role_arn: str) -> dict | None:

@@ -634,6 +634,8 @@ class CompiledPolicy:
 
     version: str
     statements: tuple[_Statement, ...]
+    # Every key a condition or a policy variable names, lowercased: what evaluating it may read.
+    keys: frozenset[str] = frozenset()
 
     def _matching(self, allow: bool, action: str, resource: str, ctx: _Context,
                   missing_resource: bool) -> _Statement | None:
@@ -719,10 +721,10 @@ def _compile_text(text: str) -> CompiledPolicy:
         raise MalformedPolicyError("Syntax errors in policy: nested too deeply") from None
     except ValueError as exc:
         raise MalformedPolicyError(f"Syntax errors in policy: {exc}") from None
-    return _compile_document(document)
+    return _compile_document(document, text)
 
 
-def _compile_document(document: Any) -> CompiledPolicy:
+def _compile_document(document: Any, text: str) -> CompiledPolicy:
     if not isinstance(document, dict):
         raise MalformedPolicyError("A policy document must be a JSON object")
     version = document.get("Version", VERSION_2008)
@@ -733,7 +735,12 @@ def _compile_document(document: Any) -> CompiledPolicy:
     raw = document["Statement"]
     statements = raw if isinstance(raw, list) else [raw]
     allow_variables = version == VERSION_2012
-    return CompiledPolicy(version, tuple(_compile_statement(s, allow_variables) for s in statements))
+    compiled = tuple(_compile_statement(s, allow_variables) for s in statements)
+    keys = {condition.key for statement in compiled for condition in statement.conditions}
+    if allow_variables:
+        keys.update(match.group(1).partition(",")[0].strip().lower()
+                    for match in _VARIABLE.finditer(text))
+    return CompiledPolicy(version, compiled, frozenset(keys))
 
 
 def compile_policy(document: PolicyDocument) -> CompiledPolicy:
@@ -868,6 +875,26 @@ def evaluate(policies: PolicySet, request: AuthorizationRequest, *,
     if not same_account and resource_grant is None:
         return Decision(False, "no_resource_allow", RESOURCE_POLICY)
     return ALLOWED
+
+
+def compiled(policies: PolicySet) -> PolicySet:
+    """The same set with every document parsed, to evaluate it several times."""
+    return PolicySet(
+        identity=[compile_policy(document) for document in policies.identity],
+        session=(None if policies.session is None
+                 else [compile_policy(document) for document in policies.session]),
+        boundary=None if policies.boundary is None else compile_policy(policies.boundary),
+        is_root=policies.is_root)
+
+
+def names_key(policies: PolicySet, prefixes: tuple[str, ...]) -> bool:
+    """Whether any of these policies names a condition key (or variable) starting with one of
+    ``prefixes`` (lowercase): a key worth reading only when some policy can ask for it."""
+    documents = [*policies.identity, *(policies.session or ())]
+    if policies.boundary is not None:
+        documents.append(policies.boundary)
+    return any(key.startswith(prefixes) for document in documents
+               for key in compile_policy(document).keys)
 
 
 def authorize(policies: PolicySet, requests: Iterable[AuthorizationRequest]) -> Decision:

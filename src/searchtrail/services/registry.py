@@ -4,7 +4,7 @@ every other operation is refused cleanly."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.store.api import KeysCounted
@@ -78,6 +78,15 @@ class ServiceRegistry:
         """What tells, before the operation's unit runs, which documents and counts it reads
         first (so a batch's can be read in one statement); None for most."""
         return self._reads_ahead.get((operation.service_model.service_name, operation.name))
+
+    def resource_condition_keys(self, repo: Any, service: str, operation: str,
+                                params: Mapping[str, Any], resource: str) -> list[dict[str, Any]]:
+        """The condition keys from stored state (aws:ResourceTag/<key>, aoss:collection, ...) of
+        the resource an operation acts on, from its provider: one dict per resource (a batch
+        names several under ``*``); [] when the provider knows none."""
+        provider = self._providers.get(service)
+        keys = getattr(provider, "resource_condition_keys", None)
+        return keys(repo, operation, params, resource) if keys else []
 
     def violation_error(self, operation: Any, violations: list[Any]) -> ServiceError | None:
         """A service-specific error for model violations (CloudTrail has its own), or None."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from searchtrail.auth.authorizer import resource_tag_keys
 from searchtrail.store.api import Conflict
 
 from . import collection_groups, policies, tags
@@ -110,6 +111,30 @@ def tag_target(call: Any, match: "re.Match[str]") -> tags.TagTarget | None:
         call.resources.put(KIND_COLLECTION, stored["id"], stored)
 
     return tags.TagTarget(stored["arn"], TYPE_COLLECTION, status, list(stored["tags"]), save)
+
+
+def condition_keys(repo: Any, operation: str, params: dict[str, Any],
+                   resource: str) -> list[dict[str, Any]]:
+    """The condition keys of the collections a call acts on, one dict each: ``aoss:collection``
+    (the name), ``aoss:CollectionId`` and ``aws:ResourceTag/<key>`` of a stored collection;
+    the name a create asks for; every collection a BatchGetCollection names (by name, or by
+    id when it is stored)."""
+    if operation == "CreateCollection":
+        return [{"aoss:collection": params.get("name")}]
+    if operation == "BatchGetCollection":
+        names = list(params.get("names") or [])
+        stored = repo.get_many(KIND_COLLECTION, list(params.get("ids") or []))
+        names += [document["name"] for document in stored.values()]
+        return [{"aoss:collection": name} for name in dict.fromkeys(names)]
+    parts = resource.split(":", 5)
+    match = TAG_PATH.fullmatch(parts[5]) if len(parts) == 6 and parts[2] == "aoss" else None
+    if match is None:
+        return []
+    document = repo.scoped(parts[4], parts[3]).get(KIND_COLLECTION, match.group(1))
+    if document is None:
+        return []
+    return [{"aoss:collection": document["name"], "aoss:CollectionId": document["id"],
+             **resource_tag_keys(document.get("tags"))}]
 
 
 def _reference(call: Any, stored: dict[str, Any]) -> None:

@@ -126,6 +126,12 @@ class OpenSearchServerlessProvider:
         policy create's name check and quota count."""
         return {name: partial(_reads_first, name) for name in IDEMPOTENT}
 
+    @staticmethod
+    def resource_condition_keys(repo: Any, operation: str, params: dict[str, Any],
+                                resource: str) -> list[dict[str, Any]]:
+        """ServiceRegistry.resource_condition_keys: a collection's."""
+        return collections.condition_keys(repo, operation, params, resource)
+
     def handlers(self) -> dict[str, Handler]:
         timing = self.timing
         table: dict[str, Handler] = {

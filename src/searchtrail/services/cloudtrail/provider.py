@@ -9,10 +9,12 @@ from typing import Any, Callable
 import orjson
 
 from searchtrail.audit.record import lookup_username
+from searchtrail.auth.authorizer import resource_tag_keys
 from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken, utc
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.services.registry import Preparer
+from searchtrail.store import kinds
 
 from .trails import BucketExists, TrailsHandlers
 
@@ -57,6 +59,16 @@ class CloudTrailProvider:
 
     def handlers(self) -> dict[str, Callable[[Call, dict], dict]]:
         return {"LookupEvents": self.lookup_events, **self.trails.handlers()}
+
+    @staticmethod
+    def resource_condition_keys(repo: Any, operation: str, params: dict[str, Any],
+                                resource: str) -> list[dict[str, Any]]:
+        """ServiceRegistry.resource_condition_keys: a trail's tags."""
+        parts = resource.split(":", 5)
+        if len(parts) != 6 or not parts[5].startswith("trail/"):
+            return []
+        trail = repo.scoped(parts[4], "").get(kinds.TRAIL, resource)
+        return [resource_tag_keys(trail.get("Tags"))] if trail else []
 
     def preparers(self) -> dict[str, Preparer]:
         """Run before an operation's unit of work (ServiceRegistry.preparer)."""

@@ -31,6 +31,7 @@ from searchtrail.auth.identities import (
     KIND_USER,
     key_ref,
 )
+from searchtrail.auth.authorizer import named_entity, resource_tag_keys
 from searchtrail.auth.password_threads import PasswordThreads
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.registry import Preparer
@@ -108,6 +109,13 @@ class IamProvider:
         if not password or self._password_threads is None:
             return {}
         return {users.PASSWORD_HASH: await self._password_threads.hash(password)}
+
+    @staticmethod
+    def resource_condition_keys(repo: Any, operation: str, params: dict[str, Any],
+                                resource: str) -> list[dict[str, Any]]:
+        """ServiceRegistry.resource_condition_keys: a user's or role's tags."""
+        entity = named_entity(repo, resource)
+        return [resource_tag_keys(entity.get("Tags"), iam=True)] if entity else []
 
     def handlers(self) -> dict[str, Handler]:
         changed = self.changed
