@@ -38,9 +38,10 @@ def local(tmp_path_factory):  # type: ignore[no-untyped-def]
             wait_for(lambda: set(request_ids) <= _delivered(server), seconds=30,
                      what=f"round {round_} delivered")
             wait_for(lambda n=round_: len(_digests(server)) > n, seconds=30, what="another digest")
-        cloudtrail.stop_logging(Name="local")
+        stop = cloudtrail.stop_logging(Name="local")["ResponseMetadata"]["RequestId"]
         wait_for(lambda: chain_closed(server, "local"), seconds=30, what="the final digest")
-        yield {"server": server, "trail_arn": trail["TrailARN"], "request_ids": request_ids}
+        yield {"server": server, "trail_arn": trail["TrailARN"], "request_ids": request_ids,
+               "stop_request_id": stop}
     finally:
         server.stop()
 
@@ -70,6 +71,15 @@ def test_layout_on_disk_and_through_the_s3_api(local) -> None:
                         for r in records)
     assert all(delivered[rid] == 1 for rid in local["request_ids"])
     assert max(delivered.values()) == 1
+
+
+def test_the_stopped_trail_delivers_the_stoplogging_call_that_stopped_it(local) -> None:
+    """As on AWS, a trail takes what was recorded until it stopped, the StopLogging call's own
+    record included: an attacker's StopLogging is in the very files it cut short."""
+    records = read_bucket(local_s3(local["server"]), BUCKET).records_by_key.values()
+    stops = [r for batch in records for r in batch if r["requestID"] == local["stop_request_id"]]
+    assert [(r["eventName"], r["requestParameters"]) for r in stops] == [
+        ("StopLogging", {"name": "local"})]
 
 
 def test_validate_logs_accepts_the_local_store(local) -> None:
