@@ -73,6 +73,9 @@ def test_a_user_without_permission_sees_access_denied(console_server) -> None:
     assert listing.status_code == 403
     assert "AccessDeniedException" in listing.text
     assert "is not authorized to perform: aoss:ListCollections" in listing.text
+    policies = erin.get("/console/policies")  # every section denied: the page is too
+    assert policies.status_code == 403
+    assert "is not authorized to perform: aoss:ListSecurityPolicies" in policies.text
     answer = erin.post("/console/collections", {"name": "not-allowed", "type": "SEARCH",
                                                 "encryption": "existing", "network": "none"})
     assert answer.status_code == 403

@@ -92,7 +92,8 @@ class PolicyPages:
                              "items": (outcome.result or {}).get(key, [])})
         return self._ui.render(request, "policies.html", {
             "title": "Policies", "nav": "policies", "sections": sections,
-            "notice": request.query_params.get("notice", "")[:200]})
+            "notice": request.query_params.get("notice", "")[:200]},
+            status=403 if all(section["outcome"].denied for section in sections) else 200)
 
     async def new(self, request: Request, viewer: Viewer) -> Response:
         kind = request.query_params.get("type", "encryption")
