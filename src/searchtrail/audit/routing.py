@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from typing import Any, Callable
 
 import orjson
@@ -30,11 +31,11 @@ class TrailRouter:
         self._trail_rows: dict[str, tuple[tuple[int, ...], list[tuple[str, str]]]] = {}
 
     def deliveries(self, conn: sqlite3.Connection, account: str, region: str,
-                   record: dict[str, Any], moment: float | None = None,
+                   record: dict[str, Any], moment: datetime | None = None,
                    ) -> tuple[tuple[str, str], ...]:
-        """The (trail ARN, account) pairs that take ``record``, made at ``moment`` (epoch
-        seconds): the trails logging now, and, as on AWS, a trail stopped at or after that
-        moment (so a StopLogging call's own record is in the files of the trail it stops)."""
+        """The (trail ARN, account) pairs that take ``record``, made at ``moment``: the trails
+        logging now, and, as on AWS, a trail stopped at or after that moment (so a StopLogging
+        call's own record is in the files of the trail it stops)."""
         rows = self._trails_for(conn, account)
         if not rows:
             return ()
@@ -43,7 +44,8 @@ class TrailRouter:
         for arn, text in rows:
             trail, wants = self._compile(arn, text)
             if not trail.get("IsLogging") and (
-                    moment is None or trail.get("StopLoggingTime", moment - 1) < moment):
+                    moment is None or "StopLoggingTime" not in trail
+                    or trail["StopLoggingTime"] < moment.timestamp()):
                 continue
             trail_account = arn.split(":")[4]
             if trail_account != account and not trail.get("IsOrganizationTrail"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from itertools import repeat
 from typing import Any, Callable, Mapping
 
 from searchtrail.auth import actions, policy
@@ -62,22 +63,30 @@ class Authorizer:
             policies = policy.compiled(policies)  # once, not at each resource's evaluation
             stored_state = (self._resource_keys is not None
                             and policy.names_key(policies, RESOURCE_STATE_KEYS))
+        questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
+                     else zip(resources, repeat(context)))
+        for resource, each in questions:
+            request = policy.AuthorizationRequest(action, resource, principal.arn,
+                                                  principal.account_id, context=each)
+            if assume_role:
+                decision = self._assume_role(repo, principal, policies, request, ctx.params or {})
+            else:
+                decision = policy.evaluate(policies, request)
+            if not decision.allowed:
+                raise policy.access_denied(principal.arn, action, resource, decision)
+
+    def _with_stored_state(self, repo: ResourceRepository, ctx: Any, resources: list[str],
+                           context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(resource, context) questions with the keys of the stored resources the call acts
+        on: one per resource, or one per collection a batch names under ``*``."""
+        assert self._resource_keys is not None
+        questions = []
         for resource in resources:
-            contexts = [context]
-            if stored_state:
-                # one question per resource the call acts on (a batch's every collection)
-                contexts = [{**context, **keys} for keys in self._resource_keys(
-                    repo, service, operation, ctx.params or {}, resource)] or contexts
-            for each in contexts:
-                request = policy.AuthorizationRequest(action, resource, principal.arn,
-                                                      principal.account_id, context=each)
-                if assume_role:
-                    decision = self._assume_role(repo, principal, policies, request,
-                                                 ctx.params or {})
-                else:
-                    decision = policy.evaluate(policies, request)
-                if not decision.allowed:
-                    raise policy.access_denied(principal.arn, action, resource, decision)
+            found = self._resource_keys(repo, ctx.service_name, ctx.operation_name,
+                                        ctx.params or {}, resource)
+            questions += [(resource, {**context, **keys}) for keys in found] or [
+                (resource, context)]
+        return questions
 
     def _assume_role(self, repo: ResourceRepository, principal: Principal,
                      policies: policy.PolicySet, request: policy.AuthorizationRequest,

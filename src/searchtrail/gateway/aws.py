@@ -328,12 +328,11 @@ class AwsCallHandler:
             if other != account:
                 copy_seq = records.row_seq(self._writer.next_seq())
                 copies.append((other, copy_seq, shared_copy(record, other, records, copy_seq)))
-        moment = ctx.event_time.timestamp() if ctx.event_time else None
         rows = [event_row(ctx, record, self._trails.deliveries(conn, account, ctx.region, record,
-                                                               moment),
+                                                               ctx.event_time),
                           account=account, seq=seq)]
         rows += [event_row(ctx, copy, self._trails.deliveries(conn, other, ctx.region, copy,
-                                                              moment),
+                                                              ctx.event_time),
                            account=other, seq=copy_seq) for other, copy_seq, copy in copies]
         return rows
 
