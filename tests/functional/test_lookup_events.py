@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from searchtrail.store.lookupkeys import lookup_key
+from tests.functional.trails import wait_for
 
 
 def error_code(call) -> str:  # type: ignore[no-untyped-def]
@@ -75,6 +76,17 @@ def test_time_range_is_inclusive_and_checked(server, seeded) -> None:
     assert old["Events"] == []
     assert error_code(lambda: cloudtrail.lookup_events(
         StartTime=now, EndTime=now - timedelta(hours=1))) == "InvalidTimeRangeException"
+    # events carry whole seconds: a start half a second after one's second leaves it out
+    newest = cloudtrail.lookup_events(MaxResults=1)["Events"][0]
+    at = newest["EventTime"]
+    around = {"EndTime": at + timedelta(seconds=1)}
+    # the start asked for below must not be in the future
+    wait_for(lambda: datetime.now(timezone.utc) > at + timedelta(milliseconds=600), seconds=5,
+             what="the newest event's second to be half over", step=0.1)
+    assert newest["EventId"] in {e["EventId"] for e in cloudtrail.lookup_events(
+        StartTime=at, **around)["Events"]}
+    assert newest["EventId"] not in {e["EventId"] for e in cloudtrail.lookup_events(
+        StartTime=at + timedelta(milliseconds=500), **around)["Events"]}
 
 
 def test_modelled_errors(server, seeded) -> None:
@@ -90,6 +102,24 @@ def test_modelled_errors(server, seeded) -> None:
     assert error_code(lambda: unchecked.lookup_events(MaxResults=0)) == "InvalidMaxResultsException"
     assert error_code(lambda: cloudtrail.lookup_events(NextToken="garbage")) == \
         "InvalidNextTokenException"
+    # '_', ' ', ',' and newlines count twice towards a value's 2,000 characters
+    for value in ("_" * 1001, " " * 1001, "a" * 1999 + ","):
+        assert error_code(lambda v=value: cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": v}])) == \
+            "InvalidLookupAttributesException"
+    assert cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "_" * 1000}])["Events"] == []
+    # Insights lookups take EventId, EventName and EventSource only, and no token of another kind
+    for key in ("ReadOnly", "Username", "ResourceType"):
+        assert error_code(lambda k=key: cloudtrail.lookup_events(
+            EventCategory="insight", LookupAttributes=[
+                {"AttributeKey": k, "AttributeValue": "x"}])) == "InvalidLookupAttributesException"
+    assert cloudtrail.lookup_events(EventCategory="insight", LookupAttributes=[
+        {"AttributeKey": "EventSource", "AttributeValue": "aoss.amazonaws.com"}])["Events"] == []
+    token = cloudtrail.lookup_events(MaxResults=1)["NextToken"]
+    for other in ("garbage", token):
+        assert error_code(lambda t=other: cloudtrail.lookup_events(
+            EventCategory="insight", NextToken=t)) == "InvalidNextTokenException"
 
 
 def test_tokens_cannot_be_tampered_with_or_reused_with_other_filters(server, seeded) -> None:
@@ -120,6 +150,19 @@ def test_lookups_are_recorded_too(server, seeded) -> None:
     assert mine[0]["eventSource"] == "cloudtrail.amazonaws.com"
     assert mine[0]["readOnly"] is True
     assert mine[0]["requestParameters"] == {"maxResults": 1}  # lower camel, as CloudTrail's own
+    # a call the model refuses is recorded with the same keys, its values as sent
+    unchecked = server.client("cloudtrail", region="eu-west-3", validate=False)
+    refused = {"MaxResults": 99, "LookupAttributes": [
+        {"AttributeKey": "Colour", "AttributeValue": "red"}]}
+    with pytest.raises(ClientError) as error:
+        unchecked.lookup_events(**refused)
+    request_id = error.value.response["ResponseMetadata"]["RequestId"]
+    found = cloudtrail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "LookupEvents"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in found]
+    assert [r["requestParameters"] for r in records if r["requestID"] == request_id] == [
+        {"maxResults": 99, "lookupAttributes": [{"attributeKey": "Colour",
+                                                 "attributeValue": "red"}]}]
 
 
 def test_an_event_id_needs_no_lookup_row_and_a_made_up_one_finds_nothing(server,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import base64
 import hashlib
 import hmac
@@ -85,6 +87,7 @@ class EventHistory:
     def page(self, conn: Any, flt: EventFilter, *, limit: int, token: str | None,
              now: datetime) -> EventPage:
         oldest = now - self._retention
+        # Events carry whole seconds: a start inside a second begins at the next one.
         start = max(flt.start, oldest) if flt.start else oldest
         end = int((flt.end or now).timestamp())
         before = None
@@ -96,7 +99,7 @@ class EventHistory:
                      if self._event_ids is not None and flt.attribute is not None
                      and flt.attribute[0] == "EventId" else None)
         events = query_events(conn, account=flt.account, region=flt.region,
-                              start=int(start.timestamp()), end=end,
+                              start=math.ceil(start.timestamp()), end=end,
                               attribute=flt.attribute, before=before, limit=limit + 1,
                               event_seq=event_seq,
                               carries=_carrying(flt.attribute) if flt.attribute else None)

@@ -13,7 +13,7 @@ import orjson
 
 from searchtrail.audit.eventid import EventIdCodec, RandomPool
 from searchtrail.gateway.context import RequestContext
-from searchtrail.protocol.query import query_input_wire, query_output_wire
+from searchtrail.protocol.query import lower_camel, query_input_wire, query_output_wire
 from searchtrail.store.sqlite.events import EventRow
 
 EVENT_VERSION = "1.11"
@@ -91,6 +91,9 @@ CLOUDTRAIL_SOURCE = "cloudtrail.amazonaws.com"
 def request_parameters(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:
     if ctx.event_source == CLOUDTRAIL_SOURCE and ctx.params is not None:
         params = query_input_wire(ctx.operation, ctx.params, HIDDEN) or None
+    elif ctx.event_source == CLOUDTRAIL_SOURCE and ctx.wire_params:
+        # refused by the model: as sent, but keyed as the accepted calls' records are
+        params = redact(ctx.operation.input_shape, ctx.wire_params, camel=True)
     else:
         params = redact(ctx.operation.input_shape, ctx.wire_params) if ctx.wire_params else None
     if params is not None and ctx.event_source == "aoss.amazonaws.com":
@@ -215,23 +218,26 @@ def shared_copy(record: dict[str, Any], account: str, builder: RecordBuilder,
     return copy
 
 
-def redact(shape: Any, value: Any) -> Any:
-    """Replace members the model marks sensitive by AWS's placeholder; keep the keys.
+def redact(shape: Any, value: Any, camel: bool = False) -> Any:
+    """Replace members the model marks sensitive by AWS's placeholder; keep the keys, or with
+    ``camel`` write the model's members in lower camel case (values stay as sent).
 
-    A shape with nothing sensitive anywhere below it (most of them) returns ``value`` itself.
+    A shape with nothing sensitive anywhere below it (most of them) returns ``value`` itself
+    unless ``camel`` is set.
     """
-    if shape is None or value is None or not _hides_anything(shape):
+    if shape is None or value is None or not (camel or _hides_anything(shape)):
         return value
     if _marked_sensitive(shape):
         return HIDDEN
     type_name = shape.type_name
     if type_name == "structure" and isinstance(value, dict):
         members = shape.members
-        return {key: redact(members.get(key), item) for key, item in value.items()}
+        return {(lower_camel(key) if camel and key in members else key):
+                redact(members.get(key), item, camel) for key, item in value.items()}
     if type_name == "list" and isinstance(value, list):
-        return [redact(shape.member, item) for item in value]
+        return [redact(shape.member, item, camel) for item in value]
     if type_name == "map" and isinstance(value, dict):
-        return {key: redact(shape.value, item) for key, item in value.items()}
+        return {key: redact(shape.value, item, camel) for key, item in value.items()}
     return value
 
 

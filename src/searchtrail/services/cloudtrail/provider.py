@@ -19,6 +19,9 @@ from searchtrail.store import kinds
 from .trails import BucketExists, TrailsHandlers
 
 MAX_RESULTS = 50
+MAX_ATTRIBUTE_VALUE = 2000  # counted as _counted_length does
+# The lookup attributes Insights events support (the LookupEvents documentation).
+INSIGHT_ATTRIBUTES = ("EventId", "EventName", "EventSource")
 
 # Model violations on these members become CloudTrail's modelled errors, not ValidationException.
 _VIOLATION_ERRORS = {
@@ -93,6 +96,11 @@ class CloudTrailProvider:
                 raise ServiceError("InvalidLookupAttributesException",
                                    f"Invalid attribute key: {key}. Valid keys are: "
                                    f"{', '.join(LOOKUP_ATTRIBUTES)}.", status=400)
+            if _counted_length(value) > MAX_ATTRIBUTE_VALUE:
+                raise ServiceError("InvalidLookupAttributesException",
+                                   f"The attribute value must be at most {MAX_ATTRIBUTE_VALUE} "
+                                   "characters long, counting each '_', ' ', ',' and newline "
+                                   "as two.", status=400)
             attribute = (key, value)
         max_results = params.get("MaxResults", MAX_RESULTS)
         if not 1 <= max_results <= MAX_RESULTS:
@@ -110,6 +118,13 @@ class CloudTrailProvider:
             raise ServiceError("InvalidEventCategoryException",
                                "The only valid event category is insight.", status=400)
         if params.get("EventCategory") == "insight":
+            if attribute is not None and attribute[0] not in INSIGHT_ATTRIBUTES:
+                raise ServiceError("InvalidLookupAttributesException",
+                                   f"Invalid attribute key for Insights events: {attribute[0]}. "
+                                   f"Valid keys are: {', '.join(INSIGHT_ATTRIBUTES)}.", status=400)
+            if params.get("NextToken") is not None:  # none is ever issued for Insights events
+                raise ServiceError("InvalidNextTokenException", "The NextToken is invalid or "
+                                   "was issued for other parameters.", status=400)
             return {"Events": []}  # no Insights events are produced
         flt = EventFilter(call.account_id, call.region, attribute, start, end)
         try:
@@ -123,6 +138,11 @@ class CloudTrailProvider:
         if page.next_token:
             result["NextToken"] = page.next_token
         return result
+
+
+def _counted_length(value: str) -> int:
+    """An attribute value's length as LookupEvents counts it: '_', ' ', ',' and '\n' twice."""
+    return len(value) + sum(value.count(char) for char in "_ ,\n")
 
 
 def _event_item(record_json: str) -> dict[str, Any]:
