@@ -1453,3 +1453,30 @@ def test_the_banner_of_a_server_given_its_store_by_flag_names_it_for_other_comma
                              env={"SEARCHTRAIL_DATABASE_URL": url})
     assert lookup.returncode == 0, lookup.stderr
     assert not (server.data_dir / "searchtrail.sqlite3").exists()
+
+
+def test_only_an_unstored_chain_end_of_a_trail_gone_to_another_bucket_may_be_dropped(
+        retention_store) -> None:
+    """As on SQLite (tests/unit/test_retention.py): delivery drops the digest it fixed for a
+    bucket its trail has left, never stored; the store allows that and nothing more."""
+    store, postgres_url = retention_store
+    stored = RECENT - timedelta(hours=1)
+    store.add_trail(ARN)
+    store.add_digest(ARN, stored)
+    store.add_digest(ARN, RECENT, delivered=False)
+    store.add_log_file(ARN, None, 1)
+    unstored = f"DELETE FROM digests WHERE end_time = {RECENT.timestamp()}"
+    assert_refused(postgres_url, unstored)  # the trail still delivers to its bucket
+    store.writer.run_blocking(lambda conn: (conn.execute(
+        "UPDATE resources SET doc = ? WHERE key = ?",
+        (json.dumps({"S3BucketName": "moved"}), ARN)) and None, []))
+    assert_refused(postgres_url, f"DELETE FROM digests WHERE end_time = {stored.timestamp()}",
+                   "UPDATE log_files SET sha256 = 'x'")
+    with contextlib.closing(PostgresConnection(postgres_url)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(unstored)
+        other.execute("UPDATE log_files SET bucket = 'moved', key = 'k' "
+                      "WHERE delivered_at IS NULL")
+        other.execute("COMMIT")
+    assert store.times("digests") == ts(stored)
+    assert store.conn.execute("SELECT bucket, key FROM log_files").fetchall() == [("moved", "k")]

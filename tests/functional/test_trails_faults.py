@@ -3,6 +3,7 @@ server killed -9 mid-delivery, and a trail created while S3 answers nothing."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -217,3 +218,54 @@ def test_a_trail_change_while_s3_is_silent_holds_only_itself(tmp_path) -> None:
     finally:
         server.stop()
         s3.close()
+
+
+def test_a_trail_moved_off_a_deleted_bucket_delivers_what_waited_to_the_new_one(tmp_path) -> None:
+    """The log file and digest fixed for a bucket that was deleted follow UpdateTrail to the
+    new bucket. They used to be retried against the deleted one for ever: the records they
+    held were delivered nowhere and the waiting digest held back every later one."""
+    moto = MotoServer(tmp_path).start()
+    server = start(tmp_path, moto)
+    try:
+        aoss = server.client("opensearchserverless")
+        cloudtrail = server.client("cloudtrail")
+        s3 = moto.client("s3")
+        before = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+        wait_for(lambda: before in delivered_request_ids(moto)
+                 and read_bucket(s3, BUCKET).digest_keys, seconds=30, what="a first digest")
+        for key in read_bucket(s3, BUCKET).log_keys + read_bucket(s3, BUCKET).digest_keys:
+            s3.delete_object(Bucket=BUCKET, Key=key)
+        s3.delete_bucket(Bucket=BUCKET)
+        stranded = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+        wait_for(lambda: (lambda status: status.get("LatestDeliveryError")
+                          and status.get("LatestDigestDeliveryError"))(
+            cloudtrail.get_trail_status(Name="faults")), seconds=30,
+            what="both deliveries failing on the deleted bucket")
+
+        s3.create_bucket(Bucket="moved-bucket")
+        cloudtrail.update_trail(Name="faults", S3BucketName="moved-bucket")
+        after = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+
+        def moved() -> bool:
+            content = read_bucket(s3, "moved-bucket")
+            return {stranded, after} <= set(content.request_ids()) and bool(content.digest_keys)
+
+        wait_for(moved, seconds=30, what="the waiting records and a digest in the new bucket")
+        status = wait_for(lambda: (lambda s: s if not (s.get("LatestDeliveryError") or s.get(
+            "LatestDigestDeliveryError")) else None)(cloudtrail.get_trail_status(Name="faults")),
+            seconds=30, what="the trail's status clear of the deleted bucket's errors")
+        assert status["IsLogging"]
+        content = read_bucket(s3, "moved-bucket")
+        holding = next(key for key, records in content.records_by_key.items()
+                       if stranded in {r["requestID"] for r in records})
+        listed = [entry["s3Object"] for key in content.digest_keys for entry in json.loads(
+            gzip.decompress(s3.get_object(Bucket="moved-bucket", Key=key)["Body"].read()))[
+            "logFiles"]]
+        wait_for(lambda: holding in listed or holding in [
+            entry["s3Object"] for key in read_bucket(s3, "moved-bucket").digest_keys
+            for entry in json.loads(gzip.decompress(s3.get_object(
+                Bucket="moved-bucket", Key=key)["Body"].read()))["logFiles"]],
+            seconds=30, what="a digest in the new bucket listing the moved log file")
+    finally:
+        server.stop()
+        moto.stop()

@@ -95,8 +95,9 @@ class Store:
     def add_trail(self, arn: str, start: TrailStart | None = None) -> None:
         """The trail's resource row: it exists (a trail without one has been deleted), made
         after ``start``'s seq and time (a trail of the same ARN deleted before it)."""
-        doc = {} if start is None else {"RecordsAfterSeq": start.records_after,
-                                        "CreatedTime": start.created}
+        doc = {"S3BucketName": "bucket"} if start is None else {
+            "S3BucketName": "bucket", "RecordsAfterSeq": start.records_after,
+            "CreatedTime": start.created}
         self.writer.run_blocking(lambda conn: (conn.execute(
             "INSERT INTO resources (account, region, kind, key, doc) VALUES (?, '', ?, ?, ?)",
             (ACCOUNT, kinds.TRAIL, arn, orjson.dumps(doc).decode())) and None, []))
@@ -666,3 +667,27 @@ def test_retention_days_must_be_a_day_or_more() -> None:
     with pytest.raises(ValueError, match="retention_check_seconds '-1': .* or 0 to keep every"):
         load_settings({"retention_check_seconds": "-1"}, environ={},
                       config_file=Path("/nonexistent.toml"))
+
+
+def test_only_an_unstored_chain_end_of_a_trail_gone_to_another_bucket_may_be_dropped(
+        store) -> None:  # type: ignore[no-untyped-def]
+    """Delivery drops the digest it fixed for a bucket its trail has left, never stored, and
+    makes it again for the new bucket; the store allows that and nothing more."""
+    stored = RECENT - timedelta(hours=1)
+    store.add_trail(ARN)
+    store.add_digest(ARN, stored)
+    store.add_digest(ARN, RECENT, delivered=False)
+    store.add_log_file(ARN, None, 1)
+    tables = ("digests", "log_files")
+    # the trail still delivers to the digest's bucket: it waits for a retry there
+    store.assert_refused(f"DELETE FROM digests WHERE end_time = {RECENT.timestamp()}", tables)
+    store.writer.run_blocking(lambda conn: (conn.execute(
+        "UPDATE resources SET doc = json_set(doc, '$.S3BucketName', 'moved') WHERE key = ?",
+        (ARN,)) and None, []))
+    store.assert_refused(f"DELETE FROM digests WHERE end_time = {stored.timestamp()}", tables)
+    store.assert_refused("UPDATE log_files SET sha256 = 'x'", tables)
+    with store.direct() as conn, conn:
+        conn.execute(f"DELETE FROM digests WHERE end_time = {RECENT.timestamp()}")
+        conn.execute("UPDATE log_files SET bucket = 'moved', key = 'k' WHERE delivered_at IS NULL")
+    assert store.times("digests") == ts(stored)
+    assert store.conn.execute("SELECT bucket, key FROM log_files").fetchall() == [("moved", "k")]

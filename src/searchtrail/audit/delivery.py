@@ -226,6 +226,16 @@ class _TrailState:
     upload: _Backoff = field(default_factory=_Backoff)
     notify: _Backoff = field(default_factory=_Backoff)
     digest: _Backoff = field(default_factory=_Backoff)
+    bucket: str | None = None  # where the back-offs were earned: see follow()
+
+    def follow(self, trail: dict[str, Any]) -> None:
+        """A trail sent to another bucket (UpdateTrail) is tried there at once: the back-offs
+        earned by the old bucket do not apply to the new one."""
+        if trail["S3BucketName"] != self.bucket:
+            if self.bucket is not None:
+                self.upload.succeeded()
+                self.digest.succeeded()
+            self.bucket = trail["S3BucketName"]
 
 
 # Every account's trails (region '', the trail kind). The primary key starts with the account,
@@ -307,6 +317,7 @@ class DeliveryWorker:
                 idle.add(arn)
                 continue
             state = self._states.setdefault((arn, created_at(trail)), _TrailState())
+            state.follow(trail)
             if state.last_assigned is None or ticks - state.last_assigned >= self._delivery_interval:
                 self._assign(arn, trail, now)
                 state.last_assigned = ticks
@@ -430,8 +441,6 @@ class DeliveryWorker:
                     now: datetime) -> Callable[[sqlite3.Connection], tuple[None, list]]:
         """A writer unit claiming the trail's rows in (through, newest]: a log file per part
         (account, region, records, first seq, last seq), then the trail's mark."""
-        prefix = trail.get("S3KeyPrefix") or None
-        org_id = self._org_id if trail.get("IsOrganizationTrail") else None
         bucket = trail["S3BucketName"]
 
         def unit(conn: sqlite3.Connection) -> tuple[None, list]:
@@ -439,9 +448,7 @@ class DeliveryWorker:
             if (mark or 0) != through:
                 return None, []  # claimed since it was read: the next pass reads afresh
             for account, region, count, first_seq, last_seq in parts:
-                unique = unique_suffix(f"{arn}|{account}|{region}|{first_seq}".encode())
-                key = log_file_key(prefix=prefix, org_id=org_id, account=account,
-                                   region=region, delivered_at=now, unique=unique)
+                key = self._log_file_key(arn, trail, account, region, now, first_seq)
                 conn.execute(
                     "INSERT INTO log_files (trail_arn, account, region, bucket, key, created_at, "
                     "records, first_seq, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -457,6 +464,39 @@ class DeliveryWorker:
 
         return unit
 
+    def _log_file_key(self, arn: str, trail: dict[str, Any], account: str, region: str,
+                      created: datetime, first_seq: int) -> str:
+        """A log file's key under the trail's present prefix (and organization): the same
+        for the same file, whenever it is asked."""
+        unique = unique_suffix(f"{arn}|{account}|{region}|{first_seq}".encode())
+        return log_file_key(prefix=trail.get("S3KeyPrefix") or None,
+                            org_id=self._org_id if trail.get("IsOrganizationTrail") else None,
+                            account=account, region=region, delivered_at=created, unique=unique)
+
+    def _follow_destination(self, arn: str, trail: dict[str, Any], pending: list[tuple]
+                            ) -> list[tuple]:
+        """Pending log files (id, bucket, key, account, region, first seq, last seq, created)
+        go to the bucket the trail delivers to now: one fixed for a bucket the trail has left
+        (UpdateTrail, say after that bucket was deleted) moves to the new one, under the
+        trail's present prefix, else it would be retried against the old one for ever, its
+        records delivered nowhere."""
+        bucket = trail["S3BucketName"]
+        moved = [(row[0], self._log_file_key(arn, trail, row[3], row[4], datetime.fromtimestamp(
+            row[7], timezone.utc), row[5])) for row in pending if row[1] != bucket]
+        if not moved:
+            return pending
+
+        def unit(conn: sqlite3.Connection) -> tuple[None, list]:
+            for file_id, key in moved:
+                conn.execute("UPDATE log_files SET bucket = ?, key = ? WHERE id = ? "
+                             "AND delivered_at IS NULL", (bucket, key, file_id))
+            return None, []
+
+        self._writer.run_blocking(unit)
+        keys = dict(moved)
+        return [(row[0], bucket, keys[row[0]], *row[3:]) if row[0] in keys else row
+                for row in pending]
+
     def _upload_pending(self, arn: str, trail: dict[str, Any], state: _TrailState) -> None:
         """Store the trail's fixed, undelivered log files, several at once, oldest first.
 
@@ -467,10 +507,10 @@ class DeliveryWorker:
         if self._ticks() < state.upload.next_attempt:
             return
         conn = self._conn()
-        pending = conn.execute(
-            "SELECT id, bucket, key, account, region, first_seq, last_seq FROM log_files "
-            f"WHERE trail_arn = ? AND delivered_at IS NULL AND {OWN_LOG_FILE} ORDER BY id",
-            (arn, records_after(trail))).fetchall()
+        pending = self._follow_destination(arn, trail, conn.execute(
+            "SELECT id, bucket, key, account, region, first_seq, last_seq, created_at "
+            f"FROM log_files WHERE trail_arn = ? AND delivered_at IS NULL AND {OWN_LOG_FILE} "
+            "ORDER BY id", (arn, records_after(trail))).fetchall())
         notices = (self._notifications(arn, trail) if pending and trail.get("SnsTopicARN")
                    and self._ticks() >= state.notify.next_attempt else None)
 
@@ -483,7 +523,7 @@ class DeliveryWorker:
 
         uploads: _InFlight[_SentLogFile] = _InFlight(self._upload_pool, mark_stored,
                                                      ObjectStoreError)
-        for file_id, bucket, key, account, region, first_seq, last_seq in pending:
+        for file_id, bucket, key, account, region, first_seq, last_seq, _ in pending:
             if self._stop.is_set():
                 break
             log_file = log_file_of_joined(*conn.execute(
@@ -698,10 +738,10 @@ class DeliveryWorker:
     def _upload_pending_digests(self, arn: str, trail: dict[str, Any], state: _TrailState) -> bool:
         """Upload digests fixed but not yet stored, several at once; False when the store is
         failing."""
-        pending = self._conn().execute(
-            "SELECT id, bucket, key, signature, body FROM digests WHERE trail_arn = ? "
-            f"AND delivered_at IS NULL AND {OWN_DIGEST} ORDER BY id",
-            (arn, created_at(trail))).fetchall()
+        pending = self._drop_left_behind(trail, self._conn().execute(
+            "SELECT id, bucket, key, signature, body FROM digests "
+            f"WHERE trail_arn = ? AND delivered_at IS NULL AND {OWN_DIGEST} ORDER BY id",
+            (arn, created_at(trail))).fetchall())
         uploads: _InFlight[int] = _InFlight(
             self._upload_pool,
             lambda stored: self._writer.run_blocking(
@@ -720,6 +760,26 @@ class DeliveryWorker:
         if pending:
             state.digest.succeeded()
         return True
+
+    def _drop_left_behind(self, trail: dict[str, Any], pending: list[tuple]) -> list[tuple]:
+        """Pending digests (id, bucket, key, signature, body) fixed for a
+        bucket the trail has left are dropped, never having been stored: each names its own
+        bucket in its signed body, so it is made again for the new one by the chain's next
+        digest (from the last one stored, listing the same files). Kept, it would be retried
+        against the old bucket for ever and hold back every later digest."""
+        bucket = trail["S3BucketName"]
+        left = [row[0] for row in pending if row[1] != bucket]
+        if not left:
+            return pending
+
+        def unit(conn: sqlite3.Connection) -> tuple[None, list]:
+            for digest_id in left:
+                conn.execute("DELETE FROM digests WHERE id = ? AND delivered_at IS NULL",
+                             (digest_id,))
+            return None, []
+
+        self._writer.run_blocking(unit)
+        return [row for row in pending if row[0] not in left]
 
     def _digests_stored_unit(self, arn: str, trail: dict[str, Any], stored: list[int]
                              ) -> Callable[[sqlite3.Connection], tuple[None, list]]:
