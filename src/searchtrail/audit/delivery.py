@@ -675,6 +675,11 @@ class DeliveryWorker:
             last = None  # none, or a deleted trail's under the same ARN: the chain begins anew
         start = _digest_start(started, last_end)
         listed_from = _listed_from(started, last_end)
+        enabled = trail.get("ValidationEnabledTime")
+        if enabled is not None and enabled > start:
+            # Validation was turned off, then on: a chain begins anew where it came back on
+            # (previous* null, as AWS's), and files delivered while it was off are in no digest.
+            start = listed_from = enabled
         # The chain goes on from its last digest only when this one begins where that one ended.
         continues = last is not None and start == last_end
         previous = PreviousDigest(bucket=last[1], key=last[2], sha256=last[4],

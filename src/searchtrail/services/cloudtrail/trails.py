@@ -3,7 +3,8 @@
 Storage (contract with the delivery worker):
 - a trail is a document in the account scope ``resources.scoped(account, "")``, kind
   ``cloudtrail.trail``, key = trail ARN. It holds the Trail shape's members (string members
-  only when set) plus ``IsLogging``, ``StartLoggingTime``/``StopLoggingTime`` (epoch seconds),
+  only when set) plus ``IsLogging``, ``StartLoggingTime``/``StopLoggingTime`` and
+  ``ValidationEnabledTime`` (when UpdateTrail last turned log file validation on; epoch seconds),
   ``EventSelectors`` xor ``AdvancedEventSelectors``, ``Tags`` and ``CreatedTime``;
 - delivery outcomes live in kind ``cloudtrail.trail-status`` (same scope and key), written by
   the delivery worker and only read here (GetTrailStatus) and removed with the trail.
@@ -382,6 +383,8 @@ class TrailsHandlers:
                              exclude=doc["TrailARN"])
         if "S3BucketName" in params:
             self._require_bucket(call, doc["S3BucketName"])
+        if doc["LogFileValidationEnabled"] and not current.get("LogFileValidationEnabled"):
+            doc["ValidationEnabledTime"] = _epoch(call.now)  # its digest chain begins anew
         self._save(call, doc)
         return write_view(doc)
 
