@@ -359,3 +359,40 @@ def test_validation_turned_off_and_on_again_begins_a_new_chain(tmp_path) -> None
         assert counts(ours.stdout) == counts(aws.stdout)
     finally:
         server.stop()
+
+
+def test_a_trail_made_single_region_stops_signing_for_the_regions_it_left(tmp_path) -> None:
+    """Its former regions' chains end once their files are covered; they went on signing
+    empty digests for regions the trail no longer covers, every interval."""
+    server = ServerProcess(tmp_path / "data", args=["--delivery-interval", "1",
+                                                    "--digest-interval", "2"])
+    try:
+        server.start()
+        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
+        assert made.returncode == 0, made.stderr
+        cloudtrail = server.client("cloudtrail")
+        cloudtrail.create_trail(Name="narrowed", S3BucketName=BUCKET, IsMultiRegionTrail=True,
+                                EnableLogFileValidation=True)
+        cloudtrail.start_logging(Name="narrowed")
+        west = server.client("opensearchserverless", region="us-west-2")
+        away = west.list_collections()["ResponseMetadata"]["RequestId"]
+
+        def digests_by_region() -> Counter:
+            return Counter(DIGEST_KEY.match(key)["region"]
+                           for key in read_bucket(local_s3(server), BUCKET).digest_keys)
+
+        wait_for(lambda: away in _delivered(server) and digests_by_region()["us-west-2"],
+                 seconds=30, what="a us-west-2 file and digest")
+        cloudtrail.update_trail(Name="narrowed", IsMultiRegionTrail=False)
+        # the last us-west-2 file is covered by a digest (at most one more), then no more come
+        before = digests_by_region()
+        home = before["us-east-1"]
+        wait_for(lambda: digests_by_region()["us-east-1"] >= home + 3, seconds=30,
+                 what="three more home-region digests")
+        left = digests_by_region()["us-west-2"]
+        assert left <= before["us-west-2"] + 1
+        wait_for(lambda: digests_by_region()["us-east-1"] >= home + 5, seconds=30,
+                 what="two more home-region digests")
+        assert digests_by_region()["us-west-2"] == left
+    finally:
+        server.stop()

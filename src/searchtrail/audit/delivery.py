@@ -647,14 +647,20 @@ class DeliveryWorker:
 
     def _chains(self, arn: str, trail: dict[str, Any]) -> list[tuple[str, str]]:
         """Every (account, region) the trail has delivered for, plus its own home region; not
-        those only a deleted trail under its ARN delivered for (two seeks a chain)."""
+        those only a deleted trail under its ARN delivered for (two seeks a chain), nor, once
+        a multi-region trail has become single-region, another region whose delivered files
+        its digests all cover (that region has no trail any more)."""
         owner, home = arn.split(":")[4], trail["HomeRegion"]
+        everywhere = bool(trail.get("IsMultiRegionTrail"))
         conn = self._conn()
         own = set()
         for account, region in trail_chains(conn, arn):
             last_seq, last_end = chain_ends(conn, arn, account, region)
-            if ((last_seq or 1) > records_after(trail)
+            if not ((last_seq or 1) > records_after(trail)
                     or own_digest_end(trail, last_end) is not None):
+                continue
+            if everywhere or region == home or conn.execute(
+                    _UNCOVERED_FILE, (arn, account, region, last_end or 0)).fetchone():
                 own.add((account, region))
         return sorted({(owner, home), *own})
 
