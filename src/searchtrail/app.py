@@ -195,8 +195,9 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                          records=RecordBuilder(event_ids=event_ids),
                          trails=TrailRouter(changes),
                          history=history, metrics=metrics,
-                         clock=utc_now, authorizer=Authorizer(registry.resource_condition_keys),
-                         changes=changes)
+                         clock=utc_now, changes=changes,
+                         authorizer=Authorizer(registry.resource_condition_keys,
+                                               registry.resource_grant))
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
         notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,

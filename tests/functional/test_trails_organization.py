@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.functional.server import ServerProcess
 from tests.functional.trails import (LOG_KEY, chain_closed, local_s3, read_bucket, searchtrail_cli,
                                      wait_for)
@@ -22,13 +25,25 @@ def test_member_account_records_go_to_the_organization_trail(tmp_path) -> None:
         trail = cloudtrail.create_trail(Name="org", S3BucketName="org-logs", IsOrganizationTrail=True,
                                         IsMultiRegionTrail=True, EnableLogFileValidation=True)
         cloudtrail.start_logging(Name="org")
+        # a member reads the organization trail by its ARN (its root needs no policy for it),
+        # but cannot change it
+        as_member = server.client("cloudtrail", key=member_key)
+        assert as_member.get_trail(Name=trail["TrailARN"])["Trail"]["IsOrganizationTrail"]
+        assert as_member.get_trail_status(Name=trail["TrailARN"])["IsLogging"]
+        assert as_member.get_event_selectors(TrailName=trail["TrailARN"])["TrailARN"] == \
+            trail["TrailARN"]
+        with pytest.raises(ClientError) as refused:
+            as_member.stop_logging(Name=trail["TrailARN"])
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+        assert cloudtrail.get_trail_status(Name="org")["IsLogging"]
         request_id = server.client("opensearchserverless", region="eu-central-1",
                                    key=member_key).list_collections()["ResponseMetadata"]["RequestId"]
 
         def member_files():  # type: ignore[no-untyped-def]
             content = read_bucket(local_s3(server), "org-logs")
             return {key: records for key, records in content.records_by_key.items()
-                    if LOG_KEY.match(key)["account"] == member["AccountId"]}
+                    if LOG_KEY.match(key)["account"] == member["AccountId"]
+                    and LOG_KEY.match(key)["region"] == "eu-central-1"}
 
         files = wait_for(member_files, seconds=30, what="the member account's log file")
         (key, records), = files.items()

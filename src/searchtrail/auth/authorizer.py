@@ -31,9 +31,16 @@ ResourceKeys = Callable[[ResourceRepository, str, str, Mapping[str, Any], str],
                         list[dict[str, Any]]]
 
 
+# (repo, service, operation, resource ARN, caller's account) -> what a resource of another
+# account grants that account by itself (ServiceRegistry.resource_grant).
+ResourceGrants = Callable[[ResourceRepository, str, str, str, str], "policy.ResourceGrant"]
+
+
 class Authorizer:
-    def __init__(self, resource_keys: ResourceKeys | None = None) -> None:
+    def __init__(self, resource_keys: ResourceKeys | None = None,
+                 resource_grants: ResourceGrants | None = None) -> None:
         self._resource_keys = resource_keys
+        self._resource_grants = resource_grants
 
     def check(self, repo: ResourceRepository, ctx: Any, now: datetime) -> None:
         service, operation = ctx.service_name, ctx.operation_name
@@ -71,9 +78,19 @@ class Authorizer:
             if assume_role:
                 decision = self._assume_role(repo, principal, policies, request, ctx.params or {})
             else:
-                decision = policy.evaluate(policies, request)
+                decision = policy.evaluate(policies, request, resource_grant=self._grant(
+                    repo, ctx, request))
             if not decision.allowed:
                 raise policy.access_denied(principal.arn, action, resource, decision)
+
+    def _grant(self, repo: ResourceRepository, ctx: Any,
+               request: policy.AuthorizationRequest) -> policy.ResourceGrant:
+        """What the resource grants the caller by itself when it is another account's."""
+        if (self._resource_grants is None
+                or request.resource_account == request.principal_account):
+            return None
+        return self._resource_grants(repo, ctx.service_name, ctx.operation_name,
+                                     request.resource, request.principal_account)
 
     def _with_stored_state(self, repo: ResourceRepository, ctx: Any, resources: list[str],
                            context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -88,6 +88,14 @@ class ServiceRegistry:
         keys = getattr(provider, "resource_condition_keys", None)
         return keys(repo, operation, params, resource) if keys else []
 
+    def resource_grant(self, repo: Any, service: str, operation: str, resource: str,
+                       account: str) -> str | None:
+        """What a resource of another account grants ``account`` by itself, as a resource-based
+        policy would (policy.ResourceGrant: "account" or None), from its provider."""
+        provider = self._providers.get(service)
+        grant = getattr(provider, "resource_grant", None)
+        return grant(repo, operation, resource, account) if grant else None
+
     def violation_error(self, operation: Any, violations: list[Any]) -> ServiceError | None:
         """A service-specific error for model violations (CloudTrail has its own), or None."""
         provider = self._providers.get(operation.service_model.service_name)

@@ -20,6 +20,9 @@ from .trails import BucketExists, TrailsHandlers
 
 MAX_RESULTS = 50
 MAX_ATTRIBUTE_VALUE = 2000  # counted as _counted_length does
+# What a member account may ask of an organization trail, by its ARN.
+ORGANIZATION_TRAIL_READS = frozenset({"GetTrail", "GetTrailStatus", "GetEventSelectors",
+                                      "GetInsightSelectors", "ListTags"})
 # The lookup attributes Insights events support (the LookupEvents documentation).
 INSIGHT_ATTRIBUTES = ("EventId", "EventName", "EventSource")
 
@@ -72,6 +75,17 @@ class CloudTrailProvider:
             return []
         trail = repo.scoped(parts[4], "").get(kinds.TRAIL, resource)
         return [resource_tag_keys(trail.get("Tags"))] if trail else []
+
+    @staticmethod
+    def resource_grant(repo: Any, operation: str, resource: str, account: str) -> str | None:
+        """ServiceRegistry.resource_grant: an organization trail may be read by every account
+        of the organization (every account of the installation), by its ARN."""
+        parts = resource.split(":", 5)
+        if (operation not in ORGANIZATION_TRAIL_READS or len(parts) != 6
+                or not parts[5].startswith("trail/")):
+            return None
+        trail = repo.scoped(parts[4], "").get(kinds.TRAIL, resource)
+        return "account" if trail is not None and trail.get("IsOrganizationTrail") else None
 
     def preparers(self) -> dict[str, Preparer]:
         """Run before an operation's unit of work (ServiceRegistry.preparer)."""
