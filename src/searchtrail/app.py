@@ -52,6 +52,7 @@ from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
 from searchtrail.services.cloudtrail.provider import CloudTrailProvider
 from searchtrail.services.iam.provider import IamProvider
+from searchtrail.services.organizations.provider import OrganizationsProvider
 from searchtrail.services.sts.provider import StsProvider
 from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.capacity import CapacityWatcher, filesystem_capacity
@@ -59,7 +60,7 @@ from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 from searchtrail.workers import FileSignal
 
-SERVICES = ("opensearchserverless", "cloudtrail", "iam", "sts")
+SERVICES = ("opensearchserverless", "cloudtrail", "iam", "sts", "organizations")
 # The PostgreSQL channel on which nodes and workers tell each other that a key changed.
 KEY_CHANGES_CHANNEL = "searchtrail_key_changes"
 # Console sign-in throttling: failures allowed per user and per source address, per window.
@@ -155,6 +156,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     key_material = SpareKeyMaterial()
     # scrypt runs (IAM login profiles, console sign-ins) on two threads of their own
     password_threads = PasswordThreads()
+    organization = organization_id(conn)
     registry = ServiceRegistry(
         [catalog.service(name) for name in SERVICES],
         {
@@ -167,6 +169,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 key_prefix_problem=store.key_prefix_problem),
             "iam": IamProvider(changed=credentials.forget, password_threads=password_threads),
             "sts": StsProvider(),
+            "organizations": OrganizationsProvider(organization),
         },
     )
     delivers = worker == 0  # the first worker delivers
@@ -205,7 +208,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
         signing_keys=lambda unit_conn: signing_keys_in(SqliteResources(unit_conn, "", ""),
                                                        key_material.take),
         delivery_interval=settings.delivery_interval, digest_interval=settings.digest_interval,
-        org_id=organization_id(conn), clock=utc_now,
+        org_id=organization, clock=utc_now,
         leadership=lease.held if lease is not None else None,
         retention=EventRetention(settings.retention_days, utc_now,
                                  interval_seconds=settings.retention_check_seconds,

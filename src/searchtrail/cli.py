@@ -236,7 +236,7 @@ def env(data_dir: Optional[Path] = DataDir,
     profile = configparser.ConfigParser()
     profile.read(settings.credentials_path)
     endpoint = current(settings)  # where the running server said it listens
-    for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM"):
+    for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM", "ORGANIZATIONS"):
         print(f"export AWS_ENDPOINT_URL_{service}={endpoint.url}")
     print(f"export AWS_ACCESS_KEY_ID={profile['default']['aws_access_key_id']}")
     print(f"export AWS_SECRET_ACCESS_KEY={profile['default']['aws_secret_access_key']}")

@@ -64,6 +64,12 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     if trail is None:
         err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")
         raise SystemExit(1)
+    if trail.get("IsOrganizationTrail") and not account_id:
+        # as the AWS CLI: an organization trail holds every account's files, so say whose
+        err.print("[red]error:[/red] Missing required parameter for organization trail: "
+                  "'--account-id'")
+        conn.close()
+        raise SystemExit(255)
     account = account_id or owner
     source = region or home
     keys = signing_keys_in(SqliteResources(conn, "", ""))

@@ -14,7 +14,7 @@ import botocore.session
 
 START, END = "<!-- coverage:start -->", "<!-- coverage:end -->"
 TITLES = {"opensearchserverless": "OpenSearch Serverless (`aoss`)", "cloudtrail": "CloudTrail",
-          "iam": "IAM", "sts": "STS"}
+          "iam": "IAM", "sts": "STS", "organizations": "Organizations"}
 
 
 def implemented() -> dict[str, set[str]]:
@@ -22,10 +22,12 @@ def implemented() -> dict[str, set[str]]:
     from searchtrail.services.aoss.provider import OpenSearchServerlessProvider
     from searchtrail.services.cloudtrail.provider import CloudTrailProvider
     from searchtrail.services.iam.provider import IamProvider
+    from searchtrail.services.organizations.provider import OrganizationsProvider
     from searchtrail.services.sts.provider import StsProvider
 
     providers = {"opensearchserverless": OpenSearchServerlessProvider(),
-                 "cloudtrail": CloudTrailProvider(), "iam": IamProvider(), "sts": StsProvider()}
+                 "cloudtrail": CloudTrailProvider(), "iam": IamProvider(), "sts": StsProvider(),
+                 "organizations": OrganizationsProvider()}
     return {name: set(provider.handlers()) for name, provider in providers.items()}
 
 

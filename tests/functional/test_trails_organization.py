@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
-from tests.functional.trails import (LOG_KEY, chain_closed, local_s3, read_bucket, searchtrail_cli,
-                                     wait_for)
+from tests.functional.trails import (LOG_KEY, aws_cli, chain_closed, counts, local_s3,
+                                     read_bucket, searchtrail_cli, wait_for)
 
 
 def test_member_account_records_go_to_the_organization_trail(tmp_path) -> None:
@@ -55,11 +55,26 @@ def test_member_account_records_go_to_the_organization_trail(tmp_path) -> None:
 
         cloudtrail.stop_logging(Name="org")
         wait_for(lambda: chain_closed(server, "org"), seconds=30, what="final digests")
-        ours = searchtrail_cli("trail", "validate", "--trail-arn", trail["TrailARN"],
-                               "--start-time", "2020-01-01T00:00:00Z", "--region", "eu-central-1",
-                               "--account-id", member["AccountId"], "--data-dir",
-                               str(server.data_dir))
+        common = ("--trail-arn", trail["TrailARN"], "--start-time", "2020-01-01T00:00:00Z",
+                  "--region", "eu-central-1")
+        ours = searchtrail_cli("trail", "validate", *common, "--account-id", member["AccountId"],
+                               "--data-dir", str(server.data_dir))
         assert ours.returncode == 0, ours.stdout + ours.stderr
         assert "1/1 log files valid" in ours.stdout
+        # the AWS CLI finds the organization's id through DescribeOrganization
+        key_id, secret = server.credentials()
+        env = {"AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint,
+               "AWS_ENDPOINT_URL_ORGANIZATIONS": server.endpoint,
+               "AWS_ENDPOINT_URL_S3": server.endpoint + "/_s3", "AWS_ACCESS_KEY_ID": key_id,
+               "AWS_SECRET_ACCESS_KEY": secret, "AWS_CONFIG_FILE": "/dev/null",
+               "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        aws = aws_cli("cloudtrail", "validate-logs", *common, "--account-id",
+                      member["AccountId"], env=env)
+        assert aws.returncode == 0, aws.stdout + aws.stderr
+        assert counts(aws.stdout) == counts(ours.stdout)
+        # and both want to be told whose files to check
+        unsaid = searchtrail_cli("trail", "validate", *common, "--data-dir", str(server.data_dir))
+        assert unsaid.returncode == 255 and "'--account-id'" in unsaid.stderr
+        assert aws_cli("cloudtrail", "validate-logs", *common, env=env).returncode == 255
     finally:
         server.stop()

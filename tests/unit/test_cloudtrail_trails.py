@@ -54,7 +54,7 @@ class StandInKeys:
         self.keys = [Key("0123456789abcdef0123456789abcdef", b"\x30\x82\x01\x0a\x02\x82",
                          T0 - timedelta(days=30), T0 + timedelta(days=30))]
 
-    def public_keys(self, account, region, start, end, now):
+    def region_public_keys(self, accounts, account, region, start, end, now):
         self.calls.append((account, region, start, end, now))
         return self.keys
 

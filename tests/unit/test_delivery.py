@@ -566,7 +566,7 @@ def test_a_trails_chains_are_found_by_index_seeks(store) -> None:  # type: ignor
         return None, []
 
     writer.run_blocking(fill)
-    chains = worker._chains(ARN, {"HomeRegion": "ap-northeast-1"})
+    chains = worker._chains(ARN, {"HomeRegion": "ap-northeast-1", "IsMultiRegionTrail": True})
 
     expected = {*pairs[:-1], (ACCOUNT, "sa-east-1"), (ACCOUNT, "ap-northeast-1")}
     assert chains == sorted(expected)
@@ -931,10 +931,12 @@ def test_a_trail_made_again_under_its_arn_writes_digests_only_for_its_own_chains
         return None, []
 
     writer.run_blocking(fill)
-    made_again = {"HomeRegion": "us-east-1", "RecordsAfterSeq": 10, "CreatedTime": 200}
+    made_again = {"HomeRegion": "us-east-1", "IsMultiRegionTrail": True, "RecordsAfterSeq": 10,
+                  "CreatedTime": 200}
     assert worker._chains(ARN, made_again) == [
         (ACCOUNT, "ap-south-1"), (ACCOUNT, "us-east-1"), (ACCOUNT, "us-west-2")]
-    assert len(worker._chains(ARN, {"HomeRegion": "us-east-1"})) == 5  # a trail of before
+    assert len(worker._chains(ARN, {"HomeRegion": "us-east-1",  # a trail of before
+                                    "IsMultiRegionTrail": True})) == 5
 
 
 def test_a_status_that_arrives_after_its_trail_was_deleted_or_made_again_is_dropped(store) -> None:  # type: ignore[no-untyped-def]

@@ -875,7 +875,7 @@ def test_service_principal_and_not_principal() -> None:
 
 # ------------------------------------------------------------------------------ action table
 
-MODELS = ("opensearchserverless", "cloudtrail", "iam", "sts")
+MODELS = ("opensearchserverless", "cloudtrail", "iam", "sts", "organizations")
 
 
 @pytest.fixture(scope="module")

@@ -273,3 +273,19 @@ def test_a_key_created_by_list_public_keys_uses_the_given_material() -> None:
     assert first.public_der == expected
     assert repo.scoped("1", "us-east-1").count(KIND) == 1
     verify(first, b"x", first.sign(b"x"))
+
+
+def test_region_public_keys_add_the_other_accounts_keys_there() -> None:
+    """ListPublicKeys: an organization trail signs each member's digests with that member's
+    key, so the management account's answer carries the members' keys in the Region too (as
+    on AWS, where one Region's keys sign every account's digests), and no other Region's."""
+    keys, _ = make_keys()
+    mine = keys.current("1", "us-east-1", T0)
+    member = keys.current("2", "us-east-1", T0)
+    keys.current("2", "eu-west-1", T0)
+    keys.current("3", "us-east-1", T0 - 60 * DAY)  # expired long before the range
+    listed = keys.region_public_keys(["1", "2", "3"], "1", "us-east-1", T0, T0 + DAY, T0)
+    assert sorted(k.fingerprint for k in listed) == sorted([mine.fingerprint,
+                                                            member.fingerprint])
+    assert [k.fingerprint for k in keys.region_public_keys(["1"], "1", "us-east-1", T0,
+                                                           T0 + DAY, T0)] == [mine.fingerprint]

@@ -12,8 +12,9 @@ from searchtrail.audit.selectors import compile_trail, trail_covers
 from searchtrail.store import kinds
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 
-# Services whose events are global (recorded in us-east-1): IAM and console sign-in.
-GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "signin.amazonaws.com"})
+# Services whose events are global (recorded in us-east-1): IAM, Organizations, console sign-in.
+GLOBAL_SOURCES: frozenset[str] = frozenset({"iam.amazonaws.com", "organizations.amazonaws.com",
+                                            "signin.amazonaws.com"})
 
 
 class TrailRouter:

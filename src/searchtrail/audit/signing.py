@@ -25,7 +25,7 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -279,6 +279,17 @@ class SigningKeys:
             return start - k.valid_to
 
         return [min(keys, key=lambda k: (distance(k), -k.valid_from.timestamp()))]
+
+    def region_public_keys(self, accounts: Iterable[str], account: str, region: str,
+                           start: datetime, end: datetime, now: datetime) -> list[SigningKey]:
+        """What ListPublicKeys answers ``account``: its own keys (:meth:`public_keys`) and the
+        other ``accounts``' keys there overlapping ``[start, end]``, oldest first. On AWS one
+        Region's keys sign every account's digests; here an organization trail signs each
+        member's digests with that member's key, so the management account needs them too."""
+        keys = self.public_keys(account, region, start, end, now)
+        keys += [key for other in accounts if other != account
+                 for key in self.all(other, region) if key.overlaps(start, end)]
+        return sorted(keys, key=lambda k: (k.valid_from, k.fingerprint))
 
     def _create(self, account: str, region: str, now: datetime,
                 private: rsa.RSAPrivateKey | None = None) -> SigningKey:

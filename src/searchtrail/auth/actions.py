@@ -20,6 +20,7 @@ far as it is known here:
   AWS reports them; account-wide operations -> ``*``.
 * sts: AssumeRole* -> the RoleArn; GetFederationToken -> ``federated-user/<Name>``; the rest
   ``*``.
+* organizations: ``*`` (only DescribeOrganization is served).
 
 An operation that names several resources (cloudtrail ListTags, GenerateQuery) yields one ARN
 per resource from :func:`resource_arns`; authorize every one of them.
@@ -40,6 +41,7 @@ SERVICE_PREFIXES: dict[str, str] = {
     "cloudtrail": "cloudtrail",
     "iam": "iam",
     "sts": "sts",
+    "organizations": "organizations",
 }
 _ALIASES = {"aoss": "opensearchserverless"}
 ANY = "*"
@@ -309,13 +311,38 @@ _STS = _table(
      "GetDelegatedAccessToken GetScopedCredentials GetSessionToken GetWebIdentityToken"),
 )
 
+# ------------------------------------------------------------------------------ organizations
+# Only DescribeOrganization is served, which is account-wide; the rest answer "not supported"
+# after authorization, so their accounts, units and policies are not modelled as resources.
+_ORGANIZATIONS = _table((_ANY, (
+    "AcceptHandshake AttachPolicy CancelHandshake CloseAccount CreateAccount "
+    "CreateGovCloudAccount CreateOrganization CreateOrganizationalUnit CreatePolicy "
+    "DeclineHandshake DeleteOrganization DeleteOrganizationalUnit DeletePolicy "
+    "DeleteResourcePolicy DeregisterDelegatedAdministrator DescribeAccount "
+    "DescribeCreateAccountStatus DescribeEffectivePolicy DescribeHandshake "
+    "DescribeOrganization DescribeOrganizationalUnit DescribePolicy DescribeResourcePolicy "
+    "DescribeResponsibilityTransfer DetachPolicy DisableAWSServiceAccess DisablePolicyType "
+    "EnableAWSServiceAccess EnableAllFeatures EnablePolicyType InviteAccountToOrganization "
+    "InviteOrganizationToTransferResponsibility LeaveOrganization "
+    "ListAWSServiceAccessForOrganization ListAccounts ListAccountsForParent "
+    "ListAccountsWithInvalidEffectivePolicy ListChildren ListCreateAccountStatus "
+    "ListDelegatedAdministrators ListDelegatedServicesForAccount "
+    "ListEffectivePolicyValidationErrors ListHandshakesForAccount "
+    "ListHandshakesForOrganization ListInboundResponsibilityTransfers "
+    "ListOrganizationalUnitsForParent ListOutboundResponsibilityTransfers ListParents "
+    "ListPolicies ListPoliciesForTarget ListRoots ListTagsForResource ListTargetsForPolicy "
+    "MoveAccount PutResourcePolicy RegisterDelegatedAdministrator "
+    "RemoveAccountFromOrganization TagResource TerminateResponsibilityTransfer UntagResource "
+    "UpdateOrganizationalUnit UpdatePolicy UpdateResponsibilityTransfer")))
+
 RULES: dict[str, dict[str, _Rule]] = {
     "opensearchserverless": _AOSS,
     "cloudtrail": _CLOUDTRAIL,
     "iam": _IAM,
     "sts": _STS,
+    "organizations": _ORGANIZATIONS,
 }
-_GLOBAL_SERVICES = frozenset({"iam", "sts"})
+_GLOBAL_SERVICES = frozenset({"iam", "sts", "organizations"})
 
 
 def _service(service: str) -> str:

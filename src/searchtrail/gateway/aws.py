@@ -41,7 +41,7 @@ Receive = Callable[[], Awaitable[dict]]
 
 DRAIN_FACTOR = 16  # oversized bodies up to 16x the cap are read and dropped before the 413
 GLOBAL_SERVICE_REGION = "us-east-1"  # where AWS records global services' (IAM's) events
-GLOBAL_SERVICES = frozenset({"iam"})
+GLOBAL_SERVICES = frozenset({"iam", "organizations"})
 # Read-only calls that still write: STS's issue credentials (CloudTrail marks them readOnly).
 READS_THAT_WRITE = frozenset({"sts"})
 

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 from searchtrail.audit import selectors
 from searchtrail.audit.objectstore import ObjectStoreError
+from searchtrail.auth.identities import Identities
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.services.registry import Preparer
@@ -570,8 +571,9 @@ class TrailsHandlers:
             raise error("InvalidTimeRangeException", "Start time must be before end time.")
         if self.signing_keys is None:
             return {"PublicKeyList": []}
-        keys = self.signing_keys(call.resources).public_keys(call.account_id, call.region, start,
-                                                           end, call.now)
+        keys = self.signing_keys(call.resources).region_public_keys(
+            Identities(call.resources).accounts(), call.account_id, call.region, start, end,
+            call.now)
         return {"PublicKeyList": [{"Value": key.public_der, "ValidityStartTime": key.valid_from,
                                    "ValidityEndTime": key.valid_to, "Fingerprint": key.fingerprint}
                                   for key in keys]}
