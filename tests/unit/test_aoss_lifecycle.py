@@ -191,6 +191,14 @@ def test_no_matching_rule_is_an_error_detail(aoss):
         "lifecycle-policy/retention/sales"]
 
 
+def test_a_policy_several_resources_resolve_to_is_one_record_resource(aoss):
+    create(aoss, "sales", rule("index/sales/*"))
+    out = effective(aoss, "index/sales/a", "index/sales/b")
+    assert [d["policyName"] for d in out["effectiveLifecyclePolicyDetails"]] == ["sales", "sales"]
+    assert [r["ARN"].rsplit(":", 1)[1] for r in aoss.last.referenced_resources] == [
+        "lifecycle-policy/retention/sales"]
+
+
 def test_stats_count_retention_policies(aoss):
     create(aoss, "one", rule("index/a/*"))
     stats = aoss("GetPoliciesStats")

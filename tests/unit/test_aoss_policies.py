@@ -488,6 +488,18 @@ def test_list_paginates_with_opaque_token(aoss):
     assert pages == 3
 
 
+def test_a_token_pages_only_through_the_policy_type_it_was_issued_for(aoss):
+    """A network listing's token used to be taken by an encryption listing, which then left
+    out every encryption policy sorting before it."""
+    for i in range(3):
+        aoss("CreateSecurityPolicy", type="network", name=f"n-{i}", policy=net("collection/a"))
+    token = aoss("ListSecurityPolicies", type="network", maxResults=1)["nextToken"]
+    assert aoss.fail("ListSecurityPolicies", type="encryption",
+                     nextToken=token).code == "ValidationException"
+    assert [s["name"] for s in aoss("ListSecurityPolicies", type="network", nextToken=token)[
+        "securityPolicySummaries"]] == ["n-1", "n-2"]
+
+
 def test_list_exact_page_has_no_next_token(aoss):
     for i in range(3):
         aoss("CreateSecurityPolicy", type="network", name=f"p-{i}", policy=net("collection/a"))

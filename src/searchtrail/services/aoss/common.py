@@ -136,8 +136,10 @@ def parse_arn(arn: str) -> tuple[str, str, str]:
 
 
 def reference(call: Any, arn: str, resource_type: str) -> None:
-    """Record a touched resource for the CloudTrail record."""
-    call.referenced_resources.append({"ARN": arn, "accountId": call.account_id, "type": resource_type})
+    """Record a touched resource for the CloudTrail record (once, however often touched)."""
+    entry = {"ARN": arn, "accountId": call.account_id, "type": resource_type}
+    if entry not in call.referenced_resources:
+        call.referenced_resources.append(entry)
 
 
 # --- ids --------------------------------------------------------------------------------
@@ -186,17 +188,19 @@ def quota_exceeded(message: str, **fields: Any) -> ServiceError:
 
 
 # --- pagination -------------------------------------------------------------------------
-# A token is base64url(JSON) naming the operation it belongs to and the sort key of the
-# last item returned (keyset pagination: stable under concurrent inserts and deletes).
-# Clients must treat it as opaque; anything that does not decode is a ValidationException.
+# A token is base64url(JSON) naming the operation it belongs to (and the policy type, for
+# the policy lists), and the sort key of the last item returned (keyset pagination: stable
+# under concurrent inserts and deletes). Clients must treat it as opaque; anything that does
+# not decode, or belongs to another listing, is a ValidationException.
 
 
-def encode_token(operation: str, after: list[str]) -> str:
-    raw = orjson.dumps({"v": 1, "op": operation, "after": after})
+def encode_token(operation: str, after: list[str], listing: str | None = None) -> str:
+    raw = orjson.dumps({"v": 1, "op": operation, "after": after,
+                        **({"of": listing} if listing is not None else {})})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(operation: str, token: str, width: int) -> list[str]:
+def decode_token(operation: str, token: str, width: int, listing: str | None = None) -> list[str]:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -204,6 +208,7 @@ def decode_token(operation: str, token: str, width: int) -> list[str]:
         if (
             data.get("v") != 1
             or data.get("op") != operation
+            or data.get("of") != listing
             or not isinstance(after, list)
             or len(after) != width
             or not all(isinstance(part, str) for part in after)
@@ -224,19 +229,21 @@ def page_size(params: dict[str, Any], default: int = 20) -> int:
 
 def paginate(
     operation: str, params: dict[str, Any], rows: Iterable[tuple[tuple[str, ...], Any]],
-    width: int, default: int = 20,
+    width: int, default: int = 20, listing: str | None = None,
 ) -> tuple[list[Any], str | None]:
     """One page of `rows` ((sort key, item) pairs, any order) after the request's nextToken.
 
     Returns the page's items in sort-key order and the token for the next page (None on the
-    last page). The token is checked before anything else, even when there are no rows.
+    last page). The token is checked before anything else, even when there are no rows;
+    `listing` (a policy type) binds it to the listing it pages through.
     """
     after = None
     if params.get("nextToken") is not None:
-        after = tuple(decode_token(operation, params["nextToken"], width))
+        after = tuple(decode_token(operation, params["nextToken"], width, listing))
     ordered = sorted((row for row in rows if after is None or row[0] > after), key=lambda row: row[0])
     limit = page_size(params, default)
-    token = encode_token(operation, list(ordered[limit - 1][0])) if len(ordered) > limit else None
+    token = (encode_token(operation, list(ordered[limit - 1][0]), listing)
+             if len(ordered) > limit else None)
     return [item for _, item in ordered[:limit]], token
 
 

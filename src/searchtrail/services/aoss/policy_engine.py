@@ -234,7 +234,8 @@ class PolicyFamily:
             or any(resources_overlap(wanted, pattern)
                    for wanted in filters for pattern in stored["resources"])
         )
-        page, token = paginate(self.list_operation, params, rows, 1, self.page_default)
+        page, token = paginate(self.list_operation, params, rows, 1, self.page_default,
+                               listing=params["type"])
         return listed(self.summaries_member, [self.detail(s, with_policy=False) for s in page], token)
 
     def batch_get(
