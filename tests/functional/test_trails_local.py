@@ -303,96 +303,96 @@ def test_cloudtrails_own_calls_are_recorded_in_lower_camel_case(local) -> None:
         "startTime": "2026-01-01T00:00:00Z", "maxResults": 3}
 
 
-def test_validation_turned_off_and_on_again_begins_a_new_chain(tmp_path) -> None:
+@pytest.fixture
+def fresh(tmp_path):  # type: ignore[no-untyped-def]
+    """A server of its own, delivering every second and signing every 2 s, with the bucket."""
+    server = ServerProcess(tmp_path / "data", args=["--delivery-interval", "1",
+                                                    "--digest-interval", "2"])
+    try:
+        server.start()
+        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
+        assert made.returncode == 0, made.stderr
+        yield server
+    finally:
+        server.stop()
+
+
+def test_validation_turned_off_and_on_again_begins_a_new_chain(fresh) -> None:
     """As AWS documents: the first digest after validation comes back on has no previous
     digest, and the files delivered while it was off are in no digest. The chain used to go on
     over the gap, listing those files, so that it hid that validation had been off."""
-    server = ServerProcess(tmp_path / "data", args=["--delivery-interval", "1",
-                                                    "--digest-interval", "2"])
-    try:
-        server.start()
-        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
-        assert made.returncode == 0, made.stderr
-        cloudtrail, aoss = server.client("cloudtrail"), server.client("opensearchserverless")
-        cloudtrail.create_trail(Name="toggled", S3BucketName=BUCKET, EnableLogFileValidation=True)
-        cloudtrail.start_logging(Name="toggled")
+    server = fresh
+    cloudtrail, aoss = server.client("cloudtrail"), server.client("opensearchserverless")
+    cloudtrail.create_trail(Name="toggled", S3BucketName=BUCKET, EnableLogFileValidation=True)
+    cloudtrail.start_logging(Name="toggled")
 
-        def delivered(request_id: str) -> str | None:
-            content = read_bucket(local_s3(server), BUCKET)
-            return next((key for key, records in content.records_by_key.items()
-                         if request_id in {r["requestID"] for r in records}), None)
+    def delivered(request_id: str) -> str | None:
+        content = read_bucket(local_s3(server), BUCKET)
+        return next((key for key, records in content.records_by_key.items()
+                     if request_id in {r["requestID"] for r in records}), None)
 
-        def digests() -> list[dict]:
-            s3 = local_s3(server)
-            return [json.loads(gzip.decompress(s3.get_object(Bucket=BUCKET, Key=key)[
-                "Body"].read())) for key in read_bucket(s3, BUCKET).digest_keys]
+    def digests() -> list[dict]:
+        s3 = local_s3(server)
+        return [json.loads(gzip.decompress(s3.get_object(Bucket=BUCKET, Key=key)[
+            "Body"].read())) for key in read_bucket(s3, BUCKET).digest_keys]
 
-        before = aoss.list_collections()["ResponseMetadata"]["RequestId"]
-        wait_for(lambda: delivered(before) and digests(), seconds=30, what="a first digest")
-        cloudtrail.update_trail(Name="toggled", EnableLogFileValidation=False)
-        unguarded = aoss.list_collections()["ResponseMetadata"]["RequestId"]
-        unguarded_file = wait_for(lambda: delivered(unguarded), seconds=30,
-                                  what="the call made while validation was off")
-        cloudtrail.update_trail(Name="toggled", EnableLogFileValidation=True)
-        back_on = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        after = aoss.list_collections()["ResponseMetadata"]["RequestId"]
-        after_file = wait_for(lambda: delivered(after), seconds=30, what="the last call")
+    before = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    wait_for(lambda: delivered(before) and digests(), seconds=30, what="a first digest")
+    cloudtrail.update_trail(Name="toggled", EnableLogFileValidation=False)
+    unguarded = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    unguarded_file = wait_for(lambda: delivered(unguarded), seconds=30,
+                              what="the call made while validation was off")
+    cloudtrail.update_trail(Name="toggled", EnableLogFileValidation=True)
+    back_on = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    after = aoss.list_collections()["ResponseMetadata"]["RequestId"]
+    after_file = wait_for(lambda: delivered(after), seconds=30, what="the last call")
 
-        def restarted() -> dict | None:
-            return next((digest for digest in digests() if after_file in {
-                entry["s3Object"] for entry in digest["logFiles"]}), None)
+    def restarted() -> dict | None:
+        return next((digest for digest in digests() if after_file in {
+            entry["s3Object"] for entry in digest["logFiles"]}), None)
 
-        wait_for(restarted, seconds=30, what="a digest listing the last call's file")
-        first = min((d for d in digests() if d["digestEndTime"] > back_on),
-                    key=lambda d: d["digestEndTime"])  # the new chain's first digest
-        assert first["previousDigestS3Object"] is None
-        assert first["previousDigestSignature"] is None
-        listed = {entry["s3Object"] for digest in digests() for entry in digest["logFiles"]}
-        assert unguarded_file not in listed
-        cloudtrail.stop_logging(Name="toggled")
-        wait_for(lambda: chain_closed(server, "toggled"), seconds=30, what="the final digest")
-        trail_arn = cloudtrail.get_trail(Name="toggled")["Trail"]["TrailARN"]
-        aws, ours = validate_both(server, trail_arn, s3_endpoint=server.endpoint + "/_s3",
-                                  region="us-east-1")
-        assert aws.returncode == 0, aws.stdout + aws.stderr
-        assert ours.returncode == 0, ours.stdout + ours.stderr
-        assert counts(ours.stdout) == counts(aws.stdout)
-    finally:
-        server.stop()
+    wait_for(restarted, seconds=30, what="a digest listing the last call's file")
+    first = min((d for d in digests() if d["digestEndTime"] > back_on),
+                key=lambda d: d["digestEndTime"])  # the new chain's first digest
+    assert first["previousDigestS3Object"] is None
+    assert first["previousDigestSignature"] is None
+    listed = {entry["s3Object"] for digest in digests() for entry in digest["logFiles"]}
+    assert unguarded_file not in listed
+    cloudtrail.stop_logging(Name="toggled")
+    wait_for(lambda: chain_closed(server, "toggled"), seconds=30, what="the final digest")
+    trail_arn = cloudtrail.get_trail(Name="toggled")["Trail"]["TrailARN"]
+    aws, ours = validate_both(server, trail_arn, s3_endpoint=server.endpoint + "/_s3",
+                              region="us-east-1")
+    assert aws.returncode == 0, aws.stdout + aws.stderr
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert counts(ours.stdout) == counts(aws.stdout)
 
 
-def test_a_trail_made_single_region_stops_signing_for_the_regions_it_left(tmp_path) -> None:
+def test_a_trail_made_single_region_stops_signing_for_the_regions_it_left(fresh) -> None:
     """Its former regions' chains end once their files are covered; they went on signing
     empty digests for regions the trail no longer covers, every interval."""
-    server = ServerProcess(tmp_path / "data", args=["--delivery-interval", "1",
-                                                    "--digest-interval", "2"])
-    try:
-        server.start()
-        made = searchtrail_cli("buckets", "create", BUCKET, "--data-dir", str(server.data_dir))
-        assert made.returncode == 0, made.stderr
-        cloudtrail = server.client("cloudtrail")
-        cloudtrail.create_trail(Name="narrowed", S3BucketName=BUCKET, IsMultiRegionTrail=True,
-                                EnableLogFileValidation=True)
-        cloudtrail.start_logging(Name="narrowed")
-        west = server.client("opensearchserverless", region="us-west-2")
-        away = west.list_collections()["ResponseMetadata"]["RequestId"]
+    server = fresh
+    cloudtrail = server.client("cloudtrail")
+    cloudtrail.create_trail(Name="narrowed", S3BucketName=BUCKET, IsMultiRegionTrail=True,
+                            EnableLogFileValidation=True)
+    cloudtrail.start_logging(Name="narrowed")
+    west = server.client("opensearchserverless", region="us-west-2")
+    away = west.list_collections()["ResponseMetadata"]["RequestId"]
 
-        def digests_by_region() -> Counter:
-            return Counter(DIGEST_KEY.match(key)["region"]
-                           for key in read_bucket(local_s3(server), BUCKET).digest_keys)
+    def digests_by_region() -> Counter:
+        return Counter(DIGEST_KEY.match(key)["region"]
+                       for key in read_bucket(local_s3(server), BUCKET).digest_keys)
 
-        wait_for(lambda: away in _delivered(server) and digests_by_region()["us-west-2"],
-                 seconds=30, what="a us-west-2 file and digest")
-        cloudtrail.update_trail(Name="narrowed", IsMultiRegionTrail=False)
-        # the last us-west-2 file is covered by a digest (at most one more), then no more come
-        before = digests_by_region()
-        home = before["us-east-1"]
-        wait_for(lambda: digests_by_region()["us-east-1"] >= home + 3, seconds=30,
-                 what="three more home-region digests")
-        left = digests_by_region()["us-west-2"]
-        assert left <= before["us-west-2"] + 1
-        wait_for(lambda: digests_by_region()["us-east-1"] >= home + 5, seconds=30,
-                 what="two more home-region digests")
-        assert digests_by_region()["us-west-2"] == left
-    finally:
-        server.stop()
+    wait_for(lambda: away in _delivered(server) and digests_by_region()["us-west-2"],
+             seconds=30, what="a us-west-2 file and digest")
+    cloudtrail.update_trail(Name="narrowed", IsMultiRegionTrail=False)
+    # the last us-west-2 file is covered by a digest (at most one more), then no more come
+    before = digests_by_region()
+    home = before["us-east-1"]
+    wait_for(lambda: digests_by_region()["us-east-1"] >= home + 3, seconds=30,
+             what="three more home-region digests")
+    left = digests_by_region()["us-west-2"]
+    assert left <= before["us-west-2"] + 1
+    wait_for(lambda: digests_by_region()["us-east-1"] >= home + 5, seconds=30,
+             what="two more home-region digests")
+    assert digests_by_region()["us-west-2"] == left
