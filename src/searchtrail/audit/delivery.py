@@ -779,7 +779,7 @@ class DeliveryWorker:
         digest (from the last one stored, listing the same files). Kept, it would be retried
         against the old bucket for ever and hold back every later digest."""
         bucket = trail["S3BucketName"]
-        left = [row[0] for row in pending if row[1] != bucket]
+        left = {row[0] for row in pending if row[1] != bucket}
         if not left:
             return pending
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import base64
 import hashlib
 import hmac
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -87,7 +86,6 @@ class EventHistory:
     def page(self, conn: Any, flt: EventFilter, *, limit: int, token: str | None,
              now: datetime) -> EventPage:
         oldest = now - self._retention
-        # Events carry whole seconds: a start inside a second begins at the next one.
         start = max(flt.start, oldest) if flt.start else oldest
         end = int((flt.end or now).timestamp())
         before = None
@@ -99,6 +97,7 @@ class EventHistory:
                      if self._event_ids is not None and flt.attribute is not None
                      and flt.attribute[0] == "EventId" else None)
         events = query_events(conn, account=flt.account, region=flt.region,
+                              # events carry whole seconds: a start inside one begins at the next
                               start=math.ceil(start.timestamp()), end=end,
                               attribute=flt.attribute, before=before, limit=limit + 1,
                               event_seq=event_seq,

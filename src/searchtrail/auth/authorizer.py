@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from itertools import repeat
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from searchtrail.auth import actions, policy
 from searchtrail.auth.identities import Identities, policies_for
@@ -148,10 +148,9 @@ def request_keys(operation: str, params: dict[str, Any]) -> dict[str, Any]:
     keys: dict[str, Any] = {}
     tags = params.get("Tags", params.get("tags", params.get("TagsList")))
     if isinstance(tags, list):
-        pairs = [(tag.get("Key", tag.get("key")), tag.get("Value", tag.get("value", "")))
-                 for tag in tags if isinstance(tag, dict)]
-        keys.update({f"aws:RequestTag/{key}": value for key, value in pairs if key is not None})
-        keys["aws:TagKeys"] = [key for key, _ in pairs if key is not None]
+        pairs = _tag_pairs(tags)
+        keys.update({f"aws:RequestTag/{key}": value for key, value in pairs})
+        keys["aws:TagKeys"] = [key for key, _ in pairs]
     removed = params.get("TagKeys", params.get("tagKeys"))
     if isinstance(removed, list):
         keys["aws:TagKeys"] = list(removed)
@@ -166,13 +165,18 @@ def resource_tag_keys(tags: list[dict[str, str]] | None, *, iam: bool = False) -
     """aws:ResourceTag/<key> (and iam:ResourceTag/<key> for IAM entities) of a resource's
     stored tags, a list of {Key, Value} or {key, value}."""
     keys: dict[str, str] = {}
-    for tag in tags or ():
-        key, value = tag.get("Key", tag.get("key")), tag.get("Value", tag.get("value", ""))
-        if key is not None:
-            keys[f"aws:ResourceTag/{key}"] = value
-            if iam:
-                keys[f"iam:ResourceTag/{key}"] = value
+    for key, value in _tag_pairs(tags or ()):
+        keys[f"aws:ResourceTag/{key}"] = value
+        if iam:
+            keys[f"iam:ResourceTag/{key}"] = value
     return keys
+
+
+def _tag_pairs(tags: Iterable[Any]) -> list[tuple[str, str]]:
+    """(key, value) of each {Key, Value} or {key, value} tag that has a key (value "" if none)."""
+    pairs = [(tag.get("Key", tag.get("key")), tag.get("Value", tag.get("value", "")))
+             for tag in tags if isinstance(tag, dict)]
+    return [(key, value) for key, value in pairs if key is not None]
 
 
 def _stored_entity_arn(repo: ResourceRepository, arn: str) -> str:

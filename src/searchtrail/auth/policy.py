@@ -119,8 +119,8 @@ def _split_variables(text: str, allow_variables: bool) -> tuple[_Part, ...]:
     position = 0
     for match in _VARIABLE.finditer(text):
         inner = match.group(1)
-        key, comma, rest = inner.partition(",")
-        key = key.strip()
+        _, comma, rest = inner.partition(",")
+        key = _variable_key(inner)
         default: str | None = None
         if comma:
             default_match = _DEFAULT.fullmatch(rest)
@@ -136,6 +136,11 @@ def _split_variables(text: str, allow_variables: bool) -> tuple[_Part, ...]:
         position = match.end()
     parts.append(text[position:])
     return tuple(p for p in parts if p != "")
+
+
+def _variable_key(inner: str) -> str:
+    """The key a ``${key}`` or ``${key, 'default'}`` names (as written)."""
+    return inner.partition(",")[0].strip()
 
 
 def _has_variables(parts: tuple[_Part, ...]) -> bool:
@@ -738,8 +743,7 @@ def _compile_document(document: Any, text: str) -> CompiledPolicy:
     compiled = tuple(_compile_statement(s, allow_variables) for s in statements)
     keys = {condition.key for statement in compiled for condition in statement.conditions}
     if allow_variables:
-        keys.update(match.group(1).partition(",")[0].strip().lower()
-                    for match in _VARIABLE.finditer(text))
+        keys.update(_variable_key(match.group(1)).lower() for match in _VARIABLE.finditer(text))
     return CompiledPolicy(version, compiled, frozenset(keys))
 
 

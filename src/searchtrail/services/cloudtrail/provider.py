@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 import orjson
 
+from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken, utc
 from searchtrail.audit.record import lookup_username
 from searchtrail.auth.authorizer import resource_tag_keys
-from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, InvalidToken, utc
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.call import Call
 from searchtrail.services.registry import Preparer
@@ -70,21 +70,16 @@ class CloudTrailProvider:
     def resource_condition_keys(repo: Any, operation: str, params: dict[str, Any],
                                 resource: str) -> list[dict[str, Any]]:
         """ServiceRegistry.resource_condition_keys: a trail's tags."""
-        parts = resource.split(":", 5)
-        if len(parts) != 6 or not parts[5].startswith("trail/"):
-            return []
-        trail = repo.scoped(parts[4], "").get(kinds.TRAIL, resource)
+        trail = _stored_trail(repo, resource)
         return [resource_tag_keys(trail.get("Tags"))] if trail else []
 
     @staticmethod
     def resource_grant(repo: Any, operation: str, resource: str, account: str) -> str | None:
         """ServiceRegistry.resource_grant: an organization trail may be read by every account
         of the organization (every account of the installation), by its ARN."""
-        parts = resource.split(":", 5)
-        if (operation not in ORGANIZATION_TRAIL_READS or len(parts) != 6
-                or not parts[5].startswith("trail/")):
+        if operation not in ORGANIZATION_TRAIL_READS:
             return None
-        trail = repo.scoped(parts[4], "").get(kinds.TRAIL, resource)
+        trail = _stored_trail(repo, resource)
         return "account" if trail is not None and trail.get("IsOrganizationTrail") else None
 
     def preparers(self) -> dict[str, Preparer]:
@@ -152,6 +147,14 @@ class CloudTrailProvider:
         if page.next_token:
             result["NextToken"] = page.next_token
         return result
+
+
+def _stored_trail(repo: Any, resource: str) -> dict[str, Any] | None:
+    """The stored trail a resource ARN names, in its owner's account; None for another kind."""
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or not parts[5].startswith("trail/"):
+        return None
+    return repo.scoped(parts[4], "").get(kinds.TRAIL, resource)
 
 
 def _counted_length(value: str) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Callable
 
+from searchtrail.auth.authorizer import named_entity, resource_tag_keys
 from searchtrail.auth.identities import (
     ACCESS_KEYS_PER_USER,
     KIND_KEY_REF,
@@ -31,7 +32,6 @@ from searchtrail.auth.identities import (
     KIND_USER,
     key_ref,
 )
-from searchtrail.auth.authorizer import named_entity, resource_tag_keys
 from searchtrail.auth.password_threads import PasswordThreads
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.registry import Preparer
