@@ -9,16 +9,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sys
-import types
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-import searchtrail.auth
 
 from searchtrail.auth import webidentity
 from searchtrail.auth.credentials import CredentialResolver
@@ -27,7 +23,6 @@ from searchtrail.auth.principals import user_principal
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.iam import IamProvider
 from searchtrail.services.sts import StsProvider
-from searchtrail.services.sts import trust as trust_module
 from searchtrail.store.sqlite.connection import open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 from tests.unit.test_iam_provider import (
@@ -655,13 +650,7 @@ def test_web_identity_session_tags_from_the_token(web, rsa_key):
     assert principal.transitive_tag_keys == ("dept",)
 
 
-# --- the local trust evaluator ---------------------------------------------------------------
-
-
-def _request(action="sts:AssumeRole", **context):
-    return trust_module.TrustRequest(
-        action, f"arn:aws:iam::{ACCOUNT}:role/R", caller_arn=ALICE_ARN, caller_account=ACCOUNT,
-        context=trust_module.context_from(context.items()))
+# --- the trust policy's condition keys ------------------------------------------------------
 
 
 @pytest.mark.parametrize("principal, allowed", [
@@ -670,64 +659,69 @@ def _request(action="sts:AssumeRole", **context):
     ({"AWS": OTHER}, False), ({"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"}, False),
     ({"Service": "ec2.amazonaws.com"}, False), ({"Federated": PROVIDER_ARN}, False),
 ])
-def test_local_trust_principals(principal, allowed):
-    document = json.loads(trust(principal))
-    assert trust_module.local_allows(document, _request()) is allowed
+def test_trust_policy_principals(world, principal, allowed):
+    world.iam("CreateUser", UserName="bob")
+    world.iam("PutUserPolicy", UserName="alice", PolicyName="assume", PolicyDocument=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    role = world.role("R", trust(principal))
+    if allowed:
+        assert world.assume(world.alice, role["Arn"])["Credentials"]
+    else:
+        assert code_of(world.assume_fails(world.alice, role["Arn"])) == ("AccessDenied", 403)
 
 
-@pytest.mark.parametrize("condition, context, allowed", [
-    ({"StringEquals": {"sts:ExternalId": "a"}}, {"sts:ExternalId": "a"}, True),
-    ({"StringEquals": {"sts:ExternalId": "a"}}, {}, False),
-    ({"StringNotEquals": {"sts:ExternalId": "a"}}, {}, True),
-    ({"StringLike": {"sts:RoleSessionName": "ci-*"}}, {"sts:RoleSessionName": "ci-42"}, True),
-    ({"StringLike": {"sts:RoleSessionName": "ci-*"}}, {"sts:RoleSessionName": "dev"}, False),
-    ({"StringEqualsIfExists": {"sts:ExternalId": "a"}}, {}, True),
+TAGGING = ["sts:AssumeRole", "sts:TagSession"]
+
+
+@pytest.mark.parametrize("condition, params, allowed", [
+    ({"StringEquals": {"sts:ExternalId": "a"}}, {"ExternalId": "a1"}, False),
+    ({"StringEquals": {"sts:ExternalId": "a1"}}, {"ExternalId": "a1"}, True),
+    ({"StringEquals": {"sts:ExternalId": "a1"}}, {}, False),
     ({"Null": {"sts:ExternalId": "true"}}, {}, True),
-    ({"Null": {"sts:ExternalId": "false"}}, {}, False),
-    ({"Bool": {"aws:MultiFactorAuthPresent": True}}, {"aws:MultiFactorAuthPresent": "false"},
-     False),
-    ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}}, {"aws:TagKeys": ["a"]}, True),
-    ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}}, {"aws:TagKeys": ["a", "c"]}, False),
-    ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["c"]}}, {"aws:TagKeys": ["a", "c"]}, True),
-    ({"NumericLessThan": {"aws:EpochTime": "1"}}, {}, False),  # unknown here: no grant
+    ({"StringLike": {"sts:RoleSessionName": "ci-*"}}, {"RoleSessionName": "ci-42"}, True),
+    ({"StringLike": {"sts:RoleSessionName": "ci-*"}}, {"RoleSessionName": "dev"}, False),
+    # a policy variable names the caller: the keys are single values, not lists of one
+    ({"StringEquals": {"sts:RoleSessionName": "${aws:username}"}},
+     {"RoleSessionName": "alice"}, True),
+    ({"StringEquals": {"sts:RoleSessionName": "${aws:username}"}},
+     {"RoleSessionName": "bob"}, False),
+    # long-term keys carry no aws:MultiFactorAuthPresent at all (IAM's condition key docs)
+    ({"Bool": {"aws:MultiFactorAuthPresent": "false"}}, {}, False),
+    ({"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}, {}, True),
+    ({"Null": {"aws:MultiFactorAuthPresent": "true"}}, {}, True),
+    ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, {}, True),
+    ({"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, {}, False),
+    ({"StringEquals": {"aws:PrincipalType": "User"}}, {}, True),
+    ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]}},
+     {"Tags": [{"Key": "a", "Value": "1"}]}, True),
+    ({"ForAllValues:StringEquals": {"aws:TagKeys": ["a"]}},
+     {"Tags": [{"Key": "a", "Value": "1"}, {"Key": "c", "Value": "2"}]}, False),
+    ({"StringEquals": {"aws:RequestTag/a": "1"}}, {"Tags": [{"Key": "a", "Value": "1"}]}, True),
 ])
-def test_local_trust_conditions(condition, context, allowed):
-    document = json.loads(trust({"AWS": ACCOUNT}, Condition=condition))
-    assert trust_module.local_allows(document, _request(**context)) is allowed
+def test_trust_policy_conditions_see_the_callers_and_the_requests_keys(world, condition, params,
+                                                                       allowed):
+    role = world.role("R", trust({"AWS": ACCOUNT}, action=TAGGING, Condition=condition))
+    world.iam("PutUserPolicy", UserName="alice", PolicyName="assume", PolicyDocument=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}))
+    session = params.pop("RoleSessionName", "s1")
+    if allowed:
+        assert world.assume(world.alice, role["Arn"], session, **params)["Credentials"]
+    else:
+        error = world.assume_fails(world.alice, role["Arn"], session, **params)
+        assert code_of(error) == ("AccessDenied", 403)
 
 
-def test_local_trust_deny_with_unknown_condition_fails_closed():
-    document = {"Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "sts:*"},
-        {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole",
-         "Condition": {"NumericLessThan": {"aws:EpochTime": "1"}}}]}
-    assert trust_module.local_allows(document, _request()) is False
-    assert trust_module.local_allows(document, _request("sts:TagSession")) is True
-
-
-def test_trust_check_uses_the_full_evaluator_when_its_signature_fits(monkeypatch):
-    policy = types.ModuleType("searchtrail.auth.policy")
-    monkeypatch.setitem(sys.modules, "searchtrail.auth.policy", policy)
-    monkeypatch.setattr(searchtrail.auth, "policy", policy, raising=False)
-    seen = []
-
-    class Request:
-        def __init__(self, role_arn, action, principal_arn, principal_account, federated,
-                     context):
-            seen.append((role_arn, action, principal_arn, principal_account, federated))
-
-    class Decision:
-        allowed = False
-
-    monkeypatch.setattr(policy, "TrustRequest", Request, raising=False)
-    monkeypatch.setattr(policy, "evaluate_trust", lambda document, request: Decision(),
-                        raising=False)
-    document = json.loads(trust("*"))
-    assert trust_module.allows(document, _request()) is False  # local would allow
-    assert seen == [(f"arn:aws:iam::{ACCOUNT}:role/R", "sts:AssumeRole", ALICE_ARN, ACCOUNT,
-                     None)]
-    monkeypatch.setattr(policy, "evaluate_trust", lambda: None, raising=False)
-    assert trust_module.allows(document, _request()) is True  # signature misfit: local check
+def test_a_trust_deny_on_the_session_tags_wins(world):
+    document = json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "sts:TagSession",
+         "Condition": {"StringEquals": {"aws:RequestTag/a": "1"}}}]})
+    role = world.role("R", document)
+    world.iam("PutUserPolicy", UserName="alice", PolicyName="assume", PolicyDocument=json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}))
+    assert world.assume(world.alice, role["Arn"])["Credentials"]
+    error = world.assume_fails(world.alice, role["Arn"], Tags=[{"Key": "a", "Value": "1"}])
+    assert code_of(error) == ("AccessDenied", 403)
 
 
 def test_caller_principal_for_record_is_user_principal_compatible(world):

@@ -64,7 +64,10 @@ class Authorizer:
         assume_role = (service, operation) == ("sts", "AssumeRole")
         # The root in its own account is allowed without conditions: skip building them.
         context = ({} if policies.is_root and not assume_role
-                   else self._context(principal, ctx, now))
+                   else caller_context(principal, now=now, region=ctx.region,
+                                       source_ip=ctx.source_ip,
+                                       secure_transport=ctx.tls is not None,
+                                       extra=request_keys(ctx.operation_name, ctx.params or {})))
         stored_state = False
         if not policies.is_root:
             policies = policy.compiled(policies)  # once, not at each resource's evaluation
@@ -122,16 +125,19 @@ class Authorizer:
         return policy.authorize_assume_role(json.loads(role["AssumeRolePolicyDocument"]), trust,
                                             policies, request)
 
-    @staticmethod
-    def _context(principal: Principal, ctx: Any, now: datetime) -> dict[str, Any]:
-        temporary = principal.session is not None
-        return policy.request_context(
-            extra=request_keys(ctx.operation_name, ctx.params or {}),
-            principal_arn=principal.issuer_arn if principal.kind == "AssumedRole" else principal.arn,
-            principal_account=principal.account_id, principal_type=principal.principal_type,
-            userid=principal.userid, now=now, region=ctx.region, source_ip=ctx.source_ip,
-            secure_transport=ctx.tls is not None, username=principal.username,
-            mfa_present=principal.mfa if temporary else None, principal_tags=principal.tags)
+
+def caller_context(principal: Principal, *, now: datetime, region: str, source_ip: str | None,
+                   secure_transport: bool, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The global condition keys of a signed call by ``principal``, with ``extra`` keys of
+    the request's own: for the authorizer's policies and for STS's trust policies alike."""
+    temporary = principal.session is not None
+    return policy.request_context(
+        extra=extra,
+        principal_arn=principal.issuer_arn if principal.kind == "AssumedRole" else principal.arn,
+        principal_account=principal.account_id, principal_type=principal.principal_type,
+        userid=principal.userid, now=now, region=region, source_ip=source_ip,
+        secure_transport=secure_transport, username=principal.username,
+        mfa_present=principal.mfa if temporary else None, principal_tags=principal.tags)
 
 
 # IAM actions whose request names a managed policy by iam:PolicyARN.

@@ -969,13 +969,31 @@ def request_context(*, principal_arn: str, principal_account: str, principal_typ
     the ``sts ... assumed-role`` session ARN). ``username`` only for IAM users; ``mfa_present``
     None (key absent) for long-term access keys, a bool for temporary credentials.
     """
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
     ctx: dict[str, ContextValue] = {
         "aws:PrincipalArn": principal_arn,
         "aws:PrincipalAccount": principal_account,
         "aws:PrincipalType": principal_type,
         "aws:userid": userid,
+        **global_request_keys(now=now, region=region, source_ip=source_ip,
+                              secure_transport=secure_transport),
+    }
+    if username is not None:
+        ctx["aws:username"] = username
+    if mfa_present is not None:
+        ctx["aws:MultiFactorAuthPresent"] = mfa_present
+    for tag, value in (principal_tags or {}).items():
+        ctx[f"aws:PrincipalTag/{tag}"] = value
+    ctx.update(extra or {})
+    return ctx
+
+
+def global_request_keys(*, now: datetime, region: str, source_ip: str | None = None,
+                        secure_transport: bool | None = None) -> dict[str, ContextValue]:
+    """The global condition keys of the request itself, whoever makes it (an unsigned
+    AssumeRoleWithWebIdentity has no principal keys)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    ctx: dict[str, ContextValue] = {
         "aws:CurrentTime": now,
         "aws:EpochTime": int(now.timestamp()),
         "aws:RequestedRegion": region,
@@ -984,13 +1002,6 @@ def request_context(*, principal_arn: str, principal_account: str, principal_typ
         ctx["aws:SourceIp"] = source_ip
     if secure_transport is not None:
         ctx["aws:SecureTransport"] = secure_transport
-    if username is not None:
-        ctx["aws:username"] = username
-    if mfa_present is not None:
-        ctx["aws:MultiFactorAuthPresent"] = mfa_present
-    for tag, value in (principal_tags or {}).items():
-        ctx[f"aws:PrincipalTag/{tag}"] = value
-    ctx.update(extra or {})
     return ctx
 
 

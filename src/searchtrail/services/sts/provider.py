@@ -5,7 +5,7 @@ types (``Expiration`` is a ``datetime``). Errors use STS's codes: AccessDenied (
 ValidationError, MalformedPolicyDocument, PackedPolicyTooLarge, InvalidIdentityToken,
 ExpiredTokenException (400) and IDPRejectedClaim (403).
 
-- ``AssumeRole`` enforces the role's trust policy (``trust.allows``; sts:TagSession and
+- ``AssumeRole`` enforces the role's trust policy (``policy.evaluate_trust``; sts:TagSession and
   sts:SetSourceIdentity are required too when tags or a source identity are set), the
   role's MaxSessionDuration (1 hour when chaining from a role session), session policies,
   session tags (transitive ones are inherited when chaining), SourceIdentity (inherited and
@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping
 
-from searchtrail.auth import webidentity
+from searchtrail.auth import policy, webidentity
+from searchtrail.auth.authorizer import caller_context
 from searchtrail.auth.identities import Identities, iso
 from searchtrail.auth.principals import LONG_TERM, Principal, assumed_role_arn, federated_user_arn
 from searchtrail.protocol.errors import ServiceError
 
-from . import trust
 from .sessions import (
     ROLE_CHAINING_MAX,
     access_denied,
@@ -88,20 +88,17 @@ def _record_role_use(call: Any, account_id: str, role: dict[str, Any]) -> None:
     Identities(call.resources).put_role(account_id, role)
 
 
-def _request_context(call: Any) -> list[tuple[str, Any]]:
-    """The global condition keys of the request itself, for the trust policy."""
-    now = call.now
-    return [("aws:SourceIp", call.source_ip), ("aws:RequestedRegion", call.region),
-            ("aws:CurrentTime", now.strftime("%Y-%m-%dT%H:%M:%SZ")),
-            ("aws:EpochTime", int(now.timestamp())),
-            ("aws:SecureTransport", call.secure_transport)]
-
-
-def _request_tag_context(tags: dict[str, str]) -> list[tuple[str, Any]]:
-    pairs: list[tuple[str, Any]] = [(f"aws:RequestTag/{key}", value) for key, value in tags.items()]
+def _request_tag_keys(tags: dict[str, str]) -> dict[str, Any]:
+    keys: dict[str, Any] = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
     if tags:
-        pairs.append(("aws:TagKeys", list(tags)))
-    return pairs
+        keys["aws:TagKeys"] = list(tags)
+    return keys
+
+
+def _trusted(document: dict[str, Any], action: str, request: dict[str, Any]) -> bool:
+    """Whether the role's trust policy allows ``action``; ``request`` holds the other fields
+    of ``policy.TrustRequest`` (the caller and the condition keys)."""
+    return policy.evaluate_trust(document, policy.TrustRequest(action=action, **request)).allowed
 
 
 def _trust_actions(base: str, tags: dict[str, str], source_identity: str | None) -> list[str]:
@@ -194,25 +191,23 @@ def assume_role(call: Any, params: dict[str, Any]) -> dict[str, Any]:
     identities = Identities(call.resources)
     policies = session_policies(identities, account_id, params, {**inherited, **tags})
 
-    context = trust.context_from([
-        ("aws:PrincipalArn", caller.issuer_arn if chaining else caller.arn),
-        ("aws:PrincipalAccount", caller.account_id),
-        ("aws:PrincipalType", caller.principal_type),
-        ("aws:userid", caller.userid),
-        ("aws:username", caller.username),
-        ("aws:MultiFactorAuthPresent", "true" if caller.mfa else "false"),
-        ("aws:SourceIdentity", inherited_source),
-        ("sts:ExternalId", params.get("ExternalId")),
-        ("sts:RoleSessionName", session_name),
-        ("sts:SourceIdentity", source_identity),
-        *[(f"aws:PrincipalTag/{key}", value) for key, value in caller.tags.items()],
-        *_request_tag_context({**inherited, **tags}),
-        ("sts:TransitiveTagKeys", transitive or None),
-        *_request_context(call),
-    ])
+    request_keys = {
+        "aws:SourceIdentity": inherited_source,
+        "sts:ExternalId": params.get("ExternalId"),
+        "sts:RoleSessionName": session_name,
+        "sts:SourceIdentity": source_identity,
+        **_request_tag_keys({**inherited, **tags}),
+        "sts:TransitiveTagKeys": transitive or None,
+    }
+    request = {"role_arn": role_arn, "principal_arn": caller.arn,
+               "principal_account": caller.account_id,
+               "context": caller_context(caller, now=call.now, region=call.region,
+                                         source_ip=call.source_ip,
+                                         secure_transport=call.secure_transport,
+                                         extra=request_keys)}
     document = _json(role["AssumeRolePolicyDocument"])
     for action in _trust_actions("sts:AssumeRole", {**inherited, **tags}, source_identity):
-        if not trust.allows(document, trust.for_caller(caller, action, role_arn, context)):
+        if not _trusted(document, action, request):
             raise not_authorized(caller.arn, action, role_arn)
 
     session = _role_session(role, account_id, session_name, "AssumeRole")
@@ -277,23 +272,23 @@ def assume_role_with_web_identity(call: Any, params: dict[str, Any],
     audience = next((aud for aud in token.audiences if aud in client_ids),
                     token.audiences[0] if token.audiences else "")
     path = webidentity.issuer_path(issuer)
-    amr = token.claims.get("amr")
-    context = trust.context_from([
-        (f"{path}:aud", audience),
-        (f"{path}:sub", token.subject),
-        (f"{path}:azp", token.claims.get("azp") if isinstance(token.claims.get("azp"), str)
-         else None),
-        (f"{path}:amr", [item for item in amr if isinstance(item, str)]
-         if isinstance(amr, list) else None),
-        ("sts:RoleSessionName", session_name),
-        ("sts:SourceIdentity", source_identity),
-        *_request_tag_context(tags),
-        *_request_context(call),
-    ])
+    azp, amr = token.claims.get("azp"), token.claims.get("amr")
+    context = {
+        f"{path}:aud": audience,
+        f"{path}:sub": token.subject,
+        f"{path}:azp": azp if isinstance(azp, str) else None,
+        f"{path}:amr": [item for item in amr if isinstance(item, str)]
+        if isinstance(amr, list) else None,
+        "sts:RoleSessionName": session_name,
+        "sts:SourceIdentity": source_identity,
+        **_request_tag_keys(tags),
+        **policy.global_request_keys(now=call.now, region=call.region, source_ip=call.source_ip,
+                                     secure_transport=call.secure_transport),
+    }
     document = _json(role["AssumeRolePolicyDocument"])
+    request = {"role_arn": role_arn, "federated": provider_arn, "context": context}
     for action in _trust_actions("sts:AssumeRoleWithWebIdentity", tags, source_identity):
-        request = trust.TrustRequest(action, role_arn, federated=provider_arn, context=context)
-        if not trust.allows(document, request):
+        if not _trusted(document, action, request):
             raise access_denied(WEB_IDENTITY_DENIED)
 
     session = _role_session(role, account_id, session_name, "AssumeRoleWithWebIdentity")
