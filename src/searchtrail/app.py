@@ -168,7 +168,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 signing_keys=lambda repo: signing_keys_in(repo, key_material.take),
                 key_prefix_problem=store.key_prefix_problem),
             "iam": IamProvider(changed=credentials.forget, password_threads=password_threads),
-            "sts": StsProvider(),
+            "sts": StsProvider(organization_id=organization),
             "organizations": OrganizationsProvider(organization),
         },
     )
@@ -200,7 +200,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                          history=history, metrics=metrics,
                          clock=utc_now, changes=changes,
                          authorizer=Authorizer(registry.resource_condition_keys,
-                                               registry.resource_grant))
+                                               registry.resource_grant,
+                                               organization_id=organization))
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
         notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,

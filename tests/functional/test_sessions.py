@@ -6,6 +6,7 @@ import base64
 import json
 import time
 import uuid
+from datetime import datetime, timedelta
 
 import botocore.exceptions
 import pytest
@@ -196,3 +197,174 @@ def test_deeply_nested_documents_are_malformed_not_internal_errors(server) -> No
     # 2,037 characters: within a session policy's 2,048, so it is parsed
     code, _ = refused(sts.get_federation_token, Name="bob", Policy=deep_policy(1000))
     assert code == "MalformedPolicyDocument"
+
+
+def _user_with_policy(server, statement: dict) -> tuple[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    iam = server.client("iam")
+    name = "cond-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["sts:*", "aoss:*", "iam:*"], "Resource": "*"},
+            statement]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return name, (key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def _error_code(call, **params) -> str | None:  # type: ignore[no-untyped-def]
+    try:
+        call(**params)
+    except botocore.exceptions.ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return None
+
+
+def test_revoking_a_roles_older_sessions_denies_them(server) -> None:
+    """The IAM console's "revoke active sessions": a Deny on aws:TokenIssueTime older than a
+    moment applies to the sessions issued before it, and not to those issued after."""
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    role = "revoke-" + uuid.uuid4().hex[:6]
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": account}}]}))
+    iam.put_role_policy(RoleName=role, PolicyName="aoss", PolicyDocument=ALLOW_AOSS)
+    _, key = _user_with_policy(server, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
+    sts = server.client("sts", key=key)
+    assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="s1")
+    issued = assumed["Credentials"]["Expiration"] - timedelta(hours=1)
+    aoss = session_client(server, "opensearchserverless", assumed["Credentials"])
+
+    def revoke_before(moment: datetime) -> None:
+        iam.put_role_policy(RoleName=role, PolicyName="AWSRevokeOlderSessions",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                                "Effect": "Deny", "Action": "*", "Resource": "*",
+                                "Condition": {"DateLessThan": {"aws:TokenIssueTime":
+                                                               moment.strftime(ISO)}}}]}))
+
+    revoke_before(issued - timedelta(minutes=5))
+    assert _error_code(aoss.list_collections) is None
+    revoke_before(issued + timedelta(minutes=5))
+    assert _error_code(aoss.list_collections) == "AccessDeniedException"
+
+
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@pytest.mark.parametrize("condition", [
+    {"StringLike": {"aws:UserAgent": "*Boto3*"}},
+    {"Bool": {"aws:ViaAWSService": "false"}},
+    {"Bool": {"aws:PrincipalIsAWSService": "false"}},
+    {"StringLike": {"aws:PrincipalOrgID": "o-*"}},
+    {"StringLike": {"aws:ResourceOrgID": "o-*"}},
+    {"StringEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}},
+])
+def test_a_deny_on_an_always_present_global_key_applies(server, condition) -> None:
+    _, key = _user_with_policy(server, {"Effect": "Deny", "Action": "aoss:ListCollections",
+                                        "Resource": "*", "Condition": condition})
+    aoss = server.client("opensearchserverless", key=key)
+    assert _error_code(aoss.list_collections) == "AccessDeniedException"
+    assert _error_code(aoss.list_vpc_endpoints) is None  # an action the Deny does not name
+
+
+def test_the_organization_id_grants_a_trust_policy_to_every_account(server) -> None:
+    """The usual trust policy for an organization: any principal whose account is in it."""
+    organization = server.client("organizations").describe_organization()["Organization"]["Id"]
+    other = json.loads(searchtrail("accounts", "create", "--data-dir", str(server.data_dir)).stdout)
+    other_key = (other["AccessKey"]["AccessKeyId"], other["AccessKey"]["SecretAccessKey"])
+    account = server.client("sts").get_caller_identity()["Account"]
+    role = "org-" + uuid.uuid4().hex[:6]
+    server.client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"},
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}}}]}))
+    other_iam = server.client("iam", key=other_key)
+    other_iam.create_user(UserName="member")
+    other_iam.put_user_policy(UserName="member", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Resource": "*"}]}))
+    member = other_iam.create_access_key(UserName="member")["AccessKey"]
+    sts = server.client("sts", key=(member["AccessKeyId"], member["SecretAccessKey"]))
+    assert sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
+                           RoleSessionName="member")["Credentials"]
+
+
+def test_a_deny_on_the_sessions_source_identity_applies(server) -> None:
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    role = "source-" + uuid.uuid4().hex[:6]
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            "Principal": {"AWS": account}}]}))
+    iam.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "aoss:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "aoss:*", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceIdentity": "mallory"}}}]}))
+    _, key = _user_with_policy(server, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
+    sts = server.client("sts", key=key)
+    arn = f"arn:aws:iam::{account}:role/{role}"
+    sessions = {who: sts.assume_role(RoleArn=arn, RoleSessionName="s1",
+                                     SourceIdentity=who)["Credentials"]
+                for who in ("mallory", "alice")}
+    assert _error_code(session_client(server, "opensearchserverless",
+                                      sessions["mallory"]).list_collections) \
+        == "AccessDeniedException"
+    assert _error_code(session_client(server, "opensearchserverless",
+                                      sessions["alice"]).list_collections) is None
+
+
+def test_federation_token_credentials_call_no_iam_and_no_sts_but_who_am_i(server) -> None:
+    name, key = _user_with_policy(server, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
+    sts = server.client("sts", key=key)
+    everything = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    token = sts.get_federation_token(Name="bob", Policy=everything)["Credentials"]
+    federated_iam = session_client(server, "iam", token)
+    assert _error_code(federated_iam.create_access_key, UserName=name) == "AccessDenied"
+    assert _error_code(federated_iam.list_users) == "AccessDenied"
+    assert server.client("iam").list_access_keys(UserName=name)["AccessKeyMetadata"][0][
+        "AccessKeyId"] == key[0]  # still the one key
+    federated_sts = session_client(server, "sts", token)
+    assert _error_code(federated_sts.get_access_key_info, AccessKeyId=key[0]) == "AccessDenied"
+    assert federated_sts.get_caller_identity()["Arn"].endswith(":federated-user/bob")
+
+
+def test_get_session_token_needs_no_policy_and_no_policy_denies_it(server) -> None:
+    _, key = _user_with_policy(server, {"Effect": "Deny", "Action": "sts:GetSessionToken",
+                                        "Resource": "*"})
+    assert server.client("sts", key=key).get_session_token()["Credentials"]["SessionToken"]
+    iam = server.client("iam")
+    bare = "bare-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=bare)
+    bare_key = iam.create_access_key(UserName=bare)["AccessKey"]
+    sts = server.client("sts", key=(bare_key["AccessKeyId"], bare_key["SecretAccessKey"]))
+    assert sts.get_session_token()["Credentials"]["SessionToken"]
+
+
+@pytest.mark.parametrize("refusal", ["identity policy", "trust policy", "root"])
+def test_a_refused_cross_account_assume_role_is_recorded_for_the_roles_owner(server,
+                                                                             refusal) -> None:
+    other = json.loads(searchtrail("accounts", "create", "--data-dir", str(server.data_dir)).stdout)
+    other_key = (other["AccessKey"]["AccessKeyId"], other["AccessKey"]["SecretAccessKey"])
+    account = server.client("sts").get_caller_identity()["Account"]
+    trusted = other["AccountId"] if refusal == "trust policy" else account
+    role = server.client("iam", key=other_key).create_role(
+        RoleName="Target", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"AWS": trusted}}]}))["Role"]
+    if refusal == "root":
+        sts = server.client("sts")
+    else:  # the identity policy allows sts:* but this Deny, or the trust policy refuses
+        denied = "sts:AssumeRole" if refusal == "identity policy" else "s3:*"
+        _, key = _user_with_policy(server, {"Effect": "Deny", "Action": denied, "Resource": "*"})
+        sts = server.client("sts", key=key)
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="probe")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    request_id = refused.value.response["ResponseMetadata"]["RequestId"]
+    theirs = [r for r in records(server, "AssumeRole", key=other_key)
+              if r["requestID"] == request_id]
+    assert [r["errorCode"] for r in theirs] == ["AccessDenied"]
+    assert theirs[0]["userIdentity"]["type"] == "AWSAccount"

@@ -95,6 +95,9 @@ class Harness:
         self._last[0] = call
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            recipients = getattr(self.provider, "record_recipients", dict)().get(operation)
+            if recipients is not None:
+                call.shared_with_accounts.extend(recipients(call, params))
             output = self.handlers[operation](call, params)
         except BaseException:
             self.conn.execute("ROLLBACK")

@@ -638,6 +638,13 @@ def test_web_identity_with_configured_keys_and_ec_signatures(conn, db):
     assert error.message == webidentity.NO_KEY
 
 
+def test_a_provider_without_client_ids_takes_no_audience(web, rsa_key):
+    web.iam("RemoveClientIDFromOpenIDConnectProvider", OpenIDConnectProviderArn=PROVIDER_ARN,
+            ClientID=CLIENT_ID)
+    error = web_fails(web, make_jwt(rsa_key, claims()))
+    assert (error.code, error.message) == ("InvalidIdentityToken", "Incorrect token audience")
+
+
 def test_web_identity_session_tags_from_the_token(web, rsa_key):
     web.iam("UpdateAssumeRolePolicy", RoleName="WebApp", PolicyDocument=trust(
         {"Federated": PROVIDER_ARN},

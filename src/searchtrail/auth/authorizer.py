@@ -13,12 +13,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 from searchtrail.auth import actions, policy
 from searchtrail.auth.identities import Identities, policies_for
-from searchtrail.auth.principals import SESSION_TOKEN, Principal
+from searchtrail.auth.principals import FEDERATION_TOKEN, SESSION_TOKEN, Principal
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.store.api import ResourceRepository
 
-# Callable by anyone authenticated, as on AWS.
-UNGUARDED = frozenset({("sts", "GetCallerIdentity")})
+# Callable by anyone authenticated, as on AWS (no policy can deny them).
+UNGUARDED = frozenset({("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")})
 # Unsigned: the role's trust policy, checked by the STS provider, is the whole decision.
 TRUST_ONLY = frozenset({("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")})
 # Condition keys a resource's stored state gives (its tags; a collection's name and id). They
@@ -38,9 +38,11 @@ ResourceGrants = Callable[[ResourceRepository, str, str, str, str], "policy.Reso
 
 class Authorizer:
     def __init__(self, resource_keys: ResourceKeys | None = None,
-                 resource_grants: ResourceGrants | None = None) -> None:
+                 resource_grants: ResourceGrants | None = None,
+                 organization_id: str = "") -> None:
         self._resource_keys = resource_keys
         self._resource_grants = resource_grants
+        self._organization_id = organization_id
 
     def check(self, repo: ResourceRepository, ctx: Any, now: datetime) -> None:
         service, operation = ctx.service_name, ctx.operation_name
@@ -53,6 +55,13 @@ class Authorizer:
             raise ServiceError("AccessDenied", f"User: {principal.arn} is not authorized to "
                                f"perform: {action} with credentials from GetSessionToken "
                                "without MFA authentication", status=403)
+        if service in ("iam", "sts") and principal.credential_source == FEDERATION_TOKEN:
+            # AWS: GetFederationToken credentials call no IAM API and no STS API but
+            # GetCallerIdentity, whatever the policies (else one could make long-term keys
+            # for the user who issued them)
+            raise ServiceError("AccessDenied", f"User: {principal.arn} is not authorized to "
+                               f"perform: {action} with credentials from GetFederationToken",
+                               status=403)
         resources = actions.resource_arns(service, operation, ctx.params or {},
                                           principal.account_id, ctx.region,
                                           caller_arn=principal.arn)
@@ -67,15 +76,24 @@ class Authorizer:
                    else caller_context(principal, now=now, region=ctx.region,
                                        source_ip=ctx.source_ip,
                                        secure_transport=ctx.tls is not None,
+                                       user_agent=ctx.user_agent,
+                                       organization_id=self._organization_id,
                                        extra=request_keys(ctx.operation_name, ctx.params or {})))
         stored_state = False
         if not policies.is_root:
             policies = policy.compiled(policies)  # once, not at each resource's evaluation
             stored_state = (self._resource_keys is not None
                             and policy.names_key(policies, RESOURCE_STATE_KEYS))
+        if context:
+            context["aws:ResourceAccount"] = principal.account_id
+            if self._organization_id:  # every account is in the installation's organization
+                context["aws:ResourceOrgID"] = self._organization_id
         questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
                      else zip(resources, repeat(context)))
         for resource, each in questions:
+            owner = resource_account(resource)
+            if each and owner and owner != principal.account_id:
+                each = {**each, "aws:ResourceAccount": owner}
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=each)
             if assume_role:
@@ -127,17 +145,29 @@ class Authorizer:
 
 
 def caller_context(principal: Principal, *, now: datetime, region: str, source_ip: str | None,
-                   secure_transport: bool, extra: Mapping[str, Any]) -> dict[str, Any]:
+                   secure_transport: bool, user_agent: str | None, organization_id: str,
+                   extra: Mapping[str, Any]) -> dict[str, Any]:
     """The global condition keys of a signed call by ``principal``, with ``extra`` keys of
-    the request's own: for the authorizer's policies and for STS's trust policies alike."""
-    temporary = principal.session is not None
+    the request's own: for the authorizer's policies and for STS's trust policies alike.
+    Every account of an installation is in its one organization (``organization_id``)."""
+    session = principal.session
     return policy.request_context(
         extra=extra,
         principal_arn=principal.issuer_arn if principal.kind == "AssumedRole" else principal.arn,
         principal_account=principal.account_id, principal_type=principal.principal_type,
         userid=principal.userid, now=now, region=region, source_ip=source_ip,
         secure_transport=secure_transport, username=principal.username,
-        mfa_present=principal.mfa if temporary else None, principal_tags=principal.tags)
+        mfa_present=principal.mfa if session is not None else None,
+        token_issue_time=session.creation_date if session is not None else None,
+        source_identity=principal.source_identity,
+        federated_provider=session.federated_provider if session is not None else None,
+        user_agent=user_agent, organization_id=organization_id, principal_tags=principal.tags)
+
+
+def resource_account(arn: str) -> str | None:
+    """The account field of a resource ARN (None for ``*`` and for ARNs without one)."""
+    parts = arn.split(":", 5)
+    return (parts[4] or None) if len(parts) == 6 else None
 
 
 # IAM actions whose request names a managed policy by iam:PolicyARN.

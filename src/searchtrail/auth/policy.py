@@ -962,25 +962,43 @@ def request_context(*, principal_arn: str, principal_account: str, principal_typ
                     secure_transport: bool | None = None, username: str | None = None,
                     mfa_present: bool | None = None,
                     principal_tags: Mapping[str, str] | None = None,
+                    token_issue_time: datetime | None = None, source_identity: str | None = None,
+                    federated_provider: str | None = None, user_agent: str | None = None,
+                    organization_id: str | None = None,
                     extra: Mapping[str, ContextValue] | None = None) -> dict[str, ContextValue]:
     """The global condition keys for one request.
 
     ``principal_arn`` is ``aws:PrincipalArn``: the *role* ARN for an assumed-role session (not
     the ``sts ... assumed-role`` session ARN). ``username`` only for IAM users; ``mfa_present``
-    None (key absent) for long-term access keys, a bool for temporary credentials.
+    None (key absent) for long-term access keys, a bool for temporary credentials, which also
+    give ``token_issue_time`` (``aws:TokenIssueTime``: what AWS's "revoke older sessions"
+    policy compares). Calls come straight from their caller, never from an AWS service.
     """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
     ctx: dict[str, ContextValue] = {
         "aws:PrincipalArn": principal_arn,
         "aws:PrincipalAccount": principal_account,
         "aws:PrincipalType": principal_type,
         "aws:userid": userid,
+        "aws:PrincipalIsAWSService": False,
         **global_request_keys(now=now, region=region, source_ip=source_ip,
-                              secure_transport=secure_transport),
+                              secure_transport=secure_transport, user_agent=user_agent),
     }
     if username is not None:
         ctx["aws:username"] = username
     if mfa_present is not None:
         ctx["aws:MultiFactorAuthPresent"] = mfa_present
+    if token_issue_time is not None:
+        ctx["aws:TokenIssueTime"] = token_issue_time
+        if mfa_present:  # MFA was given when the session was issued
+            ctx["aws:MultiFactorAuthAge"] = max(0, int((now - token_issue_time).total_seconds()))
+    if source_identity is not None:
+        ctx["aws:SourceIdentity"] = source_identity
+    if federated_provider is not None:
+        ctx["aws:FederatedProvider"] = federated_provider
+    if organization_id:
+        ctx["aws:PrincipalOrgID"] = organization_id
     for tag, value in (principal_tags or {}).items():
         ctx[f"aws:PrincipalTag/{tag}"] = value
     ctx.update(extra or {})
@@ -988,7 +1006,8 @@ def request_context(*, principal_arn: str, principal_account: str, principal_typ
 
 
 def global_request_keys(*, now: datetime, region: str, source_ip: str | None = None,
-                        secure_transport: bool | None = None) -> dict[str, ContextValue]:
+                        secure_transport: bool | None = None,
+                        user_agent: str | None = None) -> dict[str, ContextValue]:
     """The global condition keys of the request itself, whoever makes it (an unsigned
     AssumeRoleWithWebIdentity has no principal keys)."""
     if now.tzinfo is None:
@@ -997,11 +1016,14 @@ def global_request_keys(*, now: datetime, region: str, source_ip: str | None = N
         "aws:CurrentTime": now,
         "aws:EpochTime": int(now.timestamp()),
         "aws:RequestedRegion": region,
+        "aws:ViaAWSService": False,
     }
     if source_ip is not None:
         ctx["aws:SourceIp"] = source_ip
     if secure_transport is not None:
         ctx["aws:SecureTransport"] = secure_transport
+    if user_agent is not None:
+        ctx["aws:UserAgent"] = user_agent
     return ctx
 
 

@@ -177,7 +177,7 @@ def verify(token: Token, jwks: Mapping[str, Any] | None, *, client_ids: list[str
                 and value > moment + LEEWAY_SECONDS:
             raise invalid_token(f"The web identity token is not valid yet ('{claim}' is in "
                                 "the future).")
-    if client_ids and not set(token.audiences) & set(client_ids):
+    if not set(token.audiences) & set(client_ids):  # a provider without client ids takes none
         raise invalid_token("Incorrect token audience")
     if not token.subject:
         raise invalid_token("The web identity token has no 'sub' claim.")

@@ -242,7 +242,7 @@ class AwsCallHandler:
                         settings=self._settings, principal=ctx.principal,
                         events=self._history.bind(conn), prepared=ctx.prepared,
                         next_seq=self._writer.next_seq, source_ip=ctx.source_ip,
-                        secure_transport=ctx.tls is not None)
+                        secure_transport=ctx.tls is not None, user_agent=ctx.user_agent)
             if guarded:
                 conn.execute("SAVEPOINT operation")
             try:
@@ -278,6 +278,9 @@ class AwsCallHandler:
         call's error), then return the call's record rows."""
         if ctx.error is None:
             written_before = conn.total_changes
+            recipients = self._registry.record_recipients(ctx.operation)
+            if recipients is not None:  # before authorization: refusals are shared too
+                call.shared_with_accounts.extend(recipients(call, ctx.params))
             try:
                 if self._authorizer is not None and ctx.principal is not None:
                     self._authorizer.check(call.resources, ctx, now)

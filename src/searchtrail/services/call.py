@@ -40,7 +40,8 @@ class Call:
     # Allocates a store sequence number above every record's so far, this transaction's
     # included (a new trail delivers only the records stored after it).
     next_seq: Callable[[], int] | None = None
-    # The request's address and transport, for the condition keys a provider evaluates
-    # itself (a role's trust policy: aws:SourceIp, aws:SecureTransport).
+    # The request's address, transport and User-Agent, for the condition keys a provider
+    # evaluates itself (a role's trust policy: aws:SourceIp, aws:SecureTransport, ...).
     source_ip: str | None = None
     secure_transport: bool = False
+    user_agent: str | None = None

@@ -16,6 +16,8 @@ Preparer = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 # (params, now) -> the (kind, key) of each document the unit reads first, and each count
 # (KeysCounted) it reads first (none: [])
 ReadAhead = Callable[[dict[str, Any], datetime], "list[tuple[str, str] | KeysCounted]"]
+# (call, params) -> the other accounts that get a copy of the call's record
+Recipients = Callable[[Call, dict[str, Any]], list[str]]
 
 # Modelled client errors to answer an unimplemented operation with, best first.
 _UNSUPPORTED_ERRORS = ("UnsupportedOperationException", "OperationNotPermittedException",
@@ -34,6 +36,7 @@ class ServiceRegistry:
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._preparers: dict[tuple[str, str], Preparer] = {}
         self._reads_ahead: dict[tuple[str, str], ReadAhead] = {}
+        self._recipients: dict[tuple[str, str], Recipients] = {}
         self._implemented: dict[str, set[str]] = {}
         self._providers = providers
         for service_model in service_models:
@@ -54,6 +57,9 @@ class ServiceRegistry:
             reads_ahead = provider.reads_ahead() if hasattr(provider, "reads_ahead") else {}
             for name, read_ahead in reads_ahead.items():
                 self._reads_ahead[(service_model.service_name, name)] = read_ahead
+            recipients = getattr(provider, "record_recipients", dict)()
+            for name, recipient in recipients.items():
+                self._recipients[(service_model.service_name, name)] = recipient
             for name in service_model.operation_names:
                 operation = service_model.operation_model(name)
                 handler = handlers.get(name)
@@ -78,6 +84,12 @@ class ServiceRegistry:
         """What tells, before the operation's unit runs, which documents and counts it reads
         first (so a batch's can be read in one statement); None for most."""
         return self._reads_ahead.get((operation.service_model.service_name, operation.name))
+
+    def record_recipients(self, operation: Any) -> Recipients | None:
+        """What names, before authorization, the other accounts that get a copy of a call's
+        record whatever its outcome (a cross-account AssumeRole: the role's owner); None
+        for most."""
+        return self._recipients.get((operation.service_model.service_name, operation.name))
 
     def resource_condition_keys(self, repo: Any, service: str, operation: str,
                                 params: Mapping[str, Any], resource: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ ExpiredTokenException (400) and IDPRejectedClaim (403).
   role's MaxSessionDuration (1 hour when chaining from a role session), session policies,
   session tags (transitive ones are inherited when chaining), SourceIdentity (inherited and
   immutable once set). A role in another account is recorded there as well, refused
-  attempts included: ``call.shared_with_accounts`` gets that account.
+  attempts included: ``record_recipients`` names that account before authorization.
 - ``AssumeRoleWithWebIdentity`` is unsigned in AWS: the gateway serves it without SigV4
   and a ``Call`` whose ``principal`` is None (account ""); the handler then sets
   ``call.principal`` to the WebIdentityUser the call is recorded as (in the role's account,
@@ -59,28 +59,30 @@ WEB_IDENTITY_DENIED = "Not authorized to perform sts:AssumeRoleWithWebIdentity"
 
 
 def _role(call: Any, role_arn: str) -> tuple[str, dict[str, Any] | None]:
-    """The role's account and document (None when unknown).
-
-    From here on the call concerns the role's account: a role in another account this
-    server holds gets its own copy of the record — refused attempts included, as the role's
-    owner wants to see those — and an existing role is referenced as the call's resource.
-    """
+    """The role's account and document (None when unknown); an existing role is referenced as
+    the call's resource."""
     match = webidentity.ROLE_ARN.match(role_arn)
     if match is None:
         raise validation_error(f"{role_arn} is invalid")
     account_id = match.group(1)
-    identities = Identities(call.resources)
-    if call.account_id and account_id != call.account_id \
-            and account_id not in call.shared_with_accounts \
-            and identities.account_exists(account_id):
-        call.shared_with_accounts.append(account_id)
-    role = identities.get_role(account_id, match.group(3))
+    role = Identities(call.resources).get_role(account_id, match.group(3))
     if role is not None and role["Arn"] != role_arn:
         role = None  # same name, other path: not this role
     if role is not None:
         call.referenced_resources.append({"ARN": role["Arn"], "accountId": account_id,
                                           "type": "AWS::IAM::Role"})
     return account_id, role
+
+
+def role_owner(call: Any, params: dict[str, Any]) -> list[str]:
+    """A role in another account this server holds gets its own copy of an AssumeRole
+    record, refused attempts included, as the role's owner wants to see those."""
+    match = webidentity.ROLE_ARN.match(params.get("RoleArn", ""))
+    account_id = match.group(1) if match else None
+    if account_id and call.account_id and account_id != call.account_id \
+            and Identities(call.resources).account_exists(account_id):
+        return [account_id]
+    return []
 
 
 def _record_role_use(call: Any, account_id: str, role: dict[str, Any]) -> None:
@@ -152,7 +154,7 @@ def get_access_key_info(call: Any, params: dict[str, Any]) -> dict[str, Any]:
     return {"Account": doc["AccountId"]}
 
 
-def assume_role(call: Any, params: dict[str, Any]) -> dict[str, Any]:
+def assume_role(call: Any, params: dict[str, Any], organization_id: str = "") -> dict[str, Any]:
     caller: Principal | None = call.principal
     role_arn = params["RoleArn"]
     if caller is None or caller.kind == "WebIdentityUser":
@@ -192,7 +194,7 @@ def assume_role(call: Any, params: dict[str, Any]) -> dict[str, Any]:
     policies = session_policies(identities, account_id, params, {**inherited, **tags})
 
     request_keys = {
-        "aws:SourceIdentity": inherited_source,
+        "aws:ResourceAccount": account_id,
         "sts:ExternalId": params.get("ExternalId"),
         "sts:RoleSessionName": session_name,
         "sts:SourceIdentity": source_identity,
@@ -204,6 +206,8 @@ def assume_role(call: Any, params: dict[str, Any]) -> dict[str, Any]:
                "context": caller_context(caller, now=call.now, region=call.region,
                                          source_ip=call.source_ip,
                                          secure_transport=call.secure_transport,
+                                         user_agent=call.user_agent,
+                                         organization_id=organization_id,
                                          extra=request_keys)}
     document = _json(role["AssumeRolePolicyDocument"])
     for action in _trust_actions("sts:AssumeRole", {**inherited, **tags}, source_identity):
@@ -281,9 +285,11 @@ def assume_role_with_web_identity(call: Any, params: dict[str, Any],
         if isinstance(amr, list) else None,
         "sts:RoleSessionName": session_name,
         "sts:SourceIdentity": source_identity,
+        "aws:ResourceAccount": account_id,
         **_request_tag_keys(tags),
         **policy.global_request_keys(now=call.now, region=call.region, source_ip=call.source_ip,
-                                     secure_transport=call.secure_transport),
+                                     secure_transport=call.secure_transport,
+                                     user_agent=call.user_agent),
     }
     document = _json(role["AssumeRolePolicyDocument"])
     request = {"role_arn": role_arn, "federated": provider_arn, "context": context}
@@ -419,8 +425,12 @@ class StsProvider:
     function ``issuer -> JWKS | None``. Keys are never fetched from the network.
     """
 
-    def __init__(self, jwks: JwksSource = None) -> None:
+    def __init__(self, jwks: JwksSource = None, organization_id: str = "") -> None:
         self.jwks = jwks
+        self.organization_id = organization_id
+
+    def assume_role(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
+        return assume_role(call, params, self.organization_id)
 
     def assume_role_with_web_identity(self, call: Any, params: dict[str, Any]) -> dict[str, Any]:
         return assume_role_with_web_identity(call, params, self.jwks)
@@ -429,11 +439,14 @@ class StsProvider:
         return {
             "GetCallerIdentity": get_caller_identity,
             "GetAccessKeyInfo": get_access_key_info,
-            "AssumeRole": assume_role,
+            "AssumeRole": self.assume_role,
             "AssumeRoleWithWebIdentity": self.assume_role_with_web_identity,
             "GetSessionToken": get_session_token,
             "GetFederationToken": get_federation_token,
         }
+
+    def record_recipients(self) -> dict[str, Callable[[Any, dict[str, Any]], list[str]]]:
+        return {"AssumeRole": role_owner}
 
     def violation_error(self, operation_name: str, violations: list[Any]) -> ServiceError:
         """Model violations are STS's ``ValidationError`` (400)."""
