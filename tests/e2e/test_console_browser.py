@@ -142,12 +142,31 @@ def test_downloads_match_lookup_events(page, console_server, shoot) -> None:  # 
     assert [row["Event ID"] for row in rows] == expected
     assert {row["Event name"] for row in rows} == {"CreateSecurityPolicy"}
     assert csv_download.value.suggested_filename.endswith(".csv")
-    expect(page.get_by_test_id("export-done")).to_contain_text(f"{len(expected)} event")
+    csv_done = page.locator("#export-progress-csv").get_by_test_id("export-done")
+    expect(csv_done).to_contain_text(f"{len(expected)} event")
     shoot(page, "event-history-downloaded")
     with page.expect_download() as json_download:
         page.get_by_role("link", name="Download JSON").click()
     records = json.loads(open(json_download.value.path(), encoding="utf-8").read())["Records"]
     assert records == lookup(console_server, "EventName", "CreateSecurityPolicy")
+    # each download reports its own progress, never the other's
+    json_done = page.locator("#export-progress-json").get_by_test_id("export-done")
+    expect(json_done).to_contain_text(f"{len(records)} event")
+
+
+def test_a_typed_start_is_used_and_back_shows_the_filter_of_the_results(
+        page, console_server) -> None:  # type: ignore[no-untyped-def]
+    nav(page, "Event history")
+    filter_events(page, "EventName", "CreateSecurityPolicy", "1d")
+    shown = page.get_by_label("Start (UTC)").input_value()
+    later = shown[:11] + "23:59:58"  # the window's first day, just before its midnight
+    page.get_by_label("Start (UTC)").fill(later)
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_label("Time range")).to_have_value("custom")
+    expect(page.get_by_label("Start (UTC)")).to_have_value(later)
+    page.go_back()
+    expect(page.get_by_label("Time range")).to_have_value("1d")
+    expect(page.get_by_label("Value", exact=True)).to_have_value("CreateSecurityPolicy")
 
 
 def test_trails(page, console_server, shoot) -> None:  # type: ignore[no-untyped-def]

@@ -64,6 +64,28 @@ def test_bad_ranges_are_reported_not_raised() -> None:
     assert "value" in errors("attr=EventName&value=")
     assert "attr" in errors("attr=Nope&value=x")
     assert "range" in errors("range=5y")
+    # an offset that moves a date past year 1 or 9999 (OverflowError, once a 500)
+    assert "start" in errors("range=custom&start=0001-01-01T00:00:00%2B01:00"
+                             "&end=0001-01-02T00:00")
+    assert "end" in errors("range=custom&start=2026-11-29T00:00&end=9999-12-31T23:59:59-01:00")
+
+
+@pytest.mark.parametrize("at", ["%C2%B2", "9" * 5000, "-5", "1e9", ""])
+def test_a_pinned_end_that_is_no_small_number_is_ignored(at: str) -> None:
+    flt = parse_filter(QueryParams(f"range=1h&at={at}"), NOW)
+    assert not flt.errors and flt.end == NOW
+
+
+def test_a_typed_date_makes_the_range_absolute() -> None:
+    shown = "&shown_start=2026-11-29T12:00:00&shown_end=2026-11-30T12:00:00"
+    typed = parse_filter(QueryParams("range=1d&start=2026-11-30T08:00&end=2026-11-30T12:00:00"
+                                     + shown), NOW)
+    assert typed.range_key == "custom" and not typed.errors
+    assert typed.start == datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
+    # the dates as shown, and a preset chosen: the preset
+    untouched = parse_filter(QueryParams("range=7d&start=2026-11-29T12:00&end=2026-11-30T12:00"
+                                         + shown), NOW)
+    assert untouched.range_key == "7d" and untouched.start == NOW - timedelta(days=7)
 
 
 def test_csv_cells_never_start_a_formula() -> None:

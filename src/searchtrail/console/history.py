@@ -141,6 +141,8 @@ def parse_filter(params: Mapping[str, Any], now: datetime) -> HistoryFilter:
             else:
                 attribute = (key, value)
     range_key = params.get("range") or DEFAULT_PRESET
+    if any(_edited(params, name) for name in ("start", "end")):
+        range_key = CUSTOM  # the user typed a date: they mean it, whatever the preset says
     if range_key == CUSTOM:
         start = _parse_local(params.get("start"), "start", errors)
         end = _parse_local(params.get("end"), "end", errors)
@@ -159,14 +161,25 @@ def parse_filter(params: Mapping[str, Any], now: datetime) -> HistoryFilter:
             errors["range"] = "Choose one of the listed time ranges."
             range_key = DEFAULT_PRESET
         end = now
-        pinned = params.get("at") or ""
-        if pinned.isdigit() and int(pinned) <= now.timestamp():
-            end = datetime.fromtimestamp(int(pinned), timezone.utc)
+        pinned = whole_number(params.get("at"))
+        if pinned is not None and pinned <= now.timestamp():
+            end = datetime.fromtimestamp(pinned, timezone.utc)
         start = end - PRESETS[range_key][1]
     chosen = tuple(column for column in params.getlist("cols")
                    if column in {c.key for c in COLUMNS}) if hasattr(params, "getlist") else ()
     columns = tuple(c.key for c in COLUMNS if c.key in chosen) or DEFAULT_COLUMNS
     return HistoryFilter(attribute, range_key, start, end, columns, errors)
+
+
+def _edited(params: Mapping[str, Any], name: str) -> bool:
+    """Whether the form's ``name`` date was changed from the value the page showed in it
+    (``shown_<name>``; links carry neither)."""
+    shown = params.get(f"shown_{name}")
+    typed = (params.get(name) or "").strip()
+    def whole(value: str) -> str:  # a browser sends HH:MM when the seconds are 0
+        return value + ":00" if len(value) == 16 else value
+
+    return shown is not None and bool(typed) and whole(typed) != whole(shown.strip())
 
 
 def _parse_local(raw: str | None, name: str, errors: dict[str, str]) -> datetime | None:
@@ -175,11 +188,19 @@ def _parse_local(raw: str | None, name: str, errors: dict[str, str]) -> datetime
         return None
     try:
         moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).replace(microsecond=0)
+    except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
         errors[name] = "Use the form YYYY-MM-DDTHH:MM (UTC)."
         return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def whole_number(raw: str | None, digits: int = 12) -> int | None:
+    """A query value of at most ``digits`` ASCII digits as an int, else None (``str.isdigit``
+    takes other scripts' digits and ``int`` refuses texts of thousands of digits)."""
+    if raw and len(raw) <= digits and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
 
 
 def _local(moment: datetime) -> str:

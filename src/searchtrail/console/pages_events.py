@@ -22,13 +22,15 @@ from searchtrail.console.history import (
     HistoryFilter,
     column_labels,
     parse_filter,
+    whole_number,
 )
 from searchtrail.console.links import resource_events, resource_page
 from searchtrail.console.reading import HistoryReader, Refused
 from searchtrail.console.ui import PREFIX, Ui, Viewer
 
 CHART_CAP = 10_000  # events counted for one chart
-MAX_BACK = 20  # pages remembered for "Newer events"
+MAX_BACK = 20  # pages remembered for "Newer events"; before them, "Newest events"
+EXPORT_FORMATS = ("csv", "json")
 
 
 class EventPages:
@@ -53,20 +55,25 @@ class EventPages:
         flt = parse_filter(request.query_params, self._clock())
         token = request.query_params.get("token") or None
         back = request.query_params.getlist("prev")[-MAX_BACK:]
+        # the page's number, carried along because only the last MAX_BACK tokens are
+        page_number = max(whole_number(request.query_params.get("page"), 6) or 1, len(back) + 1)
         outcome, rows, next_token = None, [], None
         if not flt.errors:
             outcome, records, next_token = await self._reader.page(request, viewer, flt, token)
             rows = [EventRow(record) for record in records]
         here = f"{PREFIX}/events"
+        older = flt.query(token=next_token, prev=[*back, token or ""][-MAX_BACK:],
+                          page=page_number + 1)
+        newer = flt.query(token=back[-1] or None, prev=back[:-1], page=page_number - 1) \
+            if back else None
         return self._ui.render(request, "events.html", {
             "title": "Event history", "nav": "events", "flt": flt, "rows": rows,
             "outcome": outcome, "columns": list(zip(flt.columns, column_labels(flt.columns))),
             "all_columns": COLUMNS, "attributes": ATTRIBUTE_LABELS, "presets": PRESETS,
-            "page_number": len(back) + 1,
-            "older_url": (f"{here}?{flt.query(token=next_token, prev=[*back, token or ''])}"
-                          if next_token else None),
-            "newer_url": (f"{here}?{flt.query(token=back[-1] or None, prev=back[:-1])}"
-                          if back else None),
+            "page_number": page_number,
+            "older_url": f"{here}?{older}" if next_token else None,
+            "newer_url": f"{here}?{newer}" if newer else None,
+            "newest_url": f"{here}?{flt.query()}" if page_number > 1 and not back else None,
             "refresh_url": f"{here}?{flt.query(pin=False)}",
             "query": flt.query(), "export_id": secrets.token_urlsafe(12),
             "splits": SPLITS, "resource_page": lambda arn: resource_page(arn, viewer.region),
@@ -121,7 +128,7 @@ class EventPages:
     async def export(self, request: Request, viewer: Viewer) -> Response:
         fmt = request.query_params.get("format")
         flt = parse_filter(request.query_params, self._clock())
-        if fmt not in ("csv", "json") or flt.errors:
+        if fmt not in EXPORT_FORMATS or flt.errors:
             return self._ui.render(request, "error.html", {
                 "title": "Cannot download", "nav": "events",
                 "message": "Choose CSV or JSON, and a valid filter."}, status=400)
@@ -153,8 +160,8 @@ class EventPages:
 
     async def progress(self, request: Request, viewer: Viewer) -> Response:
         export_id = request.query_params.get("export", "")[:32]
-        polls = request.query_params.get("n", "0")
-        polls_done = int(polls) if polls.isdigit() else 0
+        slot = request.query_params.get("slot")
         return self._ui.render(request, "_export_progress.html", {
             "progress": self._exports.get(viewer.session.key, export_id),
-            "export_id": export_id, "polls": polls_done})
+            "export_id": export_id, "slot": slot if slot in EXPORT_FORMATS else "csv",
+            "polls": whole_number(request.query_params.get("n"), 3) or 0})
