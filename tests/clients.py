@@ -21,3 +21,9 @@ def boto3_client(service: str, **kwargs: Any) -> Any:
     session, lock = _shared()
     with lock:  # a session is not thread-safe while it makes clients
         return session.client(service, **kwargs)
+
+
+def env_exports(printed: str) -> dict[str, str]:
+    """The variables ``eval "$(searchtrail env)"`` exports (its ``unset`` lines set none)."""
+    return dict(line.removeprefix("export ").split("=", 1) for line in printed.splitlines()
+                if line.startswith("export "))

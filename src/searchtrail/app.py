@@ -135,6 +135,9 @@ def key_change_signal(settings: Settings, several_workers: bool) -> ChangeSignal
 # How long /_searchtrail/health waits for the store to answer its read before saying it is
 # unavailable (a PostgreSQL host that drops packets would otherwise hold it ~10 s).
 HEALTH_STORE_SECONDS = 2.0
+# Health answers 503 this long after a failed commit, then the store's read again decides:
+# with no calls coming (a load balancer stopped them) nothing else would ever clear it.
+HEALTH_FAILED_COMMIT_SECONDS = 30.0
 
 
 def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
@@ -255,6 +258,11 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
             store_error = str(exc)
         except TimeoutError:
             store_error = f"no answer within {HEALTH_STORE_SECONDS:g} s"
+        failing = writer.stats.failing(HEALTH_FAILED_COMMIT_SECONDS)
+        if store_error is None and failing is not None:
+            # read fine, but the last commit failed (a read-only file, a full disk): calls
+            # fail closed, so say so for a while after each failure
+            store_error = f"commits are failing: {failing}"
         return {"status": "ok" if store_error is None else "unavailable",
                 **({"storeError": store_error} if store_error is not None else {}),
                 "store": "postgresql" if on_postgres else "sqlite",
@@ -302,6 +310,11 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
     conn = open_database(settings)
     try:
         conn.execute("BEGIN IMMEDIATE")
+        if settings.database_url is None:
+            # a write of the file's header, committed below: a store SQLite opened read-only
+            # (its file's mode, an immutable flag) refuses it here, before anything is served
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
         identities = Identities(SqliteResources(conn, "", ""))
         identities.upgrade()  # documents written by earlier versions, to this layout
         account = identities.default_account()

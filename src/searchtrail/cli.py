@@ -162,9 +162,14 @@ def serve(
               + (" (created)" if new_key else ""), flush=True)
         print(f"set up your shell with: eval \"$({command} env --data-dir "
               f"{settings.data_dir})\"", flush=True)
-    else:  # another node made the account in the shared store and holds its credentials file
+    elif database_url or settings.database_url:
+        # another node made the account in the shared store and holds its credentials file
         print(f"default account {account}; its root credentials are in the credentials file "
               "of the node that created it (`searchtrail env` there sets up a shell)", flush=True)
+    else:
+        print(f"default account {account}; its credentials file {settings.credentials_path} is "
+              f"missing: `{command} accounts root-key --data-dir {settings.data_dir}` makes a "
+              "new root key and writes it", flush=True)
     fix_mmap_threshold()  # a long-running process: big buffers back to the system when freed
     # The commit thread and the delivery worker take the GIL back after every SQLite call;
     # the default 5 ms switch interval makes them wait behind the event loop
@@ -224,9 +229,12 @@ def env(data_dir: Optional[Path] = DataDir,
                   "us-east-1 or eu-west-3.")
         raise typer.Exit(2)
     settings = settings_or_exit(data_dir=data_dir)
+    recover = (f"`searchtrail accounts root-key --data-dir {settings.data_dir}` makes a new "
+               "root key and writes the file")
     if not settings.credentials_path.is_file():
         err.print(f"[red]error:[/red] no credentials at {settings.credentials_path}: start the "
-                  "server once with `searchtrail serve` to create them.")
+                  f"server once with `searchtrail serve` to create them, or, if it has run "
+                  f"and the file was lost, {recover}.")
         raise typer.Exit(1)
     import configparser  # here: ~6 ms of import that `trail validate` need not pay
     import shlex
@@ -234,12 +242,22 @@ def env(data_dir: Optional[Path] = DataDir,
     from searchtrail.endpoint import answers, current
 
     profile = configparser.ConfigParser()
-    profile.read(settings.credentials_path)
+    try:
+        profile.read(settings.credentials_path, encoding="utf-8")
+        key_id = profile["default"]["aws_access_key_id"]
+        secret = profile["default"]["aws_secret_access_key"]
+    except (configparser.Error, KeyError, UnicodeDecodeError) as exc:
+        err.print(f"[red]error:[/red] {settings.credentials_path} is not a credentials file "
+                  "with aws_access_key_id and aws_secret_access_key under [default] "
+                  f"({type(exc).__name__}); remove it, then {recover}.")
+        raise typer.Exit(1) from None
     endpoint = current(settings)  # where the running server said it listens
     for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM", "ORGANIZATIONS"):
         print(f"export AWS_ENDPOINT_URL_{service}={endpoint.url}")
-    print(f"export AWS_ACCESS_KEY_ID={profile['default']['aws_access_key_id']}")
-    print(f"export AWS_SECRET_ACCESS_KEY={profile['default']['aws_secret_access_key']}")
+    # a session token or profile left in the shell would override the keys below
+    print("unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE")
+    print(f"export AWS_ACCESS_KEY_ID={key_id}")
+    print(f"export AWS_SECRET_ACCESS_KEY={secret}")
     print(f"export AWS_ENDPOINT_URL_S3={endpoint.buckets_url}")
     if endpoint.ca_bundle:  # a self-signed certificate: clients verify it as their CA
         print(f"export AWS_CA_BUNDLE={shlex.quote(endpoint.ca_bundle)}")
@@ -291,6 +309,30 @@ def create_account(data_dir: Optional[Path] = DataDir) -> None:
 
     account, key = _with_identities(settings_or_exit(data_dir=data_dir), create)
     print(orjson.dumps({"AccountId": account, "AccessKey": {
+        "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}},
+        option=orjson.OPT_INDENT_2).decode())
+
+
+@accounts_app.command("root-key")
+def root_key(data_dir: Optional[Path] = DataDir,
+             account: Optional[str] = typer.Option(None, help="Account id [default: the "
+                                                   "default account]")) -> None:
+    """Make a new root access key (prints it as JSON, once); for the default account whose
+    credentials file is missing, write that file too (what `searchtrail env` reads)."""
+    from searchtrail.app import write_credentials_file
+
+    settings = settings_or_exit(data_dir=data_dir)
+    now = datetime.now(timezone.utc)
+
+    def create(ids):  # type: ignore[no-untyped-def]
+        chosen = _account(ids, account)
+        return chosen, ids.default_account(), ids.create_access_key(chosen, None, now)
+
+    chosen, default, key = _with_identities(settings, create)
+    if chosen == default and not settings.credentials_path.exists():
+        write_credentials_file(settings, key)
+        err.print(f"wrote {settings.credentials_path}")
+    print(orjson.dumps({"AccountId": chosen, "AccessKey": {
         "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}},
         option=orjson.OPT_INDENT_2).decode())
 

@@ -70,7 +70,11 @@ def store_location(settings: Settings) -> str:
         return str(settings.database_path)
     from urllib.parse import urlsplit, urlunsplit
 
-    parts = urlsplit(settings.database_url)
+    try:
+        parts = urlsplit(settings.database_url)
+        parts.password  # noqa: B018 (raises ValueError when the URL is malformed)
+    except ValueError:
+        return "the PostgreSQL store (its URL is malformed, so it is not shown)"
     if parts.password is None:
         return settings.database_url
     netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "SEARCHTRAIL_"
 CONFIG_FILE_NAME = "searchtrail.toml"
@@ -92,27 +94,89 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _number(name: str, raw: Any, kind: type) -> Any:
-    """``raw`` as an int or a float; a ValueError naming the setting when it is not one."""
+    """``raw`` as an int or a float; a ValueError naming the setting when it is not one (a
+    TOML ``true`` or ``1.5`` for a whole number is not one, nor is NaN or an infinity)."""
+    if isinstance(raw, bool) or (kind is int and isinstance(raw, float) and not raw.is_integer()):
+        raise ValueError(f"{name} {raw!r}: give a " + (
+            "whole number" if kind is int else "number"))
     try:
-        return kind(raw)
-    except (TypeError, ValueError):
+        value = kind(raw)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} {raw!r}: give " + (
             "a whole number" if kind is int else "a number")) from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} {raw!r}: give a finite number")
+    return value
+
+
+# The least value of a number setting (the flags' own minimums), and what it is, for the error
+# that a variable or the TOML file giving less gets as a flag would.
+_LEAST: dict[str, tuple[float, bool, str]] = {  # name -> (bound, bound allowed, what it is)
+    "delivery_interval": (1, True, "seconds between log file deliveries per trail"),
+    "digest_interval": (1, True, "seconds between digest files per trail and Region"),
+    "max_body_bytes": (1, True, "the largest request body accepted, in bytes"),
+    "client_timeout_seconds": (0, False, "seconds a request has to arrive whole"),
+    "clock_skew_seconds": (0, True, "seconds a request's signing time may differ from the "
+                                    "server's"),
+    "collection_create_seconds": (0, True, "seconds a collection stays CREATING"),
+    "collection_delete_seconds": (0, True, "seconds a collection stays DELETING"),
+    "delivery_lease_seconds": (0, False, "seconds a frozen delivering node keeps delivery"),
+    "capacity_check_seconds": (0, False, "seconds between free-space checks"),
+    "capacity_warning_ratio": (0, False, "how full the data directory's filesystem may get "
+                                         "before a warning, a ratio up to 1"),
+}
+
+
+def _at_least(name: str, raw: Any, kind: type) -> Any:
+    value = _number(name, raw, kind)
+    bound, inclusive, what = _LEAST[name]
+    if value < bound or (value == bound and not inclusive) or (
+            name == "capacity_warning_ratio" and value > 1):
+        least = f"{bound} or more" if inclusive else f"more than {bound}"
+        raise ValueError(f"{name} {raw!r}: give {what} ({least})")
+    return value
+
+
+def _text(name: str, raw: Any, what: str) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"{name} {raw!r}: give {what}")
+    return raw.strip()
+
+
+def _postgres_url(raw: Any) -> bool:
+    if not isinstance(raw, str) or not raw.startswith(("postgresql://", "postgres://")):
+        return False
+    try:
+        parts = urlsplit(raw)
+        parts.port, parts.hostname  # noqa: B018 (each raises ValueError when malformed)
+    except ValueError:
+        return False
+    return True
 
 
 def _coerce(name: str, raw: Any) -> Any:
     default = getattr(Settings, name, None)
-    if name in ("data_dir", "tls_cert", "tls_key"):
-        return Path(raw) if raw not in (None, "") else None
+    if name == "data_dir":
+        return Path(_text(name, raw if isinstance(raw, str) else str(raw),
+                          "the server's data directory"))
+    if name == "host":  # never empty: an empty host would listen on every address
+        return _text(name, raw, "the address to listen on, such as 127.0.0.1")
+    if name in ("tls_cert", "tls_key"):
+        return Path(_text(name, str(raw) if isinstance(raw, Path) else raw,
+                          "the path of a PEM file")) if raw not in (None, "") else None
     if name == "notification_webhooks":
         if isinstance(raw, str):
             pairs = (part.split("=", 1) for part in raw.split(",") if "=" in part)
             return {topic.strip(): url.strip() for topic, url in pairs}
+        if not isinstance(raw, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise ValueError(f"notification_webhooks {raw!r}: give a table of topic name = "
+                             "URL, or topic=url,topic=url")
         return dict(raw)
-    if name == "database_url" and raw and not str(raw).startswith(("postgresql://",
-                                                                    "postgres://")):
-        raise ValueError(f"database_url {raw!r}: give a postgresql://user@host:port/database "
-                         "URL, or leave it unset for the embedded SQLite store")
+    if name == "database_url" and raw and not _postgres_url(raw):
+        # the value is not repeated: it may hold a password
+        raise ValueError("database_url: give a postgresql://user@host:port/database URL, or "
+                         "leave it unset for the embedded SQLite store")
     if name == "workers" and not 1 <= _number(name, raw, int) <= MAX_WORKERS:
         raise ValueError(f"workers {raw!r}: give a number of server processes from 1 to "
                          f"{MAX_WORKERS}")
@@ -129,6 +193,8 @@ def _coerce(name: str, raw: Any) -> Any:
     if name == "port" and not 0 <= _number(name, raw, int) <= 65535:
         raise ValueError(f"port {raw!r}: give a TCP port from 1 to 65535, or 0 for any free "
                          "port")
+    if name in _LEAST:
+        return _at_least(name, raw, type(default))
     if name == "log_level":
         if str(raw).lower() not in LOG_LEVELS:
             raise ValueError(f"log_level {raw!r}: give {', '.join(LOG_LEVELS[:-1])} or "
@@ -139,6 +205,9 @@ def _coerce(name: str, raw: Any) -> Any:
     if name == "trusted_proxies":
         if isinstance(raw, str):
             return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if not isinstance(raw, (list, tuple)) or not all(isinstance(p, str) for p in raw):
+            raise ValueError(f"trusted_proxies {raw!r}: give a list of addresses or networks, "
+                             "such as [\"10.0.0.0/8\"]")
         return tuple(raw)
     if isinstance(default, bool):
         return str(raw).lower() in ("1", "true", "yes", "on")
@@ -146,6 +215,8 @@ def _coerce(name: str, raw: Any) -> Any:
         return _number(name, raw, int)
     if isinstance(default, float):
         return _number(name, raw, float)
+    if isinstance(default, str) and not isinstance(raw, str):
+        raise ValueError(f"{name} {raw!r}: give a text value")
     return raw
 
 
@@ -161,8 +232,11 @@ def load_settings(flags: Mapping[str, Any] | None = None, *,
     data_dir = flags.get("data_dir") or environ.get(ENV_PREFIX + "DATA_DIR") or Settings.data_dir
     config_file = config_file or Path(data_dir) / CONFIG_FILE_NAME
     if config_file.is_file():
-        with config_file.open("rb") as handle:
-            from_file = tomllib.load(handle)
+        try:
+            with config_file.open("rb") as handle:
+                from_file = tomllib.load(handle)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{config_file}: not valid TOML: {error}") from None
         unknown = set(from_file) - names
         if unknown:
             raise ValueError(f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))}; "

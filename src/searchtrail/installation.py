@@ -32,7 +32,13 @@ def _store(settings: Settings) -> tuple[Any, Any]:
 
 def open_database(settings: Settings) -> sqlite3.Connection:
     """The store's connection for writes, its schema brought up to date."""
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: ours alone
+    try:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: ours alone
+    except OSError as exc:  # told as the store's error: the commands' one way to report it
+        reason = ("it is a file, not a directory" if isinstance(exc, FileExistsError)
+                  else exc.strerror or str(exc))
+        raise sqlite3.OperationalError(
+            f"cannot make the data directory {settings.data_dir}: {reason}") from None
     module, where = _store(settings)
     conn = module.open_connection(where)
     module.migrate(conn)

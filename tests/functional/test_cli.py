@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from bench.servers import stop_process
+from tests.clients import env_exports
+from tests.needs import unavailable
 
 
 def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -31,7 +35,7 @@ def test_credentials_file_is_private_and_in_default_profile(server) -> None:
 def test_env_prints_exports_that_boto3_and_the_cli_use(server) -> None:
     result = searchtrail("env", "--data-dir", str(server.data_dir))
     assert result.returncode == 0, result.stderr
-    exports = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+    exports = env_exports(result.stdout)
     # The server was started with --port: env names that port without being told it.
     for service in ("OPENSEARCHSERVERLESS", "CLOUDTRAIL", "STS", "IAM"):
         assert exports[f"AWS_ENDPOINT_URL_{service}"] == f"http://127.0.0.1:{server.port}"
@@ -88,6 +92,73 @@ def test_env_without_credentials_explains_what_to_do(tmp_path) -> None:
     result = searchtrail("env", "--data-dir", str(tmp_path))
     assert result.returncode == 1
     assert "searchtrail serve" in result.stderr
+
+
+def test_serve_refuses_a_store_it_cannot_write(fresh_server) -> None:
+    server = fresh_server.start()
+    server.stop()
+    (server.data_dir / "searchtrail.sqlite3").chmod(0o400)
+    command = [sys.executable, "-m", "searchtrail", "serve", "--port", "0", "--data-dir",
+               str(server.data_dir)]
+    if os.geteuid() == 0:  # root writes whatever a file's mode says, unless it drops that
+        if shutil.which("capsh") is None:
+            unavailable("capsh is missing: apt-get install libcap2-bin")
+        command = ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--",
+                   "-c", shlex.join(command)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "listening" not in run.stdout
+    assert "attempt to write a readonly database" in " ".join(run.stderr.split())
+
+
+def test_a_store_a_newer_searchtrail_wrote_is_refused(fresh_server) -> None:
+    import sqlite3
+
+    server = fresh_server.start()
+    server.stop()
+    store = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
+    store.execute("PRAGMA user_version = 999")
+    store.commit()
+    store.close()
+    for command in (["accounts", "list"], ["serve", "--port", "0"]):
+        run = searchtrail(*command, "--data-dir", str(server.data_dir))
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert "written by a newer searchtrail" in " ".join(run.stderr.split())
+
+
+def test_env_set_up_works_in_a_shell_with_another_session_and_profile(server) -> None:
+    shell = ('eval "$("$PYTHON" -m searchtrail env --data-dir "$DATA")" && '
+             '"$PYTHON" -m awscli sts get-caller-identity --output json')
+    run = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHON": sys.executable,
+                              "DATA": str(server.data_dir), "AWS_SESSION_TOKEN": "left-over",
+                              "AWS_PROFILE": "prod", "AWS_CONFIG_FILE": "/dev/null",
+                              "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["Arn"].endswith(":root")
+
+
+@pytest.mark.parametrize("content", [b"garbage\n", b"", b"[default]\naws_access_key_id = A\n",
+                                     b"\xff\xfe"])
+def test_a_broken_or_lost_credentials_file_is_told_and_mended(fresh_server, content) -> None:
+    server = fresh_server.start()
+    server.stop()
+    original = server.credentials()
+    path = server.data_dir / "credentials"
+    path.write_bytes(content)
+    broken = searchtrail("env", "--data-dir", str(server.data_dir))
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "accounts root-key" in broken.stderr
+    path.unlink()
+    mended = searchtrail("accounts", "root-key", "--data-dir", str(server.data_dir))
+    assert mended.returncode == 0, mended.stderr
+    key = json.loads(mended.stdout)["AccessKey"]
+    assert key["AccessKeyId"] != original[0]
+    exports = env_exports(searchtrail("env", "--data-dir", str(server.data_dir)).stdout)
+    assert exports["AWS_ACCESS_KEY_ID"] == key["AccessKeyId"]
+    server.start()
+    sts = server.client("sts", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+    assert sts.get_caller_identity()["Arn"].endswith(":root")
 
 
 def test_iam_user_keys_sign_calls_recorded_as_that_user(server) -> None:
@@ -160,10 +231,7 @@ def test_readme_boto3_example_runs_as_pasted(fresh_server) -> None:
     text = open(readme).read()
     example = text.split("```python\n", 1)[1].split("```", 1)[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    exports = searchtrail("env", "--data-dir", str(server.data_dir)).stdout
-    for line in exports.splitlines():
-        key, value = line.removeprefix("export ").split("=", 1)
-        env[key] = value
+    env.update(env_exports(searchtrail("env", "--data-dir", str(server.data_dir)).stdout))
     env.update(AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
     run = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True,
                          timeout=60, env=env)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from searchtrail.gateway.httpserver import TLS_CLOSE_WAIT_SECONDS
-from tests.clients import boto3_client
+from tests.clients import boto3_client, env_exports
 from tests.functional.server import ServerProcess
 
 
@@ -81,7 +81,7 @@ def test_env_sets_up_the_aws_cli_for_https_with_the_self_signed_certificate(tmp_
         printed = subprocess.run([sys.executable, "-m", "searchtrail", "env", "--data-dir",
                                   str(server.data_dir)], capture_output=True, text=True,
                                  timeout=60, check=True).stdout
-        exports = dict(line.removeprefix("export ").split("=", 1) for line in printed.splitlines())
+        exports = env_exports(printed)
         assert exports["AWS_ENDPOINT_URL_OPENSEARCHSERVERLESS"] == server.endpoint  # https
         assert exports["AWS_CA_BUNDLE"] == str(cert.resolve())
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}

@@ -141,3 +141,42 @@ def _kind(op: Op) -> str:
     if (op.error_code, op.status) in FAIL_CLOSED:
         return "fail-closed"
     return "4xx" if op.outcome == "ok" and op.status < 500 else "other"
+
+
+def _health(server: ServerProcess) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(server.endpoint + "/_searchtrail/health", timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_health_says_unavailable_while_commits_fail(tmp_path: Path) -> None:
+    """A store that reads but cannot write (a full disk, a read-only file): calls fail closed,
+    and health must not tell a load balancer "ok" meanwhile."""
+    faults = FaultPoints(tmp_path / "fiu")
+    server = ServerProcess(tmp_path / "data", env=faults.env())
+    try:
+        server.start()
+        aoss = server.client("opensearchserverless", validate=False)
+        assert _health(server)[0] == 200
+        faults._control(server.process.pid, [f"enable name={point}" for point in FAULT_POINTS])
+        try:
+            with pytest.raises(Exception) as refused:
+                aoss.create_security_policy(name="never-stored", type="network",
+                                            policy='[{"Rules":[{"ResourceType":"collection",'
+                                                   '"Resource":["collection/x"]}],'
+                                                   '"AllowFromPublic":true}]')
+            assert "ServiceUnavailable" in str(refused.value)
+            status, report = _health(server)
+            assert status == 503 and report["storeError"].startswith("commits are failing")
+        finally:
+            faults.disable(server.process.pid)
+        aoss.list_collections()  # a commit that succeeds clears it
+        assert _health(server)[0] == 200
+    finally:
+        server.stop()

@@ -53,3 +53,42 @@ def test_the_s3_timeout_reaches_the_trails_s3_client_and_must_be_positive(tmp_pa
     assert load_settings({"data_dir": tmp_path}, environ={}).s3_timeout_seconds == 5.0
     with pytest.raises(ValueError, match="s3_timeout_seconds '0': give how long delivery waits"):
         load_settings({"data_dir": tmp_path}, environ={"SEARCHTRAIL_S3_TIMEOUT_SECONDS": "0"})
+
+
+@pytest.mark.parametrize("variable, value, told", [
+    ("DELIVERY_INTERVAL", "0", "delivery_interval '0': give seconds between log file"),
+    ("DIGEST_INTERVAL", "0", "digest_interval '0'"),
+    ("MAX_BODY_BYTES", "-1", "max_body_bytes '-1'"),
+    ("CLIENT_TIMEOUT_SECONDS", "nan", "client_timeout_seconds 'nan': give a finite number"),
+    ("CAPACITY_WARNING_RATIO", "1.5", "capacity_warning_ratio '1.5'"),
+    ("HOST", "", "host '': give the address to listen on"),
+    ("DATA_DIR", "", "data_dir '': give the server's data directory"),
+])
+def test_variables_get_the_checks_flags_get(tmp_path, variable, value, told) -> None:
+    with pytest.raises(ValueError) as error:
+        load_settings({} if variable == "DATA_DIR" else {"data_dir": tmp_path},
+                      environ={f"SEARCHTRAIL_{variable}": value})
+    assert told in str(error.value)
+
+
+@pytest.mark.parametrize("line, told", [
+    ("host = 5", "host 5: give the address"),
+    ("trusted_proxies = 5", "trusted_proxies 5: give a list"),
+    ("tls_cert = 5", "tls_cert 5: give the path of a PEM file"),
+    ("retention_days = 1.5", "retention_days 1.5: give a whole number"),
+    ("workers = true", "workers True: give a whole number"),
+    ('notification_webhooks = ["a"]', "notification_webhooks ['a']: give a table"),
+    ("port = ", "not valid TOML"),
+])
+def test_a_files_wrong_types_are_told_by_name(tmp_path, line, told) -> None:
+    (tmp_path / "searchtrail.toml").write_text(line + "\n")
+    with pytest.raises(ValueError) as error:
+        load_settings({"data_dir": tmp_path}, environ={})
+    assert told in str(error.value)
+
+
+def test_a_malformed_database_url_is_refused_without_repeating_it(tmp_path) -> None:
+    with pytest.raises(ValueError) as error:
+        load_settings({"data_dir": tmp_path},
+                      environ={"SEARCHTRAIL_DATABASE_URL": "postgresql://u:hunter2@[bad/db"})
+    assert "hunter2" not in str(error.value) and "database_url" in str(error.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3  # the store's errors are sqlite3's on PostgreSQL too
 from importlib import resources as package_files
 
 log = logging.getLogger("searchtrail.store")
@@ -20,8 +21,14 @@ def numbered_scripts(package: str) -> list[tuple[int, str]]:
 
 def announce_upgrade(current: int, scripts: list[tuple[int, str]]) -> None:
     """Log that an existing store's schema is being upgraded: a migration that rebuilds an
-    index of a large store (0010's outbox index) holds start-up for a minute or more."""
+    index of a large store (0010's outbox index) holds start-up for a minute or more. A
+    store a newer searchtrail wrote is refused: this one would write into a schema it does
+    not know."""
     newest = scripts[-1][0] if scripts else current
+    if current > newest:
+        raise sqlite3.DatabaseError(
+            f"its schema is version {current}, written by a newer searchtrail than this one "
+            f"(which knows versions up to {newest}): run that version, or a newer one")
     if 0 < current < newest:
         log.info("upgrading the store's schema from version %d to %d; on a store of "
                  "millions of events this can take a minute or more", current, newest,

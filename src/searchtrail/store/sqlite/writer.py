@@ -27,6 +27,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
@@ -54,6 +55,15 @@ class WriterStats:
     units_read_ahead: int = 0  # units whose first reads a batch's read ahead answered
     failed_commits: int = 0
     max_batch: int = 0
+    # the last failed commit's error and monotonic time, until a commit succeeds again
+    last_failure: str | None = None
+    last_failure_at: float = 0.0
+
+    def failing(self, within: float) -> str | None:
+        """The last commit's error if it failed less than ``within`` seconds ago."""
+        if self.last_failure is None or time.monotonic() - self.last_failure_at > within:
+            return None
+        return self.last_failure
 
 
 class _Batch(Enum):
@@ -522,6 +532,7 @@ class GroupCommitWriter:
         """Undo the open transaction after ``exc``; returns the failure its units get."""
         log.error("batch of %d failed to commit: %s", size, exc)
         self.stats.failed_commits += 1
+        self.stats.last_failure, self.stats.last_failure_at = str(exc), time.monotonic()
         self._invalidate_caches()
         if self._conn.in_transaction:
             try:
@@ -537,6 +548,7 @@ class GroupCommitWriter:
     def _count(self, size: int) -> None:
         self.stats.units += size
         self.stats.commits += 1
+        self.stats.last_failure = None
         self.stats.max_batch = max(self.stats.max_batch, size)
         if self._on_commit is not None:
             self._on_commit(self.stats)
