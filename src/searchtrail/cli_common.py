@@ -102,7 +102,7 @@ def open_store_or_exit(settings: Settings) -> Any:
                   f"{settings.data_dir / 'searchtrail.toml'}) to its URL.")
         raise SystemExit(1)
     try:
-        return open_database(settings)
+        return open_database(settings, upgrade=False)  # the server upgrades, never a command
     except sqlite3.Error as exc:
         exit_store_unavailable(settings, exc)
 

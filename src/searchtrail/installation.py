@@ -30,8 +30,9 @@ def _store(settings: Settings) -> tuple[Any, Any]:
     return sqlite_store, settings.database_path
 
 
-def open_database(settings: Settings) -> sqlite3.Connection:
-    """The store's connection for writes, its schema brought up to date."""
+def open_database(settings: Settings, upgrade: bool = True) -> sqlite3.Connection:
+    """The store's connection for writes, its schema brought up to date (or, without
+    ``upgrade``, refused unless it is)."""
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: ours alone
     except OSError as exc:  # told as the store's error: the commands' one way to report it
@@ -41,7 +42,11 @@ def open_database(settings: Settings) -> sqlite3.Connection:
             f"cannot make the data directory {settings.data_dir}: {reason}") from None
     module, where = _store(settings)
     conn = module.open_connection(where)
-    module.migrate(conn)
+    try:
+        module.migrate(conn, upgrade)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

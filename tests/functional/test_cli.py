@@ -126,6 +126,24 @@ def test_a_store_a_newer_searchtrail_wrote_is_refused(fresh_server) -> None:
         assert "written by a newer searchtrail" in " ".join(run.stderr.split())
 
 
+def test_a_command_leaves_an_older_schema_to_the_server(fresh_server) -> None:
+    """A command of a newer version beside an older server still running on the store never
+    migrates it under that server."""
+    import sqlite3
+
+    server = fresh_server.start()
+    server.stop()
+    store = sqlite3.connect(server.data_dir / "searchtrail.sqlite3")
+    (newest,) = store.execute("PRAGMA user_version").fetchone()
+    store.execute(f"PRAGMA user_version = {newest - 1}")  # as if the last migration were new
+    store.commit()
+    run = searchtrail("accounts", "list", "--data-dir", str(server.data_dir))
+    assert run.returncode == 1 and "start this version's `searchtrail serve`" in " ".join(
+        run.stderr.split())
+    assert store.execute("PRAGMA user_version").fetchone() == (newest - 1,)
+    store.close()
+
+
 def test_env_set_up_works_in_a_shell_with_another_session_and_profile(server) -> None:
     shell = ('eval "$("$PYTHON" -m searchtrail env --data-dir "$DATA")" && '
              '"$PYTHON" -m awscli sts get-caller-identity --output json')

@@ -19,16 +19,22 @@ def numbered_scripts(package: str) -> list[tuple[int, str]]:
     return sorted(scripts)
 
 
-def announce_upgrade(current: int, scripts: list[tuple[int, str]]) -> None:
+def announce_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = True) -> None:
     """Log that an existing store's schema is being upgraded: a migration that rebuilds an
     index of a large store (0010's outbox index) holds start-up for a minute or more. A
     store a newer searchtrail wrote is refused: this one would write into a schema it does
-    not know."""
+    not know. Without ``upgrade`` (the commands beside a server) an older schema is refused
+    too: the server upgrades it, never a command under an older server still running on it."""
     newest = scripts[-1][0] if scripts else current
     if current > newest:
         raise sqlite3.DatabaseError(
             f"its schema is version {current}, written by a newer searchtrail than this one "
             f"(which knows versions up to {newest}): run that version, or a newer one")
+    if current < newest and not upgrade:
+        raise sqlite3.DatabaseError(
+            f"its schema is version {current}, older than this searchtrail's {newest}: start "
+            "this version's `searchtrail serve` on it first, which upgrades it" if current else
+            "it has no searchtrail schema yet: start `searchtrail serve` on it first")
     if 0 < current < newest:
         log.info("upgrading the store's schema from version %d to %d; on a store of "
                  "millions of events this can take a minute or more", current, newest,

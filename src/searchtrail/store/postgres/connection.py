@@ -507,16 +507,17 @@ def durability_settings(conn: PostgresConnection) -> dict[str, object]:
     return settings
 
 
-def migrate(conn: PostgresConnection) -> int:
+def migrate(conn: PostgresConnection, upgrade: bool = True) -> int:
     """Apply every migration newer than the database's schema version, under the write lock
-    (nodes starting together migrate once); returns the version."""
+    (nodes starting together migrate once; refused without ``upgrade``); returns the
+    version."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] or 0
         scripts = numbered_scripts("searchtrail.store.postgres")
-        announce_upgrade(version, scripts)
+        announce_upgrade(version, scripts, upgrade)
         for number, script in scripts:
             if number > version:
                 conn.executescript(script)

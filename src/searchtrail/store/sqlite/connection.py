@@ -62,14 +62,15 @@ def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
     }
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration newer than the database's user_version; returns the version."""
+def migrate(conn: sqlite3.Connection, upgrade: bool = True) -> int:
+    """Apply every migration newer than the database's user_version (refused without
+    ``upgrade``); returns the version."""
     conn.create_function("lookup_key", 4, lookup_key, deterministic=True)  # 0015's
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         scripts = numbered_scripts("searchtrail.store.sqlite")
-        announce_upgrade(version, scripts)
+        announce_upgrade(version, scripts, upgrade)
         for number, script in scripts:
             if number > version:
                 for statement in _statements(script):
