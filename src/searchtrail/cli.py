@@ -295,6 +295,10 @@ def _account(identities, account: Optional[str]) -> str:  # type: ignore[no-unty
         err.print("[red]error:[/red] no default account yet: start `searchtrail serve` once "
                   "or pass --account.")
         raise typer.Exit(1)
+    if account is not None and not identities.account_exists(account):
+        err.print(f"[red]error:[/red] no account {account} in this store "
+                  "(`searchtrail accounts list` shows them).")
+        raise typer.Exit(1)
     return chosen
 
 
@@ -480,6 +484,12 @@ def lookup(
     if output not in ("json", "table"):
         err.print("[red]error:[/red] --output is json or table.")
         raise typer.Exit(2)
+    from searchtrail.arns import is_region
+
+    if not is_region(region):  # else an empty history, as if nothing happened there
+        err.print(f"[red]error:[/red] --region {region!r} is not a region name such as "
+                  "us-east-1 or eu-west-3.")
+        raise typer.Exit(2)
     attr = None
     if attribute:
         key, sep, value = attribute.partition("=")
@@ -490,7 +500,7 @@ def lookup(
         attr = (key, value)
     settings = settings_or_exit(data_dir=data_dir)
     conn = open_store_or_exit(settings)
-    chosen = account or Identities(SqliteResources(conn, "", "")).default_account() or ""
+    chosen = _account(Identities(SqliteResources(conn, "", "")), account)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_id_codec(conn))
     start, end = parse_time(start_time, "--start-time"), parse_time(end_time, "--end-time")

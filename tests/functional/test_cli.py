@@ -358,3 +358,17 @@ def test_a_second_server_on_a_data_dir_says_another_one_answers_there(tmp_path) 
     finally:
         second.stop()
         first.stop()
+
+
+@pytest.mark.parametrize("command, told", [
+    (["events", "lookup", "--region", "nowhere"], "not a region name"),
+    (["events", "lookup", "--account", "000000000000"], "no account 000000000000"),
+    (["buckets", "create", "never-made", "--account", "000000000000"], "no account"),
+    (["trail", "validate", "--trail-arn", "arn:aws:cloudtrail:nowhere:111122223333:trail/t",
+      "--start-time", "2026-01-01T00:00:00Z"], "'nowhere' is not a region name"),
+])
+def test_an_unknown_region_or_account_is_told_not_answered_as_empty(server, command,
+                                                                     told) -> None:
+    run = searchtrail(*command, "--data-dir", str(server.data_dir))
+    assert run.returncode in (1, 2), run.stdout + run.stderr
+    assert told in " ".join(run.stderr.split()) and "Traceback" not in run.stderr

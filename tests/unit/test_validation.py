@@ -533,11 +533,12 @@ def test_t8_newest_digest_deleted_is_caught_only_by_the_tail_check() -> None:
     report = validate(trail, latest_digest_end=newest.end)
     tail = (f"s3://{BUCKET}/AWSLogs/{ACCOUNT}/CloudTrail-Digest/{REGION}/")
     assert invalid(report) == {
-        tail: "INVALID: newest digest missing: expected a digest ending after 2026-11-25T13:00:00Z"}
+        tail: "INVALID: newest digest missing: expected a digest ending at 2026-11-25T13:00:00Z, "
+              "the newest delivered"}
     assert not report.ok and (report.digests_valid, report.digests_total) == (3, 4)
     stdout, stderr = report.render(verbose=False)
     assert stderr == [f"Digest file\t{tail}\tINVALID: newest digest missing: expected a digest "
-                      "ending after 2026-11-25T13:00:00Z", ""]
+                      "ending at 2026-11-25T13:00:00Z, the newest delivered", ""]
     # without that knowledge, one missing interval is inside the 2x slack of the heuristic
     # (two missing intervals are not: next test)
     assert validate(trail).ok

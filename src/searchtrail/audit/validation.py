@@ -26,7 +26,8 @@ first file, in that order, that had one.
 On top, what the CLI cannot see (reliability plan T8): when the trail was logging and the
 newest digest found ends more than ``2 x digest_interval`` before ``min(end, now)`` (or,
 when the caller knows it, before the newest digest it delivered), the report carries
-``INVALID: newest digest missing: expected a digest ending after <t>``.
+``INVALID: newest digest missing: expected a digest ending after <t>`` (``ending at <t>, the
+newest delivered`` when the caller knows it).
 
 Fatal conditions raise, as they make the CLI exit 255: :class:`NoPublicKeysFound`, store
 errors other than ``NoSuchKey`` (:class:`ObjectStoreError`), and ``ValueError`` for a bad
@@ -675,11 +676,12 @@ class _Validator:
 
 def _tail_check(*, newest_end: datetime | None, start: datetime, end: datetime, now: datetime,
                 digest_interval: timedelta, logging: bool, logging_since: datetime | None,
-                latest_digest_end: datetime | None) -> datetime | None:
-    """The time after which a digest should end but none was found, or None if all is well."""
+                latest_digest_end: datetime | None) -> str | None:
+    """What digest should be there but was not found, or None if all is well."""
     if latest_digest_end is not None and latest_digest_end <= end + timedelta(hours=1):
         if latest_digest_end >= start and (newest_end is None or newest_end < latest_digest_end):
-            return latest_digest_end
+            return (f"expected a digest ending at {format_display_date(latest_digest_end)}, "
+                    "the newest delivered")
     if not logging:
         return None
     threshold = min(end, now) - 2 * digest_interval
@@ -687,7 +689,7 @@ def _tail_check(*, newest_end: datetime | None, start: datetime, end: datetime, 
     if threshold < floor:
         return None
     if newest_end is None or newest_end < threshold:
-        return threshold
+        return f"expected a digest ending after {format_display_date(threshold)}"
     return None
 
 
@@ -735,16 +737,14 @@ def validate_trail(*, store: ObjectReader, bucket: str, prefix: str | None, org_
             continue
         if newest_end is None or date > newest_end:
             newest_end = date
-    missing_after = _tail_check(
+    missing = _tail_check(
         newest_end=newest_end, start=start, end=end, now=now, digest_interval=digest_interval,
         logging=logging, logging_since=_as_utc(logging_since) if logging_since else None,
         latest_digest_end=_as_utc(latest_digest_end) if latest_digest_end else None)
-    if missing_after is not None:
+    if missing is not None:
         location = digest_prefix(prefix=prefix, org_id=org_id, account=account, region=source)
         report.results.append(FileResult(
-            "digest", f"s3://{bucket}/{location}/",
-            "INVALID: newest digest missing: expected a digest ending after "
-            f"{format_display_date(missing_after)}"))
+            "digest", f"s3://{bucket}/{location}/", f"INVALID: newest digest missing: {missing}"))
 
     try:
         try:
