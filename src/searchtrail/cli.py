@@ -100,7 +100,7 @@ def serve(
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
 
-    from searchtrail.endpoint import advertise, answers, current, is_wildcard
+    from searchtrail.endpoint import advertise, answers, current, is_wildcard, record
     from searchtrail.workers import listening_sockets, share_metrics, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
@@ -145,10 +145,12 @@ def serve(
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
     earlier = current(settings) if settings.endpoint_path.exists() else None
     endpoint = advertise(settings, socks[0].getsockname()[1])
-    if earlier is not None and earlier.url != endpoint.url and answers(earlier.url):
+    beside = earlier if (earlier is not None and earlier.url != endpoint.url
+                         and answers(earlier.url)) else None
+    if beside is not None:
         err.print(f"[yellow]warning:[/yellow] another server on {settings.data_dir} answers at "
-                  f"{earlier.url}; both share its store. `searchtrail env` now points at this "
-                  f"one, {endpoint.url}.")
+                  f"{beside.url}; both share its store. `searchtrail env` now points at this "
+                  f"one, {endpoint.url}, and at that one again once this one stops.")
     print(f"searchtrail listening on {endpoint.url}" + (
         f" (and every other address: --host {settings.host})" if is_wildcard(settings.host)
         else ""), flush=True)
@@ -176,7 +178,8 @@ def serve(
     # (measured: bench/README.md).
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
 
-    def run_worker(worker: int, sock: socket.socket) -> None:
+    def run_worker(worker: int, sock: socket.socket,
+                   after_shutdown: Callable[[], None] | None = None) -> None:
         server = build_app(settings, worker=worker)
         # What start-up built (~64,000 objects: service models, compiled shapes, the console)
         # lives as long as the server: frozen out of the cyclic collector, whose full
@@ -195,12 +198,21 @@ def serve(
                                 ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
                                 timeout_graceful_shutdown=10,
                                 proxy_headers=False)  # the gateway applies --trusted-proxies
-        GracefulServer(config).run(sockets=[sock])
+        GracefulServer(config, after_shutdown).run(sockets=[sock])
+
+    def give_back_the_endpoint() -> None:
+        """The server this one stood beside still answers: env points back at it."""
+        if beside is not None and current(settings).url == endpoint.url \
+                and answers(beside.url):
+            record(settings, beside)
 
     if settings.workers == 1:
-        run_worker(0, socks[0])
+        run_worker(0, socks[0], give_back_the_endpoint)
     else:
-        raise typer.Exit(supervise(socks, run_worker))
+        try:
+            raise typer.Exit(supervise(socks, run_worker))
+        finally:
+            give_back_the_endpoint()
 
 
 def _check_tls_files(cert: Path, key: Path) -> None:

@@ -49,11 +49,16 @@ def advertise(settings: Settings, port: int) -> Endpoint:
     the server runs on whether or not the data directory takes the file."""
     endpoint = Endpoint(client_url(settings, port), _self_signed(settings.tls_cert),
                         settings.s3_endpoint_url)
+    record(settings, endpoint)
+    return endpoint
+
+
+def record(settings: Settings, endpoint: Endpoint) -> None:
+    """Write ``endpoint`` as where this data directory's server answers (best effort)."""
     try:
         replace_shared_file(settings.endpoint_path, json.dumps(asdict(endpoint)).encode() + b"\n")
     except OSError:
         pass
-    return endpoint
 
 
 def current(settings: Settings) -> Endpoint:

@@ -353,8 +353,11 @@ def test_a_second_server_on_a_data_dir_says_another_one_answers_there(tmp_path) 
         told = " ".join(second.log().split())
         assert (f"warning: another server on {first.data_dir} answers at {first.endpoint}; "
                 f"both share its store. `searchtrail env` now points at this one, "
-                f"{second.endpoint}.") in told, told
+                f"{second.endpoint}, and at that one again once this one stops.") in told, told
         assert "another server" not in first.log()
+        second.stop()  # the first still serves the data dir: env points back at it
+        exports = env_exports(searchtrail("env", "--data-dir", str(first.data_dir)).stdout)
+        assert exports["AWS_ENDPOINT_URL_STS"] == first.endpoint
     finally:
         second.stop()
         first.stop()

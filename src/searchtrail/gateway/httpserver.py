@@ -95,12 +95,21 @@ class OneWriteTransport:
 class GracefulServer(uvicorn.Server):
     """uvicorn's server, except that its shutdown first gives the loop turns to accept the
     connections the kernel has already queued on the listening socket: closing it resets them,
-    requests and all, and with a socket per worker (SO_REUSEPORT) no other worker takes them."""
+    requests and all, and with a socket per worker (SO_REUSEPORT) no other worker takes them.
+    ``after_shutdown`` runs once it has shut down (uvicorn then ends the process by the
+    signal that stopped it, so code after ``run`` would not)."""
+
+    def __init__(self, config: uvicorn.Config,
+                 after_shutdown: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self._after_shutdown = after_shutdown
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for _ in range(ACCEPT_TURNS_BEFORE_CLOSE):
             await asyncio.sleep(0)  # the loop's poll accepts what is queued; then they close
         await super().shutdown(sockets=sockets)
+        if self._after_shutdown is not None:
+            self._after_shutdown()
 
 
 class SearchtrailHttpProtocol(HttpToolsProtocol):
