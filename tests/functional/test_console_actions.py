@@ -174,6 +174,14 @@ def test_malformed_query_values_never_fail_a_page(root, path: str) -> None:
     assert root.get(path).status_code in (200, 400)
 
 
+@pytest.mark.parametrize("path", ["/console/trails", "/console/collections",
+                                  "/console/policies"])
+def test_a_notice_in_a_link_from_elsewhere_is_not_shown_as_the_consoles(root, path) -> None:
+    crafted = "Your session expired: call +1 555 0100 to restore it"
+    page = root.get(f"{path}?notice={crafted.replace(' ', '+')}&ns=0123456789abcdef")
+    assert page.status_code == 200 and "555 0100" not in page.text
+
+
 def test_event_detail_shows_the_record_and_its_resources(console_server, root) -> None:
     record = next(r for r in lookup(console_server, "EventName", "CreateCollection")
                   if "errorCode" not in r)

@@ -60,7 +60,7 @@ class CollectionPages:
         return self._ui.render(request, "collections.html", {
             "title": "Collections", "nav": "collections", "outcome": outcome,
             "collections": sorted(items, key=lambda item: item.get("name", "")),
-            "notice": request.query_params.get("notice", "")[:200]},
+            "notice": self._ui.notice(request, viewer, 200)},
             status=403 if outcome.denied else 200)
 
     async def new(self, request: Request, viewer: Viewer) -> Response:
@@ -122,9 +122,10 @@ class CollectionPages:
                                         status=403 if outcome.denied else 400)
             done.append(label)
         created = (outcome.result or {}).get("createCollectionDetail", {})
-        notice = quote(f"Creating collection {name}. Created: {', '.join(done)}.")
+        notice = self._ui.notice_query(viewer, f"Creating collection {name}. Created: "
+                                                f"{', '.join(done)}.")
         return RedirectResponse(f"{PREFIX}/collections/{quote(created.get('id', ''))}"
-                                f"?notice={notice}", status_code=303)
+                                f"?{notice}", status_code=303)
 
     async def _one(self, request: Request, viewer: Viewer) -> tuple[Outcome, dict | None]:
         outcome = await self._ui.call(request, viewer, "BatchGetCollection",
@@ -140,7 +141,7 @@ class CollectionPages:
             "title": collection["name"] if collection else "Collection", "nav": "collections",
             "outcome": outcome, "collection": collection,
             "events_url": resource_events(collection["arn"]) if collection else "",
-            "notice": request.query_params.get("notice", "")[:300]},
+            "notice": self._ui.notice(request, viewer)},
             status=403 if outcome.denied else 200)
 
     async def confirm_delete(self, request: Request, viewer: Viewer) -> Response:
@@ -170,8 +171,8 @@ class CollectionPages:
             return self._ui.render(request, "collection_delete.html", {
                 "title": "Delete collection", "nav": "collections", "outcome": outcome,
                 "collection": collection, "error": ""}, status=403 if outcome.denied else 400)
-        notice = quote(f"Deleting collection {collection['name']}.")
-        return RedirectResponse(f"{PREFIX}/collections?notice={notice}", status_code=303)
+        notice = self._ui.notice_query(viewer, f"Deleting collection {collection['name']}.")
+        return RedirectResponse(f"{PREFIX}/collections?{notice}", status_code=303)
 
     def _missing(self, request: Request) -> Response:
         return self._ui.render(request, "error.html", {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from urllib.parse import quote
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -92,7 +91,7 @@ class PolicyPages:
                              "items": (outcome.result or {}).get(key, [])})
         return self._ui.render(request, "policies.html", {
             "title": "Policies", "nav": "policies", "sections": sections,
-            "notice": request.query_params.get("notice", "")[:200]},
+            "notice": self._ui.notice(request, viewer, 200)},
             status=403 if all(section["outcome"].denied for section in sections) else 200)
 
     async def new(self, request: Request, viewer: Viewer) -> Response:
@@ -133,8 +132,8 @@ class PolicyPages:
                                   errors={"policy": outcome.error_message},
                                   status=403 if outcome.denied else 400)
         return RedirectResponse(
-            f"{PREFIX}/policies/{values['type']}/{values['name']}?notice="
-            + quote(f"Created {POLICY_TYPES[values['type']][0].lower()} {values['name']}."),
+            f"{PREFIX}/policies/{values['type']}/{values['name']}?" + self._ui.notice_query(
+                viewer, f"Created {POLICY_TYPES[values['type']][0].lower()} {values['name']}."),
             status_code=303)
 
     async def validate(self, request: Request, viewer: Viewer, form: FormData) -> Response:
@@ -157,7 +156,7 @@ class PolicyPages:
         return self._detail(request, kind, outcome, policy, {
             "policy": json.dumps(policy.get("policy"), indent=2) if policy else "",
             "description": (policy or {}).get("description", "")},
-            notice=request.query_params.get("notice", "")[:200])
+            notice=self._ui.notice(request, viewer, 200))
 
     def _detail(self, request: Request, kind: str, outcome: Outcome, policy: dict | None,
                 values: dict[str, str], *, errors: dict[str, str] | None = None,
@@ -188,8 +187,9 @@ class PolicyPages:
             return self._detail(request, kind, result, policy, values,
                                 errors={"policy": result.error_message},
                                 status=403 if result.denied else 400)
-        return RedirectResponse(f"{PREFIX}/policies/{kind}/{policy['name']}?notice="
-                                + quote("Saved a new version of the policy."), status_code=303)
+        return RedirectResponse(f"{PREFIX}/policies/{kind}/{policy['name']}?"
+                                + self._ui.notice_query(viewer, "Saved a new version of the "
+                                                        "policy."), status_code=303)
 
     async def delete(self, request: Request, viewer: Viewer, form: FormData) -> Response:
         kind, name = request.path_params["type"], request.path_params["name"]
@@ -204,7 +204,8 @@ class PolicyPages:
                 "policy": json.dumps((policy or {}).get("policy"), indent=2),
                 "description": (policy or {}).get("description", "")},
                 status=403 if outcome.denied else 400)
-        return RedirectResponse(f"{PREFIX}/policies?notice=" + quote(f"Deleted {name}."),
+        return RedirectResponse(f"{PREFIX}/policies?"
+                                + self._ui.notice_query(viewer, f"Deleted {name}."),
                                 status_code=303)
 
     def _missing(self, request: Request) -> Response:

@@ -55,7 +55,7 @@ class TrailPages:
             trails.append({**trail, "status": status.result or {}})
         return self._ui.render(request, "trails.html", {
             "title": "Trails", "nav": "trails", "outcome": outcome, "trails": trails,
-            "notice": request.query_params.get("notice", "")[:200]},
+            "notice": self._ui.notice(request, viewer, 200)},
             status=403 if outcome.denied else 200)
 
     async def new(self, request: Request, viewer: Viewer) -> Response:
@@ -99,8 +99,8 @@ class TrailPages:
                                           {"Name": values["name"]}, service="cloudtrail")
             notice += (" Logging started." if started.ok
                        else f" Logging did not start: {started.error_message}")
-        return RedirectResponse(f"{PREFIX}/trails/{quote(values['name'])}?notice="
-                                + quote(notice), status_code=303)
+        return RedirectResponse(f"{PREFIX}/trails/{quote(values['name'])}?"
+                                + self._ui.notice_query(viewer, notice), status_code=303)
 
     async def detail(self, request: Request, viewer: Viewer) -> Response:
         name = request.path_params["name"]
@@ -127,7 +127,7 @@ class TrailPages:
             "status": status, "files": files, "files_error": files_error, "backlog": backlog,
             "files_shown": FILES_SHOWN,
             "events_url": resource_events(trail["TrailARN"]) if trail else "",
-            "notice": request.query_params.get("notice", "")[:300]},
+            "notice": self._ui.notice(request, viewer)},
             status=403 if outcome.denied else 200)
 
     def _backlog(self, arn: str) -> Backlog | None:
@@ -164,5 +164,5 @@ class TrailPages:
                                       service="cloudtrail")
         notice = (("Logging started." if operation == "StartLogging" else "Logging stopped.")
                   if outcome.ok else f"{outcome.error_code}: {outcome.error_message}")
-        return RedirectResponse(f"{PREFIX}/trails/{quote(name)}?notice={quote(notice)}",
-                                status_code=303)
+        return RedirectResponse(f"{PREFIX}/trails/{quote(name)}?"
+                                + self._ui.notice_query(viewer, notice), status_code=303)

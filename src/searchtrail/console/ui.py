@@ -130,6 +130,21 @@ class Ui:
             return Response(status_code=204, headers={"HX-Redirect": location})
         return RedirectResponse(location, status_code=303)
 
+    # -- notices ---------------------------------------------------------------------------
+    # What an action did travels to the page it redirects to in the query string, signed
+    # with the session's secret: a link from elsewhere cannot show its words as the
+    # console's own ("your session expired, call ...").
+    @staticmethod
+    def notice_query(viewer: Viewer, text: str) -> str:
+        return "notice=" + quote(text) + "&ns=" + _notice_mac(viewer, text)
+
+    @staticmethod
+    def notice(request: Request, viewer: Viewer, limit: int = 300) -> str:
+        text = request.query_params.get("notice", "")
+        signed = hmac.compare_digest(request.query_params.get("ns", ""),
+                                     _notice_mac(viewer, text))
+        return text[:limit] if text and signed else ""
+
     def refused(self, request: Request, message: str) -> Response:
         return self.render(request, "error.html", {"title": "Request refused",
                                                    "message": message}, status=403)
@@ -160,3 +175,7 @@ class Ui:
                            ctx.request_id)
         # The output as the wire carries it (JSON types, epoch seconds), as a client sees it.
         return Outcome(dict(ctx.output_wire or {}), "", "", ctx.request_id)
+
+
+def _notice_mac(viewer: Viewer, text: str) -> str:
+    return hmac.new(viewer.session.csrf.encode(), text.encode(), "sha256").hexdigest()[:32]
