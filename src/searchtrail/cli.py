@@ -469,10 +469,24 @@ def set_oidc_jwks(provider_arn: str = typer.Option(..., help="arn:aws:iam::<acco
     except orjson.JSONDecodeError as exc:
         err.print(f"[red]error:[/red] {jwks_file} is not JSON: {exc}")
         raise typer.Exit(2) from None
+    from searchtrail.auth.webidentity import public_key
+
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        err.print(f"[red]error:[/red] {jwks_file} is not a JSON Web Key Set: it needs a "
+                  '"keys" list of the provider\'s public keys.')
+        raise typer.Exit(2)
+    for position, key in enumerate(keys):
+        try:  # a key no token could be verified with is a mistake to tell now
+            public_key(key)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            err.print(f"[red]error:[/red] key {position} of {jwks_file} is not an RSA or EC "
+                      f"public key (kty, n and e, or crv, x and y): {exc}")
+            raise typer.Exit(2) from None
     account = provider_arn.split(":")[4] if provider_arn.count(":") >= 5 else ""
     _with_identities(settings_or_exit(data_dir=data_dir),
                      lambda ids: ids.set_oidc_jwks(account, provider_arn, jwks))
-    print(f"{provider_arn}: {len(jwks.get('keys', []))} key(s) set")
+    print(f"{provider_arn}: {len(keys)} key(s) set")
 
 
 @events_app.command("lookup")

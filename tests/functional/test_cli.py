@@ -375,3 +375,16 @@ def test_an_unknown_region_or_account_is_told_not_answered_as_empty(server, comm
     run = searchtrail(*command, "--data-dir", str(server.data_dir))
     assert run.returncode in (1, 2), run.stdout + run.stderr
     assert told in " ".join(run.stderr.split()) and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("jwks", ['{"keys":[{"kty":"oct","k":"zz"}]}', '{"keys":[]}', '[1]',
+                                  '{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}'])
+def test_an_oidc_key_set_no_token_could_be_verified_with_is_refused(server, tmp_path,
+                                                                    jwks) -> None:
+    path = tmp_path / "jwks.json"
+    path.write_text(jwks)
+    run = searchtrail("iam", "set-oidc-jwks", "--provider-arn",
+                      "arn:aws:iam::111122223333:oidc-provider/idp.example.com", "--jwks-file",
+                      str(path), "--data-dir", str(server.data_dir))
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "error:" in run.stderr
