@@ -135,8 +135,10 @@ def key_change_signal(settings: Settings, several_workers: bool) -> ChangeSignal
 # How long /_searchtrail/health waits for the store to answer its read before saying it is
 # unavailable (a PostgreSQL host that drops packets would otherwise hold it ~10 s).
 HEALTH_STORE_SECONDS = 2.0
-# Health answers 503 this long after a failed commit, then the store's read again decides:
-# with no calls coming (a load balancer stopped them) nothing else would ever clear it.
+# Health answers 503 once this many commits in a row failed, for this long after the last,
+# then the store's read again decides: with no calls coming (a load balancer stopped them)
+# nothing else would ever clear it.
+HEALTH_FAILED_COMMITS = 3
 HEALTH_FAILED_COMMIT_SECONDS = 30.0
 
 
@@ -258,7 +260,7 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
             store_error = str(exc)
         except TimeoutError:
             store_error = f"no answer within {HEALTH_STORE_SECONDS:g} s"
-        failing = writer.stats.failing(HEALTH_FAILED_COMMIT_SECONDS)
+        failing = writer.stats.failing(HEALTH_FAILED_COMMIT_SECONDS, HEALTH_FAILED_COMMITS)
         if store_error is None and failing is not None:
             # read fine, but the last commit failed (a read-only file, a full disk): calls
             # fail closed, so say so for a while after each failure

@@ -55,13 +55,18 @@ class WriterStats:
     units_read_ahead: int = 0  # units whose first reads a batch's read ahead answered
     failed_commits: int = 0
     max_batch: int = 0
-    # the last failed commit's error and monotonic time, until a commit succeeds again
+    # the last failed commit's error and monotonic time, and how many failed in a row, until
+    # a commit succeeds again
     last_failure: str | None = None
     last_failure_at: float = 0.0
+    failures_in_a_row: int = 0
 
-    def failing(self, within: float) -> str | None:
-        """The last commit's error if it failed less than ``within`` seconds ago."""
-        if self.last_failure is None or time.monotonic() - self.last_failure_at > within:
+    def failing(self, within: float, in_a_row: int) -> str | None:
+        """The last commit's error if at least ``in_a_row`` commits failed one after another,
+        the last less than ``within`` seconds ago (a single failure, such as a node's first
+        commit after a freeze lost its session, says nothing of the next)."""
+        if self.failures_in_a_row < in_a_row or self.last_failure is None \
+                or time.monotonic() - self.last_failure_at > within:
             return None
         return self.last_failure
 
@@ -533,6 +538,7 @@ class GroupCommitWriter:
         log.error("batch of %d failed to commit: %s", size, exc)
         self.stats.failed_commits += 1
         self.stats.last_failure, self.stats.last_failure_at = str(exc), time.monotonic()
+        self.stats.failures_in_a_row += 1
         self._invalidate_caches()
         if self._conn.in_transaction:
             try:
@@ -548,7 +554,7 @@ class GroupCommitWriter:
     def _count(self, size: int) -> None:
         self.stats.units += size
         self.stats.commits += 1
-        self.stats.last_failure = None
+        self.stats.last_failure, self.stats.failures_in_a_row = None, 0
         self.stats.max_batch = max(self.stats.max_batch, size)
         if self._on_commit is not None:
             self._on_commit(self.stats)
