@@ -427,3 +427,18 @@ def test_a_deny_on_a_trails_stored_tags_applies(server) -> None:
     trails.delete_trail(Name=spare)
     assert [t["TrailARN"] for t in root.describe_trails()["trailList"]
             if t["S3BucketName"] == bucket] == [kept]
+
+
+def test_aws_managed_policies_are_read_as_the_callers_policies_allow(server) -> None:
+    """arn:aws:iam::aws:policy/... belongs to no account of the caller's, yet reading it needs
+    only the caller's own Allow (it was refused as a cross-account read, root included)."""
+    arn = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    root = server.client("iam")
+    version = root.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    assert root.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    reader = User(server, statement("Allow", ["iam:GetPolicy*", "iam:ListPolicyVersions"]))
+    assert reader.client("iam").get_policy(PolicyArn=arn)["Policy"]["Arn"] == arn
+    assert reader.client("iam").list_policy_versions(PolicyArn=arn)["Versions"]
+    stranger = User(server, statement("Allow", "aoss:*")).client("iam")
+    assert denied(lambda: stranger.get_policy(PolicyArn=arn)).response["Error"]["Code"] == \
+        "AccessDenied"

@@ -696,6 +696,20 @@ def test_at_most_ten_policies_attached(iam):
     assert error.message == "Cannot exceed quota for PoliciesPerUser: 10."
 
 
+def test_attached_policies_page_on_after_a_detach_between_pages(iam):
+    iam("CreateUser", UserName="u")
+    arns = [iam("CreatePolicy", PolicyName=f"P{number}", PolicyDocument=AOSS_READ)["Policy"][
+        "Arn"] for number in range(4)]
+    for arn in arns:
+        iam("AttachUserPolicy", UserName="u", PolicyArn=arn)
+    first = iam("ListAttachedUserPolicies", UserName="u", MaxItems=2)
+    seen = [item["PolicyArn"] for item in first["AttachedPolicies"]]
+    iam("DetachUserPolicy", UserName="u", PolicyArn=seen[0])
+    rest = iam("ListAttachedUserPolicies", UserName="u", Marker=first["Marker"])
+    assert sorted(seen[1:] + [item["PolicyArn"] for item in rest["AttachedPolicies"]]) == \
+        sorted(set(arns) - {seen[0]})
+
+
 # --- login profiles ----------------------------------------------------------------------------
 
 
@@ -781,8 +795,11 @@ def test_oidc_provider_lifecycle(iam):
         "InvalidInput", 400)
 
 
-def test_oidc_provider_url_must_be_https(iam):
-    error = iam.fail("CreateOpenIDConnectProvider", Url="http://login.example.com")
+@pytest.mark.parametrize("url", ["http://login.example.com", "https://sp ace.example.com",
+                                 "https://ex\u00e4mple.com"])
+def test_oidc_provider_url_must_be_https_and_printable_ascii(iam, url):
+    # one the provider's ARN could not name again could never be read or deleted
+    error = iam.fail("CreateOpenIDConnectProvider", Url=url)
     assert code_of(error) == ("InvalidInput", 400)
     assert iam("ListOpenIDConnectProviders")["OpenIDConnectProviderList"] == []
 

@@ -165,9 +165,10 @@ def caller_context(principal: Principal, *, now: datetime, region: str, source_i
 
 
 def resource_account(arn: str) -> str | None:
-    """The account field of a resource ARN (None for ``*`` and for ARNs without one)."""
-    parts = arn.split(":", 5)
-    return (parts[4] or None) if len(parts) == 6 else None
+    """The account field of a resource ARN (None for ``*``, for ARNs without one and for what
+    AWS itself owns)."""
+    owner = policy.arn_account(arn)
+    return owner if owner and owner != policy.AWS_OWNED else None
 
 
 # IAM actions whose request names a managed policy by iam:PolicyARN.

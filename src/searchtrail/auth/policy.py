@@ -772,6 +772,9 @@ def compile_policy(document: PolicyDocument) -> CompiledPolicy:
 # Requests and decisions
 # --------------------------------------------------------------------------------------------
 
+AWS_OWNED = "aws"  # the account field of what AWS itself owns (managed policies)
+
+
 def arn_account(arn: str) -> str:
     """The account field of an ARN ("" for ``*``, non-ARNs and account-less ARNs such as S3)."""
     parts = arn.split(":", 5)
@@ -783,7 +786,9 @@ class AuthorizationRequest:
     """One authorization question: may ``principal_arn`` do ``action`` on ``resource``?
 
     ``resource_account`` defaults to the resource ARN's account field, or to
-    ``principal_account`` when the resource has none (``*``, S3 ARNs). ``context`` holds the
+    ``principal_account`` when the resource has none (``*``, S3 ARNs) or is AWS's own (an AWS
+    managed policy, ``arn:aws:iam::aws:policy/...``: anyone's identity policy may let them
+    read it, with no grant of another account needed). ``context`` holds the
     condition keys (any case); build the global ones with :func:`request_context`.
     """
 
@@ -797,8 +802,9 @@ class AuthorizationRequest:
 
     def __post_init__(self) -> None:
         if not self.resource_account:
-            object.__setattr__(self, "resource_account",
-                               arn_account(self.resource) or self.principal_account)
+            owner = arn_account(self.resource)
+            object.__setattr__(self, "resource_account", owner if owner and owner != AWS_OWNED
+                               else self.principal_account)
         object.__setattr__(self, "_ctx", _Context(self.context))
 
 

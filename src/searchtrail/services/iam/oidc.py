@@ -50,6 +50,9 @@ def create_open_id_connect_provider(call: Any, params: dict[str, Any]) -> dict[s
     if not url.lower().startswith("https://") or not issuer_path(url):
         raise invalid_input(f"Invalid URL {url}: an OpenID Connect provider URL must begin "
                             "with https://")
+    if not _ARN.match(provider_arn(call.account_id, url)):  # else never found by its ARN again
+        raise invalid_input(f"Invalid URL {url}: an OpenID Connect provider URL holds printable "
+                            "ASCII only (no spaces)")
     client_ids = _unique(params.get("ClientIDList") or [])
     thumbprints = _unique(params.get("ThumbprintList") or [])
     if len(client_ids) > CLIENT_IDS_PER_PROVIDER:

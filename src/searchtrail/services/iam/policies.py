@@ -391,11 +391,12 @@ def detach(call: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def list_attached(call: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     entity = Entity(call, kind, params["UserName" if kind == "user" else "RoleName"])
     items = []
-    for position, arn in enumerate(entity.doc.get("AttachedPolicies", [])):
+    for arn in entity.doc.get("AttachedPolicies", []):
         policy = identities(call).get_managed_policy(call.account_id, arn)
         if policy is None or not under_prefix(policy, params):
             continue
-        items.append((f"{position:06d}", {"PolicyName": policy["PolicyName"], "PolicyArn": arn}))
+        # keyed by ARN, not by position: a detach between pages would shift the positions
+        items.append((arn, {"PolicyName": policy["PolicyName"], "PolicyArn": arn}))
     operation = "ListAttachedUserPolicies" if kind == "user" else "ListAttachedRolePolicies"
     output = paginate(items, lambda item: item[0], params, "AttachedPolicies", operation)
     output["AttachedPolicies"] = [item[1] for item in output["AttachedPolicies"]]
