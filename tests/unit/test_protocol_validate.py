@@ -6,6 +6,8 @@ import dataclasses
 import itertools
 import logging
 import re
+import sys
+import unicodedata
 
 import pytest
 from botocore.model import ServiceModel
@@ -219,6 +221,25 @@ def test_java_surrogate_pair_pattern_is_rewritten_and_enforced() -> None:
     assert python_pattern(java) == r"[\u0020-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF\t]*"
     assert find_violations(operation, {"name": "emoji \U0001F600 ok"}) == []
     assert [v.constraint for v in find_violations(operation, {"name": "bell \x07"})] == ["pattern"]
+
+
+def test_java_unicode_property_classes_are_enforced_as_java_does() -> None:
+    r"""IAM, STS and Organizations tag keys: ``[\p{L}\p{Z}\p{N}_.:/=+\-@]+`` (a control
+    character was stored, read back as U+FFFD and could then never be untagged)."""
+    iam = ServiceCatalog.load(["iam"]).service("iam")
+    java = iam.shape_for("tagKeyType").metadata["pattern"]
+    assert "\\p{L}" in java
+    pattern = re.compile(python_pattern(java), re.ASCII)
+    extra = set("_.:/=+-@")
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        expected = unicodedata.category(char)[0] in "LZN" or char in extra
+        assert bool(pattern.fullmatch(char)) == expected, hex(code)
+    tag_user = iam.operation_model("TagUser")
+    found = find_violations(tag_user, {"UserName": "u", "Tags": [{"Key": "k\x01", "Value": "v"}]})
+    assert [v.constraint for v in found] == ["pattern"]
+    assert find_violations(tag_user, {"UserName": "u", "Tags": [
+        {"Key": "Kostenstelle ä 2", "Value": "日本"}]}) == []
 
 
 # --- patterns that would backtrack catastrophically -------------------------------------------
