@@ -89,6 +89,11 @@ def test_assumed_role_create_collection_matches_the_seed_record(server) -> None:
     assert assume_record["readOnly"] is True
     issued = assume_record["responseElements"]
     assert issued["credentials"]["accessKeyId"] == credentials["AccessKeyId"]
+    # as AWS's STS records write it: "Jul 18, 2023, 4:07:39 PM" (UTC)
+    written = issued["credentials"]["expiration"]
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}:\d{2} [AP]M", written)
+    assert datetime.strptime(written, "%b %d, %Y, %I:%M:%S %p").replace(
+        tzinfo=timezone.utc) == credentials["Expiration"]
     assert issued["assumedRoleUser"]["arn"] == identity["arn"]
     assert credentials["SecretAccessKey"] not in json.dumps(assume_record)
 

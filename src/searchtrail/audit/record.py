@@ -6,6 +6,7 @@ is the key order AWS writes.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -115,13 +116,50 @@ def response_elements(ctx: RequestContext, record: dict[str, Any]) -> dict[str, 
     # AWS leaves responseElements null on failures and on (most) read-only calls.
     kept = not ctx.read_only or (ctx.service_name, ctx.operation_name) in RESPONSE_KEPT_WHEN_READ_ONLY
     if ctx.error is None and kept and ctx.output_wire:
+        shape = ctx.operation.output_shape
         record["responseElements"] = _within_limit(
             query_output_wire(ctx.operation, ctx.result, HIDDEN) or None
             if ctx.event_source == CLOUDTRAIL_SOURCE else
-            redact(ctx.operation.output_shape, ctx.output_wire))
+            java_dates(shape, redact(shape, ctx.output_wire))
+            if ctx.event_source in JAVA_DATE_SOURCES else
+            redact(shape, ctx.output_wire))
     else:
         record["responseElements"] = None
     return record
+
+
+# IAM and STS records write a response's timestamps as Java prints a date in English
+# ("Jul 1, 2026, 12:08:19 PM", UTC), as published AWS records show (an AssumeRole's
+# credentials.expiration, a CreateUser's user.createDate), not as their API does.
+JAVA_DATE_SOURCES = frozenset({"iam.amazonaws.com", "sts.amazonaws.com"})
+
+
+def java_date(iso: str) -> str:
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(timezone.utc)
+    hour = moment.hour % 12 or 12
+    return (f"{moment:%b} {moment.day}, {moment.year}, {hour}:{moment:%M:%S} "
+            f"{'AM' if moment.hour < 12 else 'PM'}")
+
+
+def java_dates(shape: Any, value: Any) -> Any:
+    """``value`` (a response's wire form, lower camel keys) with its timestamps in Java's
+    text; anything else as it is."""
+    if shape is None or value is None:
+        return value
+    kind = shape.type_name
+    if kind == "timestamp" and isinstance(value, str):
+        try:
+            return java_date(value)
+        except ValueError:
+            return value
+    if kind == "structure" and isinstance(value, dict):
+        members = {lower_camel(name): member for name, member in shape.members.items()}
+        return {key: java_dates(members.get(key), item) for key, item in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [java_dates(shape.member, item) for item in value]
+    if kind == "map" and isinstance(value, dict):
+        return {key: java_dates(shape.value, item) for key, item in value.items()}
+    return value
 
 
 def ids(ctx: RequestContext, record: dict[str, Any]) -> dict[str, Any]:

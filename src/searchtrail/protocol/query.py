@@ -528,8 +528,8 @@ def query_output_wire(operation_model: OperationModel, result: dict[str, Any] | 
                       sensitive: str | None = None) -> dict[str, Any]:
     """``result`` as CloudTrail's ``responseElements`` (same rules as ``query_input_wire``).
 
-    Timestamps are ISO 8601 (``2026-11-30T09:00:00Z``) rather than the ``Nov 30, 2026,
-    9:00:00 AM`` text AWS shows for these services: one machine-readable format everywhere.
+    Timestamps are ISO 8601 (``2026-11-30T09:00:00Z``); IAM and STS records rewrite them as
+    the ``Nov 30, 2026, 9:00:00 AM`` text AWS writes there (``audit.record.java_dates``).
     """
     return _wire(_compiled_output_wire, operation_model, operation_model.output_shape, result, sensitive)
 
