@@ -199,8 +199,11 @@ def test_deeply_nested_documents_are_malformed_not_internal_errors(server) -> No
     assert code == "MalformedPolicyDocument"
 
 
-def _user_with_policy(server, statement: dict) -> tuple[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
-    iam = server.client("iam")
+def _user_with_policy(server, statement: dict,  # type: ignore[no-untyped-def]
+                      key: tuple[str, str] | None = None) -> tuple[str, tuple[str, str]]:
+    """A user (of the account whose root ``key`` is given; else the default one) allowed
+    sts, aoss and iam but for ``statement``, and its access key."""
+    iam = server.client("iam", key=key)
     name = "cond-" + uuid.uuid4().hex[:6]
     iam.create_user(UserName=name)
     iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
@@ -278,13 +281,9 @@ def test_the_organization_id_grants_a_trust_policy_to_every_account(server) -> N
         "Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": "*"},
             "Condition": {"StringEquals": {"aws:PrincipalOrgID": organization}}}]}))
-    other_iam = server.client("iam", key=other_key)
-    other_iam.create_user(UserName="member")
-    other_iam.put_user_policy(UserName="member", PolicyName="p", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Resource": "*"}]}))
-    member = other_iam.create_access_key(UserName="member")["AccessKey"]
-    sts = server.client("sts", key=(member["AccessKeyId"], member["SecretAccessKey"]))
+    _, member = _user_with_policy(server, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+                                  key=other_key)
+    sts = server.client("sts", key=member)
     assert sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
                            RoleSessionName="member")["Credentials"]
 

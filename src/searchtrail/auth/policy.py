@@ -991,20 +991,14 @@ def request_context(*, principal_arn: str, principal_account: str, principal_typ
         **global_request_keys(now=now, region=region, source_ip=source_ip,
                               secure_transport=secure_transport, user_agent=user_agent),
     }
-    if username is not None:
-        ctx["aws:username"] = username
-    if mfa_present is not None:
-        ctx["aws:MultiFactorAuthPresent"] = mfa_present
-    if token_issue_time is not None:
-        ctx["aws:TokenIssueTime"] = token_issue_time
-        if mfa_present:  # MFA was given when the session was issued
-            ctx["aws:MultiFactorAuthAge"] = max(0, int((now - token_issue_time).total_seconds()))
-    if source_identity is not None:
-        ctx["aws:SourceIdentity"] = source_identity
-    if federated_provider is not None:
-        ctx["aws:FederatedProvider"] = federated_provider
-    if organization_id:
-        ctx["aws:PrincipalOrgID"] = organization_id
+    mfa_age = (max(0, int((now - token_issue_time).total_seconds()))
+               if mfa_present and token_issue_time is not None else None)  # MFA at issue
+    optional = {"aws:username": username, "aws:MultiFactorAuthPresent": mfa_present,
+                "aws:TokenIssueTime": token_issue_time, "aws:MultiFactorAuthAge": mfa_age,
+                "aws:SourceIdentity": source_identity,
+                "aws:FederatedProvider": federated_provider,
+                "aws:PrincipalOrgID": organization_id or None}
+    ctx.update({key: value for key, value in optional.items() if value is not None})
     for tag, value in (principal_tags or {}).items():
         ctx[f"aws:PrincipalTag/{tag}"] = value
     ctx.update(extra or {})
@@ -1024,12 +1018,9 @@ def global_request_keys(*, now: datetime, region: str, source_ip: str | None = N
         "aws:RequestedRegion": region,
         "aws:ViaAWSService": False,
     }
-    if source_ip is not None:
-        ctx["aws:SourceIp"] = source_ip
-    if secure_transport is not None:
-        ctx["aws:SecureTransport"] = secure_transport
-    if user_agent is not None:
-        ctx["aws:UserAgent"] = user_agent
+    optional = {"aws:SourceIp": source_ip, "aws:SecureTransport": secure_transport,
+                "aws:UserAgent": user_agent}
+    ctx.update({key: value for key, value in optional.items() if value is not None})
     return ctx
 
 
