@@ -91,8 +91,8 @@ class Authorizer:
         questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
                      else zip(resources, repeat(context)))
         for resource, each in questions:
-            owner = resource_account(resource)
-            if each and owner and owner != principal.account_id:
+            owner = resource_account(resource) if each else None  # the root needs no keys
+            if owner and owner != principal.account_id:
                 each = {**each, "aws:ResourceAccount": owner}
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=each)

@@ -278,7 +278,7 @@ class AwsCallHandler:
         call's error), then return the call's record rows."""
         if ctx.error is None:
             written_before = conn.total_changes
-            recipients = self._registry.record_recipients(ctx.operation)
+            recipients = self._registry.record_recipients(ctx.service_name, ctx.operation)
             if recipients is not None:  # before authorization: refusals are shared too
                 call.shared_with_accounts.extend(recipients(call, ctx.params))
             try:

@@ -68,6 +68,7 @@ class ServiceRegistry:
                     code = next((c for c in _UNSUPPORTED_ERRORS if c in codes), "ValidationException")
                     handler = _unsupported(name, code)
                 self._handlers[(service_model.service_name, name)] = handler
+        self._recipient_services = frozenset(service for service, _ in self._recipients)
 
     def handler(self, operation: Any) -> Handler:
         return self._handlers[(operation.service_model.service_name, operation.name)]
@@ -85,11 +86,13 @@ class ServiceRegistry:
         first (so a batch's can be read in one statement); None for most."""
         return self._reads_ahead.get((operation.service_model.service_name, operation.name))
 
-    def record_recipients(self, operation: Any) -> Recipients | None:
+    def record_recipients(self, service_name: str, operation: Any) -> Recipients | None:
         """What names, before authorization, the other accounts that get a copy of a call's
         record whatever its outcome (a cross-account AssumeRole: the role's owner); None
-        for most."""
-        return self._recipients.get((operation.service_model.service_name, operation.name))
+        for most (told by the service's name alone: this runs for every call)."""
+        if service_name not in self._recipient_services:
+            return None
+        return self._recipients.get((service_name, operation.name))
 
     def resource_condition_keys(self, repo: Any, service: str, operation: str,
                                 params: Mapping[str, Any], resource: str) -> list[dict[str, Any]]:
