@@ -15,8 +15,8 @@ import orjson
 import typer
 
 from searchtrail.cli_common import (DATA_DIR, Option, err, exit_store_unavailable,
-                                    open_store_or_exit, parse_time, settings_or_exit,
-                                    store_location)
+                                    open_store_or_exit, parse_time, region_or_exit,
+                                    settings_or_exit, store_location)
 from searchtrail.cli_validate import OPTIONS as VALIDATE_OPTIONS, validate_trail_files
 from searchtrail.config import MAX_WORKERS, Settings
 
@@ -234,12 +234,7 @@ def _check_tls_files(cert: Path, key: Path) -> None:
 def env(data_dir: Optional[Path] = DataDir,
         region: str = typer.Option("us-east-1", help="Region to sign requests for")) -> None:
     """Print export lines that point boto3 and the AWS CLI at this server."""
-    from searchtrail.arns import is_region
-
-    if not is_region(region):  # the server would refuse every call signed for it
-        err.print(f"[red]error:[/red] --region {region!r} is not a region name such as "
-                  "us-east-1 or eu-west-3.")
-        raise typer.Exit(2)
+    region_or_exit(region)
     settings = settings_or_exit(data_dir=data_dir)
     recover = (f"`searchtrail accounts root-key --data-dir {settings.data_dir}` makes a new "
                "root key and writes the file")
@@ -510,12 +505,7 @@ def lookup(
     if output not in ("json", "table"):
         err.print("[red]error:[/red] --output is json or table.")
         raise typer.Exit(2)
-    from searchtrail.arns import is_region
-
-    if not is_region(region):  # else an empty history, as if nothing happened there
-        err.print(f"[red]error:[/red] --region {region!r} is not a region name such as "
-                  "us-east-1 or eu-west-3.")
-        raise typer.Exit(2)
+    region_or_exit(region)
     attr = None
     if attribute:
         key, sep, value = attribute.partition("=")

@@ -107,6 +107,17 @@ def open_store_or_exit(settings: Settings) -> Any:
         exit_store_unavailable(settings, exc)
 
 
+def region_or_exit(region: str, what: str = "--region") -> None:
+    """Exit 2 unless ``region`` is a region name: a server refuses every call signed for
+    another, and a store has nothing recorded in one, so it would answer nothing at all."""
+    from searchtrail.arns import is_region
+
+    if not is_region(region):
+        err.print(f"[red]error:[/red] {what} {region!r} is not a region name such as "
+                  "us-east-1 or eu-west-3.")
+        raise SystemExit(2)
+
+
 def parse_time(value: Optional[str], option: str) -> Optional[datetime]:
     """ISO 8601 or epoch seconds, in UTC when no zone is given; anything else exits 2."""
     if value is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from searchtrail.cli_common import (DATA_DIR, Option, err, open_store_or_exit, parse_time,
-                                    settings_or_exit)
+                                    region_or_exit, settings_or_exit)
 
 OPTIONS = (
     Option("trail_arn", "arn:aws:cloudtrail:<region>:<account>:trail/<name>", required=True),
@@ -37,7 +37,6 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     import re
     from datetime import timedelta
 
-    from searchtrail.arns import is_region
     from searchtrail.installation import object_store, organization_id, signing_keys_in
     from searchtrail.audit.objectstore import ObjectStoreError
     from searchtrail.audit.stores.s3reader import open_s3_reader
@@ -52,10 +51,9 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
                   "arn:aws:cloudtrail:us-east-1:111122223333:trail/name")
         raise SystemExit(2)
     home, owner, name = match.groups()
-    for given in (home, region):
-        if given is not None and not is_region(given):  # else "No digests found", as if valid
-            err.print(f"[red]error:[/red] {given!r} is not a region name such as us-east-1.")
-            raise SystemExit(2)
+    region_or_exit(home, "the trail ARN's Region")  # else "No digests found", as if valid
+    if region is not None:
+        region_or_exit(region)
     settings = settings_or_exit(data_dir=data_dir, s3_endpoint_url=s3_endpoint_url)
     if not settings.s3_endpoint_url:  # the S3 endpoint the server last started there used
         from searchtrail.endpoint import current

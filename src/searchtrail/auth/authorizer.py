@@ -91,7 +91,7 @@ class Authorizer:
         questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
                      else zip(resources, repeat(context)))
         for resource, each in questions:
-            owner = resource_account(resource) if each else None  # the root needs no keys
+            owner = policy.owning_account(resource) if each else ""  # the root needs no keys
             if owner and owner != principal.account_id:
                 each = {**each, "aws:ResourceAccount": owner}
             request = policy.AuthorizationRequest(action, resource, principal.arn,
@@ -162,13 +162,6 @@ def caller_context(principal: Principal, *, now: datetime, region: str, source_i
         source_identity=principal.source_identity,
         federated_provider=session.federated_provider if session is not None else None,
         user_agent=user_agent, organization_id=organization_id, principal_tags=principal.tags)
-
-
-def resource_account(arn: str) -> str | None:
-    """The account field of a resource ARN (None for ``*``, for ARNs without one and for what
-    AWS itself owns)."""
-    owner = policy.arn_account(arn)
-    return owner if owner and owner != policy.AWS_OWNED else None
 
 
 # IAM actions whose request names a managed policy by iam:PolicyARN.

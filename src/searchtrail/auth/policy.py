@@ -781,14 +781,21 @@ def arn_account(arn: str) -> str:
     return parts[4] if len(parts) == 6 and parts[0] == "arn" else ""
 
 
+def owning_account(arn: str) -> str:
+    """The account a resource belongs to, as authorization sees it: its ARN's account field,
+    "" when it has none or when AWS owns it (an AWS managed policy,
+    ``arn:aws:iam::aws:policy/...``: anyone's identity policy may let them read it)."""
+    owner = arn_account(arn)
+    return "" if owner == AWS_OWNED else owner
+
+
 @dataclass(frozen=True)
 class AuthorizationRequest:
     """One authorization question: may ``principal_arn`` do ``action`` on ``resource``?
 
-    ``resource_account`` defaults to the resource ARN's account field, or to
-    ``principal_account`` when the resource has none (``*``, S3 ARNs) or is AWS's own (an AWS
-    managed policy, ``arn:aws:iam::aws:policy/...``: anyone's identity policy may let them
-    read it, with no grant of another account needed). ``context`` holds the
+    ``resource_account`` defaults to the resource's :func:`owning_account`, or to
+    ``principal_account`` when it has none (``*``, S3 ARNs, AWS's own: no grant of another
+    account is needed for those). ``context`` holds the
     condition keys (any case); build the global ones with :func:`request_context`.
     """
 
@@ -802,9 +809,8 @@ class AuthorizationRequest:
 
     def __post_init__(self) -> None:
         if not self.resource_account:
-            owner = arn_account(self.resource)
-            object.__setattr__(self, "resource_account", owner if owner and owner != AWS_OWNED
-                               else self.principal_account)
+            object.__setattr__(self, "resource_account",
+                               owning_account(self.resource) or self.principal_account)
         object.__setattr__(self, "_ctx", _Context(self.context))
 
 

@@ -55,7 +55,7 @@ class EventPages:
         flt = parse_filter(request.query_params, self._clock())
         token = request.query_params.get("token") or None
         back = request.query_params.getlist("prev")[-MAX_BACK:]
-        # the page's number, carried along because only the last MAX_BACK tokens are
+        # the page's number travels in the URL: only the last MAX_BACK page tokens do
         page_number = max(whole_number(request.query_params.get("page"), 6) or 1, len(back) + 1)
         outcome, rows, next_token = None, [], None
         if not flt.errors:
@@ -76,6 +76,7 @@ class EventPages:
             "newest_url": f"{here}?{flt.query()}" if page_number > 1 and not back else None,
             "refresh_url": f"{here}?{flt.query(pin=False)}",
             "query": flt.query(), "export_id": secrets.token_urlsafe(12),
+            "export_formats": EXPORT_FORMATS,
             "splits": SPLITS, "resource_page": lambda arn: resource_page(arn, viewer.region),
             "resource_events": resource_events,
         })
