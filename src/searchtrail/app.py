@@ -262,8 +262,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
             store_error = f"no answer within {HEALTH_STORE_SECONDS:g} s"
         failing = writer.stats.failing(HEALTH_FAILED_COMMIT_SECONDS, HEALTH_FAILED_COMMITS)
         if store_error is None and failing is not None:
-            # read fine, but the last commit failed (a read-only file, a full disk): calls
-            # fail closed, so say so for a while after each failure
+            # read fine, but commits fail one after another (a read-only file, a full disk):
+            # calls fail closed, so say so until one succeeds or the failures stop
             store_error = f"commits are failing: {failing}"
         return {"status": "ok" if store_error is None else "unavailable",
                 **({"storeError": store_error} if store_error is not None else {}),

@@ -176,10 +176,13 @@ def _edited(params: Mapping[str, Any], name: str) -> bool:
     (``shown_<name>``; links carry neither)."""
     shown = params.get(f"shown_{name}")
     typed = (params.get(name) or "").strip()
-    def whole(value: str) -> str:  # a browser sends HH:MM when the seconds are 0
-        return value + ":00" if len(value) == 16 else value
+    return shown is not None and bool(typed) and _with_seconds(typed) != _with_seconds(
+        shown.strip())
 
-    return shown is not None and bool(typed) and whole(typed) != whole(shown.strip())
+
+def _with_seconds(value: str) -> str:
+    """A datetime-local value with its seconds: a browser sends HH:MM when they are 0."""
+    return value + ":00" if len(value) == 16 else value
 
 
 def _parse_local(raw: str | None, name: str, errors: dict[str, str]) -> datetime | None:

@@ -19,12 +19,13 @@ def numbered_scripts(package: str) -> list[tuple[int, str]]:
     return sorted(scripts)
 
 
-def announce_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = True) -> None:
-    """Log that an existing store's schema is being upgraded: a migration that rebuilds an
-    index of a large store (0010's outbox index) holds start-up for a minute or more. A
-    store a newer searchtrail wrote is refused: this one would write into a schema it does
-    not know. Without ``upgrade`` (the commands beside a server) an older schema is refused
-    too: the server upgrades it, never a command under an older server still running on it."""
+def check_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = True) -> None:
+    """Refuse a schema this searchtrail must not migrate, else log that an existing store's
+    schema is being upgraded (a migration that rebuilds an index of a large store, 0010's
+    outbox index, holds start-up for a minute or more). A store a newer searchtrail wrote is
+    refused: this one would write into a schema it does not know. Without ``upgrade`` (the
+    commands beside a server) an older schema is refused too: the server upgrades it, never a
+    command under an older server still running on it."""
     newest = scripts[-1][0] if scripts else current
     if current > newest:
         raise sqlite3.DatabaseError(

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
-from searchtrail.store.migrations import announce_upgrade, numbered_scripts
+from searchtrail.store.migrations import check_upgrade, numbered_scripts
 from searchtrail.store.sqlite.resources import DELETE_READ_AHEAD, RESOURCE_VERSIONS
 
 # The advisory lock every write transaction holds (any constant shared by all nodes).
@@ -517,7 +517,7 @@ def migrate(conn: PostgresConnection, upgrade: bool = True) -> int:
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] or 0
         scripts = numbered_scripts("searchtrail.store.postgres")
-        announce_upgrade(version, scripts, upgrade)
+        check_upgrade(version, scripts, upgrade)
         for number, script in scripts:
             if number > version:
                 conn.executescript(script)

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from searchtrail.store.lookupkeys import lookup_key
-from searchtrail.store.migrations import announce_upgrade, numbered_scripts
+from searchtrail.store.migrations import check_upgrade, numbered_scripts
 
 BUSY_TIMEOUT_MS = 10_000
 # The store holds secret access keys, password hashes and the digests' signing keys.
@@ -70,7 +70,7 @@ def migrate(conn: sqlite3.Connection, upgrade: bool = True) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         scripts = numbered_scripts("searchtrail.store.sqlite")
-        announce_upgrade(version, scripts, upgrade)
+        check_upgrade(version, scripts, upgrade)
         for number, script in scripts:
             if number > version:
                 for statement in _statements(script):

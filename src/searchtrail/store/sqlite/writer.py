@@ -65,8 +65,7 @@ class WriterStats:
         """The last commit's error if at least ``in_a_row`` commits failed one after another,
         the last less than ``within`` seconds ago (a single failure, such as a node's first
         commit after a freeze lost its session, says nothing of the next)."""
-        if self.failures_in_a_row < in_a_row or self.last_failure is None \
-                or time.monotonic() - self.last_failure_at > within:
+        if self.failures_in_a_row < in_a_row or time.monotonic() - self.last_failure_at > within:
             return None
         return self.last_failure
 
