@@ -902,6 +902,10 @@ def test_tag_errors(ct, west):
     assert ct.fail("AddTags", ResourceId="arn:aws:s3:us-east-1:111122223333:bucket",
                    TagsList=[{"Key": "k"}]).code == "ResourceTypeNotSupportedException"
     assert ct.fail("ListTags", ResourceIdList=[arn("main")], NextToken="x").code == "InvalidTokenException"
+    too_many = ct.fail("ListTags", ResourceIdList=[arn("main")] * 21)
+    assert too_many.code == "InvalidParameterException" and too_many.status == 400
+    assert "at most 20 ARNs; 21 were given" in too_many.message
+    assert len(ct("ListTags", ResourceIdList=[arn("main")] * 20)["ResourceTagList"]) == 20
     assert ct("ListTags", ResourceIdList=[arn("main")])["ResourceTagList"][0]["TagsList"] == []
 
 

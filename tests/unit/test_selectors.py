@@ -58,6 +58,9 @@ def field(name, **operators):
     return {"Field": name, **operators}
 
 
+COLLECTIONS = field("resources.type", Equals=["AWS::AOSS::Collection"])
+
+
 def advanced(*field_selectors, name=None):
     selector = {"FieldSelectors": list(field_selectors)}
     if name:
@@ -244,53 +247,54 @@ def test_operators_on_event_name(operator, values, matching, not_matching):
 
 
 def test_several_operators_in_one_field_selector_are_anded():
-    t = adv(advanced(field("eventCategory", Equals=["Management"]),
+    t = adv(advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                      field("eventName", StartsWith=["Create"], NotEndsWith=["Policy"])))
-    assert trail_wants(t, management(name="CreateCollection"))
-    assert not trail_wants(t, management(name="CreateSecurityPolicy"))
-    assert not trail_wants(t, management(name="DeleteCollection"))
+    assert trail_wants(t, data(name="CreateIndex"))
+    assert not trail_wants(t, data(name="CreateIndexPolicy"))
+    assert not trail_wants(t, data(name="DeleteIndex"))
 
 
 def test_user_identity_arn_and_event_source():
-    t = adv(advanced(field("eventCategory", Equals=["Management"]),
+    t = adv(advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                      field("userIdentity.arn", StartsWith=["arn:aws:sts::111122223333:assumed-role/Admin/"]),
                      field("eventSource", Equals=["aoss.amazonaws.com"])))
-    assert trail_wants(t, management())
-    assert not trail_wants(t, management(userIdentity={"type": "IAMUser",
-                                                       "arn": "arn:aws:iam::111122223333:user/bob"}))
-    assert not trail_wants(t, management(userIdentity={"type": "AWSService"}))  # no arn
-    assert not trail_wants(t, management(source="cloudtrail.amazonaws.com"))
+    assert trail_wants(t, data())
+    assert not trail_wants(t, data(userIdentity={"type": "IAMUser",
+                                                 "arn": "arn:aws:iam::111122223333:user/bob"}))
+    assert not trail_wants(t, data(userIdentity={"type": "AWSService"}))  # no arn
+    assert not trail_wants(t, data(source="cloudtrail.amazonaws.com"))
 
 
 def test_missing_fields_fail_positive_and_pass_negative_operators():
-    equals = adv(advanced(field("eventCategory", Equals=["Management"]),
+    network = {"eventCategory": "NetworkActivity", "managementEvent": False}
+    equals = adv(advanced(field("eventCategory", Equals=["NetworkActivity"]),
                           field("vpcEndpointId", Equals=["vpce-1"])))
-    not_equals = adv(advanced(field("eventCategory", Equals=["Management"]),
+    not_equals = adv(advanced(field("eventCategory", Equals=["NetworkActivity"]),
                               field("vpcEndpointId", NotEquals=["vpce-1"])))
-    assert not trail_wants(equals, management())
-    assert trail_wants(not_equals, management())
-    assert trail_wants(equals, management(vpcEndpointId="vpce-1"))
-    assert not trail_wants(not_equals, management(vpcEndpointId="vpce-1"))
+    assert not trail_wants(equals, data(**network))
+    assert trail_wants(not_equals, data(**network))
+    assert trail_wants(equals, data(vpcEndpointId="vpce-1", **network))
+    assert not trail_wants(not_equals, data(vpcEndpointId="vpce-1", **network))
 
 
 def test_session_credential_from_console_is_false_when_absent():
-    console = adv(advanced(field("eventCategory", Equals=["Management"]),
+    console = adv(advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                            field("sessionCredentialFromConsole", Equals=["true"])))
-    api = adv(advanced(field("eventCategory", Equals=["Management"]),
+    api = adv(advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                        field("sessionCredentialFromConsole", Equals=["false"])))
-    assert not trail_wants(console, management())
-    assert trail_wants(api, management())
-    assert trail_wants(console, management(sessionCredentialFromConsole="true"))
-    assert not trail_wants(api, management(sessionCredentialFromConsole="true"))
+    assert not trail_wants(console, data())
+    assert trail_wants(api, data())
+    assert trail_wants(console, data(sessionCredentialFromConsole="true"))
+    assert not trail_wants(api, data(sessionCredentialFromConsole="true"))
 
 
 def test_event_type_and_read_only():
-    t = adv(advanced(field("eventCategory", Equals=["Management"]),
+    t = adv(advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                      field("eventType", NotEquals=["AwsServiceEvent"]),
                      field("readOnly", Equals=["true"])))
-    assert trail_wants(t, management(read_only=True))
-    assert not trail_wants(t, management(read_only=True, eventType="AwsServiceEvent"))
-    assert not trail_wants(t, management(read_only=False))
+    assert trail_wants(t, data(read_only=True))
+    assert not trail_wants(t, data(read_only=True, eventType="AwsServiceEvent"))
+    assert not trail_wants(t, data(read_only=False))
 
 
 def test_resource_conditions_hold_for_the_same_resource():
@@ -421,7 +425,7 @@ def test_advanced_validation_keeps_what_was_given():
     ([], "At least one"),
     ([advanced()], "at least one field selector"),
     ([advanced(field("eventTime", Equals=["x"]))], "Field eventTime"),
-    ([advanced(field("eventCategory", Equals=["Management"]), field("eventName"))],
+    ([advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS, field("eventName"))],
      "at least one operator"),
     ([advanced(field("eventCategory", StartsWith=["Man"]))], "only the Equals operator"),
     ([advanced(field("eventCategory", Equals=["Data"]), field("resources.type", NotEquals=["x"]))],
@@ -432,14 +436,36 @@ def test_advanced_validation_keeps_what_was_given():
     ([advanced(field("eventName", Equals=["Search"]))], "must include the field eventCategory"),
     ([advanced(field("eventCategory", Equals=["Data"]))], "must include the field resources.type"),
     ([advanced(field("eventCategory", Equals=["Management"]),
-               field("resources.ARN", StartsWith=["arn:aws:aoss"]))], "not valid for management events"),
+               field("resources.ARN", StartsWith=["arn:aws:aoss"]))],
+     "Field resources.ARN in the advanced event selector 1 is not valid for Management events"),
+    *[([advanced(field("eventCategory", Equals=["Management"]), field(name, Equals=["x"]))],
+       f"Field {name} in the advanced event selector 1 is not valid for Management events on a trail")
+      for name in ("eventName", "eventType", "userIdentity.arn", "sessionCredentialFromConsole",
+                   "vpcEndpointId")],
+    ([advanced(field("eventCategory", Equals=["Management"]),
+               field("eventSource", Equals=["aoss.amazonaws.com"]))],
+     "can only exclude management events with NotEquals kms.amazonaws.com or rdsdata"),
+    ([advanced(field("eventCategory", Equals=["Management"]),
+               field("eventSource", NotEquals=["iam.amazonaws.com"]))], "can only exclude"),
+    ([advanced(field("eventCategory", Equals=["Management", "Data"]), COLLECTIONS)],
+     "Field resources.type in the advanced event selector 1 is not valid for Management events"),
+    ([advanced(field("eventCategory", Equals=["NetworkActivity"]),
+               field("errorCode", Equals=["VpceAccessDenied"]))],
+     "must include the field eventSource with the Equals operator"),
+    ([advanced(field("eventCategory", Equals=["NetworkActivity"]),
+               field("eventSource", StartsWith=["aoss"]))], "eventSource with the Equals operator"),
+    ([advanced(field("eventCategory", Equals=["NetworkActivity"]),
+               field("eventSource", Equals=["aoss.amazonaws.com"]), field("readOnly", Equals=["true"]))],
+     "Field readOnly in the advanced event selector 1 is not valid for NetworkActivity events"),
     ([advanced(field("eventCategory", Equals=["Data"]), field("resources.type", Equals=["AWS::S3::Object"]),
-               field("errorCode", Equals=["VpceAccessDenied"]))], "only for network activity"),
-    ([advanced(field("eventCategory", Equals=["NetworkActivity"]), field("errorCode", Equals=["AccessDenied"]))],
+               field("errorCode", Equals=["VpceAccessDenied"]))],
+     "Field errorCode in the advanced event selector 1 is not valid for Data events"),
+    ([advanced(field("eventCategory", Equals=["NetworkActivity"]), field("eventSource", Equals=["aoss.amazonaws.com"]),
+               field("errorCode", Equals=["AccessDenied"]))],
      "Value AccessDenied for field errorCode"),
-    ([advanced(field("eventCategory", Equals=["Management"]), field("eventName", Equals=["x" * 2049]))],
+    ([advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS, field("eventName", Equals=["x" * 2049]))],
      "between 1 and 2048"),
-    ([advanced(field("eventCategory", Equals=["Management"]), field("eventName", Equals=[""]))],
+    ([advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS, field("eventName", Equals=[""]))],
      "between 1 and 2048"),
 ])
 def test_advanced_validation_errors(selectors, fragment):
@@ -448,14 +474,38 @@ def test_advanced_validation_errors(selectors, fragment):
 
 def test_advanced_value_limit_counts_every_condition():
     def selector(count):
-        return advanced(field("eventCategory", Equals=["Management"]),
+        return advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                         field("eventName", Equals=[f"Name{i}" for i in range(count)]))
 
-    validate_advanced_event_selectors([selector(249), selector(249)])  # 500 values in all
+    validate_advanced_event_selectors([selector(248), selector(248)])  # 500 values in all
     assert "at most 500 values" in invalid(validate_advanced_event_selectors,
-                                           [selector(249), selector(250)])
+                                           [selector(248), selector(249)])
 
 
 def test_longest_advanced_value_is_accepted():
-    validate_advanced_event_selectors([advanced(field("eventCategory", Equals=["Management"]),
+    validate_advanced_event_selectors([advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
                                                 field("eventName", Equals=["x" * 2048]))])
+
+
+def test_advanced_selectors_a_trail_accepts_per_category():
+    validate_advanced_event_selectors([
+        advanced(field("eventCategory", Equals=["Management"]), field("readOnly", Equals=["false"]),
+                 field("eventSource", NotEquals=["kms.amazonaws.com", "rdsdata.amazonaws.com"])),
+        advanced(field("eventCategory", Equals=["Data"]), COLLECTIONS,
+                 field("resources.ARN", StartsWith=["arn:aws:aoss:"]), field("readOnly", Equals=["true"]),
+                 field("eventName", NotEquals=["Search"]), field("eventSource", Equals=["aoss.amazonaws.com"]),
+                 field("eventType", Equals=["AwsApiCall"]),
+                 field("sessionCredentialFromConsole", Equals=["false"]),
+                 field("userIdentity.arn", StartsWith=["arn:aws:iam::"])),
+        advanced(field("eventCategory", Equals=["NetworkActivity"]),
+                 field("eventSource", Equals=["aoss.amazonaws.com"]), field("eventName", Equals=["Search"]),
+                 field("errorCode", Equals=["VpceAccessDenied"]), field("vpcEndpointId", Equals=["vpce-1"]))])
+
+
+def test_data_resource_quota_leaves_out_every_resource_of_a_type():
+    specific = [{"DataResources": [{"Type": "AWS::S3::Object",
+                                    "Values": [f"arn:aws:s3:::bucket{i:03d}/" for i in range(50)]}]}] * 5
+    every = {"DataResources": [{"Type": "AWS::Lambda::Function", "Values": ["arn:aws:lambda"]},
+                               {"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}]}
+    validate_event_selectors(specific[:4] + [{"DataResources": specific[4]["DataResources"]
+                                              + every["DataResources"]}])

@@ -58,6 +58,14 @@ ADVANCED_FIELDS = ("eventCategory", "resources.type", "readOnly", "eventSource",
                    "userIdentity.arn", "errorCode", "vpcEndpointId")
 EQUALS_ONLY_FIELDS = ("readOnly", "eventCategory", "resources.type")
 EVENT_CATEGORIES = ("Management", "Data", "NetworkActivity")
+# What a trail (unlike an event data store) may filter each category by: the AdvancedFieldSelector
+# reference. Management events take eventSource only as NotEquals kms or rdsdata.
+TRAIL_FIELDS_BY_CATEGORY = {
+    "Management": ("eventCategory", "eventSource", "readOnly"),
+    "Data": ("eventCategory", "resources.type", "resources.ARN", "readOnly", "eventName",
+             "eventSource", "eventType", "sessionCredentialFromConsole", "userIdentity.arn"),
+    "NetworkActivity": ("eventCategory", "eventSource", "eventName", "errorCode", "vpcEndpointId"),
+}
 RESOURCE_FIELDS = ("resources.type", "resources.ARN")
 NETWORK_ERROR_CODES = ("VpceAccessDenied",)
 
@@ -375,10 +383,11 @@ def validate_event_selectors(selectors: list[dict[str, Any]]) -> list[dict[str, 
                 raise _invalid(f"DataResources of type {resource_type} must specify at least one "
                                "value in DataResources.Values.")
             for value in values:
-                if not (_ALL_OF_TYPE[resource_type].fullmatch(value)
-                        or _RESOURCE_VALUE[resource_type].fullmatch(value)):
+                if _ALL_OF_TYPE[resource_type].fullmatch(value):
+                    continue  # "every resource of the type" is outside the quota (AWS)
+                if not _RESOURCE_VALUE[resource_type].fullmatch(value):
                     raise _invalid(f"Value {value} for DataResources.Values is invalid.")
-            total_values += len(values)
+                total_values += 1
             resources.append({"Type": resource_type, "Values": values})
         excluded = list(selector.get("ExcludeManagementEventSources") or ())
         for source in excluded:
@@ -457,14 +466,23 @@ def _check_selector_fields(label: str, by_field: dict[str, list[dict[str, list[s
     if "Data" in categories and "resources.type" not in by_field:
         raise _invalid(f"The {label} selects data events and must include the field "
                        "resources.type with the Equals operator.")
-    if set(categories) == {"Management"}:
-        for field in RESOURCE_FIELDS:
-            if field in by_field:
-                raise _invalid(f"Field {field} in the {label} is not valid for management events.")
+    for category in dict.fromkeys(categories):
+        for field in by_field:
+            if field not in TRAIL_FIELDS_BY_CATEGORY[category]:
+                raise _invalid(f"Field {field} in the {label} is not valid for {category} events "
+                               f"on a trail. Valid fields are: "
+                               f"{', '.join(TRAIL_FIELDS_BY_CATEGORY[category])}.")
+    if "Management" in categories:
+        for ops in by_field.get("eventSource", ()):
+            if set(ops) != {"NotEquals"} or not set(ops["NotEquals"]) <= set(EXCLUDABLE_SOURCES):
+                raise _invalid(f"Field eventSource in the {label} can only exclude management "
+                               f"events with NotEquals {' or '.join(EXCLUDABLE_SOURCES)}.")
+    if "NetworkActivity" in categories:
+        sources = by_field.get("eventSource", ())
+        if not sources or any(set(ops) != {"Equals"} for ops in sources):
+            raise _invalid(f"The {label} selects network activity events and must include the "
+                           "field eventSource with the Equals operator.")
     if "errorCode" in by_field:
-        if set(categories) != {"NetworkActivity"}:
-            raise _invalid(f"Field errorCode in the {label} is valid only for network activity "
-                           "events.")
         for ops in by_field["errorCode"]:
             for values in ops.values():
                 for value in values:

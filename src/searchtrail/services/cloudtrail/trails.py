@@ -47,6 +47,7 @@ from .naming import error
 TYPE_TRAIL = "AWS::CloudTrail::Trail"
 MAX_TRAILS_PER_REGION = 5
 MAX_TAGS = 50
+MAX_LISTED_TAG_RESOURCES = 20  # ListTags: "The list has a limit of 20 ARNs" (model docs)
 LIST_TRAILS_PAGE = 50
 
 # Output members, in model order. String members are present only when set.
@@ -550,6 +551,10 @@ class TrailsHandlers:
     def list_tags(self, call: Call, params: dict[str, Any]) -> dict[str, Any]:
         if params.get("NextToken"):
             raise error("InvalidTokenException", "The NextToken is not valid.")
+        if len(params["ResourceIdList"]) > MAX_LISTED_TAG_RESOURCES:
+            raise error("InvalidParameterException",
+                        f"ResourceIdList can name at most {MAX_LISTED_TAG_RESOURCES} ARNs; "
+                        f"{len(params['ResourceIdList'])} were given.")
         listed = []
         for resource_id in params["ResourceIdList"]:
             doc = self._tag_target(call, resource_id)
