@@ -38,7 +38,7 @@ UNRECORDED_CODES = frozenset({
     "InvalidClientTokenId", "SignatureDoesNotMatch", "IncompleteSignature",
     "MissingAuthenticationToken", "ExpiredToken", "UnknownOperationException",
     "RequestEntityTooLargeException", "RequestTimeoutException",
-    "RequestHeaderFieldsTooLargeException", "InvalidAction"})
+    "RequestHeaderFieldsTooLargeException", "InvalidAction", "MissingAction"})
 MAX_PROBLEMS = 50  # keep failure messages readable; the counters hold the totals
 
 

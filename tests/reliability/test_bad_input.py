@@ -236,7 +236,7 @@ FORM = "application/x-www-form-urlencoded"
 def test_p4_content_types_are_pinned(raw: RawClient, ledger) -> None:
     """Accepted: awsJson 1.0 in any case, with parameters. Other types are refused before
     authentication as UnknownOperationException, as for a missing target; a form goes to the
-    query protocol (IAM, STS), which answers in XML that it names no action."""
+    query protocol (IAM, STS), which answers in XML that it names no action (MissingAction)."""
     responses = []
     for content_type, status in CONTENT_TYPES.items():
         request = raw.sign("ListCollections", content_type=content_type)
@@ -248,8 +248,8 @@ def test_p4_content_types_are_pinned(raw: RawClient, ledger) -> None:
         responses.append(response)
     before = counters(raw.port)
     form = raw.send(untracked(raw.sign("ListCollections", content_type=FORM)))
-    assert form.status == 400 and b"<Code>InvalidAction</Code>" in form.body, form.body
-    assert counters(raw.port).rejected_since(before, "UnknownOperationException") == 1
+    assert form.status == 400 and b"<Code>MissingAction</Code>" in form.body, form.body
+    assert counters(raw.port).rejected_since(before, "MissingAction") == 1
     responses.append(form)
     raw.book(ledger, "P4", responses, bad=len(responses) - 3)
 

@@ -85,6 +85,9 @@ class QueryCodec:
 
     def resolve(self, headers: list, body: bytes) -> Any:
         form = query.decode_form(body)
+        if not form.get("Action"):
+            raise ServiceError("MissingAction", "The request must contain the parameter Action.",
+                               status=400)
         operation = self._catalog.resolve_query(form)
         if operation is None:
             raise UnknownOperationError(
