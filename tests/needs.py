@@ -14,3 +14,17 @@ def unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def file_modes_binding(command: list[str]) -> list[str]:
+    """``command`` run so that file modes bind it: as root (which writes whatever a mode
+    says), through capsh with the capabilities that override them dropped."""
+    import shlex
+    import shutil
+
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("capsh") is None:
+        unavailable("capsh is missing: apt-get install libcap2-bin")
+    return ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--",
+            "-c", shlex.join(command)]

@@ -86,9 +86,10 @@ def exit_store_unavailable(settings: Settings, exc: BaseException) -> NoReturn:
     raise SystemExit(1) from None
 
 
-def open_store_or_exit(settings: Settings) -> Any:
+def open_store_or_exit(settings: Settings, read_only: bool = False) -> Any:
     """The store's connection, its schema up to date; one that cannot be opened (PostgreSQL
-    down, a file not writable) is told, with where and why, and exits 1."""
+    down, a file not writable) is told, with where and why, and exits 1. ``read_only``: for
+    a command that only reads, which then works on a store it may not write."""
     import sqlite3
 
     from searchtrail.installation import open_database
@@ -102,7 +103,8 @@ def open_store_or_exit(settings: Settings) -> Any:
                   f"{settings.data_dir / 'searchtrail.toml'}) to its URL.")
         raise SystemExit(1)
     try:
-        return open_database(settings, upgrade=False)  # the server upgrades, never a command
+        # the server upgrades, never a command
+        return open_database(settings, upgrade=False, read_only=read_only)
     except sqlite3.Error as exc:
         exit_store_unavailable(settings, exc)
 

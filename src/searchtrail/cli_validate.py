@@ -62,7 +62,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     now = datetime.now(timezone.utc)
     start = parse_time(start_time, "--start-time")
     end = parse_time(end_time, "--end-time") or now
-    conn = open_store_or_exit(settings)
+    conn = open_store_or_exit(settings, read_only=True)  # an auditor's copy may be read-only
     trail = SqliteResources(conn, owner, "").get(kinds.TRAIL, trail_arn)
     if trail is None:
         err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")
@@ -95,7 +95,8 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
                 account=account, trail_name=name, home_region=home, source_region=source,
                 start=start, end=end, trail_arn=trail_arn, now=now,
                 public_keys=lambda s, e: [(k.fingerprint, k.public_der)
-                                          for k in keys.public_keys(account, source, s, e, now)],
+                                          for k in keys.public_keys(account, source, s, e, now,
+                                                                    create=False)],
                 digest_interval=timedelta(seconds=settings.digest_interval), progress=advance,
                 logging=bool(trail.get("IsLogging")),
                 logging_since=datetime.fromtimestamp(started, timezone.utc) if started else None,

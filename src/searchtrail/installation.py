@@ -30,9 +30,20 @@ def _store(settings: Settings) -> tuple[Any, Any]:
     return sqlite_store, settings.database_path
 
 
-def open_database(settings: Settings, upgrade: bool = True) -> sqlite3.Connection:
+def open_database(settings: Settings, upgrade: bool = True,
+                  read_only: bool = False) -> sqlite3.Connection:
     """The store's connection for writes, its schema brought up to date (or, without
-    ``upgrade``, refused unless it is)."""
+    ``upgrade``, refused unless it is). ``read_only``: a connection that never writes, on a
+    SQLite store whose files or folder may not be writable (a PostgreSQL store's connection
+    is the usual one: its role decides what it may write)."""
+    if read_only and not settings.database_url:
+        conn = sqlite_store.open_for_reading(settings.database_path)
+        try:
+            sqlite_store.migrate(conn, upgrade=False)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new one: ours alone
     except OSError as exc:  # told as the store's error: the commands' one way to report it
@@ -75,6 +86,9 @@ def event_id_codec(conn: sqlite3.Connection) -> EventIdCodec:
 
 
 def server_secret(conn: sqlite3.Connection, name: str) -> bytes:
+    row = conn.execute("SELECT value FROM secrets WHERE name=?", (name,)).fetchone()
+    if row is not None:  # read without a write lock: a read-only store has its secrets
+        return bytes(row[0])
     conn.execute("BEGIN IMMEDIATE")
     try:
         row = conn.execute("SELECT value FROM secrets WHERE name=?", (name,)).fetchone()

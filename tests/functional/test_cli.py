@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from bench.servers import stop_process
 from tests.clients import env_exports
-from tests.needs import unavailable
+from tests.needs import file_modes_binding
 
 
 def searchtrail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -98,17 +96,44 @@ def test_serve_refuses_a_store_it_cannot_write(fresh_server) -> None:
     server = fresh_server.start()
     server.stop()
     (server.data_dir / "searchtrail.sqlite3").chmod(0o400)
-    command = [sys.executable, "-m", "searchtrail", "serve", "--port", "0", "--data-dir",
-               str(server.data_dir)]
-    if os.geteuid() == 0:  # root writes whatever a file's mode says, unless it drops that
-        if shutil.which("capsh") is None:
-            unavailable("capsh is missing: apt-get install libcap2-bin")
-        command = ["capsh", "--drop=cap_dac_override,cap_dac_read_search,cap_fowner", "--",
-                   "-c", shlex.join(command)]
+    command = file_modes_binding([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
+                                  "--data-dir", str(server.data_dir)])
     run = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "listening" not in run.stdout
     assert "attempt to write a readonly database" in " ".join(run.stderr.split())
+
+
+def test_validate_refuses_an_unwritable_store_whose_last_commits_are_in_its_log(tmp_path) -> None:
+    """Such a log can be read only by a process that may write beside it: validating without
+    it would check against an older store, so the command says how to make a usable copy."""
+    import sqlite3
+
+    store = tmp_path / "searchtrail.sqlite3"
+    writer = sqlite3.connect(store, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE kept (x)")
+    writer.execute("INSERT INTO kept VALUES (1)")  # in the log only: never checkpointed
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("searchtrail.sqlite3", "searchtrail.sqlite3-wal"):
+        (copy / name).write_bytes((tmp_path / name).read_bytes())
+        (copy / name).chmod(0o400)
+    writer.close()
+    copy.chmod(0o500)
+    try:
+        run = subprocess.run(file_modes_binding(
+            [sys.executable, "-m", "searchtrail", "trail", "validate", "--trail-arn",
+             "arn:aws:cloudtrail:us-east-1:111122223333:trail/t", "--start-time",
+             "2026-01-01T00:00:00Z", "--data-dir", str(copy)]),
+            capture_output=True, text=True, timeout=60)
+    finally:
+        copy.chmod(0o700)
+    said = " ".join(run.stderr.split())
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "its write-ahead log searchtrail.sqlite3-wal holds commits" in said, said
+    assert "sqlite3 searchtrail.sqlite3 .backup COPY" in said, said
 
 
 def test_a_store_a_newer_searchtrail_wrote_is_refused(fresh_server) -> None:

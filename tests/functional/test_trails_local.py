@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
+from tests.needs import file_modes_binding
 from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, local_s3,
                                      read_bucket, searchtrail_cli, stored_count, validate_both,
                                      wait_for)
@@ -180,6 +181,48 @@ def test_validate_on_a_terminal_draws_progress_and_gives_the_same_answer(local) 
     assert counts(stdout) == (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
                               f"{len(content.log_keys)}/{len(content.log_keys)}")
     assert b"checking" in drawn, drawn
+
+
+def test_validate_reads_a_store_and_bucket_it_may_not_write(local, tmp_path) -> None:
+    """An auditor's read-only copy of the data dir validates as the original does, and the
+    command changes none of its bytes (it used to need a write lock on the store)."""
+    import hashlib
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+
+    server = local["server"]
+    copy = tmp_path / "audit-copy"
+    shutil.copytree(server.data_dir, copy, ignore=shutil.ignore_patterns("searchtrail.sqlite3*"))
+    with sqlite3.connect(server.data_dir / "searchtrail.sqlite3") as live, \
+            sqlite3.connect(copy / "searchtrail.sqlite3") as snapshot:
+        live.backup(snapshot)  # a consistent copy of a store in use
+    snapshot.close()
+    paths = sorted(copy.rglob("*"))
+    for path in reversed(paths):
+        path.chmod(0o500 if path.is_dir() else 0o400)
+    copy.chmod(0o500)
+
+    def contents() -> dict[str, str]:
+        return {str(path): hashlib.sha256(path.read_bytes()).hexdigest()
+                for path in sorted(copy.rglob("*")) if path.is_file()}
+
+    before = contents()
+    try:
+        ran = subprocess.run(file_modes_binding(
+            [sys.executable, "-m", "searchtrail", "trail", "validate", "--trail-arn",
+             local["trail_arn"], "--start-time", "2020-01-01T00:00:00Z", "--data-dir", str(copy)]),
+            capture_output=True, text=True, timeout=120)
+        after = contents()
+    finally:
+        for path in [copy, *paths]:
+            path.chmod(0o700)
+    content = read_bucket(local_s3(server), BUCKET)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert counts(ran.stdout) == (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
+                                  f"{len(content.log_keys)}/{len(content.log_keys)}")
+    assert after == before
 
 
 def test_a_trail_made_again_under_its_name_delivers_only_what_it_logged(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -256,10 +256,12 @@ class SigningKeys:
         return None
 
     def public_keys(self, account: str, region: str, start: datetime, end: datetime,
-                    now: datetime) -> list[SigningKey]:
-        """Keys whose validity overlaps ``[start, end]``, oldest first; never empty.
+                    now: datetime, create: bool = True) -> list[SigningKey]:
+        """Keys whose validity overlaps ``[start, end]``, oldest first; never empty unless
+        ``create`` is false.
 
-        With no key at all, the first one is created (``current(now)``). When keys exist but
+        With no key at all, the first one is created (``current(now)``), or, without
+        ``create``, none is returned: nothing was ever signed there. When keys exist but
         none overlaps the range (a window before the first key, or far in the future), the
         key closest to the range is returned, so ``validate-logs`` never aborts on an empty
         list; a digest signed by a key outside the list still fails as "public key not found".
@@ -268,6 +270,8 @@ class SigningKeys:
             _require_aware(value)
         keys = self.all(account, region)
         if not keys:
+            if not create:
+                return []
             keys = [self.current(account, region, now)]
         found = [k for k in keys if k.overlaps(start, end)]
         if found:

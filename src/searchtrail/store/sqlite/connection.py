@@ -34,6 +34,31 @@ def open_connection(path: Path | str, *, read_only: bool = False) -> sqlite3.Con
     return conn
 
 
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, also to a store this process may not write (an
+    auditor's read-only copy). A WAL store needs its shared-memory file, which SQLite makes
+    beside it; where it cannot, a store with no write-ahead log left is opened immutable (as
+    on read-only media), and one with a log is refused: its last commits are only there."""
+    try:
+        conn = open_connection(path, read_only=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc) and "unable to open" not in str(exc):
+            raise
+        unwritable = exc
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        raise sqlite3.OperationalError(
+            f"{unwritable}: its write-ahead log {wal.name} holds commits that only a process "
+            "allowed to write beside it can read; copy the store with `sqlite3 "
+            f"{Path(path).name} .backup COPY` and use the copy, or give write access") from None
+    conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro&immutable=1", uri=True,
+                           isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
 def _owner_only(path: Path) -> None:
     """Create the database file readable by its owner only (SQLite gives the -wal and -shm
     files it makes the database's mode), and take group and other access away from an older
@@ -66,7 +91,8 @@ def migrate(conn: sqlite3.Connection, upgrade: bool = True) -> int:
     """Apply every migration newer than the database's user_version (refused without
     ``upgrade``); returns the version."""
     conn.create_function("lookup_key", 4, lookup_key, deterministic=True)  # 0015's
-    conn.execute("BEGIN IMMEDIATE")
+    # Only an upgrade writes: a check takes no write lock, so it works on a read-only store.
+    conn.execute("BEGIN IMMEDIATE" if upgrade else "BEGIN")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         scripts = numbered_scripts("searchtrail.store.sqlite")
