@@ -636,6 +636,17 @@ def test_no_public_keys_is_fatal_like_the_cli() -> None:
         run_cli(trail)
 
 
+def test_no_digests_need_no_public_keys() -> None:
+    """A Region where nothing was ever signed has no key; `trail validate` (which makes none)
+    reports what it found, no digest, as the AWS CLI does against a server that makes one."""
+    trail = build_trail()
+    for digest in trail.digests:
+        trail.store.delete_object(BUCKET, digest.key)
+    trail.serve_keys = lambda found: []
+    report = validate(trail, logging=False)
+    assert report.ok and report.render(verbose=True)[0][-1] == "No digests found"
+
+
 def test_gap_when_logging_stopped_and_restarted() -> None:
     trail = build_trail(periods=5, restart_before=4)
     assert len(trail.digests) == 4
