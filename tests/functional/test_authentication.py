@@ -16,11 +16,12 @@ from botocore.exceptions import ClientError
 
 def raw_call(server, *, key: tuple[str, str], when: datetime | None = None,  # type: ignore[no-untyped-def]
              target: str = "OpenSearchServerless.ListCollections", body: bytes = b"{}",
-             content_type: str = "application/x-amz-json-1.0", sign: bool = True):
+             content_type: str = "application/x-amz-json-1.0", sign: bool = True,
+             signing_name: str = "aoss"):
     request = AWSRequest(method="POST", url=server.endpoint + "/", data=body,
                          headers={"Content-Type": content_type, "X-Amz-Target": target})
     if sign:
-        signer = SigV4Auth(Credentials(*key), "aoss", "us-east-1")
+        signer = SigV4Auth(Credentials(*key), signing_name, "us-east-1")
         # botocore reads its clock inside add_auth: give it the moment to sign at.
         with mock.patch("botocore.auth.get_current_datetime",
                         return_value=when or datetime.now(timezone.utc)):
@@ -41,6 +42,21 @@ def error_of(response) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
     payload = json.loads(body)
     assert headers["Content-Type"].startswith("application/x-amz-json")
     return status, payload["__type"], payload["message"]
+
+
+@pytest.mark.parametrize("prefix", ["com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+                                    "CloudTrail_20131101"])
+def test_cloudtrail_takes_both_target_forms(server, prefix) -> None:
+    """botocore sends the long prefix; the JavaScript v3 and Go v2 SDKs send the Smithy
+    service name alone. AWS answers both; the short one used to be an unknown operation."""
+    import json
+
+    assert raw_call(server, key=server.credentials())[0] == 200  # one event at least
+    status, _, body = raw_call(server, key=server.credentials(), target=f"{prefix}.LookupEvents",
+                               content_type="application/x-amz-json-1.1",
+                               body=b'{"MaxResults": 1}', signing_name="cloudtrail")
+    assert status == 200, body
+    assert len(json.loads(body)["Events"]) == 1
 
 
 def test_wrong_secret_is_invalid_signature(server) -> None:

@@ -71,7 +71,10 @@ class ServiceCatalog:
                 if is_query:
                     self._by_action[(version, name)] = operation
                 else:
-                    self._by_target[f"{prefix}.{name}"] = operation
+                    # botocore's prefix, and the Smithy service name the newer SDKs send
+                    # (JavaScript v3, Go v2: CloudTrail_20131101.LookupEvents); AWS takes both.
+                    for each in dict.fromkeys((prefix, prefix.rsplit(".", 1)[-1])):
+                        self._by_target.setdefault(f"{each}.{name}", operation)
                 read_only = read_only_rule(service_name, name)
                 self._read_only_by_service[(service_name, name)] = read_only
                 # By bare name the first loaded service wins; pass the operation model to be exact.
