@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test reliability install install-test lock clean
+.PHONY: serve test reliability install install-test install-javascript-sdk lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,17 @@ $(TEST_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
+# The AWS SDK for JavaScript v3, a second SDK for tests/functional/test_javascript_sdk.py, at
+# the versions its lock file pins. Without npm the test says how to get it (and fails in CI).
+JS_SDK := tests/sdk/javascript
+JS_STAMP := $(JS_SDK)/node_modules/.installed
+install-javascript-sdk:
+	@if ! command -v npm >/dev/null; then \
+		echo "make: npm is missing (apt-get install nodejs npm): the JavaScript SDK test cannot run"; \
+	elif [ ! -e $(JS_STAMP) ] || [ $(JS_SDK)/package-lock.json -nt $(JS_STAMP) ]; then \
+		npm ci --prefix $(JS_SDK) --no-audit --no-fund --loglevel=error && touch $(JS_STAMP); \
+	fi
+
 serve: $(STAMP)
 	$(BIN)/searchtrail serve $(ARGS)
 
@@ -35,7 +46,7 @@ TEST_WORKERS ?= 2
 SERIAL_TESTS := tests/functional/test_tls.py tests/reliability/test_exhaustion.py \
 	tests/reliability/test_delivery_faults.py
 TEST_RUN := make-test-$(shell date +%s.%N)
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) install-javascript-sdk
 	SEARCHTRAIL_RELIABILITY_RUN=$(TEST_RUN) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile \
 		tests $(SERIAL_TESTS:%=--ignore=%) $(PYTEST_ARGS)
 	SEARCHTRAIL_RELIABILITY_RUN=$(TEST_RUN) $(BIN)/pytest $(SERIAL_TESTS) $(PYTEST_ARGS)
@@ -53,7 +64,7 @@ lock: $(TEST_STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^searchtrail' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .searchtrail .pytest_cache
+	rm -rf $(VENV) .searchtrail .pytest_cache $(JS_SDK)/node_modules
 
 # Benchmarks (bench/README.md): results in bench/results/*.json and bench/results/report.md.
 # Peers (moto, ministack) go into .venv-peers/ on first use; the load generator is Debian's wrk.
