@@ -29,6 +29,41 @@ def record_of(server, event_name: str, request_id: str, region: str = "us-east-1
     return found[0]
 
 
+@pytest.mark.parametrize("service, operation, params, said", [
+    ("sts", "assume_role", {"RoleArn": "arn:aws:iam::123456789012:role/x",
+                            "RoleSessionName": "bad name!"},
+     "Value 'bad name!' at 'roleSessionName' failed to satisfy constraint: Member must satisfy "
+     "regular expression pattern: [\\w+=,.@-]*"),
+    ("sts", "get_session_token", {"DurationSeconds": 5},
+     "Value '5' at 'durationSeconds' failed to satisfy constraint: Member must have value "
+     "greater than or equal to 900"),
+    ("iam", "list_users", {"MaxItems": 0},
+     "Value '0' at 'maxItems' failed to satisfy constraint: Member must have value greater "
+     "than or equal to 1"),
+    ("iam", "list_users", {"MaxItems": "abc"},
+     "Value 'abc' at 'maxItems' failed to satisfy constraint: Member must be an integer"),
+    ("iam", "tag_user", {"UserName": "u",
+                         "Tags": [{"Key": "k", "Value": "v"}, {"Key": "!", "Value": "v"}]},
+     "Value '!' at 'tags.2.member.key' failed to satisfy constraint: Member must satisfy"),
+])
+def test_query_validation_errors_name_members_as_aws_does(server, service, operation, params,
+                                                          said) -> None:
+    """lowerCamel names and query paths, whichever check fails (the constraint checks used to
+    say 'RoleSessionName' and 'Tags.1.Key', the type checks 'maxItems')."""
+    from botocore.config import Config
+
+    client = boto3_client(service, region_name="us-east-1", endpoint_url=server.endpoint,
+                          aws_access_key_id=server.credentials()[0],
+                          aws_secret_access_key=server.credentials()[1],
+                          config=Config(parameter_validation=False, retries={"max_attempts": 1}))
+    with pytest.raises(ClientError) as refused:
+        getattr(client, operation)(**params)
+    error = refused.value.response["Error"]
+    assert (error["Code"], error["Type"]) == ("ValidationError", "Sender")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Message"].startswith("1 validation error detected: " + said), error["Message"]
+
+
 def test_assumed_role_create_collection_matches_the_seed_record(server) -> None:
     iam = server.client("iam")
     account = server.client("sts").get_caller_identity()["Account"]

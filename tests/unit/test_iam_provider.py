@@ -23,7 +23,6 @@ from searchtrail.auth.identities import (
 )
 from searchtrail.auth.principals import role_session_principal, root_principal, user_principal
 from searchtrail.protocol.errors import ServiceError
-from searchtrail.protocol.validate import Violation
 from searchtrail.services.call import Call
 from searchtrail.services.iam import IamProvider
 from searchtrail.services.iam import documents
@@ -168,14 +167,6 @@ def test_every_required_operation_is_served_and_named_as_in_the_model():
     handlers = IamProvider().handlers()
     assert set(REQUIRED) <= set(handlers)
     assert set(handlers) <= set(MODELS["iam"].operation_names)
-
-
-def test_model_violations_become_iam_validation_errors():
-    error = IamProvider().violation_error("CreateUser", [
-        Violation("UserName", "pattern", "Value 'a b' at 'userName' failed to satisfy "
-                  "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+")])
-    assert code_of(error) == ("ValidationError", 400)
-    assert error.message.startswith("1 validation error detected: Value 'a b' at 'userName'")
 
 
 # --- users -----------------------------------------------------------------------------------

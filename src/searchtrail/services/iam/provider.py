@@ -33,7 +33,6 @@ from searchtrail.auth.identities import (
     key_ref,
 )
 from searchtrail.auth.password_threads import PasswordThreads
-from searchtrail.protocol.errors import ServiceError
 from searchtrail.services.registry import Preparer
 
 from . import oidc, policies, roles, users
@@ -188,17 +187,6 @@ class IamProvider:
             "GetAccountSummary": get_account_summary,
         }
 
-    def violation_error(self, operation_name: str, violations: list[Any]) -> ServiceError:
-        """Model violations are IAM's ``ValidationError`` (400), worded as AWS words them."""
-        return _validation_error(violations)
-
-
-def _validation_error(violations: list[Any]) -> ServiceError:
-    count = len(violations)
-    noun = "error" if count == 1 else "errors"
-    details = "; ".join(violation.message for violation in violations)
-    return ServiceError("ValidationError", f"{count} validation {noun} detected: {details}",
-                        status=400)
 
 
 def _kind(function: Callable[[Any, str, dict[str, Any]], dict[str, Any]]

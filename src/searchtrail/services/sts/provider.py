@@ -447,11 +447,3 @@ class StsProvider:
 
     def record_recipients(self) -> dict[str, Callable[[Any, dict[str, Any]], list[str]]]:
         return {"AssumeRole": role_owner}
-
-    def violation_error(self, operation_name: str, violations: list[Any]) -> ServiceError:
-        """Model violations are STS's ``ValidationError`` (400)."""
-        count = len(violations)
-        noun = "error" if count == 1 else "errors"
-        details = "; ".join(violation.message for violation in violations)
-        return ServiceError("ValidationError", f"{count} validation {noun} detected: {details}",
-                            status=400)
