@@ -24,6 +24,10 @@ OPTIONS = (
                               "without one, the local bucket folder]"),
     DATA_DIR,
 )
+# Exit codes as the AWS CLI's validate-logs: 1 says files are INVALID and nothing else, so a
+# script that alarms on it never mistakes a wrong ARN or an unreadable store for tampering.
+INVALID_FILES = 1
+FATAL = 255
 
 
 def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[str],
@@ -62,17 +66,21 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     now = datetime.now(timezone.utc)
     start = parse_time(start_time, "--start-time")
     end = parse_time(end_time, "--end-time") or now
-    conn = open_store_or_exit(settings, read_only=True)  # an auditor's copy may be read-only
+    try:
+        conn = open_store_or_exit(settings, read_only=True)  # an auditor's copy may be read-only
+    except SystemExit:  # told already; its code (1) would read as INVALID files
+        raise SystemExit(FATAL) from None
     trail = SqliteResources(conn, owner, "").get(kinds.TRAIL, trail_arn)
     if trail is None:
         err.print(f"[red]error:[/red] A trail could not be found for {trail_arn}")
-        raise SystemExit(1)
+        conn.close()
+        raise SystemExit(FATAL)
     if trail.get("IsOrganizationTrail") and not account_id:
         # as the AWS CLI: an organization trail holds every account's files, so say whose
         err.print("[red]error:[/red] Missing required parameter for organization trail: "
                   "'--account-id'")
         conn.close()
-        raise SystemExit(255)
+        raise SystemExit(FATAL)
     account = account_id or owner
     source = region or home
     keys = signing_keys_in(SqliteResources(conn, "", ""))
@@ -106,7 +114,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
                                else LOCAL_FETCH_THREADS))
         except (NoPublicKeysFound, ObjectStoreError, ValueError) as exc:
             err.print(f"[red]error:[/red] {exc}")
-            raise SystemExit(255) from None
+            raise SystemExit(FATAL) from None
         finally:
             conn.close()
     stdout, stderr = report.render_text(verbose)

@@ -131,7 +131,7 @@ def test_validate_refuses_an_unwritable_store_whose_last_commits_are_in_its_log(
     finally:
         copy.chmod(0o700)
     said = " ".join(run.stderr.split())
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.returncode == 255, run.stdout + run.stderr  # as the AWS CLI: 1 is INVALID files
     assert "its write-ahead log searchtrail.sqlite3-wal holds commits" in said, said
     assert "sqlite3 searchtrail.sqlite3 .backup COPY" in said, said
 
@@ -336,10 +336,22 @@ def test_commands_on_a_data_dir_without_a_store_say_so_and_create_none(tmp_path,
     account, no such trail) instead."""
     data_dir = tmp_path / "nothing-here"
     result = searchtrail(*command, "--data-dir", str(data_dir))
-    assert result.returncode == 1, result.stderr
+    # trail validate exits as the AWS CLI's validate-logs: 1 only for INVALID files
+    assert result.returncode == (255 if command[0] == "trail" else 1), result.stderr
     assert f"no store in {data_dir}: give the --data-dir of a server" in result.stderr
     assert "SEARCHTRAIL_DATABASE_URL" in result.stderr
     assert not data_dir.exists()
+
+
+def test_validate_exits_255_when_it_cannot_validate(server) -> None:
+    """As `aws cloudtrail validate-logs`: 1 says files are INVALID, so a missing trail must not
+    say 1 (a script alarming on tampering would read it as such)."""
+    result = searchtrail("trail", "validate", "--trail-arn",
+                         "arn:aws:cloudtrail:us-east-1:123456789012:trail/never-made",
+                         "--start-time", "2026-01-01T00:00:00Z", "--data-dir", str(server.data_dir))
+    assert result.returncode == 255, result.stderr
+    assert "A trail could not be found for arn:aws:cloudtrail:us-east-1:123456789012:trail/" \
+        "never-made" in " ".join(result.stderr.split())
 
 
 def test_iam_create_user_refuses_a_name_the_api_could_not_manage(server) -> None:
