@@ -11,6 +11,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -82,6 +83,31 @@ class PostgresServer:
             self._ctl("stop", "-m", "immediate")
         finally:
             shutil.rmtree(self.data_dir.parent, ignore_errors=True)
+
+    def freeze(self) -> None:
+        """Stop every process of the server (SIGSTOP), as a hung host or a dropped network path
+        looks to clients: connections stay open and nothing answers. ``thaw`` resumes them."""
+        for pid in self._processes():  # the main one first: it forks no backend meanwhile
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(self._processes()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def _processes(self) -> list[int]:
+        """The main process, then its children (the backends and helpers)."""
+        main = self.postmaster_pid()
+        if main is None:
+            return []
+        children = []
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                parent = int(Path(stat).read_text().rsplit(")", 1)[1].split()[1])
+                if parent == main:
+                    children.append(int(stat.split("/")[2]))
+        return [main, *children]
 
     def postmaster_pid(self) -> int | None:
         """The server's main process (our own cluster only): its backends are its children."""

@@ -1208,6 +1208,46 @@ def test_with_postgresql_down_both_apis_fail_closed_with_a_503_and_recover(tmp_p
         own.stop()
 
 
+def test_a_postgresql_that_hangs_costs_callers_an_error_not_the_node(tmp_path) -> None:
+    """A server that stops answering without refusing (stopped, a dropped network path) used
+    to hold the node's event loop for as long as it hung: no call, no health check, no
+    SIGTERM was served. Now a round trip is cut after ROUND_TRIP_LIMIT_S: the call in it gets
+    a 503, later ones get theirs at once while the server is reached in the background, and
+    the node serves again once it answers."""
+    own = start_postgres()  # its own server: this test stops it
+    server = ServerProcess(tmp_path / "data").use_postgres(own.database())
+    try:
+        server.start()
+        aoss = server.client("opensearchserverless")
+        assert _refusal(aoss.list_collections) is None
+        own.freeze()
+        try:
+            first = wait_for(lambda: _refusal(aoss.list_collections), seconds=60,
+                             what="a call refused while PostgreSQL hangs", step=0.1)
+            assert (first["ResponseMetadata"]["HTTPStatusCode"], first["Error"]["Code"]) == (
+                503, "ServiceUnavailableException"), first
+            for _ in range(3):  # answered, each within _health's and boto3's time-outs
+                assert _health(server) == (503, "unavailable")
+                later = _refusal(aoss.list_collections)
+                assert later is not None and later["Error"]["Code"] == \
+                    "ServiceUnavailableException", later
+        finally:
+            own.thaw()
+        wait_for(lambda: _refusal(aoss.list_collections) is None, seconds=30,
+                 what="calls served again", step=0.1)
+        assert _health(server) == (200, "ok")
+        own.freeze()  # and a node asked to stop while it hangs stops
+        try:
+            assert _refusal(aoss.list_collections) is not None
+            server.process.terminate()
+            server.process.wait(timeout=60)
+        finally:
+            own.thaw()
+    finally:
+        server.stop()
+        own.stop()
+
+
 def test_a_reader_opened_while_postgresql_is_unreachable_fails_as_the_store_being_down(
         ) -> None:
     """Readers are opened on first use, on any thread (a key lookup, a console page): one

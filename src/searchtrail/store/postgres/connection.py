@@ -10,12 +10,15 @@ are allocated and committed in one order, which range claims and eventIDs rely o
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
+import socket
 import sqlite3
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -47,6 +50,15 @@ _END_STUCK_HOLDER = (
     "AND activity.state <> 'idle' "
     f"AND activity.state_change < clock_timestamp() - interval '{STUCK_HOLDER_MS} milliseconds'")
 _IDLE = TransactionStatus.IDLE
+
+# A round trip that takes longer than this is cut (its socket shut down) and fails: a server
+# that hangs instead of refusing (stopped, a dropped network path) must not hold the event loop
+# that waits on it, nor a node's shutdown, for as long as it hangs. Above the longest wait that
+# is normal: one step of the write lock's wait, which PostgreSQL itself ends at STUCK_HOLDER_MS.
+ROUND_TRIP_LIMIT_S = STUCK_HOLDER_MS / 1000 + 3
+CONNECT_TIMEOUT_S = 10
+# Between attempts to reach a server that failed or hung, made in the background meanwhile.
+RECONNECT_PAUSE_S = 0.5
 log = logging.getLogger("searchtrail.store")
 
 # SQLite functions and clauses that PostgreSQL spells otherwise, replaced as whole phrases.
@@ -192,6 +204,30 @@ def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
     return sqlite3.DatabaseError(str(exc))
 
 
+class _Turn:
+    """The connection's lock, and since when its holder has been talking to the server: the
+    watchdog cuts a turn longer than ROUND_TRIP_LIMIT_S (``since`` is None between turns)."""
+
+    __slots__ = ("lock", "since", "_depth")
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.since: float | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            self.since = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self.since = None
+        self.lock.release()
+
+
 class PostgresConnection:
     """The subset of sqlite3.Connection the store uses; one psycopg connection underneath.
 
@@ -199,7 +235,12 @@ class PostgresConnection:
     crash) is opened again before the next statement outside a transaction; inside one, every
     statement fails until the caller's ROLLBACK, as the transaction is gone with the
     connection. So a store that cannot be reached fails the statement, where the store's
-    error translation (store/errors.py) sees it, never the constructor."""
+    error translation (store/errors.py) sees it, never the constructor.
+
+    No statement waits on the server for longer than ROUND_TRIP_LIMIT_S: a watchdog thread
+    cuts the connection under it. Once an attempt to connect has failed or a round trip has
+    been cut, the server is reached again in the background, and statements fail at once
+    until it answers: a hung server costs each caller nothing but its error (a 503)."""
 
     dialect = "postgresql"
 
@@ -208,7 +249,14 @@ class PostgresConnection:
         self._read_only = read_only
         self._statements: dict[str, _Statement] = {}
         self._busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS
-        self._lock = threading.RLock()  # the loop and the commit helper take turns on it
+        self._turn = _Turn()  # the loop and the commit helper take turns on it
+        self._closed = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        # Reaching the server again after it failed or hung: in the background, its result kept
+        # for the next statement (``_spare``); ``_unreachable`` says why statements fail till then.
+        self._unreachable: str | None = None
+        self._spare: psycopg.Connection | None = None
+        self._reconnecting: threading.Thread | None = None
         self._began = False  # inside a transaction this object's BEGIN opened
         self._last_seq: int | None = None  # LAST_SEQ's answer while the write transaction holds
         # BEGIN reads the last seq once this connection has read it itself: the events table
@@ -238,13 +286,73 @@ class PostgresConnection:
 
     def _connect(self) -> psycopg.Connection:
         try:
-            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
             conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
             if self._read_only:
                 conn.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
             raise _as_sqlite_error(exc) from exc
         return conn
+
+    def _reconnect(self) -> psycopg.Connection:
+        """A new session: at once while the server answers, else (after a failed attempt or a
+        cut round trip) the one the background attempts made, or a failure right away."""
+        conn, self._spare = self._spare, None
+        if conn is None and self._unreachable is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                self._unreachable = str(exc)
+        if conn is not None:
+            self._watch()
+            return conn
+        self._reconnect_in_background()
+        raise sqlite3.OperationalError(f"PostgreSQL cannot be reached ({self._unreachable}); "
+                                       "reconnecting in the background")
+
+    def _reconnect_in_background(self) -> None:
+        if self._reconnecting is not None and self._reconnecting.is_alive():
+            return
+
+        def attempts() -> None:
+            while not self._closed.is_set():
+                try:
+                    conn = self._connect()
+                except sqlite3.Error as exc:
+                    self._unreachable = str(exc)
+                    self._closed.wait(RECONNECT_PAUSE_S)
+                    continue
+                with self._turn.lock:
+                    if self._closed.is_set():
+                        conn.close()
+                    else:
+                        self._spare, self._unreachable = conn, None
+                        log.warning("PostgreSQL answers again")
+                return
+
+        self._reconnecting = threading.Thread(target=attempts, name="postgres-reconnect",
+                                              daemon=True)
+        self._reconnecting.start()
+
+    def _watch(self) -> None:
+        """Start the watchdog (once): it cuts a round trip longer than ROUND_TRIP_LIMIT_S."""
+        if self._watchdog is not None:
+            return
+
+        def watch() -> None:
+            while not self._closed.wait(ROUND_TRIP_LIMIT_S / 8):
+                since, conn = self._turn.since, self._conn
+                if since is None or conn is None or conn.closed:
+                    continue
+                if time.monotonic() - since > ROUND_TRIP_LIMIT_S and self._turn.since == since:
+                    self._unreachable = f"no answer within {ROUND_TRIP_LIMIT_S:g} s"
+                    log.warning("PostgreSQL did not answer within %g s: the connection is cut, "
+                                "its statement fails, and the server is reached again in the "
+                                "background", ROUND_TRIP_LIMIT_S)
+                    _shut_down(conn)
+
+        self._watchdog = threading.Thread(target=watch, name="postgres-watchdog", daemon=True)
+        self._watchdog.start()
 
     @property
     def in_transaction(self) -> bool:
@@ -266,7 +374,7 @@ class PostgresConnection:
             self._last_seq = None
         if statement.writes or statement.ends:
             self._versions = None
-        with self._lock:
+        with self._turn:
             if statement.marks and not params and self._began and self._usable():
                 self._held.append((statement, None))
                 return _Rows([])
@@ -274,7 +382,7 @@ class PostgresConnection:
                 self._held.clear()  # gone with the transaction
                 self._ahead = None
                 if not self._began:
-                    self._conn = self._connect()
+                    self._conn = self._reconnect()
                 else:  # the server ended the transaction with the connection: undone
                     self._began = not statement.ends
                     if statement.rolls_back:
@@ -323,7 +431,7 @@ class PostgresConnection:
         """Send the held statements now without waiting for their answers: PostgreSQL runs
         them while this process goes on, and their answers (a failure fails the statement
         that reads them) come with the next statement whose answer is read."""
-        with self._lock:
+        with self._turn:
             if not self._held or not self._began or not self._usable():
                 return
             held, self._held = self._held, []
@@ -389,10 +497,10 @@ class PostgresConnection:
         return self._conn is not None and not (self._conn.closed or self._conn.broken)
 
     def executescript(self, script: str) -> None:
-        with self._lock:
+        with self._turn.lock:  # no limit: a migration may take long on a large store
             if not self._usable():
                 self._held.clear()
-                self._conn = self._connect()
+                self._conn = self._reconnect()
             try:
                 self.send_ahead()
                 self._answers_ahead()
@@ -401,14 +509,14 @@ class PostgresConnection:
                 raise _as_sqlite_error(exc) from exc
 
     def _begin(self, *, immediate: bool) -> _Rows:
-        with self._lock:
+        with self._turn:
             if self._began:
                 raise sqlite3.OperationalError("cannot start a transaction within a transaction")
             self._last_seq = self._versions = None
             self._held.clear()  # none outlives its transaction
             self._drop_ahead()
             if not self._usable():
-                self._conn = self._connect()
+                self._conn = self._reconnect()
             try:
                 if not immediate:  # a read transaction: one snapshot, like SQLite's
                     self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -447,6 +555,7 @@ class PostgresConnection:
         for its client is ended; a holder that works is waited for."""
         deadline = time.monotonic() + self._busy_timeout_ms / 1000
         while True:
+            self._turn.since = time.monotonic()  # each step is a round trip of its own
             wait_ms = max(1, min(STUCK_HOLDER_MS, int((deadline - time.monotonic()) * 1000)))
             try:
                 results = self._conn.execute(
@@ -491,8 +600,40 @@ class PostgresConnection:
         raise sqlite3.OperationalError(f"PRAGMA {name} has no PostgreSQL meaning here")
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self._closed.set()
+        with self._turn.lock:
+            for conn in (self._conn, self._spare):
+                if conn is not None:
+                    conn.close()
+
+
+@contextlib.contextmanager
+def cut_after(conn: psycopg.Connection, seconds: float = ROUND_TRIP_LIMIT_S) -> Iterator[None]:
+    """Cut ``conn`` if what the block waits on it for takes longer than ``seconds`` (the block
+    then fails with the driver's error): for sessions used now and then, outside
+    PostgresConnection and its watchdog (the delivery lease's ping, a NOTIFY)."""
+    timer = threading.Timer(seconds, _shut_down, (conn,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _shut_down(conn: psycopg.Connection) -> None:
+    """End the connection's socket under whoever waits on it (its wait then fails, and the
+    connection reads as broken); the descriptor itself stays psycopg's to close."""
+    try:
+        duplicate = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return  # closed meanwhile
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        duplicate.close()
 
 
 def open_connection(url: str, *, read_only: bool = False) -> PostgresConnection:

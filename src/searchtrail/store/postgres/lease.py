@@ -6,6 +6,8 @@ import logging
 
 import psycopg
 
+from searchtrail.store.postgres.connection import cut_after
+
 log = logging.getLogger("searchtrail.delivery")
 
 # Held by the one node whose delivery worker runs (a constant shared by all nodes; not the
@@ -38,11 +40,12 @@ class DeliveryLease:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._holding = False
                 self._conn = self._connect()
-            if self._holding:
-                self._conn.execute("SELECT 1")  # still connected, so still the holder
-            else:
-                self._holding = bool(self._conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (DELIVERY_LOCK_KEY,)).fetchone()[0])
+            with cut_after(self._conn):  # a server that hangs costs a pass, not the worker
+                if self._holding:
+                    self._conn.execute("SELECT 1")  # still connected, so still the holder
+                else:
+                    self._holding = bool(self._conn.execute(
+                        "SELECT pg_try_advisory_lock(%s)", (DELIVERY_LOCK_KEY,)).fetchone()[0])
                 if self._holding:
                     log.info("this node now delivers the trails")
         except psycopg.Error as exc:

@@ -10,6 +10,8 @@ from typing import Callable
 
 import psycopg
 
+from searchtrail.store.postgres.connection import cut_after
+
 log = logging.getLogger("searchtrail.store")
 
 RECONNECT_SECONDS = 1.0  # between attempts to open a lost listening session
@@ -66,7 +68,8 @@ class PostgresSignal:
             if conn is None:
                 return False
             try:
-                conn.execute(f"NOTIFY {self._channel}")
+                with cut_after(conn):
+                    conn.execute(f"NOTIFY {self._channel}")
             except psycopg.Error as exc:
                 self._lose(exc)
                 return False
