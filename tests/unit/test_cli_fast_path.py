@@ -110,7 +110,7 @@ def test_validate_runs_without_typer(tmp_path: Path) -> None:
     ran = ("import runpy\nsys.argv = ['searchtrail', 'trail', 'validate', '--trail-arn', "
            f"{ARN!r}, '--start-time', '0', '--data-dir', {str(tmp_path)!r}]\n"
            "try:\n    runpy.run_module('searchtrail', run_name='__main__')\n"
-           "except SystemExit as done:\n    assert done.code == 1, done.code")
+           "except SystemExit as done:\n    assert done.code == 255, done.code")
     assert _loaded_after(ran) == ["rich"]
 
 
