@@ -314,6 +314,62 @@ def test_a_deny_on_the_sessions_source_identity_applies(server) -> None:
                                       sessions["alice"]).list_collections) is None
 
 
+def _minimal_user(server, statements: list[dict]) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A user allowed exactly ``statements``, and its access key."""
+    iam = server.client("iam")
+    name = "min-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=name)
+    iam.tag_user(UserName=name, Tags=[{"Key": "team", "Value": "dev"}])
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def test_passing_tags_or_a_source_identity_needs_the_callers_permission(server) -> None:
+    """AWS: sts:TagSession and sts:SetSourceIdentity must be allowed by the caller's policies
+    too, and a Deny of them refuses the call. Only the trust policy was asked, so a user
+    allowed nothing but sts:AssumeRole could tag a session team=admin and get what a
+    role's ABAC policy gives admins, whatever its own Deny said."""
+    account = server.client("sts").get_caller_identity()["Account"]
+    iam = server.client("iam")
+    role = "abac-" + uuid.uuid4().hex[:6]
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"]}]}))
+    arn = f"arn:aws:iam::{account}:role/{role}"
+    assume = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}
+    admin = [{"Key": "team", "Value": "admin"}]
+
+    sts = server.client("sts", key=_minimal_user(server, [assume]))
+    assert sts.assume_role(RoleArn=arn, RoleSessionName="plain")["Credentials"]
+    for extra, action in ((dict(Tags=admin), "sts:TagSession"),
+                          (dict(SourceIdentity="alice"), "sts:SetSourceIdentity")):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            sts.assume_role(RoleArn=arn, RoleSessionName="s1", **extra)
+        error = refused.value.response["Error"]
+        assert error["Code"] == "AccessDenied", error
+        assert f"is not authorized to perform: {action} on resource: {arn}" in error["Message"]
+
+    allowed = server.client("sts", key=_minimal_user(server, [
+        assume, {"Effect": "Allow", "Action": ["sts:TagSession", "sts:SetSourceIdentity"],
+                 "Resource": arn},
+        {"Effect": "Deny", "Action": "sts:TagSession", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:RequestTag/team": "admin"}}}]))
+    assert allowed.assume_role(RoleArn=arn, RoleSessionName="s1", SourceIdentity="alice",
+                               Tags=[{"Key": "team", "Value": "dev"}])["Credentials"]
+    assert _error_code(allowed.assume_role, RoleArn=arn, RoleSessionName="s1",
+                       Tags=admin) == "AccessDenied"
+
+    # GetFederationToken's tags likewise
+    federating = server.client("sts", key=_minimal_user(server, [
+        {"Effect": "Allow", "Action": "sts:GetFederationToken", "Resource": "*"}]))
+    assert federating.get_federation_token(Name="plain", Policy=ALLOW_AOSS)["Credentials"]
+    assert _error_code(federating.get_federation_token, Name="tagged", Policy=ALLOW_AOSS,
+                       Tags=admin) == "AccessDenied"
+
+
 def test_federation_token_credentials_call_no_iam_and_no_sts_but_who_am_i(server) -> None:
     name, key = _user_with_policy(server, {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
     sts = server.client("sts", key=key)

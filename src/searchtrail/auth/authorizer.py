@@ -7,6 +7,7 @@ and the call is recorded with that error, as on AWS.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from itertools import repeat
 from typing import Any, Callable, Iterable, Mapping
@@ -24,6 +25,25 @@ TRUST_ONLY = frozenset({("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRol
 # Condition keys a resource's stored state gives (its tags; a collection's name and id). They
 # cost a store read, so they are read only when one of the caller's policies names one.
 RESOURCE_STATE_KEYS = ("aws:resourcetag/", "iam:resourcetag/", "aoss:collection")
+
+
+def _session_extras(principal: Principal, params: Mapping[str, Any]) -> list[str]:
+    """The permissions-only actions a new session's request needs besides its own (AWS: "Pass
+    session tags in AWS STS", "Monitor and control actions taken with assumed roles"):
+    sts:TagSession to pass tags, its caller's transitive ones included, and
+    sts:SetSourceIdentity to set a source identity. The caller's policies must allow them as
+    they allow the call, and a Deny of them refuses it."""
+    extras = []
+    if params.get("Tags") or any(key in principal.tags for key in principal.transitive_tag_keys):
+        extras.append("sts:TagSession")
+    if params.get("SourceIdentity"):
+        extras.append("sts:SetSourceIdentity")
+    return extras
+
+
+# Calls that make a session: (service, operation) -> the other actions they may need.
+SESSION_EXTRAS = {("sts", "AssumeRole"): _session_extras,
+                  ("sts", "GetFederationToken"): _session_extras}
 
 # (repo, service, operation, params, resource ARN) -> one dict of condition keys per resource
 # the call acts on there (ServiceRegistry.resource_condition_keys).
@@ -90,19 +110,23 @@ class Authorizer:
                 context["aws:ResourceOrgID"] = self._organization_id
         questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
                      else zip(resources, repeat(context)))
+        extras = SESSION_EXTRAS.get((service, operation))
+        also = extras(principal, ctx.params or {}) if extras is not None else ()
         for resource, each in questions:
             owner = policy.owning_account(resource) if each else ""  # the root needs no keys
             if owner and owner != principal.account_id:
                 each = {**each, "aws:ResourceAccount": owner}
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=each)
-            if assume_role:
-                decision = self._assume_role(repo, principal, policies, request, ctx.params or {})
-            else:
-                decision = policy.evaluate(policies, request, resource_grant=self._grant(
-                    repo, ctx, request))
-            if not decision.allowed:
-                raise policy.access_denied(principal.arn, action, resource, decision)
+            for asked in (request, *(replace(request, action=extra) for extra in also)):
+                if assume_role:
+                    decision = self._assume_role(repo, principal, policies, asked,
+                                                 ctx.params or {})
+                else:
+                    decision = policy.evaluate(policies, asked, resource_grant=self._grant(
+                        repo, ctx, asked))
+                if not decision.allowed:
+                    raise policy.access_denied(principal.arn, asked.action, resource, decision)
 
     def _grant(self, repo: ResourceRepository, ctx: Any,
                request: policy.AuthorizationRequest) -> policy.ResourceGrant:
@@ -137,7 +161,7 @@ class Authorizer:
                         "sts:RoleSessionName": params.get("RoleSessionName"),
                         "sts:SourceIdentity": params.get("SourceIdentity")}
         trust = policy.TrustRequest(
-            role_arn=request.resource, principal_arn=principal.arn,
+            role_arn=request.resource, action=request.action, principal_arn=principal.arn,
             principal_account=principal.account_id,
             context={**request.context, **{k: v for k, v in request_keys.items() if v is not None}})
         return policy.authorize_assume_role(json.loads(role["AssumeRolePolicyDocument"]), trust,
