@@ -199,6 +199,30 @@ def test_deeply_nested_documents_are_malformed_not_internal_errors(server) -> No
     assert code == "MalformedPolicyDocument"
 
 
+@pytest.mark.parametrize("text", [
+    # the Deny read last by one parser and first by another
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"aoss:*","Resource":"*",'
+    '"Effect":"Allow"}]}',
+    # not JSON: every call by its user answered 500
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"aoss:*","Resource":"*",'
+    '"Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":NaN}}}]}',
+])
+def test_a_policy_iam_could_read_two_ways_is_malformed(server, text) -> None:
+    iam = server.client("iam")
+    name = "strict-" + uuid.uuid4().hex[:6]
+    iam.create_user(UserName=name)
+    assert _error_code(iam.put_user_policy, UserName=name, PolicyName="p",
+                       PolicyDocument=text) == "MalformedPolicyDocument"
+    assert _error_code(iam.create_policy, PolicyName=name,
+                       PolicyDocument=text) == "MalformedPolicyDocument"
+    account = server.client("sts").get_caller_identity()["Account"]
+    assert _error_code(iam.create_role, RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "NotPrincipal": {"AWS": f"arn:aws:iam::{account}:user/{name}"}}]})) \
+        == "MalformedPolicyDocument"  # it let everyone else assume the role
+
+
 def _user_with_policy(server, statement: dict,  # type: ignore[no-untyped-def]
                       key: tuple[str, str] | None = None) -> tuple[str, tuple[str, str]]:
     """A user (of the account whose root ``key`` is given; else the default one) allowed

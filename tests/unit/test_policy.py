@@ -721,6 +721,21 @@ def test_valid_documents_have_no_problems() -> None:
      "Invalid principal"),
     (doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Robot": "x"}}), "trust",
      "Invalid principal"),
+    # a name repeated in an object: which value would run? (Effect Deny, then Allow)
+    ('{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*",'
+     '"Effect":"Allow"}]}', "identity", "Syntax errors in policy."),
+    ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
+     '"Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":NaN}}}]}', "identity",
+     "Syntax errors in policy."),
+    ('{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*",'
+     '"Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":Infinity}}}]}', "session",
+     "Syntax errors in policy."),
+    (doc({"Effect": "Allow", "Action": "sts:AssumeRole",
+          "NotPrincipal": {"AWS": f"arn:aws:iam::{ACCT}:user/bob"}}), "trust",
+     "NotPrincipal cannot be used in a role trust policy"),
+    (doc({"Effect": "Allow", "Action": "sts:AssumeRole",
+          "Principal": {"AWS": f"arn:aws:iam::{ACCT}:user/*"}}), "trust",
+     f'Invalid principal in policy: "AWS":"arn:aws:iam::{ACCT}:user/*"'),
 ])
 def test_malformed_policy_document_problems(document: object, kind: str, expected: str) -> None:
     problems = validate_policy_document(document, kind=kind)  # type: ignore[arg-type]
@@ -858,6 +873,15 @@ def test_web_identity_trust() -> None:
         "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity")
 
 
+def test_not_principal_with_allow_grants_nobody() -> None:
+    """AWS supports NotPrincipal with Deny only; refused on write, and one stored before that
+    never grants (it granted everyone but the named principal)."""
+    policy = trust({"Effect": "Allow", "NotPrincipal": {"AWS": ALICE}, "Action": "sts:AssumeRole"})
+    bob = f"arn:aws:iam::{ACCT}:user/bob"
+    assert not evaluate_trust(policy, TrustRequest(ROLE, principal_arn=bob,
+                                                   principal_account=ACCT)).allowed
+
+
 def test_service_principal_and_not_principal() -> None:
     policy = trust({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                     "Action": "sts:AssumeRole"})
@@ -916,7 +940,8 @@ def test_every_rule_yields_arns(session: botocore.session.Session, service: str)
 
 
 @pytest.mark.parametrize("service, operation, params, expected", [
-    ("opensearchserverless", "CreateCollection", {"name": "logs"}, NEW_COLLECTION),
+    # the Service Authorization Reference gives CreateCollection no resource type: only "*"
+    ("opensearchserverless", "CreateCollection", {"name": "logs"}, "*"),
     ("aoss", "DeleteCollection", {"id": "abc123"}, COLLECTION),
     ("aoss", "UpdateCollection", {"id": "abc123"}, COLLECTION),
     ("aoss", "CreateIndex", {"id": "abc123", "indexName": "i"}, COLLECTION),
@@ -993,7 +1018,7 @@ def test_unknown_services_and_operations_are_refused() -> None:
 def test_table_and_evaluator_together() -> None:
     """What the gateway does per request: action + ARN from the table, then evaluate."""
     policies = PolicySet([doc(allow("aoss:*", f"arn:aws:aoss:{REGION}:{ACCT}:collection/*"))])
-    for operation, params, expected in [("CreateCollection", {"name": "n"}, True),
+    for operation, params, expected in [("CreateCollection", {"name": "n"}, False),
                                         ("DeleteCollection", {"id": "abc123"}, True),
                                         ("ListCollections", {}, False)]:
         action = actions.action_name("opensearchserverless", operation)

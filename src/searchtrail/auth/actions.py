@@ -5,9 +5,9 @@ One table per service (botocore names ``opensearchserverless``, ``cloudtrail``, 
 far as it is known here:
 
 * aoss: operations on one collection (``id`` / ``collectionId``) ->
-  ``arn:<p>:aoss:<region>:<acct>:collection/<id>``; CreateCollection -> ``collection/*``;
-  tag operations -> their ``resourceArn``; list, batch, policy, security-config, VPC-endpoint,
-  collection-group and account operations -> ``*`` (not resource-scoped).
+  ``arn:<p>:aoss:<region>:<acct>:collection/<id>``; tag operations -> their ``resourceArn``;
+  CreateCollection, list, batch, policy, security-config, VPC-endpoint, collection-group and
+  account operations -> ``*`` (not resource-scoped).
 * cloudtrail: trail operations -> the trail ARN (a name becomes
   ``arn:<p>:cloudtrail:<region>:<acct>:trail/<name>``, an ARN is kept); event data stores,
   channels and dashboards likewise; AddTags/RemoveTags/ListTags and the resource-policy
@@ -161,15 +161,14 @@ def _host(url: str) -> str:
 
 # ------------------------------------------------------------------------------ aoss
 _AOSS = _table(
-    (_Template("collection/*"), "CreateCollection"),
     (_Template("collection/{id}"),
      "DeleteCollection UpdateCollection CreateIndex DeleteIndex GetIndex UpdateIndex"),
     (_Template("collection/{collectionId}"),
      "CancelIngestionJob CreateIngestionJob CreateIngestionStream DeleteIngestionStream "
      "GetIngestionJob GetIngestionStream ListIngestionJobs ListIngestionStreams"),
     (_ArnOrName("resourceArn"), "TagResource UntagResource ListTagsForResource"),
-    (_ANY,
-     "BatchGetCollection BatchGetCollectionGroup BatchGetEffectiveLifecyclePolicy "
+    (_ANY,  # CreateCollection too: the reference gives it no resource type, only "*" grants it
+     "CreateCollection BatchGetCollection BatchGetCollectionGroup BatchGetEffectiveLifecyclePolicy "
      "BatchGetLifecyclePolicy BatchGetVpcEndpoint ListCollections ListCollectionGroups "
      "CreateCollectionGroup DeleteCollectionGroup UpdateCollectionGroup "
      "CreateAccessPolicy DeleteAccessPolicy GetAccessPolicy ListAccessPolicies UpdateAccessPolicy "

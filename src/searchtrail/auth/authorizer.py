@@ -41,6 +41,10 @@ def _session_extras(principal: Principal, params: Mapping[str, Any]) -> list[str
     return extras
 
 
+# Names a policy among the caller's that cannot be evaluated (written before the check that
+# refuses its flaw): it denies, as a Deny would, rather than fail the call with a 500.
+UNUSABLE_POLICY = "policy that cannot be evaluated"
+
 # Calls that make a session: (service, operation) -> the other actions they may need.
 SESSION_EXTRAS = {("sts", "AssumeRole"): _session_extras,
                   ("sts", "GetFederationToken"): _session_extras}
@@ -119,12 +123,15 @@ class Authorizer:
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=each)
             for asked in (request, *(replace(request, action=extra) for extra in also)):
-                if assume_role:
-                    decision = self._assume_role(repo, principal, policies, asked,
-                                                 ctx.params or {})
-                else:
-                    decision = policy.evaluate(policies, asked, resource_grant=self._grant(
-                        repo, ctx, asked))
+                try:
+                    if assume_role:
+                        decision = self._assume_role(repo, principal, policies, asked,
+                                                     ctx.params or {})
+                    else:
+                        decision = policy.evaluate(policies, asked, resource_grant=self._grant(
+                            repo, ctx, asked))
+                except policy.MalformedPolicyError:  # stored before its flaw was refused
+                    decision = policy.Decision(False, "explicit_deny", UNUSABLE_POLICY)
                 if not decision.allowed:
                     raise policy.access_denied(principal.arn, asked.action, resource, decision)
 

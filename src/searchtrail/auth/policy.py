@@ -66,6 +66,7 @@ from functools import lru_cache
 from typing import Any, Literal, Union
 
 from searchtrail.protocol.errors import ServiceError
+from searchtrail.protocol.strictjson import unique_members
 
 VERSION_2012 = "2012-10-17"
 VERSION_2008 = "2008-10-17"
@@ -718,10 +719,20 @@ def _compile_statement(raw: Any, allow_variables: bool) -> _Statement:
                       principals, principal_key == "NotPrincipal", tuple(conditions))
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def parse_document(text: str) -> Any:
+    """A policy document's JSON, strictly: a repeated member name ("Effect" twice: which one
+    would IAM's parser keep?) and NaN or Infinity (not JSON) are ValueErrors."""
+    return json.loads(text, object_pairs_hook=unique_members, parse_constant=_not_json)
+
+
 @lru_cache(maxsize=2048)
 def _compile_text(text: str) -> CompiledPolicy:
     try:
-        document = json.loads(text)
+        document = parse_document(text)
     except RecursionError:
         raise MalformedPolicyError("Syntax errors in policy: nested too deeply") from None
     except ValueError as exc:
@@ -1138,6 +1149,8 @@ def evaluate_trust(trust_policy: PolicyDocument, request: TrustRequest) -> Trust
             continue
         if not statement.allow:
             return TrustDecision(False, "explicit_deny", None, statement.sid)
+        if statement.not_principal:
+            continue  # AWS supports NotPrincipal with Deny only: it never grants
         if grant != "principal":
             grant, allow_sid = found, statement.sid
     if grant is None:
@@ -1226,6 +1239,8 @@ def _principal_problems(value: Any) -> list[str]:
         for entry in items:
             if not isinstance(entry, str) or not entry:
                 problems.append(f"Invalid principal in policy: {entry!r}.")
+            elif entry != "*" and ("*" in entry or "?" in entry):  # never part of a name
+                problems.append(f"Invalid principal in policy: \"{kind}\":\"{entry}\"")
             elif kind == "AWS" and entry != "*" and not (
                     _ACCOUNT_ID.fullmatch(entry) or _PRINCIPAL_ARN.fullmatch(entry)):
                 problems.append(f"Invalid principal in policy: \"AWS\":\"{entry}\"")
@@ -1250,7 +1265,7 @@ def validate_policy_document(text: str | bytes | Mapping[str, Any],
         if max_size is not None and len(re.sub(r"\s", "", text)) > max_size:
             return [f"Cannot exceed quota for PolicySize: {max_size}"]
         try:
-            document = json.loads(text)
+            document = parse_document(text)
         except (ValueError, RecursionError):
             return ["Syntax errors in policy."]
     else:
@@ -1350,6 +1365,9 @@ def _statement_problems(statement: dict[str, Any], kind: str, sids: set[str]) ->
                             "be present.")
         for name in principal_keys:
             problems.extend(_principal_problems(statement[name]))
+        if "NotPrincipal" in principal_keys:  # AWS: not in trust policies, never with Allow
+            problems.append("Invalid principal in policy: NotPrincipal cannot be used in a "
+                            "role trust policy.")
     elif principal_keys:
         problems.append("Policy document should not specify a principal.")
     block = statement.get("Condition")

@@ -7,7 +7,6 @@ AssumeRolePolicyDocument) and ``session`` (STS session policies).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from searchtrail.auth import policy
@@ -22,5 +21,5 @@ def validate(text: str, kind: str) -> dict[str, Any]:
     problems = policy.validate_policy_document(text, kind)  # type: ignore[arg-type]
     if problems:
         raise malformed(problems[0])
-    document: dict[str, Any] = json.loads(text)
+    document: dict[str, Any] = policy.parse_document(text)
     return document
