@@ -307,6 +307,11 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                        catalog, aws, (s3,) if s3 is not None else ())
 
 
+class WouldReplaceInstallation(Exception):
+    """A first start on PostgreSQL in a data dir that holds another installation's SQLite
+    store: its new root key would replace that one's credentials file."""
+
+
 def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
     """First start: create the default account and its root key, write the credentials file."""
     conn = open_database(settings)
@@ -321,6 +326,14 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
         identities.upgrade()  # documents written by earlier versions, to this layout
         account = identities.default_account()
         key = None
+        if account is None and settings.database_url and settings.database_path.exists():
+            raise WouldReplaceInstallation(
+                f"{settings.data_dir} holds a SQLite store ({settings.database_path.name}) "
+                "and its credentials; this empty PostgreSQL store would start a new "
+                "installation there, with a new account whose key replaces them. Give this "
+                "node a data dir of its own (--data-dir), or move the SQLite store and its "
+                "credentials away first (searchtrail does not copy an installation's history "
+                "from SQLite to PostgreSQL).")
         if account is None:
             now = datetime.now(timezone.utc)
             account = identities.create_account(now, make_default=True)

@@ -121,7 +121,7 @@ def serve(
 
     import uvicorn
 
-    from searchtrail.app import build_app, ensure_default_account
+    from searchtrail.app import WouldReplaceInstallation, build_app, ensure_default_account
     from searchtrail.gateway.httpserver import GracefulServer, SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
     from searchtrail.malloc import fix_mmap_threshold
@@ -131,6 +131,9 @@ def serve(
         account, new_key = ensure_default_account(settings)
     except sqlite3.Error as exc:
         exit_store_unavailable(settings, exc)
+    except WouldReplaceInstallation as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     # Bound before any worker starts: a port in use is told once, and the workers share it
     # (a socket each).
     try:

@@ -1208,6 +1208,27 @@ def test_with_postgresql_down_both_apis_fail_closed_with_a_503_and_recover(tmp_p
         own.stop()
 
 
+def test_a_first_start_on_postgresql_leaves_a_sqlite_installation_alone(tmp_path, postgres,
+                                                                      monkeypatch) -> None:
+    """It used to start a new installation in the data dir and replace the SQLite one's
+    credentials file with its own root key, without a word."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("SEARCHTRAIL_TEST_STORE", raising=False)  # SQLite, in any sweep
+    sqlite = ServerProcess(tmp_path / "data").start()
+    sqlite.stop()
+    before = (sqlite.data_dir / "credentials").read_bytes()
+    ran = subprocess.run([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
+                          "--data-dir", str(sqlite.data_dir), "--database-url",
+                          postgres.database()], capture_output=True, text=True, timeout=60)
+    said = " ".join(ran.stderr.split())
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "holds a SQLite store (searchtrail.sqlite3) and its credentials" in said, said
+    assert "Give this node a data dir of its own" in said and "Traceback" not in said
+    assert (sqlite.data_dir / "credentials").read_bytes() == before
+
+
 def test_a_postgresql_that_hangs_costs_callers_an_error_not_the_node(tmp_path) -> None:
     """A server that stops answering without refusing (stopped, a dropped network path) used
     to hold the node's event loop for as long as it hung: no call, no health check, no
