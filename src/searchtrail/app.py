@@ -351,6 +351,37 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
     return account, key
 
 
+DESTINATION = "delivery-destination"  # the secrets row naming where a shared store's trails go
+
+
+def delivery_destination_conflict(settings: Settings, change: bool = False) -> str | None:
+    """On a store that nodes share (PostgreSQL), where its trails deliver is the store's, not
+    a node's: the first node records its S3 endpoint (or the local folder), and a node started
+    with another one is refused: holding the delivery lease, it would take the trails' files
+    out of the store every other node and the validators read. Returns that recorded
+    destination, or None when this node agrees (or ``change`` records its own instead)."""
+    if not settings.database_url:
+        return None
+    mine = (settings.s3_endpoint_url or "the local bucket folder").encode()
+    conn = open_database(settings)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT value FROM secrets WHERE name = ?", (DESTINATION,)).fetchone()
+        if row is not None and bytes(row[0]) != mine and not change:
+            conn.execute("ROLLBACK")
+            return bytes(row[0]).decode()
+        conn.execute("DELETE FROM secrets WHERE name = ?", (DESTINATION,))
+        conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (DESTINATION, mine))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+    return None
+
+
 def write_credentials_file(settings: Settings, key: AccessKey) -> None:
     path = settings.credentials_path
     text = ("[default]\n"

@@ -96,6 +96,10 @@ def serve(
         None, min=1, max=MAX_WORKERS,
         help="Server processes sharing the port and the store, one per core to use "
              "[default: 1]"),
+    change_delivery_destination: bool = typer.Option(
+        False, help="On PostgreSQL: make this node's S3 endpoint (or the local bucket folder) "
+                    "where the store's trails deliver from now on, instead of refusing to "
+                    "start with one other than the nodes' (restart every node with it)"),
 ) -> None:
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
@@ -121,7 +125,8 @@ def serve(
 
     import uvicorn
 
-    from searchtrail.app import WouldReplaceInstallation, build_app, ensure_default_account
+    from searchtrail.app import (WouldReplaceInstallation, build_app,
+                                 delivery_destination_conflict, ensure_default_account)
     from searchtrail.gateway.httpserver import GracefulServer, SearchtrailHttpProtocol
     from searchtrail.logs import configure_logging
     from searchtrail.malloc import fix_mmap_threshold
@@ -134,6 +139,19 @@ def serve(
     except WouldReplaceInstallation as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    try:
+        recorded = delivery_destination_conflict(settings, change_delivery_destination)
+    except sqlite3.Error as exc:
+        exit_store_unavailable(settings, exc)
+    if recorded is not None:
+        given = settings.s3_endpoint_url or "the local bucket folder"
+        same = (f"--s3-endpoint-url {recorded}" if recorded.startswith(("http://", "https://"))
+                else "no --s3-endpoint-url")
+        err.print(f"[red]error:[/red] this store's trails deliver to {recorded}, and this node "
+                  f"would deliver to {given}: every node must deliver to the same place. Start "
+                  f"it with {same}, or, to move every node's trails, restart them all with the "
+                  "new endpoint, the first with --change-delivery-destination.")
+        raise typer.Exit(1)
     # Bound before any worker starts: a port in use is told once, and the workers share it
     # (a socket each).
     try:
@@ -442,11 +460,20 @@ def create_bucket(name: str,
                                                         "[default: the default account]"),
                   region: str = typer.Option("us-east-1", help="The bucket's region"),
                   data_dir: Optional[Path] = DataDir) -> None:
-    """Create a bucket in the local store (<data-dir>/buckets/NAME)."""
+    """Create a bucket in the local store (<data-dir>/buckets/NAME); refused when the server
+    delivers to an S3-compatible store."""
     from searchtrail.audit.objectstore import ObjectStoreError
     from searchtrail.audit.stores.local import LocalFolderStore
 
+    from searchtrail.endpoint import current
+
     settings = settings_or_exit(data_dir=data_dir)
+    s3 = settings.s3_endpoint_url or current(settings).s3_endpoint_url
+    if s3:  # a local bucket there would take trails' files off the S3 store every node uses
+        err.print(f"[red]error:[/red] trails of the server on {settings.data_dir} deliver to the "
+                  f"S3-compatible store at {s3}, not to local buckets: create the bucket "
+                  f"there (e.g. `aws s3 mb s3://{name} --endpoint-url {s3}`).")
+        raise typer.Exit(1)
     owner = _with_identities(settings, lambda ids: _account(ids, account))
     try:
         LocalFolderStore(settings.data_dir).create_bucket(name, owner, region)

@@ -1229,6 +1229,39 @@ def test_a_first_start_on_postgresql_leaves_a_sqlite_installation_alone(tmp_path
     assert (sqlite.data_dir / "credentials").read_bytes() == before
 
 
+def test_every_node_delivers_to_the_store_the_first_one_recorded(tmp_path, postgres) -> None:
+    """A node started without the others' --s3-endpoint-url used to take the delivery lease
+    and put the trails' files in its own data dir, out of the bucket every validator reads."""
+    import subprocess
+    import sys
+
+    url = postgres.database()
+    first = ServerProcess(tmp_path / "first").use_postgres(url).start()  # the local folder
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    try:
+        def serve(data_dir, *args: str) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
+            return subprocess.run([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
+                                   "--data-dir", str(data_dir), "--database-url", url, *args],
+                                  capture_output=True, text=True, timeout=60)
+
+        refused = serve(tmp_path / "second", "--s3-endpoint-url", elsewhere)
+        said = " ".join(refused.stderr.split())
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert (f"this store's trails deliver to the local bucket folder, and this node would "
+                f"deliver to {elsewhere}") in said, said
+        assert "Start it with no --s3-endpoint-url" in said
+        first.stop()
+        moved = ServerProcess(tmp_path / "second", args=[
+            "--s3-endpoint-url", elsewhere, "--change-delivery-destination"]).use_postgres(url)
+        moved.start()
+        moved.stop()
+        again = serve(tmp_path / "first")  # the old destination is now the odd one out
+        assert again.returncode == 1, again.stdout + again.stderr
+        assert f"Start it with --s3-endpoint-url {elsewhere}," in " ".join(again.stderr.split())
+    finally:
+        first.stop()
+
+
 def test_a_postgresql_that_hangs_costs_callers_an_error_not_the_node(tmp_path) -> None:
     """A server that stops answering without refusing (stopped, a dropped network path) used
     to hold the node's event loop for as long as it hung: no call, no health check, no

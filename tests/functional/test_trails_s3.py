@@ -238,3 +238,14 @@ def test_env_and_trail_validate_follow_the_s3_endpoint_the_server_was_started_wi
     assert ours.returncode == 0, ours.stdout + ours.stderr
     digests, logs = counts(ours.stdout)
     assert digests and logs and not digests.startswith("0/"), ours.stdout
+
+
+def test_a_local_bucket_is_refused_where_trails_deliver_to_s3(delivered) -> None:
+    """It used to be made in the data dir: a node then delivered its trails' files there,
+    out of the S3 store every other node and the validators read."""
+    server, moto = delivered["server"], delivered["moto"]
+    made = searchtrail_cli("buckets", "create", "local-only", "--data-dir", str(server.data_dir))
+    said = " ".join(made.stderr.split())
+    assert made.returncode == 1, made.stdout + made.stderr
+    assert f"deliver to the S3-compatible store at {moto.endpoint}, not to local buckets" in said
+    assert not (server.data_dir / "buckets" / "local-only").exists()
