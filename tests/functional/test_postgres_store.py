@@ -1188,8 +1188,9 @@ def test_with_postgresql_down_both_apis_fail_closed_with_a_503_and_recover(tmp_p
                                 what="the S3 API refusing", step=0.1)
             aoss_error = wait_for(lambda: _refusal(aoss.list_collections), seconds=30,
                                   what="the AWS API refusing", step=0.1)
-            # a load balancer sees it too
+            # a load balancer sees it too, and so does whatever reads /metrics
             assert _health(server) == (503, "unavailable")
+            assert server.metric("searchtrail_failed_closed_requests_total") >= 1
         finally:
             own.restart()
         # ...and sees the store back before any call has succeeded again

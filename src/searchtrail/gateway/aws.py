@@ -132,7 +132,7 @@ class AwsCallHandler:
             ctx.read_only = self._catalog.is_read_only(operation)
             self._authenticate(ctx, request, operation)
         except StoreUnavailable as exc:  # the key could not be looked up: nothing was done
-            return codec.error(service_model, store_unavailable(ctx, exc), ctx.request_id)
+            return codec.error(service_model, self.fail_closed(ctx, exc), ctx.request_id)
         except (BodyTooLarge, ServiceError) as refused:
             error = refused if isinstance(refused, ServiceError) else ServiceError(
                 "RequestEntityTooLargeException",
@@ -146,7 +146,7 @@ class AwsCallHandler:
         try:
             await self.execute(ctx, codec)
         except StoreUnavailable as exc:
-            return codec.error(service_model, store_unavailable(ctx, exc), ctx.request_id)
+            return codec.error(service_model, self.fail_closed(ctx, exc), ctx.request_id)
         except Exception:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             return codec.error(service_model, InternalError(ctx.request_id), ctx.request_id)
@@ -176,6 +176,12 @@ class AwsCallHandler:
                 ctx.prepared = await preparer(ctx.params or {})
         await self._writer.run(self._unit(ctx, codec, records or self._records))
         self._metrics.call(ctx.service_name, ctx.operation_name, ctx.error.code if ctx.error else "")
+
+    def fail_closed(self, ctx: RequestContext, exc: StoreUnavailable) -> ServiceError:
+        """A call the store could not record (or whose key it could not look up): counted
+        for /metrics, and answered 503."""
+        self._metrics.failed_closed()
+        return store_unavailable(ctx, exc)
 
     def new_request_id(self) -> str:
         return self._request_ids.next()
@@ -394,7 +400,7 @@ class ConsoleCalls:
         try:
             await self._handler.execute(ctx, self._json, self._records)
         except StoreUnavailable as exc:
-            ctx.error = store_unavailable(ctx, exc)
+            ctx.error = self._handler.fail_closed(ctx, exc)
         except Exception:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             ctx.error = InternalError(ctx.request_id)

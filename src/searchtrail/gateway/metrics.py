@@ -38,8 +38,15 @@ class Metrics:
         self._rejected = Counter("searchtrail_rejected_requests",
                                  "Requests refused before an operation ran (auth, routing)",
                                  ["error_code"], registry=self.registry)
+        self._failed_closed = Counter(
+            "searchtrail_failed_closed_requests", "AWS API calls answered 503 because the store "
+            "could not look their key up or record them (nothing was changed)",
+            registry=self.registry)
         self._writer_commits = Gauge("searchtrail_writer_commits", "Group commits so far",
                                      registry=self.registry, multiprocess_mode="livesum")
+        self._writer_failed_commits = Gauge(
+            "searchtrail_writer_failed_commits", "Group commits the store refused so far (their "
+            "calls failed closed)", registry=self.registry, multiprocess_mode="livesum")
         self._writer_units = Gauge("searchtrail_writer_units", "Units of work committed",
                                    registry=self.registry, multiprocess_mode="livesum")
         self._writer_units_read_ahead = Gauge(
@@ -79,6 +86,7 @@ class Metrics:
 
     def writer_committed(self, stats: WriterStats) -> None:
         self._writer_commits.set(stats.commits)
+        self._writer_failed_commits.set(stats.failed_commits)
         self._writer_units.set(stats.units)
         self._writer_units_read_ahead.set(stats.units_read_ahead)
 
@@ -117,6 +125,9 @@ class Metrics:
         if counter is None:  # labels() takes a lock and builds a key on every call
             counter = self._call_counters[key] = self._calls.labels(*key)
         counter.inc()
+
+    def failed_closed(self) -> None:
+        self._failed_closed.inc()
 
     def rejected(self, error_code: str) -> None:
         self._rejected.labels(error_code).inc()

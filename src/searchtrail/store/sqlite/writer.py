@@ -202,7 +202,7 @@ class GroupCommitWriter:
         self._last_seq: int | None = None  # the open transaction's last allocated event seq
         self._last_batch = 1  # calls in the loop's last committed batch
         self.stats = WriterStats()
-        self._on_commit = on_commit  # told the stats after each commit (the metrics)
+        self._on_commit = on_commit  # told the stats after each commit and failed one (metrics)
 
     def start(self) -> None:
         """Accept units (again, after a stop)."""
@@ -538,6 +538,8 @@ class GroupCommitWriter:
         self.stats.failed_commits += 1
         self.stats.last_failure, self.stats.last_failure_at = str(exc), time.monotonic()
         self.stats.failures_in_a_row += 1
+        if self._on_commit is not None:
+            self._on_commit(self.stats)  # the failure, for /metrics
         self._invalidate_caches()
         if self._conn.in_transaction:
             try:
