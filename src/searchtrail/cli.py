@@ -357,8 +357,17 @@ def root_key(data_dir: Optional[Path] = DataDir,
     now = datetime.now(timezone.utc)
 
     def create(ids):  # type: ignore[no-untyped-def]
+        from searchtrail.protocol.errors import ServiceError
+
         chosen = _account(ids, account)
-        return chosen, ids.default_account(), ids.create_access_key(chosen, None, now)
+        try:
+            return chosen, ids.default_account(), ids.create_access_key(chosen, None, now)
+        except ServiceError as exc:
+            if exc.code == "LimitExceeded":  # a root has two keys at most, as on AWS
+                exc.message += (". Copy the credentials file of a node that has one (another "
+                                "node's data dir), or delete an unused root key with "
+                                "`aws iam delete-access-key` signed by the root first.")
+            raise
 
     chosen, default, key = _with_identities(settings, create)
     if chosen == default and not settings.credentials_path.exists():

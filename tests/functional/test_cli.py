@@ -204,6 +204,21 @@ def test_a_broken_or_lost_credentials_file_is_told_and_mended(fresh_server, cont
     assert sts.get_caller_identity()["Arn"].endswith(":root")
 
 
+def test_a_root_key_past_the_quota_says_where_credentials_are(fresh_server) -> None:
+    """A second node of a shared store has no credentials file: root-key works once there
+    (two keys), then says to copy the file, not only that a quota was hit."""
+    server = fresh_server.start()
+    server.stop()
+    (server.data_dir / "credentials").unlink()
+    first = searchtrail("accounts", "root-key", "--data-dir", str(server.data_dir))
+    assert first.returncode == 0, first.stderr
+    second = searchtrail("accounts", "root-key", "--data-dir", str(server.data_dir))
+    said = " ".join(second.stderr.split())
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "LimitExceeded: Cannot exceed quota for AccessKeysPerUser: 2" in said, said
+    assert "Copy the credentials file of a node that has one" in said
+
+
 def test_iam_user_keys_sign_calls_recorded_as_that_user(server) -> None:
     created = searchtrail("iam", "create-user", "alice", "--data-dir", str(server.data_dir))
     assert created.returncode == 0, created.stderr
