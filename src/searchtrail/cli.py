@@ -177,7 +177,9 @@ def serve(
         else ""), flush=True)
     command = sys.argv[0] if sys.argv[0].endswith("searchtrail") else "searchtrail"
     if database_url:  # the flag is this process's alone: another command needs it said again
-        command = f"SEARCHTRAIL_DATABASE_URL='{store_location(settings)}' {command}"
+        # a command to copy: its password is a slot to fill in, not a mask that fails
+        command = (f"SEARCHTRAIL_DATABASE_URL='{store_location(settings, '<password>')}' "
+                   f"{command}")
     print(f"web console at {endpoint.url}/console; a root password for it: {command} iam "
           f"set-console-password --root --data-dir {settings.data_dir}", flush=True)
     if new_key or settings.credentials_path.exists():

@@ -63,9 +63,9 @@ def settings_or_exit(**flags: object) -> Settings:
         raise SystemExit(2) from None
 
 
-def store_location(settings: Settings) -> str:
-    """Where the store is, for messages: the SQLite file, or the PostgreSQL URL without its
-    password."""
+def store_location(settings: Settings, mask: str = "***") -> str:
+    """Where the store is, for messages: the SQLite file, or the PostgreSQL URL with ``mask``
+    for its password."""
     if not settings.database_url:
         return str(settings.database_path)
     from urllib.parse import urlsplit, urlunsplit
@@ -77,7 +77,7 @@ def store_location(settings: Settings) -> str:
         return "the PostgreSQL store (its URL is malformed, so it is not shown)"
     if parts.password is None:
         return settings.database_url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    netloc = parts.netloc.replace(":" + parts.password + "@", f":{mask}@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
 
 
