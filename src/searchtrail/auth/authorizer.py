@@ -115,25 +115,34 @@ class Authorizer:
         questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
                      else zip(resources, repeat(context)))
         extras = SESSION_EXTRAS.get((service, operation))
-        also = extras(principal, ctx.params or {}) if extras is not None else ()
+        also = extras(principal, ctx.params or {}) if extras is not None else None
         for resource, each in questions:
             owner = policy.owning_account(resource) if each else ""  # the root needs no keys
             if owner and owner != principal.account_id:
                 each = {**each, "aws:ResourceAccount": owner}
             request = policy.AuthorizationRequest(action, resource, principal.arn,
                                                   principal.account_id, context=each)
-            for asked in (request, *(replace(request, action=extra) for extra in also)):
-                try:
-                    if assume_role:
-                        decision = self._assume_role(repo, principal, policies, asked,
-                                                     ctx.params or {})
-                    else:
-                        decision = policy.evaluate(policies, asked, resource_grant=self._grant(
-                            repo, ctx, asked))
-                except policy.MalformedPolicyError:  # stored before its flaw was refused
-                    decision = policy.Decision(False, "explicit_deny", UNUSABLE_POLICY)
-                if not decision.allowed:
-                    raise policy.access_denied(principal.arn, asked.action, resource, decision)
+            self._decide(repo, ctx, principal, policies, request, assume_role)
+            for extra in also or ():
+                self._decide(repo, ctx, principal, policies, replace(request, action=extra),
+                             assume_role)
+
+    def _decide(self, repo: ResourceRepository, ctx: Any, principal: Principal,
+                policies: policy.PolicySet, request: policy.AuthorizationRequest,
+                assume_role: bool) -> None:
+        """Raise AccessDenied unless the policies allow ``request``."""
+        try:
+            if assume_role:
+                decision = self._assume_role(repo, principal, policies, request,
+                                             ctx.params or {})
+            else:
+                decision = policy.evaluate(policies, request, resource_grant=self._grant(
+                    repo, ctx, request))
+        except policy.MalformedPolicyError:  # stored before its flaw was refused
+            decision = policy.Decision(False, "explicit_deny", UNUSABLE_POLICY)
+        if not decision.allowed:
+            raise policy.access_denied(principal.arn, request.action, request.resource,
+                                       decision)
 
     def _grant(self, repo: ResourceRepository, ctx: Any,
                request: policy.AuthorizationRequest) -> policy.ResourceGrant:
