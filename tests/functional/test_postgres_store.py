@@ -1230,6 +1230,28 @@ def test_a_first_start_on_postgresql_leaves_a_sqlite_installation_alone(tmp_path
     assert (sqlite.data_dir / "credentials").read_bytes() == before
 
 
+def test_a_role_that_cannot_create_the_schema_is_told_on_one_line(tmp_path, postgres) -> None:
+    """It printed the server's message, then the statement it quoted and a caret."""
+    import subprocess
+    import sys
+
+    url = postgres.database()
+    role = "limited_" + secrets.token_hex(3)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        admin.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    limited = url.replace("postgresql://searchtrail@", f"postgresql://{role}@", 1)
+    assert limited != url
+    ran = subprocess.run([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
+                          "--data-dir", str(tmp_path / "data"), "--database-url", limited],
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    said = " ".join(ran.stderr.split())
+    assert "permission denied for schema public (the role in the database URL needs that " \
+           "privilege; for the first start's schema, CREATE on schema public" in said, said
+    assert "LINE 1" not in ran.stderr and "^" not in ran.stderr and "Traceback" not in said
+
+
 def test_every_node_delivers_to_the_store_the_first_one_recorded(tmp_path, postgres) -> None:
     """A node started without the others' --s3-endpoint-url used to take the delivery lease
     and put the trails' files in its own data dir, out of the bucket every validator reads."""

@@ -195,13 +195,25 @@ class _Rows:
 
 
 def _as_sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
+    said = _one_line(exc)
     if isinstance(exc, (psycopg.IntegrityError, pg_errors.RaiseException)):
-        return sqlite3.IntegrityError(str(exc))
+        return sqlite3.IntegrityError(said)
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-        return sqlite3.OperationalError(str(exc))  # server gone, lock timeout, disk full
+        return sqlite3.OperationalError(said)  # server gone, lock timeout, disk full
     if isinstance(exc, psycopg.DataError):
-        return sqlite3.DataError(str(exc))
-    return sqlite3.DatabaseError(str(exc))
+        return sqlite3.DataError(said)
+    return sqlite3.DatabaseError(said)
+
+
+def _one_line(exc: psycopg.Error) -> str:
+    """The driver's message on one line, for a log line, health's storeError or a command's
+    error: the server's own sentence without the statement it quotes, or libpq's lines."""
+    primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+    said = primary or " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        said += (" (the role in the database URL needs that privilege; for the first start's "
+                 "schema, CREATE on schema public, or to own the database)")
+    return said
 
 
 class _Turn:
