@@ -8,7 +8,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from searchtrail.audit.delivery import DeliveryWorker
 from searchtrail.audit.notify import Notifier
@@ -312,11 +312,25 @@ class WouldReplaceInstallation(Exception):
     store: its new root key would replace that one's credentials file."""
 
 
-def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
-    """First start: create the default account and its root key, write the credentials file."""
+@contextlib.contextmanager
+def _start_transaction(settings: Settings) -> Iterator[Any]:
+    """One write transaction on the store for a start-up check, committed unless it raises."""
     conn = open_database(settings)
     try:
         conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()
+
+
+def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
+    """First start: create the default account and its root key, write the credentials file."""
+    with _start_transaction(settings) as conn:
         if settings.database_url is None:
             # a write of the file's header, committed below: a store SQLite opened read-only
             # (its file's mode, an immutable flag) refuses it here, before anything is served
@@ -341,13 +355,6 @@ def ensure_default_account(settings: Settings) -> tuple[str, AccessKey | None]:
             # Durably before the commit: a power cut in between leaves a key the store never
             # had, which the next start replaces, never a stored key whose secret is lost.
             write_credentials_file(settings, key)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
     return account, key
 
 
@@ -363,22 +370,12 @@ def delivery_destination_conflict(settings: Settings, change: bool = False) -> s
     if not settings.database_url:
         return None
     mine = (settings.s3_endpoint_url or "the local bucket folder").encode()
-    conn = open_database(settings)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _start_transaction(settings) as conn:
         row = conn.execute("SELECT value FROM secrets WHERE name = ?", (DESTINATION,)).fetchone()
         if row is not None and bytes(row[0]) != mine and not change:
-            conn.execute("ROLLBACK")
-            return bytes(row[0]).decode()
+            return bytes(row[0]).decode()  # (its transaction wrote nothing)
         conn.execute("DELETE FROM secrets WHERE name = ?", (DESTINATION,))
         conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (DESTINATION, mine))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.close()
     return None
 
 
