@@ -24,9 +24,9 @@ OPTIONS = (
                               "without one, the local bucket folder]"),
     DATA_DIR,
 )
-# Exit codes as the AWS CLI's validate-logs: 1 says files are INVALID and nothing else, so a
-# script that alarms on it never mistakes a wrong ARN or an unreadable store for tampering.
-INVALID_FILES = 1
+# The exit code when it cannot validate, as the AWS CLI's validate-logs: 1 says files are
+# INVALID and nothing else, so a script that alarms on it never mistakes a wrong ARN or an
+# unreadable store for tampering.
 FATAL = 255
 
 
