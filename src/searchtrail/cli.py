@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import inspect
+import signal
 import socket
 import sqlite3
 import sys
@@ -104,7 +105,7 @@ def serve(
     """Start the server on one port for every API (SQLite in --data-dir, or PostgreSQL)."""
     import gc
 
-    from searchtrail.endpoint import advertise, answers, current, is_wildcard, record
+    from searchtrail.endpoint import advertise, answers, current, record
     from searchtrail.workers import listening_sockets, share_metrics, supervise
 
     settings = settings_or_exit(host=host, port=port, data_dir=data_dir, tls_cert=tls_cert,
@@ -165,9 +166,66 @@ def serve(
         raise typer.Exit(1) from None
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
     earlier = current(settings) if settings.endpoint_path.exists() else None
+    if earlier is not None and not answers(earlier.url):
+        earlier = None
     endpoint = advertise(settings, socks[0].getsockname()[1])
-    beside = earlier if (earlier is not None and earlier.url != endpoint.url
-                         and answers(earlier.url)) else None
+    beside = earlier if earlier is not None and earlier.url != endpoint.url else None
+
+    def give_back_the_endpoint() -> None:
+        """The server this one stood beside still answers: env points back at it."""
+        if beside is not None and current(settings).url == endpoint.url \
+                and answers(beside.url):
+            record(settings, beside)
+
+    def run_worker(worker: int, sock: socket.socket,
+                   after_shutdown: Callable[[], None] | None = None) -> None:
+        server = build_app(settings, worker=worker)
+        # What start-up built (~64,000 objects: service models, compiled shapes, the console)
+        # lives as long as the server: frozen out of the cyclic collector, whose full
+        # collections would walk it all (17-21 ms each) while every request waits
+        # (bench/README.md).
+        gc.collect()
+        gc.freeze()
+        # At 700, the objects of calls still in flight (not garbage) started a young
+        # collection every ~25 calls at capacity: ~3 us of every call (bench/README.md).
+        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+        protocol = SearchtrailHttpProtocol.configured(
+            client_timeout=settings.client_timeout_seconds, aws_calls=server.aws_calls,
+            s3_apis=server.s3_apis)
+        config = uvicorn.Config(server, http=protocol, loop="uvloop", access_log=False,
+                                log_level="warning", lifespan="on",
+                                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
+                                timeout_graceful_shutdown=10,
+                                proxy_headers=False)  # the gateway applies --trusted-proxies
+        if settings.workers == 1:  # (a worker has its supervisor's handling: workers.py)
+            # uvicorn takes SIGTERM over now, for a graceful stop, and raises it again once
+            # stopped: the handling from before the start-up's own, below, applies then
+            signal.signal(signal.SIGTERM, before_start)
+        GracefulServer(config, after_shutdown).run(sockets=[sock])
+
+    # Told to stop while it starts (before uvicorn takes the signal over): exit through the
+    # finally below, which hands the endpoint back, not at once with it still advertised.
+    before_start = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        _banner(settings, endpoint, beside, database_url, account, new_key)
+        fix_mmap_threshold()  # a long-running process: big buffers back to the system when freed
+        # The commit thread and the delivery worker take the GIL back after every SQLite call;
+        # the default 5 ms switch interval makes them wait behind the event loop
+        # (measured: bench/README.md).
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+        if settings.workers == 1:
+            run_worker(0, socks[0], give_back_the_endpoint)
+        else:
+            raise typer.Exit(supervise(socks, run_worker))
+    finally:
+        give_back_the_endpoint()
+
+
+def _banner(settings: Settings, endpoint: Any, beside: Any, database_url: Optional[str],
+            account: str, new_key: Any) -> None:
+    """What a starting server prints: where it listens, and how to sign in and set up a shell."""
+    from searchtrail.endpoint import is_wildcard
+
     if beside is not None:
         err.print(f"[yellow]warning:[/yellow] another server on {settings.data_dir} answers at "
                   f"{beside.url}; both share its store. `searchtrail env` now points at this "
@@ -195,47 +253,6 @@ def serve(
         print(f"default account {account}; its credentials file {settings.credentials_path} is "
               f"missing: `{command} accounts root-key --data-dir {settings.data_dir}` makes a "
               "new root key and writes it", flush=True)
-    fix_mmap_threshold()  # a long-running process: big buffers back to the system when freed
-    # The commit thread and the delivery worker take the GIL back after every SQLite call;
-    # the default 5 ms switch interval makes them wait behind the event loop
-    # (measured: bench/README.md).
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-
-    def run_worker(worker: int, sock: socket.socket,
-                   after_shutdown: Callable[[], None] | None = None) -> None:
-        server = build_app(settings, worker=worker)
-        # What start-up built (~64,000 objects: service models, compiled shapes, the console)
-        # lives as long as the server: frozen out of the cyclic collector, whose full
-        # collections would walk it all (17-21 ms each) while every request waits
-        # (bench/README.md).
-        gc.collect()
-        gc.freeze()
-        # At 700, the objects of calls still in flight (not garbage) started a young
-        # collection every ~25 calls at capacity: ~3 us of every call (bench/README.md).
-        gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
-        protocol = SearchtrailHttpProtocol.configured(
-            client_timeout=settings.client_timeout_seconds, aws_calls=server.aws_calls,
-            s3_apis=server.s3_apis)
-        config = uvicorn.Config(server, http=protocol, loop="uvloop", access_log=False,
-                                log_level="warning", lifespan="on",
-                                ssl_certfile=settings.tls_cert, ssl_keyfile=settings.tls_key,
-                                timeout_graceful_shutdown=10,
-                                proxy_headers=False)  # the gateway applies --trusted-proxies
-        GracefulServer(config, after_shutdown).run(sockets=[sock])
-
-    def give_back_the_endpoint() -> None:
-        """The server this one stood beside still answers: env points back at it."""
-        if beside is not None and current(settings).url == endpoint.url \
-                and answers(beside.url):
-            record(settings, beside)
-
-    if settings.workers == 1:
-        run_worker(0, socks[0], give_back_the_endpoint)
-    else:
-        try:
-            raise typer.Exit(supervise(socks, run_worker))
-        finally:
-            give_back_the_endpoint()
 
 
 def _check_tls_files(cert: Path, key: Path) -> None:

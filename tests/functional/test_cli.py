@@ -395,6 +395,28 @@ def test_env_refuses_a_region_the_server_would_refuse(server) -> None:
     assert "--region 'bogus' is not a region name such as us-east-1" in result.stderr
 
 
+def test_a_second_server_stopped_while_it_starts_hands_the_endpoint_back(tmp_path) -> None:
+    """Stopped before it served (SIGTERM while it built its app), it left `env` pointing at
+    its own port, where nothing answers."""
+    from tests.functional.server import ServerProcess
+
+    first = ServerProcess(tmp_path / "data").start()
+    second = subprocess.Popen([sys.executable, "-m", "searchtrail", "serve", "--port", "0",
+                               "--data-dir", str(first.data_dir)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert second.stdout is not None
+        banner = second.stdout.readline()  # printed once its port is advertised
+        assert banner.startswith("searchtrail listening on "), banner
+        second.terminate()
+        second.wait(timeout=60)
+        exports = env_exports(searchtrail("env", "--data-dir", str(first.data_dir)).stdout)
+        assert exports["AWS_ENDPOINT_URL_STS"] == first.endpoint
+    finally:
+        stop_process(second)
+        first.stop()
+
+
 def test_a_second_server_on_a_data_dir_says_another_one_answers_there(tmp_path) -> None:
     from tests.functional.server import ServerProcess
 
