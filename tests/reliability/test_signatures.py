@@ -442,6 +442,20 @@ def test_s9_expired_session_token(timeline: Timeline, ledger) -> None:
     raw.book(ledger, "S9", [response], bad=1)
 
 
+def test_s9_expired_session_token_on_sts_is_expired_token(timeline: Timeline, ledger) -> None:
+    """The query protocol's common code, as IAM answers it: STS models ExpiredTokenException
+    for web identity tokens, and that modelled code used to win for expired credentials."""
+    raw = timeline.raw
+    request = raw.sign("GetCallerIdentity", key=timeline.session, when=timeline.now,
+                       service="sts", target="", content_type="application/x-www-form-urlencoded",
+                       body=b"Action=GetCallerIdentity&Version=2011-06-15")
+    response = raw.send(request.encode())  # an XML refusal: no Op, as the checker reads JSON
+    assert response.status == 403, response.body
+    assert b"<Code>ExpiredToken</Code>" in response.body, response.body
+    assert b"The security token included in the request is expired" in response.body
+    raw.book(ledger, "S9", [response], bad=1)
+
+
 def test_s10_replay_after_the_window_is_expired(timeline: Timeline, ledger) -> None:
     raw = timeline.raw
     response = raw.refused(timeline.replay, "InvalidSignatureException",

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from searchtrail.auth.sigv4 import SigV4Error
 from searchtrail.gateway.http import header
 from searchtrail.protocol import parser, query, serializer, validate
 from searchtrail.protocol.catalog import ServiceCatalog
@@ -116,6 +117,12 @@ class QueryCodec:
 
     def error(self, service_model: Any, error: ServiceError,
               request_id: str) -> tuple[int, Headers, bytes]:
+        if isinstance(error, SigV4Error):
+            # Authentication's codes are the protocol's, never an operation's: STS models
+            # ExpiredTokenException (an expired web identity token), but expired signing
+            # credentials are ExpiredToken there as on IAM.
+            error = ServiceError(query.QUERY_ERROR_CODES.get(error.code, error.code),
+                                 error.message, status=error.status)
         return query.query_error_response(service_model or self._fallback_service, error,
                                           request_id)
 
