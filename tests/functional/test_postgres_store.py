@@ -1597,3 +1597,19 @@ def test_only_an_unstored_chain_end_of_a_trail_gone_to_another_bucket_may_be_dro
         other.execute("COMMIT")
     assert store.times("digests") == ts(stored)
     assert store.conn.execute("SELECT bucket, key FROM log_files").fetchall() == [("moved", "k")]
+
+
+def test_the_delivery_lease_is_announced_once_when_taken(postgres, caplog) -> None:
+    """The holder pings its lease on every delivery pass; only the taking is news."""
+    import logging
+
+    from searchtrail.store.postgres.lease import DeliveryLease
+
+    lease = DeliveryLease(postgres.database(), seconds=30)
+    try:
+        with caplog.at_level(logging.INFO, logger="searchtrail.delivery"):
+            assert all(lease.held() for _ in range(3))
+        announced = [r for r in caplog.records if "now delivers" in r.getMessage()]
+        assert len(announced) == 1, [r.getMessage() for r in caplog.records]
+    finally:
+        lease.close()

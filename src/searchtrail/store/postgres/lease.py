@@ -46,8 +46,8 @@ class DeliveryLease:
                 else:
                     self._holding = bool(self._conn.execute(
                         "SELECT pg_try_advisory_lock(%s)", (DELIVERY_LOCK_KEY,)).fetchone()[0])
-                if self._holding:
-                    log.info("this node now delivers the trails")
+                    if self._holding:
+                        log.info("this node now delivers the trails")
         except psycopg.Error as exc:
             if self._holding:
                 log.warning("delivery lease lost: %s", exc)
