@@ -372,8 +372,11 @@ def delivery_destination_conflict(settings: Settings, change: bool = False) -> s
     mine = (settings.s3_endpoint_url or "the local bucket folder").encode()
     with _start_transaction(settings) as conn:
         row = conn.execute("SELECT value FROM secrets WHERE name = ?", (DESTINATION,)).fetchone()
-        if row is not None and bytes(row[0]) != mine and not change:
-            return bytes(row[0]).decode()  # (its transaction wrote nothing)
+        recorded = bytes(row[0]) if row is not None else None
+        if recorded == mine:
+            return None  # the usual start: nothing to write
+        if recorded is not None and not change:
+            return recorded.decode()
         conn.execute("DELETE FROM secrets WHERE name = ?", (DESTINATION,))
         conn.execute("INSERT INTO secrets (name, value) VALUES (?, ?)", (DESTINATION, mine))
     return None

@@ -492,11 +492,10 @@ def create_bucket(name: str,
     delivers to an S3-compatible store."""
     from searchtrail.audit.objectstore import ObjectStoreError
     from searchtrail.audit.stores.local import LocalFolderStore
-
-    from searchtrail.endpoint import current
+    from searchtrail.endpoint import delivers_to
 
     settings = settings_or_exit(data_dir=data_dir)
-    s3 = settings.s3_endpoint_url or current(settings).s3_endpoint_url
+    s3 = delivers_to(settings)
     if s3:  # a local bucket there would take trails' files off the S3 store every node uses
         err.print(f"[red]error:[/red] trails of the server on {settings.data_dir} deliver to the "
                   f"S3-compatible store at {s3}, not to local buckets: create the bucket "

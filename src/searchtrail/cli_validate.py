@@ -58,11 +58,10 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
     region_or_exit(home, "the trail ARN's Region")  # else "No digests found", as if valid
     if region is not None:
         region_or_exit(region)
-    settings = settings_or_exit(data_dir=data_dir, s3_endpoint_url=s3_endpoint_url)
-    if not settings.s3_endpoint_url:  # the S3 endpoint the server last started there used
-        from searchtrail.endpoint import current
+    from searchtrail.endpoint import delivers_to
 
-        settings = replace(settings, s3_endpoint_url=current(settings).s3_endpoint_url)
+    settings = settings_or_exit(data_dir=data_dir, s3_endpoint_url=s3_endpoint_url)
+    settings = replace(settings, s3_endpoint_url=delivers_to(settings))
     now = datetime.now(timezone.utc)
     start = parse_time(start_time, "--start-time")
     end = parse_time(end_time, "--end-time") or now

@@ -77,6 +77,12 @@ def current(settings: Settings) -> Endpoint:
                     settings.s3_endpoint_url)
 
 
+def delivers_to(settings: Settings) -> Optional[str]:
+    """The S3 endpoint this data directory's trails deliver to: the settings' own, else the one
+    the server last started there used; None for the local bucket folder."""
+    return settings.s3_endpoint_url or current(settings).s3_endpoint_url
+
+
 def answers(url: str, timeout: float = 0.5) -> bool:
     """Whether anything accepts TCP connections at ``url``'s host and port now."""
     parts = urlsplit(url)
