@@ -21,20 +21,25 @@ LOOKUP = CLOUDTRAIL.operation_model("LookupEvents")
 # --- values ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("moment", "wire"), [
-    (datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), b"1714979289"),
+    (datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc), b"1714979289.0"),
     (datetime(2024, 5, 6, 7, 8, 9, 500000, tzinfo=timezone.utc), b"1714979289.5"),
-    (datetime(2024, 5, 6, 7, 8, 9, 3691, tzinfo=timezone.utc), b"1714979289.003691"),
-    (datetime(2024, 5, 6, 9, 8, 9, tzinfo=timezone(timedelta(hours=2))), b"1714979289"),
-    (datetime(2024, 5, 6, 7, 8, 9), b"1714979289"),  # naive is taken as UTC
+    (datetime(2024, 5, 6, 7, 8, 9, 869999, tzinfo=timezone.utc), b"1714979289.869"),
+    (datetime(2024, 5, 6, 7, 8, 9, 3691, tzinfo=timezone.utc), b"1714979289.003"),
+    (datetime(2024, 5, 6, 7, 8, 9, 999, tzinfo=timezone.utc), b"1714979289.0"),
+    (datetime(2024, 5, 6, 9, 8, 9, tzinfo=timezone(timedelta(hours=2))), b"1714979289.0"),
+    (datetime(2024, 5, 6, 7, 8, 9), b"1714979289.0"),  # naive is taken as UTC
 ])
-def test_datetimes_become_epoch_seconds_int_when_whole(moment: datetime, wire: bytes) -> None:
+def test_datetimes_become_epoch_seconds_to_the_millisecond_as_aws_sends_them(
+        moment: datetime, wire: bytes) -> None:
+    # AWS's JSON services send a number with up to three decimals: the CLI's own examples print
+    # "ValidityStartTime": 1453076702.0 and "LatestDeliveryTime": 1454022144.869.
     body = response_body(LOOKUP, {"Events": [{"EventId": "e1", "EventTime": moment}]})
     assert body == b'{"Events":[{"EventId":"e1","EventTime":' + wire + b"}]}"
 
 
 def test_numbers_and_iso_strings_given_for_timestamps_are_accepted() -> None:
     wire = to_wire(LOOKUP, {"Events": [{"EventTime": 1714979289}, {"EventTime": "2024-05-06T07:08:09Z"}]})
-    assert wire == {"Events": [{"EventTime": 1714979289}, {"EventTime": 1714979289}]}
+    assert wire == {"Events": [{"EventTime": 1714979289}, {"EventTime": 1714979289.0}]}
 
 
 def test_none_values_and_unknown_members_are_dropped_at_every_level() -> None:
@@ -170,6 +175,6 @@ def test_a_model_timestamp_format_is_honoured() -> None:
     }, service_name="test")
     moment = datetime(2024, 5, 6, 9, 8, 9, 250000, tzinfo=timezone(timedelta(hours=2)))
     assert to_wire(model.operation_model("Op"), {"iso": moment, "epoch": moment}) == {
-        "iso": "2024-05-06T07:08:09.250000Z",
+        "iso": "2024-05-06T07:08:09.250Z",
         "epoch": 1714979289.25,
     }

@@ -31,7 +31,6 @@ import binascii
 import math
 import re
 from datetime import datetime, timezone
-from email.utils import format_datetime
 from typing import Any, Callable, Mapping
 from urllib.parse import unquote_to_bytes
 
@@ -39,6 +38,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.protocol.patches import COMMON_ERROR_STATUS, DEFAULT_ERROR_STATUS, ERROR_STATUS_BY_SERVICE
+from searchtrail.protocol.timestamps import WIRE_FORMATTERS, iso8601
 from searchtrail.protocol.validate import TYPE, Violation, violation, violations_error
 
 Headers = list[tuple[bytes, bytes]]
@@ -614,7 +614,8 @@ def _wire_map(shape: Shape, memo: dict, sensitive: str | None) -> ToWire | None:
 
 
 def _wire_timestamp(shape: Shape, memo: dict, sensitive: str | None) -> ToWire:
-    return lambda value: _iso8601(_as_datetime(value))
+    # Records keep the microseconds the call was stamped with.
+    return lambda value: iso8601(_as_datetime(value), fraction_digits=6)
 
 
 def _wire_blob(shape: Shape, memo: dict, sensitive: str | None) -> ToWire:
@@ -850,7 +851,7 @@ def _xml_blob(shape: Shape, memo: dict) -> Write:
 
 def _xml_timestamp(shape: Shape, memo: dict) -> Write:
     # The query protocol's default timestamp format is ISO 8601.
-    format_moment = _TIMESTAMP_FORMATTERS[shape.serialization.get("timestampFormat", "iso8601")]
+    format_moment = WIRE_FORMATTERS[shape.serialization.get("timestampFormat", "iso8601")]
 
     def write_timestamp(value: Any, out: list[str]) -> None:
         out.append(str(format_moment(_as_datetime(value))))
@@ -884,33 +885,6 @@ def _as_datetime(value: Any) -> datetime:
     return datetime.fromtimestamp(value, timezone.utc)
 
 
-def _iso8601(moment: datetime) -> str:
-    """``2024-05-06T07:08:09Z`` (``.123456`` before the Z when there are microseconds)."""
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
-
-
-_EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _epoch_seconds(moment: datetime) -> int | float:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    delta = moment - _EPOCH_AWARE
-    seconds = delta.days * 86400 + delta.seconds
-    return (seconds * 10**6 + delta.microseconds) / 10**6 if delta.microseconds else seconds
-
-
-def _rfc822(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return format_datetime(moment.replace(microsecond=0), usegmt=True)
-
-
-_TIMESTAMP_FORMATTERS: dict[str, Callable[[datetime], Any]] = {
-    "iso8601": _iso8601,
-    "unixTimestamp": _epoch_seconds,
-    "rfc822": _rfc822,
-}
 
 
 def _base64(value: Any) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime, timezone
-from email.utils import format_datetime
 from typing import Any, Callable
 
 import orjson
@@ -16,6 +15,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from searchtrail.protocol.catalog import content_type
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.protocol.patches import COMMON_ERROR_STATUS, DEFAULT_ERROR_STATUS, ERROR_STATUS_BY_SERVICE
+from searchtrail.protocol.timestamps import WIRE_FORMATTERS
 
 # to_wire converters take a native value and return its JSON-ready form. None stands for
 # "already JSON-ready", so strings, numbers, booleans and documents cost no call at all.
@@ -218,42 +218,9 @@ def _build_blob(shape: Shape, memo: dict) -> ToWire:
     return blob_to_wire
 
 
-_EPOCH_AWARE = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-
-
-def _epoch_seconds(moment: datetime) -> int | float:
-    """Whole seconds as int, else float; naive datetimes are taken as UTC."""
-    # Subtracting is several times faster than calendar.timegm(utctimetuple()) and exact.
-    delta = moment - (_EPOCH_NAIVE if moment.tzinfo is None else _EPOCH_AWARE)
-    seconds = delta.days * 86400 + delta.seconds
-    if not delta.microseconds:
-        return seconds
-    # Add microseconds as integers before dividing so the float is rounded only once.
-    return (seconds * 10**6 + delta.microseconds) / 10**6
-
-
-def _iso8601(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
-
-
-def _rfc822(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return format_datetime(moment.replace(microsecond=0), usegmt=True)
-
-
-_TIMESTAMP_FORMATTERS: dict[str, Callable[[datetime], Any]] = {
-    "unixTimestamp": _epoch_seconds,
-    "iso8601": _iso8601,
-    "rfc822": _rfc822,
-}
-
-
 def _build_timestamp(shape: Shape, memo: dict) -> ToWire:
     # awsJson's default timestamp format is epoch seconds.
-    format_moment = _TIMESTAMP_FORMATTERS[shape.serialization.get("timestampFormat", "unixTimestamp")]
+    format_moment = WIRE_FORMATTERS[shape.serialization.get("timestampFormat", "unixTimestamp")]
 
     def timestamp_to_wire(value: Any) -> Any:
         if isinstance(value, datetime):
