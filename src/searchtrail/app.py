@@ -302,7 +302,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                             history=history, writer=writer, store=store,
                             connect=read_only_connection, password_threads=password_threads,
                             several_workers=several_workers)
-    web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console)
+    web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console,
+                  query_service=catalog.service("sts"))
     return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())
 

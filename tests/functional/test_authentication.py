@@ -123,6 +123,25 @@ def test_oversized_body_is_413(server) -> None:
     assert "at most" in message
 
 
+def test_a_query_call_to_a_wrong_path_gets_an_error_its_client_can_read(server) -> None:
+    # An endpoint URL with a stray path: IAM and STS clients parse XML, aoss JSON; each must
+    # see an error code, not "Unable to parse response".
+    import boto3
+
+    access_key, secret = server.credentials()
+    for service, call in (("sts", "get_caller_identity"), ("iam", "list_users"),
+                          ("opensearchserverless", "list_collections")):
+        client = boto3.client(service, region_name="us-east-1", endpoint_url=server.endpoint + "/foo",
+                              aws_access_key_id=access_key, aws_secret_access_key=secret)
+        with pytest.raises(ClientError) as raised:
+            getattr(client, call)()
+        error = raised.value.response
+        expected = "UnknownOperationException" if service == "opensearchserverless" else "InvalidAction"
+        assert error["Error"]["Code"] == expected, (service, error)
+        assert "POST /foo" in error["Error"]["Message"]
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 def test_browser_paths_answer_json_not_html(server) -> None:
     try:
         urllib.request.urlopen(server.endpoint + "/nothing-here", timeout=5)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Awaitable, Callable
 
 import orjson
+from botocore.model import ServiceModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -12,6 +14,8 @@ from starlette.routing import Mount, Route
 
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.gateway.s3api import ReadOnlyS3Api
+from searchtrail.protocol.errors import ServiceError
+from searchtrail.protocol.query import query_error_response
 
 
 class EdgeRouter:
@@ -39,8 +43,12 @@ CONSOLE_PREFIX = "/console"
 
 
 def web_app(*, health: Callable[[], Awaitable[dict[str, Any]]], metrics: Metrics,
-            lifespan: Any, console: Callable | None = None) -> Starlette:
-    """Health, metrics and, when given, the web console (an ASGI app) under /console."""
+            lifespan: Any, query_service: ServiceModel, console: Callable | None = None) -> Starlette:
+    """Health, metrics and, when given, the web console (an ASGI app) under /console.
+
+    A path nothing serves answers in the caller's protocol: a form-encoded body (IAM, STS)
+    gets ``query_service``'s XML error, which query clients can read, anything else JSON.
+    """
     async def health_route(request: Request) -> Response:
         report = await health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
@@ -49,9 +57,15 @@ def web_app(*, health: Callable[[], Awaitable[dict[str, Any]]], metrics: Metrics
         return Response(metrics.render(), media_type=metrics.content_type)
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        body = {"__type": "UnknownOperationException",
-                "message": f"Nothing is served at {request.method} {request.url.path}. AWS calls "
-                           "are POST / with an X-Amz-Target header; see /_searchtrail/health."}
+        message = (f"Nothing is served at {request.method} {request.url.path}. AWS calls are "
+                   "POST / (check the endpoint URL); see /_searchtrail/health.")
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            status, headers, xml = query_error_response(
+                query_service, ServiceError("InvalidAction", message, status=404), str(uuid.uuid4()))
+            return Response(xml, status_code=status,
+                            headers={name.decode(): value.decode() for name, value in headers})
+        body = {"__type": "UnknownOperationException", "message": message}
         return Response(orjson.dumps(body), status_code=404,
                         media_type="application/x-amz-json-1.1")
 
