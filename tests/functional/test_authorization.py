@@ -372,6 +372,66 @@ def test_the_aws_guides_collection_name_condition_scopes_a_user_to_its_collectio
     assert root.list_tags_for_resource(resourceArn=theirs["arn"])["tags"] == []
 
 
+def test_policy_operations_are_judged_on_the_collections_their_rules_name(server) -> None:
+    """The guide's example grants aoss:CreateAccessPolicy and aoss:CreateSecurityPolicy under
+    StringEquals aoss:collection; the Service Authorization Reference gives them aoss:collection
+    (and access policies aoss:index). The key was not filled there: the guide's Allow allowed
+    no policy, and a Deny on it never applied."""
+    suffix = uuid.uuid4().hex[:6]
+    mine, other = f"mine{suffix}", f"other{suffix}"
+
+    root_arn = "arn:aws:iam::{}:root".format(
+        server.client("sts").get_caller_identity()["Account"])
+
+    def rules(*resources: str) -> str:
+        return json.dumps([{"Rules": [{"ResourceType": "collection", "Resource": list(resources),
+                                       "Permission": ["aoss:DescribeCollectionItems"]}],
+                            "Principal": [root_arn]}])
+
+    def network(*resources: str) -> str:
+        return json.dumps([{"Rules": [{"ResourceType": "collection", "Resource": list(resources)}],
+                            "AllowFromPublic": True}])
+
+    scoped = User(server, statement("Allow", "aoss:*",
+                                    Condition={"StringEquals": {"aoss:collection": mine}}))
+    aoss = scoped.client("opensearchserverless")
+    aoss.create_security_policy(name=f"enc-{mine}", type="encryption", policy=json.dumps(
+        {"Rules": [{"ResourceType": "collection", "Resource": [f"collection/{mine}"]}],
+         "AWSOwnedKey": True}))
+    aoss.create_security_policy(name=f"net-{mine}", type="network", policy=network(f"collection/{mine}"))
+    made = aoss.create_access_policy(name=f"data-{mine}", type="data", policy=rules(f"collection/{mine}"))
+    denied(lambda: aoss.create_access_policy(name=f"data-{other}", type="data",
+                                             policy=rules(f"collection/{other}")))
+    # Every collection named must be allowed, and a pattern is not the name.
+    denied(lambda: aoss.create_access_policy(name=f"both-{mine}", type="data",
+                                             policy=rules(f"collection/{mine}", f"collection/{other}")))
+    denied(lambda: aoss.create_security_policy(name=f"net-{other}", type="network",
+                                               policy=network(f"collection/{mine}*")))
+    denied(lambda: aoss.update_access_policy(
+        name=f"data-{mine}", type="data", policyVersion=made["accessPolicyDetail"]["policyVersion"],
+        policy=rules(f"collection/{other}")))
+
+    guarded = User(server, statement("Allow", "aoss:*"),
+                   statement("Deny", ["aoss:CreateAccessPolicy", "aoss:CreateSecurityPolicy"],
+                             Condition={"StringEquals": {"aoss:collection": other}}),
+                   statement("Deny", "aoss:CreateAccessPolicy",
+                             Condition={"StringLike": {"aoss:index": "secret*"}}))
+    aoss = guarded.client("opensearchserverless")
+    denied(lambda: aoss.create_access_policy(name=f"d1-{suffix}", type="data",
+                                             policy=rules(f"collection/{mine}", f"collection/{other}")))
+    denied(lambda: aoss.create_security_policy(name=f"n1-{suffix}", type="network",
+                                               policy=network(f"collection/{other}")))
+    index_rules = json.dumps([{"Rules": [{"ResourceType": "index", "Resource": [f"index/{mine}/secrets"],
+                                          "Permission": ["aoss:ReadDocument"]}],
+                               "Principal": [root_arn]}])
+    denied(lambda: aoss.create_access_policy(name=f"d2-{suffix}", type="data", policy=index_rules))
+    aoss.create_access_policy(name=f"d3-{suffix}", type="data", policy=index_rules.replace("secrets", "logs"))
+    names = {p["name"] for p in server.client("opensearchserverless", region=REGION).list_access_policies(
+        type="data")["accessPolicySummaries"]}
+    assert {f"data-{mine}", f"d3-{suffix}"} <= names
+    assert not names & {f"data-{other}", f"both-{mine}", f"d1-{suffix}", f"d2-{suffix}"}
+
+
 def test_a_deny_on_a_resources_stored_tags_applies(server) -> None:
     """aws:ResourceTag/<key> (and iam:ResourceTag/<key>) come from the resource's stored tags:
     a Deny on them used to never apply, so tagging a resource protected nothing."""

@@ -22,9 +22,10 @@ from searchtrail.store.api import ResourceRepository
 UNGUARDED = frozenset({("sts", "GetCallerIdentity"), ("sts", "GetSessionToken")})
 # Unsigned: the role's trust policy, checked by the STS provider, is the whole decision.
 TRUST_ONLY = frozenset({("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")})
-# Condition keys a resource's stored state gives (its tags; a collection's name and id). They
-# cost a store read, so they are read only when one of the caller's policies names one.
-RESOURCE_STATE_KEYS = ("aws:resourcetag/", "iam:resourcetag/", "aoss:collection")
+# Condition keys a resource's stored state gives (its tags; a collection's name and id; the
+# collections and indexes a policy document names). They can cost a store read, so they are
+# computed only when one of the caller's policies names one.
+RESOURCE_STATE_KEYS = ("aws:resourcetag/", "iam:resourcetag/", "aoss:collection", "aoss:index")
 
 
 def _session_extras(principal: Principal, params: Mapping[str, Any]) -> list[str]:

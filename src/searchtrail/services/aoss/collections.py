@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 from searchtrail.auth.authorizer import resource_tag_keys
 from searchtrail.store.api import Conflict
 
@@ -118,7 +120,8 @@ def condition_keys(repo: Any, operation: str, params: dict[str, Any],
     """The condition keys of the collections a call acts on, one dict each: ``aoss:collection``
     (the name), ``aoss:CollectionId`` and ``aws:ResourceTag/<key>`` of a stored collection;
     the name a create asks for; every collection a BatchGetCollection names (by name, or by
-    id when it is stored)."""
+    id when it is stored); every collection (and index) an access or security policy's rules
+    name."""
     if operation == "CreateCollection":
         return [{"aoss:collection": params.get("name")}]
     if operation == "BatchGetCollection":
@@ -126,6 +129,8 @@ def condition_keys(repo: Any, operation: str, params: dict[str, Any],
         stored = repo.get_many(KIND_COLLECTION, list(params.get("ids") or []))
         names += [document["name"] for document in stored.values()]
         return [{"aoss:collection": name} for name in dict.fromkeys(names)]
+    if operation in POLICY_DOCUMENT_OPERATIONS:
+        return _rule_targets(params.get("policy"))
     parts = resource.split(":", 5)
     match = TAG_PATH.fullmatch(parts[5]) if len(parts) == 6 and parts[2] == "aoss" else None
     if match is None:
@@ -135,6 +140,37 @@ def condition_keys(repo: Any, operation: str, params: dict[str, Any],
         return []
     return [{"aoss:collection": document["name"], "aoss:CollectionId": document["id"],
              **resource_tag_keys(document.get("tags"))}]
+
+
+# The Service Authorization Reference gives these aoss:collection (access policies also
+# aoss:index); the user guide's example scopes CreateAccessPolicy and CreateSecurityPolicy
+# to one collection with it.
+POLICY_DOCUMENT_OPERATIONS = frozenset({"CreateAccessPolicy", "UpdateAccessPolicy",
+                                        "CreateSecurityPolicy", "UpdateSecurityPolicy"})
+
+
+def _rule_targets(text: Any) -> list[dict[str, str]]:
+    """One dict of keys per resource pattern a policy document's rules name, as written:
+    ``collection/logs*`` gives aoss:collection ``logs*``, ``index/logs/*`` aoss:collection
+    ``logs`` and aoss:index ``*``. Read before the document is validated, so anything else
+    is passed over (and the call then refused for it)."""
+    try:
+        document = orjson.loads(text) if isinstance(text, str) else None
+    except orjson.JSONDecodeError:
+        return []
+    targets: dict[tuple[str, ...], dict[str, str]] = {}
+    for statement in document if isinstance(document, list) else [document]:
+        rules = statement.get("Rules") if isinstance(statement, dict) else None
+        for rule in rules if isinstance(rules, list) else ():
+            resources = rule.get("Resource") if isinstance(rule, dict) else None
+            for resource in resources if isinstance(resources, list) else ():
+                kind, _, rest = resource.partition("/") if isinstance(resource, str) else ("", "", "")
+                if kind == "collection" and rest:
+                    targets[(rest,)] = {"aoss:collection": rest}
+                elif kind == "index" and rest:
+                    collection, _, index = rest.partition("/")
+                    targets[(collection, index)] = {"aoss:collection": collection, "aoss:index": index}
+    return list(targets.values())
 
 
 def _reference(call: Any, stored: dict[str, Any]) -> None:
