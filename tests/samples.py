@@ -17,8 +17,9 @@ except ImportError:  # pragma: no cover
     import sre_constants as regex_codes
     import sre_parse as regex_parser
 
-# A fixed instant with microseconds, so sub-second precision is part of every round trip.
-SAMPLE_MOMENT = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+# A fixed instant with milliseconds (AWS's precision on the wire), so sub-second precision is
+# part of every round trip.
+SAMPLE_MOMENT = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
 
 
 # --- a deterministic value generator for any shape -----------------------------------------

@@ -242,7 +242,7 @@ def test_output_wire_is_lower_camel_without_sensitive_members() -> None:
     output = sample(operation.output_shape)
     wire = query_output_wire(operation, output)
     assert set(wire["credentials"]) == {"accessKeyId", "sessionToken", "expiration"}  # no secretAccessKey
-    assert wire["credentials"]["expiration"] == "2024-05-06T07:08:09.123456Z"
+    assert wire["credentials"]["expiration"] == "2024-05-06T07:08:09.123000Z"
     assert wire["assumedRoleUser"] == {"assumedRoleId": output["AssumedRoleUser"]["AssumedRoleId"],
                                        "arn": output["AssumedRoleUser"]["Arn"]}
     hidden = query_output_wire(operation, output, sensitive="HIDDEN_DUE_TO_SECURITY_REASONS")
