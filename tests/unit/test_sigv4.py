@@ -282,6 +282,32 @@ def test_parse_authorization_reuses_a_clients_parse_but_never_its_signature() ->
     assert failed.value.message.endswith(f"Authorization={broken}")
 
 
+_SCHEMES = ["AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA256\t", "  AWS4-HMAC-SHA256  ", "AWS4-HMAC-SHA256"]
+_SIGNATURES = ["Signature=ab12", "Signature=EF56 ", "xSignature=ab12", "Signature=ab 12",
+               "Signature=", "Signature=zz", "Signature=ab12=", "signature=ab12"]
+_SEPARATORS = [",", ", ", " ,", "\t,\t", " ", ",,"]
+_SUFFIXES = ["", " ", ",", ", Signature=CD", ",xSignature=CD"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_SCHEMES), st.sampled_from(_SIGNATURES),
+       st.permutations(["Credential=AKID/20150830/us-east-1/aoss/aws4_request",
+                        "SignedHeaders=host", "SIGNATURE"]),
+       st.lists(st.sampled_from(_SEPARATORS), min_size=2, max_size=2), st.sampled_from(_SUFFIXES))
+def test_the_cached_parse_answers_as_the_full_parse_for_any_header(
+        scheme: str, signature: str, params: list[str], separators: list[str], suffix: str) -> None:
+    first, second, third = (signature if param == "SIGNATURE" else param for param in params)
+    value = f"{scheme}{first}{separators[0]}{second}{separators[1]}{third}{suffix}"
+
+    def outcome(parse):  # type: ignore[no-untyped-def]
+        try:
+            return parse(value)
+        except SigV4Error as error:
+            return (error.code, error.message)
+
+    assert outcome(parse_authorization) == outcome(sigv4._parse_authorization)
+
+
 @pytest.mark.parametrize("value", ["plain", "  padded  ", "a  b", "a\tb", "fold\r\n  x",
                                    "caf\xe9  au lait", "vertical\x0btab", "  "])
 def test_trimall_fast_path_matches_the_rule(value: str) -> None:

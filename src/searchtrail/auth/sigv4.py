@@ -94,8 +94,10 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _ENCODE = tuple(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256))
 _ENCODE_PATH = tuple("/" if b == 0x2F else _ENCODE[b] for b in range(256))
 _SPACES = re.compile(r"[ \t\r\n]+")  # SP, HTAB and the CR/LF of obs-fold continuation lines
-# The Signature parameter's value in an Authorization header: a hex run that is a whole item.
-_SIGNATURE_VALUE = re.compile(r"(?<=[ \t,]Signature=)[0-9a-fA-F]+(?=[ \t]*(?:,|$))")
+# The Signature parameter's value in an Authorization header: a hex run that is a whole item
+# (group 1). Led by its literal name, which sre finds several times faster than a lookbehind;
+# the character before it is checked apart (_signature_value).
+_SIGNATURE_VALUE = re.compile(r"Signature=([0-9a-fA-F]+)[ \t]*(?:,|$)")
 _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -470,18 +472,26 @@ def parse_authorization(value: str) -> Authorization:
     # A client's headers differ only in their signatures: the rest is parsed once. A hex run
     # holds no separator, so the header with it blanked parses the same; any error is raised
     # by parsing the header as sent, so that its message quotes it.
-    signed = _SIGNATURE_VALUE.search(value)
+    signed = _signature_value(value)
     if signed is not None:
         try:
             template = _parse_authorization_template(
-                f"{value[:signed.start()]}0{value[signed.end():]}")
+                f"{value[:signed.start(1)]}0{value[signed.end(1):]}")
         except SigV4Error:
             pass
         else:
             return Authorization(template.access_key_id, template.date, template.region,
-                                 template.service, template.signed_headers, signed.group(),
+                                 template.service, template.signed_headers, signed.group(1),
                                  template.terminator)
     return _parse_authorization(value)
+
+
+def _signature_value(value: str) -> re.Match[str] | None:
+    """The first ``Signature=<hex>`` item that follows a space, a tab or a comma."""
+    found = _SIGNATURE_VALUE.search(value)
+    while found is not None and (found.start() == 0 or value[found.start() - 1] not in " \t,"):
+        found = _SIGNATURE_VALUE.search(value, found.start() + 1)
+    return found
 
 
 @lru_cache(maxsize=256)
