@@ -42,7 +42,7 @@ from searchtrail.console.ui import CONSOLE_USER_AGENT, Ui
 from searchtrail.console.web import console_app
 from searchtrail.durable import replace_file
 from searchtrail.gateway.asgi import EdgeRouter, web_app
-from searchtrail.gateway.s3api import ReadOnlyS3Api
+from searchtrail.gateway.s3api import PolicyPermits, ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.installation import (durability_settings, event_id_codec, object_store,
@@ -198,15 +198,14 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     event_ids = event_id_codec(conn)
     history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
                            event_ids)
+    authorizer = Authorizer(registry.resource_condition_keys, registry.resource_grant,
+                            organization_id=organization)
     aws = AwsCallHandler(settings=settings, catalog=catalog, registry=registry,
                          credentials=credentials, writer=writer,
                          records=RecordBuilder(event_ids=event_ids),
                          trails=TrailRouter(changes),
                          history=history, metrics=metrics,
-                         clock=utc_now, changes=changes,
-                         authorizer=Authorizer(registry.resource_condition_keys,
-                                               registry.resource_grant,
-                                               organization_id=organization))
+                         clock=utc_now, changes=changes, authorizer=authorizer)
     delivery = DeliveryWorker(
         reader=read_only_connection, writer=writer, store=store,
         notifier=Notifier(sns_endpoint_url=settings.sns_endpoint_url,
@@ -227,7 +226,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                interval=settings.capacity_check_seconds,
                                publish=metrics.store_capacity,
                                path=str(settings.data_dir))
-    s3 = (ReadOnlyS3Api(store, credentials, utc_now, timedelta(seconds=settings.clock_skew_seconds))
+    s3 = (ReadOnlyS3Api(store, credentials, utc_now, timedelta(seconds=settings.clock_skew_seconds),
+                        permits=PolicyPermits(authorizer, read_only_connection, utc_now))
           if isinstance(store, LocalFolderStore) else None)
 
     # Read once, from the writer's own connection: health runs on the event loop, and the

@@ -44,7 +44,8 @@ from searchtrail.audit.stores.local import LocalFolderStore
 from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
-from searchtrail.gateway.s3api import S3_NAMESPACE, ReadOnlyS3Api
+from searchtrail.auth.authorizer import Authorizer
+from searchtrail.gateway.s3api import S3_NAMESPACE, PolicyPermits, ReadOnlyS3Api
 from searchtrail.store.sqlite.connection import migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
 
@@ -75,6 +76,8 @@ class Harness:
     digest_keys: list[str]
     protocol: str = "direct"  # how GET and HEAD are served: "direct" or "asgi"
     asgi_s3_requests: list[str] = field(default_factory=list)  # those the ASGI app saw
+    narrow_key: AccessKey | None = None  # may read AWSLogs/ only
+    denied_key: AccessKey | None = None  # allowed everything, then denied s3:*
 
     @property
     def endpoint(self) -> str:
@@ -109,7 +112,18 @@ class Harness:
 # --------------------------------------------------------------------------- fixtures
 
 
-def _identities(db: Path) -> tuple[str, str, AccessKey, AccessKey, AccessKey]:
+def _user(identities: Identities, account: str, name: str, now: datetime,
+          *statements: dict) -> AccessKey:
+    """An IAM user with one inline policy of ``statements``, and its access key."""
+    user = identities.create_user(account, name, now)
+    user["InlinePolicies"] = {"s3": json.dumps({"Version": "2012-10-17",
+                                               "Statement": list(statements)})}
+    identities.put_user(account, user)
+    return identities.create_access_key(account, name, now)
+
+
+def _identities(db: Path) -> tuple[str, str, AccessKey, AccessKey, AccessKey, AccessKey,
+                                   AccessKey]:
     conn = open_connection(db)
     migrate(conn)
     conn.execute("BEGIN IMMEDIATE")
@@ -117,13 +131,21 @@ def _identities(db: Path) -> tuple[str, str, AccessKey, AccessKey, AccessKey]:
     now = datetime.now(timezone.utc)
     account = identities.create_account(now, make_default=True)
     root_key = identities.create_access_key(account, None, now)
-    identities.create_user(account, "reader", now)
-    user_key = identities.create_access_key(account, "reader", now)
+    user_key = _user(identities, account, "reader", now, {
+        "Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"})
+    narrow_key = _user(identities, account, "narrow", now, {
+        "Effect": "Allow", "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/AWSLogs/*"}, {
+        "Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}",
+        "Condition": {"StringLike": {"s3:prefix": "AWSLogs/*"}}})
+    denied_key = _user(identities, account, "denied", now,
+                       {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                       {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
     other = identities.create_account(now)
     other_key = identities.create_access_key(other, None, now)
     conn.execute("COMMIT")
     conn.close()
-    return account, other, root_key, user_key, other_key
+    return account, other, root_key, user_key, other_key, narrow_key, denied_key
 
 
 class FakeCloudTrail:
@@ -204,7 +226,7 @@ def _write_trail_files(store: LocalFolderStore, account: str,
 def harness(tmp_path_factory, request) -> Harness:
     tmp = tmp_path_factory.mktemp("s3api")
     db = tmp / "searchtrail.sqlite3"
-    account, other, root_key, user_key, other_key = _identities(db)
+    account, other, root_key, user_key, other_key, narrow_key, denied_key = _identities(db)
     store = LocalFolderStore(tmp / "store")
     store.create_bucket(BUCKET, account)
     store.create_bucket(WEST_BUCKET, account, "eu-west-1")
@@ -224,9 +246,10 @@ def harness(tmp_path_factory, request) -> Harness:
     def now() -> datetime:
         return datetime.now(timezone.utc)
 
-    api = ReadOnlyS3Api(store, credentials, now, timedelta(minutes=5))
+    permits = PolicyPermits(Authorizer(), lambda: open_connection(db, read_only=True), now)
+    api = ReadOnlyS3Api(store, credentials, now, timedelta(minutes=5), permits=permits)
     late = ReadOnlyS3Api(store, credentials, lambda: now() + timedelta(hours=1),
-                         timedelta(minutes=5), prefix="/_s3late")
+                         timedelta(minutes=5), permits=permits, prefix="/_s3late")
 
     asgi_s3_requests: list[str] = []
 
@@ -257,7 +280,8 @@ def harness(tmp_path_factory, request) -> Harness:
     thread.start()
     try:
         yield Harness(sock.getsockname()[1], store, account, other, root_key, user_key,
-                      other_key, tmp, log_keys, digest_keys, request.param, asgi_s3_requests)
+                      other_key, tmp, log_keys, digest_keys, request.param, asgi_s3_requests,
+                      narrow_key, denied_key)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -503,6 +527,44 @@ def test_iam_user_of_the_owner_account_may_read(harness: Harness) -> None:
     s3 = harness.client(harness.user_key)
     assert s3.get_object(Bucket=BUCKET, Key=SPECIAL_KEY)["Body"].read() == b"special"
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET, WEST_BUCKET]
+
+
+def test_an_iam_users_policies_decide_what_it_may_read(harness: Harness) -> None:
+    """Every request asks the caller's IAM policies (s3:ListAllMyBuckets, s3:ListBucket with
+    s3:prefix, s3:GetBucketLocation, s3:GetObject); it used to be enough to belong to the
+    bucket's account, so a user denied everything still read every log."""
+    narrow = harness.client(harness.narrow_key)
+    log_key = harness.log_keys[0]
+    assert narrow.get_object(Bucket=BUCKET, Key=log_key)["Body"].read()[:2] == b"\x1f\x8b"
+    listed = narrow.list_objects_v2(Bucket=BUCKET, Prefix="AWSLogs/")["Contents"]
+    assert log_key in [entry["Key"] for entry in listed]
+    assert error_code(lambda: narrow.get_object(Bucket=BUCKET, Key=SPECIAL_KEY)) == (
+        "AccessDenied", 403)
+    assert error_code(lambda: narrow.list_objects_v2(Bucket=BUCKET)) == ("AccessDenied", 403)
+    assert error_code(lambda: narrow.list_buckets()) == ("AccessDenied", 403)
+    assert error_code(lambda: narrow.get_bucket_location(Bucket=BUCKET)) == ("AccessDenied", 403)
+    denied = harness.client(harness.denied_key)
+    for call in (denied.list_buckets, lambda: denied.head_bucket(Bucket=BUCKET),
+                 lambda: denied.list_objects(Bucket=BUCKET),
+                 lambda: denied.get_object(Bucket=BUCKET, Key=log_key),
+                 lambda: denied.head_object(Bucket=BUCKET, Key=log_key)):
+        assert error_code(call)[1] == 403
+    status, _, body = signed_raw(harness, "GET", f"/_s3/{BUCKET}/{quote(log_key)}",
+                                 key=harness.denied_key)
+    assert (status, xml_error(body)[0]) == (403, "AccessDenied")
+    assert b"s3:GetObject" in body and b"explicit deny" in body
+
+
+def test_no_answer_can_run_script_on_the_consoles_origin(harness: Harness) -> None:
+    """A log file holds what callers sent (a User-Agent of <script>...); served as text/html
+    through a response-content-type override on the console's origin, it ran there."""
+    target = (f"/_s3/{BUCKET}/{quote(harness.log_keys[0])}"
+              "?response-content-type=text%2Fhtml&response-content-encoding=gzip")
+    for path in (target, f"/_s3/{BUCKET}", "/_s3/no-such-bucket/x"):
+        status, headers, _ = signed_raw(harness, "GET", path)
+        assert headers["content-security-policy"] == "sandbox; default-src 'none'", path
+        assert headers["x-content-type-options"] == "nosniff", path
+    assert signed_raw(harness, "GET", target)[1]["content-type"] == "text/html"
 
 
 def test_list_buckets_pages(harness: Harness) -> None:

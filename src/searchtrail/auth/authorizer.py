@@ -128,6 +128,33 @@ class Authorizer:
                 self._decide(repo, ctx, principal, policies, replace(request, action=extra),
                              assume_role)
 
+    def require(self, repo: ResourceRepository, principal: Principal, action: str,
+                resource: str, now: datetime, *, region: str, source_ip: str | None,
+                secure_transport: bool, user_agent: str | None,
+                extra: Mapping[str, Any] | None = None) -> None:
+        """Raise AccessDenied unless ``principal``'s policies allow ``action`` on ``resource``
+        of its own account: for requests that are no API operation (the read-only S3 API's
+        s3:ListBucket, s3:GetObject ...). ``extra``: the request's own condition keys."""
+        identity, boundary = policies_for(repo, principal)
+        policies = policy.PolicySet(identity=identity, session=principal.session_policies,
+                                    boundary=boundary, is_root=principal.is_root)
+        context: dict[str, Any] = {}
+        if not policies.is_root:
+            context = caller_context(principal, now=now, region=region, source_ip=source_ip,
+                                     secure_transport=secure_transport, user_agent=user_agent,
+                                     organization_id=self._organization_id, extra=extra or {})
+            context["aws:ResourceAccount"] = principal.account_id
+            if self._organization_id:
+                context["aws:ResourceOrgID"] = self._organization_id
+        request = policy.AuthorizationRequest(action, resource, principal.arn,
+                                              principal.account_id, context=context)
+        try:
+            decision = policy.evaluate(policies, request)
+        except policy.MalformedPolicyError:  # stored before its flaw was refused
+            decision = policy.Decision(False, "explicit_deny", UNUSABLE_POLICY)
+        if not decision.allowed:
+            raise policy.access_denied(principal.arn, action, resource, decision)
+
     def _decide(self, repo: ResourceRepository, ctx: Any, principal: Principal,
                 policies: policy.PolicySet, request: policy.AuthorizationRequest,
                 assume_role: bool) -> None:

@@ -7,9 +7,13 @@ Served (GET / HEAD): ListBuckets (``/``), HeadBucket, GetBucketLocation (``?loca
 ListObjects v1 and v2 (prefix, delimiter, marker / continuation-token / start-after,
 max-keys, encoding-type=url), GetObject and HeadObject (single byte ranges, ``response-*``
 overrides). Every request is SigV4-verified with S3's rules (service ``s3``); only principals
-of the bucket's owner account may read it. Any other method is 405 MethodNotAllowed, other
-sub-resources 501 NotImplemented. Errors use S3's XML error document; nothing a client sends
-can cause a 500 or show a stack trace.
+of the bucket's owner account may read it, and only as their IAM policies allow
+(s3:ListAllMyBuckets, s3:ListBucket, s3:GetBucketLocation, s3:GetObject). Any other method is
+405 MethodNotAllowed, other sub-resources 501 NotImplemented. Errors use S3's XML error
+document; nothing a client sends can cause a 500 or show a stack trace.
+
+It shares the console's origin, so no answer may run script there: every one carries a CSP
+sandbox and nosniff, whatever content type a ``response-content-type`` override asks for.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import binascii
 import logging
 import re
 import secrets
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -27,7 +32,7 @@ from email.utils import format_datetime
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
-from searchtrail.arns import is_region
+from searchtrail.arns import is_region, partition
 from searchtrail.audit.objectstore import (S3_MAX_LIST_KEYS, ObjectStoreError, ObjectSummary,
                                            StoredObject)
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
@@ -36,11 +41,15 @@ from searchtrail.gateway.http import (BodyCollector, BodyTimeout, BodyTooLarge, 
                                       RawRequest, header, read_body)
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.store.api import StoreUnavailable
+from searchtrail.store.sqlite.resources import SqliteResources
 
 log = logging.getLogger("searchtrail.s3api")
 
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
+# (verified request, IAM action, resource ARN, the request's own condition keys, the request)
+# -> None, or raises ServiceError (AccessDenied) / StoreUnavailable: the caller's policies.
+Permits = Callable[[sigv4.Verified, str, str, dict[str, str], RawRequest], None]
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 DEFAULT_PREFIX = "/_s3"
@@ -52,6 +61,10 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _TOKEN_VERSION = b"1\n"
+# On every answer: a log file served as HTML (a response-content-type override) must not run
+# the script an attacker put in a recorded User-Agent on the console's origin.
+_SAFE_HEADERS = [(b"content-security-policy", b"sandbox; default-src 'none'"),
+                 (b"x-content-type-options", b"nosniff")]
 
 # Query parameters naming S3 operations this API does not serve (GET on bucket or object).
 _UNSUPPORTED_SUBRESOURCES = frozenset({
@@ -107,6 +120,11 @@ def _refused(refusal: Exception) -> S3Error:
     if isinstance(refusal, HeadersTooLarge):
         return S3Error("RequestHeaderSectionTooLarge", refusal.message, 400)
     return S3Error("InvalidRequest", str(getattr(refusal, "message", refusal)), 400)
+
+
+def _store_unavailable() -> S3Error:
+    return S3Error("ServiceUnavailable", "The store that holds access keys and policies cannot "
+                   "be read right now. Retry later.", 503)
 
 
 def invalid_argument(message: str, name: str | None = None, value: str | None = None) -> S3Error:
@@ -249,6 +267,32 @@ class _Listing:
     last: str | None  # the last key or common prefix returned (NextMarker, next token)
 
 
+# --------------------------------------------------------------------------- permissions
+
+
+class PolicyPermits:
+    """``Permits`` from the caller's IAM policies (the API's authorizer), read on a read-only
+    connection of each thread the requests run on."""
+
+    def __init__(self, authorizer: Any, connect: Callable[[], Any],
+                 clock: Callable[[], datetime]) -> None:
+        self._authorizer = authorizer
+        self._connect = connect
+        self._clock = clock
+        self._local = threading.local()
+
+    def __call__(self, verified: sigv4.Verified, action: str, resource: str,
+                 keys: dict[str, str], request: RawRequest) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        self._authorizer.require(
+            SqliteResources(conn, "", ""), verified.credential.owner, action, resource,
+            self._clock(), region=verified.region, source_ip=request.peer or None,
+            secure_transport=request.tls is not None,
+            user_agent=header(request.headers, b"user-agent") or None, extra=keys)
+
+
 # --------------------------------------------------------------------------- the API
 
 
@@ -258,9 +302,10 @@ class ReadOnlyS3Api:
 
     def __init__(self, store: LocalFolderStore, credentials: Any,
                  clock: Callable[[], datetime], max_skew: timedelta | float = 300, *,
-                 prefix: str = DEFAULT_PREFIX) -> None:
+                 permits: Permits | None = None, prefix: str = DEFAULT_PREFIX) -> None:
         self._store = store
         self._lookup = credentials.lookup
+        self._permits = permits
         self._clock = clock
         self._max_skew = max_skew if isinstance(max_skew, timedelta) else timedelta(seconds=max_skew)
         self._prefix = prefix.rstrip("/")
@@ -325,8 +370,8 @@ class ReadOnlyS3Api:
             response = self._error_response(
                 S3Error("InternalError", "We encountered an internal error. Please try again.",
                         500), request_id, host_id)
-        headers = [*response.headers, (b"x-amz-request-id", request_id.encode()),
-                   (b"x-amz-id-2", host_id.encode())]
+        headers = [*response.headers, *_SAFE_HEADERS,
+                   (b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", host_id.encode())]
         if request.method == "HEAD":
             length = len(response.body) if response.content_length is None \
                 else response.content_length
@@ -393,9 +438,21 @@ class ReadOnlyS3Api:
             raise S3Error(error.code, error.message, error.status or 403, **extra) from None
         except StoreUnavailable as exc:  # the key could not be looked up: fail closed
             log.error("event store unavailable", extra={"detail": str(exc)})
-            raise S3Error("ServiceUnavailable", "The store that holds access keys cannot be "
-                          "read right now. Retry later.", 503) from None
-        return verified.credential.owner
+            raise _store_unavailable() from None
+        return verified
+
+    def _permit(self, verified: sigv4.Verified, action: str, resource: str,
+                request: RawRequest, keys: dict[str, str] | None = None) -> None:
+        """AccessDenied unless the caller's policies allow ``action`` on ``resource``."""
+        if self._permits is None:
+            return
+        try:
+            self._permits(verified, action, resource, keys or {}, request)
+        except ServiceError as refused:
+            raise S3Error("AccessDenied", refused.message, 403) from None
+        except StoreUnavailable as exc:  # the policies could not be read: fail closed
+            log.error("event store unavailable", extra={"detail": str(exc)})
+            raise _store_unavailable() from None
 
     @staticmethod
     def _query(request: RawRequest) -> dict[str, str]:
@@ -414,25 +471,32 @@ class ReadOnlyS3Api:
 
     def _handle(self, request: RawRequest) -> Response:
         bucket, key = self._target(request)
-        principal = self._authenticate(request)
-        account = getattr(principal, "account_id", None)
+        verified = self._authenticate(request)
+        account = getattr(verified.credential.owner, "account_id", None)
         query = self._query(request)
         head = request.method == "HEAD"
         if not bucket:
             if key:
                 raise S3Error("InvalidURI", "Couldn't parse the specified URI: empty bucket "
                               "name.", 400)
+            self._permit(verified, "s3:ListAllMyBuckets", "*", request)
             return self._list_buckets(account, query)
         info = self._authorize(bucket, account)
+        bucket_arn = f"arn:{partition(info.region)}:s3:::{bucket}"
         if not key:
             unsupported = sorted(_UNSUPPORTED_SUBRESOURCES & set(query))
             if unsupported:
                 raise self._not_implemented(unsupported[0])
+            if "location" in query and not head:
+                self._permit(verified, "s3:GetBucketLocation", bucket_arn, request)
+                return self._bucket_location(info)
+            # HeadBucket and the listings: s3:ListBucket, with the listing's own keys
+            self._permit(verified, "s3:ListBucket", bucket_arn, request, {
+                f"s3:{name}": query[name] for name in ("prefix", "delimiter", "max-keys")
+                if name in query})
             if head:
                 return Response(200, [(b"x-amz-bucket-region", info.region.encode()),
                                       (b"x-amz-access-point-alias", b"false")])
-            if "location" in query:
-                return self._bucket_location(info)
             list_type = query.get("list-type")
             if list_type == "2":
                 return self._list_objects_v2(info, query)
@@ -443,6 +507,7 @@ class ReadOnlyS3Api:
         unsupported = sorted((_UNSUPPORTED_SUBRESOURCES - {"partNumber"}) & set(query))
         if unsupported:
             raise self._not_implemented(unsupported[0])
+        self._permit(verified, "s3:GetObject", f"{bucket_arn}/{key}", request)
         return self._get_object(request, info, key, query, head)
 
     @staticmethod
