@@ -402,10 +402,36 @@ def test_p8_hostile_headers(raw: RawClient, ledger) -> None:
             assert response.error[1] is not None, (label, response.body[:200])  # AWS-shaped
             assert connection.closed_by_server(), label
         responses.append(response)
+    for label, head in (("endless-header", signed.encode().split(b"\r\n\r\n")[0]
+                         + b"\r\nX-Endless: "),
+                        ("endless-url", b"GET /?" + b"a" * 1024)):
+        response = _streamed_head_refused(raw.port, head, label)
+        assert response.error == (431, "RequestHeaderFieldsTooLargeException"), label
+        responses.append(response)
     assert raw.send(raw.sign("ListCollections")).status == 200
     ledger.note("P8", framing_cases=len(framing),
                 framing_errors_have_aws_type=all(r.error[1] for r in responses[2:]))
     raw.book(ledger, "P8", responses, bad=len(responses))
+
+
+def _streamed_head_refused(port: int, head: bytes, label: str) -> RawResponse:
+    """A head that never ends (a header value or a URL streamed 64 KiB at a time): the server
+    answers 431 and closes while it still arrives, not after buffering all of it (it used to
+    take one such request of 100 MB, 13 s of CPU and ~200 MB)."""
+    piece = b"a" * 64 * 1024
+    with RawConnection(port) as connection:
+        connection.send(head)
+        sent = len(head)
+        for _ in range(64):  # at most 4 MiB
+            try:
+                connection.send(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(piece)
+        assert sent < 4 * 1024 * 1024, (label, "the server read 4 MiB of head")
+        response = connection.response()
+        assert connection.closed_by_server(), label
+    return response
 
 
 # --------------------------------------------------------------------------- memory

@@ -21,7 +21,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from searchtrail.gateway.direct import CallHandler, DirectCall, encode_response
-from searchtrail.gateway.http import RawRequest
+from searchtrail.gateway.http import MAX_HEADER_BYTES, RawRequest
 
 SCOPE_KEY = "searchtrail.tls"
 CLIENT_TIMEOUT_SECONDS = 30.0  # uvicorn has no header timeout: a slow client would stay forever
@@ -33,6 +33,12 @@ TLS_CLOSE_WAIT_SECONDS = 0.5
 SHUTDOWN_READ_GRACE_SECONDS = 0.01
 # At shutdown, loop turns before the listening socket closes (see GracefulServer).
 ACCEPT_TURNS_BEFORE_CLOSE = 2
+# A request's line and headers, counted as they arrive: the parser buffers them whole (and
+# slower the longer they grow) before the handler's 431 for more than MAX_HEADER_BYTES could be
+# answered. Well above that (the handler still answers what passes it, and counts it in
+# /metrics), and one socket read may pass it before the connection is refused.
+MAX_HEAD_BYTES = 16 * MAX_HEADER_BYTES
+_HEAD_END = b"\r\n\r\n"
 _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
 
@@ -124,6 +130,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
     _tls: dict[str, str] | None = None
     _stopping = False  # the server is shutting down: every request is the connection's last
     _reading_body = False  # a request's head was parsed, its body is still arriving
+    _head_bytes = 0  # of the request head still arriving
     # The 400 for bytes the parser refused, owed once the requests before them are answered.
     _refusal: bytes | None = None
 
@@ -141,19 +148,32 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
         self._arm_request_deadline()  # a client that connects and sends nothing
 
     def data_received(self, data: bytes) -> None:
-        if self._refusal is None:  # after bytes the parser refused, nothing more is read
-            super().data_received(data)
+        if self._refusal is not None:  # after bytes the parser refused, nothing more is read
+            return
+        if not self._reading_body:
+            end = data.find(_HEAD_END)  # the bytes after it are a body or the next request's
+            self._head_bytes += len(data) if end < 0 else end
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(431, "RequestHeaderFieldsTooLargeException",
+                             f"The request line and headers take more than {MAX_HEAD_BYTES} "
+                             "bytes; the request was not processed.")
+                return
+        super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
         """Bytes the HTTP parser refused (bad framing, smuggling): an AWS-shaped 400, then the
         connection closes. The complete requests before them are answered first: each may
         have run and been recorded, and its client must learn how it ended."""
-        body = orjson.dumps({"__type": "SerializationException",
-                             "message": f"The HTTP request is malformed: {msg}"})
+        self._refuse(400, "SerializationException", f"The HTTP request is malformed: {msg}")
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer ``status`` for bytes that are no request to serve, after the requests before
+        them, then close the connection."""
+        body = orjson.dumps({"__type": code, "message": message})
         self._refusal = encode_response(
-            400, self.server_state.default_headers,
+            status, self.server_state.default_headers,
             [(b"content-type", b"application/x-amz-json-1.1"),
-             (b"x-amzn-errortype", b"SerializationException")], body, close=True)
+             (b"x-amzn-errortype", code.encode())], body, close=True)
         self._disarm_request_deadline()
         waiting = self.cycle is not None and not self.cycle.response_complete
         if self._reading_body and waiting:  # the refused bytes are this request's: never run
@@ -217,6 +237,7 @@ class SearchtrailHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_body = True
+        self._head_bytes = 0
         direct = self._direct_request()
         if direct is None:
             super().on_headers_complete()
