@@ -154,6 +154,30 @@ def test_failed_sign_ins_are_throttled(console_server) -> None:
     assert ConsoleUser(console_server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
 
 
+def test_a_form_body_over_a_mebibyte_is_refused_before_it_is_read(console_server) -> None:
+    """Forms were read whole, whatever their size: a 250 MB sign-in post, before any token
+    check, took the server from 84 to 335 MB."""
+    user = ConsoleUser(console_server.endpoint)
+    big = b"kind=root&password=" + b"a" * (2 * 1024 * 1024)
+
+    def streamed():  # type: ignore[no-untyped-def]  # no Content-Length: chunked
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start:start + 64 * 1024]
+
+    for data in (big, streamed()):
+        answer = user.http.post(user.url("/console/signin"), data=data, allow_redirects=False,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 413
+        assert "at most 1 MiB" in answer.text
+        assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    # a form below the limit still reaches its route (which checks its token)
+    answer = user.http.post(user.url("/console/signin"), data=big[:512 * 1024],
+                            allow_redirects=False,
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 403
+    assert ConsoleUser(console_server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
+
+
 def test_sign_out_ends_the_session(console_server) -> None:
     user = ConsoleUser(console_server.endpoint)
     user.sign_in(ROOT_PASSWORD)

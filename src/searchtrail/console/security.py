@@ -1,5 +1,6 @@
 """Pure ASGI middleware for the console: security headers on every response, and unsafe
-requests (POST, ...) sent from another site refused before any route runs."""
+requests (POST, ...) sent from another site, or with a body over MAX_BODY_BYTES, refused
+before any route runs."""
 
 from __future__ import annotations
 
@@ -16,11 +17,17 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
+# The largest form a console page sends (a policy document: IAM's and aoss's are at most
+# ~20 KB) with ample room; sign-in and the other forms are far smaller. A body is read whole
+# (it is parsed whole anyway), and an unauthenticated one must not cost the server its memory.
+MAX_BODY_BYTES = 1024 * 1024
 PAGE_CACHING = (b"cache-control", b"no-store")  # pages hold account data
 ASSET_CACHING = (b"cache-control", b"public, max-age=3600")
 REFUSED = (b"<!doctype html><title>Request refused</title><h1>Request refused</h1>"
            b"<p>This request came from another site. The console only accepts forms sent "
            b"from its own pages.</p>")
+TOO_LARGE = (b"<!doctype html><title>Request too large</title><h1>Request too large</h1>"
+             b"<p>The console accepts forms of at most 1 MiB.</p>")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
@@ -57,13 +64,15 @@ class ConsoleGuard:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        if scope["method"] not in SAFE_METHODS and cross_site(scope):
-            await send({"type": "http.response.start", "status": 403,
-                        "headers": [(b"content-type", b"text/html; charset=utf-8"),
-                                    (b"content-length", str(len(REFUSED)).encode()),
-                                    *SECURITY_HEADERS, PAGE_CACHING]})
-            await send({"type": "http.response.body", "body": REFUSED})
-            return
+        if scope["method"] not in SAFE_METHODS:
+            if cross_site(scope):
+                await _refuse(send, 403, REFUSED)
+                return
+            body = await _body_within(scope, receive, MAX_BODY_BYTES)
+            if body is None:
+                await _refuse(send, 413, TOO_LARGE, close=True)  # the rest stays unread
+                return
+            receive = _replay(body, receive)
 
         caching = ASSET_CACHING if scope["path"].startswith(self._static_prefix) else PAGE_CACHING
 
@@ -76,3 +85,47 @@ class ConsoleGuard:
             await send(message)
 
         await self._app(scope, receive, with_headers)
+
+
+async def _refuse(send: Callable, status: int, page: bytes, *, close: bool = False) -> None:
+    headers = [(b"content-type", b"text/html; charset=utf-8"),
+               (b"content-length", str(len(page)).encode()), *SECURITY_HEADERS, PAGE_CACHING]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": page})
+
+
+async def _body_within(scope: dict, receive: Callable, limit: int) -> bytes | None:
+    """The request's whole body, or None once it is known to pass ``limit`` bytes (by its
+    Content-Length, before reading any, or as it arrives)."""
+    declared = _header(scope.get("headers") or [], b"content-length")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: the route sees what came
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Callable) -> Callable:
+    """A ``receive`` that gives ``body`` at once, then whatever the connection says next."""
+    given = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
