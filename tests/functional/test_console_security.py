@@ -8,7 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.memory import proc_status
-from tests.e2e.console_http import (ROOT_PASSWORD, USER_PASSWORD, ConsoleUser,
+from tests.e2e.console_http import (ROOT_PASSWORD, TOKEN, USER_PASSWORD, ConsoleUser,
                                     console_server_fixture, set_console_password)
 from tests.functional.server import ServerProcess
 
@@ -239,5 +239,49 @@ def test_sign_ins_at_once_do_not_take_the_servers_memory_up(tmp_path) -> None:
         assert answers == [303] * len(users)
         grown = proc_status(server.process.pid)["VmHWM"] - before
         assert grown < 100, f"peak RSS grew by {grown:.0f} MiB over 24 sign-ins at once"
+    finally:
+        server.stop()
+
+
+def _signin_post(server: ServerProcess, *, address: str, user: str = "", account: str = "",
+                 password: str = "wrong-Pa55word", user_agent: str = "console-tests"):  # type: ignore[no-untyped-def]
+    """One sign-in post from ``address`` (the server trusts 127.0.0.1 as a proxy), with a
+    double-submit token of the test's own (the sign-in form's token is its cookie's value)."""
+    client = ConsoleUser(server.endpoint)
+    form = client.http.get(client.url("/console/signin"))
+    token = TOKEN.search(form.text).group(1)
+    return client.http.post(client.url("/console/signin"), allow_redirects=False, headers={
+        "User-Agent": user_agent, "X-Forwarded-For": address}, data={
+        "csrf_token": token, "kind": "iam" if user else "root", "user": user,
+        "account": account, "password": password}).status_code
+
+
+def test_guesses_sent_together_are_throttled_as_if_sent_in_turn(tmp_path) -> None:
+    """The failures were counted before the password check and stored after it: 30 guesses
+    at once were all checked (5 allowed per user), 70 from one address (50 allowed)."""
+    server = ServerProcess(tmp_path / "data",
+                           env={"SEARCHTRAIL_TRUSTED_PROXIES": "127.0.0.1"}).start()
+    try:
+        iam = server.client("iam")
+        iam.create_user(UserName="erin")
+        iam.create_login_profile(UserName="erin", Password=USER_PASSWORD)
+        with ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(lambda n: _signin_post(
+                server, address=f"10.0.0.{n}", user="erin", user_agent="Mozilla/5.0 (erin)"),
+                range(30)))
+        assert answers.count(401) <= 5 and answers.count(401) + answers.count(429) == 30
+        with ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(lambda n: _signin_post(
+                server, address="10.9.9.9", user=f"nobody{n}"), range(70)))
+        assert answers.count(401) <= 50 and answers.count(401) + answers.count(429) == 70
+        # a flood of throttled attempts is recorded once, not once each
+        for _ in range(20):
+            assert _signin_post(server, address="10.0.0.1", user="erin",
+                                user_agent="Mozilla/5.0 (erin-flood)") == 429
+        assert len(console_logins(server, userAgent="Mozilla/5.0 (erin-flood)")) == 1
+        # an account that does not exist: a wrong password as any other, counted per address
+        unknown = [_signin_post(server, address="10.7.7.7", account="111111111111")
+                   for _ in range(51)]
+        assert unknown == [401] * 50 + [429]
     finally:
         server.stop()

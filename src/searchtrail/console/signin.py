@@ -1,10 +1,16 @@
 """Console sign-in: check the password, throttle failures, and record every attempt as a
-ConsoleLogin event in the same transaction that stores a new session."""
+ConsoleLogin event in the same transaction that stores a new session.
+
+A throttled attempt checks no password and is recorded at most once per THROTTLED_RECORD_SECONDS
+for its user and address (a flood of them would otherwise fill the store with records, and
+a full store stops every API call). An attempt on an account that does not exist is answered
+as slowly as a wrong password (its check runs on a decoy) and counts against its address."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from searchtrail.audit.record import RecordBuilder
 from searchtrail.auth.identities import Identities
 from searchtrail.console.passwords import PasswordCheck, stored_hash
-from searchtrail.console.ratelimit import SignInThrottle
+from searchtrail.console.ratelimit import SignInThrottle, Window
 from searchtrail.console.readers import ThreadConnections
 from searchtrail.console.sessions import ConsoleSession, SessionStore
 from searchtrail.console.signin_events import (
@@ -36,6 +42,8 @@ from searchtrail.store.sqlite.resources import SqliteResources
 log = logging.getLogger("searchtrail.console")
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
+THROTTLED_RECORD_SECONDS = 10.0
+MAX_THROTTLED_REMEMBERED = 10_000
 INCORRECT = "Your authentication information is incorrect. Please try again."
 UNRECORDABLE = ("Signing in is unavailable: the audit store cannot record it right now. "
                 "Try again later.")
@@ -65,6 +73,8 @@ class SignInService:
         self._throttle = throttle
         self._passwords = passwords
         self._records = RecordBuilder(SIGN_IN_ENRICHERS)
+        # (account, user, address) -> when its last throttled attempt was recorded
+        self._throttled_recorded: dict[tuple[str, str, str], float] = {}
 
     async def attempt(self, *, account_id: str, user_name: str | None, password: str,
                       scope: dict, user_agent: str, login_to: str) -> SignInResult:
@@ -83,11 +93,20 @@ class SignInService:
                        scope: dict, user_agent: str, login_to: str) -> SignInResult:
         source_ip, host, tls = self._calls.caller(scope)
         found = await run_in_threadpool(self._find, account_id.strip(), user_name)
-        if found.account_id is None:
-            log.info("console sign-in for an unknown account", extra={"source_ip": source_ip})
-            return SignInResult(None, 401, INCORRECT)
         account = found.account_id
         who = user_name or "root"
+        wait, admission = await self._throttle.admitted(
+            lambda: run_in_threadpool(self._windows, account, who, source_ip))
+        if account is None:  # nothing to record in: as slow as a wrong password, counted
+            log.info("console sign-in for an unknown account", extra={"source_ip": source_ip})
+            if admission is None:
+                return _throttled(wait)
+            try:
+                await self._passwords.check(None, password)
+                self._throttle.remember_failure(source_ip)
+            finally:
+                admission.done()
+            return SignInResult(None, 401, INCORRECT)
         ctx = SignInContext(request_id=str(uuid.uuid4()), source_ip=source_ip,
                             user_agent=user_agent, host=host, tls=tls, login_to=login_to)
         ctx.operation = SignInOperation()
@@ -96,32 +115,47 @@ class SignInService:
         ctx.identity = (unknown_user_identity(account) if found.unknown_user else
                         root_identity(account) if found.user is None else
                         user_identity(account, found.user))
-        wait = await run_in_threadpool(self._retry_after, account, who, source_ip)
-        if wait > 0:
-            ctx.failure = WRONG_PASSWORD
-            await self._calls.write_record(ctx, self._records, account=account)
-            return SignInResult(None, 429, "Too many failed sign-in attempts. Wait "
-                                f"{int(wait) + 1} seconds, then try again.")
-        ok = await self._passwords.check(found.stored, password)
-        ctx.success = ok and not found.unknown_user
-        if not ctx.success:
-            ctx.failure = UNKNOWN_USER if found.unknown_user else WRONG_PASSWORD
-            await self._calls.write_record(
-                ctx, self._records, account=account,
-                also=lambda conn: self._throttle.failed(conn, account, who, source_ip))
-            return SignInResult(None, 401, INCORRECT)
-        token, session = self._sessions.new(account, found.user)
+        if admission is None:
+            if self._record_throttled(account, who, source_ip):
+                ctx.failure = WRONG_PASSWORD
+                await self._calls.write_record(ctx, self._records, account=account)
+            return _throttled(wait)
+        try:
+            ok = await self._passwords.check(found.stored, password)
+            ctx.success = ok and not found.unknown_user
+            if not ctx.success:
+                ctx.failure = UNKNOWN_USER if found.unknown_user else WRONG_PASSWORD
+                await self._calls.write_record(
+                    ctx, self._records, account=account,
+                    also=lambda conn: self._throttle.failed(conn, account, who, source_ip))
+                return SignInResult(None, 401, INCORRECT)
+            token, session = self._sessions.new(account, found.user)
 
-        def signed_in(conn: Any) -> None:
-            self._sessions.save(conn, session)
-            self._throttle.succeeded(conn, account, who)
+            def signed_in(conn: Any) -> None:
+                self._sessions.save(conn, session)
+                self._throttle.succeeded(conn, account, who)
 
-        await self._calls.write_record(ctx, self._records, account=account, also=signed_in)
-        return SignInResult(token, 303)
+            await self._calls.write_record(ctx, self._records, account=account, also=signed_in)
+            return SignInResult(token, 303)
+        finally:
+            admission.done()
 
-    def _retry_after(self, account_id: str, user_name: str, source_ip: str) -> float:
+    def _record_throttled(self, account: str, who: str, source_ip: str) -> bool:
+        """Whether this throttled attempt is recorded: the first for its user and address
+        in THROTTLED_RECORD_SECONDS."""
+        now = time.monotonic()
+        key = (account, who.lower(), source_ip)
+        last = self._throttled_recorded.get(key)
+        if last is not None and now - last < THROTTLED_RECORD_SECONDS:
+            return False
+        if len(self._throttled_recorded) >= MAX_THROTTLED_REMEMBERED:
+            self._throttled_recorded.clear()
+        self._throttled_recorded[key] = now
+        return True
+
+    def _windows(self, account_id: str | None, user_name: str, source_ip: str) -> list[Window]:
         """On a worker thread, through that thread's own read connection."""
-        return self._throttle.retry_after(self._reads.get(), account_id, user_name, source_ip)
+        return self._throttle.windows(self._reads.get(), account_id, user_name, source_ip)
 
     def _find(self, account_id: str, user_name: str | None) -> _Found:
         identities = Identities(SqliteResources(self._reads.get(), "", ""))
@@ -141,3 +175,8 @@ class SignInService:
             await self._sessions.end(session)
         except StoreUnavailable:  # the cookie is cleared anyway; the session expires on time
             log.error("console session not ended: the store cannot write")
+
+
+def _throttled(wait: float) -> SignInResult:
+    return SignInResult(None, 429, "Too many failed sign-in attempts. Wait "
+                        f"{int(wait) + 1} seconds, then try again.")
