@@ -295,6 +295,25 @@ def test_listing_skips_temp_files_symlinks_and_foreign_names(store: LocalFolderS
         store.get_object(BUCKET, "link")
 
 
+def test_a_folder_symlinked_into_a_bucket_is_not_followed(store: LocalFolderStore,
+                                                            tmp_path) -> None:
+    """O_NOFOLLOW guards only a path's last part: a folder symlink inside a bucket served
+    any file the server could read (the credentials, the database)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "credentials").write_bytes(b"secret")
+    put(store, "AWSLogs/real")
+    bucket_dir = store.bucket_path(BUCKET)
+    os.symlink(outside, bucket_dir / "dir-link")
+    os.symlink(outside, bucket_dir / "AWSLogs" / "nested-link")
+    for key in ("dir-link/credentials", "AWSLogs/nested-link/credentials"):
+        with pytest.raises(ObjectNotFound):
+            store.get_object(BUCKET, key)
+        with pytest.raises(ObjectNotFound):
+            store.head_object(BUCKET, key)
+    assert store.get_object(BUCKET, "AWSLogs/real").body == b"x"
+
+
 _SEGMENT = st.text(alphabet="ab-_.~é/", min_size=1, max_size=3).filter(
     lambda s: s not in (".", "..") and "/" not in s)
 _KEY = st.lists(_SEGMENT, min_size=1, max_size=3).map("/".join)

@@ -107,6 +107,9 @@ def validate_bucket_name(name: str) -> str | None:
     return None
 
 
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
 def _key_bytes(key: str) -> bytes:
     """The key's UTF-8 bytes, or ObjectStoreError when no file can hold it."""
     if not isinstance(key, str) or not key:
@@ -468,12 +471,27 @@ class LocalFolderStore:
                 return text[:32], doc
         return None, None
 
+    def _open_beneath(self, bucket: str, key_bytes: bytes) -> int:
+        """The object's file, opened one folder at a time from the bucket's with no symlink
+        followed (O_NOFOLLOW alone guards only the last part of a path): a folder symlinked
+        into a bucket must not serve what lies outside it (the credentials, the database)."""
+        *folders, name = key_bytes.split(b"/")  # _key_bytes refused empty, . and .. parts
+        # the bucket's own folder may be a link an operator made (to another disk)
+        directory = os.open(self._bucket_dir(bucket), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for folder in folders:
+                inner = os.open(folder, _FOLDER_FLAGS, dir_fd=directory)
+                os.close(directory)
+                directory = inner
+            return os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+        finally:
+            os.close(directory)
+
     def _open(self, bucket: str, key: str) -> tuple[bytes, int]:
         key_bytes = _key_bytes(key)
         self._require_bucket(bucket)
-        path = self._object_path(bucket, key_bytes)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = self._open_beneath(bucket, key_bytes)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(bucket, key) from None
         except OSError as exc:
