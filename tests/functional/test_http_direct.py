@@ -133,3 +133,21 @@ def test_requests_before_bytes_the_parser_refuses_are_answered_first(
     assert answers[0].json()["securityPolicyDetail"]["name"] == name
     assert answers[-1].error == (400, "SerializationException")
     assert answers[-1].header("Connection") == "close"
+
+
+def test_calls_queued_behind_a_client_that_left_end_quietly(server: ServerProcess) -> None:
+    """Pipelined calls still queued when their client closes run (they arrived whole) but
+    have no one to answer: each raised 'unable to perform operation on <TCPTransport
+    closed=True>' into the log as an unretrieved task exception."""
+    before = server.log().count("Traceback")
+    batch = b"".join(signed(server).encode() for _ in range(200))
+    for _ in range(3):
+        with RawConnection(server.port) as connection:
+            connection.send(batch)
+    with RawConnection(server.port) as connection:  # served on: and after the queues drained
+        for _ in range(100):
+            connection.send(signed(server).encode())
+            assert connection.response().status == 200
+    log = server.log()
+    assert log.count("Traceback") == before, log[-3000:]
+    assert "closed=True" not in log

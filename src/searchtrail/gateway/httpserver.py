@@ -73,10 +73,12 @@ class OneWriteTransport:
         self._transport.write(data)
 
     def write_whole(self, data: bytes) -> None:
-        """A whole response (head and body): written at once."""
+        """A whole response (head and body): written at once; dropped once the connection is
+        closing (a pipelined call answered after its client left)."""
         if self._held is not None:
             data, self._held = self._held + data, None
-        self._transport.write(data)
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def flush(self) -> None:
         if self._held is not None:
