@@ -265,6 +265,15 @@ def test_chart_bins_and_series() -> None:
     assert build_chart([], start, end, "name").bars == []
 
 
+def _retry_after(throttle: SignInThrottle, conn, account: str, user: str,  # type: ignore[no-untyped-def]
+                 address: str) -> float:
+    """The wait an attempt is told, its admission (if any) given back at once."""
+    wait, admission = throttle.admit(throttle.windows(conn, account, user, address))
+    if admission is not None:
+        admission.done()
+    return wait
+
+
 def test_the_throttle_waits_out_its_window_and_a_success_clears_the_user(tmp_path) -> None:
     conn = open_connection(tmp_path / "store.sqlite3")
     migrate(conn)
@@ -272,19 +281,40 @@ def test_the_throttle_waits_out_its_window_and_a_success_clears_the_user(tmp_pat
     throttle = SignInThrottle(per_user=Limit(3, 60), per_address=Limit(4, 60),
                               clock=lambda: now[0])
     for _ in range(3):
-        assert throttle.retry_after(conn, "111122223333", "Dave", "10.0.0.1") == 0
+        assert _retry_after(throttle, conn, "111122223333", "Dave", "10.0.0.1") == 0
         throttle.failed(conn, "111122223333", "Dave", "10.0.0.1")
         now[0] += 1
-    assert throttle.retry_after(conn, "111122223333", "dave", "10.0.0.2") == 57  # names fold
-    assert throttle.retry_after(conn, "111122223333", "erin", "10.0.0.1") == 0
+    assert _retry_after(throttle, conn, "111122223333", "dave", "10.0.0.2") == 57  # names fold
+    assert _retry_after(throttle, conn, "111122223333", "erin", "10.0.0.1") == 0
     throttle.failed(conn, "111122223333", "erin", "10.0.0.1")  # the address's fourth
-    assert throttle.retry_after(conn, "111122223333", "frank", "10.0.0.1") == 57
+    assert _retry_after(throttle, conn, "111122223333", "frank", "10.0.0.1") == 57
     now[0] = 1_061.0  # the first failure has left the window
-    assert throttle.retry_after(conn, "111122223333", "dave", "10.0.0.3") == 0
+    assert _retry_after(throttle, conn, "111122223333", "dave", "10.0.0.3") == 0
     throttle.succeeded(conn, "111122223333", "DAVE")
     now[0] = 1_030.0
-    assert throttle.retry_after(conn, "111122223333", "dave", "10.0.0.3") == 0
+    assert _retry_after(throttle, conn, "111122223333", "dave", "10.0.0.3") == 0
     now[0] = 1_200.0  # a later failure prunes every row past the window
     throttle.failed(conn, "111122223333", "grace", "10.0.0.4")
     assert conn.execute("SELECT key FROM signin_failures ORDER BY key").fetchall() == [
         ("address:10.0.0.4",), ("user:111122223333/grace",)]
+
+
+def test_attempts_being_checked_count_until_they_end(tmp_path) -> None:
+    """Guesses sent together: each admitted one counts until it ends, so they cannot all
+    pass before any failure is stored; the one they keep out waits (no seconds to tell)."""
+    conn = open_connection(tmp_path / "store.sqlite3")
+    migrate(conn)
+    throttle = SignInThrottle(per_user=Limit(3, 60), per_address=Limit(50, 60),
+                              clock=lambda: 1_000.0)
+    throttle.failed(conn, "111122223333", "dave", "10.0.0.1")
+    admitted = [throttle.admit(throttle.windows(conn, "111122223333", "dave", f"10.0.0.{n}"))
+                for n in range(2, 5)]
+    assert [wait for wait, _ in admitted] == [0, 0, 0]
+    assert [admission is None for _, admission in admitted] == [False, False, True]
+    admitted[0][1].done()
+    wait, again = throttle.admit(throttle.windows(conn, "111122223333", "dave", "10.0.0.5"))
+    assert wait == 0 and again is not None  # the one that ended made room
+    for _ in range(3):
+        throttle.remember_failure("10.9.9.9")  # no account to store them in
+    windows = throttle.windows(conn, None, "root", "10.9.9.9")
+    assert [window.key for window in windows] == ["address:10.9.9.9"]
