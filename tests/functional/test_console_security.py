@@ -178,6 +178,24 @@ def test_a_form_body_over_a_mebibyte_is_refused_before_it_is_read(console_server
     assert ConsoleUser(console_server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
 
 
+def test_the_region_is_switched_by_a_form_with_its_token_not_by_a_link(console_server) -> None:
+    """A GET switched it: a link from any site could point the viewer's history at an empty
+    Region and hide the activity in theirs."""
+    user = ConsoleUser(console_server.endpoint)
+    user.sign_in(ROOT_PASSWORD)
+    answer = user.get("/console/region?region=ap-south-1&next=/console/events",
+                      allow_redirects=False, headers={"Sec-Fetch-Site": "cross-site"})
+    assert answer.status_code == 405 and "searchtrail-region" not in answer.headers.get(
+        "set-cookie", "")
+    answer = user.post("/console/region", {"region": "ap-south-1"}, token=False)
+    assert answer.status_code == 403
+    answer = user.post("/console/region", {"region": "ap-south-1", "next": "/console/trails"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/trails"
+    assert user.http.cookies.get("searchtrail-region") == "ap-south-1"
+    page = user.get("/console/events")
+    assert '<option value="ap-south-1" selected>' in page.text
+
+
 def test_sign_out_ends_the_session(console_server) -> None:
     user = ConsoleUser(console_server.endpoint)
     user.sign_in(ROOT_PASSWORD)

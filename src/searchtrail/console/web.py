@@ -24,9 +24,11 @@ def console_app(ui: Ui, pages: Iterable[Any]) -> Starlette:
     async def home(request: Request) -> Response:
         return RedirectResponse(PREFIX + "/events", status_code=303)
 
-    async def switch_region(request: Request) -> Response:
-        region = request.query_params.get("region", "")
-        target = safe_next(request.query_params.get("next"))
+    async def switch_region(request: Request, viewer: Any, form: Any) -> Response:
+        # A form post with the session's token: a link from elsewhere must not switch what
+        # the viewer's history shows (an empty Region hides activity in the others).
+        region = str(form.get("region") or "")
+        target = safe_next(str(form.get("next") or ""))
         response = RedirectResponse(target, status_code=303)
         if region in ui.regions:
             response.set_cookie(REGION_COOKIE, region, httponly=True, samesite="strict",
@@ -41,7 +43,8 @@ def console_app(ui: Ui, pages: Iterable[Any]) -> Starlette:
             "message": "There is no console page at this address." if status == 404 else
             "This page does not accept that kind of request."}, status=status)
 
-    routes: list[Any] = [Route("/", home), Route("/region", switch_region),
+    routes: list[Any] = [Route("/", home),
+                         Route("/region", ui.action(switch_region), methods=["POST"]),
                          Mount("/static", app=StaticFiles(directory=STATIC), name="static")]
     for group in pages:
         routes += group.routes()
