@@ -5,6 +5,8 @@ the memory that sign-ins at once may take."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.memory import proc_status
@@ -194,6 +196,19 @@ def test_the_region_is_switched_by_a_form_with_its_token_not_by_a_link(console_s
     assert user.http.cookies.get("searchtrail-region") == "ap-south-1"
     page = user.get("/console/events")
     assert '<option value="ap-south-1" selected>' in page.text
+    # a multi-region trail's name on another Region's trails page switches by a form too
+    made = subprocess.run([sys.executable, "-m", "searchtrail.cli", "buckets", "create",
+                           "region-logs", "--data-dir", str(console_server.data_dir)],
+                          capture_output=True)
+    assert made.returncode == 0, made.stderr
+    console_server.client("cloudtrail", region="us-west-2").create_trail(
+        Name="west", S3BucketName="region-logs", IsMultiRegionTrail=True)
+    page = user.get("/console/trails")
+    assert 'name="region" value="us-west-2"' in page.text
+    assert 'name="next" value="/console/trails/west"' in page.text
+    answer = user.post("/console/region", {"region": "us-west-2", "next": "/console/trails/west"})
+    assert answer.headers["location"] == "/console/trails/west"
+    assert user.get("/console/trails/west").status_code == 200
 
 
 def test_sign_out_ends_the_session(console_server) -> None:
