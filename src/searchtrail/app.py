@@ -218,7 +218,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
         retention=EventRetention(settings.retention_days, utc_now,
                                  interval_seconds=settings.retention_check_seconds,
                                  removed=metrics.records_removed,
-                                 rows_removed=metrics.delivery_rows_removed)
+                                 rows_removed=metrics.delivery_rows_removed,
+                                 overdue=metrics.retention_overdue)
         if settings.retention_check_seconds > 0 else None,
         backlog=metrics.delivery_backlog)
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),

@@ -377,6 +377,30 @@ def test_a_trail_keeps_its_records_until_their_log_file_is_delivered(store) -> N
     assert store.seqs("event_lookup") == [4]
 
 
+def test_a_trail_that_holds_expired_records_back_is_named_and_their_lateness_measured(  # type: ignore[no-untyped-def]
+        store, caplog) -> None:
+    """One trail that has not delivered keeps every later record of the whole store (one
+    mark): it was seen only as "nothing more to remove for now"."""
+    store.append(OLD, trails=(ARN,))
+    store.append(OLD + timedelta(days=1), OLD + timedelta(days=2), RECENT)
+    overdue: list[float] = []
+    ticks = [0.0]
+    retention = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0], overdue=overdue.append)
+    with caplog.at_level("WARNING", logger="searchtrail.retention"):
+        assert retention.prune_batch(store.reader, store.writer, (ARN,))[0] == 0
+        assert retention.prune_batch(store.reader, store.writer, (ARN,))[0] == 0
+    assert overdue == [10 * 86_400.0] * 2  # the oldest kept is 10 days past the window
+    [warning] = [r for r in caplog.records if r.name == "searchtrail.retention"]
+    assert ARN in warning.getMessage() and "every account and Region" in warning.getMessage()
+    ticks[0] += 3_600  # named again an hour later
+    with caplog.at_level("WARNING", logger="searchtrail.retention"):
+        retention.prune_batch(store.reader, store.writer, (ARN,))
+    assert len([r for r in caplog.records if r.name == "searchtrail.retention"]) == 2
+    # the trail gone, they leave and nothing is overdue
+    assert retention.prune_batch(store.reader, store.writer, ())[0] == 3
+    assert overdue[-1] == 0.0
+
+
 def test_a_deleted_trails_undelivered_rows_do_not_hold_records(store) -> None:  # type: ignore[no-untyped-def]
     store.append(OLD, OLD, trails=(GONE_ARN,))
     store.append(RECENT, trails=(GONE_ARN,))

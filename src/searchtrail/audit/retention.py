@@ -96,6 +96,9 @@ _OLDER_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region
                 "AND last_seq <= ?6 AND created_at < ?4 ORDER BY id LIMIT ?5")
 _OLDER_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
                   "AND end_time < ?4 AND end_time <= ?6 ORDER BY end_time LIMIT ?5")
+# How often the log names the trail that keeps expired records in the store (every account's
+# and Region's past its oldest undelivered one: retention keeps one mark for the whole store).
+HELD_WARNING_SECONDS = 3_600.0
 # Bookkeeping is looked at once an hour (a chain gains a digest row an hour, and a log-file row
 # per delivery), and again at the next check while a chain has more than a unit's worth.
 BOOKKEEPING_INTERVAL_SECONDS = 3_600.0
@@ -121,9 +124,11 @@ class EventRetention:
                  ticks: Callable[[], float] = time.monotonic,
                  interval_seconds: float = PRUNE_INTERVAL_SECONDS,
                  removed: Callable[[int], None] | None = None,
-                 rows_removed: Callable[[str, int], None] | None = None) -> None:
+                 rows_removed: Callable[[str, int], None] | None = None,
+                 overdue: Callable[[float], None] | None = None) -> None:
         """``removed`` is told how many records each pass removed, ``rows_removed`` how many
-        rows of log_files and of digests (the /metrics counters)."""
+        rows of log_files and of digests (the /metrics counters), ``overdue`` after each look
+        how long past the window the oldest record still stored is (0: none is)."""
         self._days = retention_days
         self._keep_seconds = retention_days * 86_400
         self._interval = interval_seconds
@@ -135,6 +140,8 @@ class EventRetention:
         self._next_bookkeeping: float | None = None
         self._last_look: float | None = None
         self._backlog_removed = 0  # since expired records were last found waiting
+        self._overdue = overdue
+        self._held_warned: dict[str, float] = {}  # trail ARN -> ticks of its last warning
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                 trail_arns: Iterable[str] | Mapping[str, TrailStart],
@@ -200,11 +207,16 @@ class EventRetention:
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
         if oldest is None or oldest[0] >= cutoff:
+            if self._overdue is not None:
+                self._overdue(0.0)
             return 0, None  # the usual answer: one seek, no record read
         newest = last_event_seq(conn)
         bound = newest - 1  # the newest stays: seqs follow it
+        holder = None  # the trail whose undelivered records set the bound
         for arn, start in _with_starts(trail_arns).items():
-            bound = min(bound, self._undelivered_from(conn, arn, start.records_after) - 1)
+            undelivered = self._undelivered_from(conn, arn, start.records_after) - 1
+            if undelivered < bound:
+                bound, holder = undelivered, arn
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
         days_late = (cutoff - oldest[0]) // 86_400
         busy_allowance = min(MAX_BUSY_UNITS, 1 + days_late)
@@ -239,8 +251,30 @@ class EventRetention:
             log.debug("removed %d records older than the retention window", removed,
                       extra={"records": removed, "through_seq": mark})
         if not more:
+            self._held(conn, mark, cutoff, holder)
             return removed, None
         return removed, BUSY_PAUSE_SECONDS if busy_units >= busy_allowance else 0.0
+
+    def _held(self, conn: sqlite3.Connection, mark: int, cutoff: int,
+              holder: str | None) -> None:
+        """After a pass that removed all it could: how long past the window the oldest record
+        left is, to /metrics, and (once an hour) the trail that keeps it in the log."""
+        oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
+        overdue = max(0, cutoff - oldest[0]) if oldest is not None else 0
+        if self._overdue is not None:
+            self._overdue(float(overdue))
+        if not overdue or holder is None:
+            return
+        ticks = self._ticks()
+        warned = self._held_warned.get(holder)
+        if warned is not None and ticks - warned < HELD_WARNING_SECONDS:
+            return
+        self._held_warned[holder] = ticks
+        log.warning("records older than %d days stay in the store, of every account and Region "
+                    "(the oldest %.1f days past): trail %s has not delivered its records from "
+                    "there on (get-trail-status says why); fix or delete it, and they go",
+                    self._days, overdue / 86_400, holder,
+                    extra={"trail": holder, "overdue_seconds": overdue})
 
     def prune_bookkeeping(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                           validating: Collection[str],

@@ -56,6 +56,11 @@ class Metrics:
         self._records_removed = Counter("searchtrail_records_removed",
                                         "Records removed from the store past event history's "
                                         "window (retention)", registry=self.registry)
+        self._retention_overdue = Gauge(
+            "searchtrail_retention_overdue_seconds", "How long past event history's window the "
+            "oldest record still stored is: a trail that has not delivered it keeps it, and "
+            "every later one (the log names the trail); 0 when none is",
+            registry=self.registry, multiprocess_mode="livemax")
         self._delivery_rows_removed = Counter(
             "searchtrail_delivery_rows_removed", "Log-file, digest and (deleted trails') claim-"
             "mark rows removed from the store past event history's window (retention)", ["table"],
@@ -96,6 +101,9 @@ class Metrics:
 
     def records_removed(self, count: int) -> None:
         self._records_removed.inc(count)
+
+    def retention_overdue(self, seconds: float) -> None:
+        self._retention_overdue.set(seconds)
 
     def delivery_rows_removed(self, table: str, count: int) -> None:
         self._delivery_rows_removed.labels(table).inc(count)
