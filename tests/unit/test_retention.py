@@ -401,6 +401,26 @@ def test_a_trail_that_holds_expired_records_back_is_named_and_their_lateness_mea
     assert overdue[-1] == 0.0
 
 
+def test_a_wall_clock_that_jumps_ahead_removes_nothing_for_a_day(store, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A clock stepped 100 days ahead while the server ran had retention remove the whole
+    history in a second; when it came back, event history was empty."""
+    store.append(NOW - timedelta(days=30), NOW - timedelta(days=20), RECENT)
+    wall, ticks = [NOW], [0.0]
+    retention = EventRetention(90, lambda: wall[0], ticks=lambda: ticks[0], interval_seconds=60)
+    assert retention.run_due(store.reader, store.writer, ()) == 0  # nothing has expired
+    wall[0], ticks[0] = NOW + timedelta(days=100, seconds=60), 60.0  # stepped ahead
+    with caplog.at_level("WARNING", logger="searchtrail.retention"):
+        assert retention.run_due(store.reader, store.writer, ()) == 0
+    assert "jumped 100.0 days ahead" in caplog.text
+    assert store.seqs("events") == [1, 2, 3]
+    wall[0], ticks[0] = NOW + timedelta(days=100, hours=23), 23 * 3_600.0
+    assert retention.run_due(store.reader, store.writer, ()) == 0  # still held
+    # a day on, the clock is taken at its word
+    wall[0], ticks[0] = NOW + timedelta(days=101, minutes=2), 86_520.0
+    assert retention.run_due(store.reader, store.writer, ()) == 2
+    assert store.seqs("events") == [3]
+
+
 def test_a_deleted_trails_undelivered_rows_do_not_hold_records(store) -> None:  # type: ignore[no-untyped-def]
     store.append(OLD, OLD, trails=(GONE_ARN,))
     store.append(RECENT, trails=(GONE_ARN,))

@@ -96,6 +96,11 @@ _OLDER_FILES = ("FROM log_files WHERE trail_arn = ?1 AND account = ?2 AND region
                 "AND last_seq <= ?6 AND created_at < ?4 ORDER BY id LIMIT ?5")
 _OLDER_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region = ?3 "
                   "AND end_time < ?4 AND end_time <= ?6 ORDER BY end_time LIMIT ?5")
+# A wall clock that moves this much further than the monotonic one between two looks has been
+# stepped (a bad NTP step, a VM restored, a mistyped `date -s`): records it makes look expired
+# are not removed for CLOCK_JUMP_HOLD_SECONDS, so a clock that comes back loses no history.
+CLOCK_JUMP_SECONDS = 3_600.0
+CLOCK_JUMP_HOLD_SECONDS = 86_400.0
 # How often the log names the trail that keeps expired records in the store (every account's
 # and Region's past its oldest undelivered one: retention keeps one mark for the whole store).
 HELD_WARNING_SECONDS = 3_600.0
@@ -141,6 +146,8 @@ class EventRetention:
         self._last_look: float | None = None
         self._backlog_removed = 0  # since expired records were last found waiting
         self._overdue = overdue
+        self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last look
+        self._hold_until = float("-inf")  # monotonic: no removal before, after a clock jump
         self._held_warned: dict[str, float] = {}  # trail ARN -> ticks of its last warning
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
@@ -155,6 +162,8 @@ class EventRetention:
         if self._next_check is not None and ticks < self._next_check:
             return 0
         self._next_check = ticks + self._interval  # a failed pass waits as long
+        if self._clock_jumped(ticks):
+            return 0
         trails = _with_starts(trail_arns)
         since = BUSY_PAUSE_SECONDS if self._last_look is None else ticks - self._last_look
         self._last_look = ticks
@@ -175,6 +184,21 @@ class EventRetention:
             self._next_check = ticks + pause
         self._account(removed, caught_up=pause is None)
         return removed
+
+    def _clock_jumped(self, ticks: float) -> bool:
+        """Whether removal waits: the wall clock jumped ahead of the monotonic one since the
+        last look (or did less than CLOCK_JUMP_HOLD_SECONDS ago)."""
+        wall = self._clock().timestamp()
+        last, self._last_times = self._last_times, (wall, ticks)
+        if last is not None:
+            ahead = (wall - last[0]) - (ticks - last[1])
+            if ahead > CLOCK_JUMP_SECONDS:
+                self._hold_until = ticks + CLOCK_JUMP_HOLD_SECONDS
+                log.warning("the wall clock jumped %.1f days ahead; no record is removed for "
+                            "%d hours, so that a clock set back meanwhile loses no history",
+                            ahead / 86_400, CLOCK_JUMP_HOLD_SECONDS // 3_600,
+                            extra={"jump_seconds": round(ahead)})
+        return ticks < self._hold_until
 
     def _account(self, removed: int, *, caught_up: bool) -> None:
         """Count what a pass removed; a line in the log when a backlog starts and ends."""
