@@ -133,6 +133,13 @@ def serve(
     from searchtrail.malloc import fix_mmap_threshold
 
     configure_logging(settings.log_level)
+    # A server already answering on this data dir: found before the store is opened, which
+    # upgrades its schema, and that must not happen under an older searchtrail still running.
+    earlier = current(settings) if settings.endpoint_path.exists() else None
+    if earlier is not None and not answers(earlier.url):
+        earlier = None
+    if earlier is not None:
+        _refuse_upgrade_beside(settings, earlier.url)
     try:
         account, new_key = ensure_default_account(settings)
     except sqlite3.Error as exc:
@@ -165,9 +172,6 @@ def serve(
                   f"{exc.strerror or exc}.{hint}")  # a host that does not resolve: gaierror's
         raise typer.Exit(1) from None
     # Recorded for `searchtrail env`, which then needs no --port or --host of its own.
-    earlier = current(settings) if settings.endpoint_path.exists() else None
-    if earlier is not None and not answers(earlier.url):
-        earlier = None
     endpoint = advertise(settings, socks[0].getsockname()[1])
     beside = earlier if earlier is not None and earlier.url != endpoint.url else None
 
@@ -219,6 +223,25 @@ def serve(
             raise typer.Exit(supervise(socks, run_worker))
     finally:
         give_back_the_endpoint()
+
+
+def _refuse_upgrade_beside(settings: Settings, url: str) -> None:
+    """Exit when the store's schema is older than this searchtrail's while another server
+    answers on its data dir: that one runs an older searchtrail, which the upgrade would
+    leave failing every call."""
+    from searchtrail.installation import open_database
+    from searchtrail.store.migrations import OlderSchema
+
+    try:
+        open_database(settings, upgrade=False).close()
+    except OlderSchema as exc:
+        err.print(f"[red]error:[/red] another server on {settings.data_dir} answers at {url}, "
+                  f"and {exc.args[0].split(':')[0]}: that server runs an older searchtrail, "
+                  "which an upgrade of the store would leave failing every call. Stop it, then "
+                  "start this one, which upgrades the store.")
+        raise typer.Exit(1) from None
+    except sqlite3.Error:
+        return  # told as the store's error when this server opens it
 
 
 def _banner(settings: Settings, endpoint: Any, beside: Any, database_url: Optional[str],

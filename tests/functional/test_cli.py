@@ -437,6 +437,35 @@ def test_a_second_server_on_a_data_dir_says_another_one_answers_there(tmp_path) 
         first.stop()
 
 
+def test_a_newer_server_does_not_upgrade_the_store_under_one_still_running(tmp_path) -> None:
+    """Started beside a server that answers on the data dir, a newer version upgraded the
+    store's schema at once: an older server there then failed every call (a column it did
+    not know) while its health still said ok."""
+    import sqlite3
+
+    from tests.functional.server import ServerProcess, free_port
+
+    first = ServerProcess(tmp_path / "data").start()
+    store = sqlite3.connect(first.data_dir / "searchtrail.sqlite3", timeout=30)
+    try:
+        (newest,) = store.execute("PRAGMA user_version").fetchone()
+        store.execute(f"PRAGMA user_version = {newest - 1}")  # as if the first were older
+        store.commit()
+        run = searchtrail("serve", "--data-dir", str(first.data_dir), "--port",
+                          str(free_port()))
+        told = " ".join(run.stderr.split())
+        assert run.returncode == 1, told
+        assert (f"another server on {first.data_dir} answers at {first.endpoint}" in told
+                and "Stop it, then start this one, which upgrades the store" in told), told
+        assert "Traceback" not in told
+        assert store.execute("PRAGMA user_version").fetchone() == (newest - 1,)
+        store.execute(f"PRAGMA user_version = {newest}")
+        store.commit()
+    finally:
+        store.close()
+        first.stop()
+
+
 @pytest.mark.parametrize("command, told", [
     (["events", "lookup", "--region", "nowhere"], "not a region name"),
     (["events", "lookup", "--account", "000000000000"], "no account 000000000000"),

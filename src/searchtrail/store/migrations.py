@@ -19,6 +19,10 @@ def numbered_scripts(package: str) -> list[tuple[int, str]]:
     return sorted(scripts)
 
 
+class OlderSchema(sqlite3.DatabaseError):
+    """The store's schema is older than this searchtrail's, and it was not to be upgraded."""
+
+
 def check_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = True) -> None:
     """Refuse a schema this searchtrail must not migrate, else log that an existing store's
     schema is being upgraded (a migration that rebuilds an index of a large store, 0010's
@@ -32,9 +36,10 @@ def check_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = 
             f"its schema is version {current}, written by a newer searchtrail than this one "
             f"(which knows versions up to {newest}): run that version, or a newer one")
     if current < newest and not upgrade:
-        raise sqlite3.DatabaseError(
-            f"its schema is version {current}, older than this searchtrail's {newest}: start "
-            "this version's `searchtrail serve` on it first, which upgrades it" if current else
+        raise OlderSchema(
+            f"its schema is version {current}, older than this searchtrail's {newest}: stop "
+            "any older searchtrail server on it, then start this version's `searchtrail "
+            "serve` on it, which upgrades it" if current else
             "it has no searchtrail schema yet: start `searchtrail serve` on it first")
     if 0 < current < newest:
         log.info("upgrading the store's schema from version %d to %d; on a store of "
