@@ -56,6 +56,7 @@ from searchtrail.services.organizations.provider import OrganizationsProvider
 from searchtrail.services.sts.provider import StsProvider
 from searchtrail.services.registry import ServiceRegistry
 from searchtrail.store.capacity import CapacityWatcher, filesystem_capacity
+from searchtrail.store.sqlite.connection import checkpoint
 from searchtrail.store.sqlite.resources import ResourceChanges, SqliteResources
 from searchtrail.store.sqlite.writer import GroupCommitWriter
 from searchtrail.workers import FileSignal
@@ -294,6 +295,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                 lease.close()  # another node takes the trails over on its next pass
             await writer.drain()  # every accepted call gets its record before exit
             writer.stop()
+            if not on_postgres:
+                checkpoint(conn)  # the file alone then holds every commit (a copy of it)
             if key_changes is not None:
                 key_changes.close()
 

@@ -79,6 +79,19 @@ def _owner_only(path: Path) -> None:
             pass
 
 
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the database file and empty it (a stopping server's last
+    write): the file alone then holds every commit, for whoever copies it. Best effort: another
+    process reading or writing the store (a worker still running) may keep part of the log."""
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.Error as exc:
+        log.warning("the write-ahead log was not copied into the store at stop: %s", exc)
+        return
+    if busy:
+        log.info("the write-ahead log stays: another process still uses the store")
+
+
 def durability_settings(conn: sqlite3.Connection) -> dict[str, object]:
     """What the connection enforces, for health checks and the durability tests."""
     return {
