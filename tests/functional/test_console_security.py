@@ -276,8 +276,9 @@ def test_sign_ins_at_once_do_not_take_the_servers_memory_up(tmp_path) -> None:
         server.stop()
 
 
-def _signin_post(server: ServerProcess, *, address: str, user: str = "", account: str = "",
-                 password: str = "wrong-Pa55word", user_agent: str = "console-tests"):  # type: ignore[no-untyped-def]
+def _signin_post(server: ServerProcess, *, address: str, user: str = "",  # type: ignore[no-untyped-def]
+                 account: str = "", password: str = "wrong-Pa55word",
+                 user_agent: str = "console-tests"):
     """One sign-in post from ``address`` (the server trusts 127.0.0.1 as a proxy), with a
     double-submit token of the test's own (the sign-in form's token is its cookie's value)."""
     client = ConsoleUser(server.endpoint)
@@ -309,7 +310,7 @@ def test_guesses_sent_together_are_throttled_as_if_sent_in_turn(tmp_path) -> Non
         assert answers.count(401) <= 50 and answers.count(401) + answers.count(429) == 70
         # a flood of throttled attempts is recorded once, not once each
         for _ in range(20):
-            assert _signin_post(server, address="10.0.0.1", user="erin",
+            assert _signin_post(server, address="10.1.1.1", user="erin",
                                 user_agent="Mozilla/5.0 (erin-flood)") == 429
         assert len(console_logins(server, userAgent="Mozilla/5.0 (erin-flood)")) == 1
         # an account that does not exist: a wrong password as any other, counted per address

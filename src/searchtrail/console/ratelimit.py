@@ -63,6 +63,7 @@ class SignInThrottle:
         self._pending: dict[str, int] = {}  # key -> this process's attempts being checked
         self._remembered: dict[str, list[float]] = {}  # address key -> failures not stored
         self._released: asyncio.Event | None = None  # set when an admission is given back
+        self._releases = 0  # admissions given back so far
 
     def windows(self, conn: sqlite3.Connection, account_id: str | None, user_name: str,
                 source_ip: str) -> list[Window]:
@@ -86,7 +87,12 @@ class SignInThrottle:
         being checked keep it out, it waits for one of them to end, then counts again."""
         deadline = time.monotonic() + PENDING_WAIT_SECONDS
         while True:
+            releases = self._releases
             windows = await read()
+            if self._releases != releases and time.monotonic() < deadline:
+                # an attempt ended meanwhile: its failure may be stored after the read began
+                # and its place given back before it ended; counting both would miss it
+                continue
             wait, admission = self.admit(windows)
             left = deadline - time.monotonic()
             if admission is not None or wait > 0 or left <= 0:
@@ -105,7 +111,8 @@ class SignInThrottle:
         now = self._clock()
         wait, busy = 0.0, False
         for window in windows:
-            kept = [at for at in self._remembered.get(window.key, ()) if at > now - window.limit.window]
+            since = now - window.limit.window
+            kept = [at for at in self._remembered.get(window.key, ()) if at > since]
             count = window.count + len(kept) + self._pending.get(window.key, 0)
             if count < window.limit.failures:
                 continue
@@ -128,6 +135,7 @@ class SignInThrottle:
                 self._pending[key] = left
             else:
                 self._pending.pop(key, None)
+        self._releases += 1
         if self._released is not None:  # those waiting count again
             self._released.set()
             self._released = None
