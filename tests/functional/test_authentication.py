@@ -131,12 +131,14 @@ def test_a_query_call_to_a_wrong_path_gets_an_error_its_client_can_read(server) 
     access_key, secret = server.credentials()
     for service, call in (("sts", "get_caller_identity"), ("iam", "list_users"),
                           ("opensearchserverless", "list_collections")):
-        client = boto3.client(service, region_name="us-east-1", endpoint_url=server.endpoint + "/foo",
+        client = boto3.client(service, region_name="us-east-1",
+                              endpoint_url=server.endpoint + "/foo",
                               aws_access_key_id=access_key, aws_secret_access_key=secret)
         with pytest.raises(ClientError) as raised:
             getattr(client, call)()
         error = raised.value.response
-        expected = "UnknownOperationException" if service == "opensearchserverless" else "InvalidAction"
+        expected = ("UnknownOperationException" if service == "opensearchserverless"
+                    else "InvalidAction")
         assert error["Error"]["Code"] == expected, (service, error)
         assert "POST /foo" in error["Error"]["Message"]
         assert error["ResponseMetadata"]["HTTPStatusCode"] == 404

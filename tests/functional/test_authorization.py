@@ -398,13 +398,15 @@ def test_policy_operations_are_judged_on_the_collections_their_rules_name(server
     aoss.create_security_policy(name=f"enc-{mine}", type="encryption", policy=json.dumps(
         {"Rules": [{"ResourceType": "collection", "Resource": [f"collection/{mine}"]}],
          "AWSOwnedKey": True}))
-    aoss.create_security_policy(name=f"net-{mine}", type="network", policy=network(f"collection/{mine}"))
-    made = aoss.create_access_policy(name=f"data-{mine}", type="data", policy=rules(f"collection/{mine}"))
+    aoss.create_security_policy(name=f"net-{mine}", type="network",
+                                policy=network(f"collection/{mine}"))
+    made = aoss.create_access_policy(name=f"data-{mine}", type="data",
+                                     policy=rules(f"collection/{mine}"))
     denied(lambda: aoss.create_access_policy(name=f"data-{other}", type="data",
                                              policy=rules(f"collection/{other}")))
     # Every collection named must be allowed, and a pattern is not the name.
-    denied(lambda: aoss.create_access_policy(name=f"both-{mine}", type="data",
-                                             policy=rules(f"collection/{mine}", f"collection/{other}")))
+    both = rules(f"collection/{mine}", f"collection/{other}")
+    denied(lambda: aoss.create_access_policy(name=f"both-{mine}", type="data", policy=both))
     denied(lambda: aoss.create_security_policy(name=f"net-{other}", type="network",
                                                policy=network(f"collection/{mine}*")))
     denied(lambda: aoss.update_access_policy(
@@ -417,17 +419,18 @@ def test_policy_operations_are_judged_on_the_collections_their_rules_name(server
                    statement("Deny", "aoss:CreateAccessPolicy",
                              Condition={"StringLike": {"aoss:index": "secret*"}}))
     aoss = guarded.client("opensearchserverless")
-    denied(lambda: aoss.create_access_policy(name=f"d1-{suffix}", type="data",
-                                             policy=rules(f"collection/{mine}", f"collection/{other}")))
+    denied(lambda: aoss.create_access_policy(name=f"d1-{suffix}", type="data", policy=both))
     denied(lambda: aoss.create_security_policy(name=f"n1-{suffix}", type="network",
                                                policy=network(f"collection/{other}")))
-    index_rules = json.dumps([{"Rules": [{"ResourceType": "index", "Resource": [f"index/{mine}/secrets"],
+    index_rules = json.dumps([{"Rules": [{"ResourceType": "index",
+                                          "Resource": [f"index/{mine}/secrets"],
                                           "Permission": ["aoss:ReadDocument"]}],
                                "Principal": [root_arn]}])
     denied(lambda: aoss.create_access_policy(name=f"d2-{suffix}", type="data", policy=index_rules))
-    aoss.create_access_policy(name=f"d3-{suffix}", type="data", policy=index_rules.replace("secrets", "logs"))
-    names = {p["name"] for p in server.client("opensearchserverless", region=REGION).list_access_policies(
-        type="data")["accessPolicySummaries"]}
+    aoss.create_access_policy(name=f"d3-{suffix}", type="data",
+                              policy=index_rules.replace("secrets", "logs"))
+    listed = server.client("opensearchserverless", region=REGION).list_access_policies(type="data")
+    names = {p["name"] for p in listed["accessPolicySummaries"]}
     assert {f"data-{mine}", f"d3-{suffix}"} <= names
     assert not names & {f"data-{other}", f"both-{mine}", f"d1-{suffix}", f"d2-{suffix}"}
 

@@ -155,7 +155,8 @@ def test_every_shape_type_and_trait_round_trips_through_botocore() -> None:
 
     xml = serialize_query_response(EVERYTHING, FULL, "rid")
     # AWS keeps times to the millisecond, and so does the wire.
-    assert botocore_reads(EVERYTHING, xml) == {**FULL, "Stamp": FULL["Stamp"].replace(microsecond=123000)}
+    assert botocore_reads(EVERYTHING, xml) == {
+        **FULL, "Stamp": FULL["Stamp"].replace(microsecond=123000)}
     assert b"<Item>x</Item>" in xml and b"<Flat>a</Flat><Flat>b c</Flat>" in xml
     assert b"<Attrs><entry><Name>k1</Name><Val>1</Val></entry>" in xml
     assert b"<FlatAttrs><key>fk</key><value>fv</value></FlatAttrs>" in xml

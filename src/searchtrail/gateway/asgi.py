@@ -43,7 +43,8 @@ CONSOLE_PREFIX = "/console"
 
 
 def web_app(*, health: Callable[[], Awaitable[dict[str, Any]]], metrics: Metrics,
-            lifespan: Any, query_service: ServiceModel, console: Callable | None = None) -> Starlette:
+            lifespan: Any, query_service: ServiceModel,
+            console: Callable | None = None) -> Starlette:
     """Health, metrics and, when given, the web console (an ASGI app) under /console.
 
     A path nothing serves answers in the caller's protocol: a form-encoded body (IAM, STS)
@@ -62,7 +63,8 @@ def web_app(*, health: Callable[[], Awaitable[dict[str, Any]]], metrics: Metrics
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("application/x-www-form-urlencoded"):
             status, headers, xml = query_error_response(
-                query_service, ServiceError("InvalidAction", message, status=404), str(uuid.uuid4()))
+                query_service, ServiceError("InvalidAction", message, status=404),
+                str(uuid.uuid4()))
             return Response(xml, status_code=status,
                             headers={name.decode(): value.decode() for name, value in headers})
         body = {"__type": "UnknownOperationException", "message": message}

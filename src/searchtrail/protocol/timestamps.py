@@ -1,4 +1,5 @@
-"""Timestamps as AWS writes them on the wire: epoch seconds, ISO 8601 and RFC 822, to the millisecond.
+"""Timestamps as AWS writes them on the wire: epoch seconds, ISO 8601 and RFC 822, to the
+millisecond.
 
 AWS keeps times to the millisecond: JSON services send epoch seconds as a number with up to three
 decimals (``1454022144.869``, ``1453076702.0``), query services ISO 8601 with ``.SSS`` only when
@@ -33,7 +34,8 @@ def iso8601(moment: datetime, fraction_digits: int = 3) -> str:
 
 def rfc822(moment: datetime) -> str:
     """``Mon, 06 May 2024 07:08:09 GMT``: whole seconds, as HTTP dates are."""
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = (moment.astimezone(timezone.utc) if moment.tzinfo
+              else moment.replace(tzinfo=timezone.utc))
     return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 

@@ -164,12 +164,15 @@ def _rule_targets(text: Any) -> list[dict[str, str]]:
         for rule in rules if isinstance(rules, list) else ():
             resources = rule.get("Resource") if isinstance(rule, dict) else None
             for resource in resources if isinstance(resources, list) else ():
-                kind, _, rest = resource.partition("/") if isinstance(resource, str) else ("", "", "")
+                if not isinstance(resource, str):
+                    continue
+                kind, _, rest = resource.partition("/")
                 if kind == "collection" and rest:
                     targets[(rest,)] = {"aoss:collection": rest}
                 elif kind == "index" and rest:
                     collection, _, index = rest.partition("/")
-                    targets[(collection, index)] = {"aoss:collection": collection, "aoss:index": index}
+                    targets[(collection, index)] = {"aoss:collection": collection,
+                                                    "aoss:index": index}
     return list(targets.values())
 
 
