@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
 from tests.needs import file_modes_binding
-from tests.functional.trails import (DIGEST_KEY, LOG_KEY, chain_closed, counts, local_s3,
+from tests.functional.trails import (DIGEST_KEY, LOG_KEY, aws_cli, chain_closed, counts, local_s3,
                                      read_bucket, searchtrail_cli, stored_count, validate_both,
                                      wait_for)
 
@@ -95,6 +95,30 @@ def test_validate_logs_accepts_the_local_store(local) -> None:
     assert counts(aws.stdout) == expected
     assert ours.returncode == 0, ours.stdout + ours.stderr
     assert counts(ours.stdout) == expected
+
+
+def test_an_auditor_with_five_read_actions_validates_through_the_api(local) -> None:
+    """What the README tells an operator to give an outside auditor, instead of a copy of the
+    store that holds the keys signing digests: an IAM user of their own."""
+    server = local["server"]
+    iam = server.client("iam")
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(UserName="auditor", PolicyName="validate", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+            "cloudtrail:DescribeTrails", "cloudtrail:ListPublicKeys", "s3:ListBucket",
+            "s3:GetBucketLocation", "s3:GetObject"]}]}))
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]
+    content = read_bucket(local_s3(server), BUCKET)
+    run = aws_cli("cloudtrail", "validate-logs", "--trail-arn", local["trail_arn"],
+                  "--start-time", "2020-01-01T00:00:00Z", "--region", "us-east-1", env={
+                      "AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint,
+                      "AWS_ENDPOINT_URL_S3": server.endpoint + "/_s3",
+                      "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                      "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+                      "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert counts(run.stdout) == (f"{len(content.digest_keys)}/{len(content.digest_keys)}",
+                                  f"{len(content.log_keys)}/{len(content.log_keys)}")
 
 
 def _tamper_and_validate(local, key: str, change):  # type: ignore[no-untyped-def]
