@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 
 from tests.functional.server import ServerProcess
 from tests.needs import file_modes_binding
-from tests.functional.trails import (DIGEST_KEY, LOG_KEY, aws_cli, chain_closed, counts, local_s3,
-                                     read_bucket, searchtrail_cli, stored_count, validate_both,
-                                     wait_for)
+from tests.functional.trails import (DIGEST_KEY, LOG_KEY, aws_cli, chain_closed, counts,
+                                     local_s3, read_bucket, searchtrail_cli, stored_count,
+                                     validate_both, wait_for)
 
 BUCKET = "local-trail"
 
