@@ -435,6 +435,18 @@ def test_host_must_be_signed() -> None:
                            "Authorization.")
 
 
+def test_the_operation_header_must_be_signed() -> None:
+    """X-Amz-Target names the operation: unsigned (a presigned URL signs only the host), a URL
+    made to read an access policy deleted it, the two taking the same body."""
+    req = botocore_signed()
+    auth = header(req, "Authorization")
+    bad = set_header(req, "Authorization", auth.replace(";x-amz-target", ""))
+    assert "x-amz-target" not in header(bad, "Authorization")
+    err = rejected(bad, INCOMPLETE_SIGNATURE)
+    assert err.message == ("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization: "
+                           "it names the operation.")
+
+
 def test_signed_header_missing_from_request() -> None:
     err = rejected(set_header(botocore_signed(), "X-Amz-Target", None), INCOMPLETE_SIGNATURE)
     assert err.message == "Signed header 'x-amz-target' is not present in the request."

@@ -697,6 +697,12 @@ def _verify_parsed(req: HttpRequest, headers: dict[str, list[str]],
     if "host" not in auth.signed_headers:
         raise _incomplete("'Host' or ':authority' must be a 'SignedHeader' in the AWS "
                           "Authorization.")
+    if "x-amz-target" in headers and "x-amz-target" not in auth.signed_headers:
+        # It names the operation, and reads and deletes take the same body (GetAccessPolicy,
+        # DeleteAccessPolicy): unsigned, a URL presigned to read could be sent to delete.
+        # Every SDK signs it.
+        raise _incomplete("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization: "
+                          "it names the operation.")
     for name in auth.signed_headers:
         if name not in headers:
             raise _incomplete(f"Signed header '{name}' is not present in the request.")
