@@ -41,7 +41,7 @@ from searchtrail.console.templating import console_templates
 from searchtrail.console.ui import CONSOLE_USER_AGENT, Ui
 from searchtrail.console.web import console_app
 from searchtrail.durable import replace_file
-from searchtrail.gateway.asgi import EdgeRouter, web_app
+from searchtrail.gateway.asgi import EdgeRouter, loopback_host, web_app
 from searchtrail.gateway.s3api import PolicyPermits, ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
@@ -308,7 +308,9 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                             several_workers=several_workers)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console,
                   query_service=catalog.service("sts"))
-    return Searchtrail(settings, EdgeRouter(aws, web, s3), writer, delivery, conn, registry,
+    edge = EdgeRouter(aws, web, s3, loopback_only=loopback_host(
+        f"[{settings.host}]".encode() if ":" in settings.host else settings.host.encode()))
+    return Searchtrail(settings, edge, writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())
 
 

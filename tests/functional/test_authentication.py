@@ -144,6 +144,41 @@ def test_a_query_call_to_a_wrong_path_gets_an_error_its_client_can_read(server) 
         assert error["ResponseMetadata"]["HTTPStatusCode"] == 404
 
 
+def test_a_server_on_loopback_answers_browsers_only_under_a_loopback_name(server) -> None:
+    """DNS rebinding: a web page that points its own name at 127.0.0.1 read /metrics (account
+    ids in trail ARNs) and could drive the console's sign-in form."""
+    import http.client
+
+    def status(host: str, path: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Host": host})
+            answer = conn.getresponse()
+            answer.read()
+            return answer.status
+        finally:
+            conn.close()
+
+    for path in ("/metrics", "/_searchtrail/health", "/console/signin"):
+        assert status(f"rebind.attacker.example:{server.port}", path) == 421, path
+        assert status(f"127.0.0.1.attacker.example:{server.port}", path) == 421, path
+        for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", "LOCALHOST",
+                     f"app.localhost:{server.port}"):
+            assert status(host, path) == 200, (host, path)
+    # signed calls name their host in their signature: not a browser's to forge
+    access_key, secret = server.credentials()
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client("opensearchserverless", region_name="us-east-1",
+                          endpoint_url=f"http://127.0.0.1:{server.port}",
+                          aws_access_key_id=access_key, aws_secret_access_key=secret,
+                          config=Config(retries={"total_max_attempts": 1}))
+    client.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__(
+        "Host", "searchtrail.internal"))
+    assert client.list_collections()["collectionSummaries"] is not None
+
+
 def test_browser_paths_answer_json_not_html(server) -> None:
     try:
         urllib.request.urlopen(server.endpoint + "/nothing-here", timeout=5)

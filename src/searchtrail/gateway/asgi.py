@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Any, Awaitable, Callable
 
@@ -18,14 +19,43 @@ from searchtrail.protocol.errors import ServiceError
 from searchtrail.protocol.query import query_error_response
 
 
+MISDIRECTED = (b"This server listens on a loopback address only, and answers browsers under a "
+               b"loopback name (localhost, 127.0.0.1, [::1]): another name here is a web page's "
+               b"(DNS rebinding). To serve other names, start it with --host set to an address "
+               b"they reach.")
+
+
+def loopback_host(value: bytes) -> bool:
+    """Whether a Host header names this machine's loopback (any port): an address of
+    127.0.0.0/8 or ::1, or localhost and its subdomains (which browsers resolve to loopback
+    themselves, RFC 6761)."""
+    if not value:  # no Host at all (HTTP/1.0): no browser's request
+        return True
+    if value.startswith(b"["):  # [::1] or [::1]:port
+        name = value[1:value.find(b"]")]
+    else:
+        name = value.partition(b":")[0]
+    text = name.decode("latin-1").lower()
+    if text == "localhost" or text.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        return False
+
+
 class EdgeRouter:
     """POST / carries every signed AWS call; /_s3 is the local store's read-only S3 API;
-    anything else is for browsers and operators."""
+    anything else is for browsers and operators. ``loopback_only``: browsers' requests must
+    name a loopback host (a server listening on loopback only), else a web page that points its
+    own name at 127.0.0.1 could read /metrics and drive the console's sign-in."""
 
-    def __init__(self, aws: Callable, web: Callable, s3: ReadOnlyS3Api | None = None) -> None:
+    def __init__(self, aws: Callable, web: Callable, s3: ReadOnlyS3Api | None = None, *,
+                 loopback_only: bool = False) -> None:
         self._aws = aws
         self._web = web
         self._s3 = s3
+        self._loopback_only = loopback_only
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http":
@@ -36,7 +66,20 @@ class EdgeRouter:
             if self._s3 is not None and self._s3.serves(path):
                 await self._s3(scope, receive, send)
                 return
+            if self._loopback_only and not loopback_host(_host(scope)):
+                await send({"type": "http.response.start", "status": 421, "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(MISDIRECTED)).encode())]})
+                await send({"type": "http.response.body", "body": MISDIRECTED})
+                return
         await self._web(scope, receive, send)
+
+
+def _host(scope: dict) -> bytes:
+    for name, value in scope.get("headers") or ():
+        if name == b"host":
+            return value
+    return b""
 
 
 CONSOLE_PREFIX = "/console"
