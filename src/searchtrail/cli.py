@@ -147,6 +147,7 @@ def serve(
     except WouldReplaceInstallation as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    _warn_if_open_to_others(settings.data_dir)
     try:
         recorded = delivery_destination_conflict(settings, change_delivery_destination)
     except sqlite3.Error as exc:
@@ -223,6 +224,19 @@ def serve(
             raise typer.Exit(supervise(socks, run_worker))
     finally:
         give_back_the_endpoint()
+
+
+def _warn_if_open_to_others(data_dir: Path) -> None:
+    """A data dir made before the first start (mkdir's 0755) keeps its mode: say what that
+    shares, since the store's files are owner-only but the trail buckets' are not."""
+    try:
+        mode = data_dir.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        err.print(f"[yellow]warning:[/yellow] {data_dir} is open to other users (mode {mode:o}):"
+                  " its local trail buckets (log files hold session tokens, as AWS's do) are "
+                  f"theirs to read. `chmod 700 {data_dir}` keeps them yours.")
 
 
 def _refuse_upgrade_beside(settings: Settings, url: str) -> None:

@@ -104,6 +104,44 @@ def test_serve_refuses_a_store_it_cannot_write(fresh_server) -> None:
     assert "attempt to write a readonly database" in " ".join(run.stderr.split())
 
 
+def test_serve_on_a_data_dir_it_cannot_write_says_so_in_a_line(tmp_path) -> None:
+    """An existing data dir this user cannot write ended in a 60-line traceback (the store
+    file's creation raised PermissionError, which no handler took)."""
+    data_dir = tmp_path / "locked"
+    data_dir.mkdir(mode=0o555)
+    try:
+        command = file_modes_binding([sys.executable, "-m", "searchtrail", "serve", "--port",
+                                      "0", "--data-dir", str(data_dir)])
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    finally:
+        data_dir.chmod(0o700)
+    told = " ".join(run.stderr.split())
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "Permission denied" in told, told
+    assert "must be writable by this user" in told
+
+
+def test_serve_warns_of_a_data_dir_open_to_other_users(tmp_path) -> None:
+    from tests.functional.server import ServerProcess
+
+    data_dir = tmp_path / "shared"
+    data_dir.mkdir(mode=0o755)
+    data_dir.chmod(0o755)  # whatever the umask
+    server = ServerProcess(data_dir).start()
+    try:
+        told = " ".join(server.log().split())
+        assert f"warning: {data_dir} is open to other users (mode 755)" in told, told
+        assert f"chmod 700 {data_dir}" in told
+    finally:
+        server.stop()
+    data_dir.chmod(0o700)
+    again = ServerProcess(data_dir).start()
+    try:
+        assert "open to other users" not in again.log()
+    finally:
+        again.stop()
+
+
 def test_validate_refuses_an_unwritable_store_whose_last_commits_are_in_its_log(tmp_path) -> None:
     """Such a log can be read only by a process that may write beside it: validating without
     it would check against an older store, so the command says how to make a usable copy."""

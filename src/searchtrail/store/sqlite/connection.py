@@ -68,6 +68,10 @@ def _owner_only(path: Path) -> None:
         return
     except FileExistsError:
         pass
+    except OSError as exc:  # told in one line by whoever opens the store, as its other errors
+        raise sqlite3.OperationalError(
+            f"cannot create {path}: {exc.strerror or exc} (the data directory must be "
+            "writable by this user)") from None
     for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
             mode = name.stat().st_mode & 0o777
@@ -77,6 +81,9 @@ def _owner_only(path: Path) -> None:
                             "keys", name, mode)
         except FileNotFoundError:
             pass
+        except OSError as exc:  # another user's file, a read-only filesystem: told, not fatal
+            log.warning("could not make %s readable by its owner only: %s", name,
+                        exc.strerror or exc)
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
