@@ -44,6 +44,28 @@ app.add_typer(events_app, name="events")
 DataDir = typer.Option(None, DATA_DIR.flag, help=DATA_DIR.help)
 
 
+def _print_version(asked: bool) -> None:
+    """``--version``: the release, and the store schema versions it writes (a store written
+    by a newer one is refused; an older one is upgraded by `serve`)."""
+    if not asked:
+        return
+    from searchtrail import __version__
+    from searchtrail.store.migrations import numbered_scripts
+
+    sqlite_schema = numbered_scripts("searchtrail.store.sqlite")[-1][0]
+    postgres_schema = numbered_scripts("searchtrail.store.postgres")[-1][0]
+    print(f"searchtrail {__version__} (store schema: SQLite {sqlite_schema}, "
+          f"PostgreSQL {postgres_schema})")
+    raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version,
+        help="Print the version and the store schema versions it writes, then exit")) -> None:
+    """searchtrail: an OpenSearch Serverless control plane with a CloudTrail audit trail."""
+
+
 def _typer_command(options: tuple[Option, ...], body: Callable[..., None]) -> Callable[..., None]:
     """A typer command made from the Option specs the launcher's fast parser reads (typer reads
     a function's signature: this one is built from the specs), running ``body``."""
@@ -65,10 +87,17 @@ def _typer_command(options: tuple[Option, ...], body: Callable[..., None]) -> Ca
     return command
 
 
-trail_app.command("validate")(_typer_command(VALIDATE_OPTIONS, validate_trail_files))
+trail_app.command("validate", epilog=(
+    "Example: searchtrail trail validate --trail-arn \"$(aws cloudtrail describe-trails --query "
+    "'trailList[0].TrailARN' --output text)\" --start-time 2026-01-01T00:00:00Z --verbose"
+))(_typer_command(VALIDATE_OPTIONS, validate_trail_files))
 
 
-@app.command()
+@app.command(epilog=(
+    "Examples: searchtrail serve (SQLite in ./.searchtrail, port 4680); searchtrail serve "
+    "--delivery-interval 5 --digest-interval 60 (trails deliver within seconds, to try them). "
+    "Every option can also be a SEARCHTRAIL_<NAME> variable or a line of "
+    "<data-dir>/searchtrail.toml (README, \"The searchtrail command\")."))
 def serve(
     host: Optional[str] = typer.Option(None, help="Address to listen on [default: 127.0.0.1]"),
     port: Optional[int] = typer.Option(None, help="Port [default: 4680]"),
@@ -121,6 +150,7 @@ def serve(
         raise typer.Exit(2)
     if settings.tls_cert:
         _check_tls_files(settings.tls_cert, settings.tls_key)  # type: ignore[arg-type]
+    new_data_dir = not settings.data_dir.exists()  # a start that fails leaves no installation
     if settings.workers > 1:
         share_metrics(settings.metrics_folder)  # before the imports below load the metrics
 
@@ -169,6 +199,10 @@ def serve(
         hint = (" Another server (searchtrail or not) holds it: stop that one, or give this one "
                 "--port N (--port 0 takes any free port; `searchtrail env` follows)."
                 if exc.errno == errno.EADDRINUSE else "")
+        if new_data_dir:  # made by this start: no account, key or store is left behind
+            import shutil
+
+            shutil.rmtree(settings.data_dir, ignore_errors=True)
         err.print(f"[red]error:[/red] cannot listen on {settings.endpoint_url}: "
                   f"{exc.strerror or exc}.{hint}")  # a host that does not resolve: gaierror's
         raise typer.Exit(1) from None
@@ -307,7 +341,8 @@ def _check_tls_files(cert: Path, key: Path) -> None:
         raise typer.Exit(2) from None
 
 
-@app.command()
+@app.command(epilog="Example: eval \"$(searchtrail env)\"; aws opensearchserverless "
+                     "list-collections")
 def env(data_dir: Optional[Path] = DataDir,
         region: str = typer.Option("us-east-1", help="Region to sign requests for")) -> None:
     """Print export lines that point boto3 and the AWS CLI at this server."""
@@ -519,7 +554,9 @@ def set_console_password(
     print(f"console password set for {'root' if root else name} in account {who}")
 
 
-@buckets_app.command("create")
+@buckets_app.command("create", epilog=(
+    "Example: searchtrail buckets create audit-logs, then aws cloudtrail create-trail --name "
+    "audit --s3-bucket-name audit-logs"))
 def create_bucket(name: str,
                   account: Optional[str] = typer.Option(None, help="Owner account id "
                                                         "[default: the default account]"),
@@ -578,7 +615,9 @@ def set_oidc_jwks(provider_arn: str = typer.Option(..., help="arn:aws:iam::<acco
     print(f"{provider_arn}: {len(keys)} key(s) set")
 
 
-@events_app.command("lookup")
+@events_app.command("lookup", epilog=(
+    "Example: searchtrail events lookup --attribute Username=alice --start-time "
+    "2026-01-01T00:00:00Z --output json"))
 def lookup(
     attribute: Optional[str] = typer.Option(None, help="KEY=VALUE, e.g. EventName=CreateCollection"),
     start_time: Optional[str] = typer.Option(None, help="ISO 8601 or epoch seconds"),

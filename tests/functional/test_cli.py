@@ -121,6 +121,17 @@ def test_serve_on_a_data_dir_it_cannot_write_says_so_in_a_line(tmp_path) -> None
     assert "must be writable by this user" in told
 
 
+def test_version_names_the_release_and_its_store_schemas() -> None:
+    import re
+
+    from searchtrail import __version__
+
+    run = searchtrail("--version")
+    assert run.returncode == 0, run.stderr
+    assert re.fullmatch(rf"searchtrail {re.escape(__version__)} \(store schema: SQLite \d+, "
+                        r"PostgreSQL \d+\)\n", run.stdout), run.stdout
+
+
 def test_serve_warns_of_a_data_dir_open_to_other_users(tmp_path) -> None:
     from tests.functional.server import ServerProcess
 

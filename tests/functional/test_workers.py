@@ -327,6 +327,8 @@ def test_a_port_in_use_is_told_once_before_any_worker_starts(tmp_path) -> None:
         log = _refused(tmp_path, port)
     assert log.count(f"error: cannot listen on http://127.0.0.1:{port}") == 1
     assert "--port 0 takes any free port" in " ".join(log.split())  # what to do
+    # the start made the data dir: it leaves no installation (account, root key) behind
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_port_another_reuse_port_group_holds_is_refused_not_shared(tmp_path) -> None:
