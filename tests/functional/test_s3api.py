@@ -78,6 +78,7 @@ class Harness:
     asgi_s3_requests: list[str] = field(default_factory=list)  # those the ASGI app saw
     narrow_key: AccessKey | None = None  # may read AWSLogs/ only
     denied_key: AccessKey | None = None  # allowed everything, then denied s3:*
+    users: dict[str, AccessKey] = field(default_factory=dict)  # more users, by name
 
     @property
     def endpoint(self) -> str:
@@ -123,7 +124,7 @@ def _user(identities: Identities, account: str, name: str, now: datetime,
 
 
 def _identities(db: Path) -> tuple[str, str, AccessKey, AccessKey, AccessKey, AccessKey,
-                                   AccessKey]:
+                                   AccessKey, dict[str, AccessKey]]:
     conn = open_connection(db)
     migrate(conn)
     conn.execute("BEGIN IMMEDIATE")
@@ -141,11 +142,24 @@ def _identities(db: Path) -> tuple[str, str, AccessKey, AccessKey, AccessKey, Ac
     denied_key = _user(identities, account, "denied", now,
                        {"Effect": "Allow", "Action": "*", "Resource": "*"},
                        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
+    allow_all = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    users = {
+        "loopback-denied": _user(identities, account, "loopback-denied", now, allow_all, {
+            "Effect": "Deny", "Action": "s3:*", "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}}),
+        "no-eu": _user(identities, account, "no-eu", now, allow_all, {
+            "Effect": "Deny", "Action": "s3:*", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}}),
+        "lister": _user(identities, account, "lister", now, {
+            "Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"}),
+        "no-listing": _user(identities, account, "no-listing", now, allow_all, {
+            "Effect": "Deny", "Action": "s3:ListAllMyBuckets", "Resource": "arn:aws:s3:::*"}),
+    }
     other = identities.create_account(now)
     other_key = identities.create_access_key(other, None, now)
     conn.execute("COMMIT")
     conn.close()
-    return account, other, root_key, user_key, other_key, narrow_key, denied_key
+    return account, other, root_key, user_key, other_key, narrow_key, denied_key, users
 
 
 class FakeCloudTrail:
@@ -226,7 +240,7 @@ def _write_trail_files(store: LocalFolderStore, account: str,
 def harness(tmp_path_factory, request) -> Harness:
     tmp = tmp_path_factory.mktemp("s3api")
     db = tmp / "searchtrail.sqlite3"
-    account, other, root_key, user_key, other_key, narrow_key, denied_key = _identities(db)
+    account, other, root_key, user_key, other_key, narrow_key, denied_key, users = _identities(db)
     store = LocalFolderStore(tmp / "store")
     store.create_bucket(BUCKET, account)
     store.create_bucket(WEST_BUCKET, account, "eu-west-1")
@@ -281,7 +295,7 @@ def harness(tmp_path_factory, request) -> Harness:
     try:
         yield Harness(sock.getsockname()[1], store, account, other, root_key, user_key,
                       other_key, tmp, log_keys, digest_keys, request.param, asgi_s3_requests,
-                      narrow_key, denied_key)
+                      narrow_key, denied_key, users)
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -553,6 +567,25 @@ def test_an_iam_users_policies_decide_what_it_may_read(harness: Harness) -> None
                                  key=harness.denied_key)
     assert (status, xml_error(body)[0]) == (403, "AccessDenied")
     assert b"s3:GetObject" in body and b"explicit deny" in body
+
+
+def test_conditions_see_the_callers_address_and_the_buckets_region(harness: Harness) -> None:
+    """aws:SourceIp was missing on the ASGI path (a GET with Expect: 100-continue), so a Deny on
+    it did not apply; aws:RequestedRegion was the signing Region, so signing for us-east-1 read
+    an eu-west-1 bucket past a Deny on that Region."""
+    key = harness.users["loopback-denied"]
+    target = f"/_s3/{BUCKET}/{quote(harness.log_keys[0])}"
+    for headers in ({}, {"Expect": "100-continue"}):
+        status, _, body = signed_raw(harness, "GET", target, key=key, headers=headers)
+        assert (status, xml_error(body)[0]) == (403, "AccessDenied"), headers
+    no_eu = harness.client(harness.users["no-eu"])  # signs for us-east-1
+    assert no_eu.list_objects_v2(Bucket=BUCKET)["KeyCount"] > 0
+    assert error_code(lambda: no_eu.list_objects_v2(Bucket=WEST_BUCKET)) == ("AccessDenied", 403)
+    # ListBuckets has no resource type: arn:aws:s3:::* grants and denies it, as AWS's examples
+    assert [b["Name"] for b in harness.client(harness.users["lister"]).list_buckets()[
+        "Buckets"]] == [BUCKET, WEST_BUCKET]
+    assert error_code(harness.client(harness.users["no-listing"]).list_buckets) == (
+        "AccessDenied", 403)
 
 
 def test_no_answer_can_run_script_on_the_consoles_origin(harness: Harness) -> None:

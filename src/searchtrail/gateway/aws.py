@@ -22,7 +22,8 @@ from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.config import Settings
 from searchtrail.gateway.codecs import JsonCodec, QueryCodec, codec_for
 from searchtrail.gateway.context import RequestContext
-from searchtrail.gateway.http import BodyCollector, BodyTooLarge, RawRequest, header, read_body
+from searchtrail.gateway.http import (BodyCollector, BodyTooLarge, RawRequest, client_address,
+                                      header, read_body, scope_peer)
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.gateway.httpserver import SCOPE_KEY as TLS_SCOPE_KEY
 from searchtrail.protocol import validate
@@ -91,7 +92,7 @@ class AwsCallHandler:
             method=scope["method"],
             raw_path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
             query_string=scope.get("query_string", b"").decode("latin-1"),
-            headers=scope["headers"], peer=_peer(scope),
+            headers=scope["headers"], peer=scope_peer(scope),
             tls=_tls_details(scope))
         refusal = None
         try:
@@ -346,14 +347,7 @@ class AwsCallHandler:
         return rows
 
     def _source_ip(self, peer: str, headers: list) -> str:
-        if peer not in self._trusted_proxies:
-            return peer
-        forwarded = header(headers, b"x-forwarded-for")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        for hop in reversed(hops):  # the nearest hop that is not one of our proxies
-            if hop not in self._trusted_proxies:
-                return hop
-        return peer
+        return client_address(peer, headers, self._trusted_proxies)
 
 
 class ConsoleCalls:
@@ -371,7 +365,7 @@ class ConsoleCalls:
     def caller(self, scope: dict) -> tuple[str, str, dict[str, str] | None]:
         """The browser request's source address (trusted proxies applied), Host and TLS."""
         headers = scope.get("headers") or []
-        return (self._handler._source_ip(_peer(scope), headers), header(headers, b"host"),
+        return (self._handler._source_ip(scope_peer(scope), headers), header(headers, b"host"),
                 _tls_details(scope))
 
     async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
@@ -405,11 +399,6 @@ class ConsoleCalls:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             ctx.error = InternalError(ctx.request_id)
         return ctx
-
-
-def _peer(scope: dict) -> str:
-    """The socket peer's address from an ASGI scope ('' when the server gives none)."""
-    return (scope.get("client") or ("",))[0] or ""
 
 
 def _tls_details(scope: dict) -> dict[str, str] | None:

@@ -46,6 +46,24 @@ class RawRequest:
     body: bytes = b""
 
 
+def scope_peer(scope: dict) -> str:
+    """The socket peer's address from an ASGI scope ('' when the server gives none)."""
+    return (scope.get("client") or ("",))[0] or ""
+
+
+def client_address(peer: str, headers: list, trusted_proxies: frozenset[str]) -> str:
+    """The caller's address: the socket peer, or, when the peer is one of the trusted proxies,
+    the nearest X-Forwarded-For hop that is not one."""
+    if peer not in trusted_proxies:
+        return peer
+    forwarded = header(headers, b"x-forwarded-for")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop
+    return peer
+
+
 def header(headers: list, name: bytes) -> str:
     """The first value of a header (names arrive lower-cased from the ASGI server), or ''."""
     for key, value in headers:

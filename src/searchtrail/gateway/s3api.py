@@ -32,13 +32,14 @@ from email.utils import format_datetime
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl, quote, unquote_to_bytes
 
-from searchtrail.arns import is_region, partition
+from searchtrail.arns import is_region
 from searchtrail.audit.objectstore import (S3_MAX_LIST_KEYS, ObjectStoreError, ObjectSummary,
                                            StoredObject)
 from searchtrail.audit.stores.local import BucketInfo, LocalFolderStore
 from searchtrail.auth import sigv4
 from searchtrail.gateway.http import (BodyCollector, BodyTimeout, BodyTooLarge, HeadersTooLarge,
-                                      RawRequest, header, read_body)
+                                      RawRequest, client_address, header, read_body,
+                                      scope_peer)
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -47,9 +48,10 @@ log = logging.getLogger("searchtrail.s3api")
 
 Send = Callable[[dict], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict]]
-# (verified request, IAM action, resource ARN, the request's own condition keys, the request)
-# -> None, or raises ServiceError (AccessDenied) / StoreUnavailable: the caller's policies.
-Permits = Callable[[sigv4.Verified, str, str, dict[str, str], RawRequest], None]
+# (verified request, IAM action, resource ARN, the Region it is in, the request's own condition
+# keys, the request) -> None, or raises ServiceError (AccessDenied) / StoreUnavailable: the
+# caller's policies.
+Permits = Callable[[sigv4.Verified, str, str, str, dict[str, str], RawRequest], None]
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 DEFAULT_PREFIX = "/_s3"
@@ -120,6 +122,18 @@ def _refused(refusal: Exception) -> S3Error:
     if isinstance(refusal, HeadersTooLarge):
         return S3Error("RequestHeaderSectionTooLarge", refusal.message, 400)
     return S3Error("InvalidRequest", str(getattr(refusal, "message", refusal)), 400)
+
+
+def _s3_arn_head(verified: sigv4.Verified) -> str:
+    """``arn:<partition>:s3:::``, in the partition of the caller's own ARN (the installation's,
+    whatever Region a bucket names)."""
+    arn = getattr(verified.credential.owner, "arn", "") or ""
+    return f"arn:{arn.split(':')[1] if arn.count(':') >= 5 else 'aws'}:s3:::"
+
+
+def _scope_tls(scope: dict) -> dict[str, str] | None:
+    """An ASGI request's TLS details when served over TLS (only whether it was matters here)."""
+    return {} if scope.get("scheme") == "https" else None
 
 
 def _store_unavailable() -> S3Error:
@@ -275,20 +289,23 @@ class PolicyPermits:
     connection of each thread the requests run on."""
 
     def __init__(self, authorizer: Any, connect: Callable[[], Any],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 trusted_proxies: frozenset[str] = frozenset()) -> None:
         self._authorizer = authorizer
         self._connect = connect
         self._clock = clock
+        self._trusted_proxies = trusted_proxies  # as the API's: X-Forwarded-For through them
         self._local = threading.local()
 
-    def __call__(self, verified: sigv4.Verified, action: str, resource: str,
+    def __call__(self, verified: sigv4.Verified, action: str, resource: str, region: str,
                  keys: dict[str, str], request: RawRequest) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+        source_ip = client_address(request.peer, request.headers, self._trusted_proxies)
         self._authorizer.require(
             SqliteResources(conn, "", ""), verified.credential.owner, action, resource,
-            self._clock(), region=verified.region, source_ip=request.peer or None,
+            self._clock(), region=region, source_ip=source_ip or None,
             secure_transport=request.tls is not None,
             user_agent=header(request.headers, b"user-agent") or None, extra=keys)
 
@@ -326,7 +343,8 @@ class ReadOnlyS3Api:
         request = RawRequest(method=scope["method"],
                              raw_path=raw_path.decode("latin-1").split("?", 1)[0],
                              query_string=scope.get("query_string", b"").decode("latin-1"),
-                             headers=scope["headers"], peer="", tls=None)
+                             headers=scope["headers"], peer=scope_peer(scope),
+                             tls=_scope_tls(scope))
         refusal: Exception | None = None
         if request.method in ("GET", "HEAD"):
             try:
@@ -441,13 +459,14 @@ class ReadOnlyS3Api:
             raise _store_unavailable() from None
         return verified
 
-    def _permit(self, verified: sigv4.Verified, action: str, resource: str,
+    def _permit(self, verified: sigv4.Verified, action: str, resource: str, region: str,
                 request: RawRequest, keys: dict[str, str] | None = None) -> None:
-        """AccessDenied unless the caller's policies allow ``action`` on ``resource``."""
+        """AccessDenied unless the caller's policies allow ``action`` on ``resource``, asked
+        in ``region`` (aws:RequestedRegion: the bucket's, where S3 serves it)."""
         if self._permits is None:
             return
         try:
-            self._permits(verified, action, resource, keys or {}, request)
+            self._permits(verified, action, resource, region, keys or {}, request)
         except ServiceError as refused:
             raise S3Error("AccessDenied", refused.message, 403) from None
         except StoreUnavailable as exc:  # the policies could not be read: fail closed
@@ -479,19 +498,21 @@ class ReadOnlyS3Api:
             if key:
                 raise S3Error("InvalidURI", "Couldn't parse the specified URI: empty bucket "
                               "name.", 400)
-            self._permit(verified, "s3:ListAllMyBuckets", "*", request)
+            # no resource type: AWS's examples grant it on arn:aws:s3:::*
+            self._permit(verified, "s3:ListAllMyBuckets", f"{_s3_arn_head(verified)}*",
+                         verified.region, request)
             return self._list_buckets(account, query)
         info = self._authorize(bucket, account)
-        bucket_arn = f"arn:{partition(info.region)}:s3:::{bucket}"
+        bucket_arn = f"{_s3_arn_head(verified)}{bucket}"
         if not key:
             unsupported = sorted(_UNSUPPORTED_SUBRESOURCES & set(query))
             if unsupported:
                 raise self._not_implemented(unsupported[0])
             if "location" in query and not head:
-                self._permit(verified, "s3:GetBucketLocation", bucket_arn, request)
+                self._permit(verified, "s3:GetBucketLocation", bucket_arn, info.region, request)
                 return self._bucket_location(info)
             # HeadBucket and the listings: s3:ListBucket, with the listing's own keys
-            self._permit(verified, "s3:ListBucket", bucket_arn, request, {
+            self._permit(verified, "s3:ListBucket", bucket_arn, info.region, request, {
                 f"s3:{name}": query[name] for name in ("prefix", "delimiter", "max-keys")
                 if name in query})
             if head:
@@ -507,7 +528,7 @@ class ReadOnlyS3Api:
         unsupported = sorted((_UNSUPPORTED_SUBRESOURCES - {"partNumber"}) & set(query))
         if unsupported:
             raise self._not_implemented(unsupported[0])
-        self._permit(verified, "s3:GetObject", f"{bucket_arn}/{key}", request)
+        self._permit(verified, "s3:GetObject", f"{bucket_arn}/{key}", info.region, request)
         return self._get_object(request, info, key, query, head)
 
     @staticmethod
