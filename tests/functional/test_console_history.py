@@ -314,7 +314,11 @@ def test_attempts_being_checked_count_until_they_end(tmp_path) -> None:
     admitted[0][1].done()
     wait, again = throttle.admit(throttle.windows(conn, "111122223333", "dave", "10.0.0.5"))
     assert wait == 0 and again is not None  # the one that ended made room
-    for _ in range(3):
-        throttle.remember_failure("10.9.9.9")  # no account to store them in
-    windows = throttle.windows(conn, None, "root", "10.9.9.9")
-    assert [window.key for window in windows] == ["address:10.9.9.9"]
+    for _ in range(3):  # no account to store them in: kept in memory, counted alike
+        throttle.remember_failure("999999999999", None, "10.9.9.9")
+    windows = throttle.windows(conn, "999999999999", None, "10.9.9.10")
+    assert [window.key for window in windows] == ["address:10.9.9.10",
+                                                  "user:999999999999/:root"]
+    assert throttle.admit(windows)[1] is None  # the root of that account: 3 of 3
+    # an IAM user named Root is not the root: its own count
+    assert throttle.admit(throttle.windows(conn, "999999999999", "Root", "10.9.9.11"))[1]

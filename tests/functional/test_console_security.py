@@ -180,6 +180,41 @@ def test_a_form_body_over_a_mebibyte_is_refused_before_it_is_read(console_server
     assert ConsoleUser(console_server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
 
 
+def test_bodies_read_at_once_are_bounded_together(console_server) -> None:
+    """Each post under 1 MiB, but a thousand at once before any session check took the server
+    up by ~800 MB: past 16 MiB buffered together, the next is told to retry (503)."""
+    import socket
+
+    from searchtrail.console.security import MAX_BUFFERED_BYTES
+
+    port = int(console_server.endpoint.rsplit(":", 1)[1])
+    piece = b"a" * (960 * 1024)
+    held: list[socket.socket] = []
+    try:
+        answer = b""
+        for _ in range(MAX_BUFFERED_BYTES // len(piece) + 2):  # bounded: one past the budget
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            held.append(sock)
+            sock.sendall(b"POST /console/signin HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\n"
+                         b"Content-Length: 1000000\r\n\r\n" + piece)  # never finished
+            sock.settimeout(0.2)
+            try:
+                answer = sock.recv(200)
+            except TimeoutError:
+                continue  # still being read: its bytes count
+            break
+        if not answer:  # the last one past the budget: its answer may be on its way
+            held[-1].settimeout(10)
+            answer = held[-1].recv(200)
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+    finally:
+        for sock in held:
+            sock.close()
+    # the budget is given back as they end
+    assert ConsoleUser(console_server.endpoint).sign_in(ROOT_PASSWORD).status_code == 303
+
+
 def test_the_region_is_switched_by_a_form_with_its_token_not_by_a_link(console_server) -> None:
     """A GET switched it: a link from any site could point the viewer's history at an empty
     Region and hide the activity in theirs."""
@@ -308,14 +343,30 @@ def test_guesses_sent_together_are_throttled_as_if_sent_in_turn(tmp_path) -> Non
             answers = list(pool.map(lambda n: _signin_post(
                 server, address="10.9.9.9", user=f"nobody{n}"), range(70)))
         assert answers.count(401) <= 50 and answers.count(401) + answers.count(429) == 70
-        # a flood of throttled attempts is recorded once, not once each
-        for _ in range(20):
+        # a flood of throttled attempts is recorded once, not once each, whatever user name
+        # each one makes up
+        for n in range(20):
             assert _signin_post(server, address="10.1.1.1", user="erin",
                                 user_agent="Mozilla/5.0 (erin-flood)") == 429
+            assert _signin_post(server, address="10.9.9.9", user=f"made-up{n}",
+                                user_agent="Mozilla/5.0 (names-flood)") == 429
         assert len(console_logins(server, userAgent="Mozilla/5.0 (erin-flood)")) == 1
+        assert len(console_logins(server, userAgent="Mozilla/5.0 (names-flood)")) <= 1
+        # an account that does not exist is throttled as one that does: 5 guesses at its root
+        unknown_root = [_signin_post(server, address="10.6.6.6", account="222222222222")
+                        for _ in range(6)]
+        assert unknown_root == [401] * 5 + [429]
+        known_root = [_signin_post(server, address="10.5.5.5") for _ in range(6)]
+        assert known_root == [401] * 5 + [429]
+        # an IAM user named Root has a count of its own: its sign-in clears not the root's
+        iam.create_user(UserName="Root")
+        iam.create_login_profile(UserName="Root", Password=USER_PASSWORD)
+        assert _signin_post(server, address="10.5.5.6", user="Root",
+                            password=USER_PASSWORD) == 303
+        assert _signin_post(server, address="10.5.5.7") == 429
         # an account that does not exist: a wrong password as any other, counted per address
-        unknown = [_signin_post(server, address="10.7.7.7", account="111111111111")
-                   for _ in range(51)]
+        unknown = [_signin_post(server, address="10.7.7.7", account="111111111111",
+                                user=f"guess{n}") for n in range(51)]
         assert unknown == [401] * 50 + [429]
     finally:
         server.stop()

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-# Failures kept in memory: at most this many source addresses, each its newest failures only.
-MAX_MEMORY_ADDRESSES = 10_000
+# Failures kept in memory: at most this many keys (addresses, users), each its newest only.
+MAX_MEMORY_KEYS = 10_000
 # How long an attempt may wait for those being checked before it is told to retry.
 PENDING_WAIT_SECONDS = 20.0
 
@@ -65,14 +65,13 @@ class SignInThrottle:
         self._released: asyncio.Event | None = None  # set when an admission is given back
         self._releases = 0  # admissions given back so far
 
-    def windows(self, conn: sqlite3.Connection, account_id: str | None, user_name: str,
+    def windows(self, conn: sqlite3.Connection, account_id: str, user_name: str | None,
                 source_ip: str) -> list[Window]:
-        """The stored failures of the attempt's keys (its user's, when the account exists, and
-        its address's); on a worker thread."""
+        """The stored failures of the attempt's keys, its user's (``user_name`` None: the
+        account's root) and its address's; on a worker thread."""
         now = self._clock()
-        keys = [(_address_key(source_ip), self._per_address)]
-        if account_id is not None:
-            keys.append((_user_key(account_id, user_name), self._per_user))
+        keys = [(_address_key(source_ip), self._per_address),
+                (_user_key(account_id, user_name), self._per_user)]
         windows = []
         for key, limit in keys:
             count, oldest = conn.execute(
@@ -140,7 +139,7 @@ class SignInThrottle:
             self._released.set()
             self._released = None
 
-    def failed(self, conn: sqlite3.Connection, account_id: str, user_name: str,
+    def failed(self, conn: sqlite3.Connection, account_id: str, user_name: str | None,
                source_ip: str) -> None:
         """Count a failure, inside the transaction that records the attempt."""
         now = self._clock()
@@ -149,23 +148,29 @@ class SignInThrottle:
         for key in (_user_key(account_id, user_name), _address_key(source_ip)):
             conn.execute("INSERT INTO signin_failures (key, at) VALUES (?, ?)", (key, now))
 
-    def remember_failure(self, source_ip: str) -> None:
-        """Count a failure no record holds (no such account), in this process's memory."""
+    def remember_failure(self, account_id: str, user_name: str | None, source_ip: str) -> None:
+        """Count a failure no record holds (no such account), in this process's memory: as a
+        stored one counts, so that an account that does not exist is throttled as one that
+        does (the 6th wrong guess answered 429 there, 401 here)."""
         now = self._clock()
-        key = _address_key(source_ip)
-        if key not in self._remembered and len(self._remembered) >= MAX_MEMORY_ADDRESSES:
-            self._remembered.clear()  # a flood of addresses: start afresh rather than grow
-        kept = [at for at in self._remembered.get(key, ()) if at > now - self._per_address.window]
-        self._remembered[key] = [*kept[-self._per_address.failures:], now]
+        for key, limit in ((_address_key(source_ip), self._per_address),
+                           (_user_key(account_id, user_name), self._per_user)):
+            if key not in self._remembered and len(self._remembered) >= MAX_MEMORY_KEYS:
+                self._remembered.clear()  # a flood of keys: start afresh rather than grow
+            kept = [at for at in self._remembered.get(key, ()) if at > now - limit.window]
+            self._remembered[key] = [*kept[-limit.failures:], now]
 
-    def succeeded(self, conn: sqlite3.Connection, account_id: str, user_name: str) -> None:
+    def succeeded(self, conn: sqlite3.Connection, account_id: str,
+                  user_name: str | None) -> None:
         """Forget the user's failures, inside the transaction that records the sign-in."""
         conn.execute("DELETE FROM signin_failures WHERE key = ?",
                      (_user_key(account_id, user_name),))
 
 
-def _user_key(account_id: str, user_name: str) -> str:
-    return f"user:{account_id}/{user_name.lower()}"
+def _user_key(account_id: str, user_name: str | None) -> str:
+    # The root's key cannot be an IAM user's: a user named Root no longer shares its count
+    # (nor clears it by signing in). IAM user names hold no ':'.
+    return f"user:{account_id}/{':root' if user_name is None else user_name.lower()}"
 
 
 def _address_key(source_ip: str) -> str:

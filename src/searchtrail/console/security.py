@@ -21,6 +21,9 @@ SECURITY_HEADERS = (
 # ~20 KB) with ample room; sign-in and the other forms are far smaller. A body is read whole
 # (it is parsed whole anyway), and an unauthenticated one must not cost the server its memory.
 MAX_BODY_BYTES = 1024 * 1024
+# All the bodies read at once, together: a thousand connections posting a mebibyte each, before
+# any session is checked, took the server up by ~800 MB. Past it, a post is told to retry.
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 PAGE_CACHING = (b"cache-control", b"no-store")  # pages hold account data
 ASSET_CACHING = (b"cache-control", b"public, max-age=3600")
 REFUSED = (b"<!doctype html><title>Request refused</title><h1>Request refused</h1>"
@@ -28,6 +31,8 @@ REFUSED = (b"<!doctype html><title>Request refused</title><h1>Request refused</h
            b"from its own pages.</p>")
 TOO_LARGE = (b"<!doctype html><title>Request too large</title><h1>Request too large</h1>"
              b"<p>The console accepts forms of at most 1 MiB.</p>")
+BUSY = (b"<!doctype html><title>Busy</title><h1>Busy</h1><p>The console is reading many forms "
+        b"at once. Send yours again in a moment.</p>")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
@@ -59,17 +64,25 @@ class ConsoleGuard:
     def __init__(self, app: Callable, static_prefix: str = "/console/static/") -> None:
         self._app = app
         self._static_prefix = static_prefix
+        self._buffered = [0]  # bytes of the bodies being read or served now
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        held = [0]  # this request's share of the bytes buffered
         if scope["method"] not in SAFE_METHODS:
             if cross_site(scope):
                 await _refuse(send, 403, REFUSED)
                 return
-            body = await _body_within(scope, receive, MAX_BODY_BYTES)
+            try:
+                body = await _body_within(scope, receive, MAX_BODY_BYTES, self._buffered, held)
+            except _Busy:
+                self._buffered[0] -= held[0]
+                await _refuse(send, 503, BUSY, close=True)
+                return
             if body is None:
+                self._buffered[0] -= held[0]
                 await _refuse(send, 413, TOO_LARGE, close=True)  # the rest stays unread
                 return
             receive = _replay(body, receive)
@@ -84,7 +97,10 @@ class ConsoleGuard:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await self._app(scope, receive, with_headers)
+        try:
+            await self._app(scope, receive, with_headers)
+        finally:
+            self._buffered[0] -= held[0]
 
 
 async def _refuse(send: Callable, status: int, page: bytes, *, close: bool = False) -> None:
@@ -96,9 +112,16 @@ async def _refuse(send: Callable, status: int, page: bytes, *, close: bool = Fal
     await send({"type": "http.response.body", "body": page})
 
 
-async def _body_within(scope: dict, receive: Callable, limit: int) -> bytes | None:
+class _Busy(Exception):
+    """The bodies read at once would pass MAX_BUFFERED_BYTES."""
+
+
+async def _body_within(scope: dict, receive: Callable, limit: int, buffered: list[int],
+                       held: list[int]) -> bytes | None:
     """The request's whole body, or None once it is known to pass ``limit`` bytes (by its
-    Content-Length, before reading any, or as it arrives)."""
+    Content-Length, before reading any, or as it arrives). Its bytes are added to
+    ``buffered`` (all requests') and ``held`` (its own) as they come; _Busy past
+    MAX_BUFFERED_BYTES."""
     declared = _header(scope.get("headers") or [], b"content-length")
     if declared.isdigit() and int(declared) > limit:
         return None
@@ -112,6 +135,10 @@ async def _body_within(scope: dict, receive: Callable, limit: int) -> bytes | No
         size += len(chunk)
         if size > limit:
             return None
+        if buffered[0] + len(chunk) > MAX_BUFFERED_BYTES:
+            raise _Busy
+        buffered[0] += len(chunk)
+        held[0] += len(chunk)
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)

@@ -2,7 +2,7 @@
 ConsoleLogin event in the same transaction that stores a new session.
 
 A throttled attempt checks no password and is recorded at most once per THROTTLED_RECORD_SECONDS
-for its user and address (a flood of them would otherwise fill the store with records, and
+for its account and address (a flood of them would otherwise fill the store with records, and
 a full store stops every API call). An attempt on an account that does not exist is answered
 as slowly as a wrong password (its check runs on a decoy) and counts against its address."""
 
@@ -73,8 +73,8 @@ class SignInService:
         self._throttle = throttle
         self._passwords = passwords
         self._records = RecordBuilder(SIGN_IN_ENRICHERS)
-        # (account, user, address) -> when its last throttled attempt was recorded
-        self._throttled_recorded: dict[tuple[str, str, str], float] = {}
+        # (account, address) -> when its last throttled attempt was recorded
+        self._throttled_recorded: dict[tuple[str, str], float] = {}
 
     async def attempt(self, *, account_id: str, user_name: str | None, password: str,
                       scope: dict, user_agent: str, login_to: str) -> SignInResult:
@@ -94,16 +94,16 @@ class SignInService:
         source_ip, host, tls = self._calls.caller(scope)
         found = await run_in_threadpool(self._find, account_id.strip(), user_name)
         account = found.account_id
-        who = user_name or "root"
+        counted_as = account or account_id.strip()  # an unknown account: the id as typed
         wait, admission = await self._throttle.admitted(
-            lambda: run_in_threadpool(self._windows, account, who, source_ip))
+            lambda: run_in_threadpool(self._windows, counted_as, user_name, source_ip))
         if account is None:  # nothing to record in: as slow as a wrong password, counted
             log.info("console sign-in for an unknown account", extra={"source_ip": source_ip})
             if admission is None:
                 return _throttled(wait)
             try:
                 await self._passwords.check(None, password)
-                self._throttle.remember_failure(source_ip)
+                self._throttle.remember_failure(counted_as, user_name, source_ip)
             finally:
                 admission.done()
             return SignInResult(None, 401, INCORRECT)
@@ -116,7 +116,7 @@ class SignInService:
                         root_identity(account) if found.user is None else
                         user_identity(account, found.user))
         if admission is None:
-            if self._record_throttled(account, who, source_ip):
+            if self._record_throttled(account, source_ip):
                 ctx.failure = WRONG_PASSWORD
                 await self._calls.write_record(ctx, self._records, account=account)
             return _throttled(wait)
@@ -127,24 +127,25 @@ class SignInService:
                 ctx.failure = UNKNOWN_USER if found.unknown_user else WRONG_PASSWORD
                 await self._calls.write_record(
                     ctx, self._records, account=account,
-                    also=lambda conn: self._throttle.failed(conn, account, who, source_ip))
+                    also=lambda conn: self._throttle.failed(conn, account, user_name, source_ip))
                 return SignInResult(None, 401, INCORRECT)
             token, session = self._sessions.new(account, found.user)
 
             def signed_in(conn: Any) -> None:
                 self._sessions.save(conn, session)
-                self._throttle.succeeded(conn, account, who)
+                self._throttle.succeeded(conn, account, user_name)
 
             await self._calls.write_record(ctx, self._records, account=account, also=signed_in)
             return SignInResult(token, 303)
         finally:
             admission.done()
 
-    def _record_throttled(self, account: str, who: str, source_ip: str) -> bool:
-        """Whether this throttled attempt is recorded: the first for its user and address
-        in THROTTLED_RECORD_SECONDS."""
+    def _record_throttled(self, account: str, source_ip: str) -> bool:
+        """Whether this throttled attempt is recorded: the first for its account and address
+        in THROTTLED_RECORD_SECONDS (not per user name: each new name the sender makes up
+        would be recorded again)."""
         now = time.monotonic()
-        key = (account, who.lower(), source_ip)
+        key = (account, source_ip)
         last = self._throttled_recorded.get(key)
         if last is not None and now - last < THROTTLED_RECORD_SECONDS:
             return False
@@ -153,7 +154,7 @@ class SignInService:
         self._throttled_recorded[key] = now
         return True
 
-    def _windows(self, account_id: str | None, user_name: str, source_ip: str) -> list[Window]:
+    def _windows(self, account_id: str, user_name: str | None, source_ip: str) -> list[Window]:
         """On a worker thread, through that thread's own read connection."""
         return self._throttle.windows(self._reads.get(), account_id, user_name, source_ip)
 
