@@ -220,7 +220,10 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                  interval_seconds=settings.retention_check_seconds,
                                  removed=metrics.records_removed,
                                  rows_removed=metrics.delivery_rows_removed,
-                                 overdue=metrics.retention_overdue)
+                                 overdue=metrics.retention_overdue,
+                                 purge_sessions=lambda unit_conn, before, limit: Identities(
+                                     SqliteResources(unit_conn, "", "")
+                                 ).purge_expired_sessions(before, limit))
         if settings.retention_check_seconds > 0 else None,
         backlog=metrics.delivery_backlog)
     capacity = CapacityWatcher(lambda: filesystem_capacity(settings.data_dir),

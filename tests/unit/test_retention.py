@@ -18,6 +18,7 @@ from searchtrail.audit import retention
 from searchtrail.audit.delivery import DeliveryWorker, TrailStart
 from searchtrail.audit.record import lookup_values
 from searchtrail.audit.retention import EventRetention
+from searchtrail.auth.identities import Identities
 from searchtrail.config import load_settings
 from searchtrail.store import kinds
 from searchtrail.store.sqlite.connection import migrate, open_connection
@@ -419,6 +420,28 @@ def test_a_wall_clock_that_jumps_ahead_removes_nothing_for_a_day(store, caplog) 
     wall[0], ticks[0] = NOW + timedelta(days=101, minutes=2), 86_520.0
     assert retention.run_due(store.reader, store.writer, ()) == 2
     assert store.seqs("events") == [3]
+
+
+def test_temporary_credentials_leave_a_day_after_they_expired(store) -> None:  # type: ignore[no-untyped-def]
+    """Every AssumeRole and GetSessionToken left its document (its secret key with it) in the
+    store for good: a test suite assuming a role per test grew it without end."""
+    identities = Identities(SqliteResources(store.conn, "", ""))
+    account = identities.create_account(NOW, make_default=True)
+    for hours_ago in (49, 30, 2):  # expired two days ago, a day and a bit ago, not yet a day
+        identities.store_session_credentials({
+            "AccessKeyId": f"ASIA{hours_ago:016d}", "SecretAccessKey": "s",
+            "SessionToken": "t", "Owner": {"account_id": account},
+            "Expiration": int((NOW - timedelta(hours=hours_ago)).timestamp())})
+    store.conn.commit()
+
+    def purge(conn, before: int, limit: int) -> int:  # type: ignore[no-untyped-def]
+        return Identities(SqliteResources(conn, "", "")).purge_expired_sessions(before, limit)
+
+    retention = EventRetention(90, lambda: NOW, purge_sessions=purge)
+    retention.run_due(store.reader, store.writer, ())
+    left = [doc["AccessKeyId"] for doc in SqliteResources(store.conn, "", "").list(
+        "access-key", "ASIA")]
+    assert left == [f"ASIA{2:016d}"]
 
 
 def test_a_deleted_trails_undelivered_rows_do_not_hold_records(store) -> None:  # type: ignore[no-untyped-def]

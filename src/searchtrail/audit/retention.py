@@ -101,6 +101,10 @@ _OLDER_DIGESTS = ("FROM digests WHERE trail_arn = ?1 AND account = ?2 AND region
 # are not removed for CLOCK_JUMP_HOLD_SECONDS, so a clock that comes back loses no history.
 CLOCK_JUMP_SECONDS = 3_600.0
 CLOCK_JUMP_HOLD_SECONDS = 86_400.0
+# Temporary credentials leave the store this long after they expired (until then a call with
+# one answers ExpiredToken, not an unknown key), this many per writer unit.
+SESSION_GRACE_SECONDS = 86_400
+SESSIONS_PER_UNIT = 500
 # How often the log names the trail that keeps expired records in the store (every account's
 # and Region's past its oldest undelivered one: retention keeps one mark for the whole store).
 HELD_WARNING_SECONDS = 3_600.0
@@ -130,10 +134,15 @@ class EventRetention:
                  interval_seconds: float = PRUNE_INTERVAL_SECONDS,
                  removed: Callable[[int], None] | None = None,
                  rows_removed: Callable[[str, int], None] | None = None,
-                 overdue: Callable[[float], None] | None = None) -> None:
+                 overdue: Callable[[float], None] | None = None,
+                 purge_sessions: Callable[[sqlite3.Connection, int, int], int] | None = None
+                 ) -> None:
         """``removed`` is told how many records each pass removed, ``rows_removed`` how many
         rows of log_files and of digests (the /metrics counters), ``overdue`` after each look
-        how long past the window the oldest record still stored is (0: none is)."""
+        how long past the window the oldest record still stored is (0: none is).
+        ``purge_sessions(conn, before_epoch, limit)`` deletes up to ``limit`` temporary
+        credentials expired before then, with the bookkeeping (STS sessions are otherwise
+        kept for good: a test suite assuming a role per test grows the store without end)."""
         self._days = retention_days
         self._keep_seconds = retention_days * 86_400
         self._interval = interval_seconds
@@ -146,6 +155,7 @@ class EventRetention:
         self._last_look: float | None = None
         self._backlog_removed = 0  # since expired records were last found waiting
         self._overdue = overdue
+        self._purge_sessions = purge_sessions
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last look
         self._hold_until = float("-inf")  # monotonic: no removal before, after a clock jump
         self._held_warned: dict[str, float] = {}  # trail ARN -> ticks of its last warning
@@ -173,6 +183,7 @@ class EventRetention:
                 period=min(max(since, BUSY_PAUSE_SECONDS), KEEP_PACE_MAX_PERIOD_SECONDS))
             if self._next_bookkeeping is None or ticks >= self._next_bookkeeping:
                 more = self.prune_bookkeeping(conn, writer, validating, trails)[2]
+                more = self._purge_expired_sessions(writer) or more
                 self._next_bookkeeping = ticks + (0 if more else BOOKKEEPING_INTERVAL_SECONDS)
         except sqlite3.IntegrityError as exc:
             # the store's trigger judged a row too young: its clock is behind this node's
@@ -184,6 +195,19 @@ class EventRetention:
             self._next_check = ticks + pause
         self._account(removed, caught_up=pause is None)
         return removed
+
+    def _purge_expired_sessions(self, writer: GroupCommitWriter) -> bool:
+        """Delete a unit's worth of temporary credentials expired a day ago or more (until
+        then they answer ExpiredToken); whether more may wait."""
+        if self._purge_sessions is None:
+            return False
+        before = int(self._clock().timestamp()) - SESSION_GRACE_SECONDS
+        purge = self._purge_sessions
+        purged = writer.run_blocking(lambda conn: (purge(conn, before, SESSIONS_PER_UNIT), []))
+        if purged:
+            log.info("removed %d temporary credentials expired a day or more ago", purged,
+                     extra={"sessions": purged})
+        return purged >= SESSIONS_PER_UNIT
 
     def _clock_jumped(self, ticks: float) -> bool:
         """Whether removal waits: the wall clock jumped ahead of the monotonic one since the

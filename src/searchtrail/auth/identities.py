@@ -387,12 +387,15 @@ class Identities:
     def store_session_credentials(self, doc: dict[str, Any]) -> None:
         self._global.insert(KIND_ACCESS_KEY, doc["AccessKeyId"], doc)
 
-    def purge_expired_sessions(self, before_epoch: int) -> int:
+    def purge_expired_sessions(self, before_epoch: int, limit: int | None = None) -> int:
         """Delete temporary credentials that expired before ``before_epoch`` (keep a grace
         period: until purged, an expired key answers ExpiredTokenException rather than
-        UnrecognizedClientException). Returns how many were deleted. Scans every key."""
+        UnrecognizedClientException), at most ``limit`` of them. Returns how many were
+        deleted. Scans every key."""
         purged = 0
         for doc in self._global.list(KIND_ACCESS_KEY, "ASIA"):
+            if limit is not None and purged >= limit:
+                break
             if doc.get("SessionToken") and doc.get("Expiration", before_epoch) < before_epoch:
                 purged += self._global.delete(KIND_ACCESS_KEY, doc["AccessKeyId"])
         return purged
