@@ -312,7 +312,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                             several_workers=several_workers)
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console,
                   query_service=catalog.service("sts"))
-    edge = EdgeRouter(aws, web, s3, loopback_only=loopback_host(
+    # Behind a declared proxy (--trusted-proxies) the Host is the public name it forwards
+    edge = EdgeRouter(aws, web, s3, loopback_only=not settings.trusted_proxies and loopback_host(
         f"[{settings.host}]".encode() if ":" in settings.host else settings.host.encode()))
     return Searchtrail(settings, edge, writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())

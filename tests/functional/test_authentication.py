@@ -179,6 +179,24 @@ def test_a_server_on_loopback_answers_browsers_only_under_a_loopback_name(server
     assert client.list_collections()["collectionSummaries"] is not None
 
 
+def test_behind_a_declared_proxy_the_public_name_is_answered(tmp_path) -> None:
+    """A reverse proxy on the same host forwards the public Host: with --trusted-proxies set
+    the loopback check would refuse every page it serves."""
+    import http.client
+
+    from tests.functional.server import ServerProcess
+
+    proxied = ServerProcess(tmp_path / "data",
+                            env={"SEARCHTRAIL_TRUSTED_PROXIES": "127.0.0.1"}).start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", proxied.port, timeout=10)
+        conn.request("GET", "/_searchtrail/health", headers={"Host": "audit.example.com"})
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        proxied.stop()
+
+
 def test_browser_paths_answer_json_not_html(server) -> None:
     try:
         urllib.request.urlopen(server.endpoint + "/nothing-here", timeout=5)
