@@ -61,7 +61,7 @@ class SignInThrottle:
         self._per_address = per_address
         self._clock = clock  # wall clock: nodes compare each other's failure times
         self._pending: dict[str, int] = {}  # key -> this process's attempts being checked
-        self._remembered: dict[str, list[float]] = {}  # address key -> failures not stored
+        self._remembered: dict[str, list[float]] = {}  # key -> failures no record holds
         self._released: asyncio.Event | None = None  # set when an admission is given back
         self._releases = 0  # admissions given back so far
 
