@@ -314,6 +314,28 @@ def test_a_folder_symlinked_into_a_bucket_is_not_followed(store: LocalFolderStor
     assert store.get_object(BUCKET, "AWSLogs/real").body == b"x"
 
 
+def test_a_folder_swapped_for_a_symlink_while_listed_shows_nothing_outside(
+        store: LocalFolderStore, tmp_path, monkeypatch) -> None:
+    """The walk saw a folder, which then became a symlink to outside the bucket: the listing
+    showed the names, sizes and MD5s of the files there."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "credentials").write_bytes(b"secret")
+    put(store, "real")
+    bucket_dir = store.bucket_path(BUCKET)
+    os.symlink(outside, bucket_dir / "swapped")
+    listed_as_folder = LocalFolderStore._entries
+
+    def entries_seen_before_the_swap(directory: bytes, key_prefix: bytes):  # type: ignore[no-untyped-def]
+        found = listed_as_folder(directory, key_prefix)
+        if key_prefix == b"":  # at the walk's check the link was still a real folder
+            found = sorted([*found, (b"swapped/", os.path.join(directory, b"swapped"), True)])
+        return found
+
+    monkeypatch.setattr(LocalFolderStore, "_entries", staticmethod(entries_seen_before_the_swap))
+    assert [summary.key for summary in store.list_objects(BUCKET)[0]] == ["real"]
+
+
 _SEGMENT = st.text(alphabet="ab-_.~é/", min_size=1, max_size=3).filter(
     lambda s: s not in (".", "..") and "/" not in s)
 _KEY = st.lists(_SEGMENT, min_size=1, max_size=3).map("/".join)

@@ -110,6 +110,16 @@ def validate_bucket_name(name: str) -> str | None:
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
+def _fd_md5(fd: int) -> str:
+    """The MD5 of an open file's bytes from its start (an ETag when no sidecar holds one)."""
+    digest = hashlib.md5()
+    offset = 0
+    while block := os.pread(fd, 1 << 20, offset):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
 def _key_bytes(key: str) -> bytes:
     """The key's UTF-8 bytes, or ObjectStoreError when no file can hold it."""
     if not isinstance(key, str) or not key:
@@ -522,11 +532,11 @@ class LocalFolderStore:
 
     @staticmethod
     def _file_md5(path: bytes) -> str:
-        digest = hashlib.md5()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            return _fd_md5(fd)
+        finally:
+            os.close(fd)
 
     def get_object(self, bucket: str, key: str) -> StoredObject:
         key_bytes = _key_bytes(key)
@@ -621,13 +631,25 @@ class LocalFolderStore:
         return page, False
 
     def _summary(self, bucket: str, key_bytes: bytes, path: bytes) -> ObjectSummary | None:
+        # Read through the same symlink-free open as a GET: a folder swapped for a symlink
+        # while the walk listed it must not show what lies outside the bucket.
         try:
-            stat = os.stat(path, follow_symlinks=False)
+            fd = self._open_beneath(bucket, key_bytes)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None  # deleted while listing
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
+        try:
+            stat = os.fstat(fd)
+            if not statmode.S_ISREG(stat.st_mode):
+                return None
             md5, _ = self._sidecar_for(bucket, key_bytes, stat, None)
             if md5 is None:
-                md5 = self._file_md5(path)
-        except FileNotFoundError:
-            return None  # deleted while listing
+                md5 = _fd_md5(fd)
+        finally:
+            os.close(fd)
         return ObjectSummary(key=key_bytes.decode("utf-8"), size=stat.st_size,
                              last_modified=_millis(stat.st_mtime_ns), etag=_quoted(md5))
 
