@@ -295,13 +295,19 @@ def test_listing_skips_temp_files_symlinks_and_foreign_names(store: LocalFolderS
         store.get_object(BUCKET, "link")
 
 
+def _folder_with_a_secret(tmp_path: Path) -> Path:
+    """A folder outside every bucket, holding a file the server must never serve."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "credentials").write_bytes(b"secret")
+    return outside
+
+
 def test_a_folder_symlinked_into_a_bucket_is_not_followed(store: LocalFolderStore,
                                                             tmp_path) -> None:
     """O_NOFOLLOW guards only a path's last part: a folder symlink inside a bucket served
     any file the server could read (the credentials, the database)."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "credentials").write_bytes(b"secret")
+    outside = _folder_with_a_secret(tmp_path)
     put(store, "AWSLogs/real")
     bucket_dir = store.bucket_path(BUCKET)
     os.symlink(outside, bucket_dir / "dir-link")
@@ -318,12 +324,8 @@ def test_a_folder_swapped_for_a_symlink_while_listed_shows_nothing_outside(
         store: LocalFolderStore, tmp_path, monkeypatch) -> None:
     """The walk saw a folder, which then became a symlink to outside the bucket: the listing
     showed the names, sizes and MD5s of the files there."""
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (outside / "credentials").write_bytes(b"secret")
     put(store, "real")
-    bucket_dir = store.bucket_path(BUCKET)
-    os.symlink(outside, bucket_dir / "swapped")
+    os.symlink(_folder_with_a_secret(tmp_path), store.bucket_path(BUCKET) / "swapped")
     listed_as_folder = LocalFolderStore._entries
 
     def entries_seen_before_the_swap(directory: bytes, key_prefix: bytes):  # type: ignore[no-untyped-def]
