@@ -92,27 +92,20 @@ class Authorizer:
                                           caller_arn=principal.arn)
         if service == "iam":
             resources = [_stored_entity_arn(repo, arn) for arn in resources]
-        identity, boundary = policies_for(repo, principal)
-        policies = policy.PolicySet(identity=identity, session=principal.session_policies,
-                                    boundary=boundary, is_root=principal.is_root)
+        policies = _policy_set(repo, principal)
         assume_role = (service, operation) == ("sts", "AssumeRole")
         # The root in its own account is allowed without conditions: skip building them.
         context = ({} if policies.is_root and not assume_role
-                   else caller_context(principal, now=now, region=ctx.region,
-                                       source_ip=ctx.source_ip,
-                                       secure_transport=ctx.tls is not None,
-                                       user_agent=ctx.user_agent,
-                                       organization_id=self._organization_id,
-                                       extra=request_keys(ctx.operation_name, ctx.params or {})))
+                   else self._context(principal, now=now, region=ctx.region,
+                                      source_ip=ctx.source_ip,
+                                      secure_transport=ctx.tls is not None,
+                                      user_agent=ctx.user_agent,
+                                      extra=request_keys(ctx.operation_name, ctx.params or {})))
         stored_state = False
         if not policies.is_root:
             policies = policy.compiled(policies)  # once, not at each resource's evaluation
             stored_state = (self._resource_keys is not None
                             and policy.names_key(policies, RESOURCE_STATE_KEYS))
-        if context:
-            context["aws:ResourceAccount"] = principal.account_id
-            if self._organization_id:  # every account is in the installation's organization
-                context["aws:ResourceOrgID"] = self._organization_id
         questions = (self._with_stored_state(repo, ctx, resources, context) if stored_state
                      else zip(resources, repeat(context)))
         extras = SESSION_EXTRAS.get((service, operation))
@@ -135,37 +128,40 @@ class Authorizer:
         """Raise AccessDenied unless ``principal``'s policies allow ``action`` on ``resource``
         of its own account: for requests that are no API operation (the read-only S3 API's
         s3:ListBucket, s3:GetObject ...). ``extra``: the request's own condition keys."""
-        identity, boundary = policies_for(repo, principal)
-        policies = policy.PolicySet(identity=identity, session=principal.session_policies,
-                                    boundary=boundary, is_root=principal.is_root)
-        context: dict[str, Any] = {}
-        if not policies.is_root:
-            context = caller_context(principal, now=now, region=region, source_ip=source_ip,
-                                     secure_transport=secure_transport, user_agent=user_agent,
-                                     organization_id=self._organization_id, extra=extra or {})
-            context["aws:ResourceAccount"] = principal.account_id
-            if self._organization_id:
-                context["aws:ResourceOrgID"] = self._organization_id
+        policies = _policy_set(repo, principal)
+        context = ({} if policies.is_root
+                   else self._context(principal, now=now, region=region, source_ip=source_ip,
+                                      secure_transport=secure_transport, user_agent=user_agent,
+                                      extra=extra or {}))
         request = policy.AuthorizationRequest(action, resource, principal.arn,
                                               principal.account_id, context=context)
-        try:
-            decision = policy.evaluate(policies, request)
-        except policy.MalformedPolicyError:  # stored before its flaw was refused
-            decision = policy.Decision(False, "explicit_deny", UNUSABLE_POLICY)
-        if not decision.allowed:
-            raise policy.access_denied(principal.arn, action, resource, decision)
+        self._decide(repo, None, principal, policies, request, assume_role=False)
+
+    def _context(self, principal: Principal, *, now: datetime, region: str,
+                 source_ip: str | None, secure_transport: bool, user_agent: str | None,
+                 extra: Mapping[str, Any]) -> dict[str, Any]:
+        """The condition keys of a request by ``principal`` on a resource of its own account
+        (another account's resource is named per resource: ``check``)."""
+        context = caller_context(principal, now=now, region=region, source_ip=source_ip,
+                                 secure_transport=secure_transport, user_agent=user_agent,
+                                 organization_id=self._organization_id, extra=extra)
+        context["aws:ResourceAccount"] = principal.account_id
+        if self._organization_id:  # every account is in the installation's organization
+            context["aws:ResourceOrgID"] = self._organization_id
+        return context
 
     def _decide(self, repo: ResourceRepository, ctx: Any, principal: Principal,
                 policies: policy.PolicySet, request: policy.AuthorizationRequest,
                 assume_role: bool) -> None:
-        """Raise AccessDenied unless the policies allow ``request``."""
+        """Raise AccessDenied unless the policies allow ``request`` (``ctx`` None: no API
+        operation, so no resource of another account grants it)."""
         try:
             if assume_role:
                 decision = self._assume_role(repo, principal, policies, request,
                                              ctx.params or {})
             else:
-                decision = policy.evaluate(policies, request, resource_grant=self._grant(
-                    repo, ctx, request))
+                grant = self._grant(repo, ctx, request) if ctx is not None else None
+                decision = policy.evaluate(policies, request, resource_grant=grant)
         except policy.MalformedPolicyError:  # stored before its flaw was refused
             decision = policy.Decision(False, "explicit_deny", UNUSABLE_POLICY)
         if not decision.allowed:
@@ -210,6 +206,13 @@ class Authorizer:
             context={**request.context, **{k: v for k, v in request_keys.items() if v is not None}})
         return policy.authorize_assume_role(json.loads(role["AssumeRolePolicyDocument"]), trust,
                                             policies, request)
+
+
+def _policy_set(repo: ResourceRepository, principal: Principal) -> policy.PolicySet:
+    """The principal's identity and session policies and its boundary."""
+    identity, boundary = policies_for(repo, principal)
+    return policy.PolicySet(identity=identity, session=principal.session_policies,
+                            boundary=boundary, is_root=principal.is_root)
 
 
 def caller_context(principal: Principal, *, now: datetime, region: str, source_ip: str | None,
