@@ -41,7 +41,7 @@ from searchtrail.console.templating import console_templates
 from searchtrail.console.ui import CONSOLE_USER_AGENT, Ui
 from searchtrail.console.web import console_app
 from searchtrail.durable import replace_file
-from searchtrail.gateway.asgi import EdgeRouter, loopback_host, web_app
+from searchtrail.gateway.asgi import EdgeRouter, loopback_name, web_app
 from searchtrail.gateway.s3api import PolicyPermits, ReadOnlyS3Api
 from searchtrail.gateway.aws import AwsCallHandler, ConsoleCalls, utc_now
 from searchtrail.gateway.metrics import Metrics
@@ -313,8 +313,8 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
     web = web_app(health=health, metrics=metrics, lifespan=lifespan, console=console,
                   query_service=catalog.service("sts"))
     # Behind a declared proxy (--trusted-proxies) the Host is the public name it forwards
-    edge = EdgeRouter(aws, web, s3, loopback_only=not settings.trusted_proxies and loopback_host(
-        f"[{settings.host}]".encode() if ":" in settings.host else settings.host.encode()))
+    edge = EdgeRouter(aws, web, s3,
+                      loopback_only=not settings.trusted_proxies and loopback_name(settings.host))
     return Searchtrail(settings, edge, writer, delivery, conn, registry,
                        catalog, aws, (s3,) if s3 is not None else ())
 

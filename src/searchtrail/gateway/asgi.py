@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from searchtrail.gateway.http import header
 from searchtrail.gateway.metrics import Metrics
 from searchtrail.gateway.s3api import ReadOnlyS3Api
 from searchtrail.protocol.errors import ServiceError
@@ -25,23 +26,26 @@ MISDIRECTED = (b"This server listens on a loopback address only, and answers bro
                b"they reach.")
 
 
-def loopback_host(value: bytes) -> bool:
-    """Whether a Host header names this machine's loopback (any port): an address of
-    127.0.0.0/8 or ::1, or localhost and its subdomains (which browsers resolve to loopback
-    themselves, RFC 6761)."""
-    if not value:  # no Host at all (HTTP/1.0): no browser's request
-        return True
-    if value.startswith(b"["):  # [::1] or [::1]:port
-        name = value[1:value.find(b"]")]
-    else:
-        name = value.partition(b":")[0]
-    text = name.decode("latin-1").lower()
-    if text == "localhost" or text.endswith(".localhost"):
+def loopback_name(name: str) -> bool:
+    """Whether a host name or address is this machine's loopback: an address of 127.0.0.0/8 or
+    ::1, or localhost and its subdomains (which browsers resolve to loopback themselves, RFC
+    6761)."""
+    name = name.lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(text).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def loopback_host(value: str) -> bool:
+    """Whether a Host header names this machine's loopback, any port."""
+    if not value:  # no Host at all (HTTP/1.0): no browser's request
+        return True
+    if value.startswith("["):  # [::1] or [::1]:port
+        return loopback_name(value[1:value.find("]")])
+    return loopback_name(value.partition(":")[0])
 
 
 class EdgeRouter:
@@ -66,20 +70,13 @@ class EdgeRouter:
             if self._s3 is not None and self._s3.serves(path):
                 await self._s3(scope, receive, send)
                 return
-            if self._loopback_only and not loopback_host(_host(scope)):
+            if self._loopback_only and not loopback_host(header(scope["headers"], b"host")):
                 await send({"type": "http.response.start", "status": 421, "headers": [
                     (b"content-type", b"text/plain; charset=utf-8"),
                     (b"content-length", str(len(MISDIRECTED)).encode())]})
                 await send({"type": "http.response.body", "body": MISDIRECTED})
                 return
         await self._web(scope, receive, send)
-
-
-def _host(scope: dict) -> bytes:
-    for name, value in scope.get("headers") or ():
-        if name == b"host":
-            return value
-    return b""
 
 
 CONSOLE_PREFIX = "/console"
