@@ -497,25 +497,37 @@ class LocalFolderStore:
         finally:
             os.close(directory)
 
+    def _open_file(self, bucket: str, key_bytes: bytes) -> tuple[int, os.stat_result] | None:
+        """The object's open file and its stat, or None when no regular file holds the key
+        (missing, a folder, behind a symlink); other OSErrors pass through."""
+        try:
+            fd = self._open_beneath(bucket, key_bytes)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise
+        try:
+            stat = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if not statmode.S_ISREG(stat.st_mode):
+            os.close(fd)
+            return None
+        return fd, stat
+
     def _open(self, bucket: str, key: str) -> tuple[bytes, int]:
         key_bytes = _key_bytes(key)
         self._require_bucket(bucket)
         try:
-            fd = self._open_beneath(bucket, key_bytes)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise ObjectNotFound(bucket, key) from None
+            found = self._open_file(bucket, key_bytes)
         except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise ObjectNotFound(bucket, key) from None
             raise self._os_error(exc, bucket, key) from None
-        try:
-            if not statmode.S_ISREG(os.fstat(fd).st_mode):
-                os.close(fd)
-                raise ObjectNotFound(bucket, key)
-        except OSError as exc:
-            os.close(fd)
-            raise self._os_error(exc, bucket, key) from None
-        return key_bytes, fd
+        if found is None:
+            raise ObjectNotFound(bucket, key)
+        return key_bytes, found[0]
 
     def _stored(self, bucket: str, key: str, key_bytes: bytes, stat: os.stat_result,
                 body: bytes | None) -> StoredObject:
@@ -620,41 +632,36 @@ class LocalFolderStore:
                                    "The prefix and start-after must be valid UTF-8.") from None
         page: list[ObjectSummary] = []
         try:
-            for key_bytes, path in self._walk(bucket, prefix_b, after_b):
+            for key_bytes in self._walk(bucket, prefix_b, after_b):
                 if len(page) >= max_keys:
                     return page, True
-                summary = self._summary(bucket, key_bytes, path)
+                summary = self._summary(bucket, key_bytes)
                 if summary is not None:
                     page.append(summary)
         except OSError as exc:
             raise self._os_error(exc, bucket) from None
         return page, False
 
-    def _summary(self, bucket: str, key_bytes: bytes, path: bytes) -> ObjectSummary | None:
+    def _summary(self, bucket: str, key_bytes: bytes) -> ObjectSummary | None:
         # Read through the same symlink-free open as a GET: a folder swapped for a symlink
         # while the walk listed it must not show what lies outside the bucket.
+        found = self._open_file(bucket, key_bytes)
+        if found is None:
+            return None  # deleted while listing, or no longer a file of the bucket's
+        fd, stat = found
         try:
-            fd = self._open_beneath(bucket, key_bytes)
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None  # deleted while listing
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return None
-            raise
-        try:
-            stat = os.fstat(fd)
-            if not statmode.S_ISREG(stat.st_mode):
-                return None
             md5, _ = self._sidecar_for(bucket, key_bytes, stat, None)
             if md5 is None:
                 md5 = _fd_md5(fd)
+        except FileNotFoundError:
+            return None  # its metadata deleted with it while listing
         finally:
             os.close(fd)
         return ObjectSummary(key=key_bytes.decode("utf-8"), size=stat.st_size,
                              last_modified=_millis(stat.st_mtime_ns), etag=_quoted(md5))
 
-    def _walk(self, bucket: str, prefix: bytes, after: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """(key, path) of every object with the prefix and key > after, in byte order.
+    def _walk(self, bucket: str, prefix: bytes, after: bytes) -> Iterator[bytes]:
+        """Every object's key with the prefix and key > after, in byte order.
 
         Depth-first over directories sorted as ``name + b"/"``, which is the byte order of the
         keys below them; directories that cannot hold a wanted key are skipped."""
@@ -679,7 +686,7 @@ class LocalFolderStore:
                         return
                     continue
                 if key > after:
-                    yield key, path
+                    yield key
 
     @staticmethod
     def _entries(directory: bytes, key_prefix: bytes) -> list[tuple[bytes, bytes, bool]]:
