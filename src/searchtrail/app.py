@@ -232,8 +232,9 @@ def build_app(settings: Settings, *, worker: int = 0) -> Searchtrail:
                                publish=metrics.store_capacity,
                                path=str(settings.data_dir))
     s3 = (ReadOnlyS3Api(store, credentials, utc_now, timedelta(seconds=settings.clock_skew_seconds),
-                        permits=PolicyPermits(authorizer, read_only_connection, utc_now,
-                                              frozenset(settings.trusted_proxies)))
+                        permits=PolicyPermits(authorizer,
+                                              ThreadConnections(read_only_connection).get,
+                                              utc_now, frozenset(settings.trusted_proxies)))
           if isinstance(store, LocalFolderStore) else None)
 
     # Read once, from the writer's own connection: health runs on the event loop, and the

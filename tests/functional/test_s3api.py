@@ -45,6 +45,7 @@ from searchtrail.auth.credentials import CredentialResolver
 from searchtrail.auth.identities import AccessKey, Identities
 from searchtrail.gateway.httpserver import SearchtrailHttpProtocol
 from searchtrail.auth.authorizer import Authorizer
+from searchtrail.console.readers import ThreadConnections
 from searchtrail.gateway.s3api import S3_NAMESPACE, PolicyPermits, ReadOnlyS3Api
 from searchtrail.store.sqlite.connection import migrate, open_connection
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -260,7 +261,8 @@ def harness(tmp_path_factory, request) -> Harness:
     def now() -> datetime:
         return datetime.now(timezone.utc)
 
-    permits = PolicyPermits(Authorizer(), lambda: open_connection(db, read_only=True), now)
+    reads = ThreadConnections(lambda: open_connection(db, read_only=True))
+    permits = PolicyPermits(Authorizer(), reads.get, now)
     api = ReadOnlyS3Api(store, credentials, now, timedelta(minutes=5), permits=permits)
     late = ReadOnlyS3Api(store, credentials, lambda: now() + timedelta(hours=1),
                          timedelta(minutes=5), permits=permits, prefix="/_s3late")

@@ -24,7 +24,6 @@ import binascii
 import logging
 import re
 import secrets
-import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -285,27 +284,23 @@ class _Listing:
 
 
 class PolicyPermits:
-    """``Permits`` from the caller's IAM policies (the API's authorizer), read on a read-only
-    connection of each thread the requests run on."""
+    """``Permits`` from the caller's IAM policies (the API's authorizer), read on the
+    read-only connection ``reading()`` gives the thread a request runs on."""
 
-    def __init__(self, authorizer: Any, connect: Callable[[], Any],
+    def __init__(self, authorizer: Any, reading: Callable[[], Any],
                  clock: Callable[[], datetime],
                  trusted_proxies: frozenset[str] = frozenset()) -> None:
         self._authorizer = authorizer
-        self._connect = connect
+        self._reading = reading
         self._clock = clock
         self._trusted_proxies = trusted_proxies  # as the API's: X-Forwarded-For through them
-        self._local = threading.local()
 
     def __call__(self, verified: sigv4.Verified, action: str, resource: str, region: str,
                  keys: dict[str, str], request: RawRequest) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
         source_ip = client_address(request.peer, request.headers, self._trusted_proxies)
         self._authorizer.require(
-            SqliteResources(conn, "", ""), verified.credential.owner, action, resource,
-            self._clock(), region=region, source_ip=source_ip or None,
+            SqliteResources(self._reading(), "", ""), verified.credential.owner, action,
+            resource, self._clock(), region=region, source_ip=source_ip or None,
             secure_transport=request.tls is not None,
             user_agent=header(request.headers, b"user-agent") or None, extra=keys)
 
