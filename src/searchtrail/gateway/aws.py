@@ -25,7 +25,7 @@ from searchtrail.gateway.context import RequestContext
 from searchtrail.gateway.http import (BodyCollector, BodyTooLarge, RawRequest, client_address,
                                       header, read_body, scope_peer)
 from searchtrail.gateway.metrics import Metrics
-from searchtrail.gateway.httpserver import SCOPE_KEY as TLS_SCOPE_KEY
+from searchtrail.gateway.httpserver import scope_tls
 from searchtrail.protocol import validate
 from searchtrail.protocol.catalog import ServiceCatalog
 from searchtrail.protocol.errors import InternalError, ServiceError
@@ -93,7 +93,7 @@ class AwsCallHandler:
             raw_path=scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?", 1)[0],
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers=scope["headers"], peer=scope_peer(scope),
-            tls=_tls_details(scope))
+            tls=scope_tls(scope))
         refusal = None
         try:
             request.body = await read_body(receive, request.headers,
@@ -366,7 +366,7 @@ class ConsoleCalls:
         """The browser request's source address (trusted proxies applied), Host and TLS."""
         headers = scope.get("headers") or []
         return (self._handler._source_ip(scope_peer(scope), headers), header(headers, b"host"),
-                _tls_details(scope))
+                scope_tls(scope))
 
     async def write_record(self, ctx: RequestContext, records: RecordBuilder, *, account: str,
                            also: Callable[[sqlite3.Connection], None] | None = None) -> None:
@@ -399,12 +399,6 @@ class ConsoleCalls:
             log.exception("unit of work failed", extra={"request_id": ctx.request_id})
             ctx.error = InternalError(ctx.request_id)
         return ctx
-
-
-def _tls_details(scope: dict) -> dict[str, str] | None:
-    if scope.get("scheme") != "https":
-        return None
-    return dict((scope.get("extensions") or {}).get(TLS_SCOPE_KEY) or {})
 
 
 async def _send(send: Send, status: int, headers: list, body: bytes) -> None:

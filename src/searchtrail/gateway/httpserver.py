@@ -43,6 +43,14 @@ _FINAL_HEAD = b"HTTP/1.1 "
 _INTERIM_HEAD = b"HTTP/1.1 1"  # 100 Continue: the client waits for it, never hold it back
 
 
+def scope_tls(scope: dict) -> dict[str, str] | None:
+    """An ASGI request's TLS version and cipher (the protocol puts them in the scope's
+    extensions); None when it came over plain HTTP."""
+    if scope.get("scheme") != "https":
+        return None
+    return dict((scope.get("extensions") or {}).get(SCOPE_KEY) or {})
+
+
 class PrefixedHandler(CallHandler, Protocol):
     """A handler that serves the paths under its prefix (the read-only S3 API)."""
 

@@ -39,6 +39,7 @@ from searchtrail.auth import sigv4
 from searchtrail.gateway.http import (BodyCollector, BodyTimeout, BodyTooLarge, HeadersTooLarge,
                                       RawRequest, client_address, header, read_body,
                                       scope_peer)
+from searchtrail.gateway.httpserver import scope_tls
 from searchtrail.protocol.errors import ServiceError
 from searchtrail.store.api import StoreUnavailable
 from searchtrail.store.sqlite.resources import SqliteResources
@@ -128,11 +129,6 @@ def _s3_arn_head(verified: sigv4.Verified) -> str:
     whatever Region a bucket names)."""
     arn = getattr(verified.credential.owner, "arn", "") or ""
     return f"arn:{arn.split(':')[1] if arn.count(':') >= 5 else 'aws'}:s3:::"
-
-
-def _scope_tls(scope: dict) -> dict[str, str] | None:
-    """An ASGI request's TLS details when served over TLS (only whether it was matters here)."""
-    return {} if scope.get("scheme") == "https" else None
 
 
 def _store_unavailable() -> S3Error:
@@ -339,7 +335,7 @@ class ReadOnlyS3Api:
                              raw_path=raw_path.decode("latin-1").split("?", 1)[0],
                              query_string=scope.get("query_string", b"").decode("latin-1"),
                              headers=scope["headers"], peer=scope_peer(scope),
-                             tls=_scope_tls(scope))
+                             tls=scope_tls(scope))
         refusal: Exception | None = None
         if request.method in ("GET", "HEAD"):
             try:
