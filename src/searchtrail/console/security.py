@@ -64,29 +64,33 @@ class ConsoleGuard:
     def __init__(self, app: Callable, static_prefix: str = "/console/static/") -> None:
         self._app = app
         self._static_prefix = static_prefix
-        self._buffered = [0]  # bytes of the bodies being read or served now
+        self._buffered = 0  # bytes of the bodies being read or served now
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        held = [0]  # this request's share of the bytes buffered
-        if scope["method"] not in SAFE_METHODS:
-            if cross_site(scope):
-                await _refuse(send, 403, REFUSED)
-                return
+        if scope["method"] in SAFE_METHODS:
+            await self._serve(scope, receive, send)
+            return
+        if cross_site(scope):
+            await _refuse(send, 403, REFUSED)
+            return
+        held = [0]  # this request's share of the bytes buffered, given back as it ends
+        try:
             try:
-                body = await _body_within(scope, receive, MAX_BODY_BYTES, self._buffered, held)
+                body = await self._body_within(scope, receive, held)
             except _Busy:
-                self._buffered[0] -= held[0]
                 await _refuse(send, 503, BUSY, close=True)
                 return
             if body is None:
-                self._buffered[0] -= held[0]
                 await _refuse(send, 413, TOO_LARGE, close=True)  # the rest stays unread
                 return
-            receive = _replay(body, receive)
+            await self._serve(scope, _replay(body, receive), send)
+        finally:
+            self._buffered -= held[0]
 
+    async def _serve(self, scope: dict, receive: Callable, send: Callable) -> None:
         caching = ASSET_CACHING if scope["path"].startswith(self._static_prefix) else PAGE_CACHING
 
         async def with_headers(message: dict[str, Any]) -> None:
@@ -97,10 +101,33 @@ class ConsoleGuard:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        try:
-            await self._app(scope, receive, with_headers)
-        finally:
-            self._buffered[0] -= held[0]
+        await self._app(scope, receive, with_headers)
+
+    async def _body_within(self, scope: dict, receive: Callable,
+                           held: list[int]) -> bytes | None:
+        """The request's whole body, or None once it is known to pass MAX_BODY_BYTES (by its
+        Content-Length, before reading any, or as it arrives). Its bytes count among those
+        buffered (and in ``held``) as they come; _Busy past MAX_BUFFERED_BYTES."""
+        declared = _header(scope.get("headers") or [], b"content-length")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: the route sees what came
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            if self._buffered + len(chunk) > MAX_BUFFERED_BYTES:
+                raise _Busy
+            self._buffered += len(chunk)
+            held[0] += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
 
 
 async def _refuse(send: Callable, status: int, page: bytes, *, close: bool = False) -> None:
@@ -114,34 +141,6 @@ async def _refuse(send: Callable, status: int, page: bytes, *, close: bool = Fal
 
 class _Busy(Exception):
     """The bodies read at once would pass MAX_BUFFERED_BYTES."""
-
-
-async def _body_within(scope: dict, receive: Callable, limit: int, buffered: list[int],
-                       held: list[int]) -> bytes | None:
-    """The request's whole body, or None once it is known to pass ``limit`` bytes (by its
-    Content-Length, before reading any, or as it arrives). Its bytes are added to
-    ``buffered`` (all requests') and ``held`` (its own) as they come; _Busy past
-    MAX_BUFFERED_BYTES."""
-    declared = _header(scope.get("headers") or [], b"content-length")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client left: the route sees what came
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        if buffered[0] + len(chunk) > MAX_BUFFERED_BYTES:
-            raise _Busy
-        buffered[0] += len(chunk)
-        held[0] += len(chunk)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Callable) -> Callable:
