@@ -284,9 +284,10 @@ def _refuse_upgrade_beside(settings: Settings, url: str) -> None:
         open_database(settings, upgrade=False).close()
     except OlderSchema as exc:
         err.print(f"[red]error:[/red] another server on {settings.data_dir} answers at {url}, "
-                  f"and {exc.args[0].split(':')[0]}: that server runs an older searchtrail, "
-                  "which an upgrade of the store would leave failing every call. Stop it, then "
-                  "start this one, which upgrades the store.")
+                  f"and its store's schema is version {exc.current}, older than this "
+                  f"searchtrail's {exc.newest}: that server runs an older searchtrail, which an "
+                  "upgrade of the store would leave failing every call. Stop it, then start "
+                  "this one, which upgrades the store.")
         raise typer.Exit(1) from None
     except sqlite3.Error:
         return  # told as the store's error when this server opens it

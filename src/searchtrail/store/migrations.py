@@ -22,6 +22,11 @@ def numbered_scripts(package: str) -> list[tuple[int, str]]:
 class OlderSchema(sqlite3.DatabaseError):
     """The store's schema is older than this searchtrail's, and it was not to be upgraded."""
 
+    def __init__(self, message: str, current: int, newest: int) -> None:
+        super().__init__(message)
+        self.current = current  # the store's schema version (0: none yet)
+        self.newest = newest  # this searchtrail's
+
 
 def check_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = True) -> None:
     """Refuse a schema this searchtrail must not migrate, else log that an existing store's
@@ -40,7 +45,8 @@ def check_upgrade(current: int, scripts: list[tuple[int, str]], upgrade: bool = 
             f"its schema is version {current}, older than this searchtrail's {newest}: stop "
             "any older searchtrail server on it, then start this version's `searchtrail "
             "serve` on it, which upgrades it" if current else
-            "it has no searchtrail schema yet: start `searchtrail serve` on it first")
+            "it has no searchtrail schema yet: start `searchtrail serve` on it first",
+            current, newest)
     if 0 < current < newest:
         log.info("upgrading the store's schema from version %d to %d; on a store of "
                  "millions of events this can take a minute or more", current, newest,
