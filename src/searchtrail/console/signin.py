@@ -4,7 +4,8 @@ ConsoleLogin event in the same transaction that stores a new session.
 A throttled attempt checks no password and is recorded at most once per THROTTLED_RECORD_SECONDS
 for its account and address (a flood of them would otherwise fill the store with records, and
 a full store stops every API call). An attempt on an account that does not exist is answered
-as slowly as a wrong password (its check runs on a decoy) and counts against its address."""
+as slowly as a wrong password (its check runs on a decoy) and throttled as one (its failures
+kept in memory, none stored)."""
 
 from __future__ import annotations
 
