@@ -5,8 +5,8 @@ An attempt is admitted on the event loop against the failures stored plus the at
 this process still being checked, and counts among the latter at once: attempts sent together
 cannot all pass the check before any of their failures is stored. One that only those being
 checked keep out waits for them (they may succeed) rather than be refused. Failures that no
-record can hold (a sign-in to an account that does not exist) are kept in memory, per source
-address."""
+record can hold (a sign-in to an account that does not exist) are kept in memory, per user
+and per source address."""
 
 from __future__ import annotations
 
