@@ -341,6 +341,24 @@ def test_expired_records_leave_with_their_lookup_and_outbox_rows_and_no_others_c
     assert store.seqs("events") == [3, 4] and store.mark() == 2
 
 
+def test_a_trail_that_has_not_delivered_holds_only_its_records_and_the_rest_leave_around(
+        retention_store) -> None:
+    """Migration 0018: above the mark, records a day old may go (the newest, and younger ones,
+    stay); retention removes the expired ones no failing trail takes."""
+    store, postgres_url = retention_store
+    store.append(OLD, trails=(ARN, GONE_ARN))
+    store.append(OLD, OLD, trails=(GONE_ARN,))
+    store.append(OLD, trails=(ARN, GONE_ARN))
+    store.append(RECENT, RECENT)
+    assert store.prune((ARN,)) == 2
+    assert store.seqs("events") == [1, 4, 5, 6] and store.mark() == 0
+    assert store.seqs("event_lookup") == [1, 4, 5, 6] and store.seqs("outbox") == [1, 4]
+    assert_refused(postgres_url, "DELETE FROM events WHERE seq = 5",
+                   "DELETE FROM event_lookup WHERE seq = 5", "DELETE FROM events WHERE seq = 6")
+    assert store.prune(()) == 2
+    assert store.seqs("events") == [5, 6] and store.mark() == 4
+
+
 def test_beside_a_busy_api_a_backlog_a_day_late_keeps_pace_with_the_records_expiring_now(
         retention_store, monkeypatch) -> None:
     busy_backlog_keeps_pace(retention_store[0], monkeypatch)

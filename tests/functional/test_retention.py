@@ -153,6 +153,57 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
         server.stop()
 
 
+def test_a_failing_trail_in_another_region_keeps_only_its_own_records(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One trail whose bucket failed, in any account or Region, had kept every later record of
+    the whole store past the window for as long as it failed."""
+    clock = SteppedClock(tmp_path / "faketime")
+    env = {**clock.env(faketime_library()), "SEARCHTRAIL_RETENTION_CHECK_SECONDS": "0.5"}
+    args = ["--delivery-interval", "1"]
+    data = tmp_path / "data"
+    server = ServerProcess(data, env=env, args=args).start()
+    try:
+        searchtrail_cli("buckets", "create", KEPT, "--data-dir", str(data))
+        searchtrail_cli("buckets", "create", LATE, "--data-dir", str(data), "--region", "us-west-2")
+        east = server.client("cloudtrail")
+        west = server.client("cloudtrail", region="us-west-2")
+        kept_arn = east.create_trail(Name="kept", S3BucketName=KEPT)["TrailARN"]
+        west_arn = west.create_trail(Name="west", S3BucketName=LATE)["TrailARN"]  # us-west-2's
+        (data / "bucket-meta" / LATE).rename(tmp_path / "late-bucket-meta")  # it fails
+        east.start_logging(Name="kept")
+        west.start_logging(Name="west")
+        for region in ("us-east-1", "us-west-2"):
+            aoss = server.client("opensearchserverless", region=region)
+            for _ in range(5):
+                aoss.list_collections()
+        wait_for(lambda: "LatestDeliveryError" in west.get_trail_status(Name="west"),
+                 seconds=30, what="the west trail's delivery error")
+        wait_for(lambda: delivered_by(server, kept_arn), seconds=30, what="the kept trail's")
+        west_rows = ("SELECT count(*) || ' ' || min(seq) FROM outbox JOIN events USING (seq) "
+                     "WHERE trail_arn = ?")
+        held, held_first = map(int, stored_count(server, west_rows, west_arn).split())
+        assert held >= 5
+        old_last = stored_count(server, "SELECT max(seq) FROM events")
+        assert old_last - held_first > held  # us-east-1's records among them
+    finally:
+        server.stop()
+
+    clock.set_offset(DAYS_ON * 86_400)
+    env["SEARCHTRAIL_CLOCK_SKEW_SECONDS"] = str((DAYS_ON + 1) * 86_400)
+    server = ServerProcess(data, env=env, args=args).start()
+    try:
+        # every old record but the west trail's (and the newest, whose seq the next follow)
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM events WHERE seq < ? AND seq "
+                                      "NOT IN (SELECT seq FROM outbox WHERE trail_arn = ?)",
+                                      old_last, west_arn) == 0,
+                 seconds=30, what="the old records the west trail does not take removed")
+        assert stored_count(server, west_rows, west_arn) == f"{held} {held_first}"
+        assert stored_count(server, "SELECT pruned_through FROM retention") < held_first
+        assert stored_count(server, "SELECT count(*) FROM event_lookup WHERE seq NOT IN "
+                            "(SELECT seq FROM events)") == 0
+    finally:
+        server.stop()
+
+
 def rows_removed(server: ServerProcess) -> dict[str, float]:
     """/metrics' count of removed log-file, digest and claim-mark rows, by table (empty before
     any)."""

@@ -380,26 +380,79 @@ def test_a_trail_keeps_its_records_until_their_log_file_is_delivered(store) -> N
 
 def test_a_trail_that_holds_expired_records_back_is_named_and_their_lateness_measured(  # type: ignore[no-untyped-def]
         store, caplog) -> None:
-    """One trail that has not delivered keeps every later record of the whole store (one
-    mark): it was seen only as "nothing more to remove for now"."""
+    """A trail that has not delivered keeps its expired records: it was seen only as "nothing
+    more to remove for now"."""
     store.append(OLD, trails=(ARN,))
     store.append(OLD + timedelta(days=1), OLD + timedelta(days=2), RECENT)
     overdue: list[float] = []
     ticks = [0.0]
     retention = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0], overdue=overdue.append)
     with caplog.at_level("WARNING", logger="searchtrail.retention"):
+        # the two it does not take leave around it
+        assert retention.prune_batch(store.reader, store.writer, (ARN,))[0] == 2
         assert retention.prune_batch(store.reader, store.writer, (ARN,))[0] == 0
-        assert retention.prune_batch(store.reader, store.writer, (ARN,))[0] == 0
+    assert store.seqs("events") == [1, 4]
     assert overdue == [10 * 86_400.0] * 2  # the oldest kept is 10 days past the window
     [warning] = [r for r in caplog.records if r.name == "searchtrail.retention"]
-    assert ARN in warning.getMessage() and "every account and Region" in warning.getMessage()
+    assert f"that trail {ARN} takes" in warning.getMessage()
     ticks[0] += 3_600  # named again an hour later
     with caplog.at_level("WARNING", logger="searchtrail.retention"):
         retention.prune_batch(store.reader, store.writer, (ARN,))
     assert len([r for r in caplog.records if r.name == "searchtrail.retention"]) == 2
-    # the trail gone, they leave and nothing is overdue
-    assert retention.prune_batch(store.reader, store.writer, ())[0] == 3
+    # the trail gone, its record leaves and nothing is overdue
+    assert retention.prune_batch(store.reader, store.writer, ())[0] == 1
     assert overdue[-1] == 0.0
+    assert store.seqs("events") == [4] and store.seqs("event_lookup") == [4]
+
+
+OTHER_REGION_ARN = f"arn:aws:cloudtrail:us-west-2:{ACCOUNT}:trail/elsewhere"
+
+
+def test_a_trail_that_has_not_delivered_holds_only_the_records_it_takes(store) -> None:  # type: ignore[no-untyped-def]
+    """One trail whose bucket failed, anywhere, had every later record of the whole store,
+    every account and Region, stay past the window for as long as it failed."""
+    store.append(OLD, trails=(ARN, OTHER_REGION_ARN))  # both take it; only ARN delivered
+    store.append(OLD, OLD, trails=(ARN,))
+    store.append(OLD, trails=(ARN, OTHER_REGION_ARN))
+    store.append(OLD, RECENT, trails=(ARN,))
+    store.add_claim(ARN, 6)
+    store.add_log_file(ARN, RECENT, 6)  # ARN has delivered them all
+    lookups = {seq: count for seq, count in store.conn.execute(
+        "SELECT seq, count(*) FROM event_lookup GROUP BY seq")}
+    trails = (ARN, OTHER_REGION_ARN)
+    assert store.prune(trails) == 3  # the records the failing trail does not take
+    assert store.seqs("events") == [1, 4, 6]
+    assert store.mark() == 0  # the mark stays below the failing trail's oldest
+    assert store.conn.execute("SELECT trail_arn, seq FROM outbox ORDER BY seq, trail_arn"
+                              ).fetchall() == [(ARN, 1), (OTHER_REGION_ARN, 1), (ARN, 4),
+                                               (OTHER_REGION_ARN, 4), (ARN, 6)]
+    assert {seq: count for seq, count in store.conn.execute(
+        "SELECT seq, count(*) FROM event_lookup GROUP BY seq")} == {
+            seq: lookups[seq] for seq in (1, 4, 6)}
+    assert store.prune(trails) == 0
+    # it delivers (or is deleted): the rest leave and the mark passes them
+    assert store.prune((ARN,)) == 2
+    assert store.seqs("events") == [6] and store.mark() == 4
+
+
+def test_removing_around_held_records_goes_on_where_the_last_pass_stopped(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A pass looks at a budget's worth of records; were each to start again at the mark, a
+    failing trail holding more than that would keep every record after them."""
+    monkeypatch.setattr(retention, "PRUNE_BATCH", 4)
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    store.append(*[OLD] * 8, trails=(ARN,))
+    store.append(OLD, OLD)
+    store.append(RECENT, trails=(ARN,))
+    pruner = EventRetention(90, lambda: NOW)
+    assert pruner.prune_batch(store.reader, store.writer, (ARN,)) == (0, 0.0)  # 1-4: held
+    assert pruner.prune_batch(store.reader, store.writer, (ARN,)) == (0, 0.0)  # 5-8: held
+    assert pruner.prune_batch(store.reader, store.writer, (ARN,)) == (2, None)
+    assert store.seqs("events") == [*range(1, 9), 11]
+    # the trail delivers the first half: the next pass starts again below, at its new oldest
+    store.add_claim(ARN, 4)
+    store.add_log_file(ARN, RECENT, 4)
+    assert pruner.prune_batch(store.reader, store.writer, (ARN,)) == (4, 0.0)
+    assert store.seqs("events") == [5, 6, 7, 8, 11] and store.mark() == 4
 
 
 def test_a_wall_clock_that_jumps_ahead_removes_nothing_for_a_day(store, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -709,8 +762,11 @@ def test_a_trails_last_rows_and_mark_can_be_deleted_only_once_it_and_its_records
 TAMPERING = (
     "DELETE FROM events",
     "DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)",
+    "DELETE FROM events WHERE seq = 3",  # above the mark, younger than a day
     "DELETE FROM event_lookup",
+    "DELETE FROM event_lookup WHERE seq = 3",
     "DELETE FROM outbox",
+    "DELETE FROM outbox WHERE seq = 3",
     "UPDATE retention SET pruned_through = 0",  # back below what is gone
     "UPDATE retention SET pruned_through = (SELECT max(seq) FROM events) - 1",  # over recent
     "UPDATE retention SET pruned_through = (SELECT max(seq) FROM events)",  # the newest
@@ -721,10 +777,24 @@ TAMPERING = (
 
 
 @pytest.mark.parametrize("sql", TAMPERING)
-def test_the_mark_only_moves_forward_over_old_records_and_nothing_above_it_can_be_deleted(store, sql) -> None:  # type: ignore[no-untyped-def]
+def test_the_mark_only_moves_forward_over_old_records_and_nothing_younger_can_be_deleted(store, sql) -> None:  # type: ignore[no-untyped-def]
     store.append(OLD, OLD, RECENT, RECENT, trails=(GONE_ARN,))
     assert store.prune() == 2
     store.assert_refused(sql, ("events", "event_lookup", "outbox", "retention"))
+
+
+@pytest.mark.parametrize("table", ["outbox", "event_lookup", "events"])
+def test_above_the_mark_a_record_a_day_old_may_be_deleted_but_not_the_newest(store, table) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0017: what retention removes around a failing trail's records."""
+    store.append(OLD, OLD - timedelta(days=1), trails=(GONE_ARN,))
+    tables = ("events", "event_lookup", "outbox")
+    store.assert_refused(f"DELETE FROM {table} WHERE seq = 2", tables)  # the newest
+    with store.direct() as conn, conn:  # the store's own order: outbox, lookup, record
+        for each in ("outbox", "event_lookup", "events"):
+            assert conn.execute(f"DELETE FROM {each} WHERE seq = 1").rowcount >= 1
+            if each == table:
+                break
+    assert store.mark() == 0
 
 
 def test_retention_days_must_be_a_day_or_more() -> None:

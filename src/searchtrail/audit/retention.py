@@ -64,6 +64,8 @@ _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
 _OLDEST_TIME = "SELECT event_time FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
+# A trail's rows among records ?2 to ?3: the ones it takes (read from its oldest undelivered).
+_TAKEN = "SELECT seq FROM outbox WHERE trail_arn = ? AND seq >= ? AND seq <= ?"
 _TIME_FROM = "SELECT event_time FROM events WHERE seq >= ? ORDER BY seq LIMIT 1"
 # The trails a table has rows for, by its index led by trail_arn: one seek each. (The outbox's
 # rows may wait for a trail deleted since; so may its log-file and digest rows.)
@@ -105,8 +107,8 @@ CLOCK_JUMP_HOLD_SECONDS = 86_400.0
 # one answers ExpiredToken, not an unknown key), this many per writer unit.
 SESSION_GRACE_SECONDS = 86_400
 SESSIONS_PER_UNIT = 500
-# How often the log names the trail that keeps expired records in the store (every account's
-# and Region's past its oldest undelivered one: retention keeps one mark for the whole store).
+# How often the log names a trail that keeps expired records in the store (those it takes from
+# its oldest undelivered one on; the others are removed around them).
 HELD_WARNING_SECONDS = 3_600.0
 # Bookkeeping is looked at once an hour (a chain gains a digest row an hour, and a log-file row
 # per delivery), and again at the next check while a chain has more than a unit's worth.
@@ -159,6 +161,8 @@ class EventRetention:
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last look
         self._hold_until = float("-inf")  # monotonic: no removal before, after a clock jump
         self._held_warned: dict[str, float] = {}  # trail ARN -> ticks of its last warning
+        # where removing around held records stopped, and the trails holding records up to it
+        self._around: tuple[int, dict[str, int]] | None = None
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                 trail_arns: Iterable[str] | Mapping[str, TrailStart],
@@ -248,9 +252,11 @@ class EventRetention:
         lateness allows (the pass stops there; see MAX_BUSY_UNITS and
         KEEP_PACE_SPAN_SECONDS), None once caught up.
 
-        A record stays while an existing trail has not delivered it: unclaimed, or in a log
-        file not stored yet (a retry reads its records again). ``trail_arns`` as in
-        ``run_due``; ``period``: the seconds since the last pass began, for keeping pace."""
+        A record stays while an existing trail that takes it has not delivered it: unclaimed,
+        or in a log file not stored yet (a retry reads its records again). The mark stops below
+        the oldest such record; the expired records above it that no undelivering trail takes
+        leave around the ones that stay (``_prune_around``). ``trail_arns`` as in ``run_due``;
+        ``period``: the seconds since the last pass began, for keeping pace."""
         mark = conn.execute(_MARK).fetchone()[0]
         cutoff = int(self._clock().timestamp()) - self._keep_seconds
         oldest = conn.execute(_OLDEST_TIME, (mark,)).fetchone()
@@ -259,12 +265,15 @@ class EventRetention:
                 self._overdue(0.0)
             return 0, None  # the usual answer: one seek, no record read
         newest = last_event_seq(conn)
-        bound = newest - 1  # the newest stays: seqs follow it
+        top = bound = newest - 1  # the newest stays: seqs follow it
         holder = None  # the trail whose undelivered records set the bound
+        held: dict[str, int] = {}  # each trail's oldest undelivered record below the newest
         for arn, start in _with_starts(trail_arns).items():
-            undelivered = self._undelivered_from(conn, arn, start.records_after) - 1
-            if undelivered < bound:
-                bound, holder = undelivered, arn
+            undelivered = self._undelivered_from(conn, arn, start.records_after)
+            if undelivered <= top:
+                held[arn] = int(undelivered)
+            if undelivered - 1 < bound:
+                bound, holder = int(undelivered) - 1, arn
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
         days_late = (cutoff - oldest[0]) // 86_400
         busy_allowance = min(MAX_BUSY_UNITS, 1 + days_late)
@@ -274,27 +283,28 @@ class EventRetention:
             keeping_pace = min(1 + expiring, KEEP_PACE_MAX_UNITS)
             busy_allowance = max(busy_allowance, keeping_pace)
             most = max(most, keeping_pace * PRUNE_UNIT)  # a quiet API's pass no shorter
-        removed, more, busy_units = 0, True, 0
-        while more and removed < most:
+        removed, more, busy_units, young = 0, True, 0, False
+        while more and removed < most and busy_units < busy_allowance:
             unit_rows, limit = [], min(PRUNE_UNIT, most - removed)
             for row in conn.execute(_OLDEST, (mark, bound, limit)).fetchall():
                 if row[3] >= cutoff:
-                    break  # a later record may be older (a clock stepped back): it waits
+                    young = True  # a later record may be older (a clock stepped back): it waits
+                    break
                 unit_rows.append(row)
             more = len(unit_rows) == limit
             if not unit_rows:
                 break
             through = unit_rows[-1][0]
-            writer.run_blocking(_prune_unit(mark, through, _lookup_spans(unit_rows),
-                                            outbox_trails))
+            writer.run_blocking(_prune_unit([(mark, unit_rows)], outbox_trails, mark=through))
             mark, removed = through, removed + len(unit_rows)
-            # Calls recorded since the last unit, on any worker or node: the API is busy (this
-            # process's writer sees only its own commits)
-            latest = last_event_seq(conn)
-            busy_units += latest > newest
-            newest = latest
-            if busy_units >= busy_allowance:
-                break
+            busy_units, newest = _busy(conn, busy_units, newest)
+        if not more and not young and holder is not None:
+            # the mark waits at a trail that has not delivered: the expired records above it
+            # that no such trail takes leave around the ones that stay
+            around, more, busy_units, newest = self._prune_around(
+                conn, writer, held, bound, top, cutoff, (most - removed, busy_allowance),
+                (busy_units, newest), outbox_trails)
+            removed += around
         if removed:
             log.debug("removed %d records older than the retention window", removed,
                       extra={"records": removed, "through_seq": mark})
@@ -302,6 +312,52 @@ class EventRetention:
             self._held(conn, mark, cutoff, holder)
             return removed, None
         return removed, BUSY_PAUSE_SECONDS if busy_units >= busy_allowance else 0.0
+
+    def _prune_around(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
+                      held: dict[str, int], bound: int, top: int, cutoff: int,
+                      budget: tuple[int, int], busy: tuple[int, int], outbox_trails: list[str]
+                      ) -> tuple[int, bool, int, int]:
+        """Remove the expired records in (``bound``, ``top``] that no trail of ``held`` (each
+        one's oldest undelivered record) takes, a unit at a time, looking at up to
+        ``budget``'s records while fewer than its busy units have gone (``busy``: those so
+        far and the newest seq seen). Returns the records removed, whether more may wait, the
+        busy units and the newest seq. Where the last pass stopped is kept while the trails
+        holding records up to there have not moved, so each pass goes on from it."""
+        most, busy_allowance = budget
+        busy_units, newest = busy
+        after = bound
+        if self._around is not None:
+            cursor, seen = self._around
+            if cursor > bound and _held_through(held, cursor) == seen:
+                after = cursor
+        removed = looked = 0
+        more = True
+        while more and looked < most and busy_units < busy_allowance:
+            rows, limit = [], min(PRUNE_UNIT, most - looked)
+            for row in conn.execute(_OLDEST, (after, top, limit)).fetchall():
+                if row[3] >= cutoff:
+                    more = False
+                    break
+                rows.append(row)
+            else:
+                more = len(rows) == limit
+            if not rows:
+                break
+            looked += len(rows)
+            first, last = rows[0][0], rows[-1][0]
+            taken: set[int] = set()
+            for arn, undelivered in held.items():
+                if undelivered <= last:
+                    taken.update(seq for (seq,) in conn.execute(
+                        _TAKEN, (arn, max(first, undelivered), last)).fetchall())
+            runs = _runs_around(after, rows, taken)
+            if runs:
+                writer.run_blocking(_prune_unit(runs, outbox_trails))
+                removed += sum(len(run_rows) for _, run_rows in runs)
+                busy_units, newest = _busy(conn, busy_units, newest)
+            after = last
+            self._around = (after, _held_through(held, after))
+        return removed, more, busy_units, newest
 
     def _held(self, conn: sqlite3.Connection, mark: int, cutoff: int,
               holder: str | None) -> None:
@@ -318,10 +374,10 @@ class EventRetention:
         if warned is not None and ticks - warned < HELD_WARNING_SECONDS:
             return
         self._held_warned[holder] = ticks
-        log.warning("records older than %d days stay in the store, of every account and Region "
-                    "(the oldest %.1f days past): trail %s has not delivered its records from "
-                    "there on (get-trail-status says why); fix or delete it, and they go",
-                    self._days, overdue / 86_400, holder,
+        log.warning("records older than %d days that trail %s takes stay in the store (the "
+                    "oldest %.1f days past): it has not delivered them (get-trail-status says "
+                    "why); fix or delete it, and they go",
+                    self._days, holder, overdue / 86_400,
                     extra={"trail": holder, "overdue_seconds": overdue})
 
     def prune_bookkeeping(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
@@ -467,25 +523,61 @@ def _lookup_spans(rows: list[tuple]) -> dict[int, tuple[int, int]]:
     return spans
 
 
-def _prune_unit(mark: int, through: int,
-                lookup_spans: dict[int, tuple[int, int]],
-                outbox_trails: list[str]) -> Callable[[sqlite3.Connection], tuple[None, list]]:
-    """A writer unit moving the mark to ``through`` and deleting what lies in (mark, through]:
-    outbox rows first (they refer to the records), then lookup rows, then the records."""
+def _prune_unit(ranges: list[tuple[int, list[tuple]]], outbox_trails: list[str],
+                mark: int | None = None) -> Callable[[sqlite3.Connection], tuple[None, list]]:
+    """A writer unit deleting each range's records: (after, rows), the rows being every record
+    stored in (after, the last row's seq]. Outbox rows first (they refer to the records), then
+    lookup rows, then the records. ``mark``: first moved to there (None: the ranges lie above
+    the mark, around records a trail holds; the store lets expired ones go there)."""
+    bounds = [(after, rows[-1][0], _lookup_spans(rows)) for after, rows in ranges]
 
     def unit(conn: sqlite3.Connection) -> tuple[None, list]:
-        # another node may have pruned further since the read; the mark never goes back
-        conn.execute("UPDATE retention SET pruned_through = ? WHERE pruned_through < ?",
-                     (through, through))
-        for arn in outbox_trails:
-            conn.execute("DELETE FROM outbox WHERE trail_arn = ? AND seq > ? AND seq <= ?",
-                         (arn, mark, through))
-        for key, (first, last) in lookup_spans.items():
-            conn.execute(_DELETE_LOOKUP, (key, first, last, mark, through))
-        conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (mark, through))
+        if mark is not None:
+            # another node may have pruned further since the read; the mark never goes back
+            conn.execute("UPDATE retention SET pruned_through = ? WHERE pruned_through < ?",
+                         (mark, mark))
+        for after, through, lookup_spans in bounds:
+            for arn in outbox_trails:
+                conn.execute("DELETE FROM outbox WHERE trail_arn = ? AND seq > ? AND seq <= ?",
+                             (arn, after, through))
+            for key, (first, last) in lookup_spans.items():
+                conn.execute(_DELETE_LOOKUP, (key, first, last, after, through))
+            conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (after, through))
         return None, []
 
     return unit
+
+
+def _busy(conn: sqlite3.Connection, busy_units: int, newest: int) -> tuple[int, int]:
+    """After a unit: the busy units so far (one more if calls were recorded since the last
+    unit, on any worker or node; this process's writer sees only its own commits) and the
+    newest seq."""
+    latest = last_event_seq(conn)
+    return busy_units + (latest > newest), latest
+
+
+def _held_through(held: dict[str, int], seq: int) -> dict[str, int]:
+    """The trails holding records at or below ``seq``, each with its oldest undelivered."""
+    return {arn: undelivered for arn, undelivered in held.items() if undelivered <= seq}
+
+
+def _runs_around(after: int, rows: list[tuple], taken: set[int]
+                 ) -> list[tuple[int, list[tuple]]]:
+    """The runs of consecutive ``rows`` (every record stored after ``after``, in seq order)
+    whose seqs are not in ``taken``, each with the seq just before it."""
+    runs: list[tuple[int, list[tuple]]] = []
+    current: list[tuple] | None = None
+    previous = after
+    for row in rows:
+        if row[0] in taken:
+            current = None
+        else:
+            if current is None:
+                current = []
+                runs.append((previous, current))
+            current.append(row)
+        previous = row[0]
+    return runs
 
 
 def _forget_claims_unit(arn: str) -> Callable[[sqlite3.Connection], tuple[int, list]]:
