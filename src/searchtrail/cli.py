@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import inspect
+import secrets
 import signal
 import socket
 import sqlite3
@@ -388,14 +389,16 @@ def env(data_dir: Optional[Path] = DataDir,
                   f"server with `searchtrail serve --data-dir {settings.data_dir}`.")
 
 
-def _with_identities(settings: Settings, action):  # type: ignore[no-untyped-def]
+def _with_identities(settings: Settings, action, *, read_only: bool = False):  # type: ignore[no-untyped-def]
+    """``action(identities)`` in one transaction; ``read_only``: it only reads, so it also
+    works on a store this user may not write (an auditor's copy)."""
     from searchtrail.auth.identities import Identities
     from searchtrail.protocol.errors import ServiceError
     from searchtrail.store.sqlite.resources import SqliteResources
 
-    conn = open_store_or_exit(settings)
+    conn = open_store_or_exit(settings, read_only=read_only)
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
         identities = Identities(SqliteResources(conn, "", ""))
         result = action(identities)
         conn.execute("COMMIT")
@@ -476,7 +479,8 @@ def list_accounts(data_dir: Optional[Path] = DataDir) -> None:
     def read(ids):  # type: ignore[no-untyped-def]
         return ids.default_account(), ids.accounts()
 
-    default, accounts = _with_identities(settings_or_exit(data_dir=data_dir), read)
+    default, accounts = _with_identities(settings_or_exit(data_dir=data_dir), read,
+                                         read_only=True)
     for account in accounts:
         print(account + ("  (default)" if account == default else ""))
 
@@ -630,7 +634,7 @@ def lookup(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Look up recorded events, newest first, paging through LookupEvents' pages for you."""
-    from searchtrail.installation import event_id_codec, server_secret
+    from searchtrail.installation import event_id_codec
     from searchtrail.audit.query import LOOKUP_ATTRIBUTES, EventFilter, EventHistory, PageTokens
     from searchtrail.audit.record import lookup_username
     from searchtrail.auth.identities import Identities
@@ -649,10 +653,14 @@ def lookup(
             raise typer.Exit(2)
         attr = (key, value)
     settings = settings_or_exit(data_dir=data_dir)
-    conn = open_store_or_exit(settings)
+    conn = open_store_or_exit(settings, read_only=True)  # an auditor's copy may be read-only
     chosen = _account(Identities(SqliteResources(conn, "", "")), account)
-    history = EventHistory(PageTokens(server_secret(conn, "page-token")), settings.retention_days,
-                           event_id_codec(conn))
+    try:  # a store a server has run on has its key; one that never recorded a call may not
+        codec = event_id_codec(conn)
+    except sqlite3.Error as exc:
+        exit_store_unavailable(settings, exc)
+    # the pages' tokens never leave this process: a key of its own will do
+    history = EventHistory(PageTokens(secrets.token_bytes(32)), settings.retention_days, codec)
     start, end = parse_time(start_time, "--start-time"), parse_time(end_time, "--end-time")
     if start is not None and end is not None and start > end:  # as LookupEvents refuses it
         err.print("[red]error:[/red] --start-time must be before --end-time.")

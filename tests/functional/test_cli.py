@@ -153,6 +153,37 @@ def test_serve_warns_of_a_data_dir_open_to_other_users(tmp_path) -> None:
         again.stop()
 
 
+def test_lookup_and_accounts_list_read_a_copy_of_the_store_this_user_cannot_write(fresh_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An auditor's read-only copy: only `trail validate` read it; `events lookup` and
+    `accounts list` failed with "unable to open database file"."""
+    import shutil
+
+    server = fresh_server.start()
+    server.client("opensearchserverless").list_collections()
+    account = server.client("sts").get_caller_identity()["Account"]
+    server.stop()  # a clean stop leaves the whole store in its file
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(server.data_dir / "searchtrail.sqlite3", copy / "searchtrail.sqlite3")
+    (copy / "searchtrail.sqlite3").chmod(0o400)
+    copy.chmod(0o500)
+    try:
+        looked_up = subprocess.run(file_modes_binding(
+            [sys.executable, "-m", "searchtrail", "events", "lookup", "--output", "json",
+             "--attribute", "EventName=ListCollections", "--data-dir", str(copy)]),
+            capture_output=True, text=True, timeout=60)
+        listed = subprocess.run(file_modes_binding(
+            [sys.executable, "-m", "searchtrail", "accounts", "list", "--data-dir", str(copy)]),
+            capture_output=True, text=True, timeout=60)
+    finally:
+        copy.chmod(0o700)
+    assert looked_up.returncode == 0, looked_up.stderr
+    [record] = json.loads(looked_up.stdout)["Records"]
+    assert record["eventName"] == "ListCollections"
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == [account, "(default)"]
+
+
 def test_validate_refuses_an_unwritable_store_whose_last_commits_are_in_its_log(tmp_path) -> None:
     """Such a log can be read only by a process that may write beside it: validating without
     it would check against an older store, so the command says how to make a usable copy."""
