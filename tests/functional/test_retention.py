@@ -14,7 +14,8 @@ import pytest
 
 from searchtrail.audit.delivery import UNCLAIMED_RECORDS
 from tests.functional.server import ServerProcess
-from tests.functional.trails import counts, searchtrail_cli, stored_count, wait_for
+from tests.functional.trails import (counts, local_s3, read_bucket, searchtrail_cli,
+                                     stored_count, wait_for)
 from tests.reliability.faketime import SteppedClock, faketime_library
 
 DAYS_ON = 100
@@ -200,6 +201,14 @@ def test_a_failing_trail_in_another_region_keeps_only_its_own_records(tmp_path) 
         assert stored_count(server, "SELECT pruned_through FROM retention") < held_first
         assert stored_count(server, "SELECT count(*) FROM event_lookup WHERE seq NOT IN "
                             "(SELECT seq FROM events)") == 0
+        # its bucket back, the west trail delivers every record it took, then they leave
+        (tmp_path / "late-bucket-meta").rename(data / "bucket-meta" / LATE)
+        wait_for(lambda: delivered_by(server, west_arn), seconds=30, what="the west trail's")
+        delivered = read_bucket(local_s3(server), LATE).records_by_key
+        assert sorted(record["awsRegion"] for records in delivered.values()
+                      for record in records) == ["us-west-2"] * held
+        wait_for(lambda: stored_count(server, "SELECT count(*) FROM events WHERE seq < ?",
+                                      old_last) == 0, seconds=30, what="the west trail's removed")
     finally:
         server.stop()
 
