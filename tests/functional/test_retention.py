@@ -77,10 +77,7 @@ def test_records_leave_the_store_100_days_on_once_every_trail_has_delivered_them
     finally:
         server.stop()
 
-    clock.set_offset(DAYS_ON * 86_400)
-    # the test's clients sign with the real clock, 100 days behind the server's
-    env["SEARCHTRAIL_CLOCK_SKEW_SECONDS"] = str((DAYS_ON + 1) * 86_400)
-    server = ServerProcess(data, env=env, args=args).start()
+    server = ServerProcess(data, env=days_on(clock, env), args=args).start()
     try:
         cloudtrail = server.client("cloudtrail")
         aoss = server.client("opensearchserverless")
@@ -188,9 +185,7 @@ def test_a_failing_trail_in_another_region_keeps_only_its_own_records(tmp_path) 
     finally:
         server.stop()
 
-    clock.set_offset(DAYS_ON * 86_400)
-    env["SEARCHTRAIL_CLOCK_SKEW_SECONDS"] = str((DAYS_ON + 1) * 86_400)
-    server = ServerProcess(data, env=env, args=args).start()
+    server = ServerProcess(data, env=days_on(clock, env), args=args).start()
     try:
         # every old record but the west trail's (and the newest, whose seq the next follow)
         wait_for(lambda: stored_count(server, "SELECT count(*) FROM events WHERE seq < ? AND seq "
@@ -211,6 +206,14 @@ def test_a_failing_trail_in_another_region_keeps_only_its_own_records(tmp_path) 
                                       old_last) == 0, seconds=30, what="the west trail's removed")
     finally:
         server.stop()
+
+
+def days_on(clock: SteppedClock, env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a server whose clock is now DAYS_ON days ahead."""
+    clock.set_offset(DAYS_ON * 86_400)
+    # the test's clients sign with the real clock, as far behind the server's
+    env["SEARCHTRAIL_CLOCK_SKEW_SECONDS"] = str((DAYS_ON + 1) * 86_400)
+    return env
 
 
 def rows_removed(server: ServerProcess) -> dict[str, float]:
