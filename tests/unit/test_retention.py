@@ -256,6 +256,25 @@ def test_beside_a_busy_api_a_unit_goes_every_pause_and_a_quiet_one_takes_the_res
     assert store.seqs("events") == [21, 22, 23]  # the recent record and the two busy calls
 
 
+@pytest.mark.parametrize("days_late, units", [(0, 1), (3, 4)])
+def test_beside_a_busy_api_a_failing_trails_old_record_does_not_make_the_backlog_late(store, monkeypatch, days_late, units) -> None:  # type: ignore[no-untyped-def]
+    """How late removal is was judged by the oldest record stored, which a failing trail holds
+    back: every backlog then took the most units a pause beside the API, however fresh. It is
+    now judged by the record last removed around the held ones."""
+    monkeypatch.setattr(retention, "PRUNE_UNIT", 2)
+    store.append(OLD, trails=(ARN,))  # held 10 days past the window
+    store.append(*[JUST_EXPIRED - timedelta(days=days_late)] * 20, RECENT)
+    ticks = [0.0]
+    pruner = EventRetention(90, lambda: NOW, ticks=lambda: ticks[0])
+    busy = BusyWriter(store)
+    # one unit (the held record and the next), then it yields: none removed around yet
+    assert pruner.run_due(store.reader, busy, (ARN,)) == 1
+    assert pruner.run_due(store.reader, busy, (ARN,)) == 0  # until the pause is over
+    ticks[0] += retention.BUSY_PAUSE_SECONDS
+    assert pruner.run_due(store.reader, busy, (ARN,)) == 2 * units
+    assert store.seqs("events")[:2] == [1, 3 + 2 * units]
+
+
 def test_calls_another_worker_records_count_as_a_busy_api(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Another worker process (or node) commits through its own writer: its calls show in the
     store, not in this writer's counts."""

@@ -63,7 +63,7 @@ _DELETE_LOOKUP = ("DELETE FROM event_lookup WHERE value_key = ? AND event_time B
 _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
-_OLDEST_TIME = "SELECT event_time FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
+_OLDEST_TIME = "SELECT event_time, seq FROM events WHERE seq > ? ORDER BY seq LIMIT 1"
 # A trail's rows among records ?2 to ?3: the ones it takes (read from its oldest undelivered).
 _TAKEN = "SELECT seq FROM outbox WHERE trail_arn = ? AND seq >= ? AND seq <= ?"
 _TIME_FROM = "SELECT event_time FROM events WHERE seq >= ? ORDER BY seq LIMIT 1"
@@ -161,8 +161,9 @@ class EventRetention:
         self._last_times: tuple[float, float] | None = None  # (wall, monotonic) at the last look
         self._hold_until = float("-inf")  # monotonic: no removal before, after a clock jump
         self._held_warned: dict[str, float] = {}  # trail ARN -> ticks of its last warning
-        # where removing around held records stopped, and the trails holding records up to it
-        self._around: tuple[int, dict[str, int]] | None = None
+        # where removing around held records stopped, the trails holding records up to it and
+        # the event time of the last record it removed
+        self._around: tuple[int, dict[str, int], int | None] | None = None
 
     def run_due(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
                 trail_arns: Iterable[str] | Mapping[str, TrailStart],
@@ -275,6 +276,10 @@ class EventRetention:
             if undelivered - 1 < bound:
                 bound, holder = int(undelivered) - 1, arn
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
+        if oldest[1] > bound:
+            # the oldest is held: removal is as late as the record it last removed around them
+            # (none yet: judged not late, so a backlog yields to a busy API until one is found)
+            oldest = (self._around_start(held, bound)[1] or cutoff, 0)
         days_late = (cutoff - oldest[0]) // 86_400
         busy_allowance = min(MAX_BUSY_UNITS, 1 + days_late)
         most = PRUNE_BATCH
@@ -325,11 +330,7 @@ class EventRetention:
         holding records up to there have not moved, so each pass goes on from it."""
         most, busy_allowance = budget
         busy_units, newest = busy
-        after = bound
-        if self._around is not None:
-            cursor, seen = self._around
-            if cursor > bound and _held_through(held, cursor) == seen:
-                after = cursor
+        after, removed_time = self._around_start(held, bound)
         removed = looked = 0
         more = True
         while more and looked < most and busy_units < busy_allowance:
@@ -354,10 +355,21 @@ class EventRetention:
             if runs:
                 writer.run_blocking(_prune_unit(runs, outbox_trails))
                 removed += sum(len(run_rows) for _, run_rows in runs)
+                removed_time = runs[-1][1][-1][3]
                 busy_units, newest = _busy(conn, busy_units, newest)
             after = last
-            self._around = (after, _held_through(held, after))
+            self._around = (after, _held_through(held, after), removed_time)
         return removed, more, busy_units, newest
+
+    def _around_start(self, held: dict[str, int], bound: int) -> tuple[int, int | None]:
+        """Where removing around held records goes on, and the event time of the record it
+        last removed there (None: none yet): where the last pass stopped, while the trails
+        holding records up to there have not moved; else from ``bound``."""
+        if self._around is not None:
+            cursor, seen, removed_time = self._around
+            if cursor > bound and _held_through(held, cursor) == seen:
+                return cursor, removed_time
+        return bound, None
 
     def _held(self, conn: sqlite3.Connection, mark: int, cutoff: int,
               holder: str | None) -> None:
