@@ -60,6 +60,11 @@ PRUNE_INTERVAL_SECONDS = 60.0
 # round trip (store/postgres/connection.py).
 _DELETE_LOOKUP = ("DELETE FROM event_lookup WHERE value_key = ? AND event_time BETWEEN ? AND ? "
                   "AND seq > ? AND seq <= ?")
+# Around held records a run is often one record among others of the same second (a failing
+# trail in one of two busy Regions): its rows are deleted a second at a time, so the seek
+# reaches the run's seqs instead of stepping over every row of the value in its time span.
+_DELETE_LOOKUP_AT = ("DELETE FROM event_lookup WHERE value_key = ? AND event_time = ? "
+                     "AND seq > ? AND seq <= ?")
 _MARK = "SELECT pruned_through FROM retention"
 _OLDEST = ("SELECT seq, account, region, event_time, record FROM events WHERE seq > ? "
            "AND seq <= ? ORDER BY seq LIMIT ?")
@@ -535,25 +540,40 @@ def _lookup_spans(rows: list[tuple]) -> dict[int, tuple[int, int]]:
     return spans
 
 
+def _lookup_seconds(rows: list[tuple]) -> set[tuple[int, int]]:
+    """The lookup rows of these records (seq, account, region, event time, record): each key
+    (account, Region, attribute and value) with each event time it has among them."""
+    return {(lookup_key(account, region, attr, value), event_time)
+            for _, account, region, event_time, record in rows
+            for attr, value in lookup_values(orjson.loads(record))}
+
+
 def _prune_unit(ranges: list[tuple[int, list[tuple]]], outbox_trails: list[str],
                 mark: int | None = None) -> Callable[[sqlite3.Connection], tuple[None, list]]:
     """A writer unit deleting each range's records: (after, rows), the rows being every record
     stored in (after, the last row's seq]. Outbox rows first (they refer to the records), then
     lookup rows, then the records. ``mark``: first moved to there (None: the ranges lie above
-    the mark, around records a trail holds; the store lets expired ones go there)."""
-    bounds = [(after, rows[-1][0], _lookup_spans(rows)) for after, rows in ranges]
+    the mark, around records a trail holds; the store lets expired ones go there, and their
+    lookup rows go a second at a time)."""
+    if mark is None:
+        lookups = [(after, rows[-1][0], _DELETE_LOOKUP_AT, list(_lookup_seconds(rows)))
+                   for after, rows in ranges]
+    else:
+        lookups = [(after, rows[-1][0], _DELETE_LOOKUP,
+                    [(key, *span) for key, span in _lookup_spans(rows).items()])
+                   for after, rows in ranges]
 
     def unit(conn: sqlite3.Connection) -> tuple[None, list]:
         if mark is not None:
             # another node may have pruned further since the read; the mark never goes back
             conn.execute("UPDATE retention SET pruned_through = ? WHERE pruned_through < ?",
                          (mark, mark))
-        for after, through, lookup_spans in bounds:
+        for after, through, statement, keys in lookups:
             for arn in outbox_trails:
                 conn.execute("DELETE FROM outbox WHERE trail_arn = ? AND seq > ? AND seq <= ?",
                              (arn, after, through))
-            for key, (first, last) in lookup_spans.items():
-                conn.execute(_DELETE_LOOKUP, (key, first, last, after, through))
+            for key in keys:
+                conn.execute(statement, (*key, after, through))
             conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (after, through))
         return None, []
 

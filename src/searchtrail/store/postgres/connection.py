@@ -80,12 +80,12 @@ _UNREAD_WRITES = re.compile(
     r"^\s*INSERT(?: OR IGNORE)? INTO (events|event_lookup|outbox)\b"
     r"|^\s*INSERT INTO resources\b.*\bON CONFLICT\b.*\bDO UPDATE\b(?!.*\bRETURNING\b)",
     re.IGNORECASE | re.DOTALL)
-# Retention's deletions of lookup rows, a value's range of keys each (audit/retention.py):
-# many a unit, their row counts unread, and below the retention mark they fail only when the
+# Retention's deletions of lookup rows, a value's range of keys (or a second of it) each
+# (audit/retention.py): many a unit, their row counts unread, and they fail only when the
 # store does. Held the same way, as is a document's DELETE once read ahead (DELETE_READ_AHEAD:
 # exactly one row). Any other DELETE is sent at once, and refused at once.
 _UNREAD_DELETES = re.compile(r"^DELETE FROM event_lookup WHERE value_key = \? "
-                             r"AND event_time BETWEEN")
+                             r"AND event_time (?:BETWEEN|= \?)")
 # Writes held at most before they are sent ahead (send_ahead: no waiting for their answers).
 MAX_HELD_WRITES = 64
 _INDEXED_BY = re.compile(r"\s+INDEXED BY \w+")
