@@ -87,7 +87,10 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
         "SELECT max(end_time) FROM digests WHERE trail_arn = ? AND account = ? AND region = ? "
         "AND delivered_at IS NOT NULL AND end_time <= ?",
         (trail_arn, account, source, end.timestamp())).fetchone()[0]
-    started = trail.get("StartLoggingTime")
+    # digests are expected since the trail began logging with validation on (it writes none
+    # without it, and the AWS CLI then finds nothing wrong)
+    started = max(filter(None, (trail.get("StartLoggingTime"),
+                                trail.get("ValidationEnabledTime"))), default=None)
     bars, advance = (progress_bars() if sys.stderr.isatty()
                      else (contextlib.nullcontext(), None))
     with bars:
@@ -105,7 +108,7 @@ def validate_trail_files(*, trail_arn: str, start_time: str, end_time: Optional[
                                           for k in keys.public_keys(account, source, s, e, now,
                                                                     create=False)],
                 digest_interval=timedelta(seconds=settings.digest_interval), progress=advance,
-                logging=bool(trail.get("IsLogging")),
+                logging=bool(trail.get("IsLogging") and trail.get("LogFileValidationEnabled")),
                 logging_since=datetime.fromtimestamp(started, timezone.utc) if started else None,
                 # digestEndTime has whole seconds: compare at that resolution
                 latest_digest_end=datetime.fromtimestamp(int(newest), timezone.utc) if newest else None,

@@ -167,6 +167,30 @@ def test_tampering_in_the_folder_is_detected(local) -> None:
     assert ours.returncode == 1 and "newest digest missing" in ours.stderr
 
 
+def test_a_trail_without_log_file_validation_has_no_newest_digest_missing(local) -> None:
+    """It writes no digests: after two digest periods of logging, `trail validate` reported
+    "newest digest missing" and exit 1, where the AWS CLI finds nothing wrong."""
+    server = local["server"]
+    assert searchtrail_cli("buckets", "create", "plain-trail", "--data-dir",
+                           str(server.data_dir)).returncode == 0
+    cloudtrail = server.client("cloudtrail")
+    arn = cloudtrail.create_trail(Name="plain", S3BucketName="plain-trail")["TrailARN"]
+    cloudtrail.start_logging(Name="plain")
+    started = cloudtrail.get_trail_status(Name="plain")["StartLoggingTime"].timestamp()
+    server.client("opensearchserverless").list_collections()
+    wait_for(lambda: stored_count(server, "SELECT count(*) FROM log_files WHERE trail_arn = ? "
+                                  "AND delivered_at IS NOT NULL", arn), seconds=30,
+             what="a delivered log file")
+    # the validator's digest period is 1 s here: more than two have gone since logging began
+    wait_for(lambda: datetime.now(timezone.utc).timestamp() > started + 3, seconds=10,
+             what="three seconds of logging")
+    aws, ours = validate_both(server, arn, s3_endpoint=server.endpoint + "/_s3",
+                              region="us-east-1", server_env={"SEARCHTRAIL_DIGEST_INTERVAL": "1"})
+    cloudtrail.delete_trail(Name="plain")
+    assert aws.returncode == 0, aws.stderr
+    assert ours.returncode == 0 and "digest missing" not in ours.stderr, ours.stderr
+
+
 def test_validate_on_a_terminal_draws_progress_and_gives_the_same_answer(local) -> None:
     """With stderr on a terminal (a pseudo-terminal here) progress bars are drawn there; the
     result lines and the exit code are those of a piped run."""
