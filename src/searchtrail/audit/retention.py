@@ -281,10 +281,11 @@ class EventRetention:
             if undelivered - 1 < bound:
                 bound, holder = int(undelivered) - 1, arn
         outbox_trails = [arn for (arn,) in conn.execute(_TRAILS_OF["outbox"]).fetchall()]
+        around_start = self._around_start(held, bound) if holder is not None else (bound, None)
         if oldest[1] > bound:
             # the oldest is held: removal is as late as the record it last removed around them
             # (none yet: judged not late, so a backlog yields to a busy API until one is found)
-            oldest = (self._around_start(held, bound)[1] or cutoff, 0)
+            oldest = (around_start[1] or cutoff, 0)
         days_late = (cutoff - oldest[0]) // 86_400
         busy_allowance = min(MAX_BUSY_UNITS, 1 + days_late)
         most = PRUNE_BATCH
@@ -295,12 +296,8 @@ class EventRetention:
             most = max(most, keeping_pace * PRUNE_UNIT)  # a quiet API's pass no shorter
         removed, more, busy_units, young = 0, True, 0, False
         while more and removed < most and busy_units < busy_allowance:
-            unit_rows, limit = [], min(PRUNE_UNIT, most - removed)
-            for row in conn.execute(_OLDEST, (mark, bound, limit)).fetchall():
-                if row[3] >= cutoff:
-                    young = True  # a later record may be older (a clock stepped back): it waits
-                    break
-                unit_rows.append(row)
+            limit = min(PRUNE_UNIT, most - removed)
+            unit_rows, young = _expired_rows(conn, mark, bound, limit, cutoff)
             more = len(unit_rows) == limit
             if not unit_rows:
                 break
@@ -312,7 +309,7 @@ class EventRetention:
             # the mark waits at a trail that has not delivered: the expired records above it
             # that no such trail takes leave around the ones that stay
             around, more, busy_units, newest = self._prune_around(
-                conn, writer, held, bound, top, cutoff, (most - removed, busy_allowance),
+                conn, writer, held, around_start, top, cutoff, (most - removed, busy_allowance),
                 (busy_units, newest), outbox_trails)
             removed += around
         if removed:
@@ -324,29 +321,24 @@ class EventRetention:
         return removed, BUSY_PAUSE_SECONDS if busy_units >= busy_allowance else 0.0
 
     def _prune_around(self, conn: sqlite3.Connection, writer: GroupCommitWriter,
-                      held: dict[str, int], bound: int, top: int, cutoff: int,
-                      budget: tuple[int, int], busy: tuple[int, int], outbox_trails: list[str]
-                      ) -> tuple[int, bool, int, int]:
-        """Remove the expired records in (``bound``, ``top``] that no trail of ``held`` (each
-        one's oldest undelivered record) takes, a unit at a time, looking at up to
+                      held: dict[str, int], start: tuple[int, int | None], top: int,
+                      cutoff: int, budget: tuple[int, int], busy: tuple[int, int],
+                      outbox_trails: list[str]) -> tuple[int, bool, int, int]:
+        """Remove the expired records in (``start``'s seq, ``top``] that no trail of ``held``
+        (each one's oldest undelivered record) takes, a unit at a time, looking at up to
         ``budget``'s records while fewer than its busy units have gone (``busy``: those so
         far and the newest seq seen). Returns the records removed, whether more may wait, the
-        busy units and the newest seq. Where the last pass stopped is kept while the trails
-        holding records up to there have not moved, so each pass goes on from it."""
+        busy units and the newest seq. ``start``: ``_around_start``'s, so each pass goes on
+        where the last one stopped."""
         most, busy_allowance = budget
         busy_units, newest = busy
-        after, removed_time = self._around_start(held, bound)
+        after, removed_time = start
         removed = looked = 0
         more = True
         while more and looked < most and busy_units < busy_allowance:
-            rows, limit = [], min(PRUNE_UNIT, most - looked)
-            for row in conn.execute(_OLDEST, (after, top, limit)).fetchall():
-                if row[3] >= cutoff:
-                    more = False
-                    break
-                rows.append(row)
-            else:
-                more = len(rows) == limit
+            limit = min(PRUNE_UNIT, most - looked)
+            rows, _ = _expired_rows(conn, after, top, limit, cutoff)
+            more = len(rows) == limit
             if not rows:
                 break
             looked += len(rows)
@@ -578,6 +570,19 @@ def _prune_unit(ranges: list[tuple[int, list[tuple]]], outbox_trails: list[str],
         return None, []
 
     return unit
+
+
+def _expired_rows(conn: sqlite3.Connection, after: int, through: int, limit: int,
+                  cutoff: int) -> tuple[list[tuple], bool]:
+    """Up to ``limit`` records stored in (after, through], in seq order, up to the first not
+    expired by ``cutoff`` (a later record may be older, a clock stepped back: it waits), and
+    whether one such stopped them."""
+    rows = []
+    for row in conn.execute(_OLDEST, (after, through, limit)).fetchall():
+        if row[3] >= cutoff:
+            return rows, True
+        rows.append(row)
+    return rows, False
 
 
 def _busy(conn: sqlite3.Connection, busy_units: int, newest: int) -> tuple[int, int]:
